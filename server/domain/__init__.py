@@ -1,0 +1,1 @@
+"""Pure rules of the domain: entities, commands, events, decisions. No I/O."""

@@ -1,0 +1,205 @@
+"""The commands an organization takes, as typed records.
+
+REST bodies and WebSocket ``command`` frames are parsed into these same
+records by :func:`parse_command`, so both doors apply the same validation and
+reach the organization's actor with the same request.
+
+Services, incidents and maintenances are named by id; services may also be
+named by their (unique, case-insensitive) name.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Annotated, Any, TypeAlias
+
+from .errors import ValidationError
+from .model import Impact, IncidentStatus, MaintenanceStatus, ServiceStatus
+from .schema import MISSING, Items, Missing, Range, Text, parse
+
+Name: TypeAlias = Annotated[str, Text(1, 100)]
+Description: TypeAlias = Annotated[str, Text(0, 1_000)]
+Body: TypeAlias = Annotated[str, Text(0, 10_000)]
+Ref: TypeAlias = Annotated[str, Text(1, 100)]
+Position: TypeAlias = Annotated[int, Range(0, 1_000_000)]
+ServiceStatuses: TypeAlias = Annotated[dict[str, ServiceStatus], Items(200)]
+ServiceRefs: TypeAlias = Annotated[list[Ref], Items(200)]
+
+SLUG_PATTERN = r"[a-z0-9](?:[a-z0-9-]{0,38}[a-z0-9])?"
+Slug: TypeAlias = Annotated[
+    str,
+    Text(1, 40, SLUG_PATTERN, "must be 1-40 lowercase letters, digits or inner hyphens"),
+]
+
+
+@dataclass(frozen=True, slots=True)
+class CreateOrg:
+    slug: Slug
+    name: Name
+
+
+@dataclass(frozen=True, slots=True)
+class UpdateOrg:
+    name: Name | Missing = MISSING
+
+
+@dataclass(frozen=True, slots=True)
+class DeleteOrg:
+    pass
+
+
+@dataclass(frozen=True, slots=True)
+class CreateService:
+    name: Name
+    description: Description | None = None
+    group: Name | None = None
+    position: Position | None = None
+    status: ServiceStatus = ServiceStatus.OPERATIONAL
+    showcase: bool = True
+    only_show_if_degraded: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class UpdateService:
+    service: Ref
+    name: Name | Missing = MISSING
+    description: Description | None | Missing = MISSING
+    group: Name | None | Missing = MISSING
+    position: Position | Missing = MISSING
+    status: ServiceStatus | Missing = MISSING
+    showcase: bool | Missing = MISSING
+    only_show_if_degraded: bool | Missing = MISSING
+
+
+@dataclass(frozen=True, slots=True)
+class DeleteService:
+    service: Ref
+
+
+@dataclass(frozen=True, slots=True)
+class CreateIncident:
+    name: Name
+    status: IncidentStatus = IncidentStatus.INVESTIGATING
+    impact: Impact | None = None  # None: follow the worst affected service
+    body: Body = ""
+    services: ServiceStatuses = field(default_factory=dict)
+    started_at: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class UpdateIncident:
+    incident: Ref
+    status: IncidentStatus | Missing = MISSING
+    body: Body | Missing = MISSING
+    services: ServiceStatuses | Missing = MISSING
+    name: Name | Missing = MISSING
+    impact: Impact | Missing = MISSING
+
+
+@dataclass(frozen=True, slots=True)
+class ResolveIncident:
+    incident: Ref
+    body: Body | Missing = MISSING
+
+
+@dataclass(frozen=True, slots=True)
+class DeleteIncident:
+    incident: Ref
+
+
+@dataclass(frozen=True, slots=True)
+class ScheduleMaintenance:
+    name: Name
+    scheduled_for: datetime
+    scheduled_until: datetime
+    services: ServiceRefs = field(default_factory=list)
+    body: Body = ""
+    auto_start: bool = True
+    auto_complete: bool = True
+
+
+@dataclass(frozen=True, slots=True)
+class UpdateMaintenance:
+    maintenance: Ref
+    status: MaintenanceStatus | Missing = MISSING
+    body: Body | Missing = MISSING
+    name: Name | Missing = MISSING
+    scheduled_for: datetime | Missing = MISSING
+    scheduled_until: datetime | Missing = MISSING
+    services: ServiceRefs | Missing = MISSING
+    auto_start: bool | Missing = MISSING
+    auto_complete: bool | Missing = MISSING
+
+
+@dataclass(frozen=True, slots=True)
+class CancelMaintenance:
+    maintenance: Ref
+    body: Body | Missing = MISSING
+
+
+@dataclass(frozen=True, slots=True)
+class DeleteMaintenance:
+    maintenance: Ref
+
+
+@dataclass(frozen=True, slots=True)
+class Tick:
+    """Internal: the actor's timer fired; start or complete what is due."""
+
+
+Command: TypeAlias = (
+    CreateOrg
+    | UpdateOrg
+    | DeleteOrg
+    | CreateService
+    | UpdateService
+    | DeleteService
+    | CreateIncident
+    | UpdateIncident
+    | ResolveIncident
+    | DeleteIncident
+    | ScheduleMaintenance
+    | UpdateMaintenance
+    | CancelMaintenance
+    | DeleteMaintenance
+    | Tick
+)
+
+# The commands clients may send, by the name they use on the wire.
+COMMANDS: Mapping[str, type] = {
+    "org.update": UpdateOrg,
+    "service.create": CreateService,
+    "service.update": UpdateService,
+    "service.delete": DeleteService,
+    "incident.create": CreateIncident,
+    "incident.update": UpdateIncident,
+    "incident.resolve": ResolveIncident,
+    "incident.delete": DeleteIncident,
+    "maintenance.schedule": ScheduleMaintenance,
+    "maintenance.update": UpdateMaintenance,
+    "maintenance.cancel": CancelMaintenance,
+    "maintenance.delete": DeleteMaintenance,
+}
+COMMAND_NAMES: Mapping[type, str] = {cls: name for name, cls in COMMANDS.items()}
+
+
+def parse_command(name: str, data: Any) -> Any:
+    """The command called ``name`` built from ``data``, or ValidationError."""
+    try:
+        cls = COMMANDS[name]
+    except KeyError:
+        raise ValidationError(
+            f"unknown command {name!r}; known: {', '.join(COMMANDS)}", field="name"
+        ) from None
+    return parse(cls, {} if data is None else data, where=name)
+
+
+@dataclass(frozen=True, slots=True)
+class Context:
+    """Who asks and when: everything a rule needs from outside."""
+
+    now: datetime
+    author: str | None
+    new_id: Any  # () -> str; injected so tests can make ids predictable

@@ -1,0 +1,129 @@
+"""Events: what happened to an organization, in the order it happened.
+
+An event is self-contained: ``*.created`` and ``*.updated`` carry the whole
+entity as it is afterwards, so :func:`apply` is a plain replacement and a
+subscriber needs nothing but the event to stay current. The same function
+builds state while a command is decided and while the log is replayed, so the
+two cannot drift apart.
+
+Every event has the organization's stream position (``version``, the ``org:``
+topic's seq) and, when the public may see it, the ``status:`` topic's seq.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from .model import (
+    Group,
+    Incident,
+    Maintenance,
+    Org,
+    OrgState,
+    OverallStatus,
+    Service,
+    iso,
+    parse_iso,
+)
+
+# Events the public sees on ``status:<org>`` (with their data made public).
+PUBLIC_EVENTS = frozenset(
+    {
+        "org.updated",
+        "group.created",
+        "group.updated",
+        "group.deleted",
+        "service.created",
+        "service.updated",
+        "service.deleted",
+        "incident.created",
+        "incident.updated",
+        "incident.deleted",
+        "maintenance.created",
+        "maintenance.updated",
+        "maintenance.deleted",
+        "status.changed",
+    }
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Event:
+    version: int
+    public_seq: int | None  # None: members only
+    name: str
+    data: Mapping[str, Any]
+    at: datetime
+    author: str | None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "version": self.version,
+            "public_seq": self.public_seq,
+            "name": self.name,
+            "data": self.data,
+            "at": iso(self.at),
+            "author": self.author,
+        }
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> Event:
+        return cls(
+            version=d["version"],
+            public_seq=d["public_seq"],
+            name=d["name"],
+            data=d["data"],
+            at=parse_iso(d["at"]),
+            author=d["author"],
+        )
+
+
+def public_data(event: Event) -> Mapping[str, Any]:
+    """The event's data as the public may see it (authors and internals dropped)."""
+    data = event.data
+    for key, kind in (("incident", Incident), ("maintenance", Maintenance), ("service", Service)):
+        entity = data.get(key)
+        if isinstance(entity, Mapping):
+            public = kind.from_dict(entity).to_dict(public=True)
+            return {**data, key: public}
+    return data
+
+
+def apply(state: OrgState, event: Event) -> None:
+    """Apply one event to ``state`` in place (on a fork, or while replaying)."""
+    name, data = event.name, event.data
+    kind, _, what = name.partition(".")
+    if kind == "org":
+        if what == "deleted":
+            state.deleted = True
+        else:
+            state.org = Org.from_dict(data["org"])
+    elif kind == "group":
+        _put_or_delete(state.groups, what, data, "group", Group.from_dict)
+    elif kind == "service":
+        _put_or_delete(state.services, what, data, "service", Service.from_dict)
+    elif kind == "incident":
+        _put_or_delete(state.incidents, what, data, "incident", Incident.from_dict)
+    elif kind == "maintenance":
+        _put_or_delete(state.maintenances, what, data, "maintenance", Maintenance.from_dict)
+    elif name == "status.changed":
+        state.status = OverallStatus.from_dict(data["status"])
+    else:
+        raise ValueError(f"unknown event {name!r} at version {event.version}")
+    state.version = event.version
+    state.updated_at = event.at
+    if event.public_seq is not None:
+        state.public_seq = event.public_seq
+
+
+def _put_or_delete(
+    table: dict[str, Any], what: str, data: Mapping[str, Any], key: str, build: Any
+) -> None:
+    if what == "deleted":
+        table.pop(data["id"], None)
+    else:
+        entity = build(data[key])
+        table[entity.id] = entity

@@ -1,0 +1,190 @@
+"""Organizations: slugs, creation, renaming and deletion."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from domain_support import T0, Harness, at
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from server.domain import commands as c
+from server.domain import rules
+from server.domain.errors import NotFound, ValidationError
+from server.domain.model import ALL_OPERATIONAL
+from server.domain.schema import parse
+
+
+def parse_org(slug: object, name: object = "Demo") -> c.CreateOrg:
+    return parse(c.CreateOrg, {"slug": slug, "name": name}, where="org.create")
+
+
+def create(slug: str) -> rules.Decision:
+    ctx = c.Context(now=T0, author="alice", new_id=lambda: "org1")
+    return rules.new_org(parse_org(slug), ctx)
+
+
+HINT = "must be 1-40 lowercase letters, digits or inner hyphens"
+
+
+class TestSlugs:
+    @pytest.mark.parametrize(
+        "slug",
+        [
+            "a",
+            "0",
+            "demo",
+            "acme-corp",
+            "a-b-c",
+            "a--b",
+            "team42",
+            "4x4",
+            "a" * 40,
+            "a" + "-" * 38 + "b",
+        ],
+    )
+    def test_valid(self, slug: str) -> None:
+        assert create(slug).state.org.slug == slug
+
+    @pytest.mark.parametrize(
+        "slug",
+        ["Demo", "DEMO", "-demo", "demo-", "-", "de mo", "de_mo", "de.mo", "démo", "demo!", "a/b"],
+    )
+    def test_invalid_patterns(self, slug: str) -> None:
+        with pytest.raises(ValidationError) as info:
+            parse_org(slug)
+        assert info.value.field == "slug"
+        assert info.value.message == f"slug {HINT}; got {slug!r}"
+
+    def test_too_long(self) -> None:
+        with pytest.raises(ValidationError) as info:
+            parse_org("a" * 41)
+        assert info.value.field == "slug"
+        assert info.value.message == "slug must be at most 40 characters (got 41)"
+
+    def test_empty(self) -> None:
+        with pytest.raises(ValidationError) as info:
+            parse_org("")
+        assert (info.value.field, info.value.message) == ("slug", "slug must not be empty")
+
+    def test_surrounding_spaces_are_stripped(self) -> None:
+        assert parse_org("  demo ").slug == "demo"
+
+    @pytest.mark.parametrize("slug", sorted(rules.RESERVED_SLUGS))
+    def test_reserved(self, slug: str) -> None:
+        with pytest.raises(ValidationError) as info:
+            create(slug)
+        assert info.value.field == "slug"
+        assert info.value.message == f"slug {slug!r} is reserved; choose another"
+
+    def test_reserved_set(self) -> None:
+        assert {
+            "api",
+            "admin",
+            "ws",
+            "static",
+            "status",
+            "health",
+            "ready",
+            "new",
+        } == rules.RESERVED_SLUGS
+
+    def test_reserved_names_only_match_whole_slugs(self) -> None:
+        assert create("api-docs").state.org.slug == "api-docs"
+        assert create("my-status").state.org.slug == "my-status"
+
+    def test_uppercase_reserved_name_fails_on_pattern(self) -> None:
+        with pytest.raises(ValidationError, match="lowercase"):
+            parse_org("API")
+
+    @settings(max_examples=200, deadline=None)
+    @given(st.text(alphabet="ab9-Z_ ", max_size=44))
+    def test_accepted_exactly_when_the_spec_says(self, slug: str) -> None:
+        stripped = slug.strip()
+        ok = (
+            1 <= len(stripped) <= 40
+            and all(ch in "abcdefghijklmnopqrstuvwxyz0123456789-" for ch in stripped)
+            and not stripped.startswith("-")
+            and not stripped.endswith("-")
+        )
+        if not ok:
+            with pytest.raises(ValidationError) as info:
+                parse_org(slug)
+            assert info.value.field == "slug"
+            return
+        parsed = parse_org(slug)
+        assert parsed.slug == stripped
+        assert re.fullmatch(c.SLUG_PATTERN, parsed.slug)
+
+
+class TestCreate:
+    def test_new_org(self) -> None:
+        decision = create("demo")
+        org = decision.state.org
+        assert (org.id, org.slug, org.name, org.created_at, org.updated_at) == (
+            "org1",
+            "demo",
+            "Demo",
+            T0,
+            T0,
+        )
+        assert decision.result == {
+            "id": "org1",
+            "slug": "demo",
+            "name": "Demo",
+            "created_at": "2026-01-01T12:00:00.000Z",
+            "updated_at": "2026-01-01T12:00:00.000Z",
+        }
+        assert [e.name for e in decision.events] == ["org.created"]
+        event = decision.events[0]
+        assert (event.version, event.public_seq, event.at, event.author) == (1, None, T0, "alice")
+        assert event.data == {"org": decision.result}
+        state = decision.state
+        assert (state.version, state.public_seq, state.deleted, state.updated_at) == (
+            1,
+            0,
+            False,
+            T0,
+        )
+        assert state.status == ALL_OPERATIONAL
+        assert state.services == state.incidents == state.maintenances == state.groups == {}
+
+
+class TestUpdate:
+    def test_rename(self, org: Harness) -> None:
+        org.advance(minutes=5)
+        decision = org.do("org.update", {"name": "Acme"})
+        assert org.names() == ["org.updated"]
+        assert decision.result["name"] == "Acme"
+        assert org.state.org.name == "Acme"
+        assert org.state.org.updated_at == at(minutes=5)
+        assert org.state.org.created_at == T0
+        assert decision.events[0].public_seq == 1
+
+    @pytest.mark.parametrize("data", [{}, {"name": "Demo"}, {"name": " Demo "}])
+    def test_no_change_no_event(self, org: Harness, data: dict[str, str]) -> None:
+        before = org.state
+        decision = org.do("org.update", data)
+        assert decision.events == []
+        assert decision.result["name"] == "Demo"
+        assert org.state.version == before.version
+
+
+class TestDelete:
+    def test_delete(self, org: Harness) -> None:
+        decision = org.decide(c.DeleteOrg())
+        assert org.names() == ["org.deleted"]
+        assert decision.events[0].data == {"slug": "demo"}
+        assert decision.events[0].public_seq is None
+        assert decision.result == {"deleted": "demo"}
+        assert org.state.deleted is True
+
+    def test_a_deleted_org_takes_no_commands(self, org: Harness) -> None:
+        org.decide(c.DeleteOrg())
+        with pytest.raises(NotFound) as info:
+            org.do("service.create", {"name": "API"})
+        assert info.value.code == "not_found"
+        assert info.value.message == "organization 'demo' was deleted"
+        with pytest.raises(NotFound):
+            org.tick()
