@@ -1,0 +1,114 @@
+"""Bytes <-> messages. Every bad input becomes a :class:`ProtocolError`.
+
+``decode`` validates against the closed table of client message types in
+:mod:`server.protocol.messages`: an unknown type, a missing field or one of the
+wrong type raises ``ProtocolError`` naming it, with the request's ``id`` when
+one could be read, so the answer can be correlated. Nothing here does I/O.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+from dataclasses import dataclass
+from typing import Any, Final
+
+import orjson
+
+from ..domain.commands import SLUG_PATTERN
+from ..domain.errors import ValidationError
+from ..domain.schema import parse
+from .messages import CLIENT_TYPES, ClientMessage, RequestId
+
+MAX_ID_LENGTH: Final = 64
+_MAX_SAFE_INT: Final = 2**53 - 1  # what a JavaScript client can echo exactly
+
+
+class ProtocolError(Exception):
+    """The peer sent something we cannot take; answer with an ``error`` and go on."""
+
+    def __init__(self, code: str, message: str, *, id: RequestId = None, field: str | None = None):
+        super().__init__(message)
+        self.code = code
+        self.message = message
+        self.id = id
+        self.field = field
+
+
+def _request_id(obj: dict[str, Any]) -> RequestId:
+    value = obj.get("id")
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int | str):
+        raise ProtocolError("invalid_field", "id must be an integer or a string", field="id")
+    if isinstance(value, int) and abs(value) > _MAX_SAFE_INT:
+        raise ProtocolError("invalid_field", "id must fit in 53 bits", field="id")
+    if isinstance(value, str) and len(value) > MAX_ID_LENGTH:
+        raise ProtocolError(
+            "invalid_field", f"id must be at most {MAX_ID_LENGTH} characters", field="id"
+        )
+    return value
+
+
+def decode(payload: bytes | str) -> ClientMessage:
+    """Parse one text frame into a client message, or raise ProtocolError."""
+    try:
+        obj = orjson.loads(payload)
+    except orjson.JSONDecodeError as exc:
+        raise ProtocolError("invalid_json", f"the frame is not valid UTF-8 JSON: {exc}") from None
+    if not isinstance(obj, dict):
+        raise ProtocolError("invalid_message", "a message must be a JSON object")
+    request_id = _request_id(obj)
+    kind = obj.get("type")
+    if kind is None:
+        raise ProtocolError("invalid_message", "a message needs a 'type'", id=request_id)
+    cls = CLIENT_TYPES.get(kind) if isinstance(kind, str) else None
+    if cls is None:
+        raise ProtocolError(
+            "unknown_type",
+            f"unknown message type {kind!r}; expected one of {', '.join(CLIENT_TYPES)}",
+            id=request_id,
+        )
+    fields = {k: v for k, v in obj.items() if k not in ("type", "id")}
+    try:
+        message = parse(cls, fields, where=kind)
+    except ValidationError as exc:
+        raise ProtocolError("invalid_field", exc.message, id=request_id, field=exc.field) from None
+    if request_id is not None:
+        message = dataclasses.replace(message, id=request_id)
+    return message  # type: ignore[no-any-return]
+
+
+# ---------------------------------------------------------------------------
+# topics
+
+TOPIC_KINDS: Final = ("status", "org", "room")
+_KEYS: Final = {
+    "status": re.compile(SLUG_PATTERN),
+    "org": re.compile(SLUG_PATTERN),
+    "room": re.compile(r"[A-Za-z0-9_-]{6,64}"),
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Topic:
+    kind: str  # one of TOPIC_KINDS
+    key: str  # an organization's slug, or a room's id
+
+    def __str__(self) -> str:
+        return f"{self.kind}:{self.key}"
+
+
+def parse_topic(text: str, *, id: RequestId = None) -> Topic:
+    """``status:<org>``, ``org:<org>`` or ``room:<id>``; anything else is unknown_topic."""
+    kind, sep, key = text.partition(":")
+    if not sep or kind not in TOPIC_KINDS:
+        raise ProtocolError(
+            "unknown_topic",
+            f"unknown topic {text!r}; topics are status:<org>, org:<org> and room:<id>",
+            id=id,
+            field="topic",
+        )
+    if _KEYS[kind].fullmatch(key) is None:
+        raise ProtocolError("unknown_topic", f"{key!r} is not a valid {kind} name", id=id, field="topic")
+    return Topic(kind, key)
