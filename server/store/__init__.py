@@ -1,0 +1,17 @@
+"""Storage: PostgreSQL event log and snapshots, and the embedded server.
+
+Nothing outside this package knows that asyncpg runs on asyncio.
+"""
+
+from .embedded import embedded_dsn
+from .pg import ConcurrencyError, Loaded, Store, StoreError, StoreUnavailable, StreamExists
+
+__all__ = [
+    "ConcurrencyError",
+    "Loaded",
+    "Store",
+    "StoreError",
+    "StoreUnavailable",
+    "StreamExists",
+    "embedded_dsn",
+]
