@@ -1,0 +1,237 @@
+"""One WebSocket connection, on a raw non-blocking socket.
+
+The broadcast path is :meth:`Connection.send_frame`: it writes the shared,
+pre-built frame with one non-blocking ``send``. Only when the socket would
+block does the rest go to a bounded backlog, drained by a writer task started
+for the occasion in the gateway's nursery. A backlog over its limit closes the
+connection with 4008 (slow consumer): queued events are dropped, the close
+frame goes out after whatever frame was half-sent, and the actor publishing
+never waits.
+
+The reader task (:meth:`Connection.run`) owns the socket's lifetime: it parses
+client frames, hands each complete message to the gateway, and in its
+``finally`` leaves every topic and closes the socket. Nothing else removes a
+connection from a topic, so a topic's fan-out loop never sees its subscriber
+set change under it.
+"""
+
+from __future__ import annotations
+
+import enum
+import logging
+import socket
+from collections import deque
+from typing import TYPE_CHECKING, Any
+
+import trio
+
+from ..protocol import frames
+from ..protocol.messages import ServerMessage, encode
+
+if TYPE_CHECKING:
+    from ..auth import Principal
+    from .gateway import Gateway
+    from .topic import Topic
+
+log = logging.getLogger(__name__)
+
+RECV_SIZE = 65536
+CLOSE_GRACE = 5.0  # seconds a closing peer gets to answer our close frame
+
+
+class State(enum.Enum):
+    OPEN = "open"
+    CLOSING = "closing"  # our close frame is queued or sent; waiting for the peer's
+    CLOSED = "closed"
+
+
+class Connection:
+    __slots__ = (
+        "__weakref__",
+        "backlog",
+        "backlog_bytes",
+        "close_code",
+        "decoder",
+        "gateway",
+        "greeted",
+        "last_seen",
+        "peer",
+        "pinged",
+        "principal",
+        "scope",
+        "sock",
+        "state",
+        "topics",
+        "writing",
+    )
+
+    def __init__(self, sock: socket.socket, gateway: Gateway, peer: str) -> None:
+        self.sock = sock
+        self.gateway = gateway
+        self.peer = peer
+        self.state = State.OPEN
+        self.decoder = frames.FrameDecoder(gateway.limits.max_message)
+        self.principal: Principal | None = None
+        self.greeted = False  # hello answered
+        self.topics: dict[str, Topic] = {}
+        self.backlog: deque[Any] | None = None  # bytes or memoryview, created on demand
+        self.backlog_bytes = 0
+        self.writing = False  # a writer task is draining the backlog
+        self.last_seen = trio.current_time()
+        self.pinged = False
+        self.scope = trio.CancelScope()
+        self.close_code: int | None = None
+
+    # -- sending ----------------------------------------------------------------
+
+    def send_frame(self, frame: bytes) -> None:
+        """Queue one pre-built frame; never blocks, never raises."""
+        if self.state is not State.OPEN:
+            return
+        self._write(frame)
+
+    def send(self, message: ServerMessage) -> None:
+        self.send_frame(frames.text_frame(encode(message)))
+
+    def _write(self, frame: bytes) -> None:
+        if self.backlog is not None:
+            self.backlog.append(frame)
+            self.backlog_bytes += len(frame)
+            if self.backlog_bytes > self.gateway.limits.outbound_backlog:
+                self._overflow()
+            return
+        try:
+            sent = self.sock.send(frame)
+        except BlockingIOError:
+            sent = 0
+        except OSError:
+            self.abort()  # the peer is gone; the reader cleans up
+            return
+        if sent < len(frame):
+            self.backlog = deque([memoryview(frame)[sent:]])
+            self.backlog_bytes = len(frame) - sent
+            self._start_writer()
+
+    def _start_writer(self) -> None:
+        if not self.writing:
+            self.writing = True
+            self.gateway.writers.start_soon(self._drain)
+
+    def _overflow(self) -> None:
+        """Too far behind: drop what is queued (but a half-sent frame) and close."""
+        assert self.backlog is not None
+        head = self.backlog[0]
+        self.backlog.clear()
+        self.backlog.append(head)
+        self.backlog_bytes = len(head)
+        self.gateway.stats.slow_consumers += 1
+        self.close(frames.CLOSE_SLOW_CONSUMER, "slow consumer: outbound backlog full")
+
+    async def _drain(self) -> None:
+        try:
+            while self.backlog:
+                await trio.lowlevel.wait_writable(self.sock)
+                while self.backlog:
+                    data = self.backlog[0]
+                    try:
+                        sent = self.sock.send(data)
+                    except BlockingIOError:
+                        break
+                    self.backlog_bytes -= sent
+                    if sent < len(data):
+                        self.backlog[0] = memoryview(data)[sent:]
+                        break
+                    self.backlog.popleft()
+        except (OSError, trio.ClosedResourceError):
+            self.abort()
+            return
+        finally:
+            self.writing = False
+        self.backlog = None
+        if self.state is State.CLOSING:
+            self._shutdown_write()
+
+    # -- closing ----------------------------------------------------------------
+
+    def close(self, code: int, reason: str = "") -> None:
+        """Start the close handshake; the peer has CLOSE_GRACE seconds to answer."""
+        if self.state is not State.OPEN:
+            return
+        self.state = State.CLOSING
+        self.close_code = code
+        self._write(frames.close_frame(code, reason))
+        if self.backlog is None:
+            self._shutdown_write()
+        self.scope.deadline = min(self.scope.deadline, trio.current_time() + CLOSE_GRACE)
+
+    def _shutdown_write(self) -> None:
+        try:
+            self.sock.shutdown(socket.SHUT_WR)
+        except OSError:
+            self.abort()
+
+    def abort(self) -> None:
+        """Drop the connection now, without a handshake."""
+        if self.state is State.CLOSED:
+            return
+        self.state = State.CLOSED
+        self.scope.cancel()
+
+    # -- reading ----------------------------------------------------------------
+
+    async def run(self, initial: bytes) -> None:
+        """Read until the peer leaves or we close; then leave every topic."""
+        try:
+            with self.scope:
+                if initial:
+                    await self._feed(initial)
+                while self.state is not State.CLOSED:
+                    await trio.lowlevel.wait_readable(self.sock)
+                    try:
+                        data = self.sock.recv(RECV_SIZE)
+                    except BlockingIOError:
+                        continue
+                    except OSError:
+                        break
+                    if not data:
+                        break
+                    await self._feed(data)
+        finally:
+            self.state = State.CLOSED
+            for topic in self.topics.values():
+                topic.discard(self)
+            self.topics.clear()
+            self.backlog = None
+            trio.lowlevel.notify_closing(self.sock)
+            self.sock.close()
+
+    async def _feed(self, data: bytes) -> None:
+        self.last_seen = trio.current_time()
+        self.pinged = False
+        for item in self.decoder.receive(data):
+            if self.state is State.CLOSED:
+                return
+            if isinstance(item, frames.Message):
+                if self.state is State.OPEN:
+                    await self.gateway.handle(self, item)
+            elif isinstance(item, frames.Ping):
+                self.send_frame(frames.encode_frame(frames.OP_PONG, item.payload))
+            elif isinstance(item, frames.Close):
+                self._peer_closed(item)
+            elif isinstance(item, frames.TooLarge):
+                self.gateway.too_large(self, item)
+            elif isinstance(item, frames.Violation):
+                self.close(item.code, item.reason)
+            # a Pong only proves liveness, which last_seen already recorded
+
+    def _peer_closed(self, item: frames.Close) -> None:
+        if self.state is State.OPEN:
+            # Echo the peer's code, as RFC 6455 asks, then we are done.
+            self.state = State.CLOSING
+            self._write(frames.close_frame(item.code or frames.CLOSE_NORMAL))
+            if self.backlog is None:
+                self._shutdown_write()
+        if self.backlog is None:
+            self.abort()
+        else:
+            self.scope.deadline = min(self.scope.deadline, trio.current_time() + CLOSE_GRACE)

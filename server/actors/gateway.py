@@ -1,0 +1,321 @@
+"""The WebSocket gateway: handshake, routing of client messages, heartbeats.
+
+The listener hands over a socket whose request is an upgrade on ``/ws``. The
+gateway answers the handshake, then the socket's task becomes the
+connection's reader (:meth:`Connection.run`). Each complete message comes back
+here to be decoded and routed:
+
+* ``hello`` verifies the token and answers ``welcome``;
+* ``subscribe`` / ``unsubscribe`` join or leave a topic through its actor's
+  handle;
+* ``command`` goes to the organization actor's inbox, answered later by a
+  frame (the reader does not wait for it, so clients can pipeline);
+* ``ping`` answers ``pong``.
+
+Every bad input is answered with an ``error`` carrying a stable code and the
+request's id, and the connection goes on.
+
+One sweeper task checks liveness: a connection silent for a heartbeat interval
+gets a WebSocket ping (which browsers answer on their own); one silent for two
+intervals is closed with 4000.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import logging
+import socket
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import h11
+import orjson
+import trio
+
+from .. import __version__
+from ..auth import Action, AuthError, Tokens, authorize
+from ..domain.commands import parse_command
+from ..domain.errors import DomainError, ValidationError
+from ..protocol import frames
+from ..protocol import messages as m
+from ..protocol.codec import ProtocolError, Topic, decode, parse_topic
+from .connection import Connection, State
+from .mailbox import FrameReply, Unavailable, error_message
+
+if TYPE_CHECKING:
+    from ..config import Limits
+    from .registry import Registry
+
+log = logging.getLogger(__name__)
+
+WS_GUID = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
+SUBPROTOCOL = "switchboard.v1"
+MAX_TOPICS = 64  # subscriptions per connection
+
+
+@dataclass(slots=True)
+class Stats:
+    accepted: int = 0
+    rejected_handshakes: int = 0
+    slow_consumers: int = 0
+    heartbeat_timeouts: int = 0
+    pings_sent: int = 0
+    errors_sent: int = 0
+
+
+class HandshakeError(Exception):
+    def __init__(self, status: int, message: str, headers: list[tuple[bytes, bytes]] | None = None):
+        super().__init__(message)
+        self.status = status
+        self.message = message
+        self.headers = headers or []
+
+
+def is_upgrade_request(head: bytes) -> bool:
+    """Cheap test on a raw request head: a GET of /ws asking for websocket."""
+    if not (head.startswith(b"GET /ws ") or head.startswith(b"GET /ws?")):
+        return False
+    return b"websocket" in head.lower()
+
+
+def accept_handshake(head: bytes) -> bytes:
+    """The 101 response for a valid upgrade request head, or HandshakeError."""
+    parser = h11.Connection(h11.SERVER)
+    parser.receive_data(head)
+    try:
+        event = parser.next_event()
+    except h11.RemoteProtocolError as exc:
+        raise HandshakeError(400, f"malformed request: {exc}") from None
+    if not isinstance(event, h11.Request):
+        raise HandshakeError(400, "incomplete request head")
+    headers: dict[bytes, bytes] = {}
+    for name, value in event.headers:
+        headers[name] = headers[name] + b", " + value if name in headers else value
+    tokens = lambda name: {t.strip().lower() for t in headers.get(name, b"").split(b",")}  # noqa: E731
+    if b"websocket" not in tokens(b"upgrade") or b"upgrade" not in tokens(b"connection"):
+        raise HandshakeError(400, "expected 'Upgrade: websocket' and 'Connection: Upgrade'")
+    if headers.get(b"sec-websocket-version") != b"13":
+        raise HandshakeError(
+            426, "only WebSocket version 13 is supported", [(b"Sec-WebSocket-Version", b"13")]
+        )
+    key = headers.get(b"sec-websocket-key", b"")
+    try:
+        valid_key = len(base64.b64decode(key, validate=True)) == 16
+    except ValueError:
+        valid_key = False
+    if not valid_key:
+        raise HandshakeError(400, "Sec-WebSocket-Key must be 16 bytes in base64")
+    accept = base64.b64encode(hashlib.sha1(key + WS_GUID).digest())
+    lines = [
+        b"HTTP/1.1 101 Switching Protocols",
+        b"Upgrade: websocket",
+        b"Connection: Upgrade",
+        b"Sec-WebSocket-Accept: " + accept,
+    ]
+    if SUBPROTOCOL.encode() in tokens(b"sec-websocket-protocol"):
+        lines.append(b"Sec-WebSocket-Protocol: " + SUBPROTOCOL.encode())
+    return b"\r\n".join(lines) + b"\r\n\r\n"
+
+
+def handshake_refusal(error: HandshakeError) -> bytes:
+    body = (
+        b'{"error":{"code":"bad_handshake","message":'
+        + orjson.dumps(error.message)
+        + b"}}"
+    )
+    reason = {400: b"Bad Request", 426: b"Upgrade Required"}.get(error.status, b"Error")
+    lines = [
+        b"HTTP/1.1 %d %s" % (error.status, reason),
+        b"Content-Type: application/json",
+        b"Content-Length: %d" % len(body),
+        b"Connection: close",
+        *(name + b": " + value for name, value in error.headers),
+    ]
+    return b"\r\n".join(lines) + b"\r\n\r\n" + body
+
+
+class Gateway:
+    def __init__(self, registry: Registry, tokens: Tokens, limits: Limits) -> None:
+        self.registry = registry
+        self.tokens = tokens
+        self.limits = limits
+        self.connections: set[Connection] = set()
+        self.stats = Stats()
+        self.writers: trio.Nursery  # set by run(); drains slow sockets' backlogs
+        self.server_name = f"switchboard/{__version__}"
+
+    async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
+        async with trio.open_nursery() as nursery:
+            self.writers = nursery
+            nursery.start_soon(self._sweep)
+            task_status.started()
+            await trio.sleep_forever()
+
+    # -- connections ---------------------------------------------------------------
+
+    async def serve(self, sock: socket.socket, head: bytes, rest: bytes, peer: str) -> None:
+        """Answer the handshake in ``head``, then be the connection's reader."""
+        try:
+            response = accept_handshake(head)
+        except HandshakeError as exc:
+            self.stats.rejected_handshakes += 1
+            await _send_all(sock, handshake_refusal(exc))
+            return
+        if not await _send_all(sock, response):
+            return
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        if self.limits.socket_send_buffer:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, self.limits.socket_send_buffer)
+        conn = Connection(sock, self, peer)
+        self.connections.add(conn)
+        self.stats.accepted += 1
+        try:
+            await conn.run(rest)
+        finally:
+            self.connections.discard(conn)
+
+    def close_all(self, code: int, reason: str) -> None:
+        for conn in list(self.connections):
+            conn.close(code, reason)
+
+    async def _sweep(self) -> None:
+        interval = self.limits.heartbeat_ms / 1000
+        while True:
+            await trio.sleep(interval / 4)
+            now = trio.current_time()
+            for conn in list(self.connections):
+                silent = now - conn.last_seen
+                if silent > 2 * interval:
+                    self.stats.heartbeat_timeouts += 1
+                    conn.close(frames.CLOSE_HEARTBEAT_TIMEOUT, "heartbeat timeout")
+                elif silent > interval and not conn.pinged:
+                    conn.pinged = True
+                    self.stats.pings_sent += 1
+                    conn.send_frame(frames.PING_FRAME)
+
+    # -- messages ------------------------------------------------------------------
+
+    def _error(self, conn: Connection, code: str, message: str, request_id: m.RequestId = None,
+               field: str | None = None) -> None:
+        self.stats.errors_sent += 1
+        conn.send(m.Error(id=request_id, code=code, message=message, field=field))
+
+    def too_large(self, conn: Connection, item: frames.TooLarge) -> None:
+        self._error(conn, "too_large", f"messages are limited to {item.limit} bytes; this one was dropped")
+
+    async def handle(self, conn: Connection, item: frames.Message) -> None:
+        if item.binary:
+            self._error(conn, "binary_unsupported", "send JSON in text frames; binary frames are not used")
+            return
+        try:
+            message = decode(item.payload)
+        except ProtocolError as exc:
+            self._error(conn, exc.code, exc.message, exc.id, exc.field)
+            return
+        try:
+            if isinstance(message, m.Subscribe):
+                await self._subscribe(conn, message)
+            elif isinstance(message, m.Command):
+                await self._command(conn, message)
+            elif isinstance(message, m.Unsubscribe):
+                self._unsubscribe(conn, message)
+            elif isinstance(message, m.Ping):
+                conn.send(m.Pong(id=message.id))
+            else:
+                self._hello(conn, message)
+        except ProtocolError as exc:
+            self._error(conn, exc.code, exc.message, exc.id, exc.field)
+        except (DomainError, AuthError, Unavailable) as exc:
+            self.stats.errors_sent += 1
+            conn.send(error_message(exc, message.id))
+        except Exception as exc:  # our bug: answer it, keep the connection and the server
+            log.exception("failed to handle %s from %s", type(message).__name__, conn.peer)
+            self.stats.errors_sent += 1
+            conn.send(error_message(exc, message.id))
+
+    def _hello(self, conn: Connection, message: m.Hello) -> None:
+        if conn.greeted:
+            raise ProtocolError("bad_state", "hello was already sent on this connection", id=message.id)
+        if message.token is not None:
+            conn.principal = self.tokens.verify(message.token)
+        conn.greeted = True
+        principal = conn.principal
+        conn.send(
+            m.Welcome(
+                server=self.server_name,
+                heartbeat_ms=self.limits.heartbeat_ms,
+                role=None if principal is None else str(principal.role),
+                org=None if principal is None else principal.org,
+                id=message.id,
+            )
+        )
+
+    def _topic(self, text: str, request_id: m.RequestId) -> Topic:
+        topic = parse_topic(text, id=request_id)
+        if topic.kind == "room":
+            raise ProtocolError("unknown_topic", f"no room {topic.key!r}", id=request_id, field="topic")
+        return topic
+
+    async def _subscribe(self, conn: Connection, message: m.Subscribe) -> None:
+        topic = self._topic(message.topic, message.id)
+        name = str(topic)
+        if name in conn.topics:
+            raise ProtocolError("already_subscribed", f"already subscribed to {name}", id=message.id)
+        if len(conn.topics) >= MAX_TOPICS:
+            raise ProtocolError(
+                "too_many_subscriptions", f"at most {MAX_TOPICS} topics per connection", id=message.id
+            )
+        if message.since is not None and message.since < 0:
+            raise ProtocolError("invalid_field", "since must be 0 or more", id=message.id, field="since")
+        if topic.kind == "org":
+            authorize(conn.principal, Action.READ, topic.key)
+        try:
+            handle = await self.registry.org(topic.key)
+        except DomainError:
+            raise ProtocolError(
+                "unknown_topic", f"no organization {topic.key!r}", id=message.id, field="topic"
+            ) from None
+        if conn.state is State.OPEN and name not in conn.topics:
+            handle.join(conn, topic.kind, message.since, message.id)
+
+    def _unsubscribe(self, conn: Connection, message: m.Unsubscribe) -> None:
+        topic = conn.topics.pop(message.topic, None)
+        if topic is None:
+            raise ProtocolError("not_subscribed", f"not subscribed to {message.topic}", id=message.id)
+        topic.discard(conn)
+        conn.send(m.Ack(id=message.id, topic=message.topic))
+
+    async def _command(self, conn: Connection, message: m.Command) -> None:
+        if message.id is None:
+            raise ProtocolError("invalid_field", "a command needs an id", field="id")
+        topic = parse_topic(message.topic, id=message.id)
+        if topic.kind != "org":
+            raise ProtocolError(
+                "invalid_field", "commands are sent to org:<org> topics", id=message.id, field="topic"
+            )
+        authorize(conn.principal, Action.CHANGE, topic.key)
+        try:
+            command = parse_command(message.name, message.data)
+        except ValidationError as exc:
+            raise ProtocolError("invalid_field", exc.message, id=message.id, field=exc.field) from None
+        assert conn.principal is not None
+        await self.registry.submit(
+            topic.key, command, conn.principal.subject, FrameReply(conn, message.id)
+        )
+
+
+async def _send_all(sock: socket.socket, data: bytes) -> bool:
+    """Write a handshake answer on a fresh non-blocking socket."""
+    view = memoryview(data)
+    try:
+        while view:
+            try:
+                sent = sock.send(view)
+            except BlockingIOError:
+                await trio.lowlevel.wait_writable(sock)
+                continue
+            view = view[sent:]
+    except OSError:
+        return False
+    return True

@@ -1,0 +1,194 @@
+"""Finds organization actors, starting them on demand under one supervisor nursery.
+
+* :meth:`Registry.org` returns a running actor's handle, loading it from the
+  latest snapshot plus the event tail on first use.
+* An actor that crashes is rebuilt from the store behind the same handle: its
+  inbox, topics and subscribers carry over, the requests it was holding are
+  answered ``unavailable``, and nothing acknowledged is lost (it was durable
+  before it was acknowledged).
+* An actor with no subscribers, no timers and nothing to do for a while takes
+  a final snapshot and stops; the next request starts a new one.
+* At start-up, actors with a timer pending (a maintenance to start or end)
+  are started at once, so timers fire even if nobody visits.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from typing import Any
+
+import trio
+
+from ..clock import Clock
+from ..config import Limits
+from ..domain import commands as c
+from ..domain import rules
+from ..domain.errors import Conflict, NotFound
+from ..ids import new_id
+from ..store import Store, StoreUnavailable, StreamExists
+from .mailbox import Do, Future, Reply, Unavailable
+from .org import OrgActor, OrgHandle
+
+log = logging.getLogger(__name__)
+
+RESTART_BACKOFF = (0.0, 0.1, 0.5, 1.0, 2.0, 5.0)  # seconds, then 5 s each time
+COMMAND_TIMEOUT = 10.0  # seconds a caller waits for a busy or restarting actor
+
+
+class Registry:
+    def __init__(
+        self,
+        store: Store,
+        limits: Limits,
+        base_url: str,
+        *,
+        clock: Clock | None = None,
+        id_factory: Callable[[], str] = new_id,
+    ) -> None:
+        self.store = store
+        self.limits = limits
+        self.base_url = base_url
+        self.clock = clock or Clock()
+        self.new_id = id_factory
+        self._handles: dict[str, OrgHandle] = {}
+        self._nursery: trio.Nursery | None = None
+        self.crashes = 0
+
+    # -- lifecycle -------------------------------------------------------------
+
+    async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
+        """The supervisor: every actor runs in this task's nursery."""
+        async with trio.open_nursery() as nursery:
+            self._nursery = nursery
+            for stream, _ in await self.store.wakeups("org"):
+                self._start(stream.removeprefix("org:"))
+            task_status.started()
+            await trio.sleep_forever()
+
+    async def shutdown(self, timeout: float = 10.0) -> None:
+        """Stop taking commands, let every actor finish its inbox and snapshot."""
+        handles = list(self._handles.values())
+        for handle in handles:
+            handle.stopping = True
+            handle.inbox.close()
+        with trio.move_on_after(timeout):
+            for handle in handles:
+                await handle.stopped.wait()
+
+    def running(self) -> list[OrgHandle]:
+        return list(self._handles.values())
+
+    # -- finding actors ----------------------------------------------------------
+
+    async def org(self, slug: str) -> OrgHandle:
+        """The handle of a live, loaded organization; NotFound if there is none."""
+        while True:
+            handle = self._handles.get(slug)
+            if handle is None:
+                handle = self._start(slug)
+            elif handle.stopping:
+                await handle.stopped.wait()
+                continue
+            await handle.ready.wait()
+            if isinstance(handle.load_error, NotFound):
+                raise NotFound(f"no organization {slug!r}", field="org")
+            if handle.load_error is not None:
+                raise Unavailable(f"organization {slug!r} cannot be loaded now; try again")
+            if handle.state.deleted:
+                raise NotFound(f"organization {slug!r} was deleted", field="org")
+            return handle
+
+    def _start(self, slug: str) -> OrgHandle:
+        assert self._nursery is not None, "Registry.run is not running"
+        handle = OrgHandle(slug, self.limits, self.base_url)
+        self._handles[slug] = handle
+        self._nursery.start_soon(self._supervise, handle, name=f"actor org:{slug}")
+        return handle
+
+    async def _supervise(self, handle: OrgHandle) -> None:
+        crashes = 0
+        try:
+            while True:
+                actor = None
+                try:
+                    actor = await OrgActor.load(handle, self.store, self.clock, self.new_id)
+                    if actor is None:
+                        handle.load_error = NotFound(f"no organization {handle.slug!r}")
+                        return
+                    handle.ready.set()
+                    await actor.run()
+                    return
+                except Exception as exc:  # any crash: restart from the store
+                    if not handle.ready.is_set():
+                        # Never loaded: tell the waiting callers, let the next one retry.
+                        handle.load_error = exc
+                        log.warning("%s: cannot load: %s", handle.stream, exc)
+                        return
+                    self.crashes += 1
+                    handle.stats.restarts += 1
+                    if actor is not None:
+                        actor.fail_inflight("the organization's actor restarted; try again")
+                    if isinstance(exc, StoreUnavailable):
+                        log.warning("%s: database unavailable, restarting: %s", handle.stream, exc)
+                    else:
+                        log.exception("%s: actor crashed, restarting", handle.stream)
+                    delay = RESTART_BACKOFF[min(crashes, len(RESTART_BACKOFF) - 1)]
+                    crashes += 1
+                    await trio.sleep(delay)
+        finally:
+            handle.stopping = True
+            handle.inbox.close()
+            self._fail_waiting(handle)
+            if self._handles.get(handle.slug) is handle:
+                del self._handles[handle.slug]
+            handle.ready.set()
+            handle.stopped.set()
+
+    @staticmethod
+    def _fail_waiting(handle: OrgHandle) -> None:
+        """Answer whatever is still queued in a stopped actor's inbox."""
+        while True:
+            try:
+                request = handle.inbox_receive.receive_nowait()
+            except (trio.WouldBlock, trio.EndOfChannel):
+                return
+            if request.reply is not None:
+                request.reply.reject(Unavailable("the organization's actor stopped; try again"))
+
+    # -- commands ------------------------------------------------------------------
+
+    async def submit(self, slug: str, command: Any, author: str | None, reply: Reply) -> None:
+        """Queue a command; ``reply`` is answered once it is durable (or refused)."""
+        with trio.move_on_after(COMMAND_TIMEOUT) as scope:
+            while True:
+                handle = await self.org(slug)
+                try:
+                    await handle.inbox.send(Do(command, author, reply))
+                    return
+                except trio.ClosedResourceError:
+                    continue  # it stopped meanwhile; the next lookup starts another
+        if scope.cancelled_caught:
+            reply.reject(Unavailable(f"organization {slug!r} is too busy; try again"))
+
+    async def execute(self, slug: str, command: Any, author: str | None) -> Any:
+        """Run a command and wait for its result (raises DomainError, Unavailable)."""
+        future = Future()
+        await self.submit(slug, command, author, future)
+        with trio.move_on_after(COMMAND_TIMEOUT):
+            return await future.wait()
+        raise Unavailable(f"organization {slug!r} did not answer in time; the change may or may not be done")
+
+    async def create_org(self, command: c.CreateOrg, author: str | None) -> dict[str, Any]:
+        ctx = c.Context(now=self.clock.now(), author=author, new_id=self.new_id)
+        decision = rules.new_org(command, ctx)
+        try:
+            await self.store.create_stream(f"org:{command.slug}", "org", decision.events)
+        except StreamExists:
+            raise Conflict(f"organization {command.slug!r} already exists", field="slug") from None
+        result: dict[str, Any] = decision.result
+        return result
+
+    async def slugs(self, *, after: str = "", limit: int = 100) -> list[str]:
+        streams = await self.store.streams("org", after=f"org:{after}" if after else "", limit=limit)
+        return [s.removeprefix("org:") for s in streams]

@@ -1,0 +1,59 @@
+"""A topic: its subscribers, its seq, and the recent frames kept for resuming.
+
+The owning actor publishes a frame once, already encoded and framed; the
+topic hands the same bytes to every subscriber's non-blocking ``send_frame``.
+A subscriber that cannot keep up closes itself; the loop never waits.
+
+This is the seam for running several nodes: a broker would carry
+``(topic, seq, frame)`` triples between ``publish`` and remote subscribers.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from typing import Protocol
+
+
+class Subscriber(Protocol):
+    def send_frame(self, frame: bytes) -> None: ...
+
+
+class Topic:
+    __slots__ = ("name", "ring", "seq", "subscribers")
+
+    def __init__(self, name: str, *, ring_size: int, seq: int = 0) -> None:
+        self.name = name
+        self.seq = seq
+        self.subscribers: dict[Subscriber, None] = {}  # insertion-ordered set
+        self.ring: deque[tuple[int, bytes]] = deque(maxlen=ring_size)
+
+    def publish(self, seq: int, frame: bytes) -> None:
+        """Deliver one event's frame; ``seq`` must be the topic's next."""
+        if seq != self.seq + 1:
+            raise ValueError(f"{self.name}: seq {seq} after {self.seq}")  # our bug
+        self.seq = seq
+        self.ring.append((seq, frame))
+        # A subscriber never leaves during this loop: closing only marks it,
+        # and it is removed by its own task afterwards.
+        for subscriber in self.subscribers:
+            subscriber.send_frame(frame)
+
+    def remember(self, seq: int, frame: bytes) -> None:
+        """Put an already-delivered frame back in the ring (when an actor restarts)."""
+        if not self.ring or seq > self.ring[-1][0]:
+            self.ring.append((seq, frame))
+            self.seq = max(self.seq, seq)
+
+    def since(self, seq: int) -> list[bytes] | None:
+        """The frames after ``seq``, or None when they are no longer all kept."""
+        if seq == self.seq:
+            return []
+        if seq > self.seq or not self.ring or self.ring[0][0] > seq + 1:
+            return None
+        return [frame for s, frame in self.ring if s > seq]
+
+    def add(self, subscriber: Subscriber) -> None:
+        self.subscribers[subscriber] = None
+
+    def discard(self, subscriber: Subscriber) -> None:
+        self.subscribers.pop(subscriber, None)

@@ -1,0 +1,77 @@
+"""The Quart-Trio application: REST routes and their error handling.
+
+Every error leaves as JSON ``{"error": {"code", "message", "field"?}}`` with a
+stable code; bad input is a 4xx, never a 500.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from quart import Response
+from quart_trio import QuartTrio
+from werkzeug.exceptions import HTTPException
+
+from .actors.mailbox import Unavailable
+from .auth import AuthError
+from .domain.errors import DomainError
+from .rest import api, openapi, public
+from .rest.common import BadJson, Parts, error_response
+from .store import StoreUnavailable
+
+log = logging.getLogger(__name__)
+
+HTTP_CODES = {
+    400: "bad_request",
+    404: "not_found",
+    405: "method_not_allowed",
+    408: "timeout",
+    413: "too_large",
+    415: "unsupported_media_type",
+    431: "too_large",
+}
+
+
+def create_app(server_parts: Parts) -> QuartTrio:
+    app = QuartTrio("switchboard")
+    app.config["SWITCHBOARD"] = server_parts
+    app.config["MAX_CONTENT_LENGTH"] = server_parts.config.limits.max_body
+    app.config["JSON_SORT_KEYS"] = False
+    app.register_blueprint(public.bp)
+    app.register_blueprint(api.bp)
+    app.register_blueprint(openapi.bp)
+
+    @app.errorhandler(DomainError)
+    async def domain_error(error: DomainError) -> Response:
+        return error_response(error.http_status, error.code, error.message, error.field)
+
+    @app.errorhandler(AuthError)
+    async def auth_error(error: AuthError) -> Response:
+        headers = {"WWW-Authenticate": "Bearer"} if error.http_status == 401 else None
+        return error_response(error.http_status, error.code, error.message, headers=headers)
+
+    @app.errorhandler(BadJson)
+    async def bad_json(error: BadJson) -> Response:
+        return error_response(400, error.code, error.message)
+
+    @app.errorhandler(Unavailable)
+    async def unavailable(error: Unavailable) -> Response:
+        return error_response(503, error.code, error.message, headers={"Retry-After": "1"})
+
+    @app.errorhandler(StoreUnavailable)
+    async def store_unavailable(error: StoreUnavailable) -> Response:
+        return error_response(503, "unavailable", "the database is unavailable; try again",
+                              headers={"Retry-After": "1"})
+
+    @app.errorhandler(HTTPException)
+    async def http_error(error: HTTPException) -> Response:
+        status = error.code or 500
+        code = HTTP_CODES.get(status, "http_error")
+        return error_response(status, code, error.description or error.name)
+
+    @app.errorhandler(Exception)
+    async def internal(error: Exception) -> Response:
+        log.exception("unhandled error in a request", exc_info=error)
+        return error_response(500, "internal", "the server failed to handle this request")
+
+    return app

@@ -1,0 +1,161 @@
+"""``switchboard serve | token | migrate``."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import re
+import signal
+import sys
+import warnings
+from datetime import timedelta
+from pathlib import Path
+
+import trio
+
+from . import __version__
+from .auth import ALL_ORGS, Role, Tokens, load_secret
+from .config import Config
+from .domain.commands import SLUG_PATTERN
+
+log = logging.getLogger("switchboard")
+
+
+def _duration(text: str) -> timedelta:
+    match = re.fullmatch(r"(\d+)([smhd])", text)
+    if match is None:
+        raise argparse.ArgumentTypeError("a duration like 30m, 12h or 90d")
+    units = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days"}
+    return timedelta(**{units[match[2]]: int(match[1])})
+
+
+def _org(text: str) -> str:
+    if text != ALL_ORGS and re.fullmatch(SLUG_PATTERN, text) is None:
+        raise argparse.ArgumentTypeError("an organization slug, or '*' for every organization")
+    return text
+
+
+def _role(text: str) -> Role:
+    try:
+        return Role.parse(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="switchboard", description="Real-time status pages.")
+    parser.add_argument("--version", action="version", version=f"switchboard {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    def data_flags(p: argparse.ArgumentParser) -> None:
+        p.add_argument("--data-dir", type=Path, help="data folder (default .switchboard)")
+
+    serve = sub.add_parser("serve", help="run the server")
+    serve.add_argument("--host", default=None, help="address to listen on (default 127.0.0.1)")
+    serve.add_argument("--port", type=int, default=None, help="port (default 8080; 0 picks one)")
+    data_flags(serve)
+    serve.add_argument(
+        "--database-url",
+        help="PostgreSQL URL (also DATABASE_URL); default: the embedded server in the data folder",
+    )
+    serve.add_argument("--public-url", help="how clients reach this server (for links)")
+    serve.add_argument("--demo", action="store_true", help="create the demo organization if missing")
+    serve.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
+
+    token = sub.add_parser("token", help="print an API token")
+    token.add_argument("--org", required=True, type=_org, help="organization slug, or '*'")
+    token.add_argument("--role", required=True, type=_role, help="viewer|responder|admin|owner")
+    token.add_argument("--ttl", type=_duration, help="lifetime, e.g. 12h or 90d (default: none)")
+    token.add_argument("--subject", help="who the token speaks for (shown in timelines)")
+    data_flags(token)
+
+    migrate = sub.add_parser("migrate", help="apply database migrations and exit")
+    data_flags(migrate)
+    migrate.add_argument("--database-url", help="PostgreSQL URL (also DATABASE_URL)")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    if args.command == "token":
+        config = Config.from_env(data_dir=args.data_dir)
+        tokens = Tokens(load_secret(config.data_dir, config.secret))
+        print(tokens.issue(args.org, args.role, subject=args.subject, ttl=args.ttl))
+        return 0
+    logging.basicConfig(
+        level=getattr(logging, getattr(args, "log_level", "info").upper()),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    # The embedded server's own start-up narration is too chatty for INFO.
+    logging.getLogger("pgserver").setLevel(logging.WARNING)
+    # pgserver asks platformdirs for a runtime folder, which containers lack.
+    warnings.filterwarnings("ignore", message=".*XDG_RUNTIME_DIR.*")
+    if args.command == "migrate":
+        config = Config.from_env(data_dir=args.data_dir, database_url=args.database_url)
+        return trio.run(_migrate, config)
+    config = Config.from_env(
+        host=args.host,
+        port=args.port,
+        data_dir=args.data_dir,
+        database_url=args.database_url,
+        public_url=args.public_url,
+        demo=args.demo or None,
+    )
+    try:
+        trio.run(_serve, config)
+    except KeyboardInterrupt:
+        return 130
+    return 0
+
+
+async def _migrate(config: Config) -> int:
+    from .store import Store, embedded_dsn
+
+    dsn = config.database_url or await trio.to_thread.run_sync(embedded_dsn, config.data_dir)
+    async with Store.open(dsn):
+        pass  # opening applies them
+    print("migrations applied")
+    return 0
+
+
+async def _serve(config: Config) -> None:
+    from .main import Server
+
+    server = Server(config)
+    async with trio.open_nursery() as nursery:
+        await nursery.start(server.run)
+        _banner(server)
+        with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
+            async for _ in signals:
+                server.request_stop()
+                break
+        await server.stop()
+        nursery.cancel_scope.cancel()
+
+
+def _banner(server: object) -> None:
+    from .main import Server
+
+    assert isinstance(server, Server) and server.tokens is not None
+    base = server.base_url
+    ws = base.replace("http", "ws", 1)
+    config = server.config
+    lines = [
+        f"switchboard: listening on {base}",
+        "",
+        f"  Switchboard {__version__} is running.",
+        f"  Open:       {base}/",
+    ]
+    if config.demo:
+        token = server.tokens.issue("demo", Role.ADMIN, subject="demo-admin")
+        lines += [
+            f"  Status API: {base}/status/demo/api/v2/summary.json",
+            f"  WebSocket:  {ws}/ws  (send {{\"type\":\"subscribe\",\"topic\":\"status:demo\"}})",
+            f"  Token:      export TOKEN={token}",
+            "  Try:        curl -X PATCH -H \"Authorization: Bearer $TOKEN\" "
+            f"-d '{{\"status\":\"major_outage\"}}' {base}/api/v1/orgs/demo/services/api",
+        ]
+    where = "embedded PostgreSQL in " + str(config.data_dir / "pg") if not config.database_url else "DATABASE_URL"
+    lines += [f"  Database:   {where}", "  Stop:       Ctrl+C", ""]
+    print("\n".join(lines), flush=True)
+    sys.stdout.flush()

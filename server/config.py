@@ -1,0 +1,59 @@
+"""Settings, from flags and the environment, in one frozen dataclass."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+
+@dataclass(frozen=True, slots=True)
+class Limits:
+    """Bounds on what one client or actor may hold. Every queue has a size."""
+
+    max_message: int = 64 * 1024  # bytes in one client WebSocket message
+    max_body: int = 1024 * 1024  # bytes in one REST request body
+    outbound_backlog: int = 1024 * 1024  # bytes queued for a slow WebSocket reader
+    socket_send_buffer: int = 0  # SO_SNDBUF for WebSockets; 0 leaves it to the kernel
+    inbox: int = 1024  # commands waiting for one actor
+    batch: int = 256  # commands one actor decides per commit
+    ring: int = 1024  # recent events per topic kept for resume with `since`
+    snapshot_every: int = 200  # events between snapshots
+    actor_idle_seconds: float = 300.0  # an unwatched actor stops after this
+    heartbeat_ms: int = 30_000  # clients send something at least this often
+    handshake_timeout: float = 10.0  # seconds to receive a request's head
+
+
+@dataclass(frozen=True, slots=True)
+class Config:
+    host: str = "127.0.0.1"
+    port: int = 8080
+    data_dir: Path = Path(".switchboard")
+    database_url: str | None = None  # None: the embedded PostgreSQL in data_dir
+    secret: str | None = None  # None: read or create <data_dir>/secret
+    public_url: str | None = None  # how clients reach us; default http://host:port
+    demo: bool = False  # seed the demo organization on first start
+    limits: Limits = field(default_factory=Limits)
+
+    def base_url(self, port: int | None = None) -> str:
+        if self.public_url:
+            return self.public_url.rstrip("/")
+        host = "127.0.0.1" if self.host in ("0.0.0.0", "::", "") else self.host
+        if ":" in host:
+            host = f"[{host}]"
+        return f"http://{host}:{port if port is not None else self.port}"
+
+    @classmethod
+    def from_env(cls, **overrides: object) -> Config:
+        """Defaults, then environment variables, then explicit overrides (flags)."""
+        env: dict[str, object] = {}
+        if url := os.environ.get("DATABASE_URL"):
+            env["database_url"] = url
+        if secret := os.environ.get("SWITCHBOARD_SECRET"):
+            env["secret"] = secret
+        if public := os.environ.get("SWITCHBOARD_PUBLIC_URL"):
+            env["public_url"] = public
+        if data := os.environ.get("SWITCHBOARD_DATA_DIR"):
+            env["data_dir"] = Path(data)
+        env.update({k: v for k, v in overrides.items() if v is not None})
+        return cls(**env)  # type: ignore[arg-type]

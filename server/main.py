@@ -1,0 +1,110 @@
+"""The whole server: parts started in order, stopped in the reverse order.
+
+Start: database (embedded unless a URL is given), migrations, the actor
+registry, the WebSocket gateway, the Quart app, then the listening port.
+
+Stop (SIGINT/SIGTERM or :meth:`Server.stop`): stop accepting, close every
+WebSocket with 1001, let HTTP requests finish, let every actor drain its inbox
+and take a final snapshot, then close the database.
+"""
+
+from __future__ import annotations
+
+import gc
+import logging
+from collections.abc import Callable
+
+import trio
+
+from .actors.gateway import Gateway
+from .actors.registry import Registry
+from .auth import Tokens, load_secret
+from .clock import Clock
+from .config import Config
+from .ids import new_id
+from .listener import Listener, bind
+from .protocol.frames import CLOSE_GOING_AWAY
+from .rest.common import Parts
+from .seed import seed_demo
+from .store import Store, embedded_dsn
+
+log = logging.getLogger(__name__)
+
+
+class Server:
+    def __init__(
+        self, config: Config, *, clock: Clock | None = None, id_factory: Callable[[], str] = new_id
+    ) -> None:
+        self.config = config
+        self.clock = clock
+        self.id_factory = id_factory
+        self.port = 0
+        self.base_url = ""
+        self.dsn = ""
+        self.demo_created = False
+        self.tokens: Tokens | None = None
+        self.registry: Registry | None = None
+        self.gateway: Gateway | None = None
+        self._stop = trio.Event()
+        self._stopped = trio.Event()
+
+    async def run(self, *, task_status: trio.TaskStatus[Server] = trio.TASK_STATUS_IGNORED) -> None:
+        config = self.config
+        try:
+            self.dsn = config.database_url or await trio.to_thread.run_sync(
+                embedded_dsn, config.data_dir
+            )
+            self.tokens = Tokens(load_secret(config.data_dir, config.secret))
+            async with Store.open(self.dsn) as store, trio.open_nursery() as nursery:
+                sock = bind(config.host, config.port)
+                self.port = int(sock.getsockname()[1])
+                self.base_url = config.base_url(self.port)
+                self.registry = Registry(
+                    store, config.limits, self.base_url, clock=self.clock, id_factory=self.id_factory
+                )
+                await nursery.start(self.registry.run)
+                self.gateway = Gateway(self.registry, self.tokens, config.limits)
+                await nursery.start(self.gateway.run)
+                app = _create_app(
+                    Parts(config, self.registry, self.gateway, self.tokens, store, self.base_url)
+                )
+                listener = Listener(sock, app, self.gateway, config.limits.handshake_timeout)
+                if config.demo:
+                    self.demo_created = await seed_demo(self.registry)
+                listener_done = trio.Event()
+
+                async def serve_http(*, task_status: trio.TaskStatus[None]) -> None:
+                    try:
+                        await listener.run(task_status=task_status)
+                    finally:
+                        listener_done.set()
+
+                await nursery.start(serve_http)
+                # Whatever start-up allocated lives as long as the process: keep it
+                # out of the garbage collector's full scans.
+                gc.freeze()
+                task_status.started(self)
+                await self._stop.wait()
+
+                log.info("stopping")
+                listener.stop_accepting()
+                self.gateway.close_all(CLOSE_GOING_AWAY, "server shutting down")
+                await listener_done.wait()
+                await self.registry.shutdown()
+                nursery.cancel_scope.cancel()
+        finally:
+            self._stopped.set()
+
+    def request_stop(self) -> None:
+        self._stop.set()
+
+    async def stop(self) -> None:
+        """Stop gracefully and wait until everything is closed."""
+        self._stop.set()
+        await self._stopped.wait()
+
+
+def _create_app(parts: Parts):  # type: ignore[no-untyped-def]
+    from .app import create_app  # Quart is heavy to import; only the server needs it
+
+    return create_app(parts)

@@ -1,0 +1,1 @@
+"""REST routes (Quart-Trio). A handler parses, asks an actor, formats the reply."""

@@ -1,0 +1,217 @@
+"""``/api/v1``: organizations and their services, incidents and maintenances.
+
+Every mutation is a domain command sent to the organization's actor, so a
+change made here is pushed live to WebSocket subscribers. Reads come from the
+actor's last committed state. The three collections share one shape, declared
+once in :data:`COLLECTIONS` (which the OpenAPI document is built from too).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from quart import Blueprint, Response, request
+
+from ..auth import ALL_ORGS, Action, Forbidden, Role, authorize, authorize_server
+from ..domain import commands as c
+from ..domain import rules, views
+from ..domain.errors import NotFound, ValidationError
+from ..domain.model import OrgState
+from ..domain.schema import parse
+from .common import (
+    json_body,
+    json_response,
+    paginate,
+    parts,
+    principal,
+    query_choice,
+    query_int,
+    require_principal,
+)
+
+bp = Blueprint("api", __name__, url_prefix="/api/v1")
+
+
+@dataclass(frozen=True, slots=True)
+class Collection:
+    """One kind of thing an organization has, and the commands that change it."""
+
+    name: str  # URL segment: services
+    ref: str  # the command field naming one: service
+    create: type
+    update: type
+    delete: type
+    find: Callable[[OrgState, str], Any]
+    list: Callable[[OrgState, str], list[Any]]
+    filters: tuple[str, ...] = ("all",)
+    default_filter: str = "all"
+    actions: dict[str, type] = field(default_factory=dict)  # POST /{id}/{action}
+
+
+COLLECTIONS: tuple[Collection, ...] = (
+    Collection(
+        "services",
+        "service",
+        c.CreateService,
+        c.UpdateService,
+        c.DeleteService,
+        rules.find_service,
+        lambda state, _: views.ordered_services(state),
+    ),
+    Collection(
+        "incidents",
+        "incident",
+        c.CreateIncident,
+        c.UpdateIncident,
+        c.DeleteIncident,
+        rules.find_incident,
+        views.filter_incidents,
+        views.INCIDENT_FILTERS,
+        "all",
+        {"resolve": c.ResolveIncident},
+    ),
+    Collection(
+        "maintenances",
+        "maintenance",
+        c.ScheduleMaintenance,
+        c.UpdateMaintenance,
+        c.DeleteMaintenance,
+        rules.find_maintenance,
+        views.filter_maintenances,
+        views.MAINTENANCE_FILTERS,
+        "all",
+        {"cancel": c.CancelMaintenance},
+    ),
+)
+
+
+async def _execute(org: str, cls: type, from_url: dict[str, str], *, action: Action,
+                   body_required: bool) -> Any:
+    """Authorize, build the command from body + URL, run it through the actor."""
+    who = require_principal()
+    authorize(who, action, org)
+    body = await json_body(required=body_required)
+    for key in from_url:
+        if key in body:
+            raise ValidationError(f"{key} is given by the URL, not the body", field=key)
+    command = parse(cls, {**body, **from_url}, where=c.COMMAND_NAMES.get(cls, cls.__name__))
+    return await parts().registry.execute(org, command, who.subject)
+
+
+async def _state(org: str) -> OrgState:
+    authorize(principal(), Action.READ, org)
+    handle = await parts().registry.org(org)
+    return handle.state
+
+
+def _org_view(state: OrgState) -> dict[str, Any]:
+    return {
+        **state.org.to_dict(),
+        "status": state.status.to_dict(),
+        "version": state.version,
+        "services": len(state.services),
+        "active_incidents": sum(1 for i in state.incidents.values() if i.active),
+    }
+
+
+# -- organizations ------------------------------------------------------------------
+
+
+@bp.get("/orgs")
+async def list_orgs() -> Response:
+    who = require_principal()
+    registry = parts().registry
+    if who.org != ALL_ORGS:
+        return json_response({"data": [_org_view((await registry.org(who.org)).state)], "next": None})
+    limit = query_int("limit", 50, 1, 200)
+    after = request.args.get("after", "")
+    slugs = await registry.slugs(after=after, limit=limit + 1)
+    data = []
+    for slug in slugs[:limit]:
+        try:
+            data.append(_org_view((await registry.org(slug)).state))
+        except NotFound:
+            continue  # deleted
+    following = f"/api/v1/orgs?after={slugs[limit - 1]}&limit={limit}" if len(slugs) > limit else None
+    return json_response({"data": data, "next": following})
+
+
+@bp.post("/orgs")
+async def create_org() -> Response:
+    who = require_principal()
+    authorize_server(who)
+    command = parse(c.CreateOrg, await json_body(), where="org.create")
+    created = await parts().registry.create_org(command, who.subject)
+    location = f"/api/v1/orgs/{command.slug}"
+    return json_response(created, 201, {"Location": location})
+
+
+@bp.get("/orgs/<org>")
+async def get_org(org: str) -> Response:
+    return json_response(_org_view(await _state(org)))
+
+
+@bp.patch("/orgs/<org>")
+async def update_org(org: str) -> Response:
+    result = await _execute(org, c.UpdateOrg, {}, action=Action.ADMINISTER, body_required=True)
+    return json_response(result)
+
+
+@bp.delete("/orgs/<org>")
+async def delete_org(org: str) -> Response:
+    who = require_principal()
+    if who.org != ALL_ORGS and who.role < Role.OWNER:
+        raise Forbidden("deleting an organization needs the role owner")
+    result = await _execute(org, c.DeleteOrg, {}, action=Action.ADMINISTER, body_required=False)
+    return json_response(result)
+
+
+# -- collections ------------------------------------------------------------------
+
+
+def _register(col: Collection) -> None:
+    base = f"/orgs/<org>/{col.name}"
+
+    async def list_items(org: str) -> Response:
+        state = await _state(org)
+        which = query_choice("status", col.filters, col.default_filter)
+        return json_response(paginate(col.list(state, which), lambda item: item.to_dict()))
+
+    async def create_item(org: str) -> Response:
+        created = await _execute(org, col.create, {}, action=Action.CHANGE, body_required=True)
+        return json_response(created, 201, {"Location": f"/api/v1/orgs/{org}/{col.name}/{created['id']}"})
+
+    async def get_item(org: str, ref: str) -> Response:
+        return json_response(col.find(await _state(org), ref).to_dict())
+
+    async def update_item(org: str, ref: str) -> Response:
+        result = await _execute(org, col.update, {col.ref: ref}, action=Action.CHANGE, body_required=True)
+        return json_response(result)
+
+    async def delete_item(org: str, ref: str) -> Response:
+        result = await _execute(org, col.delete, {col.ref: ref}, action=Action.CHANGE, body_required=False)
+        return json_response(result)
+
+    bp.add_url_rule(base, f"list_{col.name}", list_items, methods=["GET"])
+    bp.add_url_rule(base, f"create_{col.ref}", create_item, methods=["POST"])
+    bp.add_url_rule(f"{base}/<ref>", f"get_{col.ref}", get_item, methods=["GET"])
+    bp.add_url_rule(f"{base}/<ref>", f"update_{col.ref}", update_item, methods=["PATCH"])
+    bp.add_url_rule(f"{base}/<ref>", f"delete_{col.ref}", delete_item, methods=["DELETE"])
+    for action, cls in col.actions.items():
+        _register_action(col, action, cls)
+
+
+def _register_action(col: Collection, action: str, cls: type) -> None:
+    async def act(org: str, ref: str) -> Response:
+        result = await _execute(org, cls, {col.ref: ref}, action=Action.CHANGE, body_required=False)
+        return json_response(result)
+
+    bp.add_url_rule(
+        f"/orgs/<org>/{col.name}/<ref>/{action}", f"{action}_{col.ref}", act, methods=["POST"]
+    )
+
+
+for _collection in COLLECTIONS:
+    _register(_collection)

@@ -1,0 +1,135 @@
+"""What every route needs: the server's parts, JSON in and out, tokens, paging."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any, TypeVar
+from urllib.parse import urlencode
+
+import orjson
+from quart import Response, current_app, request
+
+from ..actors.gateway import Gateway
+from ..actors.registry import Registry
+from ..auth import AuthError, Principal, Tokens
+from ..config import Config
+from ..domain.errors import ValidationError
+from ..store import Store
+
+T = TypeVar("T")
+
+MAX_PAGE = 200
+DEFAULT_PAGE = 50
+
+
+@dataclass(frozen=True, slots=True)
+class Parts:
+    """The server's parts, as the routes see them."""
+
+    config: Config
+    registry: Registry
+    gateway: Gateway
+    tokens: Tokens
+    store: Store
+    base_url: str
+
+
+def parts() -> Parts:
+    found: Parts = current_app.config["SWITCHBOARD"]
+    return found
+
+
+def json_response(body: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
+    return Response(
+        orjson.dumps(body), status=status, headers=headers, content_type="application/json"
+    )
+
+
+def error_response(status: int, code: str, message: str, field: str | None = None,
+                   headers: dict[str, str] | None = None) -> Response:
+    error: dict[str, str] = {"code": code, "message": message}
+    if field is not None:
+        error["field"] = field
+    return json_response({"error": error}, status, headers)
+
+
+async def json_body(*, required: bool = True) -> dict[str, Any]:
+    """The request's JSON object body (any content type: curl's -d is welcome)."""
+    raw = await request.get_data(as_text=False)
+    if not raw.strip():
+        if required:
+            raise ValidationError("the request needs a JSON object body")
+        return {}
+    try:
+        body = orjson.loads(raw)
+    except orjson.JSONDecodeError as exc:
+        raise BadJson(f"the body is not valid JSON: {exc}") from None
+    if not isinstance(body, dict):
+        raise ValidationError("the body must be a JSON object")
+    return body
+
+
+class BadJson(Exception):
+    code = "invalid_json"
+    http_status = 400
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+def principal() -> Principal | None:
+    """Who is asking, from ``Authorization: Bearer <token>``; None if nobody said."""
+    header = request.headers.get("Authorization")
+    if header is None:
+        return None
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        raise AuthError("the Authorization header must be 'Bearer <token>'")
+    return parts().tokens.verify(token.strip())
+
+
+def require_principal() -> Principal:
+    who = principal()
+    if who is None:
+        raise AuthError("this needs a token: send 'Authorization: Bearer <token>'")
+    return who
+
+
+def query_int(name: str, default: int, low: int, high: int) -> int:
+    raw = request.args.get(name)
+    if raw is None:
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ValidationError(f"query parameter {name} must be an integer", field=name) from None
+    if not low <= value <= high:
+        raise ValidationError(f"query parameter {name} must be between {low} and {high}", field=name)
+    return value
+
+
+def query_choice(name: str, choices: Sequence[str], default: str) -> str:
+    value = request.args.get(name, default)
+    if value not in choices:
+        raise ValidationError(
+            f"query parameter {name} must be one of {', '.join(choices)}", field=name
+        )
+    return value
+
+
+def paginate(items: Iterable[T], render: Callable[[T], Any]) -> dict[str, Any]:
+    """``{"data": [...], "page": {limit, offset, total, next}}`` from ``?limit=&offset=``."""
+    limit = query_int("limit", DEFAULT_PAGE, 1, MAX_PAGE)
+    offset = query_int("offset", 0, 0, 10**9)
+    everything = list(items)
+    window = everything[offset : offset + limit]
+    following = None
+    if offset + limit < len(everything):
+        args = {**request.args.to_dict(), "limit": limit, "offset": offset + limit}
+        following = f"{request.path}?{urlencode(args)}"
+    return {
+        "data": [render(item) for item in window],
+        "page": {"limit": limit, "offset": offset, "total": len(everything), "next": following},
+    }

@@ -1,0 +1,144 @@
+"""``/api/v1/openapi.json``, built from the same records the routes parse.
+
+Request bodies come from the command dataclasses through
+:func:`server.domain.schema.json_schema`, so the document cannot drift from
+the validation. A test checks that every route is described and vice versa.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from quart import Blueprint, Response
+
+from .. import __version__
+from ..domain import commands as c
+from ..domain.schema import json_schema
+from ..domain.statuspage import DOCUMENTS
+from .api import COLLECTIONS
+from .common import json_response
+
+bp = Blueprint("openapi", __name__)
+
+_ERROR = {
+    "type": "object",
+    "properties": {
+        "error": {
+            "type": "object",
+            "properties": {
+                "code": {"type": "string"},
+                "message": {"type": "string"},
+                "field": {"type": "string"},
+            },
+            "required": ["code", "message"],
+        }
+    },
+}
+_ANY = {"type": "object"}
+_ERRORS = {
+    "400": "invalid JSON (invalid_json)",
+    "401": "missing or invalid token (unauthorized)",
+    "403": "the token may not do this (forbidden)",
+    "404": "no such organization or item (not_found)",
+    "409": "conflict or invalid_transition",
+    "422": "a field is missing or wrong (invalid_field)",
+    "503": "the database or actor is unavailable; retry (unavailable)",
+}
+
+
+def _op(summary: str, *, body: type | None = None, exclude: frozenset[str] = frozenset(),
+        ok: str = "200", auth: bool = True, params: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+    op: dict[str, Any] = {
+        "summary": summary,
+        "responses": {
+            ok: {"description": "success", "content": {"application/json": {"schema": _ANY}}},
+            **{
+                code: {"description": text, "content": {"application/json": {"schema": _ERROR}}}
+                for code, text in _ERRORS.items()
+            },
+        },
+    }
+    if auth:
+        op["security"] = [{"bearer": []}]
+    if body is not None:
+        op["requestBody"] = {
+            "required": True,
+            "content": {"application/json": {"schema": json_schema(body, exclude=exclude)}},
+        }
+    if params:
+        op["parameters"] = params
+    return op
+
+
+def _path_params(*names: str) -> list[dict[str, Any]]:
+    return [{"name": n, "in": "path", "required": True, "schema": {"type": "string"}} for n in names]
+
+
+def _query(name: str, schema: dict[str, Any], description: str) -> dict[str, Any]:
+    return {"name": name, "in": "query", "required": False, "schema": schema, "description": description}
+
+
+_PAGING = [
+    _query("limit", {"type": "integer", "minimum": 1, "maximum": 200, "default": 50}, "page size"),
+    _query("offset", {"type": "integer", "minimum": 0, "default": 0}, "items to skip"),
+]
+
+
+def document() -> dict[str, Any]:
+    paths: dict[str, dict[str, Any]] = {
+        "/health": {"get": _op("The process is up", auth=False)},
+        "/ready": {"get": _op("The database answers", auth=False)},
+        "/api/v1/orgs": {
+            "get": _op("Organizations the token can see", params=[
+                _query("limit", {"type": "integer", "minimum": 1, "maximum": 200}, "page size"),
+                _query("after", {"type": "string"}, "continue after this slug"),
+            ]),
+            "post": _op("Create an organization (server-wide admin token)", body=c.CreateOrg, ok="201"),
+        },
+        "/api/v1/orgs/{org}": {
+            "get": _op("An organization and its overall status", params=_path_params("org")),
+            "patch": _op("Rename an organization (admin)", body=c.UpdateOrg, params=_path_params("org")),
+            "delete": _op("Delete an organization (owner)", params=_path_params("org")),
+        },
+    }
+    for col in COLLECTIONS:
+        base = f"/api/v1/orgs/{{org}}/{col.name}"
+        one = f"{base}/{{{col.ref}}}"
+        list_params = [*_path_params("org"), *_PAGING]
+        if len(col.filters) > 1:
+            list_params.append(_query("status", {"type": "string", "enum": list(col.filters)}, "filter"))
+        paths[base] = {
+            "get": _op(f"List {col.name}", params=list_params),
+            "post": _op(f"Create one of the {col.name}", body=col.create, ok="201",
+                        params=_path_params("org")),
+        }
+        paths[one] = {
+            "get": _op(f"One of the {col.name}", params=_path_params("org", col.ref)),
+            "patch": _op(f"Change one of the {col.name}", body=col.update,
+                         exclude=frozenset({col.ref}), params=_path_params("org", col.ref)),
+            "delete": _op(f"Delete one of the {col.name}", params=_path_params("org", col.ref)),
+        }
+        for action, cls in col.actions.items():
+            paths[f"{one}/{action}"] = {
+                "post": _op(f"{action.capitalize()} one of the {col.name}", body=cls,
+                            exclude=frozenset({col.ref}), params=_path_params("org", col.ref)),
+            }
+    for name in DOCUMENTS:
+        paths[f"/status/{{org}}/api/v2/{name}"] = {
+            "get": _op(f"Statuspage-compatible {name}", auth=False, params=_path_params("org")),
+        }
+    return {
+        "openapi": "3.0.3",
+        "info": {
+            "title": "Switchboard",
+            "version": __version__,
+            "description": "REST API of Switchboard. The live protocol is at /ws (docs/protocol.md).",
+        },
+        "components": {"securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}}},
+        "paths": paths,
+    }
+
+
+@bp.get("/api/v1/openapi.json")
+async def openapi() -> Response:
+    return json_response(document(), headers={"Access-Control-Allow-Origin": "*"})

@@ -1,0 +1,83 @@
+"""Routes anyone may call: health, readiness, the Statuspage-compatible API."""
+
+from __future__ import annotations
+
+import html
+
+from quart import Blueprint, Response, request
+
+from ..domain.statuspage import DOCUMENTS
+from ..store import StoreError
+from .common import error_response, json_response, parts
+
+bp = Blueprint("public", __name__)
+
+# Widgets and exporters fetch these from other origins.
+PUBLIC_HEADERS = {"Access-Control-Allow-Origin": "*", "Cache-Control": "no-cache"}
+
+
+@bp.get("/health")
+async def health() -> Response:
+    """The process is up (says nothing about the database: see /ready)."""
+    return json_response({"status": "ok"})
+
+
+@bp.get("/ready")
+async def ready() -> Response:
+    """Ready to serve: the database answers."""
+    try:
+        await parts().store.ping()
+    except (StoreError, TimeoutError) as exc:
+        return json_response({"status": "unavailable", "reason": str(exc)}, 503)
+    return json_response({"status": "ready"})
+
+
+@bp.get("/status/<org>/api/v2/<path:document>")
+async def statuspage(org: str, document: str) -> Response:
+    """Atlassian Statuspage's public v2 API, from the actor's cached rendering."""
+    if document not in DOCUMENTS:
+        return error_response(
+            404, "not_found", f"no document {document!r}; try {', '.join(DOCUMENTS)}",
+            headers=PUBLIC_HEADERS,
+        )
+    handle = await parts().registry.org(org)
+    etag = f'"{handle.state.version}"'
+    headers = {**PUBLIC_HEADERS, "ETag": etag}
+    if etag in request.if_none_match:
+        return Response(b"", 304, headers)
+    return Response(handle.document(document), 200, headers, content_type="application/json")
+
+
+@bp.get("/ws")
+async def websocket_only() -> Response:
+    """A plain GET of /ws: say how to talk to it."""
+    return error_response(
+        426, "upgrade_required", "/ws speaks WebSocket; connect with a WebSocket client",
+        headers={"Upgrade": "websocket", "Connection": "Upgrade"},
+    )
+
+
+@bp.get("/")
+async def index() -> Response:
+    """A small page pointing at what the server offers."""
+    base = parts().base_url
+    slugs = await parts().registry.slugs(limit=20)
+    items = "".join(
+        f'<li><a href="/status/{s}/api/v2/summary.json">{html.escape(s)}</a> '
+        f"(<code>status:{html.escape(s)}</code>)</li>"
+        for s in slugs
+    )
+    body = f"""<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>Switchboard</title>
+<meta name="viewport" content="width=device-width, initial-scale=1"></head>
+<body style="font-family: system-ui, sans-serif; max-width: 40rem; margin: 2rem auto; line-height: 1.5">
+<h1>Switchboard</h1>
+<p>Live status pages and incident rooms.</p>
+<h2>Organizations</h2><ul>{items or "<li>none yet</li>"}</ul>
+<h2>Endpoints</h2>
+<ul>
+<li>WebSocket: <code>{html.escape(base.replace("http", "ws", 1))}/ws</code></li>
+<li>REST: <a href="/api/v1/openapi.json"><code>/api/v1/openapi.json</code></a></li>
+<li>Health: <a href="/health">/health</a>, <a href="/ready">/ready</a></li>
+</ul></body></html>"""
+    return Response(body, 200, content_type="text/html; charset=utf-8")

@@ -1,0 +1,214 @@
+"""Test helpers: tokens, a JSON REST client, a WebSocket client that sorts frames."""
+
+from __future__ import annotations
+
+import contextlib
+import subprocess
+from collections.abc import AsyncIterator
+from typing import Any
+
+import httpx
+import orjson
+import trio
+import trio_websocket
+
+from server.auth import Role, Tokens
+
+TEST_SECRET = "test-secret-" + "x" * 40
+TOKENS = Tokens(TEST_SECRET)
+TIMEOUT = 10  # seconds before a test gives up waiting (a hang guard, not a measurement)
+
+
+def token(org: str, role: str) -> str:
+    return TOKENS.issue(org, Role.parse(role), subject=f"{role}-tester")
+
+
+def admin_token(org: str = "demo") -> str:
+    return token(org, "admin")
+
+
+class Api:
+    """httpx with the server's base URL and a token."""
+
+    def __init__(self, client: httpx.AsyncClient) -> None:
+        self.client = client
+
+    @classmethod
+    @contextlib.asynccontextmanager
+    async def open(cls, base_url: str, bearer: str | None = None) -> AsyncIterator[Api]:
+        headers = {"Authorization": f"Bearer {bearer}"} if bearer else {}
+        async with httpx.AsyncClient(base_url=base_url, headers=headers, timeout=TIMEOUT) as c:
+            yield cls(c)
+
+    async def request(self, method: str, path: str, body: Any = None, **kw: Any) -> httpx.Response:
+        if body is not None:
+            kw["content"] = body if isinstance(body, bytes | str) else orjson.dumps(body)
+        return await self.client.request(method, path, **kw)
+
+    async def get(self, path: str, **kw: Any) -> httpx.Response:
+        return await self.request("GET", path, **kw)
+
+    async def post(self, path: str, body: Any = None, **kw: Any) -> httpx.Response:
+        return await self.request("POST", path, body, **kw)
+
+    async def patch(self, path: str, body: Any = None, **kw: Any) -> httpx.Response:
+        return await self.request("PATCH", path, body, **kw)
+
+    async def delete(self, path: str, **kw: Any) -> httpx.Response:
+        return await self.request("DELETE", path, **kw)
+
+    async def ok(self, method: str, path: str, body: Any = None, status: int = 200) -> Any:
+        response = await self.request(method, path, body)
+        assert response.status_code == status, response.text
+        return response.json()
+
+
+class Ws:
+    """A WebSocket client that keeps events apart from replies."""
+
+    def __init__(self, conn: trio_websocket.WebSocketConnection) -> None:
+        self.conn = conn
+        self.events: list[dict[str, Any]] = []
+        self.replies: list[dict[str, Any]] = []
+        self._ids = iter(range(1, 1 << 30))
+
+    async def send(self, message: Any) -> None:
+        if isinstance(message, dict):
+            message = orjson.dumps(message).decode()
+        await self.conn.send_message(message)
+
+    async def recv(self) -> dict[str, Any]:
+        with trio.fail_after(TIMEOUT):
+            return orjson.loads(await self.conn.get_message())  # type: ignore[no-any-return]
+
+    async def _pump(self) -> None:
+        message = await self.recv()
+        (self.events if message.get("type") == "event" else self.replies).append(message)
+
+    async def reply(self, request_id: Any = None) -> dict[str, Any]:
+        """The next non-event frame (with that id, if given)."""
+        with trio.fail_after(TIMEOUT):
+            while True:
+                for i, message in enumerate(self.replies):
+                    if request_id is None or message.get("id") == request_id:
+                        return self.replies.pop(i)
+                await self._pump()
+
+    async def request(self, message: dict[str, Any]) -> dict[str, Any]:
+        """Send with a fresh id and wait for the answer carrying it."""
+        request_id = message.setdefault("id", next(self._ids))
+        await self.send(message)
+        return await self.reply(request_id)
+
+    async def event(self, name: str | None = None, topic: str | None = None) -> dict[str, Any]:
+        """The next event (with that name/topic), waiting if needed."""
+        with trio.fail_after(TIMEOUT):
+            while True:
+                for i, message in enumerate(self.events):
+                    if (name is None or message["name"] == name) and (
+                        topic is None or message["topic"] == topic
+                    ):
+                        return self.events.pop(i)
+                await self._pump()
+
+    async def hello(self, bearer: str | None = None) -> dict[str, Any]:
+        return await self.request({"type": "hello", **({"token": bearer} if bearer else {})})
+
+    async def subscribe(self, topic: str, since: int | None = None) -> dict[str, Any]:
+        message: dict[str, Any] = {"type": "subscribe", "topic": topic}
+        if since is not None:
+            message["since"] = since
+        reply = await self.request(message)
+        assert reply["type"] == "subscribed", reply
+        return reply
+
+    async def command(self, org: str, name: str, data: dict[str, Any]) -> dict[str, Any]:
+        return await self.request({"type": "command", "topic": f"org:{org}", "name": name, "data": data})
+
+
+@contextlib.asynccontextmanager
+async def open_ws(base_url: str, **kw: Any) -> AsyncIterator[Ws]:
+    url = base_url.replace("http", "ws", 1) + "/ws"
+    async with trio_websocket.open_websocket_url(url, **kw) as conn:
+        try:
+            yield Ws(conn)
+        finally:
+            # When the server closes first, trio-websocket's reader stops at
+            # the TCP close without closing its own stream, and aclose() then
+            # skips it as already closed: close it here so no socket leaks.
+            await conn._stream.aclose()
+
+
+async def sql(database_url: str, statement: str) -> None:
+    """Run SQL on the test database from a connection of its own."""
+    from server.store import Store
+
+    async with Store.open(database_url, size=1) as admin:
+
+        async def run(conn: Any) -> None:
+            await conn.execute(statement)
+
+        await admin.run(run, write=True)
+
+
+async def terminate_backends(database_url: str) -> None:
+    """Kill every other connection to the test database (a database restart, in small)."""
+    await sql(
+        database_url,
+        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+        " WHERE datname = current_database() AND pid <> pg_backend_pid()",
+    )
+
+
+REFUSE_WRITES = """
+CREATE FUNCTION refuse_writes() RETURNS trigger LANGUAGE plpgsql
+AS $$ BEGIN RAISE EXCEPTION 'could not extend file: No space left on device'; END $$;
+CREATE TRIGGER refuse_writes BEFORE INSERT ON events
+FOR EACH STATEMENT EXECUTE FUNCTION refuse_writes();
+"""
+ALLOW_WRITES = "DROP TRIGGER refuse_writes ON events; DROP FUNCTION refuse_writes();"
+
+
+class ServerProcess:
+    """``switchboard serve`` in a child process, for crash and restart tests."""
+
+    def __init__(self, process: trio.Process, base_url: str) -> None:
+        self.process = process
+        self.base_url = base_url
+
+    @classmethod
+    async def start(cls, database_url: str, data_dir: str, *extra: str) -> ServerProcess:
+        import os
+        import sys
+
+        env = {**os.environ, "SWITCHBOARD_SECRET": TEST_SECRET}
+        process = await trio.lowlevel.open_process(
+            [sys.executable, "-m", "server", "serve", "--port", "0", "--database-url",
+             database_url, "--data-dir", data_dir, "--log-level", "warning", *extra],
+            stdout=subprocess.PIPE,
+            env=env,
+        )
+        assert process.stdout is not None
+        buffer = b""
+        with trio.fail_after(30):
+            while b"listening on " not in buffer or not buffer.endswith(b"\n"):
+                chunk = await process.stdout.receive_some()
+                if not chunk:
+                    raise RuntimeError(f"server exited early: {buffer!r}")
+                buffer += chunk
+        line = next(ln for ln in buffer.decode().splitlines() if "listening on " in ln)
+        return cls(process, line.split("listening on ", 1)[1].strip())
+
+    def kill(self) -> None:
+        """SIGKILL: no shutdown, no final snapshot, a crash."""
+        self.process.kill()
+
+    async def stop(self) -> int:
+        """SIGTERM, then wait for a clean exit."""
+        self.process.terminate()
+        with trio.fail_after(30):
+            return await self.process.wait()
+
+    async def wait(self) -> int:
+        with trio.fail_after(30):
+            return await self.process.wait()
