@@ -154,12 +154,18 @@ class OrgHandle:
         """Make ``state`` the committed one and deliver ``events``; no await inside."""
         self.committed = state
         org, status = self.topics["org"], self.topics["status"]
+        members: list[tuple[int, bytes]] = []
+        public: list[tuple[int, bytes]] = []
         for event in events:
             if event.version > org.seq:
-                org.publish(event.version, _event_frame(org.name, event.version, event, event.data))
+                members.append(
+                    (event.version, _event_frame(org.name, event.version, event, event.data))
+                )
             if event.public_seq is not None and event.public_seq > status.seq:
                 frame = _event_frame(status.name, event.public_seq, event, public_data(event))
-                status.publish(event.public_seq, frame)
+                public.append((event.public_seq, frame))
+        org.publish(members)
+        status.publish(public)
 
     def restore_topics(self, loaded: Loaded, state: OrgState) -> None:
         """After a (re)load: create the topics or publish what they missed."""

@@ -27,16 +27,25 @@ class Topic:
         self.subscribers: dict[Subscriber, None] = {}  # insertion-ordered set
         self.ring: deque[tuple[int, bytes]] = deque(maxlen=ring_size)
 
-    def publish(self, seq: int, frame: bytes) -> None:
-        """Deliver one event's frame; ``seq`` must be the topic's next."""
-        if seq != self.seq + 1:
-            raise ValueError(f"{self.name}: seq {seq} after {self.seq}")  # our bug
-        self.seq = seq
-        self.ring.append((seq, frame))
+    def publish(self, items: list[tuple[int, bytes]]) -> None:
+        """Deliver consecutive events' frames: one write per subscriber for all of them.
+
+        Each ``(seq, frame)`` must follow the topic's last seq. The frames of one
+        commit are joined once, so a subscriber costs one send however many
+        events the commit made.
+        """
+        if not items:
+            return
+        for seq, frame in items:
+            if seq != self.seq + 1:
+                raise ValueError(f"{self.name}: seq {seq} after {self.seq}")  # our bug
+            self.seq = seq
+            self.ring.append((seq, frame))
+        data = items[0][1] if len(items) == 1 else b"".join(frame for _, frame in items)
         # A subscriber never leaves during this loop: closing only marks it,
         # and it is removed by its own task afterwards.
         for subscriber in self.subscribers:
-            subscriber.send_frame(frame)
+            subscriber.send_frame(data)
 
     def remember(self, seq: int, frame: bytes) -> None:
         """Put an already-delivered frame back in the ring (when an actor restarts)."""

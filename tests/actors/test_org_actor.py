@@ -38,10 +38,17 @@ class Recorder:
     def __init__(self) -> None:
         self.send, self.receive = trio.open_memory_channel[dict[str, Any]](math.inf)
 
-    def send_frame(self, frame: bytes) -> None:
-        length = frame[1] & 0x7F
-        start = 2 if length < 126 else 4 if length == 126 else 10
-        self.send.send_nowait(orjson.loads(frame[start:]))
+    def send_frame(self, data: bytes) -> None:
+        """One write may carry several frames (a commit's events, joined)."""
+        while data:
+            length = data[1] & 0x7F
+            start = 2
+            if length == 126:
+                length, start = int.from_bytes(data[2:4], "big"), 4
+            elif length == 127:
+                length, start = int.from_bytes(data[2:10], "big"), 10
+            self.send.send_nowait(orjson.loads(data[start : start + length]))
+            data = data[start + length :]
 
     async def event(self, name: str) -> dict[str, Any]:
         async for message in self.receive:
