@@ -65,8 +65,8 @@ class CreateService:
 class UpdateService:
     service: Ref
     name: Name | Missing = MISSING
-    description: Description | None | Missing = MISSING
-    group: Name | None | Missing = MISSING
+    description: Description | Missing | None = MISSING
+    group: Name | Missing | None = MISSING
     position: Position | Missing = MISSING
     status: ServiceStatus | Missing = MISSING
     showcase: bool | Missing = MISSING

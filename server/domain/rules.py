@@ -92,9 +92,11 @@ class Tx:
         apply(self.state, event)
         self.events.append(event)
 
-    def put_service(self, service: Service, *, created: bool = False, **extra: Any) -> None:
+    def put_service(
+        self, service: Service, *, created: bool = False, extra: Mapping[str, Any] | None = None
+    ) -> None:
         name = "service.created" if created else "service.updated"
-        self.emit(name, {"service": service.to_dict(), **extra})
+        self.emit(name, {"service": service.to_dict(), **(extra or {})})
 
     def put_incident(self, incident: Incident, *, created: bool = False) -> None:
         name = "incident.created" if created else "incident.updated"
@@ -173,7 +175,9 @@ def find_maintenance(state: OrgState, ref: str) -> Maintenance:
         raise NotFound(f"no maintenance {ref!r}", field="maintenance") from None
 
 
-def incident_floor(state: OrgState, service_id: str, *, exclude: str | None = None) -> ServiceStatus:
+def incident_floor(
+    state: OrgState, service_id: str, *, exclude: str | None = None
+) -> ServiceStatus:
     """The worst status the active incidents (but ``exclude``) require of a service."""
     return worst(
         *(
@@ -288,7 +292,7 @@ def _update_service(tx: Tx, cmd: c.UpdateService) -> Any:
     if new != old:
         new = replace(new, updated_at=tx.ctx.now)
         extra = {"previous_status": old.status.value} if new.status != old.status else {}
-        tx.put_service(new, **extra)
+        tx.put_service(new, extra=extra)
         if new.group_id != old.group_id:
             _drop_group_if_empty(tx, old.group_id)
     return new.to_dict()
@@ -319,7 +323,9 @@ def _delete_service(tx: Tx, cmd: c.DeleteService) -> Any:
 # incidents
 
 
-def _resolve_services(state: OrgState, refs: Mapping[str, ServiceStatus]) -> dict[str, ServiceStatus]:
+def _resolve_services(
+    state: OrgState, refs: Mapping[str, ServiceStatus]
+) -> dict[str, ServiceStatus]:
     out: dict[str, ServiceStatus] = {}
     for ref, status in refs.items():
         if status is ServiceStatus.UNDER_MAINTENANCE:
@@ -340,7 +346,9 @@ class _Change:
     affected: AffectedService | None  # the visible move, for the timeline
 
 
-def _plan_worsen(state: OrgState, requirements: Mapping[str, ServiceStatus], now: datetime) -> list[_Change]:
+def _plan_worsen(
+    state: OrgState, requirements: Mapping[str, ServiceStatus], now: datetime
+) -> list[_Change]:
     """An incident's requirements applied: services only get worse."""
     changes = []
     for service_id, required in requirements.items():
@@ -348,7 +356,9 @@ def _plan_worsen(state: OrgState, requirements: Mapping[str, ServiceStatus], now
         if old.status is ServiceStatus.UNDER_MAINTENANCE:
             baseline = worst(old.maintenance_baseline or ServiceStatus.OPERATIONAL, required)
             if baseline != old.maintenance_baseline:
-                changes.append(_Change(replace(old, maintenance_baseline=baseline), old.status, None))
+                changes.append(
+                    _Change(replace(old, maintenance_baseline=baseline), old.status, None)
+                )
         elif SEVERITY[required] > SEVERITY[old.status]:
             new = replace(old, status=required, updated_at=now)
             moved = AffectedService(old.id, old.name, old.status, required)
@@ -376,8 +386,10 @@ def _plan_restore(state: OrgState, incident: Incident, now: datetime) -> list[_C
 
 def _emit_changes(tx: Tx, changes: list[_Change], cause: str) -> None:
     for change in changes:
-        extra = {"previous_status": change.previous.value} if change.affected else {}
-        tx.put_service(change.service, cause=cause, **extra)
+        extra: dict[str, Any] = {"cause": cause}
+        if change.affected:
+            extra["previous_status"] = change.previous.value
+        tx.put_service(change.service, extra=extra)
 
 
 def _moves(changes: list[_Change]) -> tuple[AffectedService, ...]:
@@ -437,14 +449,13 @@ def _update_incident(tx: Tx, cmd: c.UpdateIncident) -> Any:
     # An update says something when it moves the status, carries words, or
     # names services; anything else (a retried resolve, an empty body) adds
     # nothing to the timeline.
-    timeline_entry = (
-        status is not old.status or bool(cmd.body) or cmd.services is not MISSING
-    )
+    timeline_entry = status is not old.status or bool(cmd.body) or cmd.services is not MISSING
     if timeline_entry:
         check_incident_move(old.status, status)
     if cmd.services is not MISSING and not old.active:
         raise InvalidTransition(
-            f"incident {old.name!r} is {old.status}; its services no longer change", field="services"
+            f"incident {old.name!r} is {old.status}; its services no longer change",
+            field="services",
         )
     # Only what this update says about services is applied: an update that
     # says nothing leaves alone a status a member has since set by hand.
@@ -508,7 +519,7 @@ def _start(tx: Tx, maintenance: Maintenance) -> None:
             maintenance_baseline=old.status,
             updated_at=tx.ctx.now,
         )
-        tx.put_service(new, previous_status=old.status.value, cause=maintenance.id)
+        tx.put_service(new, extra={"previous_status": old.status.value, "cause": maintenance.id})
 
 
 def _finish(tx: Tx, maintenance: Maintenance) -> None:
@@ -521,9 +532,11 @@ def _finish(tx: Tx, maintenance: Maintenance) -> None:
             # The baseline already follows incidents opened or resolved meanwhile.
             target = old.maintenance_baseline or ServiceStatus.OPERATIONAL
             new = replace(old, status=target, maintenance_baseline=None, updated_at=tx.ctx.now)
-            tx.put_service(new, previous_status=old.status.value, cause=maintenance.id)
+            tx.put_service(
+                new, extra={"previous_status": old.status.value, "cause": maintenance.id}
+            )
         elif old.maintenance_baseline is not None:
-            tx.put_service(replace(old, maintenance_baseline=None), cause=maintenance.id)
+            tx.put_service(replace(old, maintenance_baseline=None), extra={"cause": maintenance.id})
 
 
 def _move_maintenance(
@@ -554,7 +567,9 @@ def _move_maintenance(
 
 def _check_window(start: datetime, until: datetime, now: datetime) -> None:
     if until <= start:
-        raise ValidationError("scheduled_until must be after scheduled_for", field="scheduled_until")
+        raise ValidationError(
+            "scheduled_until must be after scheduled_for", field="scheduled_until"
+        )
     if until <= now:
         raise ValidationError(
             "scheduled_until is already past; a maintenance must end in the future",

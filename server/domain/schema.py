@@ -28,21 +28,16 @@ import typing
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from enum import Enum
-from functools import cache
 from typing import Annotated, Any, Final, TypeVar, Union, get_args, get_origin
 
 from .errors import ValidationError
 
 
-class _Missing:
-    """Marks an optional field that was not given."""
+class _Missing(Enum):
+    """Marks an optional field that was not given (an enum, so type checkers
+    narrow ``x is not MISSING``)."""
 
-    _instance: _Missing | None = None
-
-    def __new__(cls) -> _Missing:
-        if cls._instance is None:
-            cls._instance = super().__new__(cls)
-        return cls._instance
+    MISSING = "MISSING"
 
     def __repr__(self) -> str:
         return "MISSING"
@@ -51,7 +46,7 @@ class _Missing:
         return False
 
 
-MISSING: Final = _Missing()
+MISSING: Final = _Missing.MISSING
 Missing = _Missing
 
 
@@ -243,8 +238,18 @@ class _Field:
     required: bool
 
 
-@cache
+_FIELDS: dict[type, tuple[_Field, ...]] = {}
+
+
 def _fields(cls: type) -> tuple[_Field, ...]:
+    """The converters of a record's fields, built once per record type."""
+    found = _FIELDS.get(cls)
+    if found is None:
+        found = _FIELDS[cls] = _build_fields(cls)
+    return found
+
+
+def _build_fields(cls: type) -> tuple[_Field, ...]:
     hints = typing.get_type_hints(cls, include_extras=True)
     out = []
     for f in dataclasses.fields(cls):

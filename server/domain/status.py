@@ -48,9 +48,7 @@ _DESCRIPTIONS: Mapping[Indicator, str] = {
 
 def overall_status(state: OrgState) -> OverallStatus:
     services = state.services.values()
-    from_services = max(
-        (SEVERITY[s.status] for s in services if s.status in SEVERITY), default=0
-    )
+    from_services = max((SEVERITY[s.status] for s in services if s.status in SEVERITY), default=0)
     from_incidents = max(
         (IMPACT_LEVEL[i.impact] for i in state.incidents.values() if i.active),
         default=IMPACT_LEVEL[Impact.NONE],

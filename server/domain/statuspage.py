@@ -172,9 +172,7 @@ class Renderer:
             "shortlink": f"{self.page_url}/incidents/{incident.id}",
             "started_at": iso(incident.started_at),
             "page_id": self.page_id,
-            "incident_updates": [
-                self._update(u, incident.id) for u in reversed(incident.updates)
-            ],
+            "incident_updates": [self._update(u, incident.id) for u in reversed(incident.updates)],
             "components": self._affected_components(incident.services),
         }
 

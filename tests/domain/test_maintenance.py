@@ -823,7 +823,9 @@ def test_a_running_maintenance_accepts_its_own_services_sent_back(org: Harness) 
     web = org.add_service("Web")
     maintenance = org.schedule([api], start=at(minutes=-1), until=at(hours=1), name="Now")
     assert org.maintenance_status(maintenance) is MaintenanceStatus.IN_PROGRESS
-    org.do("maintenance.update", {"maintenance": maintenance, "services": ["API"], "name": "Renamed"})
+    org.do(
+        "maintenance.update", {"maintenance": maintenance, "services": ["API"], "name": "Renamed"}
+    )
     assert org.state.maintenances[maintenance].name == "Renamed"
     with pytest.raises(InvalidTransition) as info:
         org.do("maintenance.update", {"maintenance": maintenance, "services": [api, web]})

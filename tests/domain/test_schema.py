@@ -483,7 +483,8 @@ class TestRecords:
         assert parsed.name is MISSING
 
     def test_missing_is_a_falsy_singleton(self) -> None:
-        assert Missing() is MISSING
+        assert list(Missing) == [MISSING]
+        assert Missing("MISSING") is MISSING
         assert not MISSING
         assert repr(MISSING) == "MISSING"
 
