@@ -71,12 +71,12 @@ def decode(payload: bytes | str) -> ClientMessage:
         )
     fields = {k: v for k, v in obj.items() if k not in ("type", "id")}
     try:
-        message = parse(cls, fields, where=kind)
+        message: ClientMessage = parse(cls, fields, where=kind)
     except ValidationError as exc:
         raise ProtocolError("invalid_field", exc.message, id=request_id, field=exc.field) from None
     if request_id is not None:
         message = dataclasses.replace(message, id=request_id)
-    return message  # type: ignore[no-any-return]
+    return message
 
 
 # ---------------------------------------------------------------------------
@@ -110,5 +110,7 @@ def parse_topic(text: str, *, id: RequestId = None) -> Topic:
             field="topic",
         )
     if _KEYS[kind].fullmatch(key) is None:
-        raise ProtocolError("unknown_topic", f"{key!r} is not a valid {kind} name", id=id, field="topic")
+        raise ProtocolError(
+            "unknown_topic", f"{key!r} is not a valid {kind} name", id=id, field="topic"
+        )
     return Topic(kind, key)

@@ -39,10 +39,8 @@ CLOSE_NORMAL: Final = 1000
 CLOSE_GOING_AWAY: Final = 1001  # server shutting down
 CLOSE_PROTOCOL_ERROR: Final = 1002  # broken framing
 CLOSE_TOO_BIG: Final = 1009  # a frame longer than the hard limit
-CLOSE_INTERNAL_ERROR: Final = 1011
 CLOSE_HEARTBEAT_TIMEOUT: Final = 4000  # nothing received for too long
 CLOSE_SLOW_CONSUMER: Final = 4008  # outbound backlog over its limit
-CLOSE_TOO_MANY_ERRORS: Final = 4029  # a stream of bad input
 
 _VALID_PEER_CLOSE = frozenset(
     {1000, 1001, 1002, 1003, 1007, 1008, 1009, 1010, 1011, 1012, 1013, 1014}
@@ -82,9 +80,9 @@ def mask_payload(payload: bytes, mask: bytes) -> bytes:
     if n == 0:
         return b""
     key = (mask * (n // 4 + 1))[:n]
-    return (
-        int.from_bytes(payload, sys.byteorder) ^ int.from_bytes(key, sys.byteorder)
-    ).to_bytes(n, sys.byteorder)
+    return (int.from_bytes(payload, sys.byteorder) ^ int.from_bytes(key, sys.byteorder)).to_bytes(
+        n, sys.byteorder
+    )
 
 
 def encode_client_frame(opcode: int, payload: bytes, mask: bytes, *, fin: bool = True) -> bytes:
@@ -171,20 +169,23 @@ class FrameDecoder:
         "_buffer",
         "_discarding",
         "_failed",
+        "_frame_fin",
         "_frame_left",
         "_frame_mask",
         "_frame_offset",
         "_frame_op",
-        "_frame_fin",
         "_in_message",
+        "_masked",
         "_message_binary",
         "_parts",
         "_size",
         "max_message",
     )
 
-    def __init__(self, max_message: int) -> None:
+    def __init__(self, max_message: int, *, masked: bool = True) -> None:
+        """``masked``: what a server reads (clients mask); False to read a server's frames."""
         self.max_message = max_message
+        self._masked = masked
         self._buffer = bytearray()
         self._in_message = False  # between the first and the final frame of a message
         self._message_binary = False
@@ -230,8 +231,11 @@ class FrameDecoder:
         b0, b1 = buf[0], buf[1]
         if b0 & 0x70:
             raise FrameError(CLOSE_PROTOCOL_ERROR, "reserved bits set without an extension")
-        if not b1 & 0x80:
-            raise FrameError(CLOSE_PROTOCOL_ERROR, "client frames must be masked")
+        if bool(b1 & 0x80) != self._masked:
+            side = (
+                "client frames must be masked" if self._masked else "server frames are never masked"
+            )
+            raise FrameError(CLOSE_PROTOCOL_ERROR, side)
         fin, opcode, length = bool(b0 & 0x80), b0 & 0x0F, b1 & 0x7F
         offset = 2
         if length == 126:
@@ -250,10 +254,13 @@ class FrameDecoder:
                 raise FrameError(CLOSE_PROTOCOL_ERROR, "length not in its shortest form")
             if length >> 63:
                 raise FrameError(CLOSE_PROTOCOL_ERROR, "the length's most significant bit is set")
-        if len(buf) < offset + 4:
-            return False
-        mask = bytes(buf[offset : offset + 4])
-        offset += 4
+        if self._masked:
+            if len(buf) < offset + 4:
+                return False
+            mask = bytes(buf[offset : offset + 4])
+            offset += 4
+        else:
+            mask = b"\x00\x00\x00\x00"
 
         if opcode in _CONTROL_OPS:
             if not fin or length > 125:

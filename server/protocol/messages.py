@@ -36,9 +36,8 @@ PROTOCOL_VERSION: Final = 1
 RequestId: TypeAlias = int | str | None
 
 
-def _request_id() -> Any:
-    # Read and checked by the codec before the rest of the message.
-    return field(default=None, metadata={"parse": False})
+# ``id`` is read and checked by the codec before the rest of the message.
+_SET_BY_CODEC: Final = {"parse": False}
 
 
 # ---------------------------------------------------------------------------
@@ -51,7 +50,7 @@ class Hello:
 
     token: str | None = None
     client: str | None = None  # free-form "name/version", for logs
-    id: RequestId = _request_id()
+    id: RequestId = field(default=None, metadata=_SET_BY_CODEC)
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,13 +59,13 @@ class Subscribe:
 
     topic: str
     since: int | None = None
-    id: RequestId = _request_id()
+    id: RequestId = field(default=None, metadata=_SET_BY_CODEC)
 
 
 @dataclass(frozen=True, slots=True)
 class Unsubscribe:
     topic: str
-    id: RequestId = _request_id()
+    id: RequestId = field(default=None, metadata=_SET_BY_CODEC)
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,12 +75,12 @@ class Command:
     topic: str
     name: str
     data: dict[str, Any] = field(default_factory=dict)
-    id: RequestId = _request_id()
+    id: RequestId = field(default=None, metadata=_SET_BY_CODEC)
 
 
 @dataclass(frozen=True, slots=True)
 class Ping:
-    id: RequestId = _request_id()
+    id: RequestId = field(default=None, metadata=_SET_BY_CODEC)
 
 
 ClientMessage: TypeAlias = Hello | Subscribe | Unsubscribe | Command | Ping

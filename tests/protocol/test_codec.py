@@ -73,7 +73,9 @@ def test_decode_subscribe_with_since(since: int) -> None:
 
 
 def test_decode_subscribe_since_null() -> None:
-    assert decode(b'{"type":"subscribe","topic":"org:a","since":null}') == m.Subscribe(topic="org:a")
+    assert decode(b'{"type":"subscribe","topic":"org:a","since":null}') == m.Subscribe(
+        topic="org:a"
+    )
 
 
 @pytest.mark.parametrize("request_id", IDS)
@@ -86,7 +88,15 @@ def test_decode_unsubscribe(request_id: Any) -> None:
 def test_decode_command(request_id: Any) -> None:
     data = {"service": "api", "status": "degraded", "nested": {"a": [1, 2.5, None, True]}}
     msg = decode(
-        raw({"type": "command", "id": request_id, "topic": "org:acme", "name": "set_status", "data": data})
+        raw(
+            {
+                "type": "command",
+                "id": request_id,
+                "topic": "org:acme",
+                "name": "set_status",
+                "data": data,
+            }
+        )
     )
     assert type(msg) is m.Command
     assert msg.topic == "org:acme"
@@ -140,8 +150,19 @@ def test_decode_subscribe_roundtrip(request_id: Any, topic: str, since: int | No
 
 @pytest.mark.parametrize(
     "payload",
-    [b"", b"   ", b"{", b'{"type":"ping"', b"{'type':'ping'}", b'{"type":"ping"}}', b"nul",
-     b'{"type":"ping",}', b"NaN", b'{"type":"ping"} {"type":"ping"}', b"\xef\xbb\xbf{}"],
+    [
+        b"",
+        b"   ",
+        b"{",
+        b'{"type":"ping"',
+        b"{'type':'ping'}",
+        b'{"type":"ping"}}',
+        b"nul",
+        b'{"type":"ping",}',
+        b"NaN",
+        b'{"type":"ping"} {"type":"ping"}',
+        b"\xef\xbb\xbf{}",
+    ],
 )
 def test_invalid_json(payload: bytes) -> None:
     err = fails(payload, "invalid_json")
@@ -150,8 +171,12 @@ def test_invalid_json(payload: bytes) -> None:
 
 @pytest.mark.parametrize(
     "payload",
-    [b'{"type":"ping","id":"\xff"}', b'{"type":"hello","token":"\xc3"}', b"\xfe\xff",
-     b'{"type":"ping","id":"\xed\xa0\x80"}'],
+    [
+        b'{"type":"ping","id":"\xff"}',
+        b'{"type":"hello","token":"\xc3"}',
+        b"\xfe\xff",
+        b'{"type":"ping","id":"\xed\xa0\x80"}',
+    ],
 )
 def test_invalid_utf8_is_invalid_json(payload: bytes) -> None:
     err = fails(payload, "invalid_json")
@@ -162,7 +187,9 @@ def test_invalid_json_str_with_lone_surrogate() -> None:
     fails('{"type":"ping","id":"\ud800"}', "invalid_json")
 
 
-@pytest.mark.parametrize("payload", [b"[]", b'[{"type":"ping"}]', b"1", b'"ping"', b"null", b"true", b"1.5"])
+@pytest.mark.parametrize(
+    "payload", [b"[]", b'[{"type":"ping"}]', b"1", b'"ping"', b"null", b"true", b"1.5"]
+)
 def test_non_object_json(payload: bytes) -> None:
     err = fails(payload, "invalid_message")
     assert err.id is None
@@ -185,7 +212,22 @@ def test_type_not_a_string(kind: Any) -> None:
     assert err.id == 5
 
 
-@pytest.mark.parametrize("kind", ["", "Ping", "PING", "pong", "welcome", "event", "error", " ping", "ping ", "__init__", "subscribed"])
+@pytest.mark.parametrize(
+    "kind",
+    [
+        "",
+        "Ping",
+        "PING",
+        "pong",
+        "welcome",
+        "event",
+        "error",
+        " ping",
+        "ping ",
+        "__init__",
+        "subscribed",
+    ],
+)
 def test_unknown_type(kind: str) -> None:
     err = fails({"type": kind, "id": "q"}, "unknown_type")
     assert err.id == "q"
@@ -253,9 +295,25 @@ def test_unknown_extra_field(obj: dict[str, Any], extra: str) -> None:
 
 @pytest.mark.parametrize(
     "bad_id",
-    [True, False, 1.0, 1.5, -0.5, 1e3, {}, {"n": 1}, [], [1],
-     MAX_SAFE + 1, -MAX_SAFE - 1, 2**63, -(2**63), 2**64 - 1,
-     "x" * (MAX_ID_LENGTH + 1), "é" * (MAX_ID_LENGTH + 1)],
+    [
+        True,
+        False,
+        1.0,
+        1.5,
+        -0.5,
+        1e3,
+        {},
+        {"n": 1},
+        [],
+        [1],
+        MAX_SAFE + 1,
+        -MAX_SAFE - 1,
+        2**63,
+        -(2**63),
+        2**64 - 1,
+        "x" * (MAX_ID_LENGTH + 1),
+        "é" * (MAX_ID_LENGTH + 1),
+    ],
 )
 @pytest.mark.parametrize("kind", ["ping", "subscribe", None])
 def test_bad_id(bad_id: Any, kind: str | None) -> None:
@@ -314,8 +372,14 @@ def test_decode_only_ever_raises_protocol_error(payload: bytes) -> None:
 
 
 json_values = st.recursive(
-    st.none() | st.booleans() | st.integers(-(2**63), 2**63) | st.floats(allow_nan=False, allow_infinity=False) | st.text(max_size=10),
-    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=8), inner, max_size=3),
+    st.none()
+    | st.booleans()
+    | st.integers(-(2**63), 2**63)
+    | st.floats(allow_nan=False, allow_infinity=False)
+    | st.text(max_size=10),
+    lambda inner: (
+        st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=8), inner, max_size=3)
+    ),
     max_leaves=10,
 )
 
@@ -333,7 +397,10 @@ def test_decode_random_objects(obj: dict[str, Any]) -> None:
     idv = obj.get("id")
     id_ok = idv is None or (
         not isinstance(idv, bool)
-        and ((isinstance(idv, int) and abs(idv) <= MAX_SAFE) or (isinstance(idv, str) and len(idv) <= MAX_ID_LENGTH))
+        and (
+            (isinstance(idv, int) and abs(idv) <= MAX_SAFE)
+            or (isinstance(idv, str) and len(idv) <= MAX_ID_LENGTH)
+        )
     )
     try:
         msg = decode(raw(obj))
@@ -453,22 +520,38 @@ def test_encode_error_type_first_and_nulls_left_out() -> None:
 def test_encode_keeps_falsy_non_null_values() -> None:
     data = m.encode(m.Subscribed(id=0, topic="org:a", seq=0, resumed=False, snapshot={}))
     assert json.loads(data) == {
-        "type": "subscribed", "id": 0, "topic": "org:a", "seq": 0, "resumed": False, "snapshot": {}
+        "type": "subscribed",
+        "id": 0,
+        "topic": "org:a",
+        "seq": 0,
+        "resumed": False,
+        "snapshot": {},
     }
     assert json.loads(m.encode(m.Error(id="", code="c", message=""))) == {
-        "type": "error", "id": "", "code": "c", "message": ""
+        "type": "error",
+        "id": "",
+        "code": "c",
+        "message": "",
     }
 
 
 def test_encode_resumed_subscription_has_no_snapshot() -> None:
     data = m.encode(m.Subscribed(id="s", topic="status:a", seq=41, resumed=True))
-    assert json.loads(data) == {"type": "subscribed", "id": "s", "topic": "status:a", "seq": 41, "resumed": True}
+    assert json.loads(data) == {
+        "type": "subscribed",
+        "id": "s",
+        "topic": "status:a",
+        "seq": 41,
+        "resumed": True,
+    }
 
 
 def test_encode_snapshot_fragment_embedded_verbatim() -> None:
     snapshot = b'{"services": [ {"id":"s1" , "status":"operational"} ],  "z": 1.50}'
     data = m.encode(
-        m.Subscribed(id=1, topic="status:acme", seq=7, resumed=False, snapshot=orjson.Fragment(snapshot))
+        m.Subscribed(
+            id=1, topic="status:acme", seq=7, resumed=False, snapshot=orjson.Fragment(snapshot)
+        )
     )
     assert data == (
         b'{"type":"subscribed","id":1,"topic":"status:acme","seq":7,"resumed":false,"snapshot":'
@@ -484,26 +567,41 @@ def test_encode_welcome() -> None:
     assert json.loads(anon)["protocol"] == m.PROTOCOL_VERSION == 1
     member = m.encode(m.Welcome(id="h", server="sb/1", heartbeat_ms=5, role="editor", org="acme"))
     assert json.loads(member) == {
-        "type": "welcome", "id": "h", "protocol": 1, "server": "sb/1", "heartbeat_ms": 5,
-        "role": "editor", "org": "acme",
+        "type": "welcome",
+        "id": "h",
+        "protocol": 1,
+        "server": "sb/1",
+        "heartbeat_ms": 5,
+        "role": "editor",
+        "org": "acme",
     }
     assert keys(member)[0] == "type"
 
 
 def test_encode_ack_and_pong() -> None:
     assert m.encode(m.Ack(id=5, topic="org:a")) == b'{"type":"ack","id":5,"topic":"org:a"}'
-    assert m.encode(m.Ack(id="c", result={"id": "inc1"})) == b'{"type":"ack","id":"c","result":{"id":"inc1"}}'
+    assert (
+        m.encode(m.Ack(id="c", result={"id": "inc1"}))
+        == b'{"type":"ack","id":"c","result":{"id":"inc1"}}'
+    )
     assert m.encode(m.Ack(id=None)) == b'{"type":"ack"}'
     assert m.encode(m.Pong()) == b'{"type":"pong"}'
     assert m.encode(m.Pong(id=12)) == b'{"type":"pong","id":12}'
 
 
 def test_encode_event() -> None:
-    data = m.encode(m.Event(topic="org:a", seq=3, name="incident_opened", data={"k": [1]}, at="2026-01-01T00:00:00Z"))
+    data = m.encode(
+        m.Event(
+            topic="org:a", seq=3, name="incident_opened", data={"k": [1]}, at="2026-01-01T00:00:00Z"
+        )
+    )
     assert keys(data) == ["type", "topic", "seq", "name", "data", "at"]
     # the broadcast path dumps the dataclass directly; same bytes
     event = m.Event(topic="org:a", seq=3, name="n", data={"k": None}, at="t")
-    assert orjson.dumps(event) == b'{"type":"event","topic":"org:a","seq":3,"name":"n","data":{"k":null},"at":"t"}'
+    assert (
+        orjson.dumps(event)
+        == b'{"type":"event","topic":"org:a","seq":3,"name":"n","data":{"k":null},"at":"t"}'
+    )
 
 
 @pytest.mark.parametrize(
@@ -520,6 +618,6 @@ def test_encode_event() -> None:
 def test_encode_every_server_type_first(message: Any) -> None:
     data = m.encode(message)
     obj = json.loads(data)
-    assert list(obj)[0] == "type"
+    assert next(iter(obj)) == "type"
     assert obj["type"] == message.type
     assert None not in obj.values()

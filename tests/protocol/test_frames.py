@@ -7,6 +7,7 @@ our ``FrameDecoder`` intact, however the byte stream is chunked.
 
 from __future__ import annotations
 
+import itertools
 import struct
 import tracemalloc
 from dataclasses import dataclass
@@ -29,11 +30,11 @@ from server.protocol.frames import (
     Close,
     FrameDecoder,
     FrameError,
-    Violation,
     Message,
     Ping,
     Pong,
     TooLarge,
+    Violation,
     close_frame,
     encode_client_frame,
     encode_frame,
@@ -80,7 +81,9 @@ def naive_mask(payload: bytes, mask: bytes) -> bytes:
     ],
 )
 @pytest.mark.parametrize("opcode", [OP_TEXT, OP_BINARY])
-def test_encode_frame_length_forms(n: int, header_len: int, len_byte: int, ext: bytes, opcode: int) -> None:
+def test_encode_frame_length_forms(
+    n: int, header_len: int, len_byte: int, ext: bytes, opcode: int
+) -> None:
     payload = bytes(i % 251 for i in range(n))
     frame = encode_frame(opcode, payload)
     assert len(frame) == header_len + n
@@ -397,7 +400,7 @@ def messages(draw: st.DrawFn) -> Msg:
     payload = draw(st.binary(max_size=300) if binary else st.text(max_size=150).map(str.encode))
     cuts = sorted(draw(st.lists(st.integers(0, len(payload)), max_size=4)))
     bounds = [0, *cuts, len(payload)]
-    fragments = tuple(payload[a:b] for a, b in zip(bounds, bounds[1:], strict=False))
+    fragments = tuple(payload[a:b] for a, b in itertools.pairwise(bounds))
     controls = tuple(
         draw(st.lists(st.tuples(st.integers(0, len(fragments) - 2), control_payload), max_size=3))
         if len(fragments) > 1
@@ -454,15 +457,19 @@ def wsproto_messages(draw: st.DrawFn) -> tuple[bool, list[str | bytes], list[tup
     whole: str | bytes = draw(st.binary(max_size=300) if binary else st.text(max_size=150))
     cuts = sorted(draw(st.lists(st.integers(0, len(whole)), max_size=4)))
     bounds = [0, *cuts, len(whole)]
-    fragments = [whole[a:b] for a, b in zip(bounds, bounds[1:], strict=False)]
-    pings = draw(st.lists(st.tuples(st.integers(0, len(fragments) - 1), control_payload), max_size=3))
+    fragments = [whole[a:b] for a, b in itertools.pairwise(bounds)]
+    pings = draw(
+        st.lists(st.tuples(st.integers(0, len(fragments) - 1), control_payload), max_size=3)
+    )
     return binary, fragments, sorted(pings, key=lambda p: p[0])
 
 
 @SETTINGS
 @given(
     stream_items=st.lists(
-        st.one_of(wsproto_messages(), st.tuples(st.sampled_from([OP_PING, OP_PONG]), control_payload)),
+        st.one_of(
+            wsproto_messages(), st.tuples(st.sampled_from([OP_PING, OP_PONG]), control_payload)
+        ),
         max_size=6,
     )
 )
@@ -510,7 +517,9 @@ def test_arbitrary_chunking_gives_the_same_items(stream_items: list, data: st.Da
 
 @SETTINGS
 @given(stream_items=items, limit=st.integers(0, 200), data=st.data())
-def test_arbitrary_chunking_with_a_size_limit(stream_items: list, limit: int, data: st.DataObject) -> None:
+def test_arbitrary_chunking_with_a_size_limit(
+    stream_items: list, limit: int, data: st.DataObject
+) -> None:
     wire, expected = build(stream_items, data, limit=limit)
     step = data.draw(st.integers(1, 17))
     dec = FrameDecoder(limit)
@@ -576,7 +585,11 @@ def test_too_large_reported_once_and_continuations_discarded() -> None:
         + client(OP_CONTINUATION, b"z" * 20)
         + client(OP_TEXT, b"after")
     )
-    assert dec.receive(stream) == [TooLarge(False, 10), Ping(b"still here"), Message(False, b"after")]
+    assert dec.receive(stream) == [
+        TooLarge(False, 10),
+        Ping(b"still here"),
+        Message(False, b"after"),
+    ]
 
 
 def test_limit_crossed_by_a_later_fragment() -> None:
@@ -654,7 +667,9 @@ def test_open_message_of_empty_fragments_does_not_grow_memory() -> None:
 # protocol errors
 
 
-def raises(data: bytes, code: int = 1002, *, prefix: bytes = b"", limit: int = 1 << 20) -> Violation:
+def raises(
+    data: bytes, code: int = 1002, *, prefix: bytes = b"", limit: int = 1 << 20
+) -> Violation:
     """Feeding ``data`` ends in a Violation with ``code``, and the decoder then takes nothing."""
     dec = FrameDecoder(limit)
     if prefix:
@@ -684,7 +699,9 @@ def test_unmasked_frame_refused_from_its_first_two_bytes() -> None:
 def test_reserved_bits_refused(bit: int, opcode: int) -> None:
     frame = bytearray(client(opcode, b"abc"))
     frame[0] |= bit
-    raises(bytes(frame), prefix=client(OP_TEXT, b"", fin=False) if opcode == OP_CONTINUATION else b"")
+    raises(
+        bytes(frame), prefix=client(OP_TEXT, b"", fin=False) if opcode == OP_CONTINUATION else b""
+    )
 
 
 @pytest.mark.parametrize("opcode", [0x3, 0x4, 0x5, 0x6, 0x7, 0xB, 0xC, 0xD, 0xE, 0xF])
@@ -741,7 +758,25 @@ def test_invalid_close_codes_refused(code: int) -> None:
 
 @pytest.mark.parametrize(
     "code",
-    [1000, 1001, 1002, 1003, 1007, 1008, 1009, 1010, 1011, 1012, 1013, 1014, 3000, 3999, 4000, 4008, 4999],
+    [
+        1000,
+        1001,
+        1002,
+        1003,
+        1007,
+        1008,
+        1009,
+        1010,
+        1011,
+        1012,
+        1013,
+        1014,
+        3000,
+        3999,
+        4000,
+        4008,
+        4999,
+    ],
 )
 def test_valid_close_codes_accepted(code: int) -> None:
     dec = FrameDecoder(16)
@@ -802,7 +837,9 @@ def test_continuation_over_hard_limit_is_1009() -> None:
 
 def test_items_before_a_violation_in_the_same_chunk_are_kept() -> None:
     dec = FrameDecoder(64)
-    out = dec.receive(client(OP_TEXT, b"fine") + client(OP_CLOSE, b"\x03\xe8") + encode_frame(OP_TEXT, b"bad"))
+    out = dec.receive(
+        client(OP_TEXT, b"fine") + client(OP_CLOSE, b"\x03\xe8") + encode_frame(OP_TEXT, b"bad")
+    )
     assert out[:2] == [Message(False, b"fine"), Close(1000, "")]
     assert isinstance(out[2], Violation) and out[2].code == 1002
     assert len(out) == 3
