@@ -19,10 +19,11 @@ def embedded_dsn(data_dir: Path, *, database: str = DATABASE) -> str:
 
     Blocking (it may run initdb): call it from a thread.
     """
-    import pgserver  # imported here: only the embedded default needs it
+    # Imported here: only the embedded default needs it.
+    from pgserver.postgres_server import get_server
 
     data_dir.mkdir(parents=True, exist_ok=True)
-    server = pgserver.get_server(data_dir.resolve() / "pg", cleanup_mode="stop")
+    server = get_server(data_dir.resolve() / "pg", cleanup_mode="stop")
     exists = server.psql(f"SELECT 1 FROM pg_database WHERE datname = '{database}';")
     if "(1 row)" not in exists:
         server.psql(f'CREATE DATABASE "{database}";')

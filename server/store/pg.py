@@ -23,7 +23,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 import asyncpg
 import orjson
@@ -200,16 +200,18 @@ class Store:
                 conn = await self._connect()
             if write:
                 with trio.CancelScope(shield=True), trio.fail_after(10):
-                    return await self._loop.run_aio_coroutine(work(conn))
-            return await self._loop.run_aio_coroutine(work(conn))
+                    return cast(T, await self._loop.run_aio_coroutine(work(conn)))
+            return cast(T, await self._loop.run_aio_coroutine(work(conn)))
         except _CONNECTION_ERRORS as exc:
-            conn = _discard(conn)
+            _discard(conn)
+            conn = None
             raise StoreUnavailable(f"database unavailable: {exc}") from exc
         except (StoreError, asyncpg.PostgresError):
             raise  # an answer from the database; the connection is fine
         except BaseException:
             # Cancelled mid-conversation: the connection's state is unknown.
-            conn = _discard(conn)
+            _discard(conn)
+            conn = None
             raise
         finally:
             self._send.send_nowait(conn)
@@ -260,7 +262,9 @@ class Store:
         async def work(conn: asyncpg.Connection) -> None:
             async with conn.transaction():
                 try:
-                    await conn.execute("INSERT INTO streams (id, kind) VALUES ($1, $2)", stream, kind)
+                    await conn.execute(
+                        "INSERT INTO streams (id, kind) VALUES ($1, $2)", stream, kind
+                    )
                 except asyncpg.UniqueViolationError:
                     raise StreamExists(stream) from None
                 await _append(conn, stream, 0, events, None)

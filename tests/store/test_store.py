@@ -6,10 +6,10 @@ from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from support import terminate_backends
 
 from server.domain.events import Event
 from server.store import ConcurrencyError, Store, StoreUnavailable, StreamExists
-from support import terminate_backends
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 
