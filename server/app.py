@@ -60,8 +60,12 @@ def create_app(server_parts: Parts) -> QuartTrio:
 
     @app.errorhandler(StoreUnavailable)
     async def store_unavailable(error: StoreUnavailable) -> Response:
-        return error_response(503, "unavailable", "the database is unavailable; try again",
-                              headers={"Retry-After": "1"})
+        return error_response(
+            503,
+            "unavailable",
+            "the database is unavailable; try again",
+            headers={"Retry-After": "1"},
+        )
 
     @app.errorhandler(HTTPException)
     async def http_error(error: HTTPException) -> Response:

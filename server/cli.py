@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import re
+import resource
 import signal
 import sys
 import warnings
@@ -59,7 +61,9 @@ def _parser() -> argparse.ArgumentParser:
         help="PostgreSQL URL (also DATABASE_URL); default: the embedded server in the data folder",
     )
     serve.add_argument("--public-url", help="how clients reach this server (for links)")
-    serve.add_argument("--demo", action="store_true", help="create the demo organization if missing")
+    serve.add_argument(
+        "--demo", action="store_true", help="create the demo organization if missing"
+    )
     serve.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
 
     token = sub.add_parser("token", help="print an API token")
@@ -69,6 +73,16 @@ def _parser() -> argparse.ArgumentParser:
     token.add_argument("--subject", help="who the token speaks for (shown in timelines)")
     data_flags(token)
 
+    watch = sub.add_parser("watch", help="print a topic's snapshot and events as JSON lines")
+    watch.add_argument("topic", help="status:<org> or org:<org>")
+    watch.add_argument("--url", default="ws://127.0.0.1:8080/ws", help="the server's WebSocket URL")
+    watch.add_argument(
+        "--token",
+        default=os.environ.get("SWITCHBOARD_TOKEN"),
+        help="a token, for org: topics (also SWITCHBOARD_TOKEN)",
+    )
+    watch.add_argument("--since", type=int, help="resume after this seq")
+
     migrate = sub.add_parser("migrate", help="apply database migrations and exit")
     data_flags(migrate)
     migrate.add_argument("--database-url", help="PostgreSQL URL (also DATABASE_URL)")
@@ -77,6 +91,16 @@ def _parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
+    if args.command == "watch":
+        from .watch import watch
+
+        try:
+            return trio.run(watch, args.url, args.topic, args.token, args.since)
+        except KeyboardInterrupt:
+            return 130
+        except OSError as exc:
+            print(f"switchboard watch: cannot connect to {args.url}: {exc}", file=sys.stderr)
+            return 1
     if args.command == "token":
         config = Config.from_env(data_dir=args.data_dir)
         tokens = Tokens(load_secret(config.data_dir, config.secret))
@@ -111,16 +135,27 @@ def main(argv: list[str] | None = None) -> int:
 async def _migrate(config: Config) -> int:
     from .store import Store, embedded_dsn
 
-    dsn = config.database_url or await trio.to_thread.run_sync(embedded_dsn, config.data_dir)
+    dsn = config.database_url
+    if dsn is None:
+        dsn = await trio.to_thread.run_sync(embedded_dsn, config.data_dir)
     async with Store.open(dsn):
         pass  # opening applies them
     print("migrations applied")
     return 0
 
 
+def _raise_open_files_limit() -> None:
+    """Every WebSocket is a file descriptor: take the hard limit, not the soft one."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft < hard:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+        log.info("open files limit raised from %d to %d", soft, hard)
+
+
 async def _serve(config: Config) -> None:
     from .main import Server
 
+    _raise_open_files_limit()
     server = Server(config)
     async with trio.open_nursery() as nursery:
         await nursery.start(server.run)
@@ -136,7 +171,8 @@ async def _serve(config: Config) -> None:
 def _banner(server: object) -> None:
     from .main import Server
 
-    assert isinstance(server, Server) and server.tokens is not None
+    assert isinstance(server, Server)
+    assert server.tokens is not None
     base = server.base_url
     ws = base.replace("http", "ws", 1)
     config = server.config
@@ -150,12 +186,16 @@ def _banner(server: object) -> None:
         token = server.tokens.issue("demo", Role.ADMIN, subject="demo-admin")
         lines += [
             f"  Status API: {base}/status/demo/api/v2/summary.json",
-            f"  WebSocket:  {ws}/ws  (send {{\"type\":\"subscribe\",\"topic\":\"status:demo\"}})",
+            f'  WebSocket:  {ws}/ws  (send {{"type":"subscribe","topic":"status:demo"}})',
             f"  Token:      export TOKEN={token}",
-            "  Try:        curl -X PATCH -H \"Authorization: Bearer $TOKEN\" "
-            f"-d '{{\"status\":\"major_outage\"}}' {base}/api/v1/orgs/demo/services/api",
+            '  Try:        curl -X PATCH -H "Authorization: Bearer $TOKEN" '
+            f'-d \'{{"status":"major_outage"}}\' {base}/api/v1/orgs/demo/services/api',
         ]
-    where = "embedded PostgreSQL in " + str(config.data_dir / "pg") if not config.database_url else "DATABASE_URL"
+    where = (
+        "embedded PostgreSQL in " + str(config.data_dir / "pg")
+        if not config.database_url
+        else "DATABASE_URL"
+    )
     lines += [f"  Database:   {where}", "  Stop:       Ctrl+C", ""]
     print("\n".join(lines), flush=True)
     sys.stdout.flush()

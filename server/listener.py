@@ -64,31 +64,29 @@ class PrefixedStream(trio.abc.HalfCloseableStream):
         await self.stream.aclose()
 
 
-async def read_head(sock: socket.socket, timeout: float) -> tuple[bytes, bytes] | None:
+async def read_head(sock: socket.socket) -> tuple[bytes, bytes] | None:
     """The first request head (through the blank line) and what followed it.
 
-    None if the peer left or said nothing in time; a head too long to be one
-    is returned whole (the HTTP side answers it).
+    None if the peer left; a head too long to be one is returned whole (the
+    HTTP side answers it). The caller bounds the wait.
     """
     buffer = bytearray()
-    with trio.move_on_after(timeout):
-        while True:
-            await trio.lowlevel.wait_readable(sock)
-            try:
-                data = sock.recv(65536)
-            except BlockingIOError:
-                continue
-            except OSError:
-                return None
-            if not data:
-                return None
-            buffer += data
-            end = buffer.find(b"\r\n\r\n")
-            if end >= 0:
-                return bytes(buffer[: end + 4]), bytes(buffer[end + 4 :])
-            if len(buffer) > MAX_HEAD:
-                return bytes(buffer), b""
-    return None
+    while True:
+        await trio.lowlevel.wait_readable(sock)
+        try:
+            data = sock.recv(65536)
+        except BlockingIOError:
+            continue
+        except OSError:
+            return None
+        if not data:
+            return None
+        buffer += data
+        end = buffer.find(b"\r\n\r\n")
+        if end >= 0:
+            return bytes(buffer[: end + 4]), bytes(buffer[end + 4 :])
+        if len(buffer) > MAX_HEAD:
+            return bytes(buffer), b""
 
 
 def bind(host: str, port: int, backlog: int = 4096) -> socket.socket:
@@ -113,7 +111,7 @@ class Listener:
         self.handshake_timeout = handshake_timeout
         self.hypercorn = HypercornConfig()
         self.hypercorn.accesslog = None
-        self.hypercorn.errorlog = logging.getLogger("hypercorn.error")  # type: ignore[assignment]
+        self.hypercorn.errorlog = logging.getLogger("hypercorn.error")
         self.hypercorn.include_server_header = False
         self.app = ASGIWrapper(app)
         self.context = WorkerContext(None)
@@ -167,15 +165,19 @@ class Listener:
 
     async def _handle(self, sock: socket.socket, addr: Any) -> None:
         try:
-            got = await read_head(sock, self.handshake_timeout)
+            got = None
+            with trio.move_on_after(self.handshake_timeout):
+                got = await read_head(sock)
             if got is None:
-                return
+                return  # silent or gone
             head, rest = got
             peer = f"{addr[0]}:{addr[1]}" if isinstance(addr, tuple) else str(addr)
             if is_upgrade_request(head):
                 await self.gateway.serve(sock, head, rest, peer)
                 return
-            stream = PrefixedStream(trio.SocketStream(trio.socket.from_stdlib_socket(sock)), head + rest)
+            stream = PrefixedStream(
+                trio.SocketStream(trio.socket.from_stdlib_socket(sock)), head + rest
+            )
             state = ConnectionState(self.lifespan_state.copy())
             await TCPServer(self.app, self.hypercorn, self.context, state, stream)  # type: ignore[arg-type]
         except Exception:  # one connection's failure must not end the server

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import gc
 import logging
+import time
 from collections.abc import Callable
 
 import trio
@@ -30,6 +31,32 @@ from .store import Store, embedded_dsn
 
 log = logging.getLogger(__name__)
 
+SHUTDOWN_GRACE = 10.0  # seconds the actors get to drain their inboxes and snapshot
+
+
+GC_PAUSE_WARNING = 0.05  # seconds; a longer collection stalls every connection
+
+
+class _GcWatch:
+    """Logs garbage collections long enough to be felt as latency."""
+
+    def __init__(self) -> None:
+        self.started = 0.0
+        self.longest = 0.0
+
+    def __call__(self, phase: str, info: dict[str, int]) -> None:
+        if phase == "start":
+            self.started = time.perf_counter()
+            return
+        pause = time.perf_counter() - self.started
+        self.longest = max(self.longest, pause)
+        if pause > GC_PAUSE_WARNING:
+            log.warning(
+                "garbage collection of generation %d paused the server for %.0f ms",
+                info.get("generation", -1),
+                pause * 1000,
+            )
+
 
 class Server:
     def __init__(
@@ -45,22 +72,28 @@ class Server:
         self.tokens: Tokens | None = None
         self.registry: Registry | None = None
         self.gateway: Gateway | None = None
+        self.gc_watch = _GcWatch()
         self._stop = trio.Event()
         self._stopped = trio.Event()
 
     async def run(self, *, task_status: trio.TaskStatus[Server] = trio.TASK_STATUS_IGNORED) -> None:
         config = self.config
         try:
-            self.dsn = config.database_url or await trio.to_thread.run_sync(
-                embedded_dsn, config.data_dir
-            )
+            if config.database_url is not None:
+                self.dsn = config.database_url
+            else:
+                self.dsn = await trio.to_thread.run_sync(embedded_dsn, config.data_dir)
             self.tokens = Tokens(load_secret(config.data_dir, config.secret))
             async with Store.open(self.dsn) as store, trio.open_nursery() as nursery:
                 sock = bind(config.host, config.port)
                 self.port = int(sock.getsockname()[1])
                 self.base_url = config.base_url(self.port)
                 self.registry = Registry(
-                    store, config.limits, self.base_url, clock=self.clock, id_factory=self.id_factory
+                    store,
+                    config.limits,
+                    self.base_url,
+                    clock=self.clock,
+                    id_factory=self.id_factory,
                 )
                 await nursery.start(self.registry.run)
                 self.gateway = Gateway(self.registry, self.tokens, config.limits)
@@ -83,6 +116,7 @@ class Server:
                 # Whatever start-up allocated lives as long as the process: keep it
                 # out of the garbage collector's full scans.
                 gc.freeze()
+                gc.callbacks.append(self.gc_watch)
                 task_status.started(self)
                 await self._stop.wait()
 
@@ -90,9 +124,12 @@ class Server:
                 listener.stop_accepting()
                 self.gateway.close_all(CLOSE_GOING_AWAY, "server shutting down")
                 await listener_done.wait()
-                await self.registry.shutdown()
+                with trio.move_on_after(SHUTDOWN_GRACE):
+                    await self.registry.shutdown()
                 nursery.cancel_scope.cancel()
         finally:
+            if self.gc_watch in gc.callbacks:
+                gc.callbacks.remove(self.gc_watch)
             self._stopped.set()
 
     def request_stop(self) -> None:

@@ -9,10 +9,10 @@ from pathlib import Path
 
 import pytest
 import trio
+from support import TEST_SECRET, Api, admin_token, open_ws
 
 from server.config import Config, Limits
 from server.main import Server
-from support import TEST_SECRET, Api, admin_token, open_ws
 
 warnings.filterwarnings("ignore", message=".*XDG_RUNTIME_DIR.*")
 

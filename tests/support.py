@@ -123,7 +123,9 @@ class Ws:
         return reply
 
     async def command(self, org: str, name: str, data: dict[str, Any]) -> dict[str, Any]:
-        return await self.request({"type": "command", "topic": f"org:{org}", "name": name, "data": data})
+        return await self.request(
+            {"type": "command", "topic": f"org:{org}", "name": name, "data": data}
+        )
 
 
 @contextlib.asynccontextmanager
@@ -183,8 +185,21 @@ class ServerProcess:
 
         env = {**os.environ, "SWITCHBOARD_SECRET": TEST_SECRET}
         process = await trio.lowlevel.open_process(
-            [sys.executable, "-m", "server", "serve", "--port", "0", "--database-url",
-             database_url, "--data-dir", data_dir, "--log-level", "warning", *extra],
+            [
+                sys.executable,
+                "-m",
+                "server",
+                "serve",
+                "--port",
+                "0",
+                "--database-url",
+                database_url,
+                "--data-dir",
+                data_dir,
+                "--log-level",
+                "warning",
+                *extra,
+            ],
             stdout=subprocess.PIPE,
             env=env,
         )
@@ -212,3 +227,102 @@ class ServerProcess:
     async def wait(self) -> int:
         with trio.fail_after(30):
             return await self.process.wait()
+
+
+class RawWs:
+    """A bare WebSocket client on a trio socket, for tests that must misbehave:
+    never read, never answer pings, or send broken frames."""
+
+    def __init__(self, sock: trio.socket.SocketType) -> None:
+        self.sock = sock
+        self.buffer = b""
+
+    @classmethod
+    async def connect(
+        cls, base_url: str, *, rcvbuf: int | None = None, extra_headers: bytes = b""
+    ) -> RawWs:
+        import base64
+        import os
+        import socket as stdlib_socket
+
+        host, port = base_url.removeprefix("http://").rsplit(":", 1)
+        sock = trio.socket.socket()
+        if rcvbuf is not None:
+            sock.setsockopt(stdlib_socket.SOL_SOCKET, stdlib_socket.SO_RCVBUF, rcvbuf)
+        await sock.connect((host, int(port)))
+        raw = cls(sock)
+        key = base64.b64encode(os.urandom(16))
+        await raw.send_bytes(
+            b"GET /ws HTTP/1.1\r\nHost: test\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+            b"Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: "
+            + key
+            + b"\r\n"
+            + extra_headers
+            + b"\r\n"
+        )
+        head = await raw.read_head()
+        assert head.startswith(b"HTTP/1.1 101"), head
+        return raw
+
+    async def send_bytes(self, data: bytes) -> None:
+        view = memoryview(data)
+        while view:
+            sent = await self.sock.send(view)
+            view = view[sent:]
+
+    async def read_head(self) -> bytes:
+        with trio.fail_after(TIMEOUT):
+            while b"\r\n\r\n" not in self.buffer:
+                chunk = await self.sock.recv(65536)
+                if not chunk:
+                    break
+                self.buffer += chunk
+        head, _, self.buffer = self.buffer.partition(b"\r\n\r\n")
+        return head
+
+    async def send_json(self, message: dict[str, Any]) -> None:
+        from server.protocol.frames import OP_TEXT, encode_client_frame
+
+        await self.send_bytes(encode_client_frame(OP_TEXT, orjson.dumps(message), b"abcd"))
+
+    async def send_frame(self, opcode: int, payload: bytes) -> None:
+        from server.protocol.frames import encode_client_frame
+
+        await self.send_bytes(encode_client_frame(opcode, payload, b"wxyz"))
+
+    async def frame(self) -> tuple[int, bytes]:
+        """The next server frame as (opcode, payload); (-1, b"") at end of stream."""
+        with trio.fail_after(TIMEOUT):
+            while True:
+                buf = self.buffer
+                if len(buf) >= 2:
+                    length, start = buf[1] & 0x7F, 2
+                    if length == 126 and len(buf) >= 4:
+                        length, start = int.from_bytes(buf[2:4], "big"), 4
+                    elif length == 127 and len(buf) >= 10:
+                        length, start = int.from_bytes(buf[2:10], "big"), 10
+                    if (length < 126 or start > 2) and len(buf) >= start + length:
+                        self.buffer = buf[start + length :]
+                        return buf[0] & 0x0F, buf[start : start + length]
+                chunk = await self.sock.recv(65536)
+                if not chunk:
+                    return -1, b""
+                self.buffer += chunk
+
+    async def message(self) -> dict[str, Any]:
+        """The next text frame, as JSON (control frames are not expected here)."""
+        opcode, payload = await self.frame()
+        assert opcode == 1, (opcode, payload)
+        return orjson.loads(payload)  # type: ignore[no-any-return]
+
+    async def until_close(self) -> tuple[int | None, list[int]]:
+        """Read to the close frame: (its code, the opcodes seen before it)."""
+        seen = []
+        while True:
+            opcode, payload = await self.frame()
+            if opcode in (8, -1):
+                return (int.from_bytes(payload[:2], "big") if len(payload) >= 2 else None), seen
+            seen.append(opcode)
+
+    def close(self) -> None:
+        self.sock.close()

@@ -3,10 +3,10 @@
 The broadcast path is :meth:`Connection.send_frame`: it writes the shared,
 pre-built frame with one non-blocking ``send``. Only when the socket would
 block does the rest go to a bounded backlog, drained by a writer task started
-for the occasion in the gateway's nursery. A backlog over its limit closes the
-connection with 4008 (slow consumer): queued events are dropped, the close
-frame goes out after whatever frame was half-sent, and the actor publishing
-never waits.
+for the occasion in the gateway's nursery. A write that arrives while more
+than the limit still waits closes the connection with 4008 (slow consumer):
+queued events are dropped, the close frame goes out after whatever frame was
+half-sent, and the actor publishing never waits.
 
 The reader task (:meth:`Connection.run`) owns the socket's lifetime: it parses
 client frames, hands each complete message to the gateway, and in its
@@ -95,10 +95,16 @@ class Connection:
 
     def _write(self, frame: bytes) -> None:
         if self.backlog is not None:
+            # Slow means: more than the limit still waits from before when more
+            # comes. One large commit's write is always taken whole.
+            if (
+                self.state is State.OPEN
+                and self.backlog_bytes > self.gateway.limits.outbound_backlog
+            ):
+                self._overflow()
+                return
             self.backlog.append(frame)
             self.backlog_bytes += len(frame)
-            if self.backlog_bytes > self.gateway.limits.outbound_backlog:
-                self._overflow()
             return
         try:
             sent = self.sock.send(frame)

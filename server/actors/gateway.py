@@ -92,7 +92,10 @@ def accept_handshake(head: bytes) -> bytes:
     headers: dict[bytes, bytes] = {}
     for name, value in event.headers:
         headers[name] = headers[name] + b", " + value if name in headers else value
-    tokens = lambda name: {t.strip().lower() for t in headers.get(name, b"").split(b",")}  # noqa: E731
+
+    def tokens(name: bytes) -> set[bytes]:
+        return {t.strip().lower() for t in headers.get(name, b"").split(b",")}
+
     if b"websocket" not in tokens(b"upgrade") or b"upgrade" not in tokens(b"connection"):
         raise HandshakeError(400, "expected 'Upgrade: websocket' and 'Connection: Upgrade'")
     if headers.get(b"sec-websocket-version") != b"13":
@@ -119,11 +122,7 @@ def accept_handshake(head: bytes) -> bytes:
 
 
 def handshake_refusal(error: HandshakeError) -> bytes:
-    body = (
-        b'{"error":{"code":"bad_handshake","message":'
-        + orjson.dumps(error.message)
-        + b"}}"
-    )
+    body = b'{"error":{"code":"bad_handshake","message":' + orjson.dumps(error.message) + b"}}"
     reason = {400: b"Bad Request", 426: b"Upgrade Required"}.get(error.status, b"Error")
     lines = [
         b"HTTP/1.1 %d %s" % (error.status, reason),
@@ -196,17 +195,27 @@ class Gateway:
 
     # -- messages ------------------------------------------------------------------
 
-    def _error(self, conn: Connection, code: str, message: str, request_id: m.RequestId = None,
-               field: str | None = None) -> None:
+    def _error(
+        self,
+        conn: Connection,
+        code: str,
+        message: str,
+        request_id: m.RequestId = None,
+        field: str | None = None,
+    ) -> None:
         self.stats.errors_sent += 1
         conn.send(m.Error(id=request_id, code=code, message=message, field=field))
 
     def too_large(self, conn: Connection, item: frames.TooLarge) -> None:
-        self._error(conn, "too_large", f"messages are limited to {item.limit} bytes; this one was dropped")
+        self._error(
+            conn, "too_large", f"messages are limited to {item.limit} bytes; this one was dropped"
+        )
 
     async def handle(self, conn: Connection, item: frames.Message) -> None:
         if item.binary:
-            self._error(conn, "binary_unsupported", "send JSON in text frames; binary frames are not used")
+            self._error(
+                conn, "binary_unsupported", "send JSON in text frames; binary frames are not used"
+            )
             return
         try:
             message = decode(item.payload)
@@ -236,7 +245,9 @@ class Gateway:
 
     def _hello(self, conn: Connection, message: m.Hello) -> None:
         if conn.greeted:
-            raise ProtocolError("bad_state", "hello was already sent on this connection", id=message.id)
+            raise ProtocolError(
+                "bad_state", "hello was already sent on this connection", id=message.id
+            )
         if message.token is not None:
             conn.principal = self.tokens.verify(message.token)
         conn.greeted = True
@@ -254,20 +265,28 @@ class Gateway:
     def _topic(self, text: str, request_id: m.RequestId) -> Topic:
         topic = parse_topic(text, id=request_id)
         if topic.kind == "room":
-            raise ProtocolError("unknown_topic", f"no room {topic.key!r}", id=request_id, field="topic")
+            raise ProtocolError(
+                "unknown_topic", f"no room {topic.key!r}", id=request_id, field="topic"
+            )
         return topic
 
     async def _subscribe(self, conn: Connection, message: m.Subscribe) -> None:
         topic = self._topic(message.topic, message.id)
         name = str(topic)
         if name in conn.topics:
-            raise ProtocolError("already_subscribed", f"already subscribed to {name}", id=message.id)
+            raise ProtocolError(
+                "already_subscribed", f"already subscribed to {name}", id=message.id
+            )
         if len(conn.topics) >= MAX_TOPICS:
             raise ProtocolError(
-                "too_many_subscriptions", f"at most {MAX_TOPICS} topics per connection", id=message.id
+                "too_many_subscriptions",
+                f"at most {MAX_TOPICS} topics per connection",
+                id=message.id,
             )
         if message.since is not None and message.since < 0:
-            raise ProtocolError("invalid_field", "since must be 0 or more", id=message.id, field="since")
+            raise ProtocolError(
+                "invalid_field", "since must be 0 or more", id=message.id, field="since"
+            )
         if topic.kind == "org":
             authorize(conn.principal, Action.READ, topic.key)
         try:
@@ -282,7 +301,9 @@ class Gateway:
     def _unsubscribe(self, conn: Connection, message: m.Unsubscribe) -> None:
         topic = conn.topics.pop(message.topic, None)
         if topic is None:
-            raise ProtocolError("not_subscribed", f"not subscribed to {message.topic}", id=message.id)
+            raise ProtocolError(
+                "not_subscribed", f"not subscribed to {message.topic}", id=message.id
+            )
         topic.discard(conn)
         conn.send(m.Ack(id=message.id, topic=message.topic))
 
@@ -292,13 +313,18 @@ class Gateway:
         topic = parse_topic(message.topic, id=message.id)
         if topic.kind != "org":
             raise ProtocolError(
-                "invalid_field", "commands are sent to org:<org> topics", id=message.id, field="topic"
+                "invalid_field",
+                "commands are sent to org:<org> topics",
+                id=message.id,
+                field="topic",
             )
         authorize(conn.principal, Action.CHANGE, topic.key)
         try:
             command = parse_command(message.name, message.data)
         except ValidationError as exc:
-            raise ProtocolError("invalid_field", exc.message, id=message.id, field=exc.field) from None
+            raise ProtocolError(
+                "invalid_field", exc.message, id=message.id, field=exc.field
+            ) from None
         assert conn.principal is not None
         await self.registry.submit(
             topic.key, command, conn.principal.subject, FrameReply(conn, message.id)

@@ -311,7 +311,9 @@ class OrgActor:
                 self.handle.stream, self.state.version, self.state.to_dict()
             )
         except StoreError as exc:
-            log.warning("%s: snapshot at %d failed: %s", self.handle.stream, self.state.version, exc)
+            log.warning(
+                "%s: snapshot at %d failed: %s", self.handle.stream, self.state.version, exc
+            )
             return
         self.snapshot_version = self.state.version
 

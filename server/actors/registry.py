@@ -66,15 +66,18 @@ class Registry:
             task_status.started()
             await trio.sleep_forever()
 
-    async def shutdown(self, timeout: float = 10.0) -> None:
-        """Stop taking commands, let every actor finish its inbox and snapshot."""
+    async def shutdown(self) -> None:
+        """Stop taking commands, let every actor finish its inbox and snapshot.
+
+        Callers bound the wait (``trio.move_on_after``): an actor stuck on the
+        database must not hold the process forever.
+        """
         handles = list(self._handles.values())
         for handle in handles:
             handle.stopping = True
             handle.inbox.close()
-        with trio.move_on_after(timeout):
-            for handle in handles:
-                await handle.stopped.wait()
+        for handle in handles:
+            await handle.stopped.wait()
 
     def running(self) -> list[OrgHandle]:
         return list(self._handles.values())
@@ -177,7 +180,9 @@ class Registry:
         await self.submit(slug, command, author, future)
         with trio.move_on_after(COMMAND_TIMEOUT):
             return await future.wait()
-        raise Unavailable(f"organization {slug!r} did not answer in time; the change may or may not be done")
+        raise Unavailable(
+            f"organization {slug!r} did not answer in time; the change may or may not be done"
+        )
 
     async def create_org(self, command: c.CreateOrg, author: str | None) -> dict[str, Any]:
         ctx = c.Context(now=self.clock.now(), author=author, new_id=self.new_id)
@@ -190,5 +195,7 @@ class Registry:
         return result
 
     async def slugs(self, *, after: str = "", limit: int = 100) -> list[str]:
-        streams = await self.store.streams("org", after=f"org:{after}" if after else "", limit=limit)
+        streams = await self.store.streams(
+            "org", after=f"org:{after}" if after else "", limit=limit
+        )
         return [s.removeprefix("org:") for s in streams]

@@ -87,8 +87,9 @@ COLLECTIONS: tuple[Collection, ...] = (
 )
 
 
-async def _execute(org: str, cls: type, from_url: dict[str, str], *, action: Action,
-                   body_required: bool) -> Any:
+async def _execute(
+    org: str, cls: type, from_url: dict[str, str], *, action: Action, body_required: bool
+) -> Any:
     """Authorize, build the command from body + URL, run it through the actor."""
     who = require_principal()
     authorize(who, action, org)
@@ -96,7 +97,7 @@ async def _execute(org: str, cls: type, from_url: dict[str, str], *, action: Act
     for key in from_url:
         if key in body:
             raise ValidationError(f"{key} is given by the URL, not the body", field=key)
-    command = parse(cls, {**body, **from_url}, where=c.COMMAND_NAMES.get(cls, cls.__name__))
+    command: Any = parse(cls, {**body, **from_url}, where=c.COMMAND_NAMES.get(cls, cls.__name__))
     return await parts().registry.execute(org, command, who.subject)
 
 
@@ -124,7 +125,9 @@ async def list_orgs() -> Response:
     who = require_principal()
     registry = parts().registry
     if who.org != ALL_ORGS:
-        return json_response({"data": [_org_view((await registry.org(who.org)).state)], "next": None})
+        return json_response(
+            {"data": [_org_view((await registry.org(who.org)).state)], "next": None}
+        )
     limit = query_int("limit", 50, 1, 200)
     after = request.args.get("after", "")
     slugs = await registry.slugs(after=after, limit=limit + 1)
@@ -134,7 +137,9 @@ async def list_orgs() -> Response:
             data.append(_org_view((await registry.org(slug)).state))
         except NotFound:
             continue  # deleted
-    following = f"/api/v1/orgs?after={slugs[limit - 1]}&limit={limit}" if len(slugs) > limit else None
+    following = (
+        f"/api/v1/orgs?after={slugs[limit - 1]}&limit={limit}" if len(slugs) > limit else None
+    )
     return json_response({"data": data, "next": following})
 
 
@@ -181,17 +186,23 @@ def _register(col: Collection) -> None:
 
     async def create_item(org: str) -> Response:
         created = await _execute(org, col.create, {}, action=Action.CHANGE, body_required=True)
-        return json_response(created, 201, {"Location": f"/api/v1/orgs/{org}/{col.name}/{created['id']}"})
+        return json_response(
+            created, 201, {"Location": f"/api/v1/orgs/{org}/{col.name}/{created['id']}"}
+        )
 
     async def get_item(org: str, ref: str) -> Response:
         return json_response(col.find(await _state(org), ref).to_dict())
 
     async def update_item(org: str, ref: str) -> Response:
-        result = await _execute(org, col.update, {col.ref: ref}, action=Action.CHANGE, body_required=True)
+        result = await _execute(
+            org, col.update, {col.ref: ref}, action=Action.CHANGE, body_required=True
+        )
         return json_response(result)
 
     async def delete_item(org: str, ref: str) -> Response:
-        result = await _execute(org, col.delete, {col.ref: ref}, action=Action.CHANGE, body_required=False)
+        result = await _execute(
+            org, col.delete, {col.ref: ref}, action=Action.CHANGE, body_required=False
+        )
         return json_response(result)
 
     bp.add_url_rule(base, f"list_{col.name}", list_items, methods=["GET"])

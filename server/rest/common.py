@@ -46,8 +46,13 @@ def json_response(body: Any, status: int = 200, headers: dict[str, str] | None =
     )
 
 
-def error_response(status: int, code: str, message: str, field: str | None = None,
-                   headers: dict[str, str] | None = None) -> Response:
+def error_response(
+    status: int,
+    code: str,
+    message: str,
+    field: str | None = None,
+    headers: dict[str, str] | None = None,
+) -> Response:
     error: dict[str, str] = {"code": code, "message": message}
     if field is not None:
         error["field"] = field
@@ -106,7 +111,9 @@ def query_int(name: str, default: int, low: int, high: int) -> int:
     except ValueError:
         raise ValidationError(f"query parameter {name} must be an integer", field=name) from None
     if not low <= value <= high:
-        raise ValidationError(f"query parameter {name} must be between {low} and {high}", field=name)
+        raise ValidationError(
+            f"query parameter {name} must be between {low} and {high}", field=name
+        )
     return value
 
 

@@ -46,8 +46,15 @@ _ERRORS = {
 }
 
 
-def _op(summary: str, *, body: type | None = None, exclude: frozenset[str] = frozenset(),
-        ok: str = "200", auth: bool = True, params: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+def _op(
+    summary: str,
+    *,
+    body: type | None = None,
+    exclude: frozenset[str] = frozenset(),
+    ok: str = "200",
+    auth: bool = True,
+    params: list[dict[str, Any]] | None = None,
+) -> dict[str, Any]:
     op: dict[str, Any] = {
         "summary": summary,
         "responses": {
@@ -71,11 +78,19 @@ def _op(summary: str, *, body: type | None = None, exclude: frozenset[str] = fro
 
 
 def _path_params(*names: str) -> list[dict[str, Any]]:
-    return [{"name": n, "in": "path", "required": True, "schema": {"type": "string"}} for n in names]
+    return [
+        {"name": n, "in": "path", "required": True, "schema": {"type": "string"}} for n in names
+    ]
 
 
 def _query(name: str, schema: dict[str, Any], description: str) -> dict[str, Any]:
-    return {"name": name, "in": "query", "required": False, "schema": schema, "description": description}
+    return {
+        "name": name,
+        "in": "query",
+        "required": False,
+        "schema": schema,
+        "description": description,
+    }
 
 
 _PAGING = [
@@ -89,15 +104,22 @@ def document() -> dict[str, Any]:
         "/health": {"get": _op("The process is up", auth=False)},
         "/ready": {"get": _op("The database answers", auth=False)},
         "/api/v1/orgs": {
-            "get": _op("Organizations the token can see", params=[
-                _query("limit", {"type": "integer", "minimum": 1, "maximum": 200}, "page size"),
-                _query("after", {"type": "string"}, "continue after this slug"),
-            ]),
-            "post": _op("Create an organization (server-wide admin token)", body=c.CreateOrg, ok="201"),
+            "get": _op(
+                "Organizations the token can see",
+                params=[
+                    _query("limit", {"type": "integer", "minimum": 1, "maximum": 200}, "page size"),
+                    _query("after", {"type": "string"}, "continue after this slug"),
+                ],
+            ),
+            "post": _op(
+                "Create an organization (server-wide admin token)", body=c.CreateOrg, ok="201"
+            ),
         },
         "/api/v1/orgs/{org}": {
             "get": _op("An organization and its overall status", params=_path_params("org")),
-            "patch": _op("Rename an organization (admin)", body=c.UpdateOrg, params=_path_params("org")),
+            "patch": _op(
+                "Rename an organization (admin)", body=c.UpdateOrg, params=_path_params("org")
+            ),
             "delete": _op("Delete an organization (owner)", params=_path_params("org")),
         },
     }
@@ -106,22 +128,36 @@ def document() -> dict[str, Any]:
         one = f"{base}/{{{col.ref}}}"
         list_params = [*_path_params("org"), *_PAGING]
         if len(col.filters) > 1:
-            list_params.append(_query("status", {"type": "string", "enum": list(col.filters)}, "filter"))
+            list_params.append(
+                _query("status", {"type": "string", "enum": list(col.filters)}, "filter")
+            )
         paths[base] = {
             "get": _op(f"List {col.name}", params=list_params),
-            "post": _op(f"Create one of the {col.name}", body=col.create, ok="201",
-                        params=_path_params("org")),
+            "post": _op(
+                f"Create one of the {col.name}",
+                body=col.create,
+                ok="201",
+                params=_path_params("org"),
+            ),
         }
         paths[one] = {
             "get": _op(f"One of the {col.name}", params=_path_params("org", col.ref)),
-            "patch": _op(f"Change one of the {col.name}", body=col.update,
-                         exclude=frozenset({col.ref}), params=_path_params("org", col.ref)),
+            "patch": _op(
+                f"Change one of the {col.name}",
+                body=col.update,
+                exclude=frozenset({col.ref}),
+                params=_path_params("org", col.ref),
+            ),
             "delete": _op(f"Delete one of the {col.name}", params=_path_params("org", col.ref)),
         }
         for action, cls in col.actions.items():
             paths[f"{one}/{action}"] = {
-                "post": _op(f"{action.capitalize()} one of the {col.name}", body=cls,
-                            exclude=frozenset({col.ref}), params=_path_params("org", col.ref)),
+                "post": _op(
+                    f"{action.capitalize()} one of the {col.name}",
+                    body=cls,
+                    exclude=frozenset({col.ref}),
+                    params=_path_params("org", col.ref),
+                ),
             }
     for name in DOCUMENTS:
         paths[f"/status/{{org}}/api/v2/{name}"] = {

@@ -37,13 +37,15 @@ async def statuspage(org: str, document: str) -> Response:
     """Atlassian Statuspage's public v2 API, from the actor's cached rendering."""
     if document not in DOCUMENTS:
         return error_response(
-            404, "not_found", f"no document {document!r}; try {', '.join(DOCUMENTS)}",
+            404,
+            "not_found",
+            f"no document {document!r}; try {', '.join(DOCUMENTS)}",
             headers=PUBLIC_HEADERS,
         )
     handle = await parts().registry.org(org)
-    etag = f'"{handle.state.version}"'
-    headers = {**PUBLIC_HEADERS, "ETag": etag}
-    if etag in request.if_none_match:
+    version = str(handle.state.version)
+    headers = {**PUBLIC_HEADERS, "ETag": f'"{version}"'}
+    if request.if_none_match.contains_weak(version):  # compares unquoted tags
         return Response(b"", 304, headers)
     return Response(handle.document(document), 200, headers, content_type="application/json")
 
@@ -52,7 +54,9 @@ async def statuspage(org: str, document: str) -> Response:
 async def websocket_only() -> Response:
     """A plain GET of /ws: say how to talk to it."""
     return error_response(
-        426, "upgrade_required", "/ws speaks WebSocket; connect with a WebSocket client",
+        426,
+        "upgrade_required",
+        "/ws speaks WebSocket; connect with a WebSocket client",
         headers={"Upgrade": "websocket", "Connection": "Upgrade"},
     )
 

@@ -17,6 +17,7 @@ import orjson
 import pytest
 import trio
 import trio.testing
+from support import ALLOW_WRITES, REFUSE_WRITES, sql
 
 from server.actors.mailbox import Unavailable
 from server.actors.org import OrgHandle
@@ -26,7 +27,6 @@ from server.config import Limits
 from server.domain import commands as c
 from server.domain.model import ServiceStatus as S
 from server.store import Store
-from support import ALLOW_WRITES, REFUSE_WRITES, sql
 
 EPOCH = datetime(2026, 3, 1, 9, 0, tzinfo=UTC)
 LIMITS = Limits(actor_idle_seconds=60, snapshot_every=10_000)
@@ -37,9 +37,11 @@ class Recorder:
 
     def __init__(self) -> None:
         self.send, self.receive = trio.open_memory_channel[dict[str, Any]](math.inf)
+        self.writes = 0
 
     def send_frame(self, data: bytes) -> None:
         """One write may carry several frames (a commit's events, joined)."""
+        self.writes += 1
         while data:
             length = data[1] & 0x7F
             start = 2
@@ -65,7 +67,9 @@ async def store(database_url: str) -> AsyncIterator[Store]:
 
 async def start_registry(store: Store, nursery: trio.Nursery, limits: Limits = LIMITS) -> Registry:
     ids = (f"id{n}" for n in itertools.count())
-    registry = Registry(store, limits, "http://test", clock=TrioClock(EPOCH), id_factory=lambda: next(ids))
+    registry = Registry(
+        store, limits, "http://test", clock=TrioClock(EPOCH), id_factory=lambda: next(ids)
+    )
     await nursery.start(registry.run)
     return registry
 
@@ -105,7 +109,10 @@ async def test_a_maintenance_starts_and_completes_on_its_own(
     assert started["data"]["maintenance"]["status"] == "in_progress"
     assert statuses(handle) == {"API": "under_maintenance", "Web": "operational"}
     assert handle.state.status.indicator == "maintenance"
-    assert handle.state.maintenances[started["data"]["maintenance"]["id"]].updates[-1].author == "system"
+    assert (
+        handle.state.maintenances[started["data"]["maintenance"]["id"]].updates[-1].author
+        == "system"
+    )
 
     mock_clock.jump(3600)
     done = await recorder.event("maintenance.updated")
@@ -122,8 +129,10 @@ async def test_timers_fire_after_a_restart_without_anyone_asking(
     await first.execute(
         "acme",
         c.ScheduleMaintenance(
-            name="Window", scheduled_for=EPOCH + timedelta(minutes=30),
-            scheduled_until=EPOCH + timedelta(hours=1), services=["Web"],
+            name="Window",
+            scheduled_for=EPOCH + timedelta(minutes=30),
+            scheduled_until=EPOCH + timedelta(hours=1),
+            services=["Web"],
         ),
         "tester",
     )
@@ -149,7 +158,9 @@ async def test_concurrent_commands_share_commits(
     results: list[Any] = []
 
     async def describe(n: int) -> None:
-        results.append(await registry.execute("acme", c.UpdateService(service="API", description=f"v{n}"), "t"))
+        results.append(
+            await registry.execute("acme", c.UpdateService(service="API", description=f"v{n}"), "t")
+        )
 
     async with trio.open_nursery() as senders:
         for n in range(100):
@@ -177,7 +188,9 @@ async def test_a_crashed_actor_restarts_and_loses_nothing_acknowledged(
     assert handle.stats.restarts == 1
     await sql(database_url, ALLOW_WRITES)
 
-    await registry.execute("acme", c.UpdateService(service="Web", status=S.DEGRADED_PERFORMANCE), "t")
+    await registry.execute(
+        "acme", c.UpdateService(service="Web", status=S.DEGRADED_PERFORMANCE), "t"
+    )
     assert await registry.org("acme") is handle  # same address, same subscribers
     assert statuses(handle) == {"API": "partial_outage", "Web": "degraded_performance"}
     # The subscriber saw a gapless sequence, and never the refused change.
@@ -198,7 +211,9 @@ async def test_an_idle_actor_snapshots_stops_and_comes_back(
 ) -> None:
     registry = await start_registry(store, nursery)
     handle = await make_org(registry)
-    await registry.execute("acme", c.UpdateService(service="API", status=S.DEGRADED_PERFORMANCE), "t")
+    await registry.execute(
+        "acme", c.UpdateService(service="API", status=S.DEGRADED_PERFORMANCE), "t"
+    )
     version = handle.state.version
 
     mock_clock.jump(LIMITS.actor_idle_seconds + 1)
@@ -221,8 +236,11 @@ async def test_an_actor_with_subscribers_or_timers_stays(
     timed = await make_org(registry, "timed")
     await registry.execute(
         "timed",
-        c.ScheduleMaintenance(name="Later", scheduled_for=EPOCH + timedelta(days=7),
-                              scheduled_until=EPOCH + timedelta(days=8)),
+        c.ScheduleMaintenance(
+            name="Later",
+            scheduled_for=EPOCH + timedelta(days=7),
+            scheduled_until=EPOCH + timedelta(days=8),
+        ),
         "t",
     )
     mock_clock.jump(LIMITS.actor_idle_seconds * 3)
@@ -239,7 +257,9 @@ async def test_shutdown_answers_queued_commands_and_snapshots(
     answers: list[Any] = []
 
     async def change(n: int) -> None:
-        answers.append(await registry.execute("acme", c.UpdateService(service="API", position=n), "t"))
+        answers.append(
+            await registry.execute("acme", c.UpdateService(service="API", position=n), "t")
+        )
 
     async with trio.open_nursery() as senders:
         for n in range(20):
@@ -249,3 +269,20 @@ async def test_shutdown_answers_queued_commands_and_snapshots(
     assert len(answers) == 20
     loaded = await store.load("org:acme")
     assert loaded is not None and loaded.snapshot_version == handle.state.version == loaded.version
+
+
+async def test_a_commits_events_reach_a_subscriber_in_one_write(
+    store: Store, nursery: trio.Nursery, mock_clock: trio.testing.MockClock
+) -> None:
+    registry = await start_registry(store, nursery)
+    handle = await make_org(registry)
+    recorder = Recorder()
+    handle.topics["status"].add(recorder)
+    await registry.execute(
+        "acme",
+        c.CreateIncident(name="Both", services={"API": S.MAJOR_OUTAGE, "Web": S.PARTIAL_OUTAGE}),
+        "t",
+    )
+    assert recorder.writes == 1
+    names = [recorder.receive.receive_nowait()["name"] for _ in range(4)]
+    assert names == ["incident.created", "service.updated", "service.updated", "status.changed"]

@@ -7,9 +7,9 @@ from typing import Any
 
 import pytest
 import trio_websocket
+from support import Api, ServerProcess, admin_token, open_ws
 
 from server.store import Store
-from support import Api, ServerProcess, admin_token, open_ws
 
 pytestmark = pytest.mark.slow
 ORG = "/api/v1/orgs/demo"
@@ -17,11 +17,19 @@ ORG = "/api/v1/orgs/demo"
 
 async def _work(api: Api) -> dict[str, Any]:
     """Some acknowledged changes; returns what the organization looked like after."""
-    incident = await api.ok("POST", f"{ORG}/incidents", {
-        "name": "Database failover", "services": {"Database": "major_outage", "API": "partial_outage"},
-        "body": "Primary is down.",
-    }, status=201)
-    await api.ok("PATCH", f"{ORG}/incidents/{incident['id']}", {"status": "identified", "body": "Disk."})
+    incident = await api.ok(
+        "POST",
+        f"{ORG}/incidents",
+        {
+            "name": "Database failover",
+            "services": {"Database": "major_outage", "API": "partial_outage"},
+            "body": "Primary is down.",
+        },
+        status=201,
+    )
+    await api.ok(
+        "PATCH", f"{ORG}/incidents/{incident['id']}", {"status": "identified", "body": "Disk."}
+    )
     await api.ok("POST", f"{ORG}/services", {"name": "Search", "group": "Backend"}, status=201)
     await api.ok("PATCH", f"{ORG}/services/website", {"status": "degraded_performance"})
     return {
@@ -30,6 +38,11 @@ async def _work(api: Api) -> dict[str, Any]:
         "incidents": await api.ok("GET", f"{ORG}/incidents"),
         "summary": (await api.get("/status/demo/api/v2/summary.json")).json(),
     }
+
+
+async def _read_until_closed(conn: trio_websocket.WebSocketConnection) -> None:
+    while True:
+        await conn.get_message()
 
 
 async def _read(api: Api) -> dict[str, Any]:
@@ -82,8 +95,7 @@ async def test_a_clean_stop_closes_sockets_with_1001_and_snapshots(
         code = await server.stop()
         assert code == 0
         with pytest.raises(trio_websocket.ConnectionClosed) as closed:
-            while True:
-                await client.conn.get_message()
+            await _read_until_closed(client.conn)
         assert closed.value.reason.code == 1001
 
     async with Store.open(database_url) as store:

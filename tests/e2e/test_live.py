@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from support import Api, Ws, token
+from support import Api, token
 
 
 async def test_a_rest_change_arrives_live_on_the_status_topic(api: Api, ws: Any) -> None:
@@ -27,7 +27,10 @@ async def test_a_rest_change_arrives_live_on_the_status_topic(api: Api, ws: Any)
         assert "maintenance_baseline" not in event["data"]["service"]  # public view
         status = await client.event("status.changed")
         assert status["seq"] == event["seq"] + 1
-        assert status["data"]["status"] == {"indicator": "critical", "description": "Major System Outage"}
+        assert status["data"]["status"] == {
+            "indicator": "critical",
+            "description": "Major System Outage",
+        }
 
 
 async def test_commands_over_the_org_topic_are_acked_and_published(ws: Any) -> None:
@@ -36,7 +39,8 @@ async def test_commands_over_the_org_topic_are_acked_and_published(ws: Any) -> N
         org = await member.subscribe("org:demo")
         await public.subscribe("status:demo")
         ack = await member.command(
-            "demo", "incident.create",
+            "demo",
+            "incident.create",
             {"name": "Slow API", "services": {"API": "degraded_performance"}, "body": "Looking"},
         )
         assert ack["type"] == "ack", ack
@@ -49,4 +53,6 @@ async def test_commands_over_the_org_topic_are_acked_and_published(ws: Any) -> N
         assert created["data"]["incident"]["updates"][0]["author"] == "responder-tester"
         public_view = await public.event("incident.created")
         assert "author" not in public_view["data"]["incident"]["updates"][0]
-        assert (await public.event("service.updated"))["data"]["service"]["status"] == "degraded_performance"
+        assert (await public.event("service.updated"))["data"]["service"][
+            "status"
+        ] == "degraded_performance"

@@ -6,10 +6,10 @@ from typing import Any
 
 import pytest
 import trio
+from support import Api, Ws, admin_token, open_ws, token
 
 from server.config import Config, Limits
 from server.main import Server
-from support import Api, Ws, admin_token, open_ws, token
 
 SERVICES = "/api/v1/orgs/demo/services"
 
@@ -57,8 +57,13 @@ async def test_since_equal_to_the_current_seq_replays_nothing(api: Api, ws: Any)
         seq = (await client.subscribe("status:demo"))["seq"]
     async with ws() as client:
         resumed = await client.subscribe("status:demo", since=seq)
-        assert resumed == {"type": "subscribed", "id": resumed["id"], "topic": "status:demo",
-                           "seq": seq, "resumed": True}
+        assert resumed == {
+            "type": "subscribed",
+            "id": resumed["id"],
+            "topic": "status:demo",
+            "seq": seq,
+            "resumed": True,
+        }
         await _change(api, "api", "partial_outage")
         assert (await client.event())["seq"] == seq + 1
 

@@ -1,0 +1,93 @@
+"""The command line: tokens, migrations, and its refusals."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import jwt
+
+from server.auth import Role, Tokens
+
+
+def switchboard(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "server", *args], capture_output=True, text=True, timeout=60, env=env
+    )
+
+
+def test_token_prints_a_token_the_server_accepts(tmp_path: Path) -> None:
+    done = switchboard(
+        "token", "--org", "demo", "--role", "responder", "--ttl", "2h", "--data-dir", str(tmp_path)
+    )
+    assert done.returncode == 0, done.stderr
+    secret = (tmp_path / "secret").read_text().strip()
+    assert (tmp_path / "secret").stat().st_mode & 0o777 == 0o600
+    principal = Tokens(secret).verify(done.stdout.strip())
+    assert (principal.org, principal.role) == ("demo", Role.RESPONDER)
+    claims = jwt.decode(done.stdout.strip(), secret, algorithms=["HS256"])
+    assert 7100 <= claims["exp"] - claims["iat"] <= 7200
+    again = switchboard("token", "--org", "*", "--role", "admin", "--data-dir", str(tmp_path))
+    assert Tokens(secret).verify(again.stdout.strip()).org == "*"  # same secret, reused
+
+
+def test_token_refuses_bad_roles_orgs_and_durations(tmp_path: Path) -> None:
+    for args, needle in [
+        (["--org", "demo", "--role", "king"], "unknown role"),
+        (["--org", "Not A Slug", "--role", "admin"], "organization slug"),
+        (["--org", "demo", "--role", "admin", "--ttl", "soon"], "duration"),
+    ]:
+        done = switchboard("token", *args, "--data-dir", str(tmp_path))
+        assert done.returncode == 2 and needle in done.stderr, done.stderr
+
+
+def test_migrate_applies_and_is_idempotent(database_url: str, tmp_path: Path) -> None:
+    for _ in range(2):
+        done = switchboard("migrate", "--database-url", database_url, "--data-dir", str(tmp_path))
+        assert done.returncode == 0, done.stderr
+        assert "migrations applied" in done.stdout
+
+
+async def test_watch_prints_the_snapshot_then_events(server, api) -> None:  # type: ignore[no-untyped-def]
+    import os
+
+    import orjson
+    import trio
+
+    url = server.base_url.replace("http", "ws", 1) + "/ws"
+    process = await trio.lowlevel.open_process(
+        [sys.executable, "-m", "server", "watch", "status:demo", "--url", url],
+        stdout=subprocess.PIPE,
+        env={**os.environ},
+    )
+    assert process.stdout is not None
+    lines: list[dict[str, object]] = []
+    buffer = b""
+
+    async def next_line() -> dict[str, object]:
+        nonlocal buffer
+        with trio.fail_after(20):
+            while b"\n" not in buffer:
+                chunk = await process.stdout.receive_some()  # type: ignore[union-attr]
+                assert chunk, "watch exited"
+                buffer += chunk
+        line, _, buffer = buffer.partition(b"\n")
+        return orjson.loads(line)  # type: ignore[no-any-return]
+
+    try:
+        first = await next_line()
+        assert first["type"] == "subscribed" and first["topic"] == "status:demo"
+        await api.ok("PATCH", "/api/v1/orgs/demo/services/api", {"status": "partial_outage"})
+        event = await next_line()
+        assert event["type"] == "event" and event["name"] == "service.updated"
+        lines.append(event)
+    finally:
+        process.terminate()
+        await process.wait()
+    assert lines
+
+
+def test_watch_explains_a_refused_connection() -> None:
+    done = switchboard("watch", "status:demo", "--url", "ws://127.0.0.1:9/ws")
+    assert done.returncode == 1 and "cannot connect" in done.stderr
