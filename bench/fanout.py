@@ -47,7 +47,7 @@ PIN = os.cpu_count() == 2 and os.environ.get("BENCH_PIN", "1") == "1"
 
 
 def raise_fd_limit() -> None:
-    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    _, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
 
 
@@ -61,12 +61,30 @@ class ServerProc:
     port: int
 
     @classmethod
-    def start(cls, data_dir: Path, database_url: str | None) -> ServerProc:
+    def start(cls, kind: str, data_dir: Path, database_url: str | None) -> ServerProc:
         env = {**os.environ, "SWITCHBOARD_SECRET": SECRET}
-        args = [sys.executable, "-m", "server", "serve", "--port", "0", "--demo",
-                "--data-dir", str(data_dir), "--log-level", "warning"]
-        if database_url:
-            args += ["--database-url", database_url]
+        if kind == "switchboard":
+            args = [
+                sys.executable,
+                "-m",
+                "server",
+                "serve",
+                "--port",
+                "0",
+                "--demo",
+                "--data-dir",
+                str(data_dir),
+                "--log-level",
+                "warning",
+            ]
+            if database_url:
+                args += ["--database-url", database_url]
+        elif kind == "websockets":
+            args = [sys.executable, str(ROOT / "bench/reference/websockets_server.py")]
+        elif kind == "node-ws":
+            args = ["node", str(ROOT / "bench/reference/ws_server.js")]
+        else:
+            raise SystemExit(f"unknown server {kind!r}")
         process = subprocess.Popen(args, cwd=ROOT, env=env, stdout=subprocess.PIPE)
         if PIN:
             os.sched_setaffinity(process.pid, {0})  # the server on one core...
@@ -197,10 +215,16 @@ class Publisher:
 
     def publish(self, marker: int) -> None:
         self.next_id += 1
-        send_json(self.sock, {
-            "type": "command", "id": self.next_id, "topic": "org:demo", "name": "service.update",
-            "data": {"service": "api", "description": f"b{marker}"},
-        })
+        send_json(
+            self.sock,
+            {
+                "type": "command",
+                "id": self.next_id,
+                "topic": "org:demo",
+                "name": "service.update",
+                "data": {"service": "api", "description": f"b{marker}"},
+            },
+        )
 
     def read_acks(self) -> None:
         try:
@@ -279,9 +303,16 @@ class Receiver:
         return received
 
 
-def run(n: int, paced_seconds: float, flood_seconds: float, database_url: str | None) -> dict[str, float]:
+def run(
+    kind: str,
+    n: int,
+    paced_seconds: float,
+    flood_seconds: float,
+    database_url: str | None,
+    window: int,
+) -> dict[str, float]:
     with tempfile.TemporaryDirectory(prefix="sb-bench-") as tmp:
-        server = ServerProc.start(Path(tmp), database_url)
+        server = ServerProc.start(kind, Path(tmp), database_url)
         try:
             publisher = Publisher(handshake(server.host, server.port))
             send_json(publisher.sock, {"type": "hello", "token": token("demo", "admin")})
@@ -314,8 +345,8 @@ def run(n: int, paced_seconds: float, flood_seconds: float, database_url: str | 
                 receiver.pump(sent, latencies, 0.05)
             paced_expected = marker * n
 
-            # Flood: as fast as the server acks, with a window of outstanding commands.
-            window = 64
+            # Flood: as fast as the server acks, with a window of outstanding commands
+            # (with a window of 1, every commit holds exactly one event).
             received = 0
             cpu0, t0 = server.cpu_seconds(), time.perf_counter()
             end = t0 + flood_seconds
@@ -354,23 +385,47 @@ def run(n: int, paced_seconds: float, flood_seconds: float, database_url: str | 
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--subscribers", type=int, nargs="+", default=[1000, 5000])
+    parser.add_argument(
+        "--server",
+        default="switchboard",
+        choices=["switchboard", "websockets", "node-ws"],
+        help="what to measure: Switchboard, or a reference server from bench/reference/",
+    )
     parser.add_argument("--paced-seconds", type=float, default=20.0)
     parser.add_argument("--flood-seconds", type=float, default=10.0)
     parser.add_argument("--runs", type=int, default=1, help="repeat and report medians")
+    parser.add_argument(
+        "--window",
+        type=int,
+        default=64,
+        help="commands the publisher keeps outstanding during the flood",
+    )
     parser.add_argument("--database-url", help="use this PostgreSQL instead of an embedded one")
     parser.add_argument("--json", action="store_true", help="print results as JSON lines")
     args = parser.parse_args()
     raise_fd_limit()
     for n in args.subscribers:
-        results = [run(n, args.paced_seconds, args.flood_seconds, args.database_url) for _ in range(args.runs)]
+        results = [
+            run(
+                args.server,
+                n,
+                args.paced_seconds,
+                args.flood_seconds,
+                args.database_url,
+                args.window,
+            )
+            for _ in range(args.runs)
+        ]
         merged = {k: statistics.median(r[k] for r in results) for k in results[0]}
         if args.json:
-            print(json.dumps(merged))
+            print(json.dumps({"server": args.server, **merged}))
             continue
         print(
-            f"subscribers={n:>5}  deliveries/s={merged['deliveries_per_s']:>9,.0f}  "
+            f"{args.server:<11} window={args.window:<3} subscribers={n:>5}  deliveries/s={merged['deliveries_per_s']:>9,.0f}  "
             f"events/s={merged['events_per_s']:>6,.0f}  "
             f"min={merged['min_ms']:5.1f} p10={merged['p10_ms']:5.1f} p50={merged['p50_ms']:6.1f} ms  p99={merged['p99_ms']:6.1f} ms  max={merged['max_ms']:6.1f} ms  "
             f"(paced: {merged['paced_deliveries']:,.0f}/{merged['paced_expected']:,.0f} delivered)  "
