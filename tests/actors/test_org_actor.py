@@ -52,6 +52,15 @@ class Recorder:
             self.send.send_nowait(orjson.loads(data[start : start + length]))
             data = data[start + length :]
 
+    def drain(self) -> list[dict[str, Any]]:
+        """Everything received so far."""
+        seen = []
+        while True:
+            try:
+                seen.append(self.receive.receive_nowait())
+            except trio.WouldBlock:
+                return seen
+
     async def event(self, name: str) -> dict[str, Any]:
         async for message in self.receive:
             if message["name"] == name:
@@ -81,6 +90,17 @@ async def make_org(registry: Registry, slug: str = "acme") -> OrgHandle:
     return await registry.org(slug)
 
 
+async def watched_org(
+    store: Store, nursery: trio.Nursery, topic: str = "status"
+) -> tuple[Registry, OrgHandle, Recorder]:
+    """A running registry, the organization "acme", and a subscriber on one of its topics."""
+    registry = await start_registry(store, nursery)
+    handle = await make_org(registry)
+    recorder = Recorder()
+    handle.topics[topic].add(recorder)
+    return registry, handle, recorder
+
+
 def statuses(handle: OrgHandle) -> dict[str, str]:
     return {s.name: s.status.value for s in handle.state.services.values()}
 
@@ -88,10 +108,7 @@ def statuses(handle: OrgHandle) -> dict[str, str]:
 async def test_a_maintenance_starts_and_completes_on_its_own(
     store: Store, nursery: trio.Nursery, mock_clock: trio.testing.MockClock
 ) -> None:
-    registry = await start_registry(store, nursery)
-    handle = await make_org(registry)
-    recorder = Recorder()
-    handle.topics["status"].add(recorder)
+    registry, handle, recorder = await watched_org(store, nursery)
     await registry.execute(
         "acme",
         c.ScheduleMaintenance(
@@ -175,10 +192,7 @@ async def test_concurrent_commands_share_commits(
 async def test_a_crashed_actor_restarts_and_loses_nothing_acknowledged(
     store: Store, nursery: trio.Nursery, database_url: str, mock_clock: trio.testing.MockClock
 ) -> None:
-    registry = await start_registry(store, nursery)
-    handle = await make_org(registry)
-    recorder = Recorder()
-    handle.topics["org"].add(recorder)
+    registry, handle, recorder = await watched_org(store, nursery, "org")
     seq = handle.topics["org"].seq
     await registry.execute("acme", c.UpdateService(service="API", status=S.PARTIAL_OUTAGE), "t")
 
@@ -194,12 +208,7 @@ async def test_a_crashed_actor_restarts_and_loses_nothing_acknowledged(
     assert await registry.org("acme") is handle  # same address, same subscribers
     assert statuses(handle) == {"API": "partial_outage", "Web": "degraded_performance"}
     # The subscriber saw a gapless sequence, and never the refused change.
-    seen = []
-    while True:
-        try:
-            seen.append(recorder.receive.receive_nowait())
-        except trio.WouldBlock:
-            break
+    seen = recorder.drain()
     assert [e["seq"] for e in seen] == list(range(seq + 1, seq + 1 + len(seen)))
     assert all(e["data"].get("service", {}).get("status") != "major_outage" for e in seen)
     loaded = await store.load("org:acme")
@@ -274,10 +283,7 @@ async def test_shutdown_answers_queued_commands_and_snapshots(
 async def test_a_commits_events_reach_a_subscriber_in_one_write(
     store: Store, nursery: trio.Nursery, mock_clock: trio.testing.MockClock
 ) -> None:
-    registry = await start_registry(store, nursery)
-    handle = await make_org(registry)
-    recorder = Recorder()
-    handle.topics["status"].add(recorder)
+    registry, _, recorder = await watched_org(store, nursery)
     await registry.execute(
         "acme",
         c.CreateIncident(name="Both", services={"API": S.MAJOR_OUTAGE, "Web": S.PARTIAL_OUTAGE}),
