@@ -15,7 +15,7 @@ from werkzeug.exceptions import HTTPException
 from .actors.mailbox import Unavailable
 from .auth import AuthError
 from .domain.errors import DomainError
-from .rest import api, openapi, public
+from .rest import api, openapi, public, rooms
 from .rest.common import BadJson, Parts, error_response
 from .store import StoreUnavailable
 
@@ -40,6 +40,7 @@ def create_app(server_parts: Parts) -> QuartTrio:
     app.register_blueprint(public.bp)
     app.register_blueprint(api.bp)
     app.register_blueprint(openapi.bp)
+    app.register_blueprint(rooms.bp)
 
     @app.errorhandler(DomainError)
     async def domain_error(error: DomainError) -> Response:

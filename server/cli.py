@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import logging
 import os
 import re
@@ -17,7 +18,7 @@ import trio
 
 from . import __version__
 from .auth import ALL_ORGS, Role, Tokens, load_secret
-from .config import Config
+from .config import Config, parse_limits
 from .domain.commands import SLUG_PATTERN
 
 log = logging.getLogger("switchboard")
@@ -63,6 +64,13 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--public-url", help="how clients reach this server (for links)")
     serve.add_argument(
         "--demo", action="store_true", help="create the demo organization if missing"
+    )
+    serve.add_argument(
+        "--limit",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="change a limit, e.g. --limit edits_per_second=200 (also SWITCHBOARD_LIMITS)",
     )
     serve.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
 
@@ -125,6 +133,12 @@ def main(argv: list[str] | None = None) -> int:
         public_url=args.public_url,
         demo=args.demo or None,
     )
+    try:
+        for pair in args.limit:
+            config = dataclasses.replace(config, limits=parse_limits(pair, config.limits))
+    except ValueError as exc:
+        print(f"switchboard serve: {exc}", file=sys.stderr)
+        return 2
     try:
         trio.run(_serve, config)
     except KeyboardInterrupt:

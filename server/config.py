@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 
 @dataclass(frozen=True, slots=True)
@@ -22,6 +24,33 @@ class Limits:
     actor_idle_seconds: float = 300.0  # an unwatched actor stops after this
     heartbeat_ms: int = 30_000  # clients send something at least this often
     handshake_timeout: float = 10.0  # seconds to receive a request's head
+    room_max_document: int = 1_048_576  # code points in a room's text
+    room_max_insert: int = 65_536  # code points one operation may insert
+    room_max_components: int = 10_000  # components in one operation
+    room_window: int = 1_000  # recent operations kept to transform late ones
+    room_snapshot_every: int = 100  # batches of operations between snapshots
+    edits_per_second: float = 50.0  # doc.op and presence messages per connection, sustained
+    edits_burst: int = 500  # ... and in a burst
+
+
+def parse_limits(text: str, base: Limits | None = None) -> Limits:
+    """``"name=value,name=value"`` (or one pair) applied over ``base``; ValueError if wrong."""
+    base = base or Limits()
+    kinds = {f.name: f.type for f in dataclasses.fields(Limits)}
+    changes: dict[str, Any] = {}
+    for pair in filter(None, (p.strip() for p in text.split(","))):
+        name, sep, raw = pair.partition("=")
+        name = name.strip()
+        if not sep or name not in kinds:
+            raise ValueError(f"unknown limit {name!r}; limits are: {', '.join(sorted(kinds))}")
+        try:
+            value = float(raw) if kinds[name] in (float, "float") else int(raw)
+        except ValueError:
+            raise ValueError(f"limit {name} needs a number, not {raw.strip()!r}") from None
+        if value < 0:
+            raise ValueError(f"limit {name} cannot be negative")
+        changes[name] = value
+    return dataclasses.replace(base, **changes)
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,5 +84,7 @@ class Config:
             env["public_url"] = public
         if data := os.environ.get("SWITCHBOARD_DATA_DIR"):
             env["data_dir"] = Path(data)
+        if limits := os.environ.get("SWITCHBOARD_LIMITS"):
+            env["limits"] = parse_limits(limits)
         env.update({k: v for k, v in overrides.items() if v is not None})
         return cls(**env)  # type: ignore[arg-type]

@@ -122,6 +122,23 @@ class Ws:
         assert reply["type"] == "subscribed", reply
         return reply
 
+    async def subscribe_room(
+        self, room: str, client_id: str, name: str | None = None
+    ) -> dict[str, Any]:
+        """Join a room; returns ``subscribed`` (the presence list that follows is checked)."""
+        message: dict[str, Any] = {
+            "type": "subscribe",
+            "topic": f"room:{room}",
+            "client_id": client_id,
+        }
+        if name is not None:
+            message["name"] = name
+        reply = await self.request(message)
+        assert reply["type"] == "subscribed", reply
+        presence = await self.reply()
+        assert presence["type"] == "presence" and presence["you"] == client_id, presence
+        return reply
+
     async def command(self, org: str, name: str, data: dict[str, Any]) -> dict[str, Any]:
         return await self.request(
             {"type": "command", "topic": f"org:{org}", "name": name, "data": data}
@@ -131,6 +148,9 @@ class Ws:
 @contextlib.asynccontextmanager
 async def open_ws(base_url: str, **kw: Any) -> AsyncIterator[Ws]:
     url = base_url.replace("http", "ws", 1) + "/ws"
+    # trio-websocket stops reading its socket when this queue is full, and then
+    # cannot see the server's answer to its close: keep it roomy.
+    kw.setdefault("message_queue_size", 10_000)
     async with trio_websocket.open_websocket_url(url, **kw) as conn:
         try:
             yield Ws(conn)

@@ -52,12 +52,15 @@ class Connection:
         "backlog_bytes",
         "close_code",
         "decoder",
+        "edit_time",
+        "edit_tokens",
         "gateway",
         "greeted",
         "last_seen",
         "peer",
         "pinged",
         "principal",
+        "rooms",
         "scope",
         "sock",
         "state",
@@ -74,6 +77,9 @@ class Connection:
         self.principal: Principal | None = None
         self.greeted = False  # hello answered
         self.topics: dict[str, Topic] = {}
+        self.rooms: dict[str, str] = {}  # room topic -> this connection's client id in it
+        self.edit_tokens = float(gateway.limits.edits_burst)  # token bucket for edits
+        self.edit_time = trio.current_time()
         self.backlog: deque[Any] | None = None  # bytes or memoryview, created on demand
         self.backlog_bytes = 0
         self.writing = False  # a writer task is draining the backlog
@@ -81,6 +87,20 @@ class Connection:
         self.pinged = False
         self.scope = trio.CancelScope()
         self.close_code: int | None = None
+
+    def take_edit(self) -> bool:
+        """One edit (doc.op or presence) from the bucket; False when over the rate."""
+        limits = self.gateway.limits
+        now = trio.current_time()
+        self.edit_tokens = min(
+            float(limits.edits_burst),
+            self.edit_tokens + (now - self.edit_time) * limits.edits_per_second,
+        )
+        self.edit_time = now
+        if self.edit_tokens < 1:
+            return False
+        self.edit_tokens -= 1
+        return True
 
     # -- sending ----------------------------------------------------------------
 

@@ -25,6 +25,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import logging
+import secrets
 import socket
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -37,11 +38,15 @@ from .. import __version__
 from ..auth import Action, AuthError, Tokens, authorize
 from ..domain.commands import parse_command
 from ..domain.errors import DomainError, ValidationError
+from ..domain.room import RoomError, validate
+from ..domain.schema import MISSING
 from ..protocol import frames
 from ..protocol import messages as m
-from ..protocol.codec import ProtocolError, Topic, decode, parse_topic
+from ..protocol.codec import ProtocolError, decode, parse_topic
+from ..protocol.ot import Selection
 from .connection import Connection, State
 from .mailbox import FrameReply, Unavailable, error_message
+from .room import Join, OpRequest, PresenceUpdate, RoomHandle, room_limits
 
 if TYPE_CHECKING:
     from ..config import Limits
@@ -173,6 +178,10 @@ class Gateway:
             await conn.run(rest)
         finally:
             self.connections.discard(conn)
+            for topic in conn.rooms:
+                handle = self.registry.loaded_room(topic.removeprefix("room:"))
+                if handle is not None:
+                    handle.leave_soon(conn)
 
     def close_all(self, code: int, reason: str) -> None:
         for conn in list(self.connections):
@@ -229,6 +238,10 @@ class Gateway:
                 await self._command(conn, message)
             elif isinstance(message, m.Unsubscribe):
                 self._unsubscribe(conn, message)
+            elif isinstance(message, m.DocOp):
+                await self._doc_op(conn, message)
+            elif isinstance(message, m.SetPresence):
+                await self._presence(conn, message)
             elif isinstance(message, m.Ping):
                 conn.send(m.Pong(id=message.id))
             else:
@@ -262,16 +275,24 @@ class Gateway:
             )
         )
 
-    def _topic(self, text: str, request_id: m.RequestId) -> Topic:
-        topic = parse_topic(text, id=request_id)
-        if topic.kind == "room":
-            raise ProtocolError(
-                "unknown_topic", f"no room {topic.key!r}", id=request_id, field="topic"
-            )
-        return topic
+    async def _room(
+        self, conn: Connection, key: str, action: Action, request_id: m.RequestId
+    ) -> RoomHandle:
+        """A room the connection's principal may ``action``; to others it does not exist."""
+        principal = conn.principal
+        if principal is None:
+            raise AuthError("rooms need a token: send hello with one first")
+        try:
+            handle = await self.registry.room(key)
+        except DomainError:
+            handle = None
+        if handle is None or not principal.may(Action.READ, handle.org):
+            raise ProtocolError("unknown_topic", f"no room {key!r}", id=request_id, field="room")
+        authorize(principal, action, handle.org)  # a member whose role is too low learns why
+        return handle
 
     async def _subscribe(self, conn: Connection, message: m.Subscribe) -> None:
-        topic = self._topic(message.topic, message.id)
+        topic = parse_topic(message.topic, id=message.id)
         name = str(topic)
         if name in conn.topics:
             raise ProtocolError(
@@ -283,10 +304,20 @@ class Gateway:
                 f"at most {MAX_TOPICS} topics per connection",
                 id=message.id,
             )
-        if message.since is not None and message.since < 0:
-            raise ProtocolError(
-                "invalid_field", "since must be 0 or more", id=message.id, field="since"
+        if topic.kind == "room":
+            room = await self._room(conn, topic.key, Action.READ, message.id)
+            assert conn.principal is not None
+            await room.inbox.send(
+                Join(
+                    conn,
+                    message.id,
+                    message.since,
+                    message.client_id or new_client_id(),
+                    message.name or conn.principal.subject,
+                    str(conn.principal.role),
+                )
             )
+            return
         if topic.kind == "org":
             authorize(conn.principal, Action.READ, topic.key)
         try:
@@ -305,6 +336,10 @@ class Gateway:
                 "not_subscribed", f"not subscribed to {message.topic}", id=message.id
             )
         topic.discard(conn)
+        if conn.rooms.pop(message.topic, None) is not None:
+            handle = self.registry.loaded_room(message.topic.removeprefix("room:"))
+            if handle is not None:
+                handle.leave_soon(conn)
         conn.send(m.Ack(id=message.id, topic=message.topic))
 
     async def _command(self, conn: Connection, message: m.Command) -> None:
@@ -329,6 +364,65 @@ class Gateway:
         await self.registry.submit(
             topic.key, command, conn.principal.subject, FrameReply(conn, message.id)
         )
+
+    async def _joined_room(
+        self, conn: Connection, key: str, action: Action, request_id: m.RequestId
+    ) -> tuple[RoomHandle, str]:
+        """The room (and the connection's client id in it) for an edit or a presence."""
+        client_id = conn.rooms.get(f"room:{key}")
+        if client_id is None:
+            raise ProtocolError(
+                "not_subscribed", f"subscribe to room:{key} first", id=request_id, field="room"
+            )
+        if not conn.take_edit():
+            raise ProtocolError(
+                "rate_limited",
+                f"at most {self.limits.edits_per_second:g} edits a second (bursts of "
+                f"{self.limits.edits_burst}); this one was dropped",
+                id=request_id,
+            )
+        return await self._room(conn, key, action, request_id), client_id
+
+    async def _doc_op(self, conn: Connection, message: m.DocOp) -> None:
+        if message.id is None:
+            raise ProtocolError("invalid_field", "doc.op needs an id", field="id")
+        room, client_id = await self._joined_room(conn, message.room, Action.CHANGE, message.id)
+        try:
+            op = validate(message.op, room_limits(self.limits))
+        except RoomError as exc:
+            raise ProtocolError(exc.code, exc.message, id=message.id, field="op") from None
+        assert conn.principal is not None
+        await room.inbox.send(
+            OpRequest(
+                conn,
+                message.id,
+                client_id,
+                message.client_op_id,
+                message.rev,
+                op,
+                conn.principal.subject,
+            )
+        )
+
+    async def _presence(self, conn: Connection, message: m.SetPresence) -> None:
+        room, _ = await self._joined_room(conn, message.room, Action.READ, message.id)
+        selection = message.selection
+        await room.inbox.send(
+            PresenceUpdate(
+                conn,
+                message.id,
+                message.rev,
+                None
+                if selection is None or selection is MISSING
+                else Selection(selection.anchor, selection.head),
+                selection is None,
+                None if message.status is None else message.status.value,
+            )
+        )
+
+
+def new_client_id() -> str:
+    return secrets.token_urlsafe(12)
 
 
 async def _send_all(sock: socket.socket, data: bytes) -> bool:

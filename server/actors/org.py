@@ -18,11 +18,10 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 import orjson
-import trio
 
 from ..clock import Clock
 from ..config import Limits
@@ -35,8 +34,9 @@ from ..domain.statuspage import render
 from ..domain.views import member_snapshot, public_snapshot
 from ..protocol import frames
 from ..protocol import messages as m
-from ..store import Loaded, Store, StoreError
-from .mailbox import Do, Future, Unavailable
+from ..store import Loaded, NewStream, Store
+from .base import BatchActor, Handle
+from .mailbox import Do, Future
 from .topic import Topic
 
 if TYPE_CHECKING:
@@ -52,32 +52,22 @@ def _event_frame(topic: str, seq: int, event: Event, data: Any) -> bytes:
     return frames.text_frame(orjson.dumps(message))
 
 
-@dataclass(slots=True)
-class ActorStats:
-    commands: int = 0  # decided (accepted or refused)
-    commits: int = 0  # appends to the log: one per batch with events
-    events: int = 0
-    restarts: int = 0
-
-
-class OrgHandle:
+class OrgHandle(Handle[Do]):
     """An organization actor's address; see the module docstring."""
 
+    kind = "org"
+
     def __init__(self, slug: str, limits: Limits, base_url: str) -> None:
+        super().__init__(slug, limits)
         self.slug = slug
-        self.stream = f"org:{slug}"
         self.base_url = base_url
-        self.limits = limits
-        self.inbox, self.inbox_receive = trio.open_memory_channel[Do](limits.inbox)
-        self.topics: dict[str, Topic] = {}  # "status" and "org", created on first load
         self.committed: OrgState | None = None
-        self.ready = trio.Event()  # set once the first load finished, well or not
-        self.load_error: BaseException | None = None
-        self.stopping = False
-        self.stopped = trio.Event()
         self._cache: dict[Any, bytes] = {}
         self._cache_version = -1
-        self.stats = ActorStats()
+
+    def reject(self, request: Do, error: BaseException) -> None:
+        if request.reply is not None:
+            request.reply.reject(error)
 
     # -- state others may read ---------------------------------------------------
 
@@ -85,9 +75,6 @@ class OrgHandle:
     def state(self) -> OrgState:
         assert self.committed is not None, "read before the first load"
         return self.committed
-
-    def subscriber_count(self) -> int:
-        return sum(len(t.subscribers) for t in self.topics.values())
 
     def _cached(self, key: Any, build: Callable[[], bytes]) -> bytes:
         state = self.state
@@ -183,8 +170,8 @@ class OrgHandle:
         self.publish(state, loaded.events)
 
 
-class OrgActor:
-    """One run of an organization's actor; the supervisor makes a new one per restart."""
+class OrgActor(BatchActor[Do]):
+    """One run of an organization's actor; the registry makes a new one per restart."""
 
     def __init__(
         self,
@@ -195,15 +182,10 @@ class OrgActor:
         new_id: Callable[[], str],
         snapshot_version: int,
     ) -> None:
-        self.handle = handle
+        super().__init__(handle, store, clock, snapshot_version)
+        self.org = handle
         self.state = state
-        self.store = store
-        self.clock = clock
         self.new_id = new_id
-        self.limits = handle.limits
-        self.snapshot_version = snapshot_version
-        self.inflight: list[Do] = []  # taken from the inbox, not yet answered
-        self.last_active = trio.current_time()
 
     @classmethod
     async def load(
@@ -226,48 +208,22 @@ class OrgActor:
         handle.restore_topics(loaded, state)
         return cls(handle, state, store, clock, new_id, loaded.snapshot_version)
 
-    # -- the loop --------------------------------------------------------------------
+    # -- BatchActor ------------------------------------------------------------------
 
-    async def run(self) -> None:
-        """Serve the inbox until it is closed (shutdown) or the actor is idle."""
-        while True:
-            batch = await self._next_batch()
-            if batch is None:
-                break
-            await self._commit(batch)
-        await self.snapshot()
+    @property
+    def version(self) -> int:
+        return self.state.version
 
-    async def _next_batch(self) -> list[Do] | None:
-        inbox = self.handle.inbox_receive
-        while True:
-            due = self.state.next_due()
-            timer = self.clock.deadline(due) if due is not None else float("inf")
-            idle = self.last_active + self.limits.actor_idle_seconds
-            with trio.move_on_at(min(timer, idle)):
-                try:
-                    first = await inbox.receive()
-                except trio.EndOfChannel:
-                    return None
-                batch = [first]
-                while len(batch) < self.limits.batch:
-                    try:
-                        batch.append(inbox.receive_nowait())
-                    except (trio.WouldBlock, trio.EndOfChannel):
-                        break
-                self.last_active = trio.current_time()
-                return batch
-            if due is not None and self.clock.now() >= due:
-                return [Do(c.Tick(), SYSTEM_AUTHOR, None)]
-            if due is None and self.handle.subscriber_count() == 0:
-                # Idle: refuse new work (senders retry through the registry) and
-                # stop. The inbox is empty: we timed out waiting on it just now.
-                self.handle.stopping = True
-                self.handle.inbox.close()
-                return None
-            self.last_active = trio.current_time()
+    def snapshot_state(self) -> Any:
+        return self.state.to_dict()
 
-    async def _commit(self, batch: list[Do]) -> None:
-        self.inflight = batch
+    def next_due(self) -> datetime | None:
+        return self.state.next_due()
+
+    def timer_message(self) -> Do:
+        return Do(c.Tick(), SYSTEM_AUTHOR, None)
+
+    async def commit(self, batch: list[Do]) -> None:
         state = self.state
         events: list[Event] = []
         outcomes: list[tuple[Do, Any, bool]] = []
@@ -281,17 +237,18 @@ class OrgActor:
             state = decision.state
             events.extend(decision.events)
             outcomes.append((request, decision.result, True))
-        stats = self.handle.stats
-        stats.commands += len(batch)
         if events:
             await self.store.append(
-                self.handle.stream, self.state.version, events, wake_at=state.next_due()
+                self.org.stream,
+                self.state.version,
+                events,
+                wake_at=state.next_due(),
+                create=_rooms_created(events, self.org.slug),
             )
             self.state = state
-            self.handle.publish(state, events)
-            stats.commits += 1
-            stats.events += len(events)
-        self.inflight = []
+            self.org.publish(state, events)
+            self.org.stats.commits += 1
+            self.org.stats.events += len(events)
         for request, value, ok in outcomes:
             if request.reply is None:
                 continue
@@ -299,29 +256,6 @@ class OrgActor:
                 request.reply.resolve(value)
             else:
                 request.reply.reject(value)
-        if self.state.version - self.snapshot_version >= self.limits.snapshot_every:
-            await self.snapshot()
-
-    async def snapshot(self) -> None:
-        """Save the state; a failure only costs a longer replay next time."""
-        if self.state.version <= self.snapshot_version:
-            return
-        try:
-            await self.store.save_snapshot(
-                self.handle.stream, self.state.version, self.state.to_dict()
-            )
-        except StoreError as exc:
-            log.warning(
-                "%s: snapshot at %d failed: %s", self.handle.stream, self.state.version, exc
-            )
-            return
-        self.snapshot_version = self.state.version
-
-    def fail_inflight(self, message: str) -> None:
-        for request in self.inflight:
-            if request.reply is not None:
-                request.reply.reject(Unavailable(message))
-        self.inflight = []
 
 
 def _genesis(event: Event) -> OrgState:
@@ -329,3 +263,28 @@ def _genesis(event: Event) -> OrgState:
     if event.name != "org.created":
         raise ValueError(f"a stream must start with org.created, not {event.name}")
     return OrgState(org=Org.from_dict(event.data["org"]))
+
+
+def _rooms_created(events: Sequence[Event], org: str) -> list[NewStream]:
+    """Each new incident's notes room, created in the same transaction as the incident."""
+    rooms = []
+    for event in events:
+        if event.name == "incident.created":
+            incident = event.data["incident"]
+            room_id = incident["notes_room"]
+            meta = {
+                "id": room_id,
+                "org": org,
+                "title": f"Notes: {incident['name']}",
+                "incident": incident["id"],
+                "created_at": iso(event.at),
+                "created_by": event.author,
+            }
+            rooms.append(
+                NewStream(
+                    f"room:{room_id}",
+                    "room",
+                    [Event(1, None, "room.created", {"room": meta}, event.at, event.author)],
+                )
+            )
+    return rooms

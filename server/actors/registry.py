@@ -1,7 +1,7 @@
-"""Finds organization actors, starting them on demand under one supervisor nursery.
+"""Finds actors (organizations, rooms), starting them on demand under one supervisor nursery.
 
-* :meth:`Registry.org` returns a running actor's handle, loading it from the
-  latest snapshot plus the event tail on first use.
+* :meth:`Registry.org` and :meth:`Registry.room` return a running actor's
+  handle, loading it from the latest snapshot plus the event tail on first use.
 * An actor that crashes is rebuilt from the store behind the same handle: its
   inbox, topics and subscribers carry over, the requests it was holding are
   answered ``unavailable``, and nothing acknowledged is lost (it was durable
@@ -15,6 +15,7 @@
 from __future__ import annotations
 
 import logging
+import secrets
 from collections.abc import Callable
 from typing import Any
 
@@ -25,10 +26,15 @@ from ..config import Limits
 from ..domain import commands as c
 from ..domain import rules
 from ..domain.errors import Conflict, NotFound
+from ..domain.events import Event
+from ..domain.model import to_millisecond
+from ..domain.room import RoomMeta
 from ..ids import new_id
 from ..store import Store, StoreUnavailable, StreamExists
+from .base import BatchActor, Handle
 from .mailbox import Do, Future, Reply, Unavailable
 from .org import OrgActor, OrgHandle
+from .room import RoomActor, RoomHandle
 
 log = logging.getLogger(__name__)
 
@@ -51,7 +57,7 @@ class Registry:
         self.base_url = base_url
         self.clock = clock or Clock()
         self.new_id = id_factory
-        self._handles: dict[str, OrgHandle] = {}
+        self._handles: dict[str, Handle[Any]] = {}  # by stream id
         self._nursery: trio.Nursery | None = None
         self.crashes = 0
 
@@ -62,7 +68,7 @@ class Registry:
         async with trio.open_nursery() as nursery:
             self._nursery = nursery
             for stream, _ in await self.store.wakeups("org"):
-                self._start(stream.removeprefix("org:"))
+                self._start(OrgHandle(stream.removeprefix("org:"), self.limits, self.base_url))
             task_status.started()
             await trio.sleep_forever()
 
@@ -79,45 +85,66 @@ class Registry:
         for handle in handles:
             await handle.stopped.wait()
 
-    def running(self) -> list[OrgHandle]:
+    def running(self) -> list[Handle[Any]]:
         return list(self._handles.values())
 
     # -- finding actors ----------------------------------------------------------
 
     async def org(self, slug: str) -> OrgHandle:
         """The handle of a live, loaded organization; NotFound if there is none."""
+        handle = await self._get(f"org:{slug}", lambda: OrgHandle(slug, self.limits, self.base_url))
+        assert isinstance(handle, OrgHandle)
+        if handle.state.deleted:
+            raise NotFound(f"organization {slug!r} was deleted", field="org")
+        return handle
+
+    async def room(self, room_id: str) -> RoomHandle:
+        """The handle of a live, loaded room; NotFound if there is none."""
+        handle = await self._get(f"room:{room_id}", lambda: RoomHandle(room_id, self.limits))
+        assert isinstance(handle, RoomHandle)
+        return handle
+
+    def loaded_room(self, room_id: str) -> RoomHandle | None:
+        """The room's handle if its actor is running now (without starting it)."""
+        handle = self._handles.get(f"room:{room_id}")
+        return handle if isinstance(handle, RoomHandle) else None
+
+    async def _get(self, stream: str, make: Callable[[], Handle[Any]]) -> Handle[Any]:
         while True:
-            handle = self._handles.get(slug)
+            handle = self._handles.get(stream)
             if handle is None:
-                handle = self._start(slug)
+                handle = self._start(make())
             elif handle.stopping:
                 await handle.stopped.wait()
                 continue
             await handle.ready.wait()
             if isinstance(handle.load_error, NotFound):
-                raise NotFound(f"no organization {slug!r}", field="org")
+                raise NotFound(f"no {handle.kind} {handle.key!r}", field=handle.kind)
             if handle.load_error is not None:
-                raise Unavailable(f"organization {slug!r} cannot be loaded now; try again")
-            if handle.state.deleted:
-                raise NotFound(f"organization {slug!r} was deleted", field="org")
+                raise Unavailable(f"{handle.kind} {handle.key!r} cannot be loaded now; try again")
             return handle
 
-    def _start(self, slug: str) -> OrgHandle:
+    def _start(self, handle: Handle[Any]) -> Handle[Any]:
         assert self._nursery is not None, "Registry.run is not running"
-        handle = OrgHandle(slug, self.limits, self.base_url)
-        self._handles[slug] = handle
-        self._nursery.start_soon(self._supervise, handle, name=f"actor org:{slug}")
+        self._handles[handle.stream] = handle
+        self._nursery.start_soon(self._supervise, handle, name=f"actor {handle.stream}")
         return handle
 
-    async def _supervise(self, handle: OrgHandle) -> None:
+    async def _load(self, handle: Handle[Any]) -> BatchActor[Any] | None:
+        if isinstance(handle, OrgHandle):
+            return await OrgActor.load(handle, self.store, self.clock, self.new_id)
+        assert isinstance(handle, RoomHandle)
+        return await RoomActor.load(handle, self.store, self.clock)
+
+    async def _supervise(self, handle: Handle[Any]) -> None:
         crashes = 0
         try:
             while True:
                 actor = None
                 try:
-                    actor = await OrgActor.load(handle, self.store, self.clock, self.new_id)
+                    actor = await self._load(handle)
                     if actor is None:
-                        handle.load_error = NotFound(f"no organization {handle.slug!r}")
+                        handle.load_error = NotFound(f"no {handle.kind} {handle.key!r}")
                         return
                     handle.ready.set()
                     await actor.run()
@@ -131,7 +158,7 @@ class Registry:
                     self.crashes += 1
                     handle.stats.restarts += 1
                     if actor is not None:
-                        actor.fail_inflight("the organization's actor restarted; try again")
+                        actor.fail_inflight(f"the {handle.kind}'s actor restarted; try again")
                     if isinstance(exc, StoreUnavailable):
                         log.warning("%s: database unavailable, restarting: %s", handle.stream, exc)
                     else:
@@ -143,21 +170,20 @@ class Registry:
             handle.stopping = True
             handle.inbox.close()
             self._fail_waiting(handle)
-            if self._handles.get(handle.slug) is handle:
-                del self._handles[handle.slug]
+            if self._handles.get(handle.stream) is handle:
+                del self._handles[handle.stream]
             handle.ready.set()
             handle.stopped.set()
 
     @staticmethod
-    def _fail_waiting(handle: OrgHandle) -> None:
+    def _fail_waiting(handle: Handle[Any]) -> None:
         """Answer whatever is still queued in a stopped actor's inbox."""
         while True:
             try:
                 request = handle.inbox_receive.receive_nowait()
             except (trio.WouldBlock, trio.EndOfChannel):
                 return
-            if request.reply is not None:
-                request.reply.reject(Unavailable("the organization's actor stopped; try again"))
+            handle.reject(request, Unavailable(f"the {handle.kind}'s actor stopped; try again"))
 
     # -- commands ------------------------------------------------------------------
 
@@ -193,6 +219,15 @@ class Registry:
             raise Conflict(f"organization {command.slug!r} already exists", field="slug") from None
         result: dict[str, Any] = decision.result
         return result
+
+    async def create_room(self, org: str, title: str, author: str | None) -> dict[str, Any]:
+        """A new ad-hoc room of ``org``; its id is short and hard to guess."""
+        await self.org(org)  # NotFound for an organization that does not exist
+        now = to_millisecond(self.clock.now())
+        meta = RoomMeta(secrets.token_urlsafe(12), org, title, None, now, author)
+        created = Event(1, None, "room.created", {"room": meta.to_dict()}, now, author)
+        await self.store.create_stream(f"room:{meta.id}", "room", [created])
+        return meta.to_dict()
 
     async def slugs(self, *, after: str = "", limit: int = 100) -> list[str]:
         streams = await self.store.streams(

@@ -11,6 +11,7 @@ This is the seam for running several nodes: a broker would carry
 from __future__ import annotations
 
 from collections import deque
+from collections.abc import Sequence
 from typing import Protocol
 
 
@@ -46,6 +47,36 @@ class Topic:
         # and it is removed by its own task afterwards.
         for subscriber in self.subscribers:
             subscriber.send_frame(data)
+
+    def publish_with_acks(
+        self, items: Sequence[tuple[int, bytes, Subscriber | None, bytes | None]]
+    ) -> None:
+        """Like :meth:`publish`, but each item's author gets its ack in its place.
+
+        ``(seq, frame, author, ack)``: subscribers who wrote none of the items
+        share one buffer; an author gets the same sequence with ``ack``
+        instead of ``frame`` for its own items, so it learns the order in
+        which its changes were applied among the others'.
+        """
+        if not items:
+            return
+        for seq, frame, _, _ in items:
+            if seq != self.seq + 1:
+                raise ValueError(f"{self.name}: seq {seq} after {self.seq}")  # our bug
+            self.seq = seq
+            self.ring.append((seq, frame))
+        shared = b"".join(frame for _, frame, _, _ in items)
+        authors = {author for _, _, author, _ in items if author is not None}
+        for subscriber in self.subscribers:
+            if subscriber in authors:
+                subscriber.send_frame(
+                    b"".join(
+                        ack if author is subscriber and ack is not None else frame
+                        for _, frame, author, ack in items
+                    )
+                )
+            else:
+                subscriber.send_frame(shared)
 
     def remember(self, seq: int, frame: bytes) -> None:
         """Put an already-delivered frame back in the ring (when an actor restarts)."""

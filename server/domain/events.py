@@ -85,6 +85,7 @@ def public_data(event: Event) -> Mapping[str, Any]:
     """The event's data as the public may see it (authors and internals dropped)."""
     data = event.data
     for key, kind in (("incident", Incident), ("maintenance", Maintenance), ("service", Service)):
+        # from_dict then to_dict(public=True): the entity decides what is private.
         entity = data.get(key)
         if isinstance(entity, Mapping):
             public = kind.from_dict(entity).to_dict(public=True)

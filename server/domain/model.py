@@ -370,6 +370,7 @@ class Incident:
     started_at: datetime
     monitoring_at: datetime | None = None
     resolved_at: datetime | None = None
+    notes_room: str | None = None  # the responders' shared notes (members only)
 
     @property
     def active(self) -> bool:
@@ -391,6 +392,7 @@ class Incident:
         }
         if not public:
             out["impact_override"] = self.impact_override
+            out["notes_room"] = self.notes_room
         return out
 
     @classmethod
@@ -408,6 +410,7 @@ class Incident:
             started_at=parse_iso(d["started_at"]),
             monitoring_at=parse_iso_or_none(d["monitoring_at"]),
             resolved_at=parse_iso_or_none(d["resolved_at"]),
+            notes_room=d.get("notes_room"),
         )
 
 

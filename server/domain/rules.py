@@ -437,6 +437,7 @@ def _create_incident(tx: Tx, cmd: c.CreateIncident) -> Any:
         started_at=started_at,
         monitoring_at=now if cmd.status is IncidentStatus.MONITORING else None,
         resolved_at=now if resolved else None,
+        notes_room=tx.ctx.new_id(),
     )
     tx.put_incident(incident, created=True)
     _emit_changes(tx, changes, incident_id)

@@ -96,6 +96,9 @@ def _describe(hint: Any) -> str:
 def _converter(hint: Any) -> Converter:
     if hint is Any:
         return lambda value, where: value  # checked later by whoever reads it
+    if dataclasses.is_dataclass(hint) and isinstance(hint, type):
+        record = hint
+        return lambda value, where: parse(record, value, where=where, prefix=f"{where}.")
     origin = get_origin(hint)
     if origin is Annotated:
         base, *meta = get_args(hint)
@@ -263,25 +266,33 @@ def _build_fields(cls: type) -> tuple[_Field, ...]:
 R = TypeVar("R")
 
 
-def parse(cls: type[R], data: Any, *, where: str) -> R:
-    """Build a ``cls`` from a JSON value, or raise ValidationError naming the field."""
+def parse(cls: type[R], data: Any, *, where: str, prefix: str = "") -> R:
+    """Build a ``cls`` from a JSON value, or raise ValidationError naming the field.
+
+    ``prefix`` is prepended to field names in errors (for nested records).
+    """
     if not isinstance(data, dict):
-        raise ValidationError(f"{where} must be a JSON object", field=None)
+        raise ValidationError(f"{where} must be a JSON object", field=prefix.rstrip(".") or None)
     fields = _fields(cls)
     known = {f.name for f in fields}
     unknown = [k for k in data if k not in known]
     if unknown:
         raise ValidationError(
             f"{where} has no field {unknown[0]!r} (it takes {', '.join(sorted(known)) or 'none'})",
-            field=str(unknown[0]),
+            field=f"{prefix}{unknown[0]}",
         )
     values: dict[str, Any] = {}
     for f in fields:
         if f.name in data:
-            values[f.name] = f.convert(data[f.name], f.name)
+            values[f.name] = f.convert(data[f.name], f"{prefix}{f.name}")
         elif f.required:
-            raise ValidationError(f"{where} needs the field {f.name!r}", field=f.name)
+            raise ValidationError(f"{where} needs the field {f.name!r}", field=f"{prefix}{f.name}")
     return cls(**values)
+
+
+def convert(hint: Any, value: Any, *, where: str) -> Any:
+    """One value checked against an annotation (a query parameter, say)."""
+    return _converter(hint)(value, where)
 
 
 # ---------------------------------------------------------------------------
@@ -291,6 +302,8 @@ def parse(cls: type[R], data: Any, *, where: str) -> R:
 def _schema_of(hint: Any) -> dict[str, Any]:
     if hint is Any:
         return {}
+    if dataclasses.is_dataclass(hint) and isinstance(hint, type):
+        return json_schema(hint)
     origin = get_origin(hint)
     if origin is Annotated:
         base, *meta = get_args(hint)

@@ -11,25 +11,33 @@ Client -> server                          answered by
                                           then ``event``\\ s
 ``unsubscribe {id?, topic}``              ``ack {id, topic}``
 ``command {id, topic, name, data}``       ``ack {id, result}``
+``doc.op {id, room, rev, op, client_op_id}``  ``ack {id, rev}``; others get ``event`` doc.op
+``presence {id?, room, rev?, selection?, status?}``  ``ack {id}``; others get ``presence``
 ``ping {id?}``                            ``pong {id}``
 
-Server -> client, unprompted: ``event {topic, seq, name, data, at}``.
+Server -> client, unprompted: ``event {topic, seq, name, data, at}``, and in
+rooms ``presence {topic, participants|participant|left}``.
 Any request may instead be answered by ``error {id, code, message}``.
 
 Error codes (stable; see docs/protocol.md for each):
 ``invalid_json``, ``invalid_message``, ``unknown_type``, ``invalid_field``,
 ``too_large``, ``binary_unsupported``, ``unknown_topic``, ``unauthorized``,
 ``forbidden``, ``not_subscribed``, ``already_subscribed``, ``bad_state``,
-``not_found``, ``conflict``, ``invalid_transition``, ``unavailable``,
+``too_many_subscriptions``, ``not_found``, ``conflict``,
+``invalid_transition``, ``invalid_op``, ``stale_revision``,
+``document_too_large``, ``op_too_large``, ``rate_limited``, ``unavailable``,
 ``internal``.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Final, Literal, TypeAlias
+from enum import StrEnum
+from typing import Annotated, Any, Final, Literal, TypeAlias
 
 import orjson
+
+from ..domain.schema import MISSING, Missing, Range, Text
 
 PROTOCOL_VERSION: Final = 1
 
@@ -53,12 +61,25 @@ class Hello:
     id: RequestId = field(default=None, metadata=_SET_BY_CODEC)
 
 
+ClientId: TypeAlias = Annotated[
+    str, Text(8, 64, r"[A-Za-z0-9_-]+", "must be 8-64 letters, digits, '-' or '_'")
+]
+DisplayName: TypeAlias = Annotated[str, Text(1, 60)]
+Revision: TypeAlias = Annotated[int, Range(0, 2**53 - 1)]
+
+
 @dataclass(frozen=True, slots=True)
 class Subscribe:
-    """Receive a topic's snapshot, then its events; ``since`` resumes after a seq."""
+    """Receive a topic's snapshot, then its events; ``since`` resumes after a seq.
+
+    In a room, ``client_id`` says who you are across reconnects (resent
+    operations are recognized by it) and ``name`` how others see you.
+    """
 
     topic: str
-    since: int | None = None
+    since: Revision | None = None
+    client_id: ClientId | None = None
+    name: DisplayName | None = None
     id: RequestId = field(default=None, metadata=_SET_BY_CODEC)
 
 
@@ -83,7 +104,44 @@ class Ping:
     id: RequestId = field(default=None, metadata=_SET_BY_CODEC)
 
 
-ClientMessage: TypeAlias = Hello | Subscribe | Unsubscribe | Command | Ping
+@dataclass(frozen=True, slots=True)
+class DocOp:
+    """An edit to a room's text, made on revision ``rev`` (see server/protocol/ot.py)."""
+
+    room: str
+    rev: Revision
+    op: list[Any]
+    client_op_id: Annotated[int, Range(1, 2**53 - 1)]
+    id: RequestId = field(default=None, metadata=_SET_BY_CODEC)
+
+
+@dataclass(frozen=True, slots=True)
+class SelectionIn:
+    anchor: Revision
+    head: Revision
+
+
+class Status(StrEnum):
+    ACTIVE = "active"
+    IDLE = "idle"
+    TYPING = "typing"
+
+
+@dataclass(frozen=True, slots=True)
+class SetPresence:
+    """Where your cursor is in a room (as of revision ``rev``), and whether you are typing.
+
+    ``selection: null`` clears it; leaving it out keeps it.
+    """
+
+    room: str
+    rev: Revision | None = None
+    selection: SelectionIn | Missing | None = MISSING
+    status: Status | None = None
+    id: RequestId = field(default=None, metadata=_SET_BY_CODEC)
+
+
+ClientMessage: TypeAlias = Hello | Subscribe | Unsubscribe | Command | Ping | DocOp | SetPresence
 
 CLIENT_TYPES: Final[dict[str, type]] = {
     "hello": Hello,
@@ -91,6 +149,8 @@ CLIENT_TYPES: Final[dict[str, type]] = {
     "unsubscribe": Unsubscribe,
     "command": Command,
     "ping": Ping,
+    "doc.op": DocOp,
+    "presence": SetPresence,
 }
 
 # ---------------------------------------------------------------------------
@@ -137,6 +197,7 @@ class Ack:
     type: Literal["ack"] = "ack"
     id: RequestId
     topic: str | None = None
+    rev: int | None = None  # for doc.op: the revision the operation made
     result: Any = None
 
 

@@ -16,6 +16,7 @@ from ..domain import commands as c
 from ..domain.schema import json_schema
 from ..domain.statuspage import DOCUMENTS
 from .api import COLLECTIONS
+from .rooms import CreateRoom
 from .common import json_response
 
 bp = Blueprint("openapi", __name__)
@@ -159,6 +160,28 @@ def document() -> dict[str, Any]:
                     params=_path_params("org", col.ref),
                 ),
             }
+    paths["/api/v1/orgs/{org}/incidents/{incident}/notes"] = {
+        "get": _op(
+            "The incident's timeline beside its notes as they were at each update",
+            params=_path_params("org", "incident"),
+        )
+    }
+    paths["/api/v1/rooms"] = {
+        "post": _op("Open an ad-hoc notes room (responder)", body=CreateRoom, ok="201"),
+    }
+    paths["/api/v1/rooms/{room}"] = {
+        "get": _op("A room: where it belongs, its revision, who is in it", params=_path_params("room")),
+    }
+    paths["/api/v1/rooms/{room}/text"] = {
+        "get": _op(
+            "The room's text now, or as it was",
+            params=[
+                *_path_params("room"),
+                _query("rev", {"type": "integer", "minimum": 0}, "as of this revision"),
+                _query("at", {"type": "string", "format": "date-time"}, "as of this moment"),
+            ],
+        ),
+    }
     for name in DOCUMENTS:
         paths[f"/status/{{org}}/api/v2/{name}"] = {
             "get": _op(f"Statuspage-compatible {name}", auth=False, params=_path_params("org")),

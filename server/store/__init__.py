@@ -4,11 +4,20 @@ Nothing outside this package knows that asyncpg runs on asyncio.
 """
 
 from .embedded import embedded_dsn
-from .pg import ConcurrencyError, Loaded, Store, StoreError, StoreUnavailable, StreamExists
+from .pg import (
+    ConcurrencyError,
+    Loaded,
+    NewStream,
+    Store,
+    StoreError,
+    StoreUnavailable,
+    StreamExists,
+)
 
 __all__ = [
     "ConcurrencyError",
     "Loaded",
+    "NewStream",
     "Store",
     "StoreError",
     "StoreUnavailable",

@@ -54,6 +54,15 @@ class ConcurrencyError(StoreError):
 
 
 @dataclass(frozen=True, slots=True)
+class NewStream:
+    """A stream to create along with an append: its id, kind and first events."""
+
+    id: str
+    kind: str
+    events: Sequence[Event]
+
+
+@dataclass(frozen=True, slots=True)
 class Loaded:
     """A stream read back: latest snapshot (if any) and the events needed after it.
 
@@ -278,15 +287,30 @@ class Store:
         events: Sequence[Event],
         *,
         wake_at: datetime | None = None,
+        create: Sequence[NewStream] = (),
     ) -> None:
         """Append a batch atomically, if the stream is still at ``expected_version``.
 
         ``wake_at`` records when the stream's actor must next run a timer, so
-        that a restarted server knows which actors to start at once.
+        that a restarted server knows which actors to start at once. Streams
+        in ``create`` are created in the same transaction (StreamExists if one
+        is taken), so that what an event announces exists once it is durable.
         """
 
         async def work(conn: asyncpg.Connection) -> None:
-            await _append(conn, stream, expected_version, events, wake_at)
+            if not create:
+                await _append(conn, stream, expected_version, events, wake_at)
+                return
+            async with conn.transaction():
+                for new in create:
+                    try:
+                        await conn.execute(
+                            "INSERT INTO streams (id, kind) VALUES ($1, $2)", new.id, new.kind
+                        )
+                    except asyncpg.UniqueViolationError:
+                        raise StreamExists(new.id) from None
+                    await _append(conn, new.id, 0, new.events, None)
+                await _append(conn, stream, expected_version, events, wake_at)
 
         await self.run(work, write=True)
 

@@ -18,7 +18,14 @@ from server.domain.events import PUBLIC_EVENTS, Event, apply, public_data
 from server.domain.model import OrgState
 
 INTERNAL_KEYS = frozenset(
-    {"author", "maintenance_baseline", "impact_override", "auto_start", "auto_complete"}
+    {
+        "author",
+        "maintenance_baseline",
+        "impact_override",
+        "auto_start",
+        "auto_complete",
+        "notes_room",
+    }
 )
 MEMBERS_ONLY = frozenset({"org.created", "org.deleted"})
 

@@ -85,6 +85,11 @@ DOC_KEYS = {
 INTERNAL_KEYS = {"author", "maintenance_baseline", "impact_override", "auto_start", "auto_complete"}
 
 
+# The page fixture's "API slow" incident: ids are handed out in order (each
+# incident takes one for itself, one for its first update, one for its notes room).
+SLOW = "id11"
+
+
 def check_shapes(doc: dict[str, Any], name: str, page_id: str) -> None:
     """Everything Statuspage clients rely on, for any document."""
     assert set(doc) == DOC_KEYS[name]
@@ -147,9 +152,9 @@ def page() -> Harness:
         "Old outage", {"Web": "major_outage"}, status="resolved", started_at=stamp(at(days=-3))
     )
     org.advance(minutes=1)
-    org.open_incident("API slow", {"API": "degraded_performance"}, body="Looking")
+    slow = org.open_incident("API slow", {"API": "degraded_performance"}, body="Looking")
     org.advance(minutes=1)
-    org.update_incident("id10", status="identified", services={"DB": "partial_outage"})
+    org.update_incident(slow, status="identified", services={"DB": "partial_outage"})
     org.schedule(["Web"], start=at(hours=5), until=at(hours=6), name="later")
     org.schedule(["Web"], start=at(hours=2), until=at(hours=3), name="sooner")
     org.schedule(["Mail"], start=at(hours=-1), until=at(hours=1), name="running")
@@ -290,7 +295,7 @@ class TestIncidents:
         assert {
             k: v for k, v in incident.items() if k not in ("incident_updates", "components")
         } == {
-            "id": "id10",
+            "id": SLOW,
             "name": "API slow",
             "status": "identified",
             "created_at": "2026-01-01T12:01:00.000Z",
@@ -298,7 +303,7 @@ class TestIncidents:
             "monitoring_at": None,
             "resolved_at": None,
             "impact": "major",
-            "shortlink": "https://status.example.com/status/demo/incidents/id10",
+            "shortlink": "https://status.example.com/status/demo/incidents/" + SLOW,
             "started_at": "2026-01-01T12:01:00.000Z",
             "page_id": "id1",
         }
@@ -332,11 +337,11 @@ class TestIncidents:
             "deliver_notifications": True,
             "custom_tweet": None,
             "tweet_id": None,
-            "incident_id": "id10",
+            "incident_id": SLOW,
         }
 
     def test_no_affected_components_is_null(self, page: Harness) -> None:
-        page.update_incident("id10", body="note")
+        page.update_incident(SLOW, body="note")
         (incident,) = doc(page, "incidents/unresolved.json")["incidents"]
         assert incident["incident_updates"][0]["body"] == "note"
         assert incident["incident_updates"][0]["affected_components"] is None
@@ -352,13 +357,13 @@ class TestIncidents:
         )
 
     def test_unresolved_only_active(self, page: Harness) -> None:
-        page.resolve("id10")
+        page.resolve(SLOW)
         assert doc(page, "incidents/unresolved.json")["incidents"] == []
         assert doc(page, "summary.json")["incidents"] == []
         assert len(doc(page, "incidents.json")["incidents"]) == 2
 
     def test_summary_lists_unresolved(self, page: Harness) -> None:
-        assert [i["id"] for i in doc(page, "summary.json")["incidents"]] == ["id10"]
+        assert [i["id"] for i in doc(page, "summary.json")["incidents"]] == [SLOW]
 
     def test_history_limit(self, org: Harness) -> None:
         assert HISTORY_LIMIT == 50

@@ -169,7 +169,7 @@ async def test_the_openapi_document_describes_every_route(server: Server, api: A
     routed = {
         (shape(rule.rule), method)
         for rule in create_app(parts).url_map.iter_rules()
-        if rule.rule.startswith(("/api/v1/orgs", "/health", "/ready"))
+        if rule.rule.startswith(("/api/v1/orgs", "/api/v1/rooms", "/health", "/ready"))
         for method in rule.methods - {"HEAD", "OPTIONS"}
     }
     assert routed == {(p, m) for p, m in described if not p.startswith("/status/")}

@@ -1,0 +1,164 @@
+"""What every actor shares: its handle, and the batch loop.
+
+A :class:`Handle` is an actor's address. It outlives any one run of the actor
+(a crashed actor is rebuilt behind the same handle): the inbox's two ends, the
+topics and their subscribers, and the flags the registry watches.
+
+A :class:`BatchActor` takes what waits in its inbox (up to a batch), lets the
+subclass commit it (``commit``), and stops when its inbox is closed
+(shutdown) or when it has been idle (no subscribers, no timer) for a while,
+after a final snapshot.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Generic, TypeVar
+
+import trio
+
+from ..clock import Clock
+from ..config import Limits
+from ..store import Store, StoreError
+from .mailbox import Unavailable
+from .topic import Topic
+
+log = logging.getLogger(__name__)
+
+M = TypeVar("M")
+
+
+@dataclass(slots=True)
+class ActorStats:
+    commands: int = 0  # requests decided (accepted or refused)
+    commits: int = 0  # appends to the log: one per batch with events
+    events: int = 0
+    restarts: int = 0
+
+
+class Handle(Generic[M]):
+    """An actor's address; see the module docstring."""
+
+    kind = "actor"
+
+    def __init__(self, key: str, limits: Limits) -> None:
+        self.key = key
+        self.stream = f"{self.kind}:{key}"
+        self.limits = limits
+        self.inbox, self.inbox_receive = trio.open_memory_channel[M](limits.inbox)
+        self.topics: dict[str, Topic] = {}
+        self.ready = trio.Event()  # set once the first load finished, well or not
+        self.load_error: BaseException | None = None
+        self.stopping = False
+        self.stopped = trio.Event()
+        self.stats = ActorStats()
+
+    def subscriber_count(self) -> int:
+        return sum(len(t.subscribers) for t in self.topics.values())
+
+    def reject(self, request: M, error: BaseException) -> None:
+        """Tell the sender of a request that it will not be served."""
+        raise NotImplementedError
+
+
+class BatchActor(Generic[M]):
+    """One run of an actor; the registry makes a new one after a crash."""
+
+    def __init__(
+        self, handle: Handle[M], store: Store, clock: Clock, snapshot_version: int
+    ) -> None:
+        self.handle = handle
+        self.store = store
+        self.clock = clock
+        self.limits = handle.limits
+        self.snapshot_version = snapshot_version
+        self.inflight: list[M] = []  # taken from the inbox, not yet answered
+        self.last_active = trio.current_time()
+
+    # -- what subclasses provide ---------------------------------------------------
+
+    @property
+    def version(self) -> int:
+        """How many events of the stream the state holds."""
+        raise NotImplementedError
+
+    def snapshot_state(self) -> Any:
+        """The state as JSON, for a snapshot."""
+        raise NotImplementedError
+
+    def next_due(self) -> datetime | None:
+        """When a timer must fire (None: no timer)."""
+        return None
+
+    def timer_message(self) -> M:
+        raise NotImplementedError
+
+    async def commit(self, batch: list[M]) -> None:
+        raise NotImplementedError
+
+    # -- the loop ------------------------------------------------------------------
+
+    async def run(self) -> None:
+        """Serve the inbox until it is closed (shutdown) or the actor is idle."""
+        while True:
+            batch = await self._next_batch()
+            if batch is None:
+                break
+            self.inflight = batch
+            await self.commit(batch)
+            self.inflight = []
+            self.handle.stats.commands += len(batch)
+            if self.version - self.snapshot_version >= self.snapshot_every:
+                await self.snapshot()
+        await self.snapshot()
+
+    @property
+    def snapshot_every(self) -> int:
+        return self.limits.snapshot_every
+
+    async def _next_batch(self) -> list[M] | None:
+        inbox = self.handle.inbox_receive
+        while True:
+            due = self.next_due()
+            timer = self.clock.deadline(due) if due is not None else float("inf")
+            idle = self.last_active + self.limits.actor_idle_seconds
+            with trio.move_on_at(min(timer, idle)):
+                try:
+                    first = await inbox.receive()
+                except trio.EndOfChannel:
+                    return None
+                batch = [first]
+                while len(batch) < self.limits.batch:
+                    try:
+                        batch.append(inbox.receive_nowait())
+                    except (trio.WouldBlock, trio.EndOfChannel):
+                        break
+                self.last_active = trio.current_time()
+                return batch
+            if due is not None and self.clock.now() >= due:
+                return [self.timer_message()]
+            if due is None and self.handle.subscriber_count() == 0:
+                # Idle: refuse new work (senders retry through the registry) and
+                # stop. The inbox is empty: we timed out waiting on it just now.
+                self.handle.stopping = True
+                self.handle.inbox.close()
+                return None
+            self.last_active = trio.current_time()
+
+    async def snapshot(self) -> None:
+        """Save the state; a failure only costs a longer replay next time."""
+        if self.version <= self.snapshot_version:
+            return
+        try:
+            await self.store.save_snapshot(self.handle.stream, self.version, self.snapshot_state())
+        except StoreError as exc:
+            log.warning("%s: snapshot at %d failed: %s", self.handle.stream, self.version, exc)
+            return
+        self.snapshot_version = self.version
+
+    def fail_inflight(self, message: str) -> None:
+        for request in self.inflight:
+            self.handle.reject(request, Unavailable(message))
+        self.inflight = []

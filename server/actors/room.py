@@ -1,0 +1,516 @@
+"""The room actor: one trio task owns one shared document and its presence.
+
+Operations arrive in the inbox; the actor takes what waits (up to a batch),
+runs each through :func:`server.domain.room.receive` (dedupe, transform
+against what the sender had not seen, limits, apply), appends the batch's
+operations to PostgreSQL as one ``doc.ops`` event, and only then answers and
+publishes.
+
+Each client must see the document's history in revision order, with its own
+operations confirmed at their place in it (its transforms depend on that). So
+a commit goes out as one write per subscriber: others' operations as ``event``
+frames and, for an author, an ``ack {id, rev}`` in place of each of its own.
+
+The text is edited in place (copying a large document per keystroke is not an
+option), so unlike an organization's, a room's state is not read from
+outside: joins and reads go through the inbox too and are served after the
+batch they arrive in is committed. Presence (who is here, their cursor) is
+not persisted; it lives in the handle, so it survives a restart of the actor
+along with the subscriptions.
+"""
+
+from __future__ import annotations
+
+import logging
+import zlib
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+import orjson
+import trio
+
+from ..clock import Clock
+from ..config import Limits
+from ..domain.events import Event
+from ..domain.model import iso, iso_or_none
+from ..domain.room import Applied, RoomError, RoomLimits, RoomMeta, RoomState, receive, replay
+from ..protocol import frames
+from ..protocol import messages as m
+from ..protocol.ot import Op, Selection, TextBuffer
+from ..store import Store
+from .base import BatchActor, Handle
+from .connection import State
+from .mailbox import Future, error_message
+from .topic import Topic
+
+if TYPE_CHECKING:
+    from .connection import Connection
+
+log = logging.getLogger(__name__)
+
+# Participant colours: readable on white and on dark backgrounds.
+PALETTE = (
+    "#d1495b", "#00798c", "#edae49", "#6a4c93", "#2e933c",
+    "#f26419", "#1982c4", "#b5179e", "#8d6a9f", "#43aa8b",
+)  # fmt: skip
+STATUSES = ("active", "idle", "typing")
+
+
+def room_limits(limits: Limits) -> RoomLimits:
+    return RoomLimits(
+        max_document=limits.room_max_document,
+        max_insert=limits.room_max_insert,
+        max_components=limits.room_max_components,
+        window=limits.room_window,
+    )
+
+
+# -- the inbox ------------------------------------------------------------------
+
+
+@dataclass(slots=True)
+class OpRequest:
+    conn: Connection | None
+    request_id: m.RequestId
+    client_id: str
+    client_op_id: int
+    rev: int
+    op: Op
+    author: str | None
+
+
+@dataclass(slots=True)
+class Join:
+    conn: Connection
+    request_id: m.RequestId
+    since: int | None
+    client_id: str
+    name: str
+    role: str
+
+
+@dataclass(slots=True)
+class Leave:
+    conn: Connection
+
+
+@dataclass(slots=True)
+class PresenceUpdate:
+    conn: Connection
+    request_id: m.RequestId
+    rev: int | None
+    selection: Selection | None
+    clear_selection: bool
+    status: str | None
+
+
+@dataclass(slots=True)
+class Read:
+    reply: Future
+
+
+RoomMessage = OpRequest | Join | Leave | PresenceUpdate | Read
+
+
+@dataclass(slots=True)
+class Participant:
+    client_id: str
+    name: str
+    colour: str
+    role: str
+    conn: Connection
+    selection: Selection | None = None
+    status: str = "active"
+
+    def to_dict(self) -> dict[str, Any]:
+        selection = self.selection
+        return {
+            "client_id": self.client_id,
+            "name": self.name,
+            "colour": self.colour,
+            "role": self.role,
+            "selection": None
+            if selection is None
+            else {"anchor": selection.anchor, "head": selection.head},
+            "status": self.status,
+        }
+
+
+# -- the handle -------------------------------------------------------------------
+
+
+class RoomHandle(Handle[RoomMessage]):
+    kind = "room"
+
+    def __init__(self, room_id: str, limits: Limits) -> None:
+        super().__init__(room_id, limits)
+        self.meta: RoomMeta | None = None  # known once loaded
+        self.participants: dict[str, Participant] = {}
+        self.topic = Topic(f"room:{room_id}", ring_size=limits.ring)
+        self.topics["room"] = self.topic
+
+    @property
+    def org(self) -> str:
+        assert self.meta is not None, "read before the first load"
+        return self.meta.org
+
+    def reject(self, request: RoomMessage, error: BaseException) -> None:
+        if isinstance(request, OpRequest | PresenceUpdate) and request.conn is not None:
+            request.conn.send(error_message(error, request.request_id))
+        elif isinstance(request, Read):
+            request.reply.reject(error)
+
+    async def read(self) -> dict[str, Any]:
+        """The committed text now: ``{"rev", "text"}``."""
+        future = Future()
+        await self.inbox.send(Read(future))
+        result: dict[str, Any] = await future.wait()
+        return result
+
+    def leave_soon(self, conn: Connection) -> None:
+        """A subscriber's connection ended; the actor removes its participant."""
+        try:
+            self.inbox.send_nowait(Leave(conn))
+        except (trio.WouldBlock, trio.ClosedResourceError):
+            return  # busy or stopping: the sweep after its next batch catches it
+
+    def presence_frame(self, payload: dict[str, Any]) -> bytes:
+        return frames.text_frame(
+            orjson.dumps({"type": "presence", "topic": self.topic.name, **payload})
+        )
+
+
+def _op_frame(topic: str, applied: Applied, at: str) -> bytes:
+    data = {
+        "rev": applied.rev,
+        "op": applied.op,
+        "client_id": applied.client_id,
+        "client_op_id": applied.client_op_id,
+        "author": applied.author,
+    }
+    event = m.Event(topic=topic, seq=applied.rev, name="doc.op", data=data, at=at)
+    return frames.text_frame(orjson.dumps(event))
+
+
+def _ack_frame(request_id: m.RequestId, rev: int) -> bytes:
+    return frames.text_frame(m.encode(m.Ack(id=request_id, rev=rev)))
+
+
+# -- the actor ----------------------------------------------------------------------
+
+
+class RoomActor(BatchActor[RoomMessage]):
+    def __init__(
+        self,
+        handle: RoomHandle,
+        state: RoomState,
+        store: Store,
+        clock: Clock,
+        snapshot_version: int,
+    ) -> None:
+        super().__init__(handle, store, clock, snapshot_version)
+        self.room = handle
+        self.state = state
+        self.rules = room_limits(handle.limits)
+
+    @classmethod
+    async def load(cls, handle: RoomHandle, store: Store, clock: Clock) -> RoomActor | None:
+        limits = room_limits(handle.limits)
+        loaded = await store.load(handle.stream, history=max(handle.limits.ring, limits.window))
+        if loaded is None:
+            return None
+        if loaded.snapshot is not None:
+            state = RoomState.from_dict(loaded.snapshot)
+        else:
+            first = loaded.events[0]
+            if first.name != "room.created":
+                raise ValueError(f"{handle.stream} must start with room.created")  # corrupt
+            state = RoomState(meta=RoomMeta.from_dict(first.data["room"]))
+        snapshot_rev = state.rev
+        history: list[Applied] = []
+        for event in loaded.events:
+            if event.name != "doc.ops":
+                continue
+            first_rev = event.data["first_rev"]
+            records = event.data["ops"]
+            if event.version > loaded.snapshot_version:
+                replay(state, first_rev, records, limits)
+                state.updated_at = event.at
+            else:  # before the snapshot: only for the window and the ring
+                history.extend(
+                    Applied(first_rev + i, op, client, client_op, author)
+                    for i, (op, client, client_op, author) in enumerate(records)
+                )
+        # The window holds the last operations, including those before the snapshot.
+        older = [a for a in history if a.rev <= snapshot_rev]
+        recent = list(state.window)
+        state.window.clear()
+        for applied in [*older, *recent][-limits.window :]:
+            state.window.append(applied)
+        state.version = loaded.version
+        handle.meta = state.meta
+        cls._restore_topic(handle, state, loaded.events)
+        return cls(handle, state, store, clock, loaded.snapshot_version)
+
+    @staticmethod
+    def _restore_topic(handle: RoomHandle, state: RoomState, events: Sequence[Event]) -> None:
+        """Fill the ring with recent operations; publish any the topic missed."""
+        topic = handle.topic
+        fresh = topic.seq == 0 and not topic.ring
+        items: list[tuple[int, bytes]] = []
+        for event in events:
+            if event.name != "doc.ops":
+                continue
+            at = iso(event.at)
+            for i, (op, client, client_op, author) in enumerate(event.data["ops"]):
+                rev = event.data["first_rev"] + i
+                if rev > topic.seq or fresh:
+                    applied = Applied(rev, op, client, client_op, author)
+                    items.append((rev, _op_frame(topic.name, applied, at)))
+        if fresh:
+            items = items[-handle.limits.ring :]
+            topic.seq = items[0][0] - 1 if items else state.rev
+        topic.publish([item for item in items if item[0] > topic.seq])
+
+    # -- BatchActor -------------------------------------------------------------------
+
+    @property
+    def version(self) -> int:
+        return self.state.version
+
+    @property
+    def snapshot_every(self) -> int:
+        return self.limits.room_snapshot_every
+
+    def snapshot_state(self) -> Any:
+        return self.state.to_dict()
+
+    async def commit(self, batch: list[RoomMessage]) -> None:
+        state = self.state
+        start_rev = state.rev
+        applied: list[tuple[Applied, OpRequest]] = []
+        repeats: list[tuple[Applied, OpRequest]] = []
+        refused: list[tuple[RoomError, OpRequest]] = []
+        later: list[RoomMessage] = []
+        for request in batch:
+            if not isinstance(request, OpRequest):
+                later.append(request)
+                continue
+            try:
+                result = receive(
+                    state,
+                    rev=request.rev,
+                    op=request.op,
+                    client_id=request.client_id,
+                    client_op_id=request.client_op_id,
+                    author=request.author,
+                    limits=self.rules,
+                )
+            except RoomError as exc:
+                refused.append((exc, request))
+                continue
+            if result.rev > start_rev and (not applied or result.rev > applied[-1][0].rev):
+                applied.append((result, request))
+            else:
+                repeats.append((result, request))  # a resend: confirm, do not apply again
+        if applied:
+            now = self.clock.now()
+            event = Event(
+                state.version + 1,
+                None,
+                "doc.ops",
+                {"first_rev": applied[0][0].rev, "ops": [a.to_list() for a, _ in applied]},
+                now,
+                None,
+            )
+            await self.store.append(self.room.stream, state.version, [event])
+            state.version += 1
+            state.updated_at = now
+            self._publish(applied, iso(now))
+            self.room.stats.commits += 1
+            self.room.stats.events += 1
+        for result, request in repeats:
+            if request.conn is not None:
+                request.conn.send_frame(_ack_frame(request.request_id, result.rev))
+        for error, request in refused:
+            if request.conn is not None:
+                request.conn.send(
+                    m.Error(id=request.request_id, code=error.code, message=error.message)
+                )
+        for request in later:
+            self._serve(request)
+        self._sweep()
+
+    # -- after a commit ----------------------------------------------------------------
+
+    def _publish(self, applied: list[tuple[Applied, OpRequest]], at: str) -> None:
+        topic = self.room.topic
+        items = []
+        for result, request in applied:
+            frame = _op_frame(topic.name, result, at)
+            ack = _ack_frame(request.request_id, result.rev) if request.conn is not None else None
+            items.append((result.rev, frame, request.conn, ack))
+        topic.publish_with_acks(items)
+        # Keep the participants' cursors where their text went.
+        for participant in self.room.participants.values():
+            if participant.selection is not None:
+                for result, _ in applied:
+                    participant.selection = participant.selection.transform(
+                        result.op, own=result.client_id == participant.client_id
+                    )
+
+    def _serve(self, request: RoomMessage) -> None:
+        if isinstance(request, Join):
+            self._join(request)
+        elif isinstance(request, Leave):
+            self._leave(request.conn)
+        elif isinstance(request, PresenceUpdate):
+            self._presence(request)
+        elif isinstance(request, Read):
+            request.reply.resolve({"rev": self.state.rev, "text": str(self.state.text)})
+
+    def _join(self, join: Join) -> None:
+        conn, topic, room = join.conn, self.room.topic, self.room
+        if conn.state is not State.OPEN or topic.name in conn.topics:
+            return
+        participants = room.participants
+        previous = participants.get(join.client_id)
+        colour = previous.colour if previous is not None else self._colour(join.client_id)
+        participant = Participant(join.client_id, join.name, colour, join.role, conn)
+        participants[join.client_id] = participant
+        missed = topic.since(join.since) if join.since is not None else None
+        if missed is not None:
+            conn.send(
+                m.Subscribed(id=join.request_id, topic=topic.name, seq=topic.seq, resumed=True)
+            )
+            for frame in missed:
+                conn.send_frame(frame)
+        else:
+            snapshot = {
+                "room": self.state.meta.to_dict(),
+                "rev": self.state.rev,
+                "text": str(self.state.text),
+            }
+            conn.send(
+                m.Subscribed(
+                    id=join.request_id,
+                    topic=topic.name,
+                    seq=topic.seq,
+                    resumed=False,
+                    snapshot=orjson.Fragment(orjson.dumps(snapshot)),
+                )
+            )
+        conn.send_frame(
+            room.presence_frame(
+                {
+                    "participants": [p.to_dict() for p in participants.values()],
+                    "you": join.client_id,
+                }
+            )
+        )
+        topic.add(conn)
+        conn.topics[topic.name] = topic
+        conn.rooms[topic.name] = join.client_id
+        self._broadcast({"participant": participant.to_dict()}, skip=conn)
+
+    def _leave(self, conn: Connection) -> None:
+        for client_id, participant in list(self.room.participants.items()):
+            if participant.conn is conn:
+                del self.room.participants[client_id]
+                self._broadcast({"left": client_id}, skip=conn)
+
+    def _presence(self, update: PresenceUpdate) -> None:
+        client_id = update.conn.rooms.get(self.room.topic.name)
+        participant = self.room.participants.get(client_id or "")
+        if participant is None or participant.conn is not update.conn:
+            return
+        if update.clear_selection:
+            participant.selection = None
+        elif update.selection is not None:
+            selection = update.selection
+            if update.rev is not None and update.rev < self.state.rev:
+                # Bring it forward over what the sender had not seen yet.
+                for applied in self.state.window:
+                    if applied.rev > update.rev:
+                        selection = selection.transform(
+                            applied.op, own=applied.client_id == client_id
+                        )
+            length = len(self.state.text)
+            participant.selection = Selection(
+                min(selection.anchor, length), min(selection.head, length)
+            )
+        if update.status is not None:
+            participant.status = update.status
+        self._broadcast({"participant": participant.to_dict()}, skip=update.conn)
+        if update.request_id is not None:
+            update.conn.send(m.Ack(id=update.request_id))
+
+    def _broadcast(self, payload: dict[str, Any], *, skip: Connection | None) -> None:
+        frame = self.room.presence_frame(payload)
+        for subscriber in self.room.topic.subscribers:
+            if subscriber is not skip:
+                subscriber.send_frame(frame)
+
+    def _sweep(self) -> None:
+        """Participants whose connection ended without a Leave reaching us."""
+        for participant in list(self.room.participants.values()):
+            if participant.conn.state is State.CLOSED:
+                self._leave(participant.conn)
+
+    def _colour(self, client_id: str) -> str:
+        taken = {p.colour for p in self.room.participants.values()}
+        start = zlib.crc32(client_id.encode()) % len(PALETTE)
+        for i in range(len(PALETTE)):
+            colour = PALETTE[(start + i) % len(PALETTE)]
+            if colour not in taken:
+                return colour
+        return PALETTE[start]
+
+
+# -- history: the text as it was ---------------------------------------------------
+
+
+async def texts_at(
+    store: Store,
+    room_id: str,
+    *,
+    revs: Sequence[int] = (),
+    times: Sequence[datetime] = (),
+) -> list[dict[str, Any]]:
+    """The text as of each revision in ``revs``, or as of each moment in ``times``.
+
+    Read from the log, which never changes, so no actor is involved: the
+    room's operations are replayed from the start, once for all the marks.
+    Returns ``{"rev", "text", "at"}`` per mark, in the order given (``at`` is
+    when that revision was made). A mark past the end gets the latest text.
+    """
+    if bool(revs) == bool(times):
+        raise ValueError("give revisions or times, not both or neither")  # our bug
+    marks: Sequence[Any] = revs or times
+    order = sorted(range(len(marks)), key=lambda i: marks[i])
+
+    def reached(i: int, next_rev: int, next_at: datetime) -> bool:
+        return revs[i] < next_rev if revs else times[i] < next_at
+
+    results: dict[int, dict[str, Any]] = {}
+    text = TextBuffer()
+    rev, at, after = 0, None, 0
+    while order:
+        events = await store.events_after(f"room:{room_id}", after, limit=500)
+        if not events:
+            break
+        for event in events:
+            after = event.version
+            if event.name != "doc.ops":
+                at = at or event.at
+                continue
+            for op, *_ in event.data["ops"]:
+                while order and reached(order[0], rev + 1, event.at):
+                    results[order.pop(0)] = {"rev": rev, "text": str(text), "at": iso_or_none(at)}
+                text.apply(op)
+                rev, at = rev + 1, event.at
+    for i in order:  # at or past the end
+        results[i] = {"rev": rev, "text": str(text), "at": iso_or_none(at)}
+    return [results[i] for i in range(len(results))]

@@ -1,0 +1,134 @@
+"""``/api/v1/rooms``: shared notes rooms, their text now and as it was.
+
+Every incident has one (its ``notes_room``); members may also open ad-hoc
+rooms. Rooms are edited over the WebSocket (``doc.op``); these routes create
+them and read them. A room of an organization the token is not a member of
+does not exist, as far as the answer says.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Annotated, Any
+
+from quart import Blueprint, Response, request
+
+from ..actors.room import RoomHandle, texts_at
+from ..auth import ALL_ORGS, Action, authorize
+from ..domain import rules
+from ..domain.commands import Name
+from ..domain.errors import NotFound, ValidationError
+from ..domain.schema import Text, convert, parse
+from .common import json_body, json_response, parts, require_principal
+
+bp = Blueprint("rooms", __name__, url_prefix="/api/v1")
+
+Slug = Annotated[str, Text(1, 40)]
+
+
+@dataclass(frozen=True, slots=True)
+class CreateRoom:
+    org: Slug | None = None  # default: the token's organization
+    title: Name = "Notes"
+
+
+async def _room(room_id: str, action: Action) -> RoomHandle:
+    who = require_principal()
+    try:
+        handle = await parts().registry.room(room_id)
+    except NotFound:
+        handle = None
+    if handle is None or not who.may(Action.READ, handle.org):
+        raise NotFound(f"no room {room_id!r}", field="room")
+    authorize(who, action, handle.org)
+    return handle
+
+
+def _time(name: str) -> datetime | None:
+    raw = request.args.get(name)
+    if raw is None:
+        return None
+    value: datetime = convert(datetime, raw, where=name)  # as bodies parse times
+    return value
+
+
+@bp.post("/rooms")
+async def create_room() -> Response:
+    who = require_principal()
+    body = parse(CreateRoom, await json_body(required=False), where="room")
+    org = body.org or who.org
+    if org == ALL_ORGS:
+        raise ValidationError("a server-wide token must say which organization", field="org")
+    authorize(who, Action.CHANGE, org)
+    meta = await parts().registry.create_room(org, body.title, who.subject)
+    return json_response(
+        {"room_id": meta["id"], **meta}, 201, {"Location": f"/api/v1/rooms/{meta['id']}"}
+    )
+
+
+@bp.get("/rooms/<room_id>")
+async def get_room(room_id: str) -> Response:
+    handle = await _room(room_id, Action.READ)
+    now = await handle.read()
+    assert handle.meta is not None
+    return json_response(
+        {
+            **handle.meta.to_dict(),
+            "rev": now["rev"],
+            "length": len(now["text"]),
+            "participants": [p.to_dict() for p in handle.participants.values()],
+        }
+    )
+
+
+@bp.get("/rooms/<room_id>/text")
+async def get_text(room_id: str) -> Response:
+    """The text now, or as of ``?rev=N``, or as of ``?at=<time>``."""
+    handle = await _room(room_id, Action.READ)
+    rev_arg, at = request.args.get("rev"), _time("at")
+    if rev_arg is not None and at is not None:
+        raise ValidationError("give rev or at, not both", field="rev")
+    now = await handle.read()
+    if rev_arg is None and at is None:
+        return json_response({"room": room_id, "rev": now["rev"], "text": now["text"]})
+    if rev_arg is not None:
+        try:
+            rev = int(rev_arg)
+        except ValueError:
+            raise ValidationError("rev must be an integer", field="rev") from None
+        if not 0 <= rev <= now["rev"]:
+            raise ValidationError(f"rev must be between 0 and {now['rev']}", field="rev")
+        (then,) = await texts_at(parts().store, room_id, revs=[rev])
+    else:
+        assert at is not None
+        (then,) = await texts_at(parts().store, room_id, times=[at])
+    return json_response({"room": room_id, **then})
+
+
+@bp.get("/orgs/<org>/incidents/<incident>/notes")
+async def incident_notes(org: str, incident: str) -> Response:
+    """The incident's timeline beside its notes as they were at each update."""
+    authorize(require_principal(), Action.READ, org)
+    state = (await parts().registry.org(org)).state
+    found = rules.find_incident(state, incident)
+    if found.notes_room is None:
+        raise NotFound(f"incident {incident!r} has no notes room", field="incident")
+    handle = await parts().registry.room(found.notes_room)
+    now = await handle.read()
+    notes = await texts_at(
+        parts().store, found.notes_room, times=[u.created_at for u in found.updates]
+    )
+    updates: list[dict[str, Any]] = [
+        {**update.to_dict(), "notes": then}
+        for update, then in zip(found.updates, notes, strict=True)
+    ]
+    return json_response(
+        {
+            "incident": found.id,
+            "room": found.notes_room,
+            "rev": now["rev"],
+            "text": now["text"],
+            "updates": updates,
+        }
+    )
