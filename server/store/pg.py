@@ -140,7 +140,13 @@ class Store:
         self.dsn = dsn
         self._loop = loop
         self._size = size
-        self._send, self._receive = trio.open_memory_channel[asyncpg.Connection | None](size)
+        # Pooled connections, each with the generation it was opened in. A lost
+        # connection starts a new generation: the database probably restarted,
+        # so every older connection is replaced before its next use.
+        self._send, self._receive = trio.open_memory_channel[
+            tuple[asyncpg.Connection | None, int]
+        ](size)
+        self._generation = 0
 
     # -- lifecycle ------------------------------------------------------------
 
@@ -152,7 +158,7 @@ class Store:
             async with trio_asyncio.open_loop() as loop:
                 store = cls(dsn, loop, size)
                 for _ in range(size):
-                    store._send.send_nowait(None)  # connected on first use
+                    store._send.send_nowait((None, 0))  # connected on first use
                 try:
                     await store.migrate()
                     yield store
@@ -170,7 +176,7 @@ class Store:
     async def _close_all(self) -> None:
         for _ in range(self._size):
             try:
-                conn = self._receive.receive_nowait()
+                conn, _ = self._receive.receive_nowait()
             except trio.WouldBlock:
                 break  # still lent out; its task is being cancelled
             if conn is not None and not conn.is_closed():
@@ -203,9 +209,13 @@ class Store:
     async def _run_once(
         self, work: Callable[[asyncpg.Connection], Awaitable[T]], *, write: bool
     ) -> T:
-        conn = await self._receive.receive()
+        conn, generation = await self._receive.receive()
         try:
-            if conn is None or conn.is_closed():
+            if conn is not None and (generation < self._generation or conn.is_closed()):
+                _discard(conn)
+                conn = None
+            if conn is None:
+                generation = self._generation
                 conn = await self._connect()
             if write:
                 with trio.CancelScope(shield=True), trio.fail_after(10):
@@ -214,6 +224,7 @@ class Store:
         except _CONNECTION_ERRORS as exc:
             _discard(conn)
             conn = None
+            self._generation = max(self._generation, generation + 1)
             raise StoreUnavailable(f"database unavailable: {exc}") from exc
         except (StoreError, asyncpg.PostgresError):
             raise  # an answer from the database; the connection is fine
@@ -223,7 +234,7 @@ class Store:
             conn = None
             raise
         finally:
-            self._send.send_nowait(conn)
+            self._send.send_nowait((conn, generation))
 
     # -- schema ---------------------------------------------------------------
 
