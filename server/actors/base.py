@@ -43,11 +43,11 @@ class Handle(Generic[M]):
 
     kind = "actor"
 
-    def __init__(self, key: str, limits: Limits) -> None:
+    def __init__(self, key: str, limits: Limits, *, inbox: int | None = None) -> None:
         self.key = key
         self.stream = f"{self.kind}:{key}"
         self.limits = limits
-        self.inbox, self.inbox_receive = trio.open_memory_channel[M](limits.inbox)
+        self.inbox, self.inbox_receive = trio.open_memory_channel[M](inbox or limits.inbox)
         self.topics: dict[str, Topic] = {}
         self.ready = trio.Event()  # set once the first load finished, well or not
         self.load_error: BaseException | None = None
@@ -57,6 +57,18 @@ class Handle(Generic[M]):
 
     def subscriber_count(self) -> int:
         return sum(len(t.subscribers) for t in self.topics.values())
+
+    async def put(self, message: M) -> None:
+        """Queue a message, waiting only if the inbox is full.
+
+        Unlike ``inbox.send``, this does not yield when there is room: a
+        reader with many messages in one socket read queues them all, and the
+        actor then takes them in one batch instead of being woken for each.
+        """
+        try:
+            self.inbox.send_nowait(message)
+        except trio.WouldBlock:
+            await self.inbox.send(message)
 
     def reject(self, request: M, error: BaseException) -> None:
         """Tell the sender of a request that it will not be served."""
@@ -118,6 +130,10 @@ class BatchActor(Generic[M]):
     def snapshot_every(self) -> int:
         return self.limits.snapshot_every
 
+    @property
+    def batch_size(self) -> int:
+        return self.limits.batch
+
     async def _next_batch(self) -> list[M] | None:
         inbox = self.handle.inbox_receive
         while True:
@@ -130,7 +146,7 @@ class BatchActor(Generic[M]):
                 except trio.EndOfChannel:
                     return None
                 batch = [first]
-                while len(batch) < self.limits.batch:
+                while len(batch) < self.batch_size:
                     try:
                         batch.append(inbox.receive_nowait())
                     except (trio.WouldBlock, trio.EndOfChannel):

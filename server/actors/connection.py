@@ -31,6 +31,7 @@ from ..protocol.messages import ServerMessage, encode
 if TYPE_CHECKING:
     from ..auth import Principal
     from .gateway import Gateway
+    from .room import Membership
     from .topic import Topic
 
 log = logging.getLogger(__name__)
@@ -77,7 +78,7 @@ class Connection:
         self.principal: Principal | None = None
         self.greeted = False  # hello answered
         self.topics: dict[str, Topic] = {}
-        self.rooms: dict[str, str] = {}  # room topic -> this connection's client id in it
+        self.rooms: dict[str, Membership] = {}  # room topic -> this connection in it
         self.edit_tokens = float(gateway.limits.edits_burst)  # token bucket for edits
         self.edit_time = trio.current_time()
         self.backlog: deque[Any] | None = None  # bytes or memoryview, created on demand

@@ -35,7 +35,7 @@ import orjson
 import trio
 
 from .. import __version__
-from ..auth import Action, AuthError, Tokens, authorize
+from ..auth import Action, AuthError, Forbidden, Tokens, authorize
 from ..domain.commands import parse_command
 from ..domain.errors import DomainError, ValidationError
 from ..domain.room import RoomError, validate
@@ -178,10 +178,8 @@ class Gateway:
             await conn.run(rest)
         finally:
             self.connections.discard(conn)
-            for topic in conn.rooms:
-                handle = self.registry.loaded_room(topic.removeprefix("room:"))
-                if handle is not None:
-                    handle.leave_soon(conn)
+            for membership in conn.rooms.values():
+                membership.handle.leave_soon(conn)
 
     def close_all(self, code: int, reason: str) -> None:
         for conn in list(self.connections):
@@ -307,7 +305,7 @@ class Gateway:
         if topic.kind == "room":
             room = await self._room(conn, topic.key, Action.READ, message.id)
             assert conn.principal is not None
-            await room.inbox.send(
+            await room.put(
                 Join(
                     conn,
                     message.id,
@@ -315,6 +313,7 @@ class Gateway:
                     message.client_id or new_client_id(),
                     message.name or conn.principal.subject,
                     str(conn.principal.role),
+                    conn.principal.may(Action.CHANGE, room.org),
                 )
             )
             return
@@ -336,10 +335,9 @@ class Gateway:
                 "not_subscribed", f"not subscribed to {message.topic}", id=message.id
             )
         topic.discard(conn)
-        if conn.rooms.pop(message.topic, None) is not None:
-            handle = self.registry.loaded_room(message.topic.removeprefix("room:"))
-            if handle is not None:
-                handle.leave_soon(conn)
+        membership = conn.rooms.pop(message.topic, None)
+        if membership is not None:
+            membership.handle.leave_soon(conn)
         conn.send(m.Ack(id=message.id, topic=message.topic))
 
     async def _command(self, conn: Connection, message: m.Command) -> None:
@@ -366,11 +364,14 @@ class Gateway:
         )
 
     async def _joined_room(
-        self, conn: Connection, key: str, action: Action, request_id: m.RequestId
+        self, conn: Connection, key: str, *, edit: bool, request_id: m.RequestId
     ) -> tuple[RoomHandle, str]:
-        """The room (and the connection's client id in it) for an edit or a presence."""
-        client_id = conn.rooms.get(f"room:{key}")
-        if client_id is None:
+        """The room (and the connection's client id in it) for an edit or a presence.
+
+        What was learnt at join is kept on the connection, so this costs no lookup.
+        """
+        membership = conn.rooms.get(f"room:{key}")
+        if membership is None:
             raise ProtocolError(
                 "not_subscribed", f"subscribe to room:{key} first", id=request_id, field="room"
             )
@@ -381,18 +382,24 @@ class Gateway:
                 f"{self.limits.edits_burst}); this one was dropped",
                 id=request_id,
             )
-        return await self._room(conn, key, action, request_id), client_id
+        if edit and not membership.may_edit:
+            raise Forbidden("editing a room needs the role responder or higher")
+        if membership.handle.stopping:  # shutting down: the next actor, if any
+            membership.handle = await self.registry.room(key)
+        return membership.handle, membership.client_id
 
     async def _doc_op(self, conn: Connection, message: m.DocOp) -> None:
         if message.id is None:
             raise ProtocolError("invalid_field", "doc.op needs an id", field="id")
-        room, client_id = await self._joined_room(conn, message.room, Action.CHANGE, message.id)
+        room, client_id = await self._joined_room(
+            conn, message.room, edit=True, request_id=message.id
+        )
         try:
             op = validate(message.op, room_limits(self.limits))
         except RoomError as exc:
             raise ProtocolError(exc.code, exc.message, id=message.id, field="op") from None
         assert conn.principal is not None
-        await room.inbox.send(
+        await room.put(
             OpRequest(
                 conn,
                 message.id,
@@ -405,9 +412,9 @@ class Gateway:
         )
 
     async def _presence(self, conn: Connection, message: m.SetPresence) -> None:
-        room, _ = await self._joined_room(conn, message.room, Action.READ, message.id)
+        room, _ = await self._joined_room(conn, message.room, edit=False, request_id=message.id)
         selection = message.selection
-        await room.inbox.send(
+        await room.put(
             PresenceUpdate(
                 conn,
                 message.id,

@@ -193,7 +193,7 @@ class Registry:
             while True:
                 handle = await self.org(slug)
                 try:
-                    await handle.inbox.send(Do(command, author, reply))
+                    await handle.put(Do(command, author, reply))
                     return
                 except trio.ClosedResourceError:
                     continue  # it stopped meanwhile; the next lookup starts another

@@ -24,8 +24,9 @@ from __future__ import annotations
 import logging
 import zlib
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
 import orjson
@@ -38,11 +39,12 @@ from ..domain.model import iso, iso_or_none
 from ..domain.room import Applied, RoomError, RoomLimits, RoomMeta, RoomState, receive, replay
 from ..protocol import frames
 from ..protocol import messages as m
+from ..protocol.frames import CLOSE_GOING_AWAY
 from ..protocol.ot import Op, Selection, TextBuffer
 from ..store import Store
 from .base import BatchActor, Handle
 from .connection import State
-from .mailbox import Future, error_message
+from .mailbox import Future, Unavailable, error_message
 from .topic import Topic
 
 if TYPE_CHECKING:
@@ -89,6 +91,16 @@ class Join:
     client_id: str
     name: str
     role: str
+    may_edit: bool
+
+
+@dataclass(slots=True)
+class Membership:
+    """What a connection keeps of a room it joined (``Connection.rooms``)."""
+
+    client_id: str
+    handle: RoomHandle
+    may_edit: bool  # decided at join, from the token
 
 
 @dataclass(slots=True)
@@ -112,6 +124,19 @@ class Read:
 
 
 RoomMessage = OpRequest | Join | Leave | PresenceUpdate | Read
+
+
+@dataclass(slots=True)
+class _Decided:
+    """A batch of operations decided (the text has them), waiting for its append."""
+
+    ops: list[OpRequest]
+    expected: int  # the stream's version before this batch
+    at: datetime
+    event: Event | None = None  # None when nothing was applied
+    applied: list[tuple[Applied, OpRequest]] = field(default_factory=list)
+    repeats: list[tuple[Applied, OpRequest]] = field(default_factory=list)
+    refused: list[tuple[RoomError, OpRequest]] = field(default_factory=list)
 
 
 @dataclass(slots=True)
@@ -145,7 +170,8 @@ class RoomHandle(Handle[RoomMessage]):
     kind = "room"
 
     def __init__(self, room_id: str, limits: Limits) -> None:
-        super().__init__(room_id, limits)
+        # Room messages are small: the inbox holds at least a whole batch.
+        super().__init__(room_id, limits, inbox=max(limits.inbox, limits.room_batch))
         self.meta: RoomMeta | None = None  # known once loaded
         self.participants: dict[str, Participant] = {}
         self.topic = Topic(f"room:{room_id}", ring_size=limits.ring)
@@ -165,7 +191,7 @@ class RoomHandle(Handle[RoomMessage]):
     async def read(self) -> dict[str, Any]:
         """The committed text now: ``{"rev", "text"}``."""
         future = Future()
-        await self.inbox.send(Read(future))
+        await self.put(Read(future))
         result: dict[str, Any] = await future.wait()
         return result
 
@@ -183,19 +209,33 @@ class RoomHandle(Handle[RoomMessage]):
 
 
 def _op_frame(topic: str, applied: Applied, at: str) -> bytes:
-    data = {
-        "rev": applied.rev,
-        "op": applied.op,
-        "client_id": applied.client_id,
-        "client_op_id": applied.client_op_id,
-        "author": applied.author,
-    }
-    event = m.Event(topic=topic, seq=applied.rev, name="doc.op", data=data, at=at)
-    return frames.text_frame(orjson.dumps(event))
+    """The ``event`` frame of one applied operation (the same shape as ``m.Event``)."""
+    return frames.text_frame(
+        orjson.dumps(
+            {
+                "type": "event",
+                "topic": topic,
+                "seq": applied.rev,
+                "name": "doc.op",
+                "data": {
+                    "rev": applied.rev,
+                    "op": applied.op,
+                    "client_id": applied.client_id,
+                    "client_op_id": applied.client_op_id,
+                    "author": applied.author,
+                },
+                "at": at,
+            }
+        )
+    )
 
 
 def _ack_frame(request_id: m.RequestId, rev: int) -> bytes:
-    return frames.text_frame(m.encode(m.Ack(id=request_id, rev=rev)))
+    """``ack {id, rev}`` (the shape of ``m.Ack``), made once per operation."""
+    ack: dict[str, Any] = {"type": "ack", "rev": rev}
+    if request_id is not None:
+        ack["id"] = request_id
+    return frames.text_frame(orjson.dumps(ack))
 
 
 # -- the actor ----------------------------------------------------------------------
@@ -214,6 +254,9 @@ class RoomActor(BatchActor[RoomMessage]):
         self.room = handle
         self.state = state
         self.rules = room_limits(handle.limits)
+        self.pending = 0  # batches decided, not yet committed and published
+        self.settled = trio.Event()  # set whenever pending comes back to 0
+        self.unserved: list[RoomMessage] = []  # joins, reads... waiting for the drain
 
     @classmethod
     async def load(cls, handle: RoomHandle, store: Store, clock: Clock) -> RoomActor | None:
@@ -236,11 +279,11 @@ class RoomActor(BatchActor[RoomMessage]):
             first_rev = event.data["first_rev"]
             records = event.data["ops"]
             if event.version > loaded.snapshot_version:
-                replay(state, first_rev, records, limits)
+                replay(state, first_rev, records, limits, event.at)
                 state.updated_at = event.at
-            else:  # before the snapshot: only for the window and the ring
+            else:  # before the snapshot: only for the window
                 history.extend(
-                    Applied(first_rev + i, op, client, client_op, author)
+                    Applied(first_rev + i, op, client, client_op, author, event.at)
                     for i, (op, client, client_op, author) in enumerate(records)
                 )
         # The window holds the last operations, including those before the snapshot.
@@ -251,28 +294,33 @@ class RoomActor(BatchActor[RoomMessage]):
             state.window.append(applied)
         state.version = loaded.version
         handle.meta = state.meta
-        cls._restore_topic(handle, state, loaded.events)
-        return cls(handle, state, store, clock, loaded.snapshot_version)
+        actor = cls(handle, state, store, clock, loaded.snapshot_version)
+        actor._catch_up()
+        return actor
 
-    @staticmethod
-    def _restore_topic(handle: RoomHandle, state: RoomState, events: Sequence[Event]) -> None:
-        """Fill the ring with recent operations; publish any the topic missed."""
-        topic = handle.topic
-        fresh = topic.seq == 0 and not topic.ring
-        items: list[tuple[int, bytes]] = []
-        for event in events:
-            if event.name != "doc.ops":
-                continue
-            at = iso(event.at)
-            for i, (op, client, client_op, author) in enumerate(event.data["ops"]):
-                rev = event.data["first_rev"] + i
-                if rev > topic.seq or fresh:
-                    applied = Applied(rev, op, client, client_op, author)
-                    items.append((rev, _op_frame(topic.name, applied, at)))
-        if fresh:
-            items = items[-handle.limits.ring :]
-            topic.seq = items[0][0] - 1 if items else state.rev
-        topic.publish([item for item in items if item[0] > topic.seq])
+    def _catch_up(self) -> None:
+        """After a (re)load: send subscribers what was committed but never published."""
+        topic, state = self.room.topic, self.state
+        if topic.subscribers and topic.seq < state.rev:
+            missed = self._missed(topic.seq)
+            if missed is None:
+                # More was lost than the window holds: they must start over.
+                for subscriber in list(topic.subscribers):
+                    subscriber.close(CLOSE_GOING_AWAY, "room restarted; subscribe again")  # type: ignore[attr-defined]
+            else:
+                for subscriber in topic.subscribers:
+                    subscriber.send_frame(b"".join(missed))
+        topic.seq = state.rev
+
+    def _missed(self, since: int) -> list[bytes] | None:
+        """Event frames of the operations after ``since``, or None if no longer all kept."""
+        state, name = self.state, self.room.topic.name
+        if since == state.rev:
+            return []
+        window = state.window
+        if since > state.rev or not window or window[0].rev > since + 1:
+            return None
+        return [_op_frame(name, a, iso_or_none(a.at) or "") for a in window if a.rev > since]
 
     # -- BatchActor -------------------------------------------------------------------
 
@@ -284,20 +332,58 @@ class RoomActor(BatchActor[RoomMessage]):
     def snapshot_every(self) -> int:
         return self.limits.room_snapshot_every
 
+    @property
+    def batch_size(self) -> int:
+        return self.limits.room_batch
+
     def snapshot_state(self) -> Any:
         return self.state.to_dict()
 
-    async def commit(self, batch: list[RoomMessage]) -> None:
+    # -- the pipeline -------------------------------------------------------------------
+    #
+    # Group commit, pipelined: while one batch is being appended to the log, the
+    # next is decided. Appends stay in order, and a batch is published and
+    # acknowledged only once its own append is done. Anything that must see
+    # the committed text (a join, a read, a presence update, a snapshot) first
+    # waits for the pipeline to drain.
+
+    async def run(self) -> None:
+        # Capacity 0: the next batch is decided while one commits, and then waits
+        # to be taken, so that under load the inbox fills and batches grow.
+        decided_send, decided_receive = trio.open_memory_channel[_Decided](0)
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(self._commit_in_order, decided_receive)
+            async with decided_send:
+                while True:
+                    batch = await self._next_batch()
+                    if batch is None:
+                        break
+                    later = [r for r in batch if not isinstance(r, OpRequest)]
+                    self.unserved.extend(later)
+                    decided = self._decide([r for r in batch if isinstance(r, OpRequest)])
+                    self.room.stats.commands += len(batch)
+                    if self.pending == 0:
+                        self.settled = trio.Event()
+                    self.pending += 1
+                    await decided_send.send(decided)
+                    if later or self.version - self.snapshot_version >= self.snapshot_every:
+                        await self._drain()
+                        for request in later:
+                            self._serve(request)
+                        self.unserved.clear()
+                        await self.snapshot()
+        await self.snapshot()
+
+    async def _drain(self) -> None:
+        if self.pending:
+            await self.settled.wait()
+
+    def _decide(self, ops: list[OpRequest]) -> _Decided:
         state = self.state
         start_rev = state.rev
-        applied: list[tuple[Applied, OpRequest]] = []
-        repeats: list[tuple[Applied, OpRequest]] = []
-        refused: list[tuple[RoomError, OpRequest]] = []
-        later: list[RoomMessage] = []
-        for request in batch:
-            if not isinstance(request, OpRequest):
-                later.append(request)
-                continue
+        decided = _Decided(ops, state.version, self.clock.now())
+        self.inflight.extend(ops)
+        for request in ops:
             try:
                 result = receive(
                     state,
@@ -307,52 +393,72 @@ class RoomActor(BatchActor[RoomMessage]):
                     client_op_id=request.client_op_id,
                     author=request.author,
                     limits=self.rules,
+                    at=decided.at,
                 )
             except RoomError as exc:
-                refused.append((exc, request))
+                decided.refused.append((exc, request))
                 continue
+            applied = decided.applied
             if result.rev > start_rev and (not applied or result.rev > applied[-1][0].rev):
                 applied.append((result, request))
             else:
-                repeats.append((result, request))  # a resend: confirm, do not apply again
-        if applied:
-            now = self.clock.now()
-            event = Event(
+                decided.repeats.append((result, request))  # a resend: confirm, never apply again
+        if decided.applied:
+            decided.event = Event(
                 state.version + 1,
                 None,
                 "doc.ops",
-                {"first_rev": applied[0][0].rev, "ops": [a.to_list() for a, _ in applied]},
-                now,
+                {
+                    "first_rev": decided.applied[0][0].rev,
+                    "ops": [a.record() for a, _ in decided.applied],
+                },
+                decided.at,
                 None,
             )
-            await self.store.append(self.room.stream, state.version, [event])
             state.version += 1
-            state.updated_at = now
-            self._publish(applied, iso(now))
-            self.room.stats.commits += 1
-            self.room.stats.events += 1
-        for result, request in repeats:
-            if request.conn is not None:
-                request.conn.send_frame(_ack_frame(request.request_id, result.rev))
-        for error, request in refused:
-            if request.conn is not None:
-                request.conn.send(
-                    m.Error(id=request.request_id, code=error.code, message=error.message)
-                )
-        for request in later:
-            self._serve(request)
-        self._sweep()
+            state.updated_at = decided.at
+        return decided
+
+    async def _commit_in_order(self, decided_receive: trio.MemoryReceiveChannel[_Decided]) -> None:
+        async for decided in decided_receive:
+            if decided.event is not None:
+                await self.store.append(self.room.stream, decided.expected, [decided.event])
+                self._publish(decided.applied, iso(decided.at))
+                self.room.stats.commits += 1
+                self.room.stats.events += 1
+            for result, request in decided.repeats:
+                if request.conn is not None:
+                    request.conn.send_frame(_ack_frame(request.request_id, result.rev))
+            for error, request in decided.refused:
+                if request.conn is not None:
+                    request.conn.send(
+                        m.Error(id=request.request_id, code=error.code, message=error.message)
+                    )
+            del self.inflight[: len(decided.ops)]
+            self._sweep()
+            self.pending -= 1
+            if self.pending == 0:
+                self.settled.set()
+
+    def fail_inflight(self, message: str) -> None:
+        super().fail_inflight(message)
+        for request in self.unserved:
+            self.room.reject(request, Unavailable(message))
+        self.unserved.clear()
 
     # -- after a commit ----------------------------------------------------------------
 
     def _publish(self, applied: list[tuple[Applied, OpRequest]], at: str) -> None:
         topic = self.room.topic
+        if not topic.subscribers:
+            topic.seq = applied[-1][0].rev  # nobody to tell; replays come from the window
+            return
         items = []
         for result, request in applied:
-            frame = _op_frame(topic.name, result, at)
+            frame = partial(_op_frame, topic.name, result, at)  # made only if needed
             ack = _ack_frame(request.request_id, result.rev) if request.conn is not None else None
             items.append((result.rev, frame, request.conn, ack))
-        topic.publish_with_acks(items)
+        topic.publish_with_acks(items, keep=False)
         # Keep the participants' cursors where their text went.
         for participant in self.room.participants.values():
             if participant.selection is not None:
@@ -380,7 +486,7 @@ class RoomActor(BatchActor[RoomMessage]):
         colour = previous.colour if previous is not None else self._colour(join.client_id)
         participant = Participant(join.client_id, join.name, colour, join.role, conn)
         participants[join.client_id] = participant
-        missed = topic.since(join.since) if join.since is not None else None
+        missed = self._missed(join.since) if join.since is not None else None
         if missed is not None:
             conn.send(
                 m.Subscribed(id=join.request_id, topic=topic.name, seq=topic.seq, resumed=True)
@@ -412,7 +518,7 @@ class RoomActor(BatchActor[RoomMessage]):
         )
         topic.add(conn)
         conn.topics[topic.name] = topic
-        conn.rooms[topic.name] = join.client_id
+        conn.rooms[topic.name] = Membership(join.client_id, self.room, join.may_edit)
         self._broadcast({"participant": participant.to_dict()}, skip=conn)
 
     def _leave(self, conn: Connection) -> None:
@@ -422,8 +528,9 @@ class RoomActor(BatchActor[RoomMessage]):
                 self._broadcast({"left": client_id}, skip=conn)
 
     def _presence(self, update: PresenceUpdate) -> None:
-        client_id = update.conn.rooms.get(self.room.topic.name)
-        participant = self.room.participants.get(client_id or "")
+        membership = update.conn.rooms.get(self.room.topic.name)
+        client_id = membership.client_id if membership is not None else ""
+        participant = self.room.participants.get(client_id)
         if participant is None or participant.conn is not update.conn:
             return
         if update.clear_selection:

@@ -11,12 +11,19 @@ This is the seam for running several nodes: a broker would carry
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Protocol
 
 
 class Subscriber(Protocol):
     def send_frame(self, frame: bytes) -> None: ...
+
+
+Frame = bytes | Callable[[], bytes]  # the bytes, or how to make them when needed
+
+
+def _bytes(frame: Frame) -> bytes:
+    return frame if isinstance(frame, bytes) else frame()
 
 
 class Topic:
@@ -26,7 +33,7 @@ class Topic:
         self.name = name
         self.seq = seq
         self.subscribers: dict[Subscriber, None] = {}  # insertion-ordered set
-        self.ring: deque[tuple[int, bytes]] = deque(maxlen=ring_size)
+        self.ring: deque[tuple[int, Frame]] = deque(maxlen=ring_size)
 
     def publish(self, items: list[tuple[int, bytes]]) -> None:
         """Deliver consecutive events' frames: one write per subscriber for all of them.
@@ -49,14 +56,20 @@ class Topic:
             subscriber.send_frame(data)
 
     def publish_with_acks(
-        self, items: Sequence[tuple[int, bytes, Subscriber | None, bytes | None]]
+        self,
+        items: Sequence[tuple[int, Frame, Subscriber | None, bytes | None]],
+        *,
+        keep: bool = True,
     ) -> None:
         """Like :meth:`publish`, but each item's author gets its ack in its place.
 
         ``(seq, frame, author, ack)``: subscribers who wrote none of the items
         share one buffer; an author gets the same sequence with ``ack``
         instead of ``frame`` for its own items, so it learns the order in
-        which its changes were applied among the others'.
+        which its changes were applied among the others'. A frame may be a
+        function making it: it is called only if someone needs the bytes
+        (the ring keeps it for later otherwise). ``keep=False``: the owner
+        replays from its own history, so the ring keeps nothing.
         """
         if not items:
             return
@@ -64,18 +77,28 @@ class Topic:
             if seq != self.seq + 1:
                 raise ValueError(f"{self.name}: seq {seq} after {self.seq}")  # our bug
             self.seq = seq
-            self.ring.append((seq, frame))
-        shared = b"".join(frame for _, frame, _, _ in items)
+            if keep:
+                self.ring.append((seq, frame))
         authors = {author for _, _, author, _ in items if author is not None}
+        made: list[bytes] | None = None
+        shared: bytes | None = None
         for subscriber in self.subscribers:
+            if subscriber in authors and all(a is subscriber for _, _, a, _ in items):
+                # Only its own items: acks alone, no event frame needed.
+                subscriber.send_frame(b"".join(ack or b"" for _, _, _, ack in items))
+                continue
+            if made is None:
+                made = [_bytes(frame) for _, frame, _, _ in items]
             if subscriber in authors:
                 subscriber.send_frame(
                     b"".join(
                         ack if author is subscriber and ack is not None else frame
-                        for _, frame, author, ack in items
+                        for frame, (_, _, author, ack) in zip(made, items, strict=True)
                     )
                 )
             else:
+                if shared is None:
+                    shared = b"".join(made)
                 subscriber.send_frame(shared)
 
     def remember(self, seq: int, frame: bytes) -> None:
@@ -90,7 +113,7 @@ class Topic:
             return []
         if seq > self.seq or not self.ring or self.ring[0][0] > seq + 1:
             return None
-        return [frame for s, frame in self.ring if s > seq]
+        return [_bytes(frame) for s, frame in self.ring if s > seq]
 
     def add(self, subscriber: Subscriber) -> None:
         self.subscribers[subscriber] = None

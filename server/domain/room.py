@@ -22,15 +22,15 @@ from collections import deque
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 from ..protocol.ot import (
     Op,
     OTError,
     TextBuffer,
+    TooLong,
     check,
     inserted,
-    lengths,
     normalize,
     transform,
 )
@@ -51,7 +51,7 @@ class RoomLimits:
     max_document: int = 1_048_576  # code points
     max_insert: int = 65_536  # code points one operation may insert
     max_components: int = 10_000
-    window: int = 1_000  # operations kept for transforming late ones
+    window: int = 8_192  # operations kept for late ones and replays (more than a batch)
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,18 +87,22 @@ class RoomMeta:
         )
 
 
-@dataclass(frozen=True, slots=True)
-class Applied:
-    """One operation in the room's history: the revision it made, as applied."""
+class Applied(NamedTuple):
+    """One operation in the room's history: the revision it made, as applied.
+
+    A named tuple, not a dataclass: one is made per keystroke.
+    """
 
     rev: int
     op: Op
     client_id: str
     client_op_id: int
     author: str | None
+    at: datetime | None = None  # when it was committed (set by whoever commits it)
 
-    def to_list(self) -> list[Any]:
-        return [self.op, self.client_id, self.client_op_id, self.author]
+    def record(self) -> tuple[Op, str, int, str | None]:
+        """What the log keeps of it: ``[op, client_id, client_op_id, author]``."""
+        return (self.op, self.client_id, self.client_op_id, self.author)
 
 
 @dataclass(slots=True)
@@ -159,6 +163,7 @@ def receive(
     client_op_id: int,
     author: str | None,
     limits: RoomLimits,
+    at: datetime | None = None,
 ) -> Applied:
     """Transform, check and apply one operation; returns it as applied.
 
@@ -195,20 +200,16 @@ def receive(
             raise RoomError(
                 "invalid_op", f"the operation does not fit revision {rev}: {exc}"
             ) from None
-    base, target = lengths(op)
-    if base != len(state.text):
-        raise RoomError(
-            "invalid_op",
-            f"the operation covers {base} characters but the document has {len(state.text)}"
-            + (f" at revision {rev}" if not behind else ""),
-        )
-    if target > limits.max_document and target > base:
+    try:
+        state.text.apply(op, max_length=limits.max_document)
+    except TooLong:
         raise RoomError(
             "document_too_large", f"the document may hold at most {limits.max_document} characters"
-        )
-    state.text.apply(op)
+        ) from None
+    except OTError as exc:
+        raise RoomError("invalid_op", str(exc)) from None
     state.rev += 1
-    applied = Applied(state.rev, op, client_id, client_op_id, author)
+    applied = Applied(state.rev, op, client_id, client_op_id, author, at)
     state.window.append(applied)
     while len(state.window) > limits.window:
         state.window.popleft()
@@ -217,9 +218,13 @@ def receive(
 
 
 def replay(
-    state: RoomState, first_rev: int, ops: Sequence[Sequence[Any]], limits: RoomLimits
+    state: RoomState,
+    first_rev: int,
+    ops: Sequence[Sequence[Any]],
+    limits: RoomLimits,
+    at: datetime | None = None,
 ) -> None:
-    """Re-apply logged operations (``Applied.to_list`` records) from ``first_rev`` on."""
+    """Re-apply logged operations (``Applied.record``s) from ``first_rev`` on."""
     for offset, (op, client_id, client_op_id, author) in enumerate(ops):
         rev = first_rev + offset
         if rev <= state.rev:
@@ -228,7 +233,7 @@ def replay(
             raise ValueError(f"room {state.meta.id}: revision {rev} after {state.rev}")  # corrupt
         state.text.apply(op)
         state.rev = rev
-        state.window.append(Applied(rev, op, client_id, client_op_id, author))
+        state.window.append(Applied(rev, op, client_id, client_op_id, author, at))
         while len(state.window) > limits.window:
             state.window.popleft()
         state.last_op[client_id] = max(client_op_id, state.last_op.get(client_id, 0))

@@ -13,7 +13,8 @@ typo is an error rather than a silent no-op) and :func:`json_schema` renders the
 same annotations as JSON Schema for the OpenAPI document: one source of truth.
 
 A field declared with ``metadata={"parse": False}`` is set by the caller,
-never read from the input.
+never read from the input; with ``{"parse": "as_is"}`` it is read as given
+(the caller has checked it).
 
 A field whose default is :data:`MISSING` is optional and stays ``MISSING`` when
 absent, which is how an update tells "leave it" from "set it to null".
@@ -130,6 +131,14 @@ def _converter(hint: Any) -> Converter:
         return optional
     if origin is list:
         (item_hint,) = get_args(hint)
+        if item_hint is Any:  # its items are checked by whoever reads it
+
+            def any_list(value: Any, where: str) -> list[Any]:
+                if not isinstance(value, list):
+                    raise ValidationError(f"{where} must be a list", field=where)
+                return value
+
+            return any_list
         item = _converter(item_hint)
 
         def as_list(value: Any, where: str) -> list[Any]:
@@ -256,7 +265,11 @@ def _build_fields(cls: type) -> tuple[_Field, ...]:
     hints = typing.get_type_hints(cls, include_extras=True)
     out = []
     for f in dataclasses.fields(cls):
-        if not f.init or f.metadata.get("parse") is False:
+        mode = f.metadata.get("parse")
+        if not f.init or mode is False:
+            continue
+        if mode == "as_is":  # checked by the caller before parsing
+            out.append(_Field(f.name, lambda value, where: value, False))
             continue
         required = f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING
         out.append(_Field(f.name, _converter(hints[f.name]), required))
@@ -345,7 +358,7 @@ def json_schema(cls: type, *, exclude: frozenset[str] = frozenset()) -> dict[str
     props: dict[str, Any] = {}
     required = []
     for f in dataclasses.fields(cls):
-        if f.name in exclude or f.metadata.get("parse") is False:
+        if f.name in exclude or f.metadata.get("parse") in (False, "as_is"):
             continue
         schema = _schema_of(hints[f.name])
         if f.default is not dataclasses.MISSING and not isinstance(f.default, _Missing):

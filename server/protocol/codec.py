@@ -8,7 +8,6 @@ one could be read, so the answer can be correlated. Nothing here does I/O.
 
 from __future__ import annotations
 
-import dataclasses
 import re
 from dataclasses import dataclass
 from typing import Any, Final
@@ -69,13 +68,11 @@ def decode(payload: bytes | str) -> ClientMessage:
             f"unknown message type {kind!r}; expected one of {', '.join(CLIENT_TYPES)}",
             id=request_id,
         )
-    fields = {k: v for k, v in obj.items() if k not in ("type", "id")}
+    del obj["type"]  # the rest are the message's fields (the id already checked)
     try:
-        message: ClientMessage = parse(cls, fields, where=kind)
+        message: ClientMessage = parse(cls, obj, where=kind)
     except ValidationError as exc:
         raise ProtocolError("invalid_field", exc.message, id=request_id, field=exc.field) from None
-    if request_id is not None:
-        message = dataclasses.replace(message, id=request_id)
     return message
 
 

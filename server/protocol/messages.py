@@ -45,7 +45,7 @@ RequestId: TypeAlias = int | str | None
 
 
 # ``id`` is read and checked by the codec before the rest of the message.
-_SET_BY_CODEC: Final = {"parse": False}
+_SET_BY_CODEC: Final = {"parse": "as_is"}
 
 
 # ---------------------------------------------------------------------------

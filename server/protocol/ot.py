@@ -301,7 +301,11 @@ class Selection:
 # the text itself, for a live room
 
 
-CHUNK: Final = 2048  # code points; chunks are split at twice this
+CHUNK: Final = 512  # code points; chunks are split at twice this (measured: bench/trace_replay.py)
+
+
+class TooLong(OTError):
+    """Applying the operation would make the text longer than allowed."""
 
 
 class TextBuffer:
@@ -329,35 +333,60 @@ class TextBuffer:
             self._text = "".join(self._chunks)
         return self._text
 
-    def apply(self, op: Sequence[Component]) -> None:
-        """Apply an operation (which must fit: see :func:`lengths`)."""
-        base, target = lengths(op)
-        if base != self._length:
-            raise OTError(
-                f"the operation covers {base} characters but the document has {self._length}"
-            )
-        # Collect the edits as (position in the original, deleted, inserted),
-        # then make them from the last to the first so positions stay valid.
-        edits: list[tuple[int, int, str]] = []
-        at = 0
+    def apply(self, op: Sequence[Component], *, max_length: int | None = None) -> None:
+        """Apply an operation, or raise (changing nothing).
+
+        OTError when the operation does not cover the text exactly;
+        :class:`TooLong` when the result would pass ``max_length`` and be longer
+        than the text is now (an edit that shrinks an oversized text is fine).
+        """
+        # The edits as (position in the original, deleted, inserted), made from
+        # the last to the first so that positions stay valid. Typing makes one
+        # edit per operation; that case allocates nothing but the edit.
+        first: tuple[int, int, str] | None = None
+        more: list[tuple[int, int, str]] | None = None
+        at = target = 0
         for c in op:
             if isinstance(c, str):
-                if edits and edits[-1][0] + edits[-1][1] == at:
-                    pos, gone, text = edits[-1]
-                    edits[-1] = (pos, gone, text + c)
+                target += len(c)
+                last = more[-1] if more else first
+                if last is not None and last[0] + last[1] == at:
+                    last = (last[0], last[1], last[2] + c)
                 else:
-                    edits.append((at, 0, c))
+                    if last is not None:
+                        more = more or [last]
+                    last = (at, 0, c)
             elif c > 0:
                 at += c
+                target += c
+                continue
             else:
-                if edits and edits[-1][0] + edits[-1][1] == at:
-                    pos, gone, text = edits[-1]
-                    edits[-1] = (pos, gone - c, text)
+                last = more[-1] if more else first
+                if last is not None and last[0] + last[1] == at:
+                    last = (last[0], last[1] - c, last[2])
                 else:
-                    edits.append((at, -c, ""))
+                    if last is not None:
+                        more = more or [last]
+                    last = (at, -c, "")
                 at -= c
-        for pos, gone, text in reversed(edits):
-            self._splice(pos, gone, text)
+            if more:
+                if more[-1][0] == last[0]:
+                    more[-1] = last
+                else:
+                    more.append(last)
+            else:
+                first = last
+        if at != self._length:
+            raise OTError(
+                f"the operation covers {at} characters but the document has {self._length}"
+            )
+        if max_length is not None and target > max_length and target > at:
+            raise TooLong(f"the text may hold at most {max_length} characters")
+        if more:
+            for pos, gone, text in reversed(more):
+                self._splice(pos, gone, text)
+        elif first is not None:
+            self._splice(*first)
         self._length = target
         self._text = None
 

@@ -16,8 +16,8 @@ from ..domain import commands as c
 from ..domain.schema import json_schema
 from ..domain.statuspage import DOCUMENTS
 from .api import COLLECTIONS
-from .rooms import CreateRoom
 from .common import json_response
+from .rooms import CreateRoom
 
 bp = Blueprint("openapi", __name__)
 
@@ -170,7 +170,9 @@ def document() -> dict[str, Any]:
         "post": _op("Open an ad-hoc notes room (responder)", body=CreateRoom, ok="201"),
     }
     paths["/api/v1/rooms/{room}"] = {
-        "get": _op("A room: where it belongs, its revision, who is in it", params=_path_params("room")),
+        "get": _op(
+            "A room: where it belongs, its revision, who is in it", params=_path_params("room")
+        ),
     }
     paths["/api/v1/rooms/{room}/text"] = {
         "get": _op(

@@ -89,11 +89,17 @@ def _row_event(row: asyncpg.Record) -> Event:
 
 async def _init_connection(conn: asyncpg.Connection) -> None:
     for kind in ("json", "jsonb"):
+        # Binary format: for json that is the text itself, so orjson's bytes go
+        # through as they are (no str round trip). jsonb's binary form has a
+        # version byte in front.
+        prefix = b"\x01" if kind == "jsonb" else b""
+        skip = len(prefix)
         await conn.set_type_codec(
             kind,
-            encoder=lambda value: orjson.dumps(value).decode(),
-            decoder=orjson.loads,
+            encoder=lambda value, p=prefix: p + orjson.dumps(value),
+            decoder=lambda data, n=skip: orjson.loads(data[n:]),
             schema="pg_catalog",
+            format="binary",
         )
 
 
@@ -143,9 +149,9 @@ class Store:
         # Pooled connections, each with the generation it was opened in. A lost
         # connection starts a new generation: the database probably restarted,
         # so every older connection is replaced before its next use.
-        self._send, self._receive = trio.open_memory_channel[
-            tuple[asyncpg.Connection | None, int]
-        ](size)
+        self._send, self._receive = trio.open_memory_channel[tuple[asyncpg.Connection | None, int]](
+            size
+        )
         self._generation = 0
 
     # -- lifecycle ------------------------------------------------------------

@@ -374,7 +374,7 @@ class Simulation:
             now = apply(now, record.op)
         assert now == text
         fresh = RoomState(meta=META, text=TextBuffer(self.initial))
-        replay(fresh, 1, [a.to_list() for a in self.log], self.limits)
+        replay(fresh, 1, [a.record() for a in self.log], self.limits)
         assert (fresh.rev, str(fresh.text)) == (state.rev, text)
         assert fresh.last_op == state.last_op
         assert [(a.rev, a.op) for a in fresh.window] == [(a.rev, a.op) for a in state.window]

@@ -89,7 +89,7 @@ def test_receive_applies_and_records_the_operation() -> None:
     state = room("Hello world")
     applied = send(state, 0, [6, -5, "there"], client="c1", op_id=1)
     assert applied == Applied(1, [6, -5, "there"], "c1", 1, "author-c1")
-    assert applied.to_list() == [[6, -5, "there"], "c1", 1, "author-c1"]
+    assert applied.record() == ([6, -5, "there"], "c1", 1, "author-c1")
     assert state.rev == 1
     assert str(state.text) == "Hello there"
     assert len(state.text) == 11
@@ -391,7 +391,7 @@ def test_replay_reproduces_the_state() -> None:
     limits = RoomLimits(window=3)
     live, log = session(limits)
     again = room("start")
-    replay(again, 1, [a.to_list() for a in log], limits)
+    replay(again, 1, [a.record() for a in log], limits)
     assert again.rev == live.rev == 5
     assert str(again.text) == str(live.text)
     assert list(again.window) == list(live.window)
@@ -400,7 +400,7 @@ def test_replay_reproduces_the_state() -> None:
 
 def test_replay_skips_what_the_state_already_has_and_refuses_a_gap() -> None:
     live, log = session()
-    records = [a.to_list() for a in log]
+    records = [a.record() for a in log]
     part = room("start")
     replay(part, 1, records[:3], LIMITS)
     assert part.rev == 3
@@ -471,9 +471,9 @@ def test_to_dict_is_a_snapshot_that_later_operations_do_not_change() -> None:
 def test_a_snapshot_plus_the_log_after_it_equals_the_live_state() -> None:
     live, log = session()
     snap = room("start")
-    replay(snap, 1, [a.to_list() for a in log[:2]], LIMITS)
+    replay(snap, 1, [a.record() for a in log[:2]], LIMITS)
     restored = RoomState.from_dict(json.loads(json.dumps(snap.to_dict())))
-    replay(restored, 1, [a.to_list() for a in log], LIMITS)
+    replay(restored, 1, [a.record() for a in log], LIMITS)
     assert (restored.rev, str(restored.text)) == (live.rev, str(live.text))
     assert restored.last_op == live.last_op
     assert [a.rev for a in restored.window] == [3, 4, 5]
