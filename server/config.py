@@ -28,7 +28,8 @@ class Limits:
     room_max_insert: int = 65_536  # code points one operation may insert
     room_max_components: int = 10_000  # components in one operation
     room_window: int = 8_192  # recent operations kept for late ones and replays (> room_batch)
-    room_snapshot_every: int = 100  # batches of operations between snapshots
+    room_snapshot_every: int = 100  # commits of operations between snapshots...
+    room_snapshot_ops: int = 10_000  # ...or operations, whichever comes first
     room_batch: int = 4096  # operations one room decides per commit (and its inbox holds)
     edits_per_second: float = 50.0  # doc.op and presence messages per connection, sustained
     edits_burst: int = 500  # ... and in a burst

@@ -257,6 +257,7 @@ class RoomActor(BatchActor[RoomMessage]):
         self.pending = 0  # batches decided, not yet committed and published
         self.settled = trio.Event()  # set whenever pending comes back to 0
         self.unserved: list[RoomMessage] = []  # joins, reads... waiting for the drain
+        self.snapshot_rev = state.rev  # the revision the latest snapshot holds
 
     @classmethod
     async def load(cls, handle: RoomHandle, store: Store, clock: Clock) -> RoomActor | None:
@@ -295,6 +296,7 @@ class RoomActor(BatchActor[RoomMessage]):
         state.version = loaded.version
         handle.meta = state.meta
         actor = cls(handle, state, store, clock, loaded.snapshot_version)
+        actor.snapshot_rev = snapshot_rev
         actor._catch_up()
         return actor
 
@@ -366,13 +368,27 @@ class RoomActor(BatchActor[RoomMessage]):
                         self.settled = trio.Event()
                     self.pending += 1
                     await decided_send.send(decided)
-                    if later or self.version - self.snapshot_version >= self.snapshot_every:
+                    if later or self._snapshot_due():
                         await self._drain()
                         for request in later:
                             self._serve(request)
                         self.unserved.clear()
-                        await self.snapshot()
+                        if self._snapshot_due():
+                            await self.snapshot()
         await self.snapshot()
+
+    def _snapshot_due(self) -> bool:
+        """Every so many commits, or so many operations, whichever comes first."""
+        return (
+            self.version - self.snapshot_version >= self.snapshot_every
+            or self.state.rev - self.snapshot_rev >= self.limits.room_snapshot_ops
+        )
+
+    async def snapshot(self) -> None:
+        rev = self.state.rev
+        await super().snapshot()
+        if self.snapshot_version == self.version:
+            self.snapshot_rev = rev
 
     async def _drain(self) -> None:
         if self.pending:

@@ -424,3 +424,29 @@ async def test_a_room_survives_a_restart(config: Config, nursery: trio.Nursery) 
             assert again["rev"] == 30  # recognized as a resend, even across the restart
     finally:
         await second.stop()
+
+
+@pytest.mark.parametrize("limits", [Limits(room_snapshot_ops=5, room_snapshot_every=1_000)])
+async def test_a_busy_room_snapshots_every_so_many_operations(api: Api, server: Server) -> None:
+    _, room = await new_room(api)
+    async with open_ws(server.base_url) as ws:
+        await ws.hello(token("demo", "responder"))
+        await ws.subscribe_room(room, "snapper-1", "Snapper")
+        text = ""
+        for n in range(1, 13):
+            ack = await ws.request(
+                {
+                    "type": "doc.op",
+                    "room": room,
+                    "rev": n - 1,
+                    "op": insert(n - 1, "ab"[n % 2], n - 1),
+                    "client_op_id": n,
+                }
+            )
+            assert ack["rev"] == n
+            text += "ab"[n % 2]
+        loaded = await server.registry.store.load(f"room:{room}")  # type: ignore[union-attr]
+        assert loaded is not None and loaded.snapshot is not None
+        # One operation per commit here, so only the operation count can have asked.
+        assert loaded.snapshot["rev"] == 10
+        assert loaded.snapshot["text"] == text[:10]
