@@ -5,7 +5,9 @@ Nothing outside this package knows that asyncpg runs on asyncio.
 
 from .embedded import embedded_dsn
 from .pg import (
+    AuditEntry,
     ConcurrencyError,
+    Duplicate,
     Loaded,
     NewStream,
     Store,
@@ -15,7 +17,9 @@ from .pg import (
 )
 
 __all__ = [
+    "AuditEntry",
     "ConcurrencyError",
+    "Duplicate",
     "Loaded",
     "NewStream",
     "Store",

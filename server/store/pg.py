@@ -49,6 +49,10 @@ class StreamExists(StoreError):
     """A stream with that id already exists."""
 
 
+class Duplicate(StoreError):
+    """A row with that key (or unique value) already exists."""
+
+
 class ConcurrencyError(StoreError):
     """The stream moved past the expected version: another writer got there first."""
 
@@ -60,6 +64,40 @@ class NewStream:
     id: str
     kind: str
     events: Sequence[Event]
+
+
+@dataclass(frozen=True, slots=True)
+class AuditEntry:
+    """One row of the audit log: who changed what, when, from where."""
+
+    org: str
+    at: datetime
+    actor_kind: str
+    actor_id: str
+    actor: str
+    action: str
+    target: str | None
+    ip: str | None
+    details: Any = None
+
+    def row(self) -> tuple[Any, ...]:
+        return (
+            self.org,
+            self.at,
+            self.actor_kind,
+            self.actor_id,
+            self.actor,
+            self.action,
+            self.target,
+            self.ip,
+            self.details,
+        )
+
+
+INSERT_AUDIT = (
+    "INSERT INTO audit_log (org, at, actor_kind, actor_id, actor, action, target, ip, details)"
+    " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)"
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -130,6 +168,26 @@ WITH bump AS (
     UPDATE streams SET version = $2 + cardinality($3::bigint[]), wake_at = $9
     WHERE id = $1 AND version = $2
     RETURNING id
+)
+INSERT INTO events (stream, version, public_seq, name, data, at, author)
+SELECT bump.id, u.version, u.public_seq, u.name, u.data, u.at, u.author
+FROM bump, unnest($3::bigint[], $4::bigint[], $5::text[], $6::json[],
+                  $7::timestamptz[], $8::text[])
+     AS u(version, public_seq, name, data, at, author)
+"""
+
+# The same, with audit rows written only if the append happens.
+_APPEND_AUDITED = """
+WITH bump AS (
+    UPDATE streams SET version = $2 + cardinality($3::bigint[]), wake_at = $9
+    WHERE id = $1 AND version = $2
+    RETURNING id
+), audit AS (
+    INSERT INTO audit_log (org, at, actor_kind, actor_id, actor, action, target, ip, details)
+    SELECT a.org, a.at, a.actor_kind, a.actor_id, a.actor, a.action, a.target, a.ip, a.details
+    FROM bump, unnest($10::text[], $11::timestamptz[], $12::text[], $13::text[], $14::text[],
+                      $15::text[], $16::text[], $17::text[], $18::json[])
+         AS a(org, at, actor_kind, actor_id, actor, action, target, ip, details)
 )
 INSERT INTO events (stream, version, public_seq, name, data, at, author)
 SELECT bump.id, u.version, u.public_seq, u.name, u.data, u.at, u.author
@@ -280,9 +338,42 @@ class Store:
         with trio.fail_after(5):
             await self.run(work, write=False)
 
+    # -- plain tables -----------------------------------------------------------
+
+    async def write(
+        self, statements: Sequence[tuple[str, Sequence[Any]]], audit: Sequence[AuditEntry] = ()
+    ) -> list[str]:
+        """Run ``(sql, args)`` statements and insert ``audit`` rows in one transaction.
+
+        Returns each statement's status (``"UPDATE 1"``...); a unique key
+        taken already raises :class:`Duplicate` and nothing is written.
+        """
+
+        async def work(conn: asyncpg.Connection) -> list[str]:
+            async with conn.transaction():
+                statuses = []
+                for sql, args in statements:
+                    try:
+                        statuses.append(await conn.execute(sql, *args))
+                    except asyncpg.UniqueViolationError as exc:
+                        raise Duplicate(exc.constraint_name or "unique") from None
+                if audit:
+                    await conn.executemany(INSERT_AUDIT, [entry.row() for entry in audit])
+                return statuses
+
+        return await self.run(work, write=True)
+
+    async def fetch(self, sql: str, *args: Any) -> list[dict[str, Any]]:
+        async def work(conn: asyncpg.Connection) -> list[dict[str, Any]]:
+            return [dict(row) for row in await conn.fetch(sql, *args)]
+
+        return await self.run(work, write=False)
+
     # -- streams --------------------------------------------------------------
 
-    async def create_stream(self, stream: str, kind: str, events: Sequence[Event]) -> None:
+    async def create_stream(
+        self, stream: str, kind: str, events: Sequence[Event], audit: Sequence[AuditEntry] = ()
+    ) -> None:
         """Create a stream with its first events; StreamExists if the id is taken."""
 
         async def work(conn: asyncpg.Connection) -> None:
@@ -293,7 +384,7 @@ class Store:
                     )
                 except asyncpg.UniqueViolationError:
                     raise StreamExists(stream) from None
-                await _append(conn, stream, 0, events, None)
+                await _append(conn, stream, 0, events, None, audit)
 
         await self.run(work, write=True)
 
@@ -305,6 +396,7 @@ class Store:
         *,
         wake_at: datetime | None = None,
         create: Sequence[NewStream] = (),
+        audit: Sequence[AuditEntry] = (),
     ) -> None:
         """Append a batch atomically, if the stream is still at ``expected_version``.
 
@@ -312,11 +404,12 @@ class Store:
         that a restarted server knows which actors to start at once. Streams
         in ``create`` are created in the same transaction (StreamExists if one
         is taken), so that what an event announces exists once it is durable.
+        ``audit`` rows are written with the events, or not at all.
         """
 
         async def work(conn: asyncpg.Connection) -> None:
             if not create:
-                await _append(conn, stream, expected_version, events, wake_at)
+                await _append(conn, stream, expected_version, events, wake_at, audit)
                 return
             async with conn.transaction():
                 for new in create:
@@ -327,7 +420,7 @@ class Store:
                     except asyncpg.UniqueViolationError:
                         raise StreamExists(new.id) from None
                     await _append(conn, new.id, 0, new.events, None)
-                await _append(conn, stream, expected_version, events, wake_at)
+                await _append(conn, stream, expected_version, events, wake_at, audit)
 
         await self.run(work, write=True)
 
@@ -453,14 +546,18 @@ async def _append(
     expected: int,
     events: Sequence[Event],
     wake_at: datetime | None,
+    audit: Sequence[AuditEntry] = (),
 ) -> None:
     if not events:
         return
     for offset, event in enumerate(events, start=1):
         if event.version != expected + offset:
             raise ValueError(f"event versions must continue from {expected}")  # our bug
+    columns: list[list[Any]] = []
+    if audit:
+        columns = [list(column) for column in zip(*(entry.row() for entry in audit), strict=True)]
     status = await conn.execute(
-        _APPEND,
+        _APPEND_AUDITED if audit else _APPEND,
         stream,
         expected,
         [e.version for e in events],
@@ -470,6 +567,7 @@ async def _append(
         [e.at for e in events],
         [e.author for e in events],
         wake_at,
+        *columns,
     )
     if status != f"INSERT 0 {len(events)}":
         raise ConcurrencyError(f"{stream} is no longer at version {expected}")
