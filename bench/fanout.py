@@ -76,6 +76,12 @@ class ServerProc:
                 str(data_dir),
                 "--log-level",
                 "warning",
+                # Thousands of clients from one address, one publisher at full
+                # speed: the per-address and per-connection limits would stop them.
+                "--limit",
+                "connects_per_second=0",
+                "--limit",
+                "messages_per_second=0",
             ]
             if database_url:
                 args += ["--database-url", database_url]

@@ -123,10 +123,11 @@ def replay_websocket(name: str, window: int, database_url: str | None) -> dict[s
 
     from server.auth import Role, Tokens
 
-    start, end, ops = load_trace(name)
+    _start, end, ops = load_trace(name)
     with tempfile.TemporaryDirectory(prefix="sb-trace-") as tmp:
         os.environ["SWITCHBOARD_LIMITS"] = (
-            "edits_per_second=10000000,edits_burst=10000000,room_max_document=10000000"
+            "edits_per_second=10000000,edits_burst=10000000,room_max_document=10000000,"
+            "messages_per_second=0"
         )
         server = ServerProc.start("switchboard", Path(tmp), database_url)
         del os.environ["SWITCHBOARD_LIMITS"]

@@ -15,7 +15,8 @@ from werkzeug.exceptions import HTTPException
 from .actors.mailbox import Unavailable
 from .auth import AuthError
 from .domain.errors import DomainError
-from .rest import api, openapi, public, rooms
+from .ratelimit import KeyedBuckets, RateLimited, retry_after
+from .rest import api, identity, openapi, public, rooms
 from .rest.common import BadJson, Parts, error_response
 from .store import StoreUnavailable
 
@@ -37,10 +38,13 @@ def create_app(server_parts: Parts) -> QuartTrio:
     app.config["SWITCHBOARD"] = server_parts
     app.config["MAX_CONTENT_LENGTH"] = server_parts.config.limits.max_body
     app.config["JSON_SORT_KEYS"] = False
+    limits = server_parts.config.limits
+    app.config["PUBLIC_BUCKETS"] = KeyedBuckets(limits.public_per_second, limits.public_burst)
     app.register_blueprint(public.bp)
     app.register_blueprint(api.bp)
     app.register_blueprint(openapi.bp)
     app.register_blueprint(rooms.bp)
+    app.register_blueprint(identity.bp)
 
     @app.errorhandler(DomainError)
     async def domain_error(error: DomainError) -> Response:
@@ -50,6 +54,12 @@ def create_app(server_parts: Parts) -> QuartTrio:
     async def auth_error(error: AuthError) -> Response:
         headers = {"WWW-Authenticate": "Bearer"} if error.http_status == 401 else None
         return error_response(error.http_status, error.code, error.message, headers=headers)
+
+    @app.errorhandler(RateLimited)
+    async def rate_limited(error: RateLimited) -> Response:
+        return error_response(
+            429, error.code, error.message, headers={"Retry-After": retry_after(error.retry_after)}
+        )
 
     @app.errorhandler(BadJson)
     async def bad_json(error: BadJson) -> Response:

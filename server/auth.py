@@ -1,21 +1,29 @@
-"""Tokens and the authorization policy.
+"""Who is asking, and what they may do.
 
-A token is a JWT signed with HS256 by the server's secret, with the claims
-``org`` (an organization's slug, or ``*`` for the whole server) and ``role``.
-What each role may do is decided here and nowhere else: routes and the
-WebSocket gateway ask :func:`authorize`.
+* :class:`Principal` is whoever a request or connection acts for: a user
+  (logged in, roles from their memberships), an API token (one organization,
+  one role), a user of an external identity provider (organization and role
+  from the token's claims), or an operator token (signed by the server's
+  secret with ``switchboard token``).
+* :data:`POLICY` is the one table of which role each action needs; every REST
+  route and every WebSocket subscription and command asks :func:`authorize`,
+  and nothing else decides.
+* :class:`Tokens` issues and verifies the JWTs the server signs itself.
 """
 
 from __future__ import annotations
 
 import secrets
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from enum import IntEnum
+from enum import Enum, IntEnum
 from pathlib import Path
-from typing import Final
+from typing import Any, Final
 
 import jwt
+
+from .store.pg import AuditEntry
 
 ALGORITHM: Final = "HS256"
 ALL_ORGS: Final = "*"
@@ -33,7 +41,7 @@ class Role(IntEnum):
     def parse(cls, name: str) -> Role:
         try:
             return cls[name.upper()]
-        except KeyError:
+        except (KeyError, AttributeError):
             raise ValueError(
                 f"unknown role {name!r}; roles are {', '.join(r.name.lower() for r in cls)}"
             ) from None
@@ -42,12 +50,23 @@ class Role(IntEnum):
         return self.name.lower()
 
 
-class Action(IntEnum):
-    """What can be asked, mapped to the weakest role allowed to ask it."""
+class Action(Enum):
+    """Everything that can be asked of an organization."""
 
-    READ = Role.VIEWER  # member views: org topic, REST reads
-    CHANGE = Role.RESPONDER  # services, incidents, maintenances
-    ADMINISTER = Role.ADMIN  # organization settings, deletion
+    READ = "read"  # the org: topic, incident rooms, REST reads
+    CHANGE = "change"  # services, incidents, maintenances, room edits, new rooms
+    ADMINISTER = "administer"  # settings, members, invitations, API tokens, the audit log
+    OWN = "own"  # deleting the organization, making or unmaking owners
+
+
+#: The weakest role allowed each action. Public status topics and pages need
+#: no principal at all and are not in this table.
+POLICY: Final[dict[Action, Role]] = {
+    Action.READ: Role.VIEWER,
+    Action.CHANGE: Role.RESPONDER,
+    Action.ADMINISTER: Role.ADMIN,
+    Action.OWN: Role.OWNER,
+}
 
 
 class AuthError(Exception):
@@ -66,41 +85,104 @@ class Forbidden(AuthError):
     http_status = 403
 
 
+RoleLookup = Callable[[str, str], "Role | None"]  # (user id, org) -> role
+
+
 @dataclass(frozen=True, slots=True)
 class Principal:
-    """Who is asking: an organization (or all of them) and a role."""
+    """Who is asking.
 
-    org: str
-    role: Role
-    subject: str  # for the log and incident timelines
+    ``org`` and ``role`` are fixed for tokens (``org`` may be ``*`` for an
+    operator token); a user's roles are looked up live in their memberships
+    (``roles``), so that a change applies to the next request.
+    """
+
+    kind: str  # "user", "token", "oidc" or "operator"
+    id: str  # user id, token id, issuer#subject, or the operator token's subject
+    subject: str  # a readable name for logs, timelines and presence
+    org: str | None = None
+    role: Role | None = None
+    session: str | None = None  # a user's login, for logout
+    roles: RoleLookup | None = field(default=None, compare=False, repr=False)
+
+    def role_in(self, org: str) -> Role | None:
+        if self.roles is not None:
+            return self.roles(self.id, org)
+        if self.org == ALL_ORGS or self.org == org:
+            return self.role
+        return None
 
     def may(self, action: Action, org: str) -> bool:
-        return (self.org == ALL_ORGS or self.org == org) and self.role >= action.value
+        role = self.role_in(org)
+        return role is not None and role >= POLICY[action]
+
+    @property
+    def server_admin(self) -> bool:
+        """An operator token for the whole server: may create organizations."""
+        return self.kind == "operator" and self.org == ALL_ORGS and (self.role or 0) >= Role.ADMIN
+
+    def describe(self) -> dict[str, Any]:
+        return {"kind": self.kind, "id": self.id, "subject": self.subject}
 
 
-def authorize(principal: Principal | None, action: Action, org: str) -> None:
-    """Raise AuthError or Forbidden unless ``principal`` may do ``action`` on ``org``."""
+@dataclass(frozen=True, slots=True)
+class Origin:
+    """Who made a change and from where: what the audit log records."""
+
+    kind: str
+    id: str
+    subject: str
+    ip: str | None
+
+    @classmethod
+    def of(cls, who: Principal, ip: str | None) -> Origin:
+        return cls(who.kind, who.id, who.subject, ip)
+
+    def entry(
+        self, org: str, action: str, target: str | None, details: Any, at: datetime
+    ) -> AuditEntry:
+        """The audit row of this origin doing ``action`` to ``target`` in ``org``."""
+        return AuditEntry(
+            org, at, self.kind, self.id, self.subject, action, target, self.ip, details
+        )
+
+
+#: Changes made by the server itself or from its command line.
+SYSTEM = Origin("system", "switchboard", "switchboard", None)
+
+
+NEEDS_TOKEN: Final = "this needs a token: send 'Authorization: Bearer <token>'"
+
+
+def authorize(principal: Principal | None, action: Action, org: str) -> Role:
+    """The principal's role in ``org``; AuthError or Forbidden unless it may ``action``."""
     if principal is None:
-        raise AuthError("this needs a token: send 'Authorization: Bearer <token>'")
-    if principal.org not in (ALL_ORGS, org):
-        # The same answer as for an organization that does not exist would be
-        # kinder to privacy, but clients need to tell "wrong token" apart.
-        raise Forbidden(f"the token is for organization {principal.org!r}, not {org!r}")
-    if principal.role < action.value:
-        needed = Role(action.value)
-        raise Forbidden(f"this needs the role {needed} or higher; the token has {principal.role}")
+        raise AuthError(NEEDS_TOKEN)
+    role = principal.role_in(org)
+    if role is None:
+        scope = f" (the token is for {principal.org!r})" if principal.org else ""
+        raise Forbidden(f"{principal.subject} is not a member of organization {org!r}{scope}")
+    needed = POLICY[action]
+    if role < needed:
+        raise Forbidden(f"this needs the role {needed} or higher; you have {role} in {org!r}")
+    return role
 
 
 def authorize_server(principal: Principal | None) -> None:
-    """Creating organizations needs a server-wide admin token (org '*')."""
+    """Creating organizations needs a server-wide operator token (org '*')."""
     if principal is None:
-        raise AuthError("this needs a token: send 'Authorization: Bearer <token>'")
-    if principal.org != ALL_ORGS or principal.role < Role.ADMIN:
+        raise AuthError(NEEDS_TOKEN)
+    if not principal.server_admin:
         raise Forbidden("creating organizations needs a server-wide admin token (--org '*')")
 
 
 class Tokens:
-    """Issues and verifies tokens with one secret."""
+    """The JWTs the server signs with its secret (HS256).
+
+    * operator tokens (``switchboard token``): claims ``org`` and ``role``;
+    * access tokens of a login: ``typ: access``, ``sub`` (user id) and ``sid``
+      (the session), short-lived.
+    """
 
     def __init__(self, secret: str) -> None:
         if len(secret) < 32:
@@ -121,15 +203,34 @@ class Tokens:
             claims["exp"] = int((now + ttl).timestamp())
         return jwt.encode(claims, self._secret, algorithm=ALGORITHM)
 
-    def verify(self, token: str) -> Principal:
+    def issue_access(self, user_id: str, session: str, ttl: timedelta) -> str:
+        now = datetime.now(UTC)
+        claims = {
+            "typ": "access",
+            "sub": user_id,
+            "sid": session,
+            "iat": int(now.timestamp()),
+            "exp": int((now + ttl).timestamp()),
+        }
+        return jwt.encode(claims, self._secret, algorithm=ALGORITHM)
+
+    def decode(self, token: str) -> dict[str, Any]:
+        """The claims of a token this server signed; AuthError if it did not, or expired."""
         try:
-            claims = jwt.decode(
-                token, self._secret, algorithms=[ALGORITHM], options={"require": ["org", "role"]}
-            )
+            claims: dict[str, Any] = jwt.decode(token, self._secret, algorithms=[ALGORITHM])
         except jwt.ExpiredSignatureError:
             raise AuthError("the token has expired") from None
         except jwt.InvalidTokenError as exc:
             raise AuthError(f"the token is not valid: {exc}") from None
+        return claims
+
+    def verify(self, token: str) -> Principal:
+        """An operator token's principal."""
+        return self.operator(self.decode(token))
+
+    @staticmethod
+    def operator(claims: dict[str, Any]) -> Principal:
+        """The principal of an operator token's (verified) claims."""
         org, role = claims.get("org"), claims.get("role")
         if not isinstance(org, str) or not isinstance(role, str):
             raise AuthError("the token's org and role claims must be strings")
@@ -138,7 +239,8 @@ class Tokens:
         except ValueError as exc:
             raise AuthError(str(exc)) from None
         subject = claims.get("sub")
-        return Principal(org, parsed, subject if isinstance(subject, str) else f"{role}@{org}")
+        name = subject if isinstance(subject, str) else f"{role}@{org}"
+        return Principal("operator", name, name, org, parsed)
 
 
 def load_secret(data_dir: Path, env_secret: str | None) -> str:

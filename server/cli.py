@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import getpass
 import logging
 import os
 import re
@@ -72,6 +73,19 @@ def _parser() -> argparse.ArgumentParser:
         metavar="NAME=VALUE",
         help="change a limit, e.g. --limit edits_per_second=200 (also SWITCHBOARD_LIMITS)",
     )
+    serve.add_argument(
+        "--trusted-proxy",
+        action="append",
+        default=[],
+        metavar="ADDRESS",
+        help="a proxy (address or network) whose X-Forwarded-For is believed; repeatable "
+        "(also SWITCHBOARD_TRUSTED_PROXIES)",
+    )
+    serve.add_argument(
+        "--oidc",
+        type=Path,
+        help="JSON file of external identity providers to accept tokens from (also SWITCHBOARD_OIDC)",
+    )
     serve.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
 
     token = sub.add_parser("token", help="print an API token")
@@ -90,6 +104,18 @@ def _parser() -> argparse.ArgumentParser:
         help="a token, for org: topics (also SWITCHBOARD_TOKEN)",
     )
     watch.add_argument("--since", type=int, help="resume after this seq")
+
+    user = sub.add_parser("user", help="manage people who log in")
+    user_sub = user.add_subparsers(dest="user_command", required=True)
+    create = user_sub.add_parser(
+        "create", help="create a user (the password is read from SWITCHBOARD_PASSWORD or asked)"
+    )
+    create.add_argument("--email", required=True)
+    create.add_argument("--name", default="", help="display name (default: from the email)")
+    create.add_argument("--org", type=_org, help="make them a member of this organization")
+    create.add_argument("--role", type=_role, default=Role.OWNER, help="their role (default owner)")
+    data_flags(create)
+    create.add_argument("--database-url", help="PostgreSQL URL (also DATABASE_URL)")
 
     migrate = sub.add_parser("migrate", help="apply database migrations and exit")
     data_flags(migrate)
@@ -125,6 +151,10 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "migrate":
         config = Config.from_env(data_dir=args.data_dir, database_url=args.database_url)
         return trio.run(_migrate, config)
+    if args.command == "user":
+        config = Config.from_env(data_dir=args.data_dir, database_url=args.database_url)
+        password = os.environ.get("SWITCHBOARD_PASSWORD") or getpass.getpass("Password: ")
+        return trio.run(_create_user, config, args, password)
     config = Config.from_env(
         host=args.host,
         port=args.port,
@@ -132,6 +162,8 @@ def main(argv: list[str] | None = None) -> int:
         database_url=args.database_url,
         public_url=args.public_url,
         demo=args.demo or None,
+        trusted_proxies=tuple(args.trusted_proxy) or None,
+        oidc_file=args.oidc,
     )
     try:
         for pair in args.limit:
@@ -158,6 +190,30 @@ async def _migrate(config: Config) -> int:
     return 0
 
 
+async def _create_user(config: Config, args: argparse.Namespace, password: str) -> int:
+    from .domain.errors import DomainError
+    from .identity import Directory
+    from .store import Store, embedded_dsn
+
+    dsn = config.database_url
+    if dsn is None:
+        dsn = await trio.to_thread.run_sync(embedded_dsn, config.data_dir)
+    async with Store.open(dsn) as store:
+        directory = Directory(
+            store, Tokens(load_secret(config.data_dir, config.secret)), config.limits
+        )
+        await directory.load()
+        roles = {args.org: args.role} if args.org else {}
+        try:
+            user = await directory.create_user(args.email, args.name, password, roles, None)
+        except DomainError as exc:
+            print(f"switchboard user create: {exc.message}", file=sys.stderr)
+            return 1
+    where = f" ({args.role} of {args.org})" if args.org else ""
+    print(f"created user {user.email} with id {user.id}{where}")
+    return 0
+
+
 def _raise_open_files_limit() -> None:
     """Every WebSocket is a file descriptor: take the hard limit, not the soft one."""
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
@@ -173,6 +229,11 @@ async def _serve(config: Config) -> None:
     server = Server(config)
     async with trio.open_nursery() as nursery:
         await nursery.start(server.run)
+        if config.demo:
+            from .seed import seed_demo_owner
+
+            assert server.auth is not None
+            await seed_demo_owner(server.auth.directory, config.data_dir)
         _banner(server)
         with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
             async for _ in signals:
@@ -180,6 +241,15 @@ async def _serve(config: Config) -> None:
                 break
         await server.stop()
         nursery.cancel_scope.cancel()
+
+
+def _demo_login(config: Config) -> list[str]:
+    from .seed import demo_login
+
+    login = demo_login(config.data_dir)
+    if login is None:
+        return []
+    return [f"  Log in:     {login[0]} / {login[1]}  (POST /api/v1/auth/login)"]
 
 
 def _banner(server: object) -> None:
@@ -202,6 +272,7 @@ def _banner(server: object) -> None:
             f"  Status API: {base}/status/demo/api/v2/summary.json",
             f'  WebSocket:  {ws}/ws  (send {{"type":"subscribe","topic":"status:demo"}})',
             f"  Token:      export TOKEN={token}",
+            *_demo_login(config),
             '  Try:        curl -X PATCH -H "Authorization: Bearer $TOKEN" '
             f'-d \'{{"status":"major_outage"}}\' {base}/api/v1/orgs/demo/services/api',
         ]

@@ -33,6 +33,19 @@ class Limits:
     room_batch: int = 4096  # operations one room decides per commit (and its inbox holds)
     edits_per_second: float = 50.0  # doc.op and presence messages per connection, sustained
     edits_burst: int = 500  # ... and in a burst
+    # Rates are per second; a rate of 0 turns that limit off.
+    messages_per_second: float = 200.0  # WebSocket messages of any kind, per connection
+    messages_burst: int = 1_000
+    public_per_second: float = 20.0  # status pages and the Statuspage API, per client address
+    public_burst: int = 200
+    connects_per_second: float = 5.0  # WebSocket connects, per client address
+    connects_burst: int = 100
+    logins_per_second: float = 0.2  # login attempts, per client address
+    logins_burst: int = 10
+    login_failures_free: int = 5  # failed logins to one account before each next one waits
+    access_token_seconds: int = 900  # lifetime of a login's access token
+    session_days: float = 30.0  # a login (its refresh token) ends after this
+    invitation_hours: float = 72.0  # default lifetime of an invitation link
 
 
 def parse_limits(text: str, base: Limits | None = None) -> Limits:
@@ -64,6 +77,8 @@ class Config:
     secret: str | None = None  # None: read or create <data_dir>/secret
     public_url: str | None = None  # how clients reach us; default http://host:port
     demo: bool = False  # seed the demo organization on first start
+    trusted_proxies: tuple[str, ...] = ()  # addresses/networks whose X-Forwarded-For we believe
+    oidc_file: Path | None = None  # JSON list of external identity providers
     limits: Limits = field(default_factory=Limits)
 
     def base_url(self, port: int | None = None) -> str:
@@ -88,5 +103,9 @@ class Config:
             env["data_dir"] = Path(data)
         if limits := os.environ.get("SWITCHBOARD_LIMITS"):
             env["limits"] = parse_limits(limits)
+        if proxies := os.environ.get("SWITCHBOARD_TRUSTED_PROXIES"):
+            env["trusted_proxies"] = tuple(p.strip() for p in proxies.split(",") if p.strip())
+        if oidc := os.environ.get("SWITCHBOARD_OIDC"):
+            env["oidc_file"] = Path(oidc)
         env.update({k: v for k, v in overrides.items() if v is not None})
         return cls(**env)  # type: ignore[arg-type]

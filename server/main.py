@@ -22,9 +22,12 @@ from .actors.registry import Registry
 from .auth import Tokens, load_secret
 from .clock import Clock
 from .config import Config
+from .identity import Authenticator, Directory, Oidc
+from .identity.oidc import load_providers
 from .ids import new_id
 from .listener import Listener, bind
 from .protocol.frames import CLOSE_GOING_AWAY
+from .ratelimit import parse_networks
 from .rest.common import Parts
 from .seed import seed_demo
 from .store import Store, embedded_dsn
@@ -70,6 +73,7 @@ class Server:
         self.dsn = ""
         self.demo_created = False
         self.tokens: Tokens | None = None
+        self.auth: Authenticator | None = None
         self.registry: Registry | None = None
         self.gateway: Gateway | None = None
         self.gc_watch = _GcWatch()
@@ -84,7 +88,14 @@ class Server:
             else:
                 self.dsn = await trio.to_thread.run_sync(embedded_dsn, config.data_dir)
             self.tokens = Tokens(load_secret(config.data_dir, config.secret))
+            oidc = Oidc(load_providers(config.oidc_file))
+            trusted = parse_networks(config.trusted_proxies)
             async with Store.open(self.dsn) as store, trio.open_nursery() as nursery:
+                directory = Directory(
+                    store, self.tokens, config.limits, clock=self.clock or Clock()
+                )
+                await directory.load()
+                self.auth = Authenticator(self.tokens, directory, oidc)
                 sock = bind(config.host, config.port)
                 self.port = int(sock.getsockname()[1])
                 self.base_url = config.base_url(self.port)
@@ -96,10 +107,19 @@ class Server:
                     id_factory=self.id_factory,
                 )
                 await nursery.start(self.registry.run)
-                self.gateway = Gateway(self.registry, self.tokens, config.limits)
+                self.gateway = Gateway(self.registry, self.auth, config.limits, trusted)
+                directory.revoke = self.gateway.revoke
                 await nursery.start(self.gateway.run)
                 app = _create_app(
-                    Parts(config, self.registry, self.gateway, self.tokens, store, self.base_url)
+                    Parts(
+                        config,
+                        self.registry,
+                        self.gateway,
+                        self.auth,
+                        store,
+                        self.base_url,
+                        trusted,
+                    )
                 )
                 listener = Listener(sock, app, self.gateway, config.limits.handshake_timeout)
                 if config.demo:

@@ -2,9 +2,16 @@
 
 from __future__ import annotations
 
+import secrets
+from pathlib import Path
+
+import trio
+
 from .actors.registry import Registry
+from .auth import Role
 from .domain import commands as c
 from .domain.errors import Conflict
+from .identity import Directory
 
 DEMO_SLUG = "demo"
 DEMO_SERVICES = (
@@ -14,6 +21,18 @@ DEMO_SERVICES = (
     ("Database", "Backend", "Primary data store"),
     ("Email delivery", None, "Outgoing notifications by email"),
 )
+
+
+DEMO_OWNER = "owner@demo.example"
+
+
+def demo_login(data_dir: Path) -> tuple[str, str] | None:
+    """The demo owner's email and password, if this data directory made one."""
+    path = data_dir / "demo-login"
+    if not path.exists():
+        return None
+    email, _, password = path.read_text().strip().partition(" ")
+    return email, password
 
 
 async def seed_demo(registry: Registry) -> bool:
@@ -27,3 +46,24 @@ async def seed_demo(registry: Registry) -> bool:
             DEMO_SLUG, c.CreateService(name=name, group=group, description=description), "seed"
         )
     return True
+
+
+async def seed_demo_owner(directory: Directory, data_dir: Path) -> None:
+    """Give the demo organization an owner who can log in, unless it has one.
+
+    ``owner@demo.example`` gets a random password, kept in
+    ``<data_dir>/demo-login`` (readable by this user only) so that it can be
+    shown at every start.
+    """
+    if DEMO_OWNER in directory.by_email:
+        return
+    password = secrets.token_urlsafe(12)
+    await directory.create_user(DEMO_OWNER, "Demo Owner", password, {DEMO_SLUG: Role.OWNER}, None)
+    path = data_dir / "demo-login"
+
+    def keep() -> None:
+        data_dir.mkdir(parents=True, exist_ok=True)
+        path.touch(mode=0o600)
+        path.write_text(f"{DEMO_OWNER} {password}\n")
+
+    await trio.to_thread.run_sync(keep)

@@ -91,3 +91,53 @@ async def test_watch_prints_the_snapshot_then_events(server, api) -> None:  # ty
 def test_watch_explains_a_refused_connection() -> None:
     done = switchboard("watch", "status:demo", "--url", "ws://127.0.0.1:9/ws")
     assert done.returncode == 1 and "cannot connect" in done.stderr
+
+
+async def test_user_create_makes_someone_who_can_log_in(
+    database_url: str,
+    tmp_path: Path,
+    config,
+    nursery,  # type: ignore[no-untyped-def]
+) -> None:
+    import os
+
+    import trio
+    from support import Api
+
+    from server.main import Server
+
+    env = {**os.environ, "SWITCHBOARD_PASSWORD": "a long enough password"}
+    args = ["--email", "First@Example.com", "--org", "demo", "--role", "owner"]
+    common = ["--database-url", database_url, "--data-dir", str(tmp_path)]
+    done = await trio.to_thread.run_sync(
+        lambda: switchboard("user", "create", *args, *common, env=env)
+    )
+    assert done.returncode == 0, done.stderr
+    assert "created user first@example.com" in done.stdout and "(owner of demo)" in done.stdout
+    again = await trio.to_thread.run_sync(
+        lambda: switchboard("user", "create", *args, *common, env=env)
+    )
+    assert again.returncode == 1 and "exists" in again.stderr
+    weak = await trio.to_thread.run_sync(
+        lambda: switchboard(
+            "user",
+            "create",
+            "--email",
+            "b@example.com",
+            *common,
+            env={**env, "SWITCHBOARD_PASSWORD": "short"},
+        )
+    )
+    assert weak.returncode == 1 and "at least 10 characters" in weak.stderr
+    server: Server = await nursery.start(Server(config).run)
+    async with Api.open(server.base_url) as anon:
+        granted = await anon.ok(
+            "POST",
+            "/api/v1/auth/login",
+            {"email": "first@example.com", "password": "a long enough password"},
+        )
+    async with Api.open(server.base_url, granted["access_token"]) as first:
+        assert (await first.ok("GET", "/api/v1/me"))["memberships"] == [
+            {"org": "demo", "role": "owner"}
+        ]
+    await server.stop()

@@ -27,6 +27,7 @@ import trio
 
 from ..protocol import frames
 from ..protocol.messages import ServerMessage, encode
+from ..ratelimit import Bucket
 
 if TYPE_CHECKING:
     from ..auth import Principal
@@ -49,15 +50,16 @@ class State(enum.Enum):
 class Connection:
     __slots__ = (
         "__weakref__",
+        "address",
         "backlog",
         "backlog_bytes",
         "close_code",
         "decoder",
-        "edit_time",
-        "edit_tokens",
+        "edits",
         "gateway",
         "greeted",
         "last_seen",
+        "messages",
         "peer",
         "pinged",
         "principal",
@@ -69,18 +71,21 @@ class Connection:
         "writing",
     )
 
-    def __init__(self, sock: socket.socket, gateway: Gateway, peer: str) -> None:
+    def __init__(self, sock: socket.socket, gateway: Gateway, peer: str, address: str) -> None:
         self.sock = sock
         self.gateway = gateway
         self.peer = peer
+        self.address = address  # the client's IP (behind trusted proxies, the forwarded one)
         self.state = State.OPEN
         self.decoder = frames.FrameDecoder(gateway.limits.max_message)
         self.principal: Principal | None = None
         self.greeted = False  # hello answered
         self.topics: dict[str, Topic] = {}
         self.rooms: dict[str, Membership] = {}  # room topic -> this connection in it
-        self.edit_tokens = float(gateway.limits.edits_burst)  # token bucket for edits
-        self.edit_time = trio.current_time()
+        now = trio.current_time()
+        limits = gateway.limits
+        self.edits = Bucket(limits.edits_per_second, limits.edits_burst, now)  # doc.op, presence
+        self.messages = Bucket(limits.messages_per_second, limits.messages_burst, now)
         self.backlog: deque[Any] | None = None  # bytes or memoryview, created on demand
         self.backlog_bytes = 0
         self.writing = False  # a writer task is draining the backlog
@@ -88,20 +93,6 @@ class Connection:
         self.pinged = False
         self.scope = trio.CancelScope()
         self.close_code: int | None = None
-
-    def take_edit(self) -> bool:
-        """One edit (doc.op or presence) from the bucket; False when over the rate."""
-        limits = self.gateway.limits
-        now = trio.current_time()
-        self.edit_tokens = min(
-            float(limits.edits_burst),
-            self.edit_tokens + (now - self.edit_time) * limits.edits_per_second,
-        )
-        self.edit_time = now
-        if self.edit_tokens < 1:
-            return False
-        self.edit_tokens -= 1
-        return True
 
     # -- sending ----------------------------------------------------------------
 

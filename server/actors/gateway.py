@@ -27,6 +27,7 @@ import hashlib
 import logging
 import secrets
 import socket
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -35,15 +36,17 @@ import orjson
 import trio
 
 from .. import __version__
-from ..auth import Action, AuthError, Forbidden, Tokens, authorize
+from ..auth import Action, AuthError, Forbidden, Origin, Principal, authorize
 from ..domain.commands import parse_command
 from ..domain.errors import DomainError, ValidationError
 from ..domain.room import RoomError, validate
 from ..domain.schema import MISSING
+from ..identity import Authenticator
 from ..protocol import frames
 from ..protocol import messages as m
 from ..protocol.codec import ProtocolError, decode, parse_topic
 from ..protocol.ot import Selection
+from ..ratelimit import KeyedBuckets, Network, client_address, retry_after
 from .connection import Connection, State
 from .mailbox import FrameReply, Unavailable, error_message
 from .room import Join, OpRequest, PresenceUpdate, RoomHandle, room_limits
@@ -70,11 +73,18 @@ class Stats:
 
 
 class HandshakeError(Exception):
-    def __init__(self, status: int, message: str, headers: list[tuple[bytes, bytes]] | None = None):
+    def __init__(
+        self,
+        status: int,
+        message: str,
+        headers: list[tuple[bytes, bytes]] | None = None,
+        code: str = "bad_handshake",
+    ):
         super().__init__(message)
         self.status = status
         self.message = message
         self.headers = headers or []
+        self.code = code
 
 
 def is_upgrade_request(head: bytes) -> bool:
@@ -126,9 +136,20 @@ def accept_handshake(head: bytes) -> bytes:
     return b"\r\n".join(lines) + b"\r\n\r\n"
 
 
+def forwarded_for(head: bytes) -> str | None:
+    """The X-Forwarded-For header of a raw request head, if any."""
+    for line in head.split(b"\r\n")[1:]:
+        name, sep, value = line.partition(b":")
+        if sep and name.strip().lower() == b"x-forwarded-for":
+            return value.strip().decode("latin-1")
+    return None
+
+
 def handshake_refusal(error: HandshakeError) -> bytes:
-    body = b'{"error":{"code":"bad_handshake","message":' + orjson.dumps(error.message) + b"}}"
-    reason = {400: b"Bad Request", 426: b"Upgrade Required"}.get(error.status, b"Error")
+    body = orjson.dumps({"error": {"code": error.code, "message": error.message}})
+    reason = {400: b"Bad Request", 426: b"Upgrade Required", 429: b"Too Many Requests"}.get(
+        error.status, b"Error"
+    )
     lines = [
         b"HTTP/1.1 %d %s" % (error.status, reason),
         b"Content-Type: application/json",
@@ -140,10 +161,18 @@ def handshake_refusal(error: HandshakeError) -> bytes:
 
 
 class Gateway:
-    def __init__(self, registry: Registry, tokens: Tokens, limits: Limits) -> None:
+    def __init__(
+        self,
+        registry: Registry,
+        auth: Authenticator,
+        limits: Limits,
+        trusted_proxies: Sequence[Network] = (),
+    ) -> None:
         self.registry = registry
-        self.tokens = tokens
+        self.auth = auth
         self.limits = limits
+        self.trusted_proxies = tuple(trusted_proxies)
+        self.connects = KeyedBuckets(limits.connects_per_second, limits.connects_burst)
         self.connections: set[Connection] = set()
         self.stats = Stats()
         self.writers: trio.Nursery  # set by run(); drains slow sockets' backlogs
@@ -160,7 +189,20 @@ class Gateway:
 
     async def serve(self, sock: socket.socket, head: bytes, rest: bytes, peer: str) -> None:
         """Answer the handshake in ``head``, then be the connection's reader."""
+        address = client_address(
+            peer.rsplit(":", 1)[0].strip("[]"),
+            forwarded_for(head) if self.trusted_proxies else None,
+            self.trusted_proxies,
+        )
         try:
+            wait = self.connects.take(address)
+            if wait:
+                raise HandshakeError(
+                    429,
+                    "too many connections from this address; wait and reconnect",
+                    [(b"Retry-After", retry_after(wait).encode())],
+                    code="rate_limited",
+                )
             response = accept_handshake(head)
         except HandshakeError as exc:
             self.stats.rejected_handshakes += 1
@@ -171,7 +213,7 @@ class Gateway:
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         if self.limits.socket_send_buffer:
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, self.limits.socket_send_buffer)
-        conn = Connection(sock, self, peer)
+        conn = Connection(sock, self, peer, address)
         self.connections.add(conn)
         self.stats.accepted += 1
         try:
@@ -184,6 +226,12 @@ class Gateway:
     def close_all(self, code: int, reason: str) -> None:
         for conn in list(self.connections):
             conn.close(code, reason)
+
+    def revoke(self, match: Callable[[Principal], bool], reason: str) -> None:
+        """Close, at once, every connection whose principal ``match`` picks."""
+        for conn in list(self.connections):
+            if conn.principal is not None and match(conn.principal):
+                conn.close(frames.CLOSE_REVOKED, reason)
 
     async def _sweep(self) -> None:
         interval = self.limits.heartbeat_ms / 1000
@@ -224,6 +272,15 @@ class Gateway:
                 conn, "binary_unsupported", "send JSON in text frames; binary frames are not used"
             )
             return
+        wait = conn.messages.take(trio.current_time())
+        if wait:
+            self._error(
+                conn,
+                "rate_limited",
+                f"at most {self.limits.messages_per_second:g} messages a second (bursts of "
+                f"{self.limits.messages_burst}); this one was dropped",
+            )
+            return
         try:
             message = decode(item.payload)
         except ProtocolError as exc:
@@ -243,7 +300,7 @@ class Gateway:
             elif isinstance(message, m.Ping):
                 conn.send(m.Pong(id=message.id))
             else:
-                self._hello(conn, message)
+                await self._hello(conn, message)
         except ProtocolError as exc:
             self._error(conn, exc.code, exc.message, exc.id, exc.field)
         except (DomainError, AuthError, Unavailable) as exc:
@@ -254,21 +311,23 @@ class Gateway:
             self.stats.errors_sent += 1
             conn.send(error_message(exc, message.id))
 
-    def _hello(self, conn: Connection, message: m.Hello) -> None:
+    async def _hello(self, conn: Connection, message: m.Hello) -> None:
         if conn.greeted:
             raise ProtocolError(
                 "bad_state", "hello was already sent on this connection", id=message.id
             )
         if message.token is not None:
-            conn.principal = self.tokens.verify(message.token)
+            conn.principal = await self.auth.verify(message.token)
         conn.greeted = True
         principal = conn.principal
         conn.send(
             m.Welcome(
                 server=self.server_name,
                 heartbeat_ms=self.limits.heartbeat_ms,
-                role=None if principal is None else str(principal.role),
+                role=None if principal is None or principal.role is None else str(principal.role),
                 org=None if principal is None else principal.org,
+                kind=None if principal is None else principal.kind,
+                subject=None if principal is None else principal.subject,
                 id=message.id,
             )
         )
@@ -312,7 +371,7 @@ class Gateway:
                     message.since,
                     message.client_id or new_client_id(),
                     message.name or conn.principal.subject,
-                    str(conn.principal.role),
+                    str(conn.principal.role_in(room.org)),
                     conn.principal.may(Action.CHANGE, room.org),
                 )
             )
@@ -360,7 +419,11 @@ class Gateway:
             ) from None
         assert conn.principal is not None
         await self.registry.submit(
-            topic.key, command, conn.principal.subject, FrameReply(conn, message.id)
+            topic.key,
+            command,
+            conn.principal.subject,
+            FrameReply(conn, message.id),
+            Origin.of(conn.principal, conn.address),
         )
 
     async def _joined_room(
@@ -375,7 +438,7 @@ class Gateway:
             raise ProtocolError(
                 "not_subscribed", f"subscribe to room:{key} first", id=request_id, field="room"
             )
-        if not conn.take_edit():
+        if conn.edits.take(trio.current_time()):
             raise ProtocolError(
                 "rate_limited",
                 f"at most {self.limits.edits_per_second:g} edits a second (bursts of "

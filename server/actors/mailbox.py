@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 import outcome
 import trio
 
-from ..auth import AuthError
+from ..auth import AuthError, Origin
 from ..domain.errors import DomainError
 from ..protocol.messages import Ack, Error, RequestId
 
@@ -95,3 +95,4 @@ class Do:
     command: Any
     author: str | None
     reply: Reply | None  # None for the actor's own timer ticks
+    origin: Origin | None = None  # who and from where, for the audit log

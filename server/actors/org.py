@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 
 import orjson
 
+from ..auth import Origin
 from ..clock import Clock
 from ..config import Limits
 from ..domain import commands as c
@@ -34,7 +35,7 @@ from ..domain.statuspage import render
 from ..domain.views import member_snapshot, public_snapshot
 from ..protocol import frames
 from ..protocol import messages as m
-from ..store import Loaded, NewStream, Store
+from ..store import AuditEntry, Loaded, NewStream, Store
 from .base import BatchActor, Handle
 from .mailbox import Do, Future
 from .topic import Topic
@@ -129,10 +130,10 @@ class OrgHandle(Handle[Do]):
 
     # -- commands ------------------------------------------------------------------
 
-    async def execute(self, command: Any, author: str | None) -> Any:
+    async def execute(self, command: Any, author: str | None, origin: Origin | None = None) -> Any:
         """Run a command and wait for its result (raises DomainError, Unavailable)."""
         future = Future()
-        await self.inbox.send(Do(command, author, future))
+        await self.inbox.send(Do(command, author, future, origin))
         return await future.wait()
 
     # -- publishing (called by the actor) ------------------------------------------
@@ -227,6 +228,7 @@ class OrgActor(BatchActor[Do]):
         state = self.state
         events: list[Event] = []
         outcomes: list[tuple[Do, Any, bool]] = []
+        audit: list[AuditEntry] = []
         for request in batch:
             ctx = c.Context(now=self.clock.now(), author=request.author, new_id=self.new_id)
             try:
@@ -237,6 +239,8 @@ class OrgActor(BatchActor[Do]):
             state = decision.state
             events.extend(decision.events)
             outcomes.append((request, decision.result, True))
+            if request.origin is not None and decision.events:
+                audit.append(self._audit(request, decision.result, ctx.now))
         if events:
             await self.store.append(
                 self.org.stream,
@@ -244,6 +248,7 @@ class OrgActor(BatchActor[Do]):
                 events,
                 wake_at=state.next_due(),
                 create=_rooms_created(events, self.org.slug),
+                audit=audit,
             )
             self.state = state
             self.org.publish(state, events)
@@ -256,6 +261,15 @@ class OrgActor(BatchActor[Do]):
                 request.reply.resolve(value)
             else:
                 request.reply.reject(value)
+
+    def _audit(self, request: Do, result: Any, at: datetime) -> AuditEntry:
+        command = request.command
+        name = c.COMMAND_NAMES.get(type(command), type(command).__name__)
+        target: str | None = result.get("id") if isinstance(result, dict) else None
+        for ref in ("service", "incident", "maintenance"):
+            target = target or getattr(command, ref, None)
+        assert request.origin is not None
+        return request.origin.entry(self.org.slug, name, target, command, at)
 
 
 def _genesis(event: Event) -> OrgState:

@@ -21,6 +21,7 @@ from typing import Any
 
 import trio
 
+from ..auth import Origin
 from ..clock import Clock
 from ..config import Limits
 from ..domain import commands as c
@@ -187,46 +188,65 @@ class Registry:
 
     # -- commands ------------------------------------------------------------------
 
-    async def submit(self, slug: str, command: Any, author: str | None, reply: Reply) -> None:
+    async def submit(
+        self,
+        slug: str,
+        command: Any,
+        author: str | None,
+        reply: Reply,
+        origin: Origin | None = None,
+    ) -> None:
         """Queue a command; ``reply`` is answered once it is durable (or refused)."""
         with trio.move_on_after(COMMAND_TIMEOUT) as scope:
             while True:
                 handle = await self.org(slug)
                 try:
-                    await handle.put(Do(command, author, reply))
+                    await handle.put(Do(command, author, reply, origin))
                     return
                 except trio.ClosedResourceError:
                     continue  # it stopped meanwhile; the next lookup starts another
         if scope.cancelled_caught:
             reply.reject(Unavailable(f"organization {slug!r} is too busy; try again"))
 
-    async def execute(self, slug: str, command: Any, author: str | None) -> Any:
+    async def execute(
+        self, slug: str, command: Any, author: str | None, origin: Origin | None = None
+    ) -> Any:
         """Run a command and wait for its result (raises DomainError, Unavailable)."""
         future = Future()
-        await self.submit(slug, command, author, future)
+        await self.submit(slug, command, author, future, origin)
         with trio.move_on_after(COMMAND_TIMEOUT):
             return await future.wait()
         raise Unavailable(
             f"organization {slug!r} did not answer in time; the change may or may not be done"
         )
 
-    async def create_org(self, command: c.CreateOrg, author: str | None) -> dict[str, Any]:
+    async def create_org(
+        self, command: c.CreateOrg, author: str | None, origin: Origin | None = None
+    ) -> dict[str, Any]:
         ctx = c.Context(now=self.clock.now(), author=author, new_id=self.new_id)
         decision = rules.new_org(command, ctx)
+        audit = (
+            [origin.entry(command.slug, "org.create", command.slug, command, ctx.now)]
+            if origin
+            else []
+        )
         try:
-            await self.store.create_stream(f"org:{command.slug}", "org", decision.events)
+            await self.store.create_stream(f"org:{command.slug}", "org", decision.events, audit)
         except StreamExists:
             raise Conflict(f"organization {command.slug!r} already exists", field="slug") from None
         result: dict[str, Any] = decision.result
         return result
 
-    async def create_room(self, org: str, title: str, author: str | None) -> dict[str, Any]:
+    async def create_room(
+        self, org: str, title: str, author: str | None, origin: Origin | None = None
+    ) -> dict[str, Any]:
         """A new ad-hoc room of ``org``; its id is short and hard to guess."""
         await self.org(org)  # NotFound for an organization that does not exist
         now = to_millisecond(self.clock.now())
         meta = RoomMeta(secrets.token_urlsafe(12), org, title, None, now, author)
         created = Event(1, None, "room.created", {"room": meta.to_dict()}, now, author)
-        await self.store.create_stream(f"room:{meta.id}", "room", [created])
+        audit = [origin.entry(org, "room.create", meta.id, {"title": title}, now)] if origin else []
+        await self.store.create_stream(f"room:{meta.id}", "room", [created], audit)
         return meta.to_dict()
 
     async def slugs(self, *, after: str = "", limit: int = 100) -> list[str]:

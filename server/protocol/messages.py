@@ -166,8 +166,10 @@ class Welcome:
     protocol: int = PROTOCOL_VERSION
     server: str
     heartbeat_ms: int
-    role: str | None  # the token's role, or None for an anonymous client
+    role: str | None  # the token's role (None: anonymous, or a user with memberships)
     org: str | None
+    kind: str | None = None  # user, token, oidc or operator; None when anonymous
+    subject: str | None = None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -14,7 +14,7 @@ from typing import Any
 
 from quart import Blueprint, Response, request
 
-from ..auth import ALL_ORGS, Action, Forbidden, Role, authorize, authorize_server
+from ..auth import ALL_ORGS, Action, Principal, authorize, authorize_server
 from ..domain import commands as c
 from ..domain import rules, views
 from ..domain.errors import NotFound, ValidationError
@@ -23,6 +23,7 @@ from ..domain.schema import parse
 from .common import (
     json_body,
     json_response,
+    origin,
     paginate,
     parts,
     principal,
@@ -91,18 +92,19 @@ async def _execute(
     org: str, cls: type, from_url: dict[str, str], *, action: Action, body_required: bool
 ) -> Any:
     """Authorize, build the command from body + URL, run it through the actor."""
-    who = require_principal()
-    authorize(who, action, org)
+    who = await require_principal()
+    if not (action is Action.OWN and who.server_admin):
+        authorize(who, action, org)
     body = await json_body(required=body_required)
     for key in from_url:
         if key in body:
             raise ValidationError(f"{key} is given by the URL, not the body", field=key)
     command: Any = parse(cls, {**body, **from_url}, where=c.COMMAND_NAMES.get(cls, cls.__name__))
-    return await parts().registry.execute(org, command, who.subject)
+    return await parts().registry.execute(org, command, who.subject, origin(who))
 
 
 async def _state(org: str) -> OrgState:
-    authorize(principal(), Action.READ, org)
+    authorize(await principal(), Action.READ, org)
     handle = await parts().registry.org(org)
     return handle.state
 
@@ -122,12 +124,18 @@ def _org_view(state: OrgState) -> dict[str, Any]:
 
 @bp.get("/orgs")
 async def list_orgs() -> Response:
-    who = require_principal()
+    who = await require_principal()
     registry = parts().registry
     if who.org != ALL_ORGS:
-        return json_response(
-            {"data": [_org_view((await registry.org(who.org)).state)], "next": None}
-        )
+        data = []
+        for slug in sorted(_orgs_of(who)):
+            try:
+                data.append(
+                    {**_org_view((await registry.org(slug)).state), "role": str(who.role_in(slug))}
+                )
+            except NotFound:
+                continue  # deleted
+        return json_response({"data": data, "next": None})
     limit = query_int("limit", 50, 1, 200)
     after = request.args.get("after", "")
     slugs = await registry.slugs(after=after, limit=limit + 1)
@@ -143,12 +151,19 @@ async def list_orgs() -> Response:
     return json_response({"data": data, "next": following})
 
 
+def _orgs_of(who: Principal) -> list[str]:
+    """The organizations a principal belongs to (not for server-wide tokens)."""
+    if who.kind == "user":
+        return list(parts().auth.directory.memberships.get(who.id, {}))
+    return [who.org] if who.org else []
+
+
 @bp.post("/orgs")
 async def create_org() -> Response:
-    who = require_principal()
+    who = await require_principal()
     authorize_server(who)
     command = parse(c.CreateOrg, await json_body(), where="org.create")
-    created = await parts().registry.create_org(command, who.subject)
+    created = await parts().registry.create_org(command, who.subject, origin(who))
     location = f"/api/v1/orgs/{command.slug}"
     return json_response(created, 201, {"Location": location})
 
@@ -166,10 +181,7 @@ async def update_org(org: str) -> Response:
 
 @bp.delete("/orgs/<org>")
 async def delete_org(org: str) -> Response:
-    who = require_principal()
-    if who.org != ALL_ORGS and who.role < Role.OWNER:
-        raise Forbidden("deleting an organization needs the role owner")
-    result = await _execute(org, c.DeleteOrg, {}, action=Action.ADMINISTER, body_required=False)
+    result = await _execute(org, c.DeleteOrg, {}, action=Action.OWN, body_required=False)
     return json_response(result)
 
 

@@ -12,9 +12,11 @@ from quart import Response, current_app, request
 
 from ..actors.gateway import Gateway
 from ..actors.registry import Registry
-from ..auth import AuthError, Principal, Tokens
+from ..auth import AuthError, Origin, Principal
 from ..config import Config
 from ..domain.errors import ValidationError
+from ..identity import Authenticator
+from ..ratelimit import Network, client_address
 from ..store import Store
 
 T = TypeVar("T")
@@ -30,9 +32,10 @@ class Parts:
     config: Config
     registry: Registry
     gateway: Gateway
-    tokens: Tokens
+    auth: Authenticator
     store: Store
     base_url: str
+    trusted_proxies: tuple[Network, ...] = ()
 
 
 def parts() -> Parts:
@@ -84,7 +87,7 @@ class BadJson(Exception):
         self.message = message
 
 
-def principal() -> Principal | None:
+async def principal() -> Principal | None:
     """Who is asking, from ``Authorization: Bearer <token>``; None if nobody said."""
     header = request.headers.get("Authorization")
     if header is None:
@@ -92,14 +95,24 @@ def principal() -> Principal | None:
     scheme, _, token = header.partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
         raise AuthError("the Authorization header must be 'Bearer <token>'")
-    return parts().tokens.verify(token.strip())
+    return await parts().auth.verify(token.strip())
 
 
-def require_principal() -> Principal:
-    who = principal()
+async def require_principal() -> Principal:
+    who = await principal()
     if who is None:
         raise AuthError("this needs a token: send 'Authorization: Bearer <token>'")
     return who
+
+
+def client_ip() -> str:
+    """The client's address (behind trusted proxies, from X-Forwarded-For)."""
+    peer = request.remote_addr or "?"
+    return client_address(peer, request.headers.get("X-Forwarded-For"), parts().trusted_proxies)
+
+
+def origin(who: Principal) -> Origin:
+    return Origin.of(who, client_ip())
 
 
 def query_int(name: str, default: int, low: int, high: int) -> int:

@@ -17,6 +17,7 @@ from ..domain.schema import json_schema
 from ..domain.statuspage import DOCUMENTS
 from .api import COLLECTIONS
 from .common import json_response
+from .identity import Accept, ChangeRole, Invite, Login, NewToken, Refresh
 from .rooms import CreateRoom
 
 bp = Blueprint("openapi", __name__)
@@ -43,6 +44,7 @@ _ERRORS = {
     "404": "no such organization or item (not_found)",
     "409": "conflict or invalid_transition",
     "422": "a field is missing or wrong (invalid_field)",
+    "429": "over a rate limit; see Retry-After (rate_limited)",
     "503": "the database or actor is unavailable; retry (unavailable)",
 }
 
@@ -184,6 +186,7 @@ def document() -> dict[str, Any]:
             ],
         ),
     }
+    paths.update(_identity_paths())
     for name in DOCUMENTS:
         paths[f"/status/{{org}}/api/v2/{name}"] = {
             "get": _op(f"Statuspage-compatible {name}", auth=False, params=_path_params("org")),
@@ -197,6 +200,72 @@ def document() -> dict[str, Any]:
         },
         "components": {"securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}}},
         "paths": paths,
+    }
+
+
+def _identity_paths() -> dict[str, dict[str, Any]]:
+    org = _path_params("org")
+    return {
+        "/api/v1/auth/login": {
+            "post": _op("Log in: an access token and a refresh token", body=Login, auth=False)
+        },
+        "/api/v1/auth/refresh": {
+            "post": _op("Spend a refresh token for new tokens", body=Refresh, auth=False)
+        },
+        "/api/v1/auth/logout": {"post": _op("End this login", ok="204")},
+        "/api/v1/me": {"get": _op("Who the token stands for, and their memberships")},
+        "/api/v1/orgs/{org}/members": {"get": _op("Members and their roles (admin)", params=org)},
+        "/api/v1/orgs/{org}/members/{user}": {
+            "patch": _op(
+                "Change a member's role (admin; owners: owner)",
+                body=ChangeRole,
+                params=_path_params("org", "user"),
+            ),
+            "delete": _op("Remove a member (admin)", ok="204", params=_path_params("org", "user")),
+        },
+        "/api/v1/orgs/{org}/invitations": {
+            "post": _op("Invite someone by link (admin)", body=Invite, ok="201", params=org),
+            "get": _op("Pending invitations (admin)", params=org),
+        },
+        "/api/v1/orgs/{org}/invitations/{invitation}": {
+            "delete": _op(
+                "Withdraw an invitation (admin)",
+                ok="204",
+                params=_path_params("org", "invitation"),
+            ),
+        },
+        "/api/v1/invitations/{token}": {
+            "get": _op("What an invitation offers", auth=False, params=_path_params("token")),
+        },
+        "/api/v1/invitations/{token}/accept": {
+            "post": _op(
+                "Accept an invitation (logged in, or signing up)",
+                body=Accept,
+                auth=False,
+                params=_path_params("token"),
+            ),
+        },
+        "/api/v1/orgs/{org}/tokens": {
+            "post": _op(
+                "Make an API token, shown once (admin)", body=NewToken, ok="201", params=org
+            ),
+            "get": _op("API tokens, without their secrets (admin)", params=org),
+        },
+        "/api/v1/orgs/{org}/tokens/{token}": {
+            "delete": _op(
+                "Revoke an API token (admin)", ok="204", params=_path_params("org", "token")
+            ),
+        },
+        "/api/v1/orgs/{org}/audit": {
+            "get": _op(
+                "The audit log, newest first (admin)",
+                params=[
+                    *org,
+                    _query("limit", {"type": "integer", "minimum": 1, "maximum": 200}, "page size"),
+                    _query("before", {"type": "integer"}, "entries older than this id"),
+                ],
+            ),
+        },
     }
 
 

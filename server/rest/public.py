@@ -4,13 +4,26 @@ from __future__ import annotations
 
 import html
 
-from quart import Blueprint, Response, request
+from quart import Blueprint, Response, current_app, request
 
 from ..domain.statuspage import DOCUMENTS
+from ..ratelimit import KeyedBuckets, RateLimited
 from ..store import StoreError
-from .common import error_response, json_response, parts
+from .common import client_ip, error_response, json_response, parts
 
 bp = Blueprint("public", __name__)
+
+
+@bp.before_app_request
+async def limit_public() -> None:
+    """Status pages and the Statuspage API: a token bucket per client address."""
+    if not request.path.startswith("/status/"):
+        return
+    buckets: KeyedBuckets = current_app.config["PUBLIC_BUCKETS"]
+    wait = buckets.take(client_ip())
+    if wait:
+        raise RateLimited("too many requests from this address; slow down", wait)
+
 
 # Widgets and exporters fetch these from other origins.
 PUBLIC_HEADERS = {"Access-Control-Allow-Origin": "*", "Cache-Control": "no-cache"}

@@ -20,7 +20,7 @@ from ..domain import rules
 from ..domain.commands import Name
 from ..domain.errors import NotFound, ValidationError
 from ..domain.schema import Text, convert, parse
-from .common import json_body, json_response, parts, require_principal
+from .common import json_body, json_response, origin, parts, require_principal
 
 bp = Blueprint("rooms", __name__, url_prefix="/api/v1")
 
@@ -34,7 +34,7 @@ class CreateRoom:
 
 
 async def _room(room_id: str, action: Action) -> RoomHandle:
-    who = require_principal()
+    who = await require_principal()
     try:
         handle = await parts().registry.room(room_id)
     except NotFound:
@@ -55,13 +55,13 @@ def _time(name: str) -> datetime | None:
 
 @bp.post("/rooms")
 async def create_room() -> Response:
-    who = require_principal()
+    who = await require_principal()
     body = parse(CreateRoom, await json_body(required=False), where="room")
     org = body.org or who.org
-    if org == ALL_ORGS:
-        raise ValidationError("a server-wide token must say which organization", field="org")
+    if org is None or org == ALL_ORGS:
+        raise ValidationError("say which organization the room belongs to", field="org")
     authorize(who, Action.CHANGE, org)
-    meta = await parts().registry.create_room(org, body.title, who.subject)
+    meta = await parts().registry.create_room(org, body.title, who.subject, origin(who))
     return json_response(
         {"room_id": meta["id"], **meta}, 201, {"Location": f"/api/v1/rooms/{meta['id']}"}
     )
@@ -109,7 +109,7 @@ async def get_text(room_id: str) -> Response:
 @bp.get("/orgs/<org>/incidents/<incident>/notes")
 async def incident_notes(org: str, incident: str) -> Response:
     """The incident's timeline beside its notes as they were at each update."""
-    authorize(require_principal(), Action.READ, org)
+    authorize(await require_principal(), Action.READ, org)
     state = (await parts().registry.org(org)).state
     found = rules.find_incident(state, incident)
     if found.notes_room is None:

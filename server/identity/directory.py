@@ -1,0 +1,609 @@
+"""The directory: users, memberships, logins, API tokens and invitations.
+
+PostgreSQL holds them; the directory keeps the live ones in memory too, so
+that checking a token or a role costs a dictionary lookup, not a query. There
+is one server process, and every change goes through here: written to the
+database first (with its audit row, in one transaction), then applied in
+memory, then pushed to the live connections it concerns (a revoked token's
+sockets are closed at once).
+
+Secrets are random and long (256 bits), shown once, and stored as SHA-256
+hashes; passwords are hashed with argon2id. Each secret names its row, so a
+lookup needs no scan: ``sbt_<id>_<secret>`` (API token), ``sbr_<id>_<secret>``
+(refresh token of a login), ``sbi_<id>_<secret>`` (invitation link).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+import trio
+
+from ..auth import SYSTEM, AuthError, Forbidden, Origin, Principal, Role, Tokens
+from ..clock import Clock
+from ..config import Limits
+from ..domain.errors import Conflict, DomainError, NotFound, ValidationError
+from ..ids import new_id
+from ..ratelimit import KeyedBuckets, RateLimited
+from ..store import AuditEntry, Duplicate, Store
+from ..store import identity as sql
+from .passwords import check_strength, hash_password, verify_password
+
+#: Called with a predicate on principals and a reason: close their connections.
+Revoker = Callable[[Callable[[Principal], bool], str], None]
+
+
+class Gone(DomainError):
+    """An invitation that expired, was used, or was withdrawn."""
+
+    code = "invitation_invalid"
+    http_status = 410
+
+
+@dataclass(slots=True)
+class User:
+    id: str
+    email: str
+    name: str
+    password_hash: str
+    created_at: datetime
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"id": self.id, "email": self.email, "name": self.name}
+
+
+@dataclass(slots=True)
+class Session:
+    id: str
+    user_id: str
+    refresh_hash: str
+    created_at: datetime
+    expires_at: datetime
+
+
+@dataclass(slots=True)
+class ApiToken:
+    id: str
+    org: str
+    name: str
+    role: Role
+    hash: str
+    created_by: str | None
+    created_at: datetime
+    expires_at: datetime | None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "org": self.org,
+            "name": self.name,
+            "role": str(self.role),
+            "created_by": self.created_by,
+            "created_at": self.created_at,
+            "expires_at": self.expires_at,
+        }
+
+
+@dataclass(slots=True)
+class Invitation:
+    id: str
+    org: str
+    role: Role
+    email: str | None
+    hash: str
+    created_by: str | None
+    created_at: datetime
+    expires_at: datetime
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "org": self.org,
+            "role": str(self.role),
+            "email": self.email,
+            "created_by": self.created_by,
+            "created_at": self.created_at,
+            "expires_at": self.expires_at,
+        }
+
+
+@dataclass(slots=True)
+class Failures:
+    """Consecutive failed logins to one account."""
+
+    count: int = 0
+    wait_until: float = 0.0
+
+
+def _digest(secret: str) -> str:
+    return hashlib.sha256(secret.encode()).hexdigest()
+
+
+def _new_secret(prefix: str, row_id: str) -> str:
+    return f"{prefix}_{row_id}_{secrets.token_urlsafe(32)}"
+
+
+def _row_of(secret: str, prefix: str) -> str | None:
+    """The row id named by a ``prefix_<id>_<secret>`` string, or None if malformed."""
+    parts = secret.split("_", 2)
+    if len(parts) != 3 or parts[0] != prefix or not parts[1] or len(parts[2]) < 20:
+        return None
+    return parts[1]
+
+
+def normalize_email(email: str) -> str:
+    email = email.strip().lower()
+    local, at, domain = email.partition("@")
+    if not at or not local or "." not in domain or len(email) > 254 or " " in email:
+        raise ValidationError(f"{email!r} is not an email address", field="email")
+    return email
+
+
+@dataclass
+class Directory:
+    store: Store
+    tokens: Tokens
+    limits: Limits
+    clock: Clock = field(default_factory=Clock)
+    revoke: Revoker = lambda match, reason: None
+    users: dict[str, User] = field(default_factory=dict)
+    by_email: dict[str, str] = field(default_factory=dict)
+    memberships: dict[str, dict[str, Role]] = field(default_factory=dict)  # user -> org -> role
+    sessions: dict[str, Session] = field(default_factory=dict)
+    api_tokens: dict[str, ApiToken] = field(default_factory=dict)
+    invitations: dict[str, Invitation] = field(default_factory=dict)
+    failures: dict[str, Failures] = field(default_factory=dict)
+    lock: trio.Lock = field(default_factory=trio.Lock)
+
+    def __post_init__(self) -> None:
+        self.login_buckets = KeyedBuckets(self.limits.logins_per_second, self.limits.logins_burst)
+
+    async def load(self) -> None:
+        rows = await sql.load_all(self.store, self.clock.now())
+        for r in rows["users"]:
+            self.users[r["id"]] = User(
+                r["id"], r["email"], r["name"], r["password_hash"], r["created_at"]
+            )
+            self.by_email[r["email"]] = r["id"]
+        for r in rows["memberships"]:
+            self.memberships.setdefault(r["user_id"], {})[r["org"]] = Role.parse(r["role"])
+        for r in rows["sessions"]:
+            self.sessions[r["id"]] = Session(
+                r["id"], r["user_id"], r["refresh_hash"], r["created_at"], r["expires_at"]
+            )
+        for r in rows["tokens"]:
+            self.api_tokens[r["id"]] = ApiToken(
+                r["id"],
+                r["org"],
+                r["name"],
+                Role.parse(r["role"]),
+                r["hash"],
+                r["created_by"],
+                r["created_at"],
+                r["expires_at"],
+            )
+        for r in rows["invitations"]:
+            self.invitations[r["id"]] = Invitation(
+                r["id"],
+                r["org"],
+                Role.parse(r["role"]),
+                r["email"],
+                r["hash"],
+                r["created_by"],
+                r["created_at"],
+                r["expires_at"],
+            )
+
+    # -- principals ---------------------------------------------------------------
+
+    def role_of(self, user_id: str, org: str) -> Role | None:
+        orgs = self.memberships.get(user_id)
+        return None if orgs is None else orgs.get(org)
+
+    def user_principal(self, claims: dict[str, Any]) -> Principal:
+        """The principal of a login's access token (already verified as ours)."""
+        user_id, session_id = claims.get("sub"), claims.get("sid")
+        session = self.sessions.get(session_id) if isinstance(session_id, str) else None
+        if session is None or session.user_id != user_id:
+            raise AuthError("this login has ended (logged out or expired); log in again")
+        user = self.users[session.user_id]
+        return Principal("user", user.id, user.email, session=session.id, roles=self.role_of)
+
+    def token_principal(self, secret: str) -> Principal:
+        token_id = _row_of(secret, "sbt")
+        token = self.api_tokens.get(token_id) if token_id else None
+        if token is None or not hmac.compare_digest(token.hash, _digest(secret)):
+            raise AuthError("the API token is not valid: unknown or revoked")
+        if token.expires_at is not None and token.expires_at <= self.clock.now():
+            raise AuthError(f"the API token {token.name!r} has expired")
+        return Principal("token", token.id, f"token:{token.name}", token.org, token.role)
+
+    # -- logins ---------------------------------------------------------------------
+
+    async def login(self, email: str, password: str, ip: str | None) -> dict[str, Any]:
+        """Check the password; a new session with its access and refresh tokens.
+
+        Guessing is slowed twice: per client address (a token bucket), and per
+        account (after a few failures, each next attempt waits twice as long).
+        """
+        now = trio.current_time()
+        wait = self.login_buckets.take(ip or "?", now)
+        if wait:
+            raise RateLimited("too many login attempts from this address; wait", wait)
+        email = email.strip().lower()
+        failures = self.failures.get(email)
+        if failures is not None and failures.wait_until > now:
+            raise RateLimited(
+                "too many failed logins to this account; wait before trying again",
+                failures.wait_until - now,
+            )
+        user_id = self.by_email.get(email)
+        user = self.users.get(user_id) if user_id else None
+        if not await verify_password(user.password_hash if user else None, password):
+            failures = self.failures.setdefault(email, Failures())
+            failures.count += 1
+            extra = failures.count - self.limits.login_failures_free
+            if extra >= 0:
+                failures.wait_until = trio.current_time() + min(300.0, 2.0**extra)
+            if len(self.failures) > 100_000:
+                self.failures.clear()  # memory stays bounded; the IP buckets still hold
+            raise AuthError("wrong email or password")
+        assert user is not None
+        self.failures.pop(email, None)
+        return await self._new_session(user, ip)
+
+    async def _new_session(self, user: User, ip: str | None) -> dict[str, Any]:
+        at = self.clock.now()
+        session_id = new_id(16)
+        refresh = _new_secret("sbr", session_id)
+        expires = at + timedelta(days=self.limits.session_days)
+        await self.store.write(
+            [sql.insert_session(session_id, user.id, _digest(refresh), at, expires, ip)]
+        )
+        self.sessions[session_id] = Session(session_id, user.id, _digest(refresh), at, expires)
+        return self._grant(user, session_id, refresh)
+
+    def _grant(self, user: User, session_id: str, refresh: str) -> dict[str, Any]:
+        ttl = timedelta(seconds=self.limits.access_token_seconds)
+        return {
+            "access_token": self.tokens.issue_access(user.id, session_id, ttl),
+            "token_type": "Bearer",
+            "expires_in": self.limits.access_token_seconds,
+            "refresh_token": refresh,
+            "user": user.to_dict(),
+        }
+
+    async def refresh(self, refresh: str) -> dict[str, Any]:
+        """A new access token and a new refresh token; the old one is spent.
+
+        A refresh token used twice means it leaked (or two tabs raced): the
+        session is ended, and both holders must log in again.
+        """
+        session_id = _row_of(refresh, "sbr")
+        session = self.sessions.get(session_id) if session_id else None
+        if session is None:
+            raise AuthError("the refresh token is not valid: unknown, or its login has ended")
+        if session.expires_at <= self.clock.now():
+            await self._end_session(session, "login expired")
+            raise AuthError("this login has expired; log in again")
+        old = _digest(refresh)
+        if not hmac.compare_digest(session.refresh_hash, old):
+            await self._end_session(session, "refresh token reused")
+            raise AuthError("the refresh token was already used; the login is ended for safety")
+        new = _new_secret("sbr", session.id)
+        expires = self.clock.now() + timedelta(days=self.limits.session_days)
+        async with self.lock:
+            (status,) = await self.store.write(
+                [sql.rotate_session(session.id, old, _digest(new), expires)]
+            )
+            if status != "UPDATE 1":
+                raise AuthError("the refresh token was already used")
+            session.refresh_hash, session.expires_at = _digest(new), expires
+        return self._grant(self.users[session.user_id], session.id, new)
+
+    async def logout(self, who: Principal) -> None:
+        if who.kind != "user" or who.session is None:
+            raise ValidationError("only a login can log out; revoke API tokens instead")
+        session = self.sessions.get(who.session)
+        if session is not None:
+            await self._end_session(session, "logged out")
+
+    async def _end_session(self, session: Session, reason: str) -> None:
+        await self.store.write([sql.revoke_session(session.id, self.clock.now())])
+        self.sessions.pop(session.id, None)
+        self.revoke(lambda p: p.session == session.id, reason)
+
+    # -- users and memberships ------------------------------------------------------
+
+    async def create_user(
+        self,
+        email: str,
+        name: str,
+        password: str,
+        roles: dict[str, Role],
+        origin: Origin | None,
+        extra: Sequence[sql.Statement] = (),
+        user_id: str | None = None,
+    ) -> User:
+        email = normalize_email(email)
+        if problem := check_strength(password):
+            raise ValidationError(problem, field="password")
+        name = name.strip() or email.split("@")[0]
+        if len(name) > 120:
+            raise ValidationError("a name has at most 120 characters", field="name")
+        hashed = await hash_password(password)
+        at = self.clock.now()
+        user = User(user_id or new_id(), email, name, hashed, at)
+        statements = [sql.insert_user(user.id, email, name, hashed, at)]
+        statements += [sql.put_membership(user.id, org, str(r), at) for org, r in roles.items()]
+        statements += extra
+        audit = [
+            self._audit(org, origin, "member.add", user.id, {"email": email, "role": str(r)}, at)
+            for org, r in roles.items()
+        ]
+        async with self.lock:
+            try:
+                await self.store.write(statements, audit)
+            except Duplicate:
+                raise Conflict(f"a user with email {email!r} exists", field="email") from None
+            self.users[user.id] = user
+            self.by_email[email] = user.id
+            self.memberships[user.id] = dict(roles)
+        return user
+
+    def members(self, org: str) -> list[dict[str, Any]]:
+        out = []
+        for user_id, orgs in self.memberships.items():
+            if org in orgs:
+                out.append({**self.users[user_id].to_dict(), "role": str(orgs[org])})
+        return sorted(out, key=lambda m: m["email"])
+
+    def _member(self, org: str, user_id: str) -> Role:
+        role = self.role_of(user_id, org)
+        if role is None:
+            raise NotFound(f"no member {user_id!r} in {org!r}", field="user")
+        return role
+
+    def _owners(self, org: str) -> int:
+        return sum(1 for orgs in self.memberships.values() if orgs.get(org) is Role.OWNER)
+
+    def _guard_owner(self, org: str, acting: Role, *roles: Role) -> None:
+        if Role.OWNER in roles and acting < Role.OWNER:
+            raise Forbidden("only an owner may make or unmake owners")
+
+    async def set_role(
+        self, org: str, user_id: str, role: Role, acting: Role, origin: Origin
+    ) -> dict[str, Any]:
+        async with self.lock:
+            current = self._member(org, user_id)
+            self._guard_owner(org, acting, current, role)
+            if current is Role.OWNER and role is not Role.OWNER and self._owners(org) == 1:
+                raise Conflict("an organization keeps at least one owner", field="role")
+            at = self.clock.now()
+            await self.store.write(
+                [sql.put_membership(user_id, org, str(role), at)],
+                [self._audit(org, origin, "member.role", user_id, {"role": str(role)}, at)],
+            )
+            self.memberships[user_id][org] = role
+        self.revoke(lambda p: p.kind == "user" and p.id == user_id, f"role in {org} changed")
+        return {**self.users[user_id].to_dict(), "role": str(role)}
+
+    async def remove_member(self, org: str, user_id: str, acting: Role, origin: Origin) -> None:
+        async with self.lock:
+            current = self._member(org, user_id)
+            self._guard_owner(org, acting, current)
+            if current is Role.OWNER and self._owners(org) == 1:
+                raise Conflict("an organization keeps at least one owner", field="user")
+            at = self.clock.now()
+            await self.store.write(
+                [sql.delete_membership(user_id, org)],
+                [self._audit(org, origin, "member.remove", user_id, None, at)],
+            )
+            del self.memberships[user_id][org]
+        self.revoke(lambda p: p.kind == "user" and p.id == user_id, f"membership of {org} revoked")
+
+    # -- invitations ------------------------------------------------------------------
+
+    async def invite(
+        self,
+        org: str,
+        role: Role,
+        email: str | None,
+        hours: float | None,
+        acting: Role,
+        origin: Origin,
+    ) -> tuple[Invitation, str]:
+        self._guard_owner(org, acting, role)
+        email = normalize_email(email) if email else None
+        hours = self.limits.invitation_hours if hours is None else hours
+        if not 0 < hours <= 24 * 30:
+            raise ValidationError("an invitation lasts between 0 and 720 hours", field="hours")
+        at = self.clock.now()
+        inv_id = new_id()
+        link = _new_secret("sbi", inv_id)
+        invitation = Invitation(
+            inv_id, org, role, email, _digest(link), origin.subject, at, at + timedelta(hours=hours)
+        )
+        await self.store.write(
+            [
+                sql.insert_invitation(
+                    inv_id,
+                    org,
+                    str(role),
+                    email,
+                    invitation.hash,
+                    origin.subject,
+                    at,
+                    invitation.expires_at,
+                )
+            ],
+            [self._audit(org, origin, "invitation.create", inv_id, {"role": str(role)}, at)],
+        )
+        self.invitations[inv_id] = invitation
+        return invitation, link
+
+    def pending_invitations(self, org: str) -> list[Invitation]:
+        now = self.clock.now()
+        return [i for i in self.invitations.values() if i.org == org and i.expires_at > now]
+
+    async def withdraw_invitation(self, org: str, inv_id: str, origin: Origin) -> None:
+        invitation = self.invitations.get(inv_id)
+        if invitation is None or invitation.org != org:
+            raise NotFound(f"no pending invitation {inv_id!r}", field="invitation")
+        at = self.clock.now()
+        await self.store.write(
+            [sql.revoke_invitation(inv_id, at)],
+            [self._audit(org, origin, "invitation.revoke", inv_id, None, at)],
+        )
+        self.invitations.pop(inv_id, None)
+
+    def invitation(self, link: str) -> Invitation:
+        inv_id = _row_of(link, "sbi")
+        invitation = self.invitations.get(inv_id) if inv_id else None
+        if invitation is None or not hmac.compare_digest(invitation.hash, _digest(link)):
+            raise Gone("this invitation is not valid: unknown, used or withdrawn")
+        if invitation.expires_at <= self.clock.now():
+            raise Gone("this invitation has expired; ask for a new one")
+        return invitation
+
+    async def accept(
+        self,
+        link: str,
+        who: Principal | None,
+        signup: dict[str, str] | None,
+        ip: str | None,
+    ) -> dict[str, Any]:
+        """Join the invitation's organization as the logged-in user, or as a new one."""
+        invitation = self.invitation(link)
+        at = self.clock.now()
+        if who is not None:
+            if who.kind != "user":
+                raise Forbidden("only a person (a login) can accept an invitation")
+            user = self.users[who.id]
+            if invitation.email and invitation.email != user.email:
+                raise Forbidden(f"this invitation is for {invitation.email}")
+            if self.role_of(user.id, invitation.org) is not None:
+                raise Conflict(f"you are already a member of {invitation.org!r}")
+        elif signup is None:
+            raise AuthError("log in, or give email, name and password to sign up")
+        elif invitation.email and invitation.email != normalize_email(signup.get("email", "")):
+            raise Forbidden(f"this invitation is for {invitation.email}")
+        # Taken out first, so that nobody else can use it while this one commits.
+        del self.invitations[invitation.id]
+        try:
+            if who is not None:
+                origin = Origin("user", user.id, user.email, ip)
+                async with self.lock:
+                    await self.store.write(
+                        [
+                            sql.put_membership(user.id, invitation.org, str(invitation.role), at),
+                            sql.accept_invitation(invitation.id, user.id, at),
+                        ],
+                        [self._accepted(invitation, origin, user.id, at)],
+                    )
+                    self.memberships.setdefault(user.id, {})[invitation.org] = invitation.role
+                return {"org": invitation.org, "role": str(invitation.role), "user": user.to_dict()}
+            assert signup is not None
+            user_id = new_id()
+            email = normalize_email(signup.get("email", ""))
+            user = await self.create_user(
+                email,
+                signup.get("name", ""),
+                signup.get("password", ""),
+                {invitation.org: invitation.role},
+                Origin("user", user_id, email, ip),
+                extra=[sql.accept_invitation(invitation.id, user_id, at)],
+                user_id=user_id,
+            )
+        except BaseException:
+            self.invitations[invitation.id] = invitation
+            raise
+        session = await self._new_session(user, ip)
+        return {"org": invitation.org, "role": str(invitation.role), **session}
+
+    def _accepted(
+        self, invitation: Invitation, origin: Origin, user_id: str, at: datetime
+    ) -> AuditEntry:
+        return self._audit(
+            invitation.org,
+            origin,
+            "invitation.accept",
+            invitation.id,
+            {"user": user_id, "role": str(invitation.role)},
+            at,
+        )
+
+    # -- API tokens -------------------------------------------------------------------
+
+    async def create_token(
+        self,
+        org: str,
+        name: str,
+        role: Role,
+        expires_at: datetime | None,
+        acting: Role,
+        origin: Origin,
+    ) -> tuple[ApiToken, str]:
+        if role > acting:
+            raise Forbidden(f"a token cannot have more than your role ({acting})")
+        name = name.strip()
+        if not 1 <= len(name) <= 80:
+            raise ValidationError("a token needs a name of 1 to 80 characters", field="name")
+        at = self.clock.now()
+        if expires_at is not None and expires_at <= at:
+            raise ValidationError("expires_at must be in the future", field="expires_at")
+        if any(t.org == org and t.name == name for t in self.api_tokens.values()):
+            raise Conflict(f"a token named {name!r} exists in {org!r}", field="name")
+        token_id = new_id()
+        secret = _new_secret("sbt", token_id)
+        token = ApiToken(token_id, org, name, role, _digest(secret), origin.subject, at, expires_at)
+        await self.store.write(
+            [
+                sql.insert_token(
+                    token_id, org, name, str(role), token.hash, origin.subject, at, expires_at
+                )
+            ],
+            [
+                self._audit(
+                    org, origin, "token.create", token_id, {"name": name, "role": str(role)}, at
+                )
+            ],
+        )
+        self.api_tokens[token_id] = token
+        return token, secret
+
+    def org_tokens(self, org: str) -> list[ApiToken]:
+        return sorted(
+            (t for t in self.api_tokens.values() if t.org == org), key=lambda t: t.created_at
+        )
+
+    async def revoke_token(self, org: str, token_id: str, origin: Origin) -> None:
+        token = self.api_tokens.get(token_id)
+        if token is None or token.org != org:
+            raise NotFound(f"no token {token_id!r} in {org!r}", field="token")
+        at = self.clock.now()
+        await self.store.write(
+            [sql.revoke_token(token_id, at)],
+            [self._audit(org, origin, "token.revoke", token_id, {"name": token.name}, at)],
+        )
+        self.api_tokens.pop(token_id, None)
+        self.revoke(lambda p: p.kind == "token" and p.id == token_id, "token revoked")
+
+    # -- audit ------------------------------------------------------------------------
+
+    @staticmethod
+    def _audit(
+        org: str,
+        origin: Origin | None,
+        action: str,
+        target: str | None,
+        details: Any,
+        at: datetime,
+    ) -> AuditEntry:
+        return (origin or SYSTEM).entry(org, action, target, details, at)
