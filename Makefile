@@ -8,10 +8,10 @@ DATA   ?= .switchboard
 
 .PHONY: run test venv lint bench clean
 
-$(BIN)/.installed: pyproject.toml
+$(BIN)/.installed: pyproject.toml clients/python/pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[test]'
+	$(BIN)/pip install --quiet -e '.[test]' -e clients/python
 	touch $@
 
 venv: $(BIN)/.installed
@@ -24,7 +24,7 @@ test: venv
 
 lint: venv
 	$(BIN)/pip install --quiet -e '.[dev]'
-	$(BIN)/ruff check server tests bench
+	$(BIN)/ruff check server tests bench clients
 	$(BIN)/mypy
 
 bench: venv

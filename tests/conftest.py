@@ -74,3 +74,7 @@ async def api(server: Server) -> AsyncIterator[Api]:
 def ws(server: Server):  # type: ignore[no-untyped-def]
     """``async with ws() as conn:`` opens a WebSocket to the server."""
     return lambda **kw: open_ws(server.base_url, **kw)
+
+
+# The client package's pytest kit (real server, connected clients, assert_event).
+pytest_plugins = ["switchboard_client.testing"]

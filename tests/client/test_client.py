@@ -1,0 +1,169 @@
+"""The bundled Python client against a real server, through the pytest kit."""
+
+from __future__ import annotations
+
+import contextlib
+import random
+from typing import Any
+
+import pytest
+import trio
+from switchboard_client import (
+    Backoff,
+    ConnectionLost,
+    Event,
+    State,
+    SwitchboardError,
+    connect,
+)
+from switchboard_client.testing import RunningServer, assert_event, refute_event
+
+
+async def test_subscribe_commands_and_typed_errors(
+    switchboard_server: RunningServer, switchboard_client: Any
+) -> None:
+    async with switchboard_client(role="responder") as client:
+        assert client.state is State.CONNECTED and client.welcome["role"] == "responder"
+        events = await client.subscribe("status:demo")
+        assert {s["name"] for s in events.snapshot["services"]} >= {"API", "Website"}
+        await client.service_update("demo", service="api", status="major_outage")
+        updated = await assert_event(events, "service.updated")
+        assert updated.data["service"]["status"] == "major_outage"
+        created = await client.incident_create("demo", name="Broken", body="Looking")
+        assert created["id"]
+        await assert_event(
+            events, "incident.created", where=lambda e: e.data["incident"]["id"] == created["id"]
+        )
+        with pytest.raises(SwitchboardError) as missing:
+            await client.service_update("demo", service="nosuch", status="operational")
+        assert missing.value.code == "not_found" and missing.value.field == "service"
+        with pytest.raises(SwitchboardError) as wrong:
+            await client.service_update("demo", service="api", status="sideways")
+        assert wrong.value.code == "invalid_field" and wrong.value.field == "status"
+        await refute_event(events, "service.updated", within=0.2)
+    async with switchboard_client(role="viewer") as viewer:
+        with pytest.raises(SwitchboardError) as denied:
+            await viewer.incident_create("demo", name="No")
+        assert denied.value.code == "forbidden"
+
+
+async def test_a_refused_token_is_not_retried(switchboard_server: RunningServer) -> None:
+    with pytest.raises(SwitchboardError) as refused:
+        async with connect(switchboard_server.ws_url, "not-a-token"):
+            pass
+    assert refused.value.code == "unauthorized"
+
+
+async def test_reconnect_after_a_restart_mid_stream_has_no_gap_and_no_duplicate(
+    switchboard_server: RunningServer, switchboard_client: Any
+) -> None:
+    async with switchboard_client(role="viewer", token=None) as watcher:
+        events = await watcher.subscribe("status:demo")
+        first = events.seq
+        received: list[Event] = []
+
+        async def collect() -> None:
+            async for item in events:
+                assert isinstance(item, Event)
+                received.append(item)
+
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(collect)
+            for round_ in range(3):
+                async with switchboard_client(role="responder") as publisher:
+                    for n in range(10):
+                        status = "major_outage" if n % 2 else "operational"
+                        await publisher.service_update("demo", service="api", status=status)
+                if round_ < 2:
+                    await switchboard_server.restart()  # mid-stream: the watcher keeps going
+                    await watcher.wait_state(State.CONNECTED)
+            async with switchboard_client(token=None) as late:
+                head = (await late.subscribe("status:demo")).seq
+            with trio.fail_after(10):
+                while not received or received[-1].seq < head:  # noqa: ASYNC110 (another task's progress)
+                    await trio.sleep(0.02)
+            nursery.cancel_scope.cancel()
+        seqs = [e.seq for e in received]
+        assert head >= first + 30  # every change published something
+        assert seqs == list(range(first + 1, head + 1)), seqs  # no gap, no duplicate
+        assert watcher.connects == 3
+
+
+async def test_a_killed_connection_resumes(switchboard_client: Any) -> None:
+    async with switchboard_client(role="responder") as client:
+        events = await client.subscribe("org:demo")
+        await client.service_update("demo", service="api", status="partial_outage")
+        before = await assert_event(events, "service.updated")
+        await client._ws._stream.aclose()  # the TCP connection dies under it
+        # Sent into the dying connection, it may fail (whether it ran is unknown).
+        with contextlib.suppress(ConnectionLost):
+            await client.service_update("demo", service="api", status="operational")
+        # The next command waits for the new connection.
+        await client.service_update("demo", service="website", status="degraded_performance")
+        seqs = [before.seq]
+        while True:
+            with trio.fail_after(10):
+                event = await events.next()
+            assert isinstance(event, Event)
+            seqs.append(event.seq)
+            if event.name == "service.updated" and event.data["service"]["name"] == "Website":
+                break
+        assert seqs == list(range(seqs[0], seqs[-1] + 1))  # in order, none twice, none lost
+        assert client.connects == 2
+
+
+async def test_backoff_grows_with_jitter_up_to_its_cap() -> None:
+    backoff = Backoff(base=0.1, cap=2.0)
+    rng = random.Random(7)
+    delays = [[backoff.delay(n, rng) for _ in range(200)] for n in range(8)]
+    assert all(0 <= d <= min(2.0, 0.1 * 2**n) for n, ds in enumerate(delays) for d in ds)
+    assert max(delays[7]) > 1.5 and max(delays[0]) <= 0.1  # grows, then capped
+    assert len({round(d, 6) for d in delays[5]}) > 150  # jittered
+
+
+async def test_connecting_to_nothing_gives_up_when_told() -> None:
+    with trio.socket.socket() as sock:  # a port nobody listens on
+        await sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    with pytest.raises(ConnectionLost):
+        async with connect(f"ws://127.0.0.1:{port}/ws", backoff=Backoff(base=0.01, max_attempts=2)):
+            pass
+
+
+async def test_two_clients_editing_one_room_converge(
+    switchboard_server: RunningServer, switchboard_client: Any
+) -> None:
+    async with switchboard_client(role="admin") as admin:
+        incident = await admin.incident_create("demo", name="Notes")
+    room_id = incident["notes_room"]
+    async with switchboard_client(role="responder") as a, switchboard_client(role="responder") as b:
+        ra = await a.join_room(room_id, name="Ana")
+        rb = await b.join_room(room_id, name="Bo")
+        rng = random.Random(3)
+        for n in range(60):
+            for room in (ra, rb):
+                text = room.text
+                pos = rng.randint(0, len(text))
+                if text and rng.random() < 0.3:
+                    await room.delete(min(pos, len(text) - 1), 1)
+                else:
+                    await room.insert(pos, rng.choice(["x", "😀", "é", "漢"]))
+            if n == 30:
+                await a._ws._stream.aclose()  # one of them drops and resumes mid-typing
+        await ra.flush()
+        await rb.flush()
+        with trio.fail_after(10):
+            while ra.text != rb.text or ra.rev != rb.rev:  # noqa: ASYNC110 (the reader tasks' progress)
+                await trio.sleep(0.02)
+        await rb.set_presence(selection=(1, 1), status="typing")
+        with trio.fail_after(5):
+            while not any(p.get("status") == "typing" for p in ra.participants):
+                await ra.next()
+        assert {p["name"] for p in ra.participants} == {"Ana", "Bo"}
+    async with switchboard_client(role="viewer") as viewer:
+        room = await viewer.join_room(room_id)
+        assert room.text == ra.text and room.rev == ra.rev
+        await room.insert(0, "no")  # applied here at once; the server refuses it
+        with pytest.raises(SwitchboardError) as refused:
+            await room.flush()
+        assert refused.value.code == "forbidden"
