@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-import itertools
 import warnings
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
@@ -16,25 +15,12 @@ from server.main import Server
 
 warnings.filterwarnings("ignore", message=".*XDG_RUNTIME_DIR.*")
 
-_databases = itertools.count()
-
-
-@pytest.fixture(scope="session")
-def pg(tmp_path_factory: pytest.TempPathFactory) -> Iterator[object]:
-    """One embedded PostgreSQL for the whole run (stopped when the run ends)."""
-    import pgserver
-
-    server = pgserver.get_server(tmp_path_factory.mktemp("pg") / "data", cleanup_mode="stop")
-    yield server
-    server.cleanup()
-
 
 @pytest.fixture
-def database_url(pg: object) -> str:
-    """A fresh, empty database for one test."""
-    name = f"test_{next(_databases)}"
-    pg.psql(f'CREATE DATABASE "{name}";')  # type: ignore[attr-defined]
-    return str(pg.get_uri(name))  # type: ignore[attr-defined]
+def database_url(switchboard_database_url: str) -> str:
+    """A fresh, empty database for one test, in the run's one embedded PostgreSQL
+    (the client kit's, so that the kit's tests and ours share it)."""
+    return switchboard_database_url
 
 
 @pytest.fixture

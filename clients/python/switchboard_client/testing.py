@@ -108,20 +108,26 @@ def switchboard_pg(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
 
 
 @pytest.fixture
+def switchboard_database_url(switchboard_pg: Any) -> str:
+    """A fresh, empty database for one test, in the run's PostgreSQL."""
+    name = f"test_{next(_databases)}"
+    switchboard_pg.psql(f'CREATE DATABASE "{name}";')
+    return str(switchboard_pg.get_uri(name))
+
+
+@pytest.fixture
 async def switchboard_server(
-    switchboard_pg: Any, tmp_path: Path, nursery: trio.Nursery
+    switchboard_database_url: str, tmp_path: Path, nursery: trio.Nursery
 ) -> AsyncIterator[RunningServer]:
     """A real server on a free port, its own fresh database, the demo organization."""
     from server.config import Config
     from server.main import Server
 
-    name = f"kit_{next(_databases)}"
-    switchboard_pg.psql(f'CREATE DATABASE "{name}";')
     config = Config(
         host="127.0.0.1",
         port=0,
         data_dir=tmp_path / "switchboard",
-        database_url=str(switchboard_pg.get_uri(name)),
+        database_url=switchboard_database_url,
         secret=_SECRET,
         demo=True,
     )
@@ -155,6 +161,7 @@ __all__ = [
     "assert_event",
     "refute_event",
     "switchboard_client",
+    "switchboard_database_url",
     "switchboard_pg",
     "switchboard_server",
 ]
