@@ -117,7 +117,9 @@ def _fail_for(error: SwitchboardError) -> Failure:
 
 
 async def _rest(args: argparse.Namespace, method: str, path: str) -> Any:
-    base = args.url.replace("ws", "http", 1).removesuffix("/ws").rstrip("/")
+    base = args.url.removesuffix("/ws").rstrip("/")
+    if base.startswith("ws"):  # ws:// -> http://, wss:// -> https://
+        base = "http" + base[2:]
     headers = {"Authorization": f"Bearer {args.token}"} if args.token else {}
     try:
         async with httpx.AsyncClient(base_url=base, timeout=15) as http:

@@ -148,7 +148,6 @@ class Client:
         self._pending: dict[int, _Pending] = {}
         self._subscriptions: dict[str, Subscription] = {}
         self._rooms: dict[str, Room] = {}
-        self._connected = trio.Event()
         self._state_changed = trio.Event()
         self._closed = False
         self._fatal: BaseException | None = None
@@ -310,10 +309,6 @@ class Client:
 
     def _set_state(self, state: State) -> None:
         self.state = state
-        if state is State.CONNECTED:
-            self._connected.set()
-        else:
-            self._connected = trio.Event() if self._connected.is_set() else self._connected
         self._state_changed.set()
         self._state_changed = trio.Event()
 

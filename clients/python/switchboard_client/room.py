@@ -143,23 +143,21 @@ class Room:
         if out is not None:
             await self._send_op(out)
 
-    def _op_message(self, out: Outgoing) -> bytes:
-        return orjson.dumps(
-            {
-                "type": "doc.op",
-                "id": f"op:{self.id}:{out.client_op_id}",
-                "room": self.id,
-                "rev": out.rev,
-                "op": out.op,
-                "client_op_id": out.client_op_id,
-            }
-        )
+    def _op_message(self, out: Outgoing) -> dict[str, Any]:
+        return {
+            "type": "doc.op",
+            "id": f"op:{self.id}:{out.client_op_id}",
+            "room": self.id,
+            "rev": out.rev,
+            "op": out.op,
+            "client_op_id": out.client_op_id,
+        }
 
     async def _send_op(self, out: Outgoing) -> None:
         from .errors import ConnectionLost
 
         with contextlib.suppress(ConnectionLost):  # resent after the reconnect
-            await self.client._send(orjson.loads(self._op_message(out)))
+            await self.client._send(self._op_message(out))
 
     # -- the connection's side ----------------------------------------------------------
 
@@ -204,7 +202,7 @@ class Room:
         # the unacknowledged one goes again with its id: never applied twice.
         out = self.ot.resend()
         if out is not None:
-            await ws.send_message(self._op_message(out).decode())
+            await ws.send_message(orjson.dumps(self._op_message(out)).decode())
 
     async def _answer(self, message: dict[str, Any]) -> None:
         if message.get("type") == "ack":
