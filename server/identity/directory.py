@@ -7,17 +7,13 @@ database first (with its audit row, in one transaction), then applied in
 memory, then pushed to the live connections it concerns (a revoked token's
 sockets are closed at once).
 
-Secrets are random and long (256 bits), shown once, and stored as SHA-256
-hashes; passwords are hashed with argon2id. Each secret names its row, so a
-lookup needs no scan: ``sbt_<id>_<secret>`` (API token), ``sbr_<id>_<secret>``
-(refresh token of a login), ``sbi_<id>_<secret>`` (invitation link).
+Passwords are hashed with argon2id; the other secrets are described in
+:mod:`server.identity.records`.
 """
 
 from __future__ import annotations
 
-import hashlib
 import hmac
-import secrets
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -28,121 +24,27 @@ import trio
 from ..auth import SYSTEM, AuthError, Forbidden, Origin, Principal, Role, Tokens
 from ..clock import Clock
 from ..config import Limits
-from ..domain.errors import Conflict, DomainError, NotFound, ValidationError
+from ..domain.errors import Conflict, NotFound, ValidationError
 from ..ids import new_id
 from ..ratelimit import KeyedBuckets, RateLimited
 from ..store import AuditEntry, Duplicate, Store
 from ..store import identity as sql
 from .passwords import check_strength, hash_password, verify_password
+from .records import (
+    ApiToken,
+    Failures,
+    Gone,
+    Invitation,
+    Session,
+    User,
+    digest,
+    new_secret,
+    normalize_email,
+    row_of,
+)
 
 #: Called with a predicate on principals and a reason: close their connections.
 Revoker = Callable[[Callable[[Principal], bool], str], None]
-
-
-class Gone(DomainError):
-    """An invitation that expired, was used, or was withdrawn."""
-
-    code = "invitation_invalid"
-    http_status = 410
-
-
-@dataclass(slots=True)
-class User:
-    id: str
-    email: str
-    name: str
-    password_hash: str
-    created_at: datetime
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"id": self.id, "email": self.email, "name": self.name}
-
-
-@dataclass(slots=True)
-class Session:
-    id: str
-    user_id: str
-    refresh_hash: str
-    created_at: datetime
-    expires_at: datetime
-
-
-@dataclass(slots=True)
-class ApiToken:
-    id: str
-    org: str
-    name: str
-    role: Role
-    hash: str
-    created_by: str | None
-    created_at: datetime
-    expires_at: datetime | None
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "id": self.id,
-            "org": self.org,
-            "name": self.name,
-            "role": str(self.role),
-            "created_by": self.created_by,
-            "created_at": self.created_at,
-            "expires_at": self.expires_at,
-        }
-
-
-@dataclass(slots=True)
-class Invitation:
-    id: str
-    org: str
-    role: Role
-    email: str | None
-    hash: str
-    created_by: str | None
-    created_at: datetime
-    expires_at: datetime
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "id": self.id,
-            "org": self.org,
-            "role": str(self.role),
-            "email": self.email,
-            "created_by": self.created_by,
-            "created_at": self.created_at,
-            "expires_at": self.expires_at,
-        }
-
-
-@dataclass(slots=True)
-class Failures:
-    """Consecutive failed logins to one account."""
-
-    count: int = 0
-    wait_until: float = 0.0
-
-
-def _digest(secret: str) -> str:
-    return hashlib.sha256(secret.encode()).hexdigest()
-
-
-def _new_secret(prefix: str, row_id: str) -> str:
-    return f"{prefix}_{row_id}_{secrets.token_urlsafe(32)}"
-
-
-def _row_of(secret: str, prefix: str) -> str | None:
-    """The row id named by a ``prefix_<id>_<secret>`` string, or None if malformed."""
-    parts = secret.split("_", 2)
-    if len(parts) != 3 or parts[0] != prefix or not parts[1] or len(parts[2]) < 20:
-        return None
-    return parts[1]
-
-
-def normalize_email(email: str) -> str:
-    email = email.strip().lower()
-    local, at, domain = email.partition("@")
-    if not at or not local or "." not in domain or len(email) > 254 or " " in email:
-        raise ValidationError(f"{email!r} is not an email address", field="email")
-    return email
 
 
 @dataclass
@@ -216,9 +118,9 @@ class Directory:
         return Principal("user", user.id, user.email, session=session.id, roles=self.role_of)
 
     def token_principal(self, secret: str) -> Principal:
-        token_id = _row_of(secret, "sbt")
+        token_id = row_of(secret, "sbt")
         token = self.api_tokens.get(token_id) if token_id else None
-        if token is None or not hmac.compare_digest(token.hash, _digest(secret)):
+        if token is None or not hmac.compare_digest(token.hash, digest(secret)):
             raise AuthError("the API token is not valid: unknown or revoked")
         if token.expires_at is not None and token.expires_at <= self.clock.now():
             raise AuthError(f"the API token {token.name!r} has expired")
@@ -261,12 +163,12 @@ class Directory:
     async def _new_session(self, user: User, ip: str | None) -> dict[str, Any]:
         at = self.clock.now()
         session_id = new_id(16)
-        refresh = _new_secret("sbr", session_id)
+        refresh = new_secret("sbr", session_id)
         expires = at + timedelta(days=self.limits.session_days)
         await self.store.write(
-            [sql.insert_session(session_id, user.id, _digest(refresh), at, expires, ip)]
+            [sql.insert_session(session_id, user.id, digest(refresh), at, expires, ip)]
         )
-        self.sessions[session_id] = Session(session_id, user.id, _digest(refresh), at, expires)
+        self.sessions[session_id] = Session(session_id, user.id, digest(refresh), at, expires)
         return self._grant(user, session_id, refresh)
 
     def _grant(self, user: User, session_id: str, refresh: str) -> dict[str, Any]:
@@ -285,26 +187,26 @@ class Directory:
         A refresh token used twice means it leaked (or two tabs raced): the
         session is ended, and both holders must log in again.
         """
-        session_id = _row_of(refresh, "sbr")
+        session_id = row_of(refresh, "sbr")
         session = self.sessions.get(session_id) if session_id else None
         if session is None:
             raise AuthError("the refresh token is not valid: unknown, or its login has ended")
         if session.expires_at <= self.clock.now():
             await self._end_session(session, "login expired")
             raise AuthError("this login has expired; log in again")
-        old = _digest(refresh)
+        old = digest(refresh)
         if not hmac.compare_digest(session.refresh_hash, old):
             await self._end_session(session, "refresh token reused")
             raise AuthError("the refresh token was already used; the login is ended for safety")
-        new = _new_secret("sbr", session.id)
+        new = new_secret("sbr", session.id)
         expires = self.clock.now() + timedelta(days=self.limits.session_days)
         async with self.lock:
             (status,) = await self.store.write(
-                [sql.rotate_session(session.id, old, _digest(new), expires)]
+                [sql.rotate_session(session.id, old, digest(new), expires)]
             )
             if status != "UPDATE 1":
                 raise AuthError("the refresh token was already used")
-            session.refresh_hash, session.expires_at = _digest(new), expires
+            session.refresh_hash, session.expires_at = digest(new), expires
         return self._grant(self.users[session.user_id], session.id, new)
 
     async def logout(self, who: Principal) -> None:
@@ -373,7 +275,8 @@ class Directory:
     def _owners(self, org: str) -> int:
         return sum(1 for orgs in self.memberships.values() if orgs.get(org) is Role.OWNER)
 
-    def _guard_owner(self, org: str, acting: Role, *roles: Role) -> None:
+    @staticmethod
+    def _guard_owner(acting: Role, *roles: Role) -> None:
         if Role.OWNER in roles and acting < Role.OWNER:
             raise Forbidden("only an owner may make or unmake owners")
 
@@ -382,7 +285,7 @@ class Directory:
     ) -> dict[str, Any]:
         async with self.lock:
             current = self._member(org, user_id)
-            self._guard_owner(org, acting, current, role)
+            self._guard_owner(acting, current, role)
             if current is Role.OWNER and role is not Role.OWNER and self._owners(org) == 1:
                 raise Conflict("an organization keeps at least one owner", field="role")
             at = self.clock.now()
@@ -397,7 +300,7 @@ class Directory:
     async def remove_member(self, org: str, user_id: str, acting: Role, origin: Origin) -> None:
         async with self.lock:
             current = self._member(org, user_id)
-            self._guard_owner(org, acting, current)
+            self._guard_owner(acting, current)
             if current is Role.OWNER and self._owners(org) == 1:
                 raise Conflict("an organization keeps at least one owner", field="user")
             at = self.clock.now()
@@ -419,16 +322,16 @@ class Directory:
         acting: Role,
         origin: Origin,
     ) -> tuple[Invitation, str]:
-        self._guard_owner(org, acting, role)
+        self._guard_owner(acting, role)
         email = normalize_email(email) if email else None
         hours = self.limits.invitation_hours if hours is None else hours
         if not 0 < hours <= 24 * 30:
             raise ValidationError("an invitation lasts between 0 and 720 hours", field="hours")
         at = self.clock.now()
         inv_id = new_id()
-        link = _new_secret("sbi", inv_id)
+        link = new_secret("sbi", inv_id)
         invitation = Invitation(
-            inv_id, org, role, email, _digest(link), origin.subject, at, at + timedelta(hours=hours)
+            inv_id, org, role, email, digest(link), origin.subject, at, at + timedelta(hours=hours)
         )
         await self.store.write(
             [
@@ -464,9 +367,9 @@ class Directory:
         self.invitations.pop(inv_id, None)
 
     def invitation(self, link: str) -> Invitation:
-        inv_id = _row_of(link, "sbi")
+        inv_id = row_of(link, "sbi")
         invitation = self.invitations.get(inv_id) if inv_id else None
-        if invitation is None or not hmac.compare_digest(invitation.hash, _digest(link)):
+        if invitation is None or not hmac.compare_digest(invitation.hash, digest(link)):
             raise Gone("this invitation is not valid: unknown, used or withdrawn")
         if invitation.expires_at <= self.clock.now():
             raise Gone("this invitation has expired; ask for a new one")
@@ -558,11 +461,23 @@ class Directory:
         at = self.clock.now()
         if expires_at is not None and expires_at <= at:
             raise ValidationError("expires_at must be in the future", field="expires_at")
+        async with self.lock:  # the name check and the insert, together
+            return await self._create_token(org, name, role, expires_at, origin, at)
+
+    async def _create_token(
+        self,
+        org: str,
+        name: str,
+        role: Role,
+        expires_at: datetime | None,
+        origin: Origin,
+        at: datetime,
+    ) -> tuple[ApiToken, str]:
         if any(t.org == org and t.name == name for t in self.api_tokens.values()):
             raise Conflict(f"a token named {name!r} exists in {org!r}", field="name")
         token_id = new_id()
-        secret = _new_secret("sbt", token_id)
-        token = ApiToken(token_id, org, name, role, _digest(secret), origin.subject, at, expires_at)
+        secret = new_secret("sbt", token_id)
+        token = ApiToken(token_id, org, name, role, digest(secret), origin.subject, at, expires_at)
         await self.store.write(
             [
                 sql.insert_token(
