@@ -94,8 +94,8 @@ def is_upgrade_request(head: bytes) -> bool:
     return b"websocket" in head.lower()
 
 
-def accept_handshake(head: bytes) -> bytes:
-    """The 101 response for a valid upgrade request head, or HandshakeError."""
+def parse_head(head: bytes) -> dict[bytes, bytes]:
+    """A request head's headers (lower-case names, repeats joined), or HandshakeError."""
     parser = h11.Connection(h11.SERVER)
     parser.receive_data(head)
     try:
@@ -107,6 +107,11 @@ def accept_handshake(head: bytes) -> bytes:
     headers: dict[bytes, bytes] = {}
     for name, value in event.headers:
         headers[name] = headers[name] + b", " + value if name in headers else value
+    return headers
+
+
+def accept_handshake(headers: dict[bytes, bytes]) -> bytes:
+    """The 101 response for a valid upgrade request's headers, or HandshakeError."""
 
     def tokens(name: bytes) -> set[bytes]:
         return {t.strip().lower() for t in headers.get(name, b"").split(b",")}
@@ -134,15 +139,6 @@ def accept_handshake(head: bytes) -> bytes:
     if SUBPROTOCOL.encode() in tokens(b"sec-websocket-protocol"):
         lines.append(b"Sec-WebSocket-Protocol: " + SUBPROTOCOL.encode())
     return b"\r\n".join(lines) + b"\r\n\r\n"
-
-
-def forwarded_for(head: bytes) -> str | None:
-    """The X-Forwarded-For header of a raw request head, if any."""
-    for line in head.split(b"\r\n")[1:]:
-        name, sep, value = line.partition(b":")
-        if sep and name.strip().lower() == b"x-forwarded-for":
-            return value.strip().decode("latin-1")
-    return None
 
 
 def handshake_refusal(error: HandshakeError) -> bytes:
@@ -189,12 +185,12 @@ class Gateway:
 
     async def serve(self, sock: socket.socket, head: bytes, rest: bytes, peer: str) -> None:
         """Answer the handshake in ``head``, then be the connection's reader."""
-        address = client_address(
-            peer.rsplit(":", 1)[0].strip("[]"),
-            forwarded_for(head) if self.trusted_proxies else None,
-            self.trusted_proxies,
-        )
+        address = peer.rsplit(":", 1)[0].strip("[]")
         try:
+            headers = parse_head(head)
+            forwarded = headers.get(b"x-forwarded-for")
+            if forwarded is not None:
+                address = client_address(address, forwarded.decode("latin-1"), self.trusted_proxies)
             wait = self.connects.take(address)
             if wait:
                 raise HandshakeError(
@@ -203,7 +199,7 @@ class Gateway:
                     [(b"Retry-After", retry_after(wait).encode())],
                     code="rate_limited",
                 )
-            response = accept_handshake(head)
+            response = accept_handshake(headers)
         except HandshakeError as exc:
             self.stats.rejected_handshakes += 1
             await _send_all(sock, handshake_refusal(exc))
