@@ -369,3 +369,60 @@ def test_forwarded_addresses_count_only_behind_a_trusted_proxy() -> None:
     assert client_address("127.0.0.1", "10.0.0.1, 10.0.0.2", trusted) == "127.0.0.1"
     assert client_address("127.0.0.1", "garbage", trusted) == "127.0.0.1"
     assert client_address("127.0.0.1", "203.0.113.7", ()) == "127.0.0.1"
+
+
+async def test_bad_identity_input_gets_a_clear_error(server: Server) -> None:
+    async with Api.open(server.base_url) as anon:
+        cases = [
+            ("/api/v1/auth/login", {"email": "a@example.com"}, 422, "invalid_field", "password"),
+            (
+                "/api/v1/auth/login",
+                {"email": "a@example.com", "password": "x", "otp": 1},
+                422,
+                "invalid_field",
+                "otp",
+            ),
+            (
+                "/api/v1/auth/refresh",
+                {"refresh_token": "short"},
+                422,
+                "invalid_field",
+                "refresh_token",
+            ),
+            (
+                "/api/v1/auth/refresh",
+                {"refresh_token": "sbr_nosuch_" + "x" * 40},
+                401,
+                "unauthorized",
+                None,
+            ),
+        ]
+        for path, body, status, code, field in cases:
+            answer = await anon.post(path, body)
+            assert answer.status_code == status, (path, body, answer.text)
+            assert answer.json()["error"]["code"] == code
+            assert answer.json()["error"].get("field") == field
+        broken = await anon.request("POST", "/api/v1/auth/login", content=b"{not json")
+        assert broken.status_code == 400 and broken.json()["error"]["code"] == "invalid_json"
+    async with Api.open(server.base_url, admin_token()) as api:
+        for path, body, field in [
+            ("/api/v1/orgs/demo/invitations", {"role": "chief"}, "role"),
+            ("/api/v1/orgs/demo/invitations", {"role": "viewer", "hours": 0}, "hours"),
+            (
+                "/api/v1/orgs/demo/invitations",
+                {"role": "viewer", "email": "not-an-address"},
+                "email",
+            ),
+            ("/api/v1/orgs/demo/tokens", {"name": "", "role": "viewer"}, "name"),
+            (
+                "/api/v1/orgs/demo/tokens",
+                {"name": "t", "role": "viewer", "expires_at": "soon"},
+                "expires_at",
+            ),
+        ]:
+            answer = await api.post(path, body)
+            assert answer.status_code == 422, (body, answer.text)
+            assert answer.json()["error"]["field"] == field
+        # Nothing was made by the refused requests.
+        assert (await api.ok("GET", "/api/v1/orgs/demo/invitations"))["data"] == []
+        assert (await api.ok("GET", "/api/v1/orgs/demo/tokens"))["data"] == []
