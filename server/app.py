@@ -16,7 +16,7 @@ from .actors.mailbox import Unavailable
 from .auth import AuthError
 from .domain.errors import DomainError
 from .ratelimit import KeyedBuckets, RateLimited, retry_after
-from .rest import api, identity, openapi, public, rooms
+from .rest import api, console, identity, openapi, pages, public, rooms, web
 from .rest.common import BadJson, Parts, error_response
 from .store import StoreUnavailable
 
@@ -34,13 +34,16 @@ HTTP_CODES = {
 
 
 def create_app(server_parts: Parts) -> QuartTrio:
-    app = QuartTrio("switchboard")
+    app = QuartTrio("switchboard", static_folder=None)
     app.config["SWITCHBOARD"] = server_parts
     app.config["MAX_CONTENT_LENGTH"] = server_parts.config.limits.max_body
     app.config["JSON_SORT_KEYS"] = False
     limits = server_parts.config.limits
     app.config["PUBLIC_BUCKETS"] = KeyedBuckets(limits.public_per_second, limits.public_burst)
+    web.install(app)
     app.register_blueprint(public.bp)
+    app.register_blueprint(pages.bp)
+    app.register_blueprint(console.bp)
     app.register_blueprint(api.bp)
     app.register_blueprint(openapi.bp)
     app.register_blueprint(rooms.bp)

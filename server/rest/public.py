@@ -80,8 +80,8 @@ async def index() -> Response:
     base = parts().base_url
     slugs = await parts().registry.slugs(limit=20)
     items = "".join(
-        f'<li><a href="/status/{s}/api/v2/summary.json">{html.escape(s)}</a> '
-        f"(<code>status:{html.escape(s)}</code>)</li>"
+        f'<li><a href="/status/{s}">{html.escape(s)}</a> '
+        f'(<a href="/status/{s}/api/v2/summary.json">API</a>, <code>status:{html.escape(s)}</code>)</li>'
         for s in slugs
     )
     body = f"""<!doctype html>
@@ -94,6 +94,7 @@ async def index() -> Response:
 <h2>Endpoints</h2>
 <ul>
 <li>WebSocket: <code>{html.escape(base.replace("http", "ws", 1))}/ws</code></li>
+<li>Console: <a href="/admin">/admin</a></li>
 <li>REST: <a href="/api/v1/openapi.json"><code>/api/v1/openapi.json</code></a></li>
 <li>Health: <a href="/health">/health</a>, <a href="/ready">/ready</a></li>
 </ul></body></html>"""

@@ -1,0 +1,335 @@
+"""The public status page, its history, feeds and badges.
+
+``/status/<org>`` is drawn on the server, complete without JavaScript; it
+embeds the public snapshot and the public topic's ``seq`` it was drawn from,
+so that ``web/static/status.js`` subscribes with ``since`` and misses nothing
+between the drawing and the subscription.
+"""
+
+from __future__ import annotations
+
+import gzip
+import html
+import time
+from collections.abc import Iterable
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import trio
+from quart import Blueprint, Response, render_template, request
+
+from ..actors.org import OrgHandle
+from ..domain import history, views
+from ..domain.errors import NotFound
+from ..domain.model import Incident, Maintenance, OrgState
+from ..store.history import status_changes
+from . import render
+from .common import parts, query_int
+from .web import compressed, page_headers
+
+bp = Blueprint("pages", __name__)
+
+BAR_DAYS = 90
+RECENT_DAYS = 14
+HISTORY_PAGE = 20
+FEED_ENTRIES = 50
+# Bars are recomputed after a change, and at least this often (uptime moves).
+BARS_TTL = 300.0
+
+PUBLIC_PAGE = {"Cache-Control": "no-cache", **page_headers()}
+
+
+async def _org(slug: str) -> OrgHandle:
+    return await parts().registry.org(slug)
+
+
+async def _page(template: str, status: int = 200, **context: Any) -> Response:
+    body = await render_template(template, **context)
+    return Response(body, status, PUBLIC_PAGE, content_type="text/html; charset=utf-8")
+
+
+async def _missing(message: str) -> Response:
+    return await _page("not_found.html", 404, message=message)
+
+
+# -- bars -----------------------------------------------------------------------
+
+_bars: dict[str, tuple[int, float, dict[str, history.Bar]]] = {}
+_bars_lock = trio.Lock()
+
+
+async def _service_bars(handle: OrgHandle, now: datetime) -> dict[str, history.Bar]:
+    """Each service's daily bars, cached per organization version for a while."""
+    state = handle.state
+    cached = _bars.get(handle.stream)
+    if cached and cached[0] == state.version and time.monotonic() - cached[1] < BARS_TTL:
+        return cached[2]
+    async with _bars_lock:  # one query at a time, not one per visitor
+        cached = _bars.get(handle.stream)
+        if cached and cached[0] == state.version and time.monotonic() - cached[1] < BARS_TTL:
+            return cached[2]
+        since = now - timedelta(days=BAR_DAYS + 1)
+        changes = await status_changes(parts().store, handle.stream, since)
+        bars = history.bars(state.services.values(), changes, now, BAR_DAYS)
+        _bars[handle.stream] = (state.version, time.monotonic(), bars)
+        return bars
+
+
+# The drawn page per organization, until its version or its bars change.
+_pages: dict[str, tuple[tuple[int, float], bytes, bytes]] = {}
+
+
+def day_label(date_text: str, status: str | None, uptime: str | None) -> str:
+    """A bar cell's words (status.js: ``dayLabel``)."""
+    if status is None:
+        return f"{date_text}: no data"
+    return f"{date_text}: {render.STATUS_WORDS[status]}, {uptime} uptime"
+
+
+def percent(share: float | None) -> str | None:
+    return None if share is None else f"{share * 100:.2f}%"
+
+
+def bar_view(bar: history.Bar) -> dict[str, Any]:
+    """A bar as both the template and status.js draw it."""
+    days = []
+    for d in bar.days:
+        status = None if d.status is None else d.status.value
+        date_text = render.day(d.day)
+        uptime = percent(d.uptime)
+        days.append({"date": date_text, "status": status, "uptime": uptime,
+                     "label": day_label(date_text, status, uptime)})
+    total = percent(bar.uptime)
+    uptime_text = f"{total} uptime" if total else "No data"
+    return {
+        "days": days,
+        "uptime_text": uptime_text,
+        "summary": f"Last {len(days)} days: {uptime_text}",
+    }
+
+
+# -- the page -------------------------------------------------------------------
+
+
+def _context(state: OrgState) -> dict[str, Any]:
+    org = state.org
+    return {
+        "org": org,
+        "slug": org.slug,
+        "names": {s.id: s.name for s in state.services.values()},
+        "groups": {g.id: g.name for g in state.groups.values()},
+    }
+
+
+@bp.get("/status/<org>")
+async def status_page(org: str) -> Response:
+    try:
+        handle = await _org(org)
+    except NotFound:
+        return await _missing(f"There is no status page called {org!r}.")
+    state = handle.state
+    now = datetime.now(UTC)
+    service_bars = await _service_bars(handle, now)
+    key = (state.version, _bars[handle.stream][1])
+    cached = _pages.get(handle.stream)
+    if cached is None or cached[0] != key:
+        body = (await _draw_status(state, service_bars, now)).encode()
+        cached = _pages[handle.stream] = (key, body, gzip.compress(body, 6))
+    return compressed(cached[1], cached[2], PUBLIC_PAGE, "text/html; charset=utf-8")
+
+
+async def _draw_status(
+    state: OrgState, service_bars: dict[str, history.Bar], now: datetime
+) -> str:
+    snapshot = views.public_snapshot(state)
+    bars = {sid: bar_view(bar) for sid, bar in service_bars.items()}
+    recent = history.recent_days(state.incidents.values(), now, RECENT_DAYS)
+    days = [(render.day(d), [i.to_dict(public=True) for i in items]) for d, items in recent]
+    context = _context(state)
+    blocks = [
+        (gid, [s.to_dict(public=True) for s in members])
+        for gid, members in render.layout(views.ordered_services(state), context["groups"])
+    ]
+    data = render.page_json(
+        org=state.org.slug,
+        seq=state.public_seq,
+        snapshot=snapshot,
+        today=now.date().isoformat(),
+        bar_days=BAR_DAYS,
+        recent_days=RECENT_DAYS,
+        past=[i for _, items in days for i in items],
+    )
+    return await render_template(
+        "status.html",
+        live=True,
+        snapshot=snapshot,
+        blocks=blocks,
+        bars=bars,
+        days=days,
+        data=data,
+        **context,
+    )
+
+
+@bp.get("/status/<org>/history")
+async def history_page(org: str) -> Response:
+    try:
+        handle = await _org(org)
+    except NotFound:
+        return await _missing(f"There is no status page called {org!r}.")
+    state = handle.state
+    page = query_int("page", 1, 1, 100_000)
+    items, more = history.page_of(history.past_incidents(state.incidents.values()), page, HISTORY_PAGE)
+    months: list[tuple[str, list[dict[str, Any]]]] = []
+    for incident in items:
+        month = incident.started_at.astimezone(UTC).strftime("%B %Y")
+        if not months or months[-1][0] != month:
+            months.append((month, []))
+        months[-1][1].append(incident.to_dict(public=True))
+    return await _page(
+        "history.html", live=False, months=months, page=page, more=more, **_context(state)
+    )
+
+
+@bp.get("/status/<org>/incidents/<incident>")
+async def incident_page(org: str, incident: str) -> Response:
+    try:
+        handle = await _org(org)
+        item = handle.state.incidents.get(incident)
+        if item is None:
+            raise NotFound("no such incident")
+    except NotFound:
+        return await _missing(f"There is no incident {incident!r} on {org!r}'s status page.")
+    return await _page(
+        "incident.html", live=False, item=item.to_dict(public=True), **_context(handle.state)
+    )
+
+
+# -- feeds ----------------------------------------------------------------------
+
+
+def _updates_html(item: Incident | Maintenance) -> str:
+    parts_ = []
+    for update in reversed(item.updates):
+        words = render.PROGRESS_WORDS.get(update.status, update.status)
+        body = f" - {html.escape(update.body)}" if update.body else ""
+        parts_.append(
+            f"<p><small>{render.when(update.created_at)}</small><br>"
+            f"<strong>{words}</strong>{body}</p>"
+        )
+    return "".join(parts_)
+
+
+def _entries(state: OrgState, page_url: str) -> list[dict[str, Any]]:
+    items: Iterable[Incident | Maintenance] = [
+        *state.incidents.values(),
+        *state.maintenances.values(),
+    ]
+    newest = sorted(items, key=lambda i: i.updated_at, reverse=True)[:FEED_ENTRIES]
+    entries = []
+    for item in newest:
+        if isinstance(item, Incident):
+            link = f"{page_url}/incidents/{item.id}"
+            published = item.started_at
+        else:
+            link = page_url
+            published = item.created_at
+        entries.append(
+            {
+                "title": item.name,
+                "link": link,
+                "guid": f"{page_url}#{item.id}",
+                "published": published,
+                "updated": item.updated_at,
+                "html": _updates_html(item),
+            }
+        )
+    return entries
+
+
+async def _feed(org: str, template: str, content_type: str) -> Response:
+    try:
+        handle = await _org(org)
+    except NotFound:
+        return Response("no such status page\n", 404, content_type="text/plain; charset=utf-8")
+    state = handle.state
+    etag = f"v{state.version}"
+    headers = {"ETag": f'"{etag}"', "Cache-Control": "public, max-age=60", "Access-Control-Allow-Origin": "*"}
+    if request.if_none_match.contains(etag):
+        return Response(b"", 304, headers)
+    page_url = f"{parts().base_url}/status/{org}"
+    body = await render_template(
+        template,
+        org=state.org,
+        page_url=page_url,
+        entries=_entries(state, page_url),
+        updated=state.updated_at or state.org.created_at,
+    )
+    return Response(body, 200, headers, content_type=content_type)
+
+
+@bp.get("/status/<org>/history.rss")
+async def history_rss(org: str) -> Response:
+    return await _feed(org, "history.rss.xml", "application/rss+xml; charset=utf-8")
+
+
+@bp.get("/status/<org>/history.atom")
+async def history_atom(org: str) -> Response:
+    return await _feed(org, "history.atom.xml", "application/atom+xml; charset=utf-8")
+
+
+# -- badges ---------------------------------------------------------------------
+
+_CHAR = 6.6  # average advance of 11px Verdana, in pixels
+
+
+def _width(text: str) -> int:
+    return round(len(text) * _CHAR) + 12
+
+
+async def _badge(label: str, message: str, colour_key: str, version: int) -> Response:
+    etag = f"v{version}"
+    headers = {"ETag": f'"{etag}"', "Cache-Control": "no-cache", "Access-Control-Allow-Origin": "*"}
+    if request.if_none_match.contains(etag):
+        return Response(b"", 304, headers)
+    body = await render_template(
+        "badge.svg.xml",
+        label=label,
+        message=message,
+        colour=render.BADGE_COLOURS[colour_key],
+        left=_width(label),
+        right=_width(message),
+    )
+    return Response(body, 200, headers, content_type="image/svg+xml; charset=utf-8")
+
+
+def _badge_missing(what: str) -> Response:
+    return Response(f"no such {what}\n", 404, content_type="text/plain; charset=utf-8")
+
+
+@bp.get("/status/<org>/badge.svg")
+async def badge(org: str) -> Response:
+    try:
+        state = (await _org(org)).state
+    except NotFound:
+        return _badge_missing("status page")
+    status = state.status
+    label = request.args.get("label", "status")[:40]
+    return await _badge(label, status.description, status.indicator.value, state.version)
+
+
+@bp.get("/status/<org>/services/<service>/badge.svg")
+async def service_badge(org: str, service: str) -> Response:
+    try:
+        state = (await _org(org)).state
+    except NotFound:
+        return _badge_missing("status page")
+    folded = service.casefold()
+    found = state.services.get(service) or next(
+        (s for s in state.services.values() if s.name.casefold() == folded), None
+    )
+    if found is None:
+        return _badge_missing("service")
+    label = request.args.get("label", found.name)[:40]
+    words = render.STATUS_WORDS[found.status.value]
+    return await _badge(label, words.lower(), found.status.value, state.version)
