@@ -80,7 +80,7 @@ def service_bar(
 ) -> Bar:
     """One service's bar of ``days`` cells ending today (UTC).
 
-    ``changes`` are this service's, oldest first; earlier ones than the window
+    ``changes`` are this service's, in any order; earlier ones than the window
     are harmless.
     """
     today = now.astimezone(UTC).date()
@@ -90,7 +90,7 @@ def service_bar(
     intervals: list[tuple[datetime, datetime, ServiceStatus]] = []
     end = now
     status = service.status
-    for change in reversed(changes):
+    for change in reversed(sorted(changes, key=lambda c: c.at)):
         if change.at >= end:
             status = change.previous
             continue

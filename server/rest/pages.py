@@ -118,6 +118,7 @@ def _context(state: OrgState) -> dict[str, Any]:
         "slug": org.slug,
         "names": {s.id: s.name for s in state.services.values()},
         "groups": {g.id: g.name for g in state.groups.values()},
+        "overall": state.status.to_dict(),
     }
 
 
