@@ -61,7 +61,9 @@ class ServerProc:
     port: int
 
     @classmethod
-    def start(cls, kind: str, data_dir: Path, database_url: str | None) -> ServerProc:
+    def start(
+        cls, kind: str, data_dir: Path, database_url: str | None, limits: tuple[str, ...] = ()
+    ) -> ServerProc:
         env = {**os.environ, "SWITCHBOARD_SECRET": SECRET}
         if kind == "switchboard":
             args = [
@@ -83,6 +85,8 @@ class ServerProc:
                 "--limit",
                 "messages_per_second=0",
             ]
+            for limit in limits:
+                args += ["--limit", limit]
             if database_url:
                 args += ["--database-url", database_url]
         elif kind == "websockets":

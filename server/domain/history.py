@@ -56,7 +56,6 @@ class Day:
     down_seconds: float  # weighted, as for uptime
 
 
-
 @dataclass(frozen=True, slots=True)
 class Bar:
     service_id: str
@@ -75,9 +74,7 @@ def _day_start(d: date) -> datetime:
     return datetime.combine(d, time(0), tzinfo=UTC)
 
 
-def service_bar(
-    service: Service, changes: Sequence[Change], now: datetime, days: int = 90
-) -> Bar:
+def service_bar(service: Service, changes: Sequence[Change], now: datetime, days: int = 90) -> Bar:
     """One service's bar of ``days`` cells ending today (UTC).
 
     ``changes`` are this service's, in any order; earlier ones than the window
@@ -144,9 +141,7 @@ def ended_at(item: Incident | Maintenance) -> datetime:
 
 def past_incidents(incidents: Iterable[Incident]) -> list[Incident]:
     """Resolved incidents (postmortems included), most recently started first."""
-    return sorted(
-        (i for i in incidents if not i.active), key=lambda i: i.started_at, reverse=True
-    )
+    return sorted((i for i in incidents if not i.active), key=lambda i: i.started_at, reverse=True)
 
 
 def recent_days(

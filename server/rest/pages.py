@@ -11,7 +11,7 @@ from __future__ import annotations
 import gzip
 import html
 import time
-from collections.abc import Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -75,8 +75,22 @@ async def _service_bars(handle: OrgHandle, now: datetime) -> dict[str, history.B
         return bars
 
 
-# The drawn page per organization, until its version or its bars change.
-_pages: dict[str, tuple[tuple[int, float], bytes, bytes]] = {}
+# Drawn pages, feeds and badges, with their gzip, until what they show changes.
+_drawn: dict[tuple[str, ...], tuple[object, bytes, bytes]] = {}
+_DRAWN_MAX = 4096
+
+
+async def drawn(
+    key: tuple[str, ...], stamp: object, draw: Callable[[], Awaitable[str]]
+) -> tuple[bytes, bytes]:
+    """What ``draw`` gives, drawn once per ``stamp`` (and compressed once)."""
+    cached = _drawn.get(key)
+    if cached is None or cached[0] != stamp:
+        body = (await draw()).encode()
+        if len(_drawn) >= _DRAWN_MAX:
+            _drawn.clear()
+        cached = _drawn[key] = (stamp, body, gzip.compress(body, 6))
+    return cached[1], cached[2]
 
 
 def day_label(date_text: str, status: str | None, uptime: str | None) -> str:
@@ -97,8 +111,14 @@ def bar_view(bar: history.Bar) -> dict[str, Any]:
         status = None if d.status is None else d.status.value
         date_text = render.day(d.day)
         uptime = percent(d.uptime)
-        days.append({"date": date_text, "status": status, "uptime": uptime,
-                     "label": day_label(date_text, status, uptime)})
+        days.append(
+            {
+                "date": date_text,
+                "status": status,
+                "uptime": uptime,
+                "label": day_label(date_text, status, uptime),
+            }
+        )
     total = percent(bar.uptime)
     uptime_text = f"{total} uptime" if total else "No data"
     return {
@@ -131,17 +151,14 @@ async def status_page(org: str) -> Response:
     state = handle.state
     now = datetime.now(UTC)
     service_bars = await _service_bars(handle, now)
-    key = (state.version, _bars[handle.stream][1])
-    cached = _pages.get(handle.stream)
-    if cached is None or cached[0] != key:
-        body = (await _draw_status(state, service_bars, now)).encode()
-        cached = _pages[handle.stream] = (key, body, gzip.compress(body, 6))
-    return compressed(cached[1], cached[2], PUBLIC_PAGE, "text/html; charset=utf-8")
+    stamp = (state.version, _bars[handle.stream][1])
+    body, gz = await drawn(
+        ("page", handle.stream), stamp, lambda: _draw_status(state, service_bars, now)
+    )
+    return compressed(body, gz, PUBLIC_PAGE, "text/html; charset=utf-8")
 
 
-async def _draw_status(
-    state: OrgState, service_bars: dict[str, history.Bar], now: datetime
-) -> str:
+async def _draw_status(state: OrgState, service_bars: dict[str, history.Bar], now: datetime) -> str:
     snapshot = views.public_snapshot(state)
     bars = {sid: bar_view(bar) for sid, bar in service_bars.items()}
     recent = history.recent_days(state.incidents.values(), now, RECENT_DAYS)
@@ -180,7 +197,9 @@ async def history_page(org: str) -> Response:
         return await _missing(f"There is no status page called {org!r}.")
     state = handle.state
     page = query_int("page", 1, 1, 100_000)
-    items, more = history.page_of(history.past_incidents(state.incidents.values()), page, HISTORY_PAGE)
+    items, more = history.page_of(
+        history.past_incidents(state.incidents.values()), page, HISTORY_PAGE
+    )
     months: list[tuple[str, list[dict[str, Any]]]] = []
     for incident in items:
         month = incident.started_at.astimezone(UTC).strftime("%B %Y")
@@ -255,18 +274,26 @@ async def _feed(org: str, template: str, content_type: str) -> Response:
         return Response("no such status page\n", 404, content_type="text/plain; charset=utf-8")
     state = handle.state
     etag = f"v{state.version}"
-    headers = {"ETag": f'"{etag}"', "Cache-Control": "public, max-age=60", "Access-Control-Allow-Origin": "*"}
+    headers = {
+        "ETag": f'"{etag}"',
+        "Cache-Control": "public, max-age=60",
+        "Access-Control-Allow-Origin": "*",
+    }
     if request.if_none_match.contains(etag):
         return Response(b"", 304, headers)
     page_url = f"{parts().base_url}/status/{org}"
-    body = await render_template(
-        template,
-        org=state.org,
-        page_url=page_url,
-        entries=_entries(state, page_url),
-        updated=state.updated_at or state.org.created_at,
+    body, gz = await drawn(
+        (template, handle.stream),
+        state.version,
+        lambda: render_template(
+            template,
+            org=state.org,
+            page_url=page_url,
+            entries=_entries(state, page_url),
+            updated=state.updated_at or state.org.created_at,
+        ),
     )
-    return Response(body, 200, headers, content_type=content_type)
+    return compressed(body, gz, headers, content_type)
 
 
 @bp.get("/status/<org>/history.rss")
@@ -288,20 +315,26 @@ def _width(text: str) -> int:
     return round(len(text) * _CHAR) + 12
 
 
-async def _badge(label: str, message: str, colour_key: str, version: int) -> Response:
+async def _badge(
+    key: tuple[str, ...], label: str, message: str, colour_key: str, version: int
+) -> Response:
     etag = f"v{version}"
     headers = {"ETag": f'"{etag}"', "Cache-Control": "no-cache", "Access-Control-Allow-Origin": "*"}
     if request.if_none_match.contains(etag):
         return Response(b"", 304, headers)
-    body = await render_template(
-        "badge.svg.xml",
-        label=label,
-        message=message,
-        colour=render.BADGE_COLOURS[colour_key],
-        left=_width(label),
-        right=_width(message),
+    body, gz = await drawn(
+        (*key, label),
+        version,
+        lambda: render_template(
+            "badge.svg.xml",
+            label=label,
+            message=message,
+            colour=render.BADGE_COLOURS[colour_key],
+            left=_width(label),
+            right=_width(message),
+        ),
     )
-    return Response(body, 200, headers, content_type="image/svg+xml; charset=utf-8")
+    return compressed(body, gz, headers, "image/svg+xml; charset=utf-8")
 
 
 def _badge_missing(what: str) -> Response:
@@ -316,7 +349,9 @@ async def badge(org: str) -> Response:
         return _badge_missing("status page")
     status = state.status
     label = request.args.get("label", "status")[:40]
-    return await _badge(label, status.description, status.indicator.value, state.version)
+    return await _badge(
+        ("badge", org), label, status.description, status.indicator.value, state.version
+    )
 
 
 @bp.get("/status/<org>/services/<service>/badge.svg")
@@ -333,4 +368,6 @@ async def service_badge(org: str, service: str) -> Response:
         return _badge_missing("service")
     label = request.args.get("label", found.name)[:40]
     words = render.STATUS_WORDS[found.status.value]
-    return await _badge(label, words.lower(), found.status.value, state.version)
+    return await _badge(
+        ("badge", org, found.id), label, words.lower(), found.status.value, state.version
+    )

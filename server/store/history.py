@@ -23,6 +23,8 @@ async def status_changes(store: Store, stream: str, since: datetime) -> list[Cha
     """The status changes of an organization's services since ``since``, oldest first."""
     rows = await store.fetch(_CHANGES, stream, since)
     return [
-        Change(row["at"], row["service"], ServiceStatus(row["status"]), ServiceStatus(row["previous"]))
+        Change(
+            row["at"], row["service"], ServiceStatus(row["status"]), ServiceStatus(row["previous"])
+        )
         for row in rows
     ]

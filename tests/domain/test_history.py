@@ -94,7 +94,11 @@ def test_days_before_the_service_existed_have_no_data() -> None:
 
 def test_changes_older_than_the_window_set_its_first_status() -> None:
     long_ago = NOW - timedelta(days=200)
-    bar = service_bar(service(OK), [change(long_ago, OK, MAJOR), change(NOW - timedelta(days=100), MAJOR, OK)], NOW)
+    bar = service_bar(
+        service(OK),
+        [change(long_ago, OK, MAJOR), change(NOW - timedelta(days=100), MAJOR, OK)],
+        NOW,
+    )
     assert {d.status for d in bar.days} == {OK}
 
 

@@ -19,7 +19,12 @@ async def _incident(api: Api, name: str, **body: object) -> dict[str, object]:
 
 
 async def test_the_status_page_is_whole_without_javascript(api: Api) -> None:
-    await _incident(api, "Slow logins", body="Looking into <it> & more", services={"Website": "degraded_performance"})
+    await _incident(
+        api,
+        "Slow logins",
+        body="Looking into <it> & more",
+        services={"Website": "degraded_performance"},
+    )
     response = await api.get("/status/demo")
     assert response.status_code == 200
     assert response.headers["Content-Type"] == "text/html; charset=utf-8"
@@ -29,7 +34,9 @@ async def test_the_status_page_is_whole_without_javascript(api: Api) -> None:
     assert 'class="banner s-minor"' in page and "Minor Service Outage" in page
     assert "Slow logins" in page
     assert "Looking into &lt;it&gt; &amp; more" in page  # escaped, never markup
-    assert re.search(r'id="service-\w+">\s*<div class="row"><span class="name">Website</span>', page)
+    assert re.search(
+        r'id="service-\w+">\s*<div class="row"><span class="name">Website</span>', page
+    )
     assert "Degraded performance" in page
     for name in ("Website", "Dashboard", "API", "Database", "Email delivery"):
         assert f'<span class="name">{name}</span>' in page
@@ -103,9 +110,13 @@ async def test_rss_and_atom_feeds_list_incidents_and_revalidate(api: Api) -> Non
     assert entry is not None and entry.findtext(f"{ATOM}title") == "Payment errors"
     assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ", entry.findtext(f"{ATOM}updated", ""))
     etag = rss.headers["ETag"]
-    assert (await api.get("/status/demo/history.rss", headers={"If-None-Match": etag})).status_code == 304
+    assert (
+        await api.get("/status/demo/history.rss", headers={"If-None-Match": etag})
+    ).status_code == 304
     await api.ok("POST", f"/api/v1/orgs/demo/incidents/{created['id']}/resolve")
-    assert (await api.get("/status/demo/history.rss", headers={"If-None-Match": etag})).status_code == 200
+    assert (
+        await api.get("/status/demo/history.rss", headers={"If-None-Match": etag})
+    ).status_code == 200
 
 
 async def test_badges_say_the_status_in_svg(api: Api) -> None:
@@ -132,7 +143,9 @@ async def test_static_files_are_cached_by_content(api: Api) -> None:
     assert versioned.headers["Content-Type"] == "text/css; charset=utf-8"
     bare = await api.get("/static/switchboard.css")
     assert bare.headers["Cache-Control"] == "public, max-age=0, must-revalidate"
-    again = await api.get("/static/switchboard.css", headers={"If-None-Match": bare.headers["ETag"]})
+    again = await api.get(
+        "/static/switchboard.css", headers={"If-None-Match": bare.headers["ETag"]}
+    )
     assert again.status_code == 304
     assert (await api.get("/static/nothing.js")).status_code == 404
     assert (await api.get("/static/../server/app.py")).status_code == 404

@@ -123,7 +123,9 @@ class WebServer:
 
 
 @pytest.fixture(scope="module")
-def web_server(switchboard_pg: Any, tmp_path_factory: pytest.TempPathFactory) -> Iterator[WebServer]:
+def web_server(
+    switchboard_pg: Any, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[WebServer]:
     name = f"web_{os.getpid()}_{next(_databases)}"
     switchboard_pg.psql(f'CREATE DATABASE "{name}";')
     server = WebServer(str(switchboard_pg.get_uri(name)), tmp_path_factory.mktemp("web") / "data")

@@ -9,7 +9,9 @@ from typing import Any
 from playwright.sync_api import expect
 
 
-def test_page_updates_live_when_a_status_changes(web_server: Any, page: Any, screenshot: Any) -> None:
+def test_page_updates_live_when_a_status_changes(
+    web_server: Any, page: Any, screenshot: Any
+) -> None:
     page.goto(f"{web_server.url}/status/demo")
     expect(page.locator("#connection")).to_have_text("Live")
     api = page.locator("#components li.service", has_text="API")
@@ -35,15 +37,26 @@ def test_the_script_draws_what_the_server_drew(web_server: Any, page: Any) -> No
     incident = web_server.ok(
         "POST",
         "/api/v1/orgs/demo/incidents",
-        {"name": "Draw check <b>", "body": "Line one\nline & two", "services": {"Dashboard": "partial_outage"}},
+        {
+            "name": "Draw check <b>",
+            "body": "Line one\nline & two",
+            "services": {"Dashboard": "partial_outage"},
+        },
     )
     resolved = web_server.ok("POST", "/api/v1/orgs/demo/incidents", {"name": "Over already"})
-    web_server.ok("POST", f"/api/v1/orgs/demo/incidents/{resolved['id']}/resolve", {"body": "Fixed"})
+    web_server.ok(
+        "POST", f"/api/v1/orgs/demo/incidents/{resolved['id']}/resolve", {"body": "Fixed"}
+    )
     start = (datetime.now(UTC) + timedelta(days=2)).replace(microsecond=0)
     web_server.ok(
         "POST",
         "/api/v1/orgs/demo/maintenances",
-        {"name": "Disk swap", "scheduled_for": start.isoformat(), "scheduled_until": (start + timedelta(hours=1)).isoformat(), "services": ["Database"]},
+        {
+            "name": "Disk swap",
+            "scheduled_for": start.isoformat(),
+            "scheduled_until": (start + timedelta(hours=1)).isoformat(),
+            "services": ["Database"],
+        },
     )
     page.goto(f"{web_server.url}/status/demo")
     expect(page.locator("#connection")).to_have_text("Live")
@@ -58,19 +71,27 @@ def test_the_script_draws_what_the_server_drew(web_server: Any, page: Any) -> No
 SECTIONS = ("overall", "incidents", "maintenances", "components", "history-days")
 
 
-def test_the_page_works_with_javascript_off(web_server: Any, new_context: Any, screenshot: Any) -> None:
+def test_the_page_works_with_javascript_off(
+    web_server: Any, new_context: Any, screenshot: Any
+) -> None:
     web_server.ok(
         "POST",
         "/api/v1/orgs/demo/incidents",
-        {"name": "Mail is slow", "body": "Queues are long.", "services": {"Email delivery": "degraded_performance"}},
+        {
+            "name": "Mail is slow",
+            "body": "Queues are long.",
+            "services": {"Email delivery": "degraded_performance"},
+        },
     )
     page = new_context(java_script_enabled=False).new_page()
     page.goto(f"{web_server.url}/status/demo")
     expect(page.locator("#incidents")).to_be_visible()
-    expect(page.locator("#incidents article", has_text="Mail is slow")).to_contain_text("Queues are long.")
-    expect(page.locator("#service-" + _service_id(web_server, "Email delivery") + " .state")).to_have_text(
-        "▲ Degraded performance"
+    expect(page.locator("#incidents article", has_text="Mail is slow")).to_contain_text(
+        "Queues are long."
     )
+    expect(
+        page.locator("#service-" + _service_id(web_server, "Email delivery") + " .state")
+    ).to_have_text("▲ Degraded performance")
     expect(page.locator("#connection")).to_have_text("")
     expect(page.locator("#theme")).to_be_hidden()  # needs the script
     screenshot(page, "status-page-no-javascript")
@@ -134,7 +155,12 @@ def test_themes_and_contrast(web_server: Any, new_context: Any, screenshot: Any)
 
 
 def test_the_page_fits_a_phone(web_server: Any, new_context: Any, screenshot: Any) -> None:
-    page = new_context(viewport={"width": 375, "height": 740}, device_scale_factor=2, is_mobile=True, has_touch=True).new_page()
+    page = new_context(
+        viewport={"width": 375, "height": 740},
+        device_scale_factor=2,
+        is_mobile=True,
+        has_touch=True,
+    ).new_page()
     page.goto(f"{web_server.url}/status/demo")
     expect(page.locator("#connection")).to_have_text("Live")
     assert page.evaluate("document.documentElement.scrollWidth") <= 375  # nothing sideways
