@@ -249,7 +249,7 @@ def _demo_login(config: Config) -> list[str]:
     login = demo_login(config.data_dir)
     if login is None:
         return []
-    return [f"  Log in:     {login[0]} / {login[1]}  (POST /api/v1/auth/login)"]
+    return [f"  Log in:     {login[0]} / {login[1]}  (at /admin, or POST /api/v1/auth/login)"]
 
 
 def _banner(server: object) -> None:
@@ -269,6 +269,8 @@ def _banner(server: object) -> None:
     if config.demo:
         token = server.tokens.issue("demo", Role.ADMIN, subject="demo-admin")
         lines += [
+            f"  Status:     {base}/status/demo",
+            f"  Console:    {base}/admin",
             f"  Status API: {base}/status/demo/api/v2/summary.json",
             f'  WebSocket:  {ws}/ws  (send {{"type":"subscribe","topic":"status:demo"}})',
             f"  Token:      export TOKEN={token}",

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import html
-
-from quart import Blueprint, Response, current_app, request
+from quart import Blueprint, Response, current_app, render_template, request
 
 from ..domain.statuspage import DOCUMENTS
 from ..ratelimit import KeyedBuckets, RateLimited
 from ..store import StoreError
 from .common import client_ip, error_response, json_response, parts
+from .web import page_headers
 
 bp = Blueprint("public", __name__)
 
@@ -78,24 +77,9 @@ async def websocket_only() -> Response:
 async def index() -> Response:
     """A small page pointing at what the server offers."""
     base = parts().base_url
-    slugs = await parts().registry.slugs(limit=20)
-    items = "".join(
-        f'<li><a href="/status/{s}">{html.escape(s)}</a> '
-        f'(<a href="/status/{s}/api/v2/summary.json">API</a>, <code>status:{html.escape(s)}</code>)</li>'
-        for s in slugs
+    body = await render_template(
+        "index.html",
+        slugs=await parts().registry.slugs(limit=20),
+        ws_url=base.replace("http", "ws", 1) + "/ws",
     )
-    body = f"""<!doctype html>
-<html lang="en"><head><meta charset="utf-8"><title>Switchboard</title>
-<meta name="viewport" content="width=device-width, initial-scale=1"></head>
-<body style="font-family: system-ui, sans-serif; max-width: 40rem; margin: 2rem auto; line-height: 1.5">
-<h1>Switchboard</h1>
-<p>Live status pages and incident rooms.</p>
-<h2>Organizations</h2><ul>{items or "<li>none yet</li>"}</ul>
-<h2>Endpoints</h2>
-<ul>
-<li>WebSocket: <code>{html.escape(base.replace("http", "ws", 1))}/ws</code></li>
-<li>Console: <a href="/admin">/admin</a></li>
-<li>REST: <a href="/api/v1/openapi.json"><code>/api/v1/openapi.json</code></a></li>
-<li>Health: <a href="/health">/health</a>, <a href="/ready">/ready</a></li>
-</ul></body></html>"""
-    return Response(body, 200, content_type="text/html; charset=utf-8")
+    return Response(body, 200, page_headers(), content_type="text/html; charset=utf-8")

@@ -159,3 +159,9 @@ async def test_the_console_pages_are_served_and_not_framed(api: Api) -> None:
         response = await api.get(path)
         assert response.status_code == 200, path
         assert "frame-ancestors 'none'" in response.headers["Content-Security-Policy"]
+
+
+async def test_the_front_page_points_at_status_pages_and_the_console(api: Api) -> None:
+    page = (await api.get("/")).text
+    assert '<a href="/status/demo">demo</a>' in page
+    assert '<a href="/admin">Console</a>' in page
