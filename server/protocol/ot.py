@@ -457,15 +457,21 @@ class OTClient:
 
     One ``OTClient`` is one editing session: its operation ids start at 1, so
     a new session needs a new ``client_id`` (reusing one would have the server
-    take the new operations for resends of old ones).
+    take the new operations for resends of old ones). A session that must
+    start again from the room's text keeps its ids going: :meth:`restart`.
     """
 
-    def __init__(self, rev: int, text: str = "") -> None:
+    def __init__(self, rev: int, text: str = "", next_id: int = 1) -> None:
         self.rev = rev  # the server revision this client has seen
         self.text = text
         self.outstanding: Outgoing | None = None
         self.buffer: Op | None = None
-        self._next_id = 1
+        self._next_id = next_id
+
+    def restart(self, rev: int, text: str) -> OTClient:
+        """The same session from a fresh snapshot: unacknowledged edits are
+        dropped, and operation ids go on from where they were."""
+        return OTClient(rev, text, self._next_id)
 
     @property
     def state(self) -> str:

@@ -493,6 +493,17 @@ def test_client_states_and_ids() -> None:
         client.ack()
 
 
+def test_a_restarted_session_drops_its_edits_and_keeps_counting() -> None:
+    client = OTClient(0, "")
+    client.local(["a"])  # id 1, outstanding
+    client.local([1, "b"])  # buffered
+    fresh = client.restart(40, "the room's text")
+    assert fresh.state == "synchronized" and fresh.text == "the room's text" and fresh.rev == 40
+    # The server has seen ids up to 1 from this client_id: 2 is new, not a resend.
+    out = fresh.local([15, "!"])
+    assert out == Outgoing(40, [15, "!"], 2)
+
+
 def test_client_resend_rebases_on_what_it_has_seen() -> None:
     client = OTClient(0, "")
     out = client.local(["hi"])

@@ -179,7 +179,8 @@ class Room:
             raise
         snapshot = answer["snapshot"]
         self.meta = snapshot["room"]
-        self.ot = OTClient(snapshot["rev"], snapshot["text"])
+        # Joining again (after stale_revision) is the same session: ids go on.
+        self.ot = self.ot.restart(snapshot["rev"], snapshot["text"])
         self.client._subscriptions[self.topic] = Subscription(self.client, self.topic, None)
 
     def _resubscribe(self) -> dict[str, Any]:
@@ -194,7 +195,7 @@ class Room:
         if not answer.get("resumed"):
             snapshot = answer["snapshot"]
             # Unacknowledged edits cannot be placed safely any more: the room's text wins.
-            self.ot = OTClient(snapshot["rev"], snapshot["text"])
+            self.ot = self.ot.restart(snapshot["rev"], snapshot["text"])
             self._synced.set()
             self._send.send_nowait(RoomReset(snapshot["rev"], snapshot["text"]))
             return
