@@ -155,8 +155,10 @@ export class Live {
     const sub = this.subs.get(msg.topic);
     if (!sub) return;
     if (msg.type === "event") {
-      if (msg.seq <= sub.seq) return; // seen already
-      if (msg.seq !== sub.seq + 1) { // a gap: should not happen; start again
+      if (sub.catchingUp || msg.seq <= sub.seq) return; // stale, or seen already
+      if (msg.seq !== sub.seq + 1) { // a gap: should not happen; catch up again
+        sub.catchingUp = true;
+        this._send(ws, { type: "unsubscribe", id: this.nextId++, topic: sub.topic });
         this._subscribe(ws, sub);
         return;
       }
@@ -173,6 +175,7 @@ export class Live {
     try {
       const answer = await this._ask(ws, msg);
       sub.active = true;
+      sub.catchingUp = false;
       if (answer.resumed) {
         sub.onResumed(answer); // the missed events follow
       } else {
@@ -189,7 +192,7 @@ export class Live {
   // onResumed(answer), onPresence(msg), onError(error); params() gives
   // extra subscribe fields (a room's client_id and name).
   subscribe(topic, { since = null, params = () => ({}), onSnapshot = () => {}, onEvent = () => {}, onResumed = () => {}, onPresence = () => {}, onError = () => {} } = {}) {
-    const sub = { topic, seq: since, params, onSnapshot, onEvent, onResumed, onPresence, onError, active: false };
+    const sub = { topic, seq: since, params, onSnapshot, onEvent, onResumed, onPresence, onError, active: false, catchingUp: false };
     this.subs.set(topic, sub);
     if (this.ready) this._subscribe(this.ws, sub);
     return {
