@@ -31,6 +31,7 @@ from ..domain.errors import DomainError
 from ..domain.events import Event, apply, public_data
 from ..domain.model import Org, OrgState, iso
 from ..domain.rules import decide
+from ..domain.schema import given
 from ..domain.statuspage import render
 from ..domain.views import member_snapshot, public_snapshot
 from ..protocol import frames
@@ -269,7 +270,7 @@ class OrgActor(BatchActor[Do]):
         for ref in ("service", "incident", "maintenance"):
             target = target or getattr(command, ref, None)
         assert request.origin is not None
-        return request.origin.entry(self.org.slug, name, target, command, at)
+        return request.origin.entry(self.org.slug, name, target, given(command), at)
 
 
 def _genesis(event: Event) -> OrgState:

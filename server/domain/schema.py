@@ -376,3 +376,12 @@ def json_schema(cls: type, *, exclude: frozenset[str] = frozenset()) -> dict[str
 def schema_fields(cls: type) -> Mapping[str, Any]:
     """Field name -> annotation, for code that lists a record's fields."""
     return typing.get_type_hints(cls, include_extras=True)
+
+
+def given(record: Any) -> dict[str, Any]:
+    """A parsed record's fields, leaving out those that were not given."""
+    return {
+        f.name: value
+        for f in dataclasses.fields(record)
+        if (value := getattr(record, f.name)) is not MISSING
+    }
