@@ -54,7 +54,11 @@ from .model import (
 from .schema import MISSING
 from .status import overall_status
 
-RESERVED_SLUGS = frozenset({"api", "admin", "ws", "static", "status", "health", "ready", "new"})
+# Words the URLs use (``/admin/incidents/{id}`` and ``/admin/join/{token}``
+# sit beside ``/admin/{org}``).
+RESERVED_SLUGS = frozenset(
+    {"api", "admin", "ws", "static", "status", "health", "ready", "new", "incidents", "join"}
+)
 
 # Used when an update changes the status without saying anything.
 DEFAULT_BODIES: Mapping[str, str] = {

@@ -88,6 +88,8 @@ class TestSlugs:
             "health",
             "ready",
             "new",
+            "incidents",
+            "join",
         } == rules.RESERVED_SLUGS
 
     def test_reserved_names_only_match_whole_slugs(self) -> None:
