@@ -7,6 +7,7 @@ organization's admins and owners; only owners make or unmake owners.
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass
 from datetime import datetime
 from enum import Enum
@@ -15,6 +16,7 @@ from typing import Annotated, Any
 from quart import Blueprint, Response, request
 
 from ..auth import Action, Principal, Role, authorize
+from ..domain.errors import NotFound
 from ..domain.schema import Range, Text, parse
 from ..identity import Directory
 from ..store import identity as sql
@@ -166,7 +168,7 @@ async def invite(org: str) -> Response:
         {
             **invitation.to_dict(),
             "token": link,
-            "accept_url": f"{parts().base_url}/api/v1/invitations/{link}/accept",
+            "accept_url": f"{parts().base_url}/admin/join/{link}",
         },
         201,
     )
@@ -191,6 +193,8 @@ async def show_invitation(link: str) -> Response:
     invitation = _directory().invitation(link)
     shown = invitation.to_dict()
     del shown["id"]
+    with contextlib.suppress(NotFound):  # unless the organization was deleted since
+        shown["org_name"] = (await parts().registry.org(invitation.org)).state.org.name
     return json_response(shown)
 
 
