@@ -1,0 +1,491 @@
+// The admin console: one page that routes /admin/... itself (history API).
+// What an organization has (services, groups, active incidents, open
+// maintenances) comes from the members' topic org:<slug> over the WebSocket
+// and stays live; history, members, tokens and the audit log come from the
+// REST API. Every change goes through the REST API, as the logged-in user
+// (session.js), and the server's error, if any, is shown where it belongs.
+//
+// Routes: /admin                      login, or the first organization
+//         /admin/<org>/<view>         incidents, services, maintenances, team, tokens, audit
+//         /admin/join/<invitation>    accept an invitation
+// (/admin/incidents/<id> is the incident room: another page.)
+
+import * as session from "./session.js";
+import { ApiError } from "./session.js";
+import { Live } from "./live.js";
+import { h, add, clear, field, form, onSubmit, actions, say, explain, rank, ROLE_WORDS, INDICATOR_ICON, value } from "./console/dom.js";
+import { servicesView } from "./console/services.js";
+import { incidentsView } from "./console/incidents.js";
+import { maintenancesView } from "./console/maintenances.js";
+import { teamView, tokensView, auditView, joinPage } from "./console/team.js";
+
+const VIEWS = [
+  { id: "incidents", label: "Incidents", need: "viewer", mount: incidentsView },
+  { id: "services", label: "Services", need: "viewer", mount: servicesView },
+  { id: "maintenances", label: "Maintenance", need: "viewer", mount: maintenancesView },
+  { id: "team", label: "Team", need: "admin", mount: teamView },
+  { id: "tokens", label: "API tokens", need: "admin", mount: tokensView },
+  { id: "audit", label: "Audit log", need: "admin", mount: auditView },
+];
+const DEFAULT_VIEW = "incidents";
+const ACTIVE = new Set(["investigating", "identified", "monitoring"]);
+
+const $ = (id) => document.getElementById(id);
+const main = $("main");
+
+// -- the organization's live data ---------------------------------------------
+
+function emptyData(slug) {
+  return {
+    slug,
+    ready: false,
+    error: null,
+    deleted: false,
+    org: null,
+    status: null,
+    groups: new Map(),
+    services: new Map(),
+    incidents: new Map(),
+    maintenances: new Map(),
+  };
+}
+
+const app = {
+  me: null, // GET /api/v1/me
+  orgs: [], // GET /api/v1/orgs: [{slug, name, role, ...}]
+  org: null, // the slug shown
+  role: null, // the user's role in it
+  data: emptyData(null),
+  live: null,
+  connection: "",
+
+  // REST under /api/v1/orgs/<org> (or an absolute /api path).
+  async api(method, path, body) {
+    const full = path.startsWith("/api/") ? path : `/api/v1/orgs/${encodeURIComponent(app.org)}${path}`;
+    try {
+      return await session.api(method, full, body);
+    } catch (error) {
+      if (error instanceof ApiError && error.status === 401) loginEnded(error);
+      throw error;
+    }
+  },
+
+  can(role) {
+    return app.role !== null && rank(app.role) >= rank(role);
+  },
+
+  // Put what an answer returned in place (the event will say the same).
+  upsert(kind, item) {
+    const map = app.data[kind];
+    if (!map || !item || !item.id) return;
+    const old = map.get(item.id);
+    if (old && old.updated_at && item.updated_at && old.updated_at > item.updated_at) return;
+    map.set(item.id, item);
+    changed();
+  },
+
+  remove(kind, id) {
+    if (app.data[kind].delete(id)) changed();
+  },
+
+  services() {
+    return [...app.data.services.values()].sort(byPosition);
+  },
+
+  navigate,
+  link,
+  changed,
+};
+window.switchboardConsole = app; // for the curious (and tests)
+
+const fold = (s) => s.toLowerCase();
+function byPosition(a, b) {
+  return a.position - b.position || (fold(a.name) < fold(b.name) ? -1 : fold(a.name) > fold(b.name) ? 1 : 0);
+}
+
+function applyEvent(event) {
+  const d = event.data;
+  const data = app.data;
+  switch (event.name) {
+    case "org.updated":
+      data.org = { ...data.org, ...d.org };
+      for (const o of app.orgs) if (o.slug === data.slug) o.name = d.org.name;
+      drawChrome();
+      break;
+    case "group.created":
+    case "group.updated":
+      data.groups.set(d.group.id, d.group);
+      break;
+    case "group.deleted":
+      data.groups.delete(d.id);
+      break;
+    case "service.created":
+    case "service.updated":
+      data.services.set(d.service.id, d.service);
+      break;
+    case "service.deleted":
+      data.services.delete(d.id);
+      break;
+    case "incident.created":
+    case "incident.updated":
+      data.incidents.set(d.incident.id, d.incident);
+      break;
+    case "incident.deleted":
+      data.incidents.delete(d.id);
+      break;
+    case "maintenance.created":
+    case "maintenance.updated":
+      data.maintenances.set(d.maintenance.id, d.maintenance);
+      break;
+    case "maintenance.deleted":
+      data.maintenances.delete(d.id);
+      break;
+    case "status.changed":
+      data.status = d.status;
+      break;
+    case "org.deleted":
+      data.deleted = true;
+      break;
+    default:
+      return;
+  }
+  changed();
+}
+
+function applySnapshot(snapshot) {
+  const data = app.data;
+  data.org = snapshot.org;
+  data.status = snapshot.status;
+  data.groups = new Map(snapshot.groups.map((g) => [g.id, g]));
+  data.services = new Map(snapshot.services.map((s) => [s.id, s]));
+  // The snapshot holds the active incidents and open maintenances; keep the
+  // history already loaded, minus what the snapshot says is still active.
+  for (const [id, i] of data.incidents) if (ACTIVE.has(i.status)) data.incidents.delete(id);
+  for (const i of snapshot.incidents) data.incidents.set(i.id, i);
+  for (const [id, m] of data.maintenances) if (!["completed", "cancelled"].includes(m.status)) data.maintenances.delete(id);
+  for (const m of snapshot.maintenances) data.maintenances.set(m.id, m);
+  data.ready = true;
+  data.error = null;
+  changed();
+}
+
+let subscription = null;
+function follow(slug) {
+  if (app.data.slug === slug && subscription) return;
+  if (subscription) subscription.close();
+  app.data = emptyData(slug);
+  if (!app.live) {
+    app.live = new Live({ token: () => session.token(), onState: showConnection });
+  }
+  subscription = app.live.subscribe(`org:${slug}`, {
+    onSnapshot: applySnapshot,
+    onEvent: applyEvent,
+    onError(error) {
+      app.data.error = error.message || error.code;
+      changed();
+    },
+  });
+}
+
+const CONNECTION = { connecting: ["Connecting…", ""], live: ["Live", "live"], offline: ["Reconnecting…", "offline"] };
+let wasLive = false;
+function showConnection(state) {
+  if (state === "live") {
+    if (wasLive) recheckRoles(); // back after a drop: a changed membership closes connections
+    wasLive = true;
+  }
+  app.connection = state;
+  const [text, cls] = CONNECTION[state] || ["", ""];
+  const el = $("connection");
+  el.textContent = text;
+  el.className = `connection ${cls}`;
+  document.documentElement.dataset.connection = state;
+}
+
+// Memberships may have changed while the connection was down (a changed
+// role closes the user's connections): if so, draw the console again.
+async function recheckRoles() {
+  if (!app.me) return;
+  const roles = () => JSON.stringify(app.orgs.map((o) => [o.slug, o.role]));
+  const before = roles();
+  try {
+    await loadMe();
+  } catch (error) {
+    return;
+  }
+  if (roles() !== before) route();
+}
+
+// Views redraw at most once a frame, however many events arrive.
+let scheduled = false;
+function changed() {
+  if (scheduled) return;
+  scheduled = true;
+  requestAnimationFrame(() => {
+    scheduled = false;
+    drawStatus();
+    if (mounted && mounted.update) mounted.update();
+  });
+}
+
+// -- routing ------------------------------------------------------------------
+
+function parse(pathname) {
+  const parts = pathname.replace(/^\/admin\/?/, "").split("/").filter(Boolean).map((p) => {
+    try {
+      return decodeURIComponent(p);
+    } catch (e) {
+      return p;
+    }
+  });
+  if (!parts.length) return { name: "home" };
+  if (parts[0] === "join" && parts.length === 2 && parts[1].startsWith("sbi_")) return { name: "join", token: parts[1] };
+  return { name: "org", org: parts[0], view: parts[1] || "", rest: parts.slice(2) };
+}
+
+export function link(org, view) {
+  return `/admin/${encodeURIComponent(org)}/${view}`;
+}
+
+function navigate(path, { replace = false, focus = !replace } = {}) {
+  if (replace) history.replaceState(null, "", path);
+  else history.pushState(null, "", path);
+  route({ focus });
+}
+
+addEventListener("popstate", () => route({ focus: true }));
+
+// Links inside the console route here; others (the incident room, the public
+// page) are plain navigations.
+document.addEventListener("click", (event) => {
+  const a = event.target.closest && event.target.closest("a[data-route]");
+  if (!a || event.defaultPrevented || event.button !== 0 || event.metaKey || event.ctrlKey || event.shiftKey || event.altKey) return;
+  event.preventDefault();
+  navigate(a.getAttribute("href"));
+});
+
+let mounted = null; // {update(), destroy()} of the view shown
+let routing = 0;
+
+function unmount() {
+  if (mounted && mounted.destroy) mounted.destroy();
+  mounted = null;
+  clear(main);
+}
+
+async function route({ focus = false } = {}) {
+  const ticket = ++routing;
+  const r = parse(location.pathname);
+  if (r.name === "join") {
+    drawChrome();
+    unmount();
+    mounted = joinPage(app, main, r.token, { showLogin: () => showLogin(`Log in to accept the invitation.`), refresh: loadMe });
+    return;
+  }
+  if (!session.loggedIn()) {
+    showLogin();
+    return;
+  }
+  if (!app.me) {
+    try {
+      await loadMe();
+    } catch (error) {
+      if (ticket !== routing) return;
+      if (error instanceof ApiError && error.status === 401) return; // loginEnded showed the form
+      showProblem("The console could not start", explain(error), true);
+      return;
+    }
+    if (ticket !== routing) return;
+  }
+  if (r.name === "home") {
+    if (!app.orgs.length) {
+      app.org = null;
+      showProblem("No organization yet", "You are not a member of any organization. Ask an admin for an invitation link.");
+      return;
+    }
+    navigate(link(app.orgs[0].slug, DEFAULT_VIEW), { replace: true, focus });
+    return;
+  }
+  const org = app.orgs.find((o) => o.slug === r.org);
+  if (!org) {
+    app.org = null;
+    app.role = null;
+    showProblem("Organization not found", `You are not a member of an organization called “${r.org}”.`);
+    return;
+  }
+  if (!r.view) {
+    navigate(link(org.slug, DEFAULT_VIEW), { replace: true, focus });
+    return;
+  }
+  app.org = org.slug;
+  app.role = org.role;
+  follow(org.slug);
+  const view = VIEWS.find((v) => v.id === r.view);
+  drawChrome(view);
+  unmount();
+  if (!view || r.rest.length) {
+    showProblem("Page not found", "There is no such page in the console.", false, true);
+    return;
+  }
+  if (!app.can(view.need)) {
+    showProblem(view.label, `This page is for the organization's ${view.need}s; you are a ${org.role}.`, false, true);
+    return;
+  }
+  document.title = `${view.label} · ${org.name} · Switchboard`;
+  mounted = view.mount(app, main) || null;
+  drawStatus();
+  if (focus) {
+    const h1 = main.querySelector("h1");
+    if (h1) {
+      h1.tabIndex = -1;
+      h1.focus();
+    }
+  }
+}
+
+async function loadMe() {
+  const [me, orgs] = await Promise.all([app.api("GET", "/api/v1/me"), app.api("GET", "/api/v1/orgs")]);
+  app.me = me;
+  const roles = Object.fromEntries(me.memberships.map((m) => [m.org, m.role]));
+  app.orgs = orgs.data.filter((o) => roles[o.slug]).map((o) => ({ ...o, role: roles[o.slug] }));
+}
+
+function showProblem(title, text, retry = false, keepChrome = false) {
+  if (!keepChrome) drawChrome();
+  unmount();
+  document.title = `${title} · Switchboard`;
+  add(main, [
+    h("section", { class: "problem" }, h("h1", {}, title), h("p", {}, text), retry ? h("button", { type: "button", onclick: () => route() }, "Try again") : null),
+  ]);
+}
+
+// -- logging in and out ---------------------------------------------------------
+
+function forget() {
+  app.me = null;
+  app.orgs = [];
+  app.org = null;
+  app.role = null;
+  if (subscription) subscription.close();
+  subscription = null;
+  if (app.live) app.live.close();
+  app.live = null;
+  app.data = emptyData(null);
+  wasLive = false;
+  showConnection("");
+}
+
+let endedMessage = "";
+function loginEnded() {
+  endedMessage = "Your login has ended. Log in again to go on.";
+  localStorage.removeItem("switchboard.session");
+  forget();
+  route();
+}
+
+function showLogin(intro) {
+  forget();
+  drawChrome();
+  unmount();
+  document.title = "Log in · Switchboard console";
+  const note = endedMessage;
+  endedMessage = "";
+  const f = form("login-form", [
+    field({ label: "Email", name: "email", type: "email", autocomplete: "username", required: true }),
+    field({ label: "Password", name: "password", type: "password", autocomplete: "current-password", required: true }),
+    actions(h("button", { type: "submit", class: "primary" }, "Log in")),
+  ]);
+  onSubmit(f, async () => {
+    await session.login(value(f, "email").trim(), value(f, "password"));
+    route({ focus: true });
+  });
+  add(main, [
+    h(
+      "section",
+      { class: "login card", "aria-labelledby": "login-h" },
+      h("h1", { id: "login-h" }, "Log in"),
+      h("p", { class: "muted" }, intro || "Manage your status pages, incidents and team."),
+      note ? h("p", { class: "notice", role: "status" }, note) : null,
+      f,
+    ),
+  ]);
+}
+
+async function logout() {
+  await session.logout();
+  forget();
+  navigate("/admin");
+  say("You are logged out.");
+}
+
+session.onChange((now) => {
+  if (!now && app.me) {
+    forget();
+    route();
+  } else if (now && !app.me) {
+    route();
+  }
+});
+
+// -- the header -----------------------------------------------------------------
+
+function drawChrome(view) {
+  const switcher = clear($("org-switch"));
+  const who = clear($("who"));
+  const nav = clear($("views"));
+  const logged = Boolean(app.me);
+  nav.hidden = !logged || !app.org;
+  if (!logged) return;
+  if (app.orgs.length) {
+    const select = h(
+      "select",
+      { id: "org-select", onchange: () => switchOrg(select.value) },
+      app.orgs.map((o) => h("option", { value: o.slug }, o.name)),
+    );
+    select.value = app.org || app.orgs[0].slug;
+    add(switcher, [h("label", { for: "org-select", class: "vh" }, "Organization"), select]);
+  }
+  const user = app.me.user || { name: app.me.subject, email: app.me.subject };
+  add(who, [
+    h(
+      "span",
+      { class: "user", title: user.email },
+      h("span", { class: "vh" }, "Logged in as "),
+      h("span", { class: "user-name" }, user.name || user.email),
+      app.role ? h("span", { class: "role-badge" }, ROLE_WORDS[app.role]) : null,
+    ),
+    h("button", { type: "button", id: "logout", onclick: logout }, "Log out"),
+  ]);
+  if (!app.org) return;
+  const list = h("ul", {});
+  for (const v of VIEWS) {
+    if (!app.can(v.need)) continue;
+    const current = view && view.id === v.id;
+    list.append(h("li", {}, h("a", { href: link(app.org, v.id), "data-route": "", "aria-current": current ? "page" : null }, v.label)));
+  }
+  add(nav, [
+    list,
+    h("p", { class: "public-link" }, h("a", { href: `/status/${encodeURIComponent(app.org)}`, target: "_blank", rel: "noopener" }, "Public page", h("span", { "aria-hidden": "true" }, " ↗"), h("span", { class: "vh" }, " (opens in a new tab)"))),
+  ]);
+}
+
+function switchOrg(slug) {
+  const r = parse(location.pathname);
+  const org = app.orgs.find((o) => o.slug === slug);
+  let view = VIEWS.find((v) => v.id === r.view);
+  if (!view || rank(org.role) < rank(view.need)) view = VIEWS[0];
+  navigate(link(slug, view.id));
+}
+
+function drawStatus() {
+  const box = $("org-status");
+  if (!box) return;
+  const s = app.data.status;
+  clear(box);
+  box.hidden = !s || !app.org;
+  if (!s) return;
+  box.className = `org-status s-${s.indicator}`;
+  add(box, [h("span", { class: "icon", "aria-hidden": "true" }, INDICATOR_ICON[s.indicator] || ""), " ", s.description]);
+}
+
+route();
