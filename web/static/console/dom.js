@@ -444,3 +444,39 @@ export function secretBox(title, secret, note) {
     h("p", { class: "hint" }, note),
   );
 }
+
+// "Show older ..." under a list: loads `path` a page at a time (limit and
+// offset) into the app's `kind`, then calls `loaded`. `what` names the
+// items ("incidents"); `label` is what an error says could not be loaded.
+export function olderPages(app, { kind, path, what, label, loaded, size = 10 }) {
+  const element = h("div", { class: "more" });
+  const state = { next: 0, loading: false, error: null, done: false };
+
+  async function load() {
+    if (state.loading || state.done) return;
+    state.loading = true;
+    state.error = null;
+    draw();
+    try {
+      const page = await app.api("GET", `${path}&limit=${size}&offset=${state.next}`);
+      for (const item of page.data) app.upsert(kind, item);
+      state.next += page.data.length;
+      state.done = !page.page.next;
+    } catch (error) {
+      state.error = explain(error);
+    } finally {
+      state.loading = false;
+      draw();
+      loaded();
+    }
+  }
+
+  function draw() {
+    clear(element);
+    if (state.error) element.append(h("p", { class: "error-text", role: "alert" }, `${label} could not be loaded. ${state.error}`));
+    if (state.loading) element.append(h("p", { class: "muted", role: "status" }, "Loading…"));
+    else if (!state.done || state.error) element.append(h("button", { type: "button", "data-key": "more", onclick: load }, state.error ? "Try again" : `Show older ${what}`));
+  }
+
+  return { element, load, get settled() { return state.done && !state.loading; } };
+}

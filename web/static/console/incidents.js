@@ -2,7 +2,7 @@
 // updates, resolve, and write the postmortem. Active ones are live (the org
 // topic); resolved ones are loaded a page at a time. Each links to its room.
 
-import { h, add, clear, redraw, field, fieldset, formDialog, say, explain, value, time, tag, STATUS, PROGRESS, IMPACT } from "./dom.js";
+import { h, add, clear, redraw, field, fieldset, formDialog, say, explain, value, time, tag, STATUS, PROGRESS, IMPACT, olderPages } from "./dom.js";
 import { loading } from "./services.js";
 
 const ACTIVE = ["investigating", "identified", "monitoring"];
@@ -15,8 +15,7 @@ export function incidentsView(app, main) {
   const canChange = app.can("responder");
   const activeBox = h("div", { class: "cards", id: "active-incidents" });
   const pastBox = h("div", { class: "cards", id: "past-incidents" });
-  const more = h("div", { class: "more" });
-  const history = { next: 0, loading: false, error: null, done: false };
+  const older = olderPages(app, { kind: "incidents", path: "/incidents?status=resolved", what: "incidents", label: "Resolved incidents", loaded: () => update() });
 
   add(main, [
     h(
@@ -26,34 +25,8 @@ export function incidentsView(app, main) {
       canChange ? h("button", { type: "button", class: "primary", "data-key": "declare", onclick: () => declareDialog(app) }, "Declare incident") : null,
     ),
     h("section", { "aria-labelledby": "active-h" }, h("h2", { id: "active-h" }, "Active"), activeBox),
-    h("section", { "aria-labelledby": "past-h" }, h("h2", { id: "past-h" }, "Resolved"), pastBox, more),
+    h("section", { "aria-labelledby": "past-h" }, h("h2", { id: "past-h" }, "Resolved"), pastBox, older.element),
   ]);
-
-  async function loadMore() {
-    if (history.loading || history.done) return;
-    history.loading = true;
-    history.error = null;
-    drawMore();
-    try {
-      const page = await app.api("GET", `/incidents?status=resolved&limit=${PAGE}&offset=${history.next}`);
-      for (const i of page.data) app.upsert("incidents", i);
-      history.next += page.data.length;
-      history.done = !page.page.next;
-    } catch (error) {
-      history.error = explain(error);
-    } finally {
-      history.loading = false;
-      drawMore();
-      update();
-    }
-  }
-
-  function drawMore() {
-    clear(more);
-    if (history.error) more.append(h("p", { class: "error-text", role: "alert" }, `Resolved incidents could not be loaded. ${history.error}`));
-    if (history.loading) more.append(h("p", { class: "muted", role: "status" }, "Loading…"));
-    else if (!history.done || history.error) more.append(h("button", { type: "button", "data-key": "more", onclick: loadMore }, history.error ? "Try again" : "Show older incidents"));
-  }
 
   function update() {
     const all = [...app.data.incidents.values()].sort(newestFirst);
@@ -65,13 +38,13 @@ export function incidentsView(app, main) {
     });
     redraw(pastBox, () => {
       const past = all.filter((i) => !ACTIVE.includes(i.status));
-      if (!past.length) return h("p", { class: "empty" }, history.loading || !history.done ? "" : "No resolved incidents yet.");
+      if (!past.length) return h("p", { class: "empty" }, older.settled ? "No resolved incidents yet." : "");
       return past.map((i) => card(app, i));
     });
   }
 
   update();
-  loadMore();
+  older.load();
   return { update };
 }
 

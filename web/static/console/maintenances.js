@@ -3,7 +3,7 @@
 // post words), cancel one that has not started. Open ones are live; past
 // ones are loaded a page at a time.
 
-import { h, add, clear, redraw, field, fieldset, formDialog, say, explain, value, time, tag, localInput, fromLocalInput, utcOffset, PROGRESS } from "./dom.js";
+import { h, add, clear, redraw, field, fieldset, formDialog, say, explain, value, time, tag, localInput, fromLocalInput, utcOffset, PROGRESS, olderPages } from "./dom.js";
 import { loading } from "./services.js";
 
 const OVER = ["completed", "cancelled"];
@@ -17,8 +17,7 @@ export function maintenancesView(app, main) {
   const canChange = app.can("responder");
   const openBox = h("div", { class: "cards", id: "open-maintenances" });
   const pastBox = h("div", { class: "cards", id: "past-maintenances" });
-  const more = h("div", { class: "more" });
-  const history = { next: 0, loading: false, error: null, done: false };
+  const older = olderPages(app, { kind: "maintenances", path: "/maintenances?status=over", what: "maintenances", label: "Past maintenances", loaded: () => update() });
 
   add(main, [
     h(
@@ -28,34 +27,8 @@ export function maintenancesView(app, main) {
       canChange ? h("button", { type: "button", class: "primary", "data-key": "schedule", onclick: () => scheduleDialog(app) }, "Schedule maintenance") : null,
     ),
     h("section", { "aria-labelledby": "open-h" }, h("h2", { id: "open-h" }, "Upcoming and in progress"), openBox),
-    h("section", { "aria-labelledby": "over-h" }, h("h2", { id: "over-h" }, "Past"), pastBox, more),
+    h("section", { "aria-labelledby": "over-h" }, h("h2", { id: "over-h" }, "Past"), pastBox, older.element),
   ]);
-
-  async function loadMore() {
-    if (history.loading || history.done) return;
-    history.loading = true;
-    history.error = null;
-    drawMore();
-    try {
-      const page = await app.api("GET", `/maintenances?status=over&limit=${PAGE}&offset=${history.next}`);
-      for (const m of page.data) app.upsert("maintenances", m);
-      history.next += page.data.length;
-      history.done = !page.page.next;
-    } catch (error) {
-      history.error = explain(error);
-    } finally {
-      history.loading = false;
-      drawMore();
-      update();
-    }
-  }
-
-  function drawMore() {
-    clear(more);
-    if (history.error) more.append(h("p", { class: "error-text", role: "alert" }, `Past maintenances could not be loaded. ${history.error}`));
-    if (history.loading) more.append(h("p", { class: "muted", role: "status" }, "Loading…"));
-    else if (!history.done || history.error) more.append(h("button", { type: "button", "data-key": "more", onclick: loadMore }, history.error ? "Try again" : "Show older maintenances"));
-  }
 
   function update() {
     const all = [...app.data.maintenances.values()];
@@ -67,13 +40,13 @@ export function maintenancesView(app, main) {
     });
     redraw(pastBox, () => {
       const past = all.filter((m) => OVER.includes(m.status)).sort((a, b) => soonestFirst(b, a));
-      if (!past.length) return h("p", { class: "empty" }, history.loading || !history.done ? "" : "No past maintenances.");
+      if (!past.length) return h("p", { class: "empty" }, older.settled ? "No past maintenances." : "");
       return past.map((m) => card(app, m));
     });
   }
 
   update();
-  loadMore();
+  older.load();
   return { update };
 }
 
