@@ -29,6 +29,7 @@ lint: venv
 
 bench: venv
 	$(BIN)/python bench/fanout.py
+	$(BIN)/python bench/pages.py
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache .hypothesis

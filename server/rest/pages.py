@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import gzip
 import html
+import logging
 import time
 from collections.abc import Awaitable, Callable, Iterable
 from datetime import UTC, datetime, timedelta
@@ -28,6 +29,7 @@ from .common import parts, query_int
 from .web import compressed, page_headers
 
 bp = Blueprint("pages", __name__)
+log = logging.getLogger(__name__)
 
 BAR_DAYS = 90
 RECENT_DAYS = 14
@@ -76,20 +78,34 @@ async def _service_bars(handle: OrgHandle, now: datetime) -> dict[str, history.B
 
 
 # Drawn pages, feeds and badges, with their gzip, until what they show changes.
-_drawn: dict[tuple[str, ...], tuple[object, bytes, bytes]] = {}
+_drawn: dict[tuple[str, ...], tuple[tuple[float, ...], bytes, bytes]] = {}
 _DRAWN_MAX = 4096
 
 
+_drawing: dict[tuple[str, ...], trio.Lock] = {}
+
+
 async def drawn(
-    key: tuple[str, ...], stamp: object, draw: Callable[[], Awaitable[str]]
+    key: tuple[str, ...], stamp: tuple[float, ...], draw: Callable[[], Awaitable[str]]
 ) -> tuple[bytes, bytes]:
-    """What ``draw`` gives, drawn once per ``stamp`` (and compressed once)."""
+    """What ``draw`` gives, drawn once per ``stamp`` (and compressed once).
+
+    Stamps grow with what they stand for (versions, times): requests that
+    arrive while a drawing is under way wait for it instead of drawing
+    again, and take it if it is as new as what they saw."""
     cached = _drawn.get(key)
     if cached is None or cached[0] != stamp:
-        body = (await draw()).encode()
-        if len(_drawn) >= _DRAWN_MAX:
-            _drawn.clear()
-        cached = _drawn[key] = (stamp, body, gzip.compress(body, 6))
+        lock = _drawing.setdefault(key, trio.Lock())
+        async with lock:
+            cached = _drawn.get(key)
+            if cached is None or cached[0] < stamp:
+                started = time.perf_counter()
+                body = (await draw()).encode()
+                if len(_drawn) >= _DRAWN_MAX:
+                    _drawn.clear()
+                    _drawing.clear()
+                cached = _drawn[key] = (stamp, body, gzip.compress(body, 6))
+                log.debug("drew %s in %.1f ms", key, (time.perf_counter() - started) * 1000)
     return cached[1], cached[2]
 
 
@@ -284,7 +300,7 @@ async def _feed(org: str, template: str, content_type: str) -> Response:
     page_url = f"{parts().base_url}/status/{org}"
     body, gz = await drawn(
         (template, handle.stream),
-        state.version,
+        (state.version,),
         lambda: render_template(
             template,
             org=state.org,
@@ -324,7 +340,7 @@ async def _badge(
         return Response(b"", 304, headers)
     body, gz = await drawn(
         (*key, label),
-        version,
+        (version,),
         lambda: render_template(
             "badge.svg.xml",
             label=label,
