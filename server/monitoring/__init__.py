@@ -1,0 +1,1 @@
+"""Uptime monitoring: what to check and how each check is made."""
