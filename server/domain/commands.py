@@ -17,6 +17,7 @@ from typing import Annotated, Any, TypeAlias
 
 from .errors import ValidationError
 from .model import Impact, IncidentStatus, MaintenanceStatus, ServiceStatus
+from .monitors import MonitorKind, MonitorPolicy, Verdict
 from .schema import MISSING, Items, Missing, Range, Text, parse
 
 Name: TypeAlias = Annotated[str, Text(1, 100)]
@@ -149,6 +150,66 @@ class Tick:
     """Internal: the actor's timer fired; start or complete what is due."""
 
 
+Interval: TypeAlias = Annotated[int, Range(10, 86_400)]
+Count: TypeAlias = Annotated[int, Range(1, 20)]
+Region: TypeAlias = Annotated[
+    str,
+    Text(1, 40, SLUG_PATTERN, "must be 1-40 lowercase letters, digits or inner hyphens"),
+]
+Regions: TypeAlias = Annotated[list[Region], Items(20)]
+Spec: TypeAlias = Annotated[dict[str, Any], Items(50)]
+Grace: TypeAlias = Annotated[int, Range(0, 86_400)]
+
+
+@dataclass(frozen=True, slots=True)
+class CreateMonitor:
+    name: Name
+    service: Ref
+    kind: MonitorKind
+    spec: Spec = field(default_factory=dict)
+    interval: Interval = 30
+    regions: Regions = field(default_factory=list)
+    quorum: Count = 1
+    down_after: Count = 2
+    up_after: Count = 2
+    policy: MonitorPolicy = MonitorPolicy.STATUS
+    down_status: ServiceStatus = ServiceStatus.MAJOR_OUTAGE
+    grace: Grace = 60
+    paused: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class UpdateMonitor:
+    monitor: Ref
+    name: Name | Missing = MISSING
+    service: Ref | Missing = MISSING
+    spec: Spec | Missing = MISSING
+    interval: Interval | Missing = MISSING
+    regions: Regions | Missing = MISSING
+    quorum: Count | Missing = MISSING
+    down_after: Count | Missing = MISSING
+    up_after: Count | Missing = MISSING
+    policy: MonitorPolicy | Missing = MISSING
+    down_status: ServiceStatus | Missing = MISSING
+    grace: Grace | Missing = MISSING
+    paused: bool | Missing = MISSING
+
+
+@dataclass(frozen=True, slots=True)
+class DeleteMonitor:
+    monitor: Ref
+
+
+@dataclass(frozen=True, slots=True)
+class SetMonitorState:
+    """Internal: the probes' verdict on a monitor changed (see server/monitoring)."""
+
+    monitor: Ref
+    verdict: Verdict
+    failing_regions: list[str] = field(default_factory=list)
+    error: str | None = None
+
+
 Command: TypeAlias = (
     CreateOrg
     | UpdateOrg
@@ -165,6 +226,10 @@ Command: TypeAlias = (
     | CancelMaintenance
     | DeleteMaintenance
     | Tick
+    | CreateMonitor
+    | UpdateMonitor
+    | DeleteMonitor
+    | SetMonitorState
 )
 
 # The commands clients may send, by the name they use on the wire.
@@ -181,6 +246,9 @@ COMMANDS: Mapping[str, type] = {
     "maintenance.update": UpdateMaintenance,
     "maintenance.cancel": CancelMaintenance,
     "maintenance.delete": DeleteMaintenance,
+    "monitor.create": CreateMonitor,
+    "monitor.update": UpdateMonitor,
+    "monitor.delete": DeleteMonitor,
 }
 COMMAND_NAMES: Mapping[type, str] = {cls: name for name, cls in COMMANDS.items()}
 
@@ -203,3 +271,4 @@ class Context:
     now: datetime
     author: str | None
     new_id: Any  # () -> str; injected so tests can make ids predictable
+    new_secret: Any = None  # () -> str, for heartbeat tokens; random unless injected

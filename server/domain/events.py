@@ -28,6 +28,7 @@ from .model import (
     iso,
     parse_iso,
 )
+from .monitors import Monitor
 
 # Events the public sees on ``status:<org>`` (with their data made public).
 PUBLIC_EVENTS = frozenset(
@@ -110,6 +111,8 @@ def apply(state: OrgState, event: Event) -> None:
         _put_or_delete(state.incidents, what, data, "incident", Incident.from_dict)
     elif kind == "maintenance":
         _put_or_delete(state.maintenances, what, data, "maintenance", Maintenance.from_dict)
+    elif kind == "monitor":
+        _put_or_delete(state.monitors, what, data, "monitor", Monitor.from_dict)
     elif name == "status.changed":
         state.status = OverallStatus.from_dict(data["status"])
     else:

@@ -16,9 +16,12 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from enum import StrEnum
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .errors import InvalidTransition
+
+if TYPE_CHECKING:
+    from .monitors import Monitor
 
 # ---------------------------------------------------------------------------
 # time
@@ -521,6 +524,7 @@ class OrgState:
     services: dict[str, Service] = field(default_factory=dict)
     incidents: dict[str, Incident] = field(default_factory=dict)
     maintenances: dict[str, Maintenance] = field(default_factory=dict)
+    monitors: dict[str, Monitor] = field(default_factory=dict)
     status: OverallStatus = ALL_OPERATIONAL
     version: int = 0  # events applied; the org topic's seq
     public_seq: int = 0  # public events applied; the status topic's seq
@@ -535,6 +539,7 @@ class OrgState:
             services=dict(self.services),
             incidents=dict(self.incidents),
             maintenances=dict(self.maintenances),
+            monitors=dict(self.monitors),
             status=self.status,
             version=self.version,
             public_seq=self.public_seq,
@@ -554,6 +559,7 @@ class OrgState:
             "services": [s.to_dict() for s in self.services.values()],
             "incidents": [i.to_dict() for i in self.incidents.values()],
             "maintenances": [m.to_dict() for m in self.maintenances.values()],
+            "monitors": [m.to_dict() for m in self.monitors.values()],
             "status": self.status.to_dict(),
             "version": self.version,
             "public_seq": self.public_seq,
@@ -563,12 +569,15 @@ class OrgState:
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> OrgState:
+        from .monitors import Monitor
+
         return cls(
             org=Org.from_dict(d["org"]),
             groups={g["id"]: Group.from_dict(g) for g in d["groups"]},
             services={s["id"]: Service.from_dict(s) for s in d["services"]},
             incidents={i["id"]: Incident.from_dict(i) for i in d["incidents"]},
             maintenances={m["id"]: Maintenance.from_dict(m) for m in d["maintenances"]},
+            monitors={m["id"]: Monitor.from_dict(m) for m in d.get("monitors", ())},
             status=OverallStatus.from_dict(d["status"]),
             version=d["version"],
             public_seq=d["public_seq"],

@@ -144,8 +144,7 @@ def decide(state: OrgState, cmd: Any, ctx: c.Context) -> Decision:
     if state.deleted:
         raise NotFound(f"organization {state.org.slug!r} was deleted")
     tx = Tx(state, dataclasses.replace(ctx, now=to_millisecond(ctx.now)))
-    handler = _HANDLERS[type(cmd)]
-    result = handler(tx, cmd)
+    result = handle(tx, cmd)
     tx.finish()
     return Decision(tx.state, tx.events, result)
 
@@ -318,6 +317,7 @@ def _delete_service(tx: Tx, cmd: c.DeleteService) -> Any:
                 "complete or cancel it first",
                 field="service",
             )
+    monitor_rules.drop_for_service(tx, service.id)
     tx.emit("service.deleted", {"id": service.id, "name": service.name})
     _drop_group_if_empty(tx, service.group_id)
     return {"deleted": service.id}
@@ -699,3 +699,14 @@ _HANDLERS: Mapping[type, Any] = {
     c.DeleteMaintenance: _delete_maintenance,
     c.Tick: _tick,
 }
+
+
+def handle(tx: Tx, cmd: Any) -> Any:
+    """Carry out one command within a transaction (another command's, maybe)."""
+    return _HANDLERS[type(cmd)](tx, cmd)
+
+
+# Monitors' rules build on the ones above (and call them through `handle`).
+from . import monitor_rules  # noqa: E402
+
+_HANDLERS = {**_HANDLERS, **monitor_rules.HANDLERS}

@@ -1,0 +1,140 @@
+"""Monitors: what the organization's probes check, and what a confirmed outage does.
+
+A monitor belongs to one service. Probes in one or more regions check it
+every ``interval`` seconds and report each result; a region counts as down
+after ``down_after`` failures in a row and up again after ``up_after``
+successes (flapping is damped), and the monitor is down only when at least
+``quorum`` regions agree. That verdict reaches the organization's actor as a
+:class:`~server.domain.commands.SetMonitorState` command, and the monitor's
+``policy`` says what it does: set the service's status, open (and later
+resolve) an incident, or only record it.
+
+Results themselves never pass through the organization's event log (there
+are many); only changes of verdict do.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+from .model import ServiceStatus, iso, iso_or_none, parse_iso, parse_iso_or_none
+
+
+class MonitorKind(StrEnum):
+    HTTP = "http"
+    TCP = "tcp"
+    TLS = "tls"
+    HEARTBEAT = "heartbeat"  # a job calls /api/v1/heartbeat/{token}; silence is failure
+
+
+class MonitorPolicy(StrEnum):
+    STATUS = "status"  # set the service's status while down, restore it after
+    INCIDENT = "incident"  # open an incident while down, resolve it after
+    NONE = "none"  # record only
+
+
+class Verdict(StrEnum):
+    UNKNOWN = "unknown"  # not enough results yet
+    UP = "up"
+    DEGRADED = "degraded"
+    DOWN = "down"
+
+
+@dataclass(frozen=True, slots=True)
+class Monitor:
+    id: str
+    name: str
+    service_id: str
+    kind: MonitorKind
+    spec: Mapping[str, Any]  # the kind's settings (server.monitoring.specs), JSON form
+    interval: int  # seconds between checks in each region
+    regions: tuple[str, ...]  # where it is checked; empty: every region there is
+    quorum: int  # regions that must agree before it is down
+    down_after: int  # failures in a row before a region counts as down
+    up_after: int  # successes in a row before a region counts as up again
+    policy: MonitorPolicy
+    down_status: ServiceStatus  # what the service shows while the monitor is down
+    grace: int  # heartbeat: seconds of lateness forgiven
+    paused: bool
+    created_at: datetime
+    updated_at: datetime
+    heartbeat_hash: str | None = None  # SHA-256 of the heartbeat token (never the token)
+    verdict: Verdict = Verdict.UNKNOWN
+    verdict_since: datetime | None = None
+    failing_regions: tuple[str, ...] = ()  # regions that see it down (or degraded)
+    error: str | None = None  # the last failure's words
+    incident_id: str | None = None  # the incident this monitor opened and will resolve
+    baseline: ServiceStatus | None = None  # the service's status before the policy set it
+
+    def to_dict(self, *, public: bool = False) -> dict[str, Any]:
+        out: dict[str, Any] = {
+            "id": self.id,
+            "name": self.name,
+            "service_id": self.service_id,
+            "kind": self.kind.value,
+            "verdict": self.verdict.value,
+            "verdict_since": iso_or_none(self.verdict_since),
+            "failing_regions": list(self.failing_regions),
+        }
+        if public:
+            return out
+        out.update(
+            {
+                "spec": dict(self.spec),
+                "interval": self.interval,
+                "regions": list(self.regions),
+                "quorum": self.quorum,
+                "down_after": self.down_after,
+                "up_after": self.up_after,
+                "policy": self.policy.value,
+                "down_status": self.down_status.value,
+                "grace": self.grace,
+                "paused": self.paused,
+                "error": self.error,
+                "incident_id": self.incident_id,
+                "baseline": None if self.baseline is None else self.baseline.value,
+                "heartbeat_hash": self.heartbeat_hash,
+                "created_at": iso(self.created_at),
+                "updated_at": iso(self.updated_at),
+            }
+        )
+        return out
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> Monitor:
+        baseline = d.get("baseline")
+        return cls(
+            id=d["id"],
+            name=d["name"],
+            service_id=d["service_id"],
+            kind=MonitorKind(d["kind"]),
+            spec=d["spec"],
+            interval=d["interval"],
+            regions=tuple(d["regions"]),
+            quorum=d["quorum"],
+            down_after=d["down_after"],
+            up_after=d["up_after"],
+            policy=MonitorPolicy(d["policy"]),
+            down_status=ServiceStatus(d["down_status"]),
+            grace=d["grace"],
+            paused=d["paused"],
+            created_at=parse_iso(d["created_at"]),
+            updated_at=parse_iso(d["updated_at"]),
+            heartbeat_hash=d.get("heartbeat_hash"),
+            verdict=Verdict(d["verdict"]),
+            verdict_since=parse_iso_or_none(d.get("verdict_since")),
+            failing_regions=tuple(d.get("failing_regions", ())),
+            error=d.get("error"),
+            incident_id=d.get("incident_id"),
+            baseline=None if baseline is None else ServiceStatus(baseline),
+        )
+
+    def view(self) -> dict[str, Any]:
+        """What the API shows members: everything but the heartbeat hash."""
+        out = self.to_dict()
+        del out["heartbeat_hash"]
+        return out

@@ -1,0 +1,184 @@
+"""Monitors in the organization's rules: settings, and what a verdict does."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from domain_support import Harness
+
+from server.domain import commands as c
+from server.domain.errors import Conflict, NotFound, ValidationError
+from server.domain.model import IncidentStatus, ServiceStatus
+from server.domain.monitors import Verdict
+
+HTTP = {"url": "https://api.example.com/health"}
+
+
+def monitor(org: Harness, **fields: Any) -> dict[str, Any]:
+    data = {"name": "API health", "service": "API", "kind": "http", "spec": HTTP, **fields}
+    result: dict[str, Any] = org.do("monitor.create", data).result
+    return result
+
+
+def verdict(
+    org: Harness, ref: str, v: Verdict, regions: tuple[str, ...] = (), error: str | None = None
+) -> None:
+    org.decide(c.SetMonitorState(ref, v, list(regions), error))
+
+
+@pytest.fixture
+def api(org: Harness) -> Harness:
+    org.do("service.create", {"name": "API"})
+    return org
+
+
+def test_a_monitor_is_made_with_defaults_and_a_normal_spec(api: Harness) -> None:
+    made = monitor(api)
+    assert made["interval"] == 30 and made["quorum"] == 1 and made["down_after"] == 2
+    assert made["policy"] == "status" and made["down_status"] == "major_outage"
+    assert made["verdict"] == "unknown"
+    assert made["spec"]["url"] == HTTP["url"] and made["spec"]["method"] == "GET"
+    assert api.names() == ["monitor.created"]
+    assert "heartbeat_token" not in made
+
+
+@pytest.mark.parametrize(
+    ("fields", "field"),
+    [
+        ({"spec": {"url": "ftp://x"}}, "spec.url"),
+        ({"spec": {}}, "spec.url"),
+        ({"interval": 5}, "interval"),
+        ({"regions": ["eu", "eu"]}, "regions"),
+        ({"regions": ["eu"], "quorum": 2}, "quorum"),
+        ({"down_status": "operational"}, "down_status"),
+        ({"kind": "ping"}, "kind"),
+        ({"kind": "heartbeat"}, "spec"),
+        ({"service": "Nope"}, "service"),
+    ],
+)
+def test_bad_settings_are_refused_with_their_field(
+    api: Harness, fields: dict[str, Any], field: str
+) -> None:
+    with pytest.raises((ValidationError, NotFound)) as info:
+        monitor(api, **fields)
+    assert info.value.field == field
+    assert not api.state.monitors
+
+
+def test_names_are_unique(api: Harness) -> None:
+    monitor(api)
+    with pytest.raises(Conflict):
+        monitor(api, name="api HEALTH")
+
+
+def test_a_heartbeat_monitor_gets_its_token_once(api: Harness) -> None:
+    made = monitor(api, name="Nightly backup", kind="heartbeat", spec={}, interval=3600)
+    token = made["heartbeat_token"]
+    assert token.startswith("sbh_") and len(token) > 40
+    stored = api.state.monitors[made["id"]]
+    assert stored.heartbeat_hash and token not in str(stored.to_dict())
+    assert token not in str([e.to_dict() for e in api.log])
+
+
+def test_status_policy_sets_the_service_and_puts_it_back(api: Harness) -> None:
+    made = monitor(api)
+    verdict(api, made["id"], Verdict.UP)
+    assert api.status("API") is ServiceStatus.OPERATIONAL
+    verdict(api, made["id"], Verdict.DOWN, ("local",), "status 503")
+    assert api.status("API") is ServiceStatus.MAJOR_OUTAGE
+    assert api.names() == ["service.updated", "monitor.updated", "status.changed"]
+    m = api.state.monitors[made["id"]]
+    assert m.verdict is Verdict.DOWN and m.failing_regions == ("local",) and m.error == "status 503"
+    verdict(api, made["id"], Verdict.DEGRADED, ("local",))
+    assert api.status("API") is ServiceStatus.DEGRADED_PERFORMANCE
+    verdict(api, made["id"], Verdict.UP)
+    assert api.status("API") is ServiceStatus.OPERATIONAL
+    assert api.state.monitors[made["id"]].baseline is None
+
+
+def test_a_status_set_by_hand_meanwhile_is_left_alone(api: Harness) -> None:
+    made = monitor(api)
+    verdict(api, made["id"], Verdict.DOWN)
+    api.do("service.update", {"service": "API", "status": "partial_outage"})
+    verdict(api, made["id"], Verdict.UP)
+    assert api.status("API") is ServiceStatus.PARTIAL_OUTAGE
+
+
+def test_a_service_under_maintenance_is_not_touched(api: Harness) -> None:
+    made = monitor(api)
+    api.do("service.update", {"service": "API", "status": "under_maintenance"})
+    verdict(api, made["id"], Verdict.DOWN)
+    assert api.status("API") is ServiceStatus.UNDER_MAINTENANCE
+
+
+def test_incident_policy_opens_updates_and_resolves_an_incident(api: Harness) -> None:
+    made = monitor(api, policy="incident", down_status="partial_outage")
+    verdict(api, made["id"], Verdict.DOWN, ("eu", "us"), "timed out after 10 s")
+    incident_id = api.state.monitors[made["id"]].incident_id
+    assert incident_id is not None
+    incident = api.state.incidents[incident_id]
+    assert incident.name == "API is down" and incident.active
+    assert (
+        "timed out after 10 s" in incident.updates[0].body and "eu, us" in incident.updates[0].body
+    )
+    assert api.status("API") is ServiceStatus.PARTIAL_OUTAGE
+    verdict(api, made["id"], Verdict.DEGRADED, ("eu",))
+    assert (
+        api.state.incidents[incident_id].services[api.service("API").id]
+        is ServiceStatus.DEGRADED_PERFORMANCE
+    )
+    verdict(api, made["id"], Verdict.UP)
+    assert api.state.incidents[incident_id].status is IncidentStatus.RESOLVED
+    assert api.status("API") is ServiceStatus.OPERATIONAL
+    assert api.state.monitors[made["id"]].incident_id is None
+
+
+def test_none_policy_only_records(api: Harness) -> None:
+    made = monitor(api, policy="none")
+    verdict(api, made["id"], Verdict.DOWN)
+    assert api.status("API") is ServiceStatus.OPERATIONAL
+    assert api.state.monitors[made["id"]].verdict is Verdict.DOWN
+
+
+def test_the_same_verdict_again_changes_nothing(api: Harness) -> None:
+    made = monitor(api)
+    verdict(api, made["id"], Verdict.DOWN, ("local",))
+    verdict(api, made["id"], Verdict.DOWN, ("local",))
+    assert api.names() == []
+
+
+def test_pausing_or_deleting_ends_what_the_monitor_did(api: Harness) -> None:
+    made = monitor(api, policy="incident")
+    verdict(api, made["id"], Verdict.DOWN)
+    api.do("monitor.update", {"monitor": made["id"], "paused": True})
+    assert api.status("API") is ServiceStatus.OPERATIONAL
+    assert api.state.monitors[made["id"]].verdict is Verdict.UNKNOWN
+    verdict(api, made["id"], Verdict.DOWN)  # a paused monitor's verdict is ignored
+    assert api.status("API") is ServiceStatus.OPERATIONAL
+    api.do("monitor.update", {"monitor": made["id"], "paused": False, "policy": "status"})
+    verdict(api, made["id"], Verdict.DOWN)
+    api.do("monitor.delete", {"monitor": "API health"})
+    assert api.status("API") is ServiceStatus.OPERATIONAL
+    assert not api.state.monitors
+
+
+def test_deleting_a_service_deletes_its_monitors(api: Harness) -> None:
+    monitor(api)
+    api.do("service.delete", {"service": "API"})
+    assert api.names() == ["monitor.deleted", "service.deleted"]
+    assert not api.state.monitors
+
+
+def test_monitors_survive_a_snapshot_and_a_replay(api: Harness) -> None:
+    from server.domain.events import apply
+    from server.domain.model import OrgState
+
+    made = monitor(api, regions=["eu", "us"], quorum=2)
+    verdict(api, made["id"], Verdict.DOWN, ("eu", "us"), "refused")
+    again = OrgState.from_dict(api.state.to_dict())
+    assert again.monitors == api.state.monitors
+    replayed = OrgState(org=api.state.org)
+    for event in api.log[1:]:
+        apply(replayed, event)
+    assert replayed.monitors == api.state.monitors
