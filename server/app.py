@@ -16,7 +16,7 @@ from .actors.mailbox import Unavailable
 from .auth import AuthError
 from .domain.errors import DomainError
 from .ratelimit import KeyedBuckets, RateLimited, retry_after
-from .rest import api, console, identity, openapi, pages, public, rooms, web
+from .rest import api, console, identity, monitors, openapi, pages, public, rooms, web
 from .rest.common import BadJson, Parts, error_response
 from .store import StoreUnavailable
 
@@ -48,6 +48,7 @@ def create_app(server_parts: Parts) -> QuartTrio:
     app.register_blueprint(openapi.bp)
     app.register_blueprint(rooms.bp)
     app.register_blueprint(identity.bp)
+    app.register_blueprint(monitors.bp)
 
     @app.errorhandler(DomainError)
     async def domain_error(error: DomainError) -> Response:

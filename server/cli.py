@@ -86,6 +86,15 @@ def _parser() -> argparse.ArgumentParser:
         type=Path,
         help="JSON file of external identity providers to accept tokens from (also SWITCHBOARD_OIDC)",
     )
+    serve.add_argument(
+        "--region",
+        help="the name of the region the server's own uptime probe checks from (default local)",
+    )
+    serve.add_argument(
+        "--no-probe",
+        action="store_true",
+        help="do not run uptime checks here (remote probes and heartbeats still work)",
+    )
     serve.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
 
     token = sub.add_parser("token", help="print an API token")
@@ -164,6 +173,8 @@ def main(argv: list[str] | None = None) -> int:
         demo=args.demo or None,
         trusted_proxies=tuple(args.trusted_proxy) or None,
         oidc_file=args.oidc,
+        region=args.region,
+        probe=False if args.no_probe else None,
     )
     try:
         for pair in args.limit:

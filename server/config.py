@@ -46,6 +46,8 @@ class Limits:
     access_token_seconds: int = 900  # lifetime of a login's access token
     session_days: float = 30.0  # a login (its refresh token) ends after this
     invitation_hours: float = 72.0  # default lifetime of an invitation link
+    checks_concurrency: int = 1_000  # uptime checks the server's probe runs at once
+    check_results_days: int = 30  # how long every check result is kept (rollups: 400 days)
 
 
 def parse_limits(text: str, base: Limits | None = None) -> Limits:
@@ -79,6 +81,8 @@ class Config:
     demo: bool = False  # seed the demo organization on first start
     trusted_proxies: tuple[str, ...] = ()  # addresses/networks whose X-Forwarded-For we believe
     oidc_file: Path | None = None  # JSON list of external identity providers
+    region: str = "local"  # the name of the region the server's own probe checks from
+    probe: bool = True  # run the server's own probe (heartbeats are taken either way)
     limits: Limits = field(default_factory=Limits)
 
     def base_url(self, port: int | None = None) -> str:
@@ -107,5 +111,7 @@ class Config:
             env["trusted_proxies"] = tuple(p.strip() for p in proxies.split(",") if p.strip())
         if oidc := os.environ.get("SWITCHBOARD_OIDC"):
             env["oidc_file"] = Path(oidc)
+        if region := os.environ.get("SWITCHBOARD_REGION"):
+            env["region"] = region
         env.update({k: v for k, v in overrides.items() if v is not None})
         return cls(**env)  # type: ignore[arg-type]

@@ -10,6 +10,7 @@ and take a final snapshot, then close the database.
 
 from __future__ import annotations
 
+import contextlib
 import gc
 import logging
 import time
@@ -26,11 +27,13 @@ from .identity import Authenticator, Directory, Oidc
 from .identity.oidc import load_providers
 from .ids import new_id
 from .listener import Listener, bind
+from .monitoring.probe import Probe
+from .monitoring.service import Monitoring
 from .protocol.frames import CLOSE_GOING_AWAY
 from .ratelimit import parse_networks
 from .rest.common import Parts
 from .seed import seed_demo
-from .store import Store, embedded_dsn
+from .store import Store, StoreError, embedded_dsn
 
 log = logging.getLogger(__name__)
 
@@ -76,6 +79,7 @@ class Server:
         self.auth: Authenticator | None = None
         self.registry: Registry | None = None
         self.gateway: Gateway | None = None
+        self.monitoring: Monitoring | None = None
         self.gc_watch = _GcWatch()
         self._stop = trio.Event()
         self._stopped = trio.Event()
@@ -110,6 +114,15 @@ class Server:
                 self.gateway = Gateway(self.registry, self.auth, config.limits, trusted)
                 directory.revoke = self.gateway.revoke
                 await nursery.start(self.gateway.run)
+                self.monitoring = Monitoring(
+                    self.registry,
+                    store,
+                    region=config.region,
+                    retention_days=config.limits.check_results_days,
+                    concurrency=config.limits.checks_concurrency,
+                    probe=Probe() if config.probe else None,
+                )
+                await nursery.start(self.monitoring.run)
                 app = _create_app(
                     Parts(
                         config,
@@ -119,6 +132,7 @@ class Server:
                         store,
                         self.base_url,
                         trusted,
+                        self.monitoring,
                     )
                 )
                 listener = Listener(sock, app, self.gateway, config.limits.handshake_timeout)
@@ -146,6 +160,9 @@ class Server:
                 await listener_done.wait()
                 with trio.move_on_after(SHUTDOWN_GRACE):
                     await self.registry.shutdown()
+                with trio.move_on_after(SHUTDOWN_GRACE):
+                    with contextlib.suppress(StoreError, OSError):
+                        await self.monitoring.flush()  # the results still buffered
                 nursery.cancel_scope.cancel()
         finally:
             if self.gc_watch in gc.callbacks:

@@ -54,15 +54,23 @@ def _event_frame(topic: str, seq: int, event: Event, data: Any) -> bytes:
     return frames.text_frame(orjson.dumps(message))
 
 
+# Told of every committed state and its events (and of a state loaded, with
+# the events replayed); called in the actor's task: must not block.
+Observer = Callable[[str, OrgState, Sequence[Event]], None]
+
+
 class OrgHandle(Handle[Do]):
     """An organization actor's address; see the module docstring."""
 
     kind = "org"
 
-    def __init__(self, slug: str, limits: Limits, base_url: str) -> None:
+    def __init__(
+        self, slug: str, limits: Limits, base_url: str, observers: Sequence[Observer] = ()
+    ) -> None:
         super().__init__(slug, limits)
         self.slug = slug
         self.base_url = base_url
+        self.observers = observers
         self.committed: OrgState | None = None
         self._cache: dict[Any, bytes] = {}
         self._cache_version = -1
@@ -155,6 +163,8 @@ class OrgHandle(Handle[Do]):
                 public.append((event.public_seq, frame))
         org.publish(members)
         status.publish(public)
+        for observe in self.observers:
+            observe(self.slug, state, events)
 
     def restore_topics(self, loaded: Loaded, state: OrgState) -> None:
         """After a (re)load: create the topics or publish what they missed."""

@@ -34,7 +34,7 @@ from ..ids import new_id
 from ..store import Store, StoreUnavailable, StreamExists
 from .base import BatchActor, Handle
 from .mailbox import Do, Future, Reply, Unavailable
-from .org import OrgActor, OrgHandle
+from .org import Observer, OrgActor, OrgHandle
 from .room import RoomActor, RoomHandle
 
 log = logging.getLogger(__name__)
@@ -59,6 +59,7 @@ class Registry:
         self.clock = clock or Clock()
         self.new_id = id_factory
         self._handles: dict[str, Handle[Any]] = {}  # by stream id
+        self.observers: list[Observer] = []  # see OrgHandle.publish
         self._nursery: trio.Nursery | None = None
         self.crashes = 0
 
@@ -69,7 +70,11 @@ class Registry:
         async with trio.open_nursery() as nursery:
             self._nursery = nursery
             for stream, _ in await self.store.wakeups("org"):
-                self._start(OrgHandle(stream.removeprefix("org:"), self.limits, self.base_url))
+                self._start(
+                    OrgHandle(
+                        stream.removeprefix("org:"), self.limits, self.base_url, self.observers
+                    )
+                )
             task_status.started()
             await trio.sleep_forever()
 
@@ -93,7 +98,9 @@ class Registry:
 
     async def org(self, slug: str) -> OrgHandle:
         """The handle of a live, loaded organization; NotFound if there is none."""
-        handle = await self._get(f"org:{slug}", lambda: OrgHandle(slug, self.limits, self.base_url))
+        handle = await self._get(
+            f"org:{slug}", lambda: OrgHandle(slug, self.limits, self.base_url, self.observers)
+        )
         assert isinstance(handle, OrgHandle)
         if handle.state.deleted:
             raise NotFound(f"organization {slug!r} was deleted", field="org")

@@ -19,6 +19,7 @@ from ..domain import commands as c
 from ..domain import rules, views
 from ..domain.errors import NotFound, ValidationError
 from ..domain.model import OrgState
+from ..domain.monitor_rules import find_monitor
 from ..domain.schema import parse
 from .common import (
     json_body,
@@ -84,6 +85,15 @@ COLLECTIONS: tuple[Collection, ...] = (
         views.MAINTENANCE_FILTERS,
         "all",
         {"cancel": c.CancelMaintenance},
+    ),
+    Collection(
+        "monitors",
+        "monitor",
+        c.CreateMonitor,
+        c.UpdateMonitor,
+        c.DeleteMonitor,
+        find_monitor,
+        lambda state, _: sorted(state.monitors.values(), key=lambda m: m.name.casefold()),
     ),
 )
 

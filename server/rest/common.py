@@ -36,6 +36,7 @@ class Parts:
     store: Store
     base_url: str
     trusted_proxies: tuple[Network, ...] = ()
+    monitoring: Any = None  # server.monitoring.service.Monitoring, when it runs
 
 
 def parts() -> Parts:

@@ -187,6 +187,30 @@ def document() -> dict[str, Any]:
         ),
     }
     paths.update(_identity_paths())
+    one_monitor = _path_params("org", "monitor")
+    paths["/api/v1/orgs/{org}/monitors/{monitor}/results"] = {
+        "get": _op(
+            "A monitor's check results, newest first",
+            params=[
+                *one_monitor,
+                _query("limit", {"type": "integer", "minimum": 1, "maximum": 1000}, "page size"),
+                _query("before", {"type": "string", "format": "date-time"}, "older than this"),
+            ],
+        )
+    }
+    paths["/api/v1/orgs/{org}/monitors/{monitor}/check"] = {
+        "post": _op("Check the monitor now, from the server's region", params=one_monitor)
+    }
+    paths["/api/v1/orgs/{org}/monitors/{monitor}/uptime"] = {
+        "get": _op(
+            "Uptime over 24 h, 7, 30 and 90 days, daily, and hourly response times",
+            params=one_monitor,
+        )
+    }
+    paths["/api/v1/heartbeat/{token}"] = {
+        method: _op("A heartbeat monitor's beat", auth=False, params=_path_params("token"))
+        for method in ("get", "post")
+    }
     for name in DOCUMENTS:
         paths[f"/status/{{org}}/api/v2/{name}"] = {
             "get": _op(f"Statuspage-compatible {name}", auth=False, params=_path_params("org")),

@@ -69,7 +69,7 @@ EXPECTED: dict[tuple[str, str], int] = {
     ("DELETE", "/api/v1/orgs/{}/tokens/{}"): ADMIN,
     ("GET", "/api/v1/orgs/{}/audit"): ADMIN,
 }
-for _col in ("services", "incidents", "maintenances"):
+for _col in ("services", "incidents", "maintenances", "monitors"):
     EXPECTED[("GET", f"/api/v1/orgs/{{}}/{_col}")] = VIEWER
     EXPECTED[("POST", f"/api/v1/orgs/{{}}/{_col}")] = RESPONDER
     EXPECTED[("GET", f"/api/v1/orgs/{{}}/{_col}/{{}}")] = VIEWER
@@ -77,6 +77,11 @@ for _col in ("services", "incidents", "maintenances"):
     EXPECTED[("DELETE", f"/api/v1/orgs/{{}}/{_col}/{{}}")] = RESPONDER
 EXPECTED[("POST", "/api/v1/orgs/{}/incidents/{}/resolve")] = RESPONDER
 EXPECTED[("POST", "/api/v1/orgs/{}/maintenances/{}/cancel")] = RESPONDER
+EXPECTED[("GET", "/api/v1/orgs/{}/monitors/{}/results")] = VIEWER
+EXPECTED[("GET", "/api/v1/orgs/{}/monitors/{}/uptime")] = VIEWER
+EXPECTED[("POST", "/api/v1/orgs/{}/monitors/{}/check")] = RESPONDER
+for _method in ("GET", "POST"):  # the token in the path is the credential
+    EXPECTED[(_method, "/api/v1/heartbeat/{}")] = PUBLIC
 
 ROLES = ("viewer", "responder", "admin", "owner")
 

@@ -1,0 +1,134 @@
+"""When each monitor is checked, in one region.
+
+Every monitor has a due time; the scheduler sleeps until the earliest, starts
+that check (at most ``concurrency`` at once: a slow target holds one slot, not
+the schedule) and makes it due again one interval after it was due, not after
+it finished, so the pace does not drift. A monitor's first check comes at a
+random moment within its first interval: a thousand monitors made at once do
+not all fire in the same second.
+
+How late each check started (its lag) is kept, for the benchmark and the
+logs: lag is the measure of a scheduler that keeps up.
+"""
+
+from __future__ import annotations
+
+import heapq
+import logging
+import random
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+
+import trio
+
+from ..domain.monitors import Monitor
+
+log = logging.getLogger(__name__)
+
+Check = Callable[[str, Monitor], Awaitable[None]]  # (org, monitor) -> runs and reports it
+
+
+@dataclass(slots=True)
+class Entry:
+    org: str
+    monitor: Monitor
+    generation: int  # the entry is current while it matches the scheduler's
+
+
+@dataclass(slots=True)
+class Lag:
+    """Lag samples (seconds) since the last reset, and checks missed."""
+
+    samples: list[float] = field(default_factory=list)
+    skipped: int = 0  # due while the previous check of the same monitor still ran
+
+    def reset(self) -> Lag:
+        out = Lag(self.samples, self.skipped)
+        self.samples, self.skipped = [], 0
+        return out
+
+
+class Scheduler:
+    def __init__(self, check: Check, *, concurrency: int = 1_000) -> None:
+        self.check = check
+        self.limiter = trio.CapacityLimiter(concurrency)
+        self.entries: dict[str, Entry] = {}  # by monitor id
+        self.heap: list[tuple[float, int, str]] = []  # (due, generation, monitor id)
+        self.running: set[str] = set()
+        self.lag = Lag()
+        self._generation = 0
+        self._changed = trio.Event()
+
+    def put(self, org: str, monitor: Monitor) -> None:
+        """Check ``monitor`` from now on (again, if its settings changed)."""
+        old = self.entries.get(monitor.id)
+        if old is not None and old.monitor == monitor:
+            return
+        self._generation += 1
+        entry = Entry(org, monitor, self._generation)
+        self.entries[monitor.id] = entry
+        if old is not None and _same_pace(old.monitor, monitor):
+            # Only its verdict or words changed: keep its place in the schedule.
+            self._requeue_same(monitor.id, old.generation, entry.generation)
+            return
+        due = trio.current_time() + random.uniform(0, min(monitor.interval, 60))
+        heapq.heappush(self.heap, (due, entry.generation, monitor.id))
+        self._changed.set()
+
+    def _requeue_same(self, monitor_id: str, old: int, new: int) -> None:
+        for n, (due, generation, mid) in enumerate(self.heap):
+            if mid == monitor_id and generation == old:
+                self.heap[n] = (due, new, mid)
+                heapq.heapify(self.heap)  # rare: only when a verdict changes
+                return
+
+    def drop(self, monitor_id: str) -> None:
+        self.entries.pop(monitor_id, None)  # its heap entry is skipped when it comes up
+
+    async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
+        async with trio.open_nursery() as nursery:
+            task_status.started()
+            while True:
+                if not self.heap:
+                    self._changed = trio.Event()
+                    await self._changed.wait()
+                    continue
+                due, generation, monitor_id = self.heap[0]
+                now = trio.current_time()
+                if due > now:
+                    self._changed = trio.Event()
+                    with trio.move_on_after(due - now):
+                        await self._changed.wait()
+                    continue
+                heapq.heappop(self.heap)
+                entry = self.entries.get(monitor_id)
+                if entry is None or entry.generation != generation:
+                    continue  # dropped or changed since
+                heapq.heappush(self.heap, (due + entry.monitor.interval, generation, monitor_id))
+                if monitor_id in self.running:
+                    self.lag.skipped += 1  # still at the last one: a missed check
+                    continue
+                await self.limiter.acquire_on_behalf_of(monitor_id)
+                self.lag.samples.append(trio.current_time() - due)
+                self.running.add(monitor_id)
+                nursery.start_soon(self._one, entry, name=f"check {monitor_id}")
+
+    async def _one(self, entry: Entry) -> None:
+        try:
+            await self.check(entry.org, entry.monitor)
+        except Exception:
+            log.exception("check of monitor %s failed", entry.monitor.id)
+        finally:
+            self.running.discard(entry.monitor.id)
+            self.limiter.release_on_behalf_of(entry.monitor.id)
+
+
+def _same_pace(a: Monitor, b: Monitor) -> bool:
+    """Whether ``b`` is checked exactly like ``a`` (only its verdict differs)."""
+    return (a.kind, a.spec, a.interval, a.regions, a.paused) == (
+        b.kind,
+        b.spec,
+        b.interval,
+        b.regions,
+        b.paused,
+    )

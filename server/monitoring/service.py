@@ -1,0 +1,315 @@
+"""The server's monitoring: its own probe, the verdicts, and the results' storage.
+
+``Monitoring`` keeps a copy of every organization's monitors (it observes the
+organizations' actors, so a monitor made or changed is checked from the next
+moment), runs the local probe's schedule, and takes results from every probe:
+
+* each result is buffered and written in batches (one transaction a second,
+  or sooner when many are waiting) with its hourly rollup;
+* each result moves its monitor's :class:`~server.monitoring.verdict.Tracker`;
+  when the verdict (or the set of failing regions) differs from the one the
+  organization has, a :class:`~server.domain.commands.SetMonitorState` goes to
+  the organization's actor, which carries out the monitor's policy.
+
+Heartbeat monitors have no probe: a beat is an ``up`` result, and a sweep
+reports ``down`` once per interval while the beats stay away.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import trio
+
+from ..actors.mailbox import Unavailable
+from ..actors.registry import Registry
+from ..domain import commands as c
+from ..domain.errors import Conflict, DomainError
+from ..domain.events import Event
+from ..domain.model import OrgState
+from ..domain.monitor_rules import heartbeat_digest
+from ..domain.monitors import Monitor, MonitorKind, Verdict
+from ..store import Store, StoreError
+from ..store.monitoring import ResultRow, forget_results, forget_rollups, write_results
+from .scheduler import Scheduler
+from .verdict import Tracker
+
+log = logging.getLogger(__name__)
+
+AUTHOR = "monitor"
+HEARTBEAT_REGION = "heartbeat"
+ROLLUP_DAYS = 400  # rollups are kept this long (a year of uptime and then some)
+MAX_BUFFER = 200_000  # results waiting for the database; beyond, the oldest go
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    """One check's result, as any probe reports it."""
+
+    outcome: str  # up | degraded | down
+    latency_ms: float | None = None
+    status_code: int | None = None
+    error: str | None = None
+
+
+class Monitoring:
+    def __init__(
+        self,
+        registry: Registry,
+        store: Store,
+        *,
+        region: str = "local",
+        retention_days: int = 30,
+        concurrency: int = 1_000,
+        flush_seconds: float = 1.0,
+        probe: Any = None,  # a server.monitoring.probe.Probe; None: no local checks
+    ) -> None:
+        self.registry = registry
+        self.store = store
+        self.region = region
+        self.retention = timedelta(days=retention_days)
+        self.flush_seconds = flush_seconds
+        self.probe = probe
+        self.monitors: dict[str, tuple[str, Monitor]] = {}  # id -> (org, monitor)
+        self.trackers: dict[str, Tracker] = {}
+        self.heartbeats: dict[str, str] = {}  # token digest -> monitor id
+        self.last_beat: dict[str, float] = {}  # monitor id -> trio time
+        self.missed_at: dict[str, float] = {}
+        self.scheduler = Scheduler(self._check, concurrency=concurrency)
+        self.buffer: list[ResultRow] = []
+        self.asked: dict[str, tuple[Verdict, tuple[str, ...]]] = {}
+        self.wanted: dict[str, tuple[str, Verdict, tuple[str, ...], str | None]] = {}
+        self._flush_now = trio.Event()
+        self._send_now = trio.Event()
+        self.results = 0  # reported since start
+
+    # -- the organizations' monitors ----------------------------------------------
+
+    def observe(self, slug: str, state: OrgState, events: Sequence[Event]) -> None:
+        """An organization committed (or loaded): take its monitors as they are now."""
+        if not events and not state.monitors:
+            return
+        mine = {mid for mid, (org, _) in self.monitors.items() if org == slug}
+        for monitor in state.monitors.values():
+            mine.discard(monitor.id)
+            self._put(slug, monitor)
+        for gone in mine:
+            self._drop(gone)
+        if state.deleted:
+            for monitor in list(state.monitors.values()):
+                self._drop(monitor.id)
+
+    def _put(self, org: str, monitor: Monitor) -> None:
+        old = self.monitors.get(monitor.id)
+        self.monitors[monitor.id] = (org, monitor)
+        tracker = self.trackers.get(monitor.id)
+        shape = (monitor.down_after, monitor.up_after, monitor.quorum)
+        if tracker is None or (tracker.down_after, tracker.up_after, tracker.quorum) != shape:
+            self.trackers[monitor.id] = Tracker(*shape)
+        if old is not None and old[1].verdict is not monitor.verdict:
+            self.asked.pop(monitor.id, None)  # the organization has it now
+        if monitor.kind is MonitorKind.HEARTBEAT:
+            if monitor.heartbeat_hash:
+                self.heartbeats[monitor.heartbeat_hash] = monitor.id
+            self.last_beat.setdefault(monitor.id, trio.current_time())
+            return
+        if monitor.paused or not self._here(monitor) or self.probe is None:
+            self.scheduler.drop(monitor.id)
+        else:
+            self.scheduler.put(org, monitor)
+
+    def _here(self, monitor: Monitor) -> bool:
+        return not monitor.regions or self.region in monitor.regions
+
+    def _drop(self, monitor_id: str) -> None:
+        found = self.monitors.pop(monitor_id, None)
+        if found and found[1].heartbeat_hash:
+            self.heartbeats.pop(found[1].heartbeat_hash, None)
+        self.trackers.pop(monitor_id, None)
+        self.last_beat.pop(monitor_id, None)
+        self.missed_at.pop(monitor_id, None)
+        self.asked.pop(monitor_id, None)
+        self.wanted.pop(monitor_id, None)
+        self.scheduler.drop(monitor_id)
+
+    def assignments(self, region: str) -> list[tuple[str, Monitor]]:
+        """What a probe in ``region`` checks."""
+        return [
+            (org, m)
+            for org, m in self.monitors.values()
+            if m.kind is not MonitorKind.HEARTBEAT
+            and not m.paused
+            and (not m.regions or region in m.regions)
+        ]
+
+    # -- results --------------------------------------------------------------------
+
+    async def _check(self, org: str, monitor: Monitor) -> None:
+        outcome = await self.probe.check(monitor)
+        self.report(self.region, monitor.id, outcome)
+
+    async def check_now(self, monitor_id: str) -> Outcome:
+        """Check a monitor here and now (out of its schedule), and count the result."""
+        found = self.monitors.get(monitor_id)
+        if found is None or found[1].kind is MonitorKind.HEARTBEAT or self.probe is None:
+            raise Conflict(
+                "this monitor cannot be checked from here: heartbeats come to the server, and "
+                "a server started with --no-probe checks nothing",
+                field="monitor",
+            )
+        outcome: Outcome = await self.probe.check(found[1])
+        self.report(self.region, monitor_id, outcome)
+        return outcome
+
+    def report(
+        self, region: str, monitor_id: str, outcome: Outcome, at: datetime | None = None
+    ) -> bool:
+        """A probe's result; False if the monitor is unknown (deleted since)."""
+        found = self.monitors.get(monitor_id)
+        if found is None:
+            return False
+        org, monitor = found
+        if outcome.outcome not in ("up", "degraded", "down"):
+            raise ValueError(f"outcome must be up, degraded or down; got {outcome.outcome!r}")
+        self.results += 1
+        self.buffer.append(
+            ResultRow(
+                monitor_id,
+                org,
+                region,
+                at or datetime.now(UTC),
+                outcome.outcome,
+                outcome.latency_ms,
+                outcome.status_code,
+                outcome.error,
+            )
+        )
+        if len(self.buffer) >= 1_000:
+            self._flush_now.set()
+        if monitor.paused:
+            return True
+        tracker = self.trackers[monitor_id]
+        tracker.record(region, outcome.outcome, outcome.error)
+        self._judge(org, monitor, tracker)
+        return True
+
+    def _judge(self, org: str, monitor: Monitor, tracker: Tracker) -> None:
+        verdict, failing, error = tracker.verdict()
+        if verdict is Verdict.UNKNOWN:
+            return
+        want = (verdict, tuple(failing))
+        if want == (monitor.verdict, monitor.failing_regions) or self.asked.get(monitor.id) == want:
+            self.wanted.pop(monitor.id, None)
+            return
+        self.wanted[monitor.id] = (org, verdict, tuple(failing), error)
+        self._send_now.set()
+
+    def beat(self, token: str) -> bool:
+        """A heartbeat arrived; False if the token names no monitor."""
+        monitor_id = self.heartbeats.get(heartbeat_digest(token))
+        if monitor_id is None:
+            return False
+        self.last_beat[monitor_id] = trio.current_time()
+        self.missed_at.pop(monitor_id, None)
+        return self.report(HEARTBEAT_REGION, monitor_id, Outcome("up"))
+
+    # -- the tasks ----------------------------------------------------------------
+
+    async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
+        self.registry.observers.append(self.observe)
+        try:
+            async with trio.open_nursery() as nursery:
+                await nursery.start(self.scheduler.run)
+                nursery.start_soon(self._flusher)
+                nursery.start_soon(self._sender)
+                nursery.start_soon(self._sweep_heartbeats)
+                nursery.start_soon(self._forget)
+                await self._discover()
+                task_status.started()
+        finally:
+            self.registry.observers.remove(self.observe)
+
+    async def _discover(self) -> None:
+        """Load every organization once, so that its monitors are known."""
+        after = ""
+        while slugs := await self.registry.slugs(after=after, limit=200):
+            for slug in slugs:
+                try:
+                    handle = await self.registry.org(slug)
+                except DomainError:
+                    continue  # deleted
+                self.observe(slug, handle.state, ())
+            after = slugs[-1]
+
+    async def flush(self) -> None:
+        """Write the buffered results now."""
+        rows, self.buffer = self.buffer, []
+        if not rows:
+            return
+        try:
+            await write_results(self.store, rows)
+        except (StoreError, OSError) as exc:
+            log.warning("cannot write %d check results yet: %s", len(rows), exc)
+            self.buffer = (rows + self.buffer)[-MAX_BUFFER:]
+            raise
+
+    async def _flusher(self) -> None:
+        while True:
+            with trio.move_on_after(self.flush_seconds):
+                await self._flush_now.wait()
+            self._flush_now = trio.Event()
+            try:
+                await self.flush()
+            except (StoreError, OSError):
+                await trio.sleep(1.0)
+
+    async def _sender(self) -> None:
+        while True:
+            await self._send_now.wait()
+            self._send_now = trio.Event()
+            wanted, self.wanted = self.wanted, {}
+            for monitor_id, (org, verdict, failing, error) in wanted.items():
+                command = c.SetMonitorState(monitor_id, verdict, list(failing), error)
+                try:
+                    await self.registry.execute(org, command, AUTHOR)
+                    self.asked[monitor_id] = (verdict, failing)
+                except DomainError as exc:
+                    log.info("monitor %s: verdict %s not taken: %s", monitor_id, verdict, exc)
+                except (Unavailable, StoreError, OSError) as exc:
+                    log.warning("monitor %s: verdict %s not sent yet: %s", monitor_id, verdict, exc)
+                    self.wanted.setdefault(monitor_id, (org, verdict, failing, error))
+                    await trio.sleep(1.0)
+                    self._send_now.set()
+
+    async def _sweep_heartbeats(self) -> None:
+        while True:
+            await trio.sleep(1.0)
+            now = trio.current_time()
+            for monitor_id in list(self.heartbeats.values()):
+                found = self.monitors.get(monitor_id)
+                if found is None or found[1].paused:
+                    continue
+                monitor = found[1]
+                last = self.last_beat.get(monitor_id, now)
+                silent = now - last
+                if silent <= monitor.interval + monitor.grace:
+                    continue
+                if now - self.missed_at.get(monitor_id, 0.0) < monitor.interval:
+                    continue  # one missed beat per interval
+                self.missed_at[monitor_id] = now
+                error = f"no heartbeat for {silent:,.0f} s (expected every {monitor.interval} s)"
+                self.report(HEARTBEAT_REGION, monitor_id, Outcome("down", error=error))
+
+    async def _forget(self) -> None:
+        while True:
+            now = datetime.now(UTC)
+            try:
+                await forget_results(self.store, now - self.retention)
+                await forget_rollups(self.store, now - timedelta(days=ROLLUP_DAYS))
+            except (StoreError, OSError) as exc:
+                log.warning("cannot forget old check results yet: %s", exc)
+            await trio.sleep(3600)

@@ -1,0 +1,103 @@
+"""Monitors' results and uptime, and the heartbeat door.
+
+Monitors themselves are a collection of ``/api/v1`` (server/rest/api.py):
+they live in the organization's state. Their results live in their own
+tables; these routes read them.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from quart import Blueprint, Response, request
+
+from ..auth import Action, authorize
+from ..domain.errors import NotFound, ValidationError
+from ..domain.model import iso, parse_iso
+from ..domain.monitor_rules import find_monitor
+from ..domain.monitors import Monitor
+from ..monitoring.uptime import summarize
+from ..store.monitoring import recent_results, rollups, since_days
+from .common import json_response, parts, principal, query_int
+
+bp = Blueprint("monitors", __name__, url_prefix="/api/v1")
+
+
+async def _monitor(org: str, ref: str) -> Monitor:
+    authorize(await principal(), Action.READ, org)
+    state = (await parts().registry.org(org)).state
+    return find_monitor(state, ref)
+
+
+@bp.get("/orgs/<org>/monitors/<ref>/results")
+async def results(org: str, ref: str) -> Response:
+    """A monitor's check results, newest first: ``?limit=`` and ``?before=<time>``."""
+    monitor = await _monitor(org, ref)
+    limit = query_int("limit", 100, 1, 1_000)
+    before = None
+    if (raw := request.args.get("before")) is not None:
+        try:
+            before = parse_iso(raw)
+        except ValueError:
+            raise ValidationError(
+                f"query parameter before must be an RFC 3339 time; got {raw!r}", field="before"
+            ) from None
+    rows = await recent_results(parts().store, monitor.id, before=before, limit=limit + 1)
+    data = [_result(row) for row in rows[:limit]]
+    following = None
+    if len(rows) > limit:
+        following = f"{request.path}?limit={limit}&before={data[-1]['at']}"
+    return json_response({"data": data, "next": following})
+
+
+def _result(row: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "at": iso(row["at"]),
+        "region": row["region"],
+        "outcome": row["outcome"],
+        "latency_ms": None if row["latency_ms"] is None else round(row["latency_ms"], 1),
+        "status_code": row["status_code"],
+        "error": row["error"],
+    }
+
+
+@bp.get("/orgs/<org>/monitors/<ref>/uptime")
+async def uptime(org: str, ref: str) -> Response:
+    """Uptime over 24 hours, 7, 30 and 90 days, by day, and hourly response times."""
+    monitor = await _monitor(org, ref)
+    now = datetime.now(UTC)
+    rows = await rollups(parts().store, monitor.id, since_days(now, 90))
+    summary = summarize(rows, now)
+    for point in summary["response_times"]:
+        point["hour"] = iso(point["hour"])
+    return json_response({"monitor": monitor.id, "verdict": monitor.verdict.value, **summary})
+
+
+@bp.post("/orgs/<org>/monitors/<ref>/check")
+async def check_now(org: str, ref: str) -> Response:
+    """Run the monitor's check now from the server's region; the result counts."""
+    who = await principal()
+    authorize(who, Action.CHANGE, org)
+    monitor = find_monitor((await parts().registry.org(org)).state, ref)
+    outcome = await parts().monitoring.check_now(monitor.id)
+    return json_response(
+        {
+            "region": parts().monitoring.region,
+            "outcome": outcome.outcome,
+            "latency_ms": None if outcome.latency_ms is None else round(outcome.latency_ms, 1),
+            "status_code": outcome.status_code,
+            "error": outcome.error,
+        }
+    )
+
+
+@bp.route("/heartbeat/<token>", methods=["GET", "POST", "HEAD"])
+async def heartbeat(token: str) -> Response:
+    """A scheduled job says it ran. The token is the whole credential."""
+    monitoring = parts().monitoring
+    if monitoring is None or len(token) > 200 or not monitoring.beat(token):
+        raise NotFound("no heartbeat monitor has this token", field="token")
+    if request.method == "HEAD":
+        return Response(b"", 200)
+    return json_response({"ok": True})

@@ -1,0 +1,160 @@
+"""Monitoring in the running server: real checks of a real target, verdicts
+reaching the organization, heartbeats, results and uptime over REST."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import trio
+from support import Api
+from target import HttpServer, Reply
+
+from server.main import Server
+from server.monitoring.service import Outcome
+
+ORG = "/api/v1/orgs/demo"
+
+
+async def eventually(api: Api, path: str, check: Any, seconds: float = 15.0) -> Any:
+    """GET ``path`` until ``check(body)`` holds (the verdict travels on its own)."""
+    with trio.fail_after(seconds):
+        while True:
+            body = await api.ok("GET", path)
+            if check(body):
+                return body
+            await trio.sleep(0.05)
+
+
+async def make(api: Api, **fields: Any) -> dict[str, Any]:
+    data = {"service": "API", "kind": "http", "down_after": 1, "up_after": 1, **fields}
+    made: dict[str, Any] = await api.ok("POST", f"{ORG}/monitors", data, status=201)
+    return made
+
+
+async def test_an_outage_sets_the_service_and_recovery_restores_it(
+    server: Server, api: Api, web: HttpServer
+) -> None:
+    web.routes["/health"] = Reply(200, b'{"db": "ok"}')
+    spec = {"url": web.url("/health"), "json_path": "db", "json_expected": "ok"}
+    monitor = await make(api, name="API health", spec=spec)
+    check = await api.ok("POST", f"{ORG}/monitors/{monitor['id']}/check")
+    assert check["outcome"] == "up" and check["region"] == "local" and check["status_code"] == 200
+    await eventually(api, f"{ORG}/monitors/{monitor['id']}", lambda m: m["verdict"] == "up")
+
+    web.routes["/health"] = Reply(503, b"busy")
+    check = await api.ok("POST", f"{ORG}/monitors/{monitor['id']}/check")
+    assert check["outcome"] == "down" and check["error"] == "status 503, expected 200-399"
+    await eventually(api, f"{ORG}/services/API", lambda s: s["status"] == "major_outage")
+    seen = await api.ok("GET", f"{ORG}/monitors/{monitor['id']}")
+    assert seen["verdict"] == "down" and seen["failing_regions"] == ["local"]
+    assert seen["error"] == "status 503, expected 200-399"
+
+    web.routes["/health"] = Reply(200, b'{"db": "ok"}')
+    await api.ok("POST", f"{ORG}/monitors/{monitor['id']}/check")
+    await eventually(api, f"{ORG}/services/API", lambda s: s["status"] == "operational")
+
+
+async def test_an_incident_is_opened_and_resolved_by_the_monitor(
+    server: Server, api: Api, web: HttpServer
+) -> None:
+    web.routes["/"] = Reply(200, b"Welcome")
+    spec = {"url": web.url("/"), "keyword": "Welcome"}
+    monitor = await make(api, name="Home page", service="Website", policy="incident", spec=spec)
+    web.routes["/"] = Reply(200, b"Oops")
+    await api.ok("POST", f"{ORG}/monitors/{monitor['id']}/check")
+    opened = await eventually(
+        api, f"{ORG}/incidents?status=active", lambda page: len(page["data"]) == 1
+    )
+    incident = opened["data"][0]
+    assert incident["name"] == "Website is down"
+    assert "keyword 'Welcome' not found" in incident["updates"][0]["body"]
+    assert incident["updates"][0]["author"] == "monitor"
+    web.routes["/"] = Reply(200, b"Welcome back")
+    await api.ok("POST", f"{ORG}/monitors/{monitor['id']}/check")
+    await eventually(api, f"{ORG}/incidents/{incident['id']}", lambda i: i["status"] == "resolved")
+
+
+async def test_a_quorum_of_regions_decides(server: Server, api: Api) -> None:
+    monitor = await make(
+        api,
+        name="Edge",
+        regions=["eu-west", "us-east"],
+        quorum=2,
+        spec={"url": "http://edge.test/"},
+    )
+    monitoring = server.monitoring
+    assert monitoring is not None
+    monitoring.report("eu-west", monitor["id"], Outcome("down", error="timed out after 10 s"))
+    monitoring.report("us-east", monitor["id"], Outcome("up", latency_ms=20.0))
+    seen = await eventually(
+        api, f"{ORG}/monitors/{monitor['id']}", lambda m: m["failing_regions"] == ["eu-west"]
+    )
+    assert seen["verdict"] == "up"  # one bad path is no outage, but it is said
+    assert (await api.ok("GET", f"{ORG}/services/API"))["status"] == "operational"
+    monitoring.report("us-east", monitor["id"], Outcome("down", error="connection refused"))
+    await eventually(api, f"{ORG}/services/API", lambda s: s["status"] == "major_outage")
+    seen = await api.ok("GET", f"{ORG}/monitors/{monitor['id']}")
+    assert seen["verdict"] == "down" and seen["failing_regions"] == ["eu-west", "us-east"]
+
+
+async def test_heartbeats_keep_it_up_and_silence_brings_it_down(server: Server, api: Api) -> None:
+    monitor = await make(
+        api, name="Nightly backup", kind="heartbeat", spec={}, interval=60, grace=0
+    )
+    token = monitor.pop("heartbeat_token")
+    async with Api.open(server.base_url) as anonymous:  # the token is the credential
+        assert (await anonymous.post(f"/api/v1/heartbeat/{token}")).status_code == 200
+        assert (await anonymous.get(f"/api/v1/heartbeat/{token}")).status_code == 200
+        missing = await anonymous.get("/api/v1/heartbeat/sbh_nothing")
+        assert missing.status_code == 404 and missing.json()["error"]["code"] == "not_found"
+    await eventually(api, f"{ORG}/monitors/{monitor['id']}", lambda m: m["verdict"] == "up")
+    monitoring = server.monitoring
+    assert monitoring is not None
+    monitoring.last_beat[monitor["id"]] -= 61  # a minute of silence, as far as it knows
+    seen = await eventually(
+        api, f"{ORG}/monitors/{monitor['id']}", lambda m: m["verdict"] == "down"
+    )
+    assert re.fullmatch(r"no heartbeat for 6\d s \(expected every 60 s\)", seen["error"])
+    async with Api.open(server.base_url) as anonymous:
+        await anonymous.post(f"/api/v1/heartbeat/{token}")
+    await eventually(api, f"{ORG}/monitors/{monitor['id']}", lambda m: m["verdict"] == "up")
+
+
+async def test_results_and_uptime_are_kept(server: Server, api: Api, web: HttpServer) -> None:
+    web.routes["/ok"] = Reply(200, b"fine")
+    monitor = await make(api, name="Results", spec={"url": web.url("/ok")}, paused=False)
+    for status in (200, 200, 500, 200):
+        web.routes["/ok"] = Reply(status, b"fine")
+        await api.ok("POST", f"{ORG}/monitors/{monitor['id']}/check")
+    assert server.monitoring is not None
+    await server.monitoring.flush()
+    page = await api.ok("GET", f"{ORG}/monitors/{monitor['id']}/results?limit=3")
+    assert len(page["data"]) == 3 and page["next"]
+    assert page["data"][1]["outcome"] == "down" and page["data"][1]["status_code"] == 500
+    assert all(r["region"] == "local" and r["latency_ms"] is not None for r in page["data"])
+    rest = await api.ok("GET", page["next"])
+    assert len(rest["data"]) >= 1  # the scheduled first check may have come too
+    uptime = await api.ok("GET", f"{ORG}/monitors/{monitor['id']}/uptime")
+    day = uptime["windows"]["24h"]
+    assert day["down"] == 1 and day["checks"] >= 4
+    assert day["uptime"] == round(100 * (day["checks"] - 1) / day["checks"], 4)
+    assert uptime["daily"][-1]["checks"] == day["checks"]
+    assert uptime["response_times"][-1]["avg_ms"] > 0
+    bad = await api.get(f"{ORG}/monitors/{monitor['id']}/results?before=yesterday")
+    assert bad.status_code == 422 and bad.json()["error"]["field"] == "before"
+
+
+async def test_bad_monitor_input_names_its_field(server: Server, api: Api) -> None:
+    response = await api.post(
+        f"{ORG}/monitors",
+        {
+            "name": "Bad",
+            "service": "API",
+            "kind": "http",
+            "spec": {"url": "http://x", "timeout": 0},
+        },
+    )
+    assert response.status_code == 422
+    assert response.json()["error"]["field"] == "spec.timeout"
+    assert (await api.ok("GET", f"{ORG}/monitors"))["data"] == []
