@@ -21,11 +21,14 @@ import enum
 import logging
 import socket
 from collections import deque
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
+import orjson
 import trio
 
 from ..protocol import frames
+from ..protocol import messages as m
 from ..protocol.messages import ServerMessage, encode
 from ..ratelimit import Bucket
 
@@ -253,3 +256,38 @@ class Connection:
             self.abort()
         else:
             self.scope.deadline = min(self.scope.deadline, trio.current_time() + CLOSE_GRACE)
+
+
+def join_topic(
+    conn: Connection,
+    topic: Topic,
+    since: int | None,
+    request_id: m.RequestId,
+    snapshot: Callable[[], bytes],
+) -> None:
+    """Subscribe ``conn`` to ``topic``: the frames it missed after ``since`` when
+    they are still kept, else ``snapshot()``; then live frames, with no gap.
+
+    Synchronous on purpose: between reading the topic's seq and adding the
+    subscriber nothing else runs, so nothing can be published in between.
+    """
+    if since is not None:
+        missed = topic.since(since)
+        if missed is not None:
+            conn.send(m.Subscribed(id=request_id, topic=topic.name, seq=topic.seq, resumed=True))
+            for frame in missed:
+                conn.send_frame(frame)
+            topic.add(conn)
+            conn.topics[topic.name] = topic
+            return
+    conn.send(
+        m.Subscribed(
+            id=request_id,
+            topic=topic.name,
+            seq=topic.seq,
+            resumed=False,
+            snapshot=orjson.Fragment(snapshot()),
+        )
+    )
+    topic.add(conn)
+    conn.topics[topic.name] = topic

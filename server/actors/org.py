@@ -38,6 +38,7 @@ from ..protocol import frames
 from ..protocol import messages as m
 from ..store import AuditEntry, Loaded, NewStream, Store
 from .base import BatchActor, Handle
+from .connection import join_topic
 from .mailbox import Do, Future
 from .topic import Topic
 
@@ -108,34 +109,8 @@ class OrgHandle(Handle[Do]):
     # -- subscribing ---------------------------------------------------------------
 
     def join(self, conn: Connection, kind: str, since: int | None, request_id: m.RequestId) -> None:
-        """Subscribe ``conn``: snapshot or replay, then live events, with no gap.
-
-        Synchronous on purpose: between reading the topic's seq and adding the
-        subscriber nothing else runs, so nothing can be published in between.
-        """
-        topic = self.topics[kind]
-        if since is not None:
-            missed = topic.since(since)
-            if missed is not None:
-                conn.send(
-                    m.Subscribed(id=request_id, topic=topic.name, seq=topic.seq, resumed=True)
-                )
-                for frame in missed:
-                    conn.send_frame(frame)
-                self._add(conn, topic)
-                return
-        snapshot = orjson.Fragment(self.snapshot(kind))
-        conn.send(
-            m.Subscribed(
-                id=request_id, topic=topic.name, seq=topic.seq, resumed=False, snapshot=snapshot
-            )
-        )
-        self._add(conn, topic)
-
-    @staticmethod
-    def _add(conn: Connection, topic: Topic) -> None:
-        topic.add(conn)
-        conn.topics[topic.name] = topic
+        """Subscribe ``conn`` to this organization's ``status`` or ``org`` topic."""
+        join_topic(conn, self.topics[kind], since, request_id, lambda: self.snapshot(kind))
 
     # -- commands ------------------------------------------------------------------
 
