@@ -23,6 +23,7 @@ absent, which is how an update tells "leave it" from "set it to null".
 from __future__ import annotations
 
 import dataclasses
+import math
 import re
 import types
 import typing
@@ -88,6 +89,7 @@ def _describe(hint: Any) -> str:
     return {
         str: "a string",
         int: "an integer",
+        float: "a number",
         bool: "true or false",
         datetime: "an RFC 3339 time with a timezone",
         type(None): "null",
@@ -181,6 +183,16 @@ def _converter(hint: Any) -> Converter:
             return value
 
         return as_int
+    if hint is float:
+
+        def as_float(value: Any, where: str) -> float:
+            if isinstance(value, bool) or not isinstance(value, int | float):
+                raise ValidationError(f"{where} must be a number", field=where)
+            if not math.isfinite(value):
+                raise ValidationError(f"{where} must be a finite number", field=where)
+            return float(value)
+
+        return as_float
     if hint is str:
         return _exact(str, "a string")
     if hint is datetime:
