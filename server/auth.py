@@ -97,7 +97,7 @@ class Principal:
     (``roles``), so that a change applies to the next request.
     """
 
-    kind: str  # "user", "token", "oidc" or "operator"
+    kind: str  # "user", "token", "oidc", "operator" or "probe"
     id: str  # user id, token id, issuer#subject, or the operator token's subject
     subject: str  # a readable name for logs, timelines and presence
     org: str | None = None
@@ -227,6 +227,28 @@ class Tokens:
     def verify(self, token: str) -> Principal:
         """An operator token's principal."""
         return self.operator(self.decode(token))
+
+    def issue_probe(self, region: str, *, ttl: timedelta | None = None) -> str:
+        """A token for ``switchboard probe`` in ``region``: it may take that region's
+        assignments and report their results, and nothing else."""
+        now = datetime.now(UTC)
+        claims: dict[str, object] = {
+            "typ": "probe",
+            "region": region,
+            "sub": f"probe:{region}",
+            "iat": int(now.timestamp()),
+        }
+        if ttl is not None:
+            claims["exp"] = int((now + ttl).timestamp())
+        return jwt.encode(claims, self._secret, algorithm=ALGORITHM)
+
+    @staticmethod
+    def probe(claims: dict[str, Any]) -> Principal:
+        """The principal of a probe token's (verified) claims: no organization, no role."""
+        region = claims.get("region")
+        if not isinstance(region, str) or not region:
+            raise AuthError("the probe token's region claim must be a string")
+        return Principal("probe", region, f"probe:{region}")
 
     @staticmethod
     def operator(claims: dict[str, Any]) -> Principal:

@@ -98,11 +98,29 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
 
     token = sub.add_parser("token", help="print an API token")
-    token.add_argument("--org", required=True, type=_org, help="organization slug, or '*'")
-    token.add_argument("--role", required=True, type=_role, help="viewer|responder|admin|owner")
+    token.add_argument("--org", type=_org, help="organization slug, or '*'")
+    token.add_argument("--role", type=_role, help="viewer|responder|admin|owner")
+    token.add_argument(
+        "--probe", metavar="REGION", type=_org, help="a token for `switchboard probe` in REGION"
+    )
     token.add_argument("--ttl", type=_duration, help="lifetime, e.g. 12h or 90d (default: none)")
     token.add_argument("--subject", help="who the token speaks for (shown in timelines)")
     data_flags(token)
+
+    probe = sub.add_parser("probe", help="check the server's monitors from this machine's region")
+    probe.add_argument(
+        "--region", required=True, type=_org, help="this probe's region, e.g. eu-west"
+    )
+    probe.add_argument(
+        "--server", required=True, help="the server's URL, e.g. https://status.example.com"
+    )
+    probe.add_argument(
+        "--token",
+        default=os.environ.get("SWITCHBOARD_TOKEN"),
+        help="a probe token (switchboard token --probe REGION; also SWITCHBOARD_TOKEN)",
+    )
+    probe.add_argument("--concurrency", type=int, default=1_000, help="checks at once (1000)")
+    probe.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
 
     watch = sub.add_parser("watch", help="print a topic's snapshot and events as JSON lines")
     watch.add_argument("topic", help="status:<org> or org:<org>")
@@ -144,9 +162,17 @@ def main(argv: list[str] | None = None) -> int:
         except OSError as exc:
             print(f"switchboard watch: cannot connect to {args.url}: {exc}", file=sys.stderr)
             return 1
+    if args.command == "probe":
+        return _probe(args)
     if args.command == "token":
         config = Config.from_env(data_dir=args.data_dir)
         tokens = Tokens(load_secret(config.data_dir, config.secret))
+        if args.probe:
+            print(tokens.issue_probe(args.probe, ttl=args.ttl))
+            return 0
+        if args.org is None or args.role is None:
+            print("switchboard token: give --org and --role (or --probe REGION)", file=sys.stderr)
+            return 2
         print(tokens.issue(args.org, args.role, subject=args.subject, ttl=args.ttl))
         return 0
     logging.basicConfig(
@@ -222,6 +248,27 @@ async def _create_user(config: Config, args: argparse.Namespace, password: str) 
             return 1
     where = f" ({args.role} of {args.org})" if args.org else ""
     print(f"created user {user.email} with id {user.id}{where}")
+    return 0
+
+
+def _probe(args: argparse.Namespace) -> int:
+    from .monitoring.remote import RemoteProbe
+
+    logging.basicConfig(
+        level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(message)s"
+    )
+    if not args.token:
+        print("switchboard probe: give --token (or SWITCHBOARD_TOKEN)", file=sys.stderr)
+        return 2
+    _raise_open_files_limit()
+    probe = RemoteProbe(args.server, args.token, args.region, concurrency=args.concurrency)
+    try:
+        trio.run(probe.run)
+    except KeyboardInterrupt:
+        return 130
+    except Exception as exc:  # a refused token, an unreachable server: say it plainly
+        print(f"switchboard probe: {exc}", file=sys.stderr)
+        return 1
     return 0
 
 

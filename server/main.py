@@ -123,6 +123,7 @@ class Server:
                     probe=Probe() if config.probe else None,
                 )
                 await nursery.start(self.monitoring.run)
+                self.gateway.monitoring = self.monitoring
                 app = _create_app(
                     Parts(
                         config,

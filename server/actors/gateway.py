@@ -40,8 +40,9 @@ from ..auth import Action, AuthError, Forbidden, Origin, Principal, authorize
 from ..domain.commands import parse_command
 from ..domain.errors import DomainError, ValidationError
 from ..domain.room import RoomError, validate
-from ..domain.schema import MISSING
+from ..domain.schema import MISSING, parse
 from ..identity import Authenticator
+from ..monitoring.service import Monitoring, ProbeReport
 from ..protocol import frames
 from ..protocol import messages as m
 from ..protocol.codec import ProtocolError, decode, parse_topic
@@ -173,6 +174,7 @@ class Gateway:
         self.stats = Stats()
         self.writers: trio.Nursery  # set by run(); drains slow sockets' backlogs
         self.server_name = f"switchboard/{__version__}"
+        self.monitoring: Monitoring | None = None  # set by the server when it runs
 
     async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
         async with trio.open_nursery() as nursery:
@@ -372,6 +374,10 @@ class Gateway:
                 )
             )
             return
+        if topic.kind == "probe":
+            self._probe_region(conn, topic.key, message.id)
+            self._probes().probe_join(conn, topic.key, message.since, message.id)
+            return
         if topic.kind == "org":
             authorize(conn.principal, Action.READ, topic.key)
         try:
@@ -399,10 +405,13 @@ class Gateway:
         if message.id is None:
             raise ProtocolError("invalid_field", "a command needs an id", field="id")
         topic = parse_topic(message.topic, id=message.id)
+        if topic.kind == "probe":
+            self._probe_report(conn, topic.key, message)
+            return
         if topic.kind != "org":
             raise ProtocolError(
                 "invalid_field",
-                "commands are sent to org:<org> topics",
+                "commands are sent to org:<org> topics (and probes' reports to probe:<region>)",
                 id=message.id,
                 field="topic",
             )
@@ -421,6 +430,43 @@ class Gateway:
             FrameReply(conn, message.id),
             Origin.of(conn.principal, conn.address),
         )
+
+    def _probe_region(self, conn: Connection, region: str, request_id: m.RequestId) -> None:
+        """Only a probe of ``region`` (or a server-wide operator) speaks for it."""
+        who = conn.principal
+        if who is None:
+            raise AuthError("probe topics need a probe token: send hello with one first")
+        if not (who.server_admin or (who.kind == "probe" and who.id == region)):
+            raise ProtocolError(
+                "forbidden",
+                f"{who.subject} may not act as a probe of region {region!r}",
+                id=request_id,
+                field="topic",
+            )
+        if self.monitoring is None:
+            raise ProtocolError("unavailable", "monitoring is not running", id=request_id)
+
+    def _probes(self) -> Monitoring:
+        assert self.monitoring is not None  # checked by _probe_region
+        return self.monitoring
+
+    def _probe_report(self, conn: Connection, region: str, message: m.Command) -> None:
+        self._probe_region(conn, region, message.id)
+        if message.name != "probe.report":
+            raise ProtocolError(
+                "invalid_field",
+                f"a probe topic takes probe.report, not {message.name!r}",
+                id=message.id,
+                field="name",
+            )
+        try:
+            report = parse(ProbeReport, message.data, where="probe.report")
+        except ValidationError as exc:
+            raise ProtocolError(
+                "invalid_field", exc.message, id=message.id, field=exc.field
+            ) from None
+        result = self._probes().report_many(region, report.results)
+        conn.send(m.Ack(id=message.id, result=result))
 
     async def _joined_room(
         self, conn: Connection, key: str, *, edit: bool, request_id: m.RequestId

@@ -42,6 +42,8 @@ class Authenticator:
             claims = self.tokens.decode(raw)
             if claims.get("typ") == "access":
                 return self.directory.user_principal(claims)
+            if claims.get("typ") == "probe":
+                return self.tokens.probe(claims)
             return self.tokens.operator(claims)
         if alg in ALGORITHMS and self.oidc:
             return await self.oidc.verify(raw, header)

@@ -67,7 +67,7 @@ class Scheduler:
         self._generation += 1
         entry = Entry(org, monitor, self._generation)
         self.entries[monitor.id] = entry
-        if old is not None and _same_pace(old.monitor, monitor):
+        if old is not None and same_pace(old.monitor, monitor):
             # Only its verdict or words changed: keep its place in the schedule.
             self._requeue_same(monitor.id, old.generation, entry.generation)
             return
@@ -123,7 +123,7 @@ class Scheduler:
             self.limiter.release_on_behalf_of(entry.monitor.id)
 
 
-def _same_pace(a: Monitor, b: Monitor) -> bool:
+def same_pace(a: Monitor, b: Monitor) -> bool:
     """Whether ``b`` is checked exactly like ``a`` (only its verdict differs)."""
     return (a.kind, a.spec, a.interval, a.regions, a.paused) == (
         b.kind,

@@ -21,21 +21,28 @@ import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from enum import StrEnum
+from typing import Annotated, Any
 
+import orjson
 import trio
 
+from ..actors.connection import Connection, join_topic
 from ..actors.mailbox import Unavailable
 from ..actors.registry import Registry
+from ..actors.topic import Topic
 from ..domain import commands as c
 from ..domain.errors import Conflict, DomainError
 from ..domain.events import Event
-from ..domain.model import OrgState
+from ..domain.model import OrgState, iso
 from ..domain.monitor_rules import heartbeat_digest
 from ..domain.monitors import Monitor, MonitorKind, Verdict
+from ..domain.schema import Items, Range, Text
+from ..protocol import frames
+from ..protocol import messages as m
 from ..store import Store, StoreError
 from ..store.monitoring import ResultRow, forget_results, forget_rollups, write_results
-from .scheduler import Scheduler
+from .scheduler import Scheduler, same_pace
 from .verdict import Tracker
 
 log = logging.getLogger(__name__)
@@ -44,6 +51,23 @@ AUTHOR = "monitor"
 HEARTBEAT_REGION = "heartbeat"
 ROLLUP_DAYS = 400  # rollups are kept this long (a year of uptime and then some)
 MAX_BUFFER = 200_000  # results waiting for the database; beyond, the oldest go
+PROBE_RING = 4_096  # assignment events kept per region, for probes that reconnect
+SEEN_RESULTS = 100_000  # result ids remembered per region, so a resent batch counts once
+
+
+class ProbeOutcome(StrEnum):
+    UP = "up"
+    DEGRADED = "degraded"
+    DOWN = "down"
+
+
+@dataclass(slots=True)
+class Feed:
+    """What the probes of one region check: ``probe:<region>``'s topic and state."""
+
+    topic: Topic
+    assigned: dict[str, tuple[str, Monitor]]  # monitor id -> (org, monitor)
+    seen: dict[str, None]  # recent result ids, oldest first
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,6 +107,7 @@ class Monitoring:
         self.buffer: list[ResultRow] = []
         self.asked: dict[str, tuple[Verdict, tuple[str, ...]]] = {}
         self.wanted: dict[str, tuple[str, Verdict, tuple[str, ...], str | None]] = {}
+        self.feeds: dict[str, Feed] = {}  # by region
         self._flush_now = trio.Event()
         self._send_now = trio.Event()
         self.results = 0  # reported since start
@@ -112,6 +137,7 @@ class Monitoring:
             self.trackers[monitor.id] = Tracker(*shape)
         if old is not None and old[1].verdict is not monitor.verdict:
             self.asked.pop(monitor.id, None)  # the organization has it now
+        self._reassign(org, monitor.id, monitor)
         if monitor.kind is MonitorKind.HEARTBEAT:
             if monitor.heartbeat_hash:
                 self.heartbeats[monitor.heartbeat_hash] = monitor.id
@@ -135,16 +161,74 @@ class Monitoring:
         self.asked.pop(monitor_id, None)
         self.wanted.pop(monitor_id, None)
         self.scheduler.drop(monitor_id)
+        if found:
+            self._reassign(found[0], monitor_id, None)
 
     def assignments(self, region: str) -> list[tuple[str, Monitor]]:
         """What a probe in ``region`` checks."""
-        return [
-            (org, m)
-            for org, m in self.monitors.values()
-            if m.kind is not MonitorKind.HEARTBEAT
-            and not m.paused
-            and (not m.regions or region in m.regions)
-        ]
+        return [(org, mon) for org, mon in self.monitors.values() if _checked_in(mon, region)]
+
+    # -- remote probes (probe:<region>) ---------------------------------------------
+
+    def _feed(self, region: str) -> Feed:
+        feed = self.feeds.get(region)
+        if feed is None:
+            assigned = {mon.id: (org, mon) for org, mon in self.assignments(region)}
+            feed = self.feeds[region] = Feed(
+                Topic(f"probe:{region}", ring_size=PROBE_RING), assigned, {}
+            )
+        return feed
+
+    def probe_join(
+        self, conn: Connection, region: str, since: int | None, request_id: m.RequestId
+    ) -> None:
+        """A probe of ``region`` subscribes: its monitors, then changes to them."""
+        feed = self._feed(region)
+
+        def snapshot() -> bytes:
+            monitors = [{"org": o, "monitor": mon.to_dict()} for o, mon in feed.assigned.values()]
+            return orjson.dumps({"region": region, "monitors": monitors})
+
+        join_topic(conn, feed.topic, since, request_id, snapshot)
+
+    def _reassign(self, org: str, monitor_id: str, monitor: Monitor | None) -> None:
+        for region, feed in self.feeds.items():
+            had = feed.assigned.get(monitor_id)
+            if monitor is not None and _checked_in(monitor, region):
+                feed.assigned[monitor_id] = (org, monitor)
+                if had is None or not same_pace(had[1], monitor):
+                    self._publish(
+                        feed, "monitor.assigned", {"org": org, "monitor": monitor.to_dict()}
+                    )
+            elif had is not None:
+                del feed.assigned[monitor_id]
+                self._publish(feed, "monitor.unassigned", {"id": monitor_id})
+
+    @staticmethod
+    def _publish(feed: Feed, name: str, data: dict[str, Any]) -> None:
+        seq = feed.topic.seq + 1
+        message = m.Event(
+            topic=feed.topic.name, seq=seq, name=name, data=data, at=iso(datetime.now(UTC))
+        )
+        feed.topic.publish([(seq, frames.text_frame(orjson.dumps(message)))])
+
+    def report_many(self, region: str, results: Sequence[ProbeResult]) -> dict[str, Any]:
+        """A remote probe's batch. A result already taken (resent after a lost
+        answer) is not counted twice; one for a monitor deleted since is dropped."""
+        feed = self._feed(region)
+        taken, unknown = 0, []
+        for r in results:
+            if r.id in feed.seen:
+                continue
+            feed.seen[r.id] = None
+            if len(feed.seen) > SEEN_RESULTS:
+                del feed.seen[next(iter(feed.seen))]
+            outcome = Outcome(r.outcome, r.latency_ms, r.status_code, r.error)
+            if self.report(region, r.monitor, outcome, r.at):
+                taken += 1
+            else:
+                unknown.append(r.monitor)
+        return {"accepted": taken, "unknown": unknown}
 
     # -- results --------------------------------------------------------------------
 
@@ -313,3 +397,29 @@ class Monitoring:
             except (StoreError, OSError) as exc:
                 log.warning("cannot forget old check results yet: %s", exc)
             await trio.sleep(3600)
+
+
+def _checked_in(monitor: Monitor, region: str) -> bool:
+    return (
+        monitor.kind is not MonitorKind.HEARTBEAT
+        and not monitor.paused
+        and (not monitor.regions or region in monitor.regions)
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class ProbeResult:
+    """One result in a probe's ``probe.report``."""
+
+    id: Annotated[str, Text(1, 100)]  # the probe's own id for it: resent results count once
+    monitor: Annotated[str, Text(1, 100)]
+    at: datetime
+    outcome: ProbeOutcome
+    latency_ms: float | None = None
+    status_code: Annotated[int, Range(100, 599)] | None = None
+    error: Annotated[str, Text(0, 1_000)] | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ProbeReport:
+    results: Annotated[list[ProbeResult], Items(5_000)]

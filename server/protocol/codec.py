@@ -79,11 +79,12 @@ def decode(payload: bytes | str) -> ClientMessage:
 # ---------------------------------------------------------------------------
 # topics
 
-TOPIC_KINDS: Final = ("status", "org", "room")
+TOPIC_KINDS: Final = ("status", "org", "room", "probe")
 _KEYS: Final = {
     "status": re.compile(SLUG_PATTERN),
     "org": re.compile(SLUG_PATTERN),
     "room": re.compile(r"[A-Za-z0-9_-]{6,64}"),
+    "probe": re.compile(SLUG_PATTERN),  # a region's name
 }
 
 
@@ -102,7 +103,8 @@ def parse_topic(text: str, *, id: RequestId = None) -> Topic:
     if not sep or kind not in TOPIC_KINDS:
         raise ProtocolError(
             "unknown_topic",
-            f"unknown topic {text!r}; topics are status:<org>, org:<org> and room:<id>",
+            f"unknown topic {text!r}; topics are status:<org>, org:<org>, room:<id> "
+            "and probe:<region>",
             id=id,
             field="topic",
         )

@@ -382,6 +382,20 @@ class Client:
         )
         return answer.get("result")
 
+    async def report(self, region: str, results: list[dict[str, Any]]) -> Any:
+        """A probe's check results for ``region`` (``switchboard probe`` sends them):
+        ``{"accepted": n, "unknown": [monitor ids]}``. Resending a result with the
+        same ``id`` is harmless: the server counts it once."""
+        answer = await self._request(
+            {
+                "type": "command",
+                "topic": f"probe:{region}",
+                "name": "probe.report",
+                "data": {"results": results},
+            }
+        )
+        return answer.get("result")
+
     async def join_room(
         self, room_id: str, *, name: str | None = None, client_id: str | None = None
     ) -> Room:

@@ -1,0 +1,143 @@
+"""Remote probes: assignments over probe:<region>, reports, quorum from two
+probe processes, and what a probe token may not do."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from typing import Any
+
+import pytest
+import trio
+from support import TOKENS, Api, open_ws, token
+from switchboard_client import connect
+from target import HttpServer, Reply
+
+from server.main import Server
+
+ORG = "/api/v1/orgs/demo"
+
+
+async def make(api: Api, **fields: Any) -> dict[str, Any]:
+    data = {"service": "API", "kind": "http", "down_after": 1, "up_after": 1, **fields}
+    made: dict[str, Any] = await api.ok("POST", f"{ORG}/monitors", data, status=201)
+    return made
+
+
+async def test_a_probe_gets_its_region_s_monitors_and_their_changes(
+    server: Server, api: Api
+) -> None:
+    everywhere = await make(api, name="Everywhere", spec={"url": "http://a.test/"})
+    await make(api, name="Elsewhere", regions=["us-east"], spec={"url": "http://b.test/"})
+    async with connect(server.base_url, TOKENS.issue_probe("eu-west")) as probe:
+        assert probe.welcome["kind"] == "probe" and probe.welcome["subject"] == "probe:eu-west"
+        feed = await probe.subscribe("probe:eu-west")
+        assert [m["monitor"]["name"] for m in feed.snapshot["monitors"]] == ["Everywhere"]
+        made = await make(api, name="Europe", regions=["eu-west"], spec={"url": "http://c.test/"})
+        event = await feed.next()
+        assert event.name == "monitor.assigned" and event.data["monitor"]["id"] == made["id"]
+        await api.ok("PATCH", f"{ORG}/monitors/Everywhere", {"paused": True})
+        event = await feed.next()
+        assert event.name == "monitor.unassigned" and event.data == {"id": everywhere["id"]}
+        result = {
+            "id": "r1",
+            "monitor": made["id"],
+            "at": "2026-11-22T12:00:00Z",
+            "outcome": "down",
+            "latency_ms": None,
+            "status_code": None,
+            "error": "connection refused",
+        }
+        assert await probe.report("eu-west", [result]) == {"accepted": 1, "unknown": []}
+        # A batch sent again (its answer lost) counts once.
+        assert await probe.report("eu-west", [result]) == {"accepted": 0, "unknown": []}
+        gone = {**result, "id": "r2", "monitor": "nosuch"}
+        assert await probe.report("eu-west", [gone]) == {"accepted": 0, "unknown": ["nosuch"]}
+
+
+async def test_a_probe_token_is_for_its_region_and_nothing_else(server: Server, api: Api) -> None:
+    async with open_ws(server.base_url) as ws:
+        await ws.hello(TOKENS.issue_probe("eu-west"))
+        other = await ws.request({"type": "subscribe", "topic": "probe:us-east"})
+        assert other["type"] == "error" and other["code"] == "forbidden"
+        org = await ws.request({"type": "subscribe", "topic": "org:demo"})
+        assert org["type"] == "error" and org["code"] == "forbidden"
+        bad = await ws.request(
+            {
+                "type": "command",
+                "topic": "probe:eu-west",
+                "name": "probe.report",
+                "data": {"results": [{"id": "x", "monitor": "m", "at": "now", "outcome": "up"}]},
+            }
+        )
+        assert bad["type"] == "error" and bad["code"] == "invalid_field"
+        assert bad["field"] == "results[0].at"
+    async with open_ws(server.base_url) as ws:  # and nobody else speaks for a region
+        await ws.hello(token("demo", "owner"))
+        refused = await ws.request({"type": "subscribe", "topic": "probe:eu-west"})
+        assert refused["type"] == "error" and refused["code"] == "forbidden"
+    async with Api.open(server.base_url, TOKENS.issue_probe("eu-west")) as probe_rest:
+        assert (await probe_rest.get(f"{ORG}/services")).status_code == 403
+
+
+@pytest.fixture
+async def probes(server: Server) -> Any:
+    """``start(region)``: a ``switchboard probe`` process for ``region``."""
+    started: list[subprocess.Popen[bytes]] = []
+
+    def start(region: str) -> None:
+        env = {**os.environ, "SWITCHBOARD_TOKEN": TOKENS.issue_probe(region)}
+        command = [
+            sys.executable,
+            "-m",
+            "server",
+            "probe",
+            "--region",
+            region,
+            "--server",
+            server.base_url,
+            "--log-level",
+            "warning",
+        ]
+        started.append(subprocess.Popen(command, env=env))
+
+    yield start
+    for process in started:
+        process.terminate()
+        process.wait(10)
+
+
+async def test_two_probe_processes_reach_a_quorum(
+    server: Server, api: Api, web: HttpServer, probes: Any
+) -> None:
+    web.routes["/edge"] = Reply(200, b"ok")
+    monitor = await make(
+        api,
+        name="Edge",
+        regions=["eu-west", "us-east"],
+        quorum=2,
+        interval=10,
+        spec={"url": web.url("/edge"), "timeout": 2},
+    )
+    probes("eu-west")
+    probes("us-east")
+    with trio.fail_after(40):
+        while True:  # both regions have checked it and agree it is up
+            seen = await api.ok("GET", f"{ORG}/monitors/{monitor['id']}")
+            if seen["verdict"] == "up" and len(web.seen) >= 2:
+                break
+            await trio.sleep(0.2)
+    web.routes["/edge"] = Reply(503, b"no")
+    with trio.fail_after(40):
+        while True:
+            seen = await api.ok("GET", f"{ORG}/monitors/{monitor['id']}")
+            if seen["verdict"] == "down":
+                break
+            await trio.sleep(0.2)
+    assert seen["failing_regions"] == ["eu-west", "us-east"]
+    assert (await api.ok("GET", f"{ORG}/services/API"))["status"] == "major_outage"
+    assert server.monitoring is not None
+    await server.monitoring.flush()
+    results = await api.ok("GET", f"{ORG}/monitors/{monitor['id']}/results?limit=1000")
+    assert {r["region"] for r in results["data"]} == {"eu-west", "us-east"}
