@@ -211,6 +211,7 @@ class Store:
             size
         )
         self._generation = 0
+        self.closed = False
 
     # -- lifecycle ------------------------------------------------------------
 
@@ -227,6 +228,7 @@ class Store:
                     await store.migrate()
                     yield store
                 finally:
+                    store.closed = True
                     with trio.CancelScope(shield=True):
                         await store._close_all()
         except BaseExceptionGroup as group:
@@ -273,6 +275,8 @@ class Store:
     async def _run_once(
         self, work: Callable[[asyncpg.Connection], Awaitable[T]], *, write: bool
     ) -> T:
+        if self.closed:  # its connections are gone: waiting for one would never end
+            raise StoreUnavailable("the database store is closed (the server is stopping)")
         conn, generation = await self._receive.receive()
         try:
             if conn is not None and (generation < self._generation or conn.is_closed()):

@@ -6,6 +6,7 @@ from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 
 import pytest
+import trio
 from support import terminate_backends
 
 from server.domain.events import Event
@@ -122,3 +123,10 @@ async def test_connections_killed_by_the_database_are_replaced(
     assert failures <= 1
     loaded = await store.load("org:a")
     assert loaded is not None and loaded.version == 12
+
+
+async def test_a_closed_store_says_so_instead_of_waiting(database_url: str) -> None:
+    async with Store.open(database_url) as opened:
+        await opened.ping()
+    with trio.fail_after(5), pytest.raises(StoreUnavailable, match="closed"):
+        await opened.fetch("SELECT 1")
