@@ -17,6 +17,7 @@ from .auth import AuthError
 from .domain.errors import DomainError
 from .ratelimit import KeyedBuckets, RateLimited, retry_after
 from .rest import api, console, identity, monitors, openapi, pages, public, rooms, web
+from .rest import notify as notify_rest
 from .rest.common import BadJson, Parts, error_response
 from .store import StoreUnavailable
 
@@ -49,6 +50,8 @@ def create_app(server_parts: Parts) -> QuartTrio:
     app.register_blueprint(rooms.bp)
     app.register_blueprint(identity.bp)
     app.register_blueprint(monitors.bp)
+    app.register_blueprint(notify_rest.bp)
+    app.config["NOTIFIER"] = server_parts.notifier
 
     @app.errorhandler(DomainError)
     async def domain_error(error: DomainError) -> Response:

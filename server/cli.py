@@ -95,6 +95,23 @@ def _parser() -> argparse.ArgumentParser:
         action="store_true",
         help="do not run uptime checks here (remote probes and heartbeats still work)",
     )
+    serve.add_argument(
+        "--smtp-host", help="mail server for notifications (also SWITCHBOARD_SMTP_HOST)"
+    )
+    serve.add_argument("--smtp-port", type=int, help="its port (default 587)")
+    serve.add_argument("--smtp-from", help="the From of notification email")
+    serve.add_argument(
+        "--smtp-user", help="login at the mail server (password: SWITCHBOARD_SMTP_PASSWORD)"
+    )
+    serve.add_argument("--smtp-ssl", action="store_true", help="TLS from the start (port 465)")
+    serve.add_argument(
+        "--no-smtp-starttls", action="store_true", help="do not upgrade the mail connection"
+    )
+    serve.add_argument(
+        "--allow-private-webhooks",
+        action="store_true",
+        help="let subscribers' webhooks point at private addresses",
+    )
     serve.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
 
     token = sub.add_parser("token", help="print an API token")
@@ -201,6 +218,13 @@ def main(argv: list[str] | None = None) -> int:
         oidc_file=args.oidc,
         region=args.region,
         probe=False if args.no_probe else None,
+        smtp_host=args.smtp_host,
+        smtp_port=args.smtp_port,
+        smtp_from=args.smtp_from,
+        smtp_user=args.smtp_user,
+        smtp_ssl=args.smtp_ssl or None,
+        smtp_starttls=False if args.no_smtp_starttls else None,
+        allow_private_webhooks=args.allow_private_webhooks or None,
     )
     try:
         for pair in args.limit:

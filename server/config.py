@@ -48,6 +48,10 @@ class Limits:
     invitation_hours: float = 72.0  # default lifetime of an invitation link
     checks_concurrency: int = 1_000  # uptime checks the server's probe runs at once
     check_results_days: int = 30  # how long every check result is kept (rollups: 400 days)
+    notify_attempts: int = 8  # sending a notification is tried this often in all
+    notify_retry_first: float = 10.0  # seconds before the second try; doubling...
+    notify_retry_cap: float = 3600.0  # ...up to this
+    notify_concurrency: int = 8  # notifications in flight at once
 
 
 def parse_limits(text: str, base: Limits | None = None) -> Limits:
@@ -83,6 +87,14 @@ class Config:
     oidc_file: Path | None = None  # JSON list of external identity providers
     region: str = "local"  # the name of the region the server's own probe checks from
     probe: bool = True  # run the server's own probe (heartbeats are taken either way)
+    smtp_host: str | None = None  # where notification email goes; None: no email
+    smtp_port: int = 587
+    smtp_from: str = "Switchboard <switchboard@localhost>"
+    smtp_starttls: bool = True  # upgrade the connection (port 587)
+    smtp_ssl: bool = False  # TLS from the start (port 465)
+    smtp_user: str | None = None
+    smtp_password: str | None = None  # SWITCHBOARD_SMTP_PASSWORD only: not a flag
+    allow_private_webhooks: bool = False  # subscribers' webhooks may point into private networks
     limits: Limits = field(default_factory=Limits)
 
     def base_url(self, port: int | None = None) -> str:
@@ -113,5 +125,9 @@ class Config:
             env["oidc_file"] = Path(oidc)
         if region := os.environ.get("SWITCHBOARD_REGION"):
             env["region"] = region
+        if smtp := os.environ.get("SWITCHBOARD_SMTP_HOST"):
+            env["smtp_host"] = smtp
+        if password := os.environ.get("SWITCHBOARD_SMTP_PASSWORD"):
+            env["smtp_password"] = password
         env.update({k: v for k, v in overrides.items() if v is not None})
         return cls(**env)  # type: ignore[arg-type]

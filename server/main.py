@@ -29,6 +29,8 @@ from .ids import new_id
 from .listener import Listener, bind
 from .monitoring.probe import Probe
 from .monitoring.service import Monitoring
+from .notify import Notifier, NotifySettings, RetryPolicy, SmtpSettings, derive_key
+from .notify.feed import Feed
 from .protocol.frames import CLOSE_GOING_AWAY
 from .ratelimit import parse_networks
 from .rest.common import Parts
@@ -80,6 +82,8 @@ class Server:
         self.registry: Registry | None = None
         self.gateway: Gateway | None = None
         self.monitoring: Monitoring | None = None
+        self.notifier: Notifier | None = None
+        self.notify_feed: Feed | None = None
         self.gc_watch = _GcWatch()
         self._stop = trio.Event()
         self._stopped = trio.Event()
@@ -91,7 +95,8 @@ class Server:
                 self.dsn = config.database_url
             else:
                 self.dsn = await trio.to_thread.run_sync(embedded_dsn, config.data_dir)
-            self.tokens = Tokens(load_secret(config.data_dir, config.secret))
+            secret = load_secret(config.data_dir, config.secret)
+            self.tokens = Tokens(secret)
             oidc = Oidc(load_providers(config.oidc_file))
             trusted = parse_networks(config.trusted_proxies)
             async with Store.open(self.dsn) as store, trio.open_nursery() as nursery:
@@ -124,6 +129,11 @@ class Server:
                 )
                 await nursery.start(self.monitoring.run)
                 self.gateway.monitoring = self.monitoring
+                self.notifier = _notifier(config, store, self.base_url, secret, self.clock)
+                await nursery.start(self.notifier.run)
+                self.notify_feed = Feed(store, self.notifier)
+                self.registry.observers.append(self.notify_feed.observe)
+                await nursery.start(self.notify_feed.run)
                 app = _create_app(
                     Parts(
                         config,
@@ -134,6 +144,7 @@ class Server:
                         self.base_url,
                         trusted,
                         self.monitoring,
+                        self.notifier,
                     )
                 )
                 listener = Listener(sock, app, self.gateway, config.limits.handshake_timeout)
@@ -183,3 +194,31 @@ def _create_app(parts: Parts):  # type: ignore[no-untyped-def]
     from .app import create_app  # Quart is heavy to import; only the server needs it
 
     return create_app(parts)
+
+
+def _notifier(
+    config: Config, store: Store, base_url: str, secret: str, clock: Clock | None
+) -> Notifier:
+    limits = config.limits
+    smtp = SmtpSettings(
+        host=config.smtp_host,
+        port=config.smtp_port,
+        sender=config.smtp_from,
+        starttls=config.smtp_starttls,
+        ssl=config.smtp_ssl,
+        username=config.smtp_user,
+        password=config.smtp_password,
+    )
+    settings = NotifySettings(
+        smtp=smtp,
+        retry=RetryPolicy(
+            first=limits.notify_retry_first,
+            cap=limits.notify_retry_cap,
+            attempts=limits.notify_attempts,
+        ),
+        concurrency=limits.notify_concurrency,
+        allow_private_webhooks=config.allow_private_webhooks,
+    )
+    return Notifier(
+        store, base_url=base_url, key=derive_key(secret), settings=settings, clock=clock
+    )

@@ -88,8 +88,11 @@ def _check_unique(state: Any, name: str, other_than: str | None = None) -> None:
             raise Conflict(f"a monitor called {monitor.name!r} exists", field="name")
 
 
-def _put(tx: rules.Tx, monitor: Monitor, *, created: bool = False) -> None:
-    tx.emit("monitor.created" if created else "monitor.updated", {"monitor": monitor.to_dict()})
+def _put(
+    tx: rules.Tx, monitor: Monitor, *, created: bool = False, extra: dict[str, Any] | None = None
+) -> None:
+    name = "monitor.created" if created else "monitor.updated"
+    tx.emit(name, {"monitor": monitor.to_dict(), **(extra or {})})
 
 
 def _create(tx: rules.Tx, cmd: c.CreateMonitor) -> Any:
@@ -203,7 +206,8 @@ def _set_state(tx: rules.Tx, cmd: c.SetMonitorState) -> Any:
     if new == old:
         return old.view()
     new = replace(new, updated_at=tx.ctx.now)
-    _put(tx, new)
+    extra = {"previous_verdict": old.verdict.value} if new.verdict is not old.verdict else {}
+    _put(tx, new, extra=extra)
     return new.view()
 
 

@@ -37,6 +37,7 @@ class Parts:
     base_url: str
     trusted_proxies: tuple[Network, ...] = ()
     monitoring: Any = None  # server.monitoring.service.Monitoring, when it runs
+    notifier: Any = None  # server.notify.Notifier, when it runs
 
 
 def parts() -> Parts:

@@ -15,6 +15,7 @@ from .. import __version__
 from ..domain import commands as c
 from ..domain.schema import json_schema
 from ..domain.statuspage import DOCUMENTS
+from . import notify
 from .api import COLLECTIONS
 from .common import json_response
 from .identity import Accept, ChangeRole, Invite, Login, NewToken, Refresh
@@ -187,6 +188,7 @@ def document() -> dict[str, Any]:
         ),
     }
     paths.update(_identity_paths())
+    paths.update(notify.openapi_paths(_op, _path_params, _query))
     one_monitor = _path_params("org", "monitor")
     paths["/api/v1/orgs/{org}/monitors/{monitor}/results"] = {
         "get": _op(

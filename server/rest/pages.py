@@ -155,7 +155,13 @@ def _context(state: OrgState) -> dict[str, Any]:
         "names": {s.id: s.name for s in state.services.values()},
         "groups": {g.id: g.name for g in state.groups.values()},
         "overall": state.status.to_dict(),
+        "subscribe_by_email": _email_enabled(),
     }
+
+
+def _email_enabled() -> bool:
+    notifier = parts().notifier
+    return bool(notifier is not None and notifier.settings.smtp.enabled)
 
 
 @bp.get("/status/<org>")

@@ -80,6 +80,24 @@ EXPECTED[("POST", "/api/v1/orgs/{}/maintenances/{}/cancel")] = RESPONDER
 EXPECTED[("GET", "/api/v1/orgs/{}/monitors/{}/results")] = VIEWER
 EXPECTED[("GET", "/api/v1/orgs/{}/monitors/{}/uptime")] = VIEWER
 EXPECTED[("POST", "/api/v1/orgs/{}/monitors/{}/check")] = RESPONDER
+for _method, _route in (
+    ("GET", "channels"),
+    ("POST", "channels"),
+    ("GET", "channels/{}"),
+    ("PATCH", "channels/{}"),
+    ("DELETE", "channels/{}"),
+    ("POST", "channels/{}/test"),
+    ("GET", "deliveries"),
+    ("GET", "deliveries/{}"),
+    ("GET", "subscribers"),
+    ("DELETE", "subscribers/{}"),
+):
+    EXPECTED[(_method, f"/api/v1/orgs/{{}}/{_route}")] = ADMIN
+# Anyone may subscribe to a status page; the links carry their own secret.
+EXPECTED[("POST", "/status/{}/subscribe")] = PUBLIC
+for _method in ("GET", "POST"):
+    EXPECTED[(_method, "/status/{}/subscribe/confirm/{}")] = PUBLIC
+    EXPECTED[(_method, "/status/{}/unsubscribe/{}")] = PUBLIC
 for _method in ("GET", "POST"):  # the token in the path is the credential
     EXPECTED[(_method, "/api/v1/heartbeat/{}")] = PUBLIC
 

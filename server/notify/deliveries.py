@@ -1,0 +1,795 @@
+"""Channels, the fan-out of events to them, and the worker that delivers.
+
+:meth:`Notifier.notify` turns one event of an organization into one
+``deliveries`` row per matching channel and confirmed subscriber, in one
+transaction: once it returns, the messages will go out even if the process
+dies right after. :meth:`Notifier.run` is the worker: it claims due rows
+(``FOR UPDATE SKIP LOCKED``, so several servers can share one database), sends
+them with bounded concurrency, and records the outcome. A failure is retried
+after 10 s, 20 s, 40 s... (capped at an hour, with jitter) until the attempts
+run out; then the row is ``failed`` with the last error kept for the admins.
+
+A claimed row's ``next_attempt_at`` is pushed a lease ahead, so a worker that
+dies mid-send leaves it to be retried once the lease is over; a worker that
+is stopped hands its unfinished rows back at once.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import secrets
+from collections import deque
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from datetime import datetime, timedelta
+from enum import Enum, StrEnum
+from typing import Annotated, Any
+
+import httpx
+import orjson
+import trio
+
+from ..auth import Origin
+from ..clock import Clock
+from ..domain.errors import Conflict, NotFound, ValidationError
+from ..domain.events import Event, public_data
+from ..domain.model import iso
+from ..domain.schema import MISSING, Items, Missing, Text, given, parse
+from ..ids import new_id
+from ..ratelimit import KeyedBuckets
+from ..store import Duplicate, Store, StoreError
+from . import senders
+from .senders import SendError, SmtpSettings
+from .subscribers import (
+    CONFIRM_DAYS,
+    CONFIRM_EVENT,
+    Links,
+    Subscriptions,
+    forget_unconfirmed,
+    new_delivery_id,
+)
+
+log = logging.getLogger(__name__)
+
+Statement = tuple[str, tuple[Any, ...]]
+
+
+class NotificationEvent(StrEnum):
+    """What a channel may ask to hear about."""
+
+    INCIDENT_CREATED = "incident.created"
+    INCIDENT_UPDATED = "incident.updated"  # a new entry on its timeline
+    INCIDENT_RESOLVED = "incident.resolved"
+    MAINTENANCE_SCHEDULED = "maintenance.scheduled"
+    MAINTENANCE_STARTED = "maintenance.started"
+    MAINTENANCE_UPDATED = "maintenance.updated"  # a new entry on its timeline
+    MAINTENANCE_COMPLETED = "maintenance.completed"
+    MAINTENANCE_CANCELLED = "maintenance.cancelled"
+    MONITOR_DOWN = "monitor.down"
+    MONITOR_UP = "monitor.up"
+
+
+#: What public subscribers hear about: what the status page shows.
+SUBSCRIBER_EVENTS = frozenset(e for e in NotificationEvent if not e.startswith("monitor."))
+TEST_EVENT = "test"
+
+
+class ChannelKind(Enum):
+    WEBHOOK = "webhook"
+    SLACK = "slack"
+    EMAIL = "email"
+
+
+Url = Annotated[
+    str,
+    Text(10, 2000, pattern=r"https?://[^\s/?#]+(?:[/?#]\S*)?", hint="must be an http(s):// URL"),
+]
+EMAIL_PATTERN = r"[^@\s<>,;:\"()\[\]]+@[^@\s<>,;:\"()\[\]]+\.[^@\s<>,;:\"()\[\]]+"
+Address = Annotated[str, Text(3, 254, pattern=EMAIL_PATTERN, hint="must be an email address")]
+Secret = Annotated[str, Text(16, 200)]
+ChannelName = Annotated[str, Text(1, 80)]
+
+
+@dataclass(frozen=True, slots=True)
+class WebhookConfig:
+    url: Url
+    secret: Secret | None = None  # made up (and shown once) when not given
+
+
+@dataclass(frozen=True, slots=True)
+class SlackConfig:
+    url: Url
+
+
+@dataclass(frozen=True, slots=True)
+class EmailConfig:
+    to: Annotated[list[Address], Items(50)]
+
+
+CONFIGS: Mapping[ChannelKind, type] = {
+    ChannelKind.WEBHOOK: WebhookConfig,
+    ChannelKind.SLACK: SlackConfig,
+    ChannelKind.EMAIL: EmailConfig,
+}
+
+
+@dataclass(frozen=True, slots=True)
+class NewChannel:
+    kind: ChannelKind
+    name: ChannelName
+    config: dict[str, Any]
+    events: list[NotificationEvent] | None = None  # None: all of them
+
+
+@dataclass(frozen=True, slots=True)
+class ChangeChannel:
+    name: ChannelName | Missing = MISSING
+    config: dict[str, Any] | Missing = MISSING  # merged over the current one
+    events: list[NotificationEvent] | Missing = MISSING
+    disabled: bool | Missing = MISSING
+
+
+@dataclass(frozen=True, slots=True)
+class Channel:
+    id: str
+    org: str
+    kind: ChannelKind
+    name: str
+    config: Mapping[str, Any]
+    events: tuple[str, ...]
+    created_at: datetime
+    disabled_at: datetime | None
+
+    @classmethod
+    def from_row(cls, row: Mapping[str, Any]) -> Channel:
+        return cls(
+            row["id"],
+            row["org"],
+            ChannelKind(row["kind"]),
+            row["name"],
+            row["config"],
+            tuple(row["events"]),
+            row["created_at"],
+            row["disabled_at"],
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        """As the admins see it: the signing secret is shown only when it is made."""
+        return {
+            "id": self.id,
+            "kind": self.kind.value,
+            "name": self.name,
+            "config": {k: v for k, v in self.config.items() if k != "secret"},
+            "events": list(self.events),
+            "created_at": self.created_at,
+            "disabled": self.disabled_at is not None,
+            "disabled_at": self.disabled_at,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class RetryPolicy:
+    """Exponential backoff with jitter: ``first``, times ``factor`` each time, at most ``cap``."""
+
+    first: float = 10.0  # seconds before the second attempt
+    factor: float = 2.0
+    cap: float = 3600.0
+    attempts: int = 8  # in all, the first included; then the delivery has failed
+    jitter: float = 0.1  # each delay is off by up to this fraction, either way
+
+    def delay(self, attempt: int) -> float:
+        """Seconds to wait after failed attempt number ``attempt`` (1, 2...)."""
+        base = min(self.cap, self.first * self.factor ** (attempt - 1))
+        return base * (1 + random.uniform(-self.jitter, self.jitter))
+
+
+@dataclass(frozen=True, slots=True)
+class NotifySettings:
+    smtp: SmtpSettings = field(default_factory=SmtpSettings)
+    retry: RetryPolicy = field(default_factory=RetryPolicy)
+    concurrency: int = 8  # messages in flight at once
+    poll_seconds: float = 10.0  # how often to look for due rows besides wakeups
+    http_timeout: float = 10.0  # seconds for a webhook to answer
+    lease_seconds: float = 300.0  # a claimed row is left alone this long; sends must be shorter
+    keep_days: float = 30.0  # sent and failed deliveries are forgotten after this
+    allow_private_webhooks: bool = False  # let subscribers' webhooks point into private networks
+    subscribes_per_minute: float = 2.0  # public sign-ups per client address, sustained...
+    subscribes_burst: int = 10  # ...and at once
+
+
+# -- SQL ---------------------------------------------------------------------------------
+
+_CHANNEL = "SELECT id, org, kind, name, config, events, created_at, disabled_at FROM channels"
+
+# One row per channel that selected the event and, for what the status page
+# shows, per confirmed subscriber: one statement, so all or none are queued.
+_FAN_OUT = """
+INSERT INTO deliveries (id, org, channel_id, subscriber_id, event, payload, next_attempt_at,
+                        created_at)
+SELECT substr(replace(gen_random_uuid()::text, '-', ''), 1, 20), $1, t.channel_id,
+       t.subscriber_id, $2, $3::json, $4, $4
+FROM (
+    SELECT id AS channel_id, NULL::text AS subscriber_id FROM channels
+    WHERE org = $1 AND disabled_at IS NULL AND $2 = ANY (events)
+    UNION ALL
+    SELECT NULL, id FROM subscribers
+    WHERE org = $1 AND confirmed_at IS NOT NULL AND $5
+) AS t
+"""
+
+# Take up to $2 due rows nobody else holds, and lease them until $3.
+_CLAIM = """
+WITH due AS (
+    SELECT id FROM deliveries
+    WHERE status = 'pending' AND next_attempt_at <= $1
+    ORDER BY next_attempt_at, seq
+    LIMIT $2
+    FOR UPDATE SKIP LOCKED
+), claimed AS (
+    UPDATE deliveries AS d SET next_attempt_at = $3
+    FROM due WHERE d.id = due.id
+    RETURNING d.id, d.seq, d.org, d.channel_id, d.subscriber_id, d.event, d.payload,
+              d.attempts, d.created_at
+)
+SELECT claimed.*, c.kind AS channel_kind, c.config AS channel_config,
+       c.disabled_at AS channel_disabled_at, s.kind AS subscriber_kind,
+       s.address AS subscriber_address, s.confirmed_at AS subscriber_confirmed_at
+FROM claimed
+LEFT JOIN channels AS c ON c.id = claimed.channel_id
+LEFT JOIN subscribers AS s ON s.id = claimed.subscriber_id
+ORDER BY claimed.seq
+"""
+
+_DELIVERY = (
+    "SELECT id, channel_id, subscriber_id, event, status, attempts, next_attempt_at,"
+    " last_error, last_status_code, created_at, sent_at FROM deliveries"
+)
+
+DELIVERY_STATUSES = ("pending", "sent", "failed")
+
+
+class Notifier:
+    """Channels and deliveries of every organization, and the worker that sends."""
+
+    def __init__(
+        self,
+        store: Store,
+        *,
+        base_url: str,
+        key: bytes,
+        settings: NotifySettings | None = None,
+        clock: Clock | None = None,
+        transport: httpx.AsyncBaseTransport | None = None,
+    ) -> None:
+        self.store = store
+        self.settings = settings or NotifySettings()
+        self.clock = clock or Clock()
+        self.links = Links(key, base_url)
+        self.subscriptions = Subscriptions(store, self.links, self.clock, self.wake)
+        self.subscribe_buckets = KeyedBuckets(
+            self.settings.subscribes_per_minute / 60, self.settings.subscribes_burst
+        )
+        self._transport = transport
+        self._client: httpx.AsyncClient | None = None
+        self._wakeup = trio.Event()
+        self._in_flight: set[str] = set()
+        self._destinations: dict[str, deque[dict[str, Any]]] = {}  # by receiver
+        self._settled: dict[str, trio.Event] = {}
+        self._last_cleanup = -float("inf")
+
+    @property
+    def base_url(self) -> str:
+        return self.links.base_url
+
+    def wake(self) -> None:
+        """New rows are due now: look at once instead of at the next poll."""
+        self._wakeup.set()
+
+    # -- fan-out ---------------------------------------------------------------------------
+
+    async def notify(self, org: str, event_name: str, payload: Mapping[str, Any]) -> int:
+        """Queue ``event_name`` for every channel and subscriber of ``org`` that wants it.
+
+        Durable when it returns (one transaction); answers how many messages
+        were queued. ``payload`` is what receivers get as ``data``: give the
+        public view of the entity (see :func:`notification_for`).
+        """
+        (status,) = await self.store.write([self.fan_out(org, event_name, payload)])
+        count = int(status.rsplit(" ", 1)[-1])
+        if count:
+            self.wake()
+        return count
+
+    def fan_out(
+        self, org: str, event_name: str, payload: Mapping[str, Any]
+    ) -> tuple[str, tuple[Any, ...]]:
+        """The statement :meth:`notify` runs, for a caller's own transaction."""
+        event = NotificationEvent(event_name)  # ValueError: a caller's bug
+        now = self.clock.now()
+        return (_FAN_OUT, (org, event.value, dict(payload), now, event in SUBSCRIBER_EVENTS))
+
+    # -- channels --------------------------------------------------------------------------
+
+    async def channels(self, org: str) -> list[Channel]:
+        rows = await self.store.fetch(f"{_CHANNEL} WHERE org = $1 ORDER BY created_at, id", org)
+        return [Channel.from_row(r) for r in rows]
+
+    async def channel(self, org: str, channel_id: str) -> Channel:
+        rows = await self.store.fetch(f"{_CHANNEL} WHERE id = $1 AND org = $2", channel_id, org)
+        if not rows:
+            raise NotFound(f"there is no channel {channel_id!r}", field="channel")
+        return Channel.from_row(rows[0])
+
+    def _check_config(self, kind: ChannelKind, config: Mapping[str, Any]) -> dict[str, Any]:
+        record: Any = parse(CONFIGS[kind], dict(config), where="config", prefix="config.")
+        checked = {k: v for k, v in given(record).items() if v is not None}
+        if kind is ChannelKind.EMAIL:
+            if not self.settings.smtp.enabled:
+                raise ValidationError(
+                    "email channels need a mail server: start the server with --smtp-host",
+                    field="kind",
+                )
+            addresses = list(dict.fromkeys(a.lower() for a in checked["to"]))
+            if not addresses:
+                raise ValidationError("config.to needs at least one address", field="config.to")
+            checked["to"] = addresses
+        return checked
+
+    @staticmethod
+    def _check_events(events: Sequence[NotificationEvent] | None) -> list[str]:
+        if events is None:
+            return [e.value for e in NotificationEvent]
+        if not events:
+            raise ValidationError(
+                "events needs at least one event (or leave it out for all of them)",
+                field="events",
+            )
+        return list(dict.fromkeys(e.value for e in events))
+
+    async def create_channel(
+        self, org: str, spec: NewChannel, origin: Origin
+    ) -> tuple[Channel, str | None]:
+        """The new channel, and its signing secret if one was made up (shown once)."""
+        config = self._check_config(spec.kind, spec.config)
+        events = self._check_events(spec.events)
+        made_up = None
+        if spec.kind is ChannelKind.WEBHOOK and "secret" not in config:
+            made_up = config["secret"] = f"whsec_{secrets.token_urlsafe(32)}"
+        now = self.clock.now()
+        channel = Channel(new_id(), org, spec.kind, spec.name, config, tuple(events), now, None)
+        audit = origin.entry(
+            org, "channel.create", channel.id, {"kind": spec.kind.value, "name": spec.name}, now
+        )
+        try:
+            await self.store.write(
+                [
+                    (
+                        "INSERT INTO channels (id, org, kind, name, config, events, created_at)"
+                        " VALUES ($1, $2, $3, $4, $5, $6, $7)",
+                        (channel.id, org, spec.kind.value, spec.name, config, events, now),
+                    )
+                ],
+                [audit],
+            )
+        except Duplicate:
+            raise Conflict(
+                f"there is a channel named {spec.name!r} already", field="name"
+            ) from None
+        return channel, made_up
+
+    async def change_channel(
+        self, org: str, channel_id: str, change: ChangeChannel, origin: Origin
+    ) -> Channel:
+        old = await self.channel(org, channel_id)
+        new = old
+        if change.name is not MISSING:
+            new = replace(new, name=change.name)
+        if change.config is not MISSING:
+            # Merged, so that a new URL keeps the secret; a null changes nothing.
+            merged = {**old.config, **{k: v for k, v in change.config.items() if v is not None}}
+            new = replace(new, config=self._check_config(old.kind, merged))
+        if change.events is not MISSING:
+            new = replace(new, events=tuple(self._check_events(change.events)))
+        if change.disabled is not MISSING and change.disabled != (old.disabled_at is not None):
+            new = replace(new, disabled_at=self.clock.now() if change.disabled else None)
+        if new == old:
+            return old
+        details = {"changed": sorted(given(change))}
+        audit = origin.entry(org, "channel.update", channel_id, details, self.clock.now())
+        try:
+            await self.store.write(
+                [
+                    (
+                        "UPDATE channels SET name = $3, config = $4, events = $5, disabled_at = $6"
+                        " WHERE id = $1 AND org = $2",
+                        (
+                            channel_id,
+                            org,
+                            new.name,
+                            dict(new.config),
+                            list(new.events),
+                            new.disabled_at,
+                        ),
+                    )
+                ],
+                [audit],
+            )
+        except Duplicate:
+            raise Conflict(f"there is a channel named {new.name!r} already", field="name") from None
+        return new
+
+    async def delete_channel(self, org: str, channel_id: str, origin: Origin) -> None:
+        """The channel and its deliveries, pending ones included."""
+        channel = await self.channel(org, channel_id)
+        audit = origin.entry(
+            org, "channel.delete", channel_id, {"name": channel.name}, self.clock.now()
+        )
+        await self.store.write(
+            [("DELETE FROM channels WHERE id = $1 AND org = $2", (channel_id, org))], [audit]
+        )
+
+    async def test_channel(self, org: str, channel_id: str, subject: str) -> str:
+        """Queue a test message to the channel (disabled or not); its delivery's id."""
+        await self.channel(org, channel_id)
+        delivery_id = new_delivery_id()
+        self._settled[delivery_id] = trio.Event()  # before a worker can see the row
+        now = self.clock.now()
+        message = f"This is a test notification sent by {subject} from Switchboard."
+        await self.store.write(
+            [
+                (
+                    "INSERT INTO deliveries (id, org, channel_id, event, payload, next_attempt_at,"
+                    " created_at) VALUES ($1, $2, $3, $4, $5, $6, $6)",
+                    (delivery_id, org, channel_id, TEST_EVENT, {"message": message}, now),
+                )
+            ]
+        )
+        self.wake()
+        return delivery_id
+
+    # -- deliveries, as the admins see them ------------------------------------------------------
+
+    async def delivery(self, org: str, delivery_id: str) -> dict[str, Any]:
+        rows = await self.store.fetch(f"{_DELIVERY} WHERE id = $1 AND org = $2", delivery_id, org)
+        if not rows:
+            raise NotFound(f"there is no delivery {delivery_id!r}", field="delivery")
+        return rows[0]
+
+    async def deliveries(
+        self, org: str, *, status: str | None = None, after: str | None = None, limit: int = 50
+    ) -> list[dict[str, Any]]:
+        """Newest first; ``after`` continues past that delivery (ValidationError if unknown)."""
+        if after is not None and not await self.store.fetch(
+            "SELECT 1 FROM deliveries WHERE id = $1 AND org = $2", after, org
+        ):
+            raise ValidationError(
+                f"there is no delivery {after!r} to continue after", field="after"
+            )
+        return await self.store.fetch(
+            f"{_DELIVERY} WHERE org = $1 AND ($2::text IS NULL OR status = $2)"
+            " AND ($3::text IS NULL OR"
+            "      (created_at, id) < (SELECT created_at, id FROM deliveries WHERE id = $3))"
+            " ORDER BY created_at DESC, id DESC LIMIT $4",
+            org,
+            status,
+            after,
+            limit,
+        )
+
+    async def wait_attempted(self, org: str, delivery_id: str, within: float) -> dict[str, Any]:
+        """The delivery once this process has tried it once more (or as it is after ``within`` seconds)."""
+        settled = self._settled.setdefault(delivery_id, trio.Event())
+        try:
+            with trio.move_on_after(within):
+                await settled.wait()
+        finally:
+            self._settled.pop(delivery_id, None)
+        return await self.delivery(org, delivery_id)
+
+    # -- the worker ----------------------------------------------------------------------------
+
+    async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
+        """Deliver due rows until cancelled; unfinished ones are handed back on the way out."""
+        timeout = httpx.Timeout(self.settings.http_timeout)
+        async with httpx.AsyncClient(
+            timeout=timeout, follow_redirects=False, transport=self._transport
+        ) as client:
+            self._client = client
+            try:
+                async with trio.open_nursery() as nursery:
+                    task_status.started()
+                    await self._loop(nursery)
+            finally:
+                self._client = None
+                with trio.CancelScope(shield=True), trio.move_on_after(5):
+                    await self._hand_back()
+
+    async def _loop(self, nursery: trio.Nursery) -> None:
+        settings = self.settings
+        while True:
+            self._wakeup = trio.Event()  # before looking: a wake() from now on is not lost
+            wait = settings.poll_seconds
+            free = settings.concurrency - len(self._in_flight)
+            try:
+                await self._cleanup()
+                if free > 0:
+                    now = self.clock.now()
+                    lease = now + timedelta(seconds=settings.lease_seconds)
+                    # One statement, so the read path will do: if its answer is
+                    # lost, the rows it leased are tried again after the lease.
+                    rows = await self.store.fetch(_CLAIM, now, free, lease)
+                    for row in rows:
+                        self._in_flight.add(row["id"])
+                        self._queue(nursery, row)
+                    if len(rows) < free:
+                        wait = await self._until_next_due(wait)
+            except StoreError as exc:
+                log.warning("notifications: cannot read due deliveries: %s", exc)
+            except Exception:  # a bug of ours; the server goes on, and so do we at the next poll
+                log.exception("notifications: the worker's loop failed")
+            with trio.move_on_after(wait):
+                await self._wakeup.wait()
+
+    async def _until_next_due(self, longest: float) -> float:
+        rows = await self.store.fetch(
+            "SELECT min(next_attempt_at) AS due FROM deliveries WHERE status = 'pending'"
+        )
+        due: datetime | None = rows[0]["due"]
+        if due is None:
+            return longest
+        return max(0.0, min(longest, (due - self.clock.now()).total_seconds()))
+
+    async def _cleanup(self) -> None:
+        """Hourly: forget stale sign-ups and old deliveries."""
+        if trio.current_time() - self._last_cleanup < 3600:
+            return
+        self._last_cleanup = trio.current_time()
+        now = self.clock.now()
+        await self.store.write(
+            [
+                forget_unconfirmed(now - timedelta(days=CONFIRM_DAYS)),
+                (
+                    "DELETE FROM deliveries WHERE status <> 'pending' AND created_at < $1",
+                    (now - timedelta(days=self.settings.keep_days),),
+                ),
+            ]
+        )
+
+    async def _hand_back(self) -> None:
+        if not self._in_flight:
+            return
+        try:
+            await self.store.write(
+                [
+                    (
+                        "UPDATE deliveries SET next_attempt_at = $2"
+                        " WHERE id = ANY ($1::text[]) AND status = 'pending'",
+                        (sorted(self._in_flight), self.clock.now()),
+                    )
+                ]
+            )
+        except StoreError as exc:
+            log.warning("notifications: unfinished deliveries wait for their lease: %s", exc)
+        self._in_flight.clear()
+
+    def _queue(self, nursery: trio.Nursery, row: dict[str, Any]) -> None:
+        """One message at a time per receiver, in the order they were claimed:
+        a channel hears "down" before "up"."""
+        destination = row["channel_id"] or row["subscriber_id"]
+        queue = self._destinations.get(destination)
+        if queue is None:
+            queue = self._destinations[destination] = deque()
+            nursery.start_soon(self._drain, destination, queue)
+        queue.append(row)
+
+    async def _drain(self, destination: str, queue: deque[dict[str, Any]]) -> None:
+        try:
+            while queue:
+                await self._deliver(queue.popleft())
+        finally:
+            self._destinations.pop(destination, None)
+
+    async def _deliver(self, row: dict[str, Any]) -> None:
+        attempt = row["attempts"] + 1
+        status_code: int | None = None
+        error: SendError | None = None
+        try:
+            with trio.fail_after(self.settings.lease_seconds / 2):
+                status_code = await self._send(row)
+        except SendError as exc:
+            error = exc
+        except trio.TooSlowError:
+            error = SendError("the send took too long")
+        except Exception as exc:  # a bug of ours: keep the worker, keep the row retrying
+            log.exception("notifications: delivery %s failed unexpectedly", row["id"])
+            error = SendError(f"internal error: {type(exc).__name__}")
+        try:
+            await self.store.write([self._outcome(row["id"], attempt, status_code, error)])
+        except Exception as exc:
+            log.warning("notifications: outcome of %s not recorded: %s", row["id"], exc)
+            return  # still leased: tried again when the lease is over
+        self._in_flight.discard(row["id"])
+        if (settled := self._settled.pop(row["id"], None)) is not None:
+            settled.set()
+        self.wake()  # a worker is free
+
+    def _outcome(
+        self, delivery_id: str, attempt: int, status_code: int | None, error: SendError | None
+    ) -> Statement:
+        now = self.clock.now()
+        if error is None:
+            return (
+                "UPDATE deliveries SET status = 'sent', attempts = $2, sent_at = $3,"
+                " last_status_code = $4, next_attempt_at = NULL WHERE id = $1",
+                (delivery_id, attempt, now, status_code),
+            )
+        log.info("notifications: delivery %s attempt %d: %s", delivery_id, attempt, error.message)
+        code = error.status_code
+        retry = self.settings.retry
+        if error.permanent or attempt >= retry.attempts:
+            return (
+                "UPDATE deliveries SET status = 'failed', attempts = $2, last_error = $3,"
+                " last_status_code = $4, next_attempt_at = NULL WHERE id = $1",
+                (delivery_id, attempt, error.message, code),
+            )
+        delay = retry.delay(attempt)
+        if error.retry_after is not None:
+            delay = max(delay, min(error.retry_after, retry.cap))
+        return (
+            "UPDATE deliveries SET attempts = $2, last_error = $3, last_status_code = $4,"
+            " next_attempt_at = $5 WHERE id = $1",
+            (delivery_id, attempt, error.message, code, now + timedelta(seconds=delay)),
+        )
+
+    # -- one message -------------------------------------------------------------------------
+
+    def _envelope(self, row: Mapping[str, Any], data: Any, **extra: Any) -> bytes:
+        """A webhook's body: the same bytes on every attempt of a delivery."""
+        return orjson.dumps(
+            {
+                "id": row["id"],
+                "event": row["event"],
+                "org": row["org"],
+                "created_at": iso(row["created_at"]),
+                "data": data,
+                **extra,
+            }
+        )
+
+    async def _send(self, row: Mapping[str, Any]) -> int:
+        if row["channel_id"] is not None:
+            return await self._to_channel(row)
+        return await self._to_subscriber(row)
+
+    async def _to_channel(self, row: Mapping[str, Any]) -> int:
+        kind, config = row["channel_kind"], row["channel_config"]
+        if kind is None:
+            raise SendError("the channel was deleted", permanent=True)
+        if row["channel_disabled_at"] is not None and row["event"] != TEST_EVENT:
+            raise SendError("the channel is disabled", permanent=True)
+        assert self._client is not None
+        if kind == ChannelKind.WEBHOOK.value:
+            body = self._envelope(row, row["payload"])
+            headers = senders.webhook_headers(row["id"], row["event"], body, config.get("secret"))
+            return await senders.post(self._client, config["url"], body, headers)
+        rendered = senders.render(row["org"], row["event"], row["payload"], self.base_url)
+        if kind == ChannelKind.SLACK.value:
+            body = orjson.dumps({"text": senders.slack_text(rendered)})
+            headers = {"Content-Type": "application/json", "User-Agent": senders.USER_AGENT}
+            return await senders.post(self._client, config["url"], body, headers)
+        smtp = self.settings.smtp
+        message = senders.build_email(
+            smtp, config["to"], rendered, delivery_id=row["id"], event=row["event"]
+        )
+        return await senders.send_email(smtp, message)
+
+    async def _to_subscriber(self, row: Mapping[str, Any]) -> int:
+        kind, address = row["subscriber_kind"], row["subscriber_address"]
+        org, subscriber_id, event = row["org"], row["subscriber_id"], row["event"]
+        if kind is None:
+            raise SendError("the subscriber has unsubscribed", permanent=True)
+        links = self.links
+        payload: Mapping[str, Any] = row["payload"]
+        unsubscribe: str | None = None
+        if event == CONFIRM_EVENT:
+            token = links.confirm_token(org, subscriber_id, payload["nonce"])
+            payload = {"confirm_url": links.confirm_url(org, token)}
+        elif row["subscriber_confirmed_at"] is None:
+            raise SendError("the subscriber has not confirmed", permanent=True)
+        else:
+            unsubscribe = links.unsubscribe_url(org, subscriber_id)
+        if kind == "webhook":
+            assert self._client is not None
+            if not self.settings.allow_private_webhooks:
+                await senders.check_public(address)
+            secret = links.webhook_secret(org, subscriber_id)
+            if event == CONFIRM_EVENT:
+                body = self._envelope(row, {**payload, "secret": secret})
+            else:
+                body = self._envelope(row, payload, unsubscribe_url=unsubscribe)
+            headers = senders.webhook_headers(row["id"], event, body, secret)
+            return await senders.post(self._client, address, body, headers)
+        rendered = senders.render(org, event, payload, self.base_url)
+        smtp = self.settings.smtp
+        message = senders.build_email(
+            smtp, [address], rendered, delivery_id=row["id"], event=event, unsubscribe=unsubscribe
+        )
+        return await senders.send_email(smtp, message)
+
+
+# -- from the event log -------------------------------------------------------------------------
+
+
+def _new_entry(entity: Mapping[str, Any]) -> bool:
+    """Whether the change that made this version also added to the timeline."""
+    updates = entity.get("updates") or []
+    return bool(updates) and updates[-1].get("created_at") == entity.get("updated_at")
+
+
+_MONITOR_FIELDS = ("id", "name", "service_id", "kind", "verdict", "verdict_since")
+
+
+def _monitor_notification(data: Mapping[str, Any]) -> tuple[str, dict[str, Any]] | None:
+    """``monitor.down`` when a verdict turns down; ``monitor.up`` when it comes back
+    from down or degraded (a new monitor's first ``up`` is no news)."""
+    monitor, before = data.get("monitor"), data.get("previous_verdict")
+    if not isinstance(monitor, Mapping) or before is None:
+        return None  # its verdict did not change
+    verdict = str(monitor.get("verdict"))
+    if verdict == "down":
+        kind = NotificationEvent.MONITOR_DOWN
+    elif verdict == "up" and before in ("down", "degraded"):
+        kind = NotificationEvent.MONITOR_UP
+    else:
+        return None
+    shown = {k: monitor.get(k) for k in _MONITOR_FIELDS}
+    shown["failing_regions"] = list(monitor.get("failing_regions") or [])
+    payload: dict[str, Any] = {"monitor": shown}
+    if kind is NotificationEvent.MONITOR_DOWN and monitor.get("error"):
+        payload["message"] = str(monitor["error"])
+    return kind.value, payload
+
+
+def notification_for(event: Event) -> tuple[str, dict[str, Any]] | None:
+    """The notification an organization's event makes, with the public view as payload.
+
+    None for events nobody is notified of (deletions, edits that add nothing to
+    a timeline, members-only events but for a monitor's verdict).
+    """
+    if event.name == "monitor.updated":
+        return _monitor_notification(event.data)
+    if event.public_seq is None:
+        return None
+    data = public_data(event)
+    if event.name.startswith("incident."):
+        incident = data.get("incident")
+        if not isinstance(incident, Mapping):
+            return None
+        payload = {"incident": dict(incident)}
+        if event.name == "incident.created":
+            return NotificationEvent.INCIDENT_CREATED.value, payload
+        if incident.get("status") == "resolved" and incident.get("resolved_at") == incident.get(
+            "updated_at"
+        ):
+            return NotificationEvent.INCIDENT_RESOLVED.value, payload
+        if _new_entry(incident):
+            return NotificationEvent.INCIDENT_UPDATED.value, payload
+        return None
+    if event.name.startswith("maintenance."):
+        maintenance = data.get("maintenance")
+        if not isinstance(maintenance, Mapping):
+            return None
+        payload = {"maintenance": dict(maintenance)}
+        status, updated = maintenance.get("status"), maintenance.get("updated_at")
+        if event.name == "maintenance.created" and status == "scheduled":
+            return NotificationEvent.MAINTENANCE_SCHEDULED.value, payload
+        if status == "in_progress" and maintenance.get("started_at") == updated:
+            return NotificationEvent.MAINTENANCE_STARTED.value, payload
+        if status == "completed" and maintenance.get("completed_at") == updated:
+            return NotificationEvent.MAINTENANCE_COMPLETED.value, payload
+        if status == "cancelled" and _new_entry(maintenance):
+            return NotificationEvent.MAINTENANCE_CANCELLED.value, payload
+        if _new_entry(maintenance):
+            return NotificationEvent.MAINTENANCE_UPDATED.value, payload
+    return None

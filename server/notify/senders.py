@@ -1,0 +1,392 @@
+"""Sending one message: a signed webhook, a Slack-style message, or an email.
+
+A sender either returns the receiver's status code (the message was accepted)
+or raises :class:`SendError`, which says why not and whether trying again
+could help. Senders never touch the database: :mod:`.deliveries` decides what
+to send and records what happened.
+
+Webhooks are signed so that a receiver can tell them from forgeries and
+replays::
+
+    X-Switchboard-Timestamp: 1767225600
+    X-Switchboard-Signature: sha256=<hex HMAC-SHA256 of "<timestamp>.<body>">
+
+(:func:`verify` is the receiving side, for tests and for Python receivers.)
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import html
+import ipaddress
+import smtplib
+import ssl
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from email.message import EmailMessage
+from email.utils import formatdate, make_msgid, parseaddr
+from typing import Any
+from urllib.parse import urlsplit
+
+import httpx
+import trio
+
+USER_AGENT = "Switchboard-Notifier/1"
+SIGNATURE_TOLERANCE = 300  # seconds a receiver should accept a timestamp off by
+ERROR_SNIPPET = 300  # characters of a refusal's body kept in last_error
+
+
+class SendError(Exception):
+    """The message was not accepted.
+
+    ``permanent`` says that trying again cannot help (a configuration that is
+    wrong, an address that does not exist); ``retry_after`` is the receiver's
+    ``Retry-After``, in seconds, when it said one.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        status_code: int | None = None,
+        permanent: bool = False,
+        retry_after: float | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.message = message
+        self.status_code = status_code
+        self.permanent = permanent
+        self.retry_after = retry_after
+
+
+@dataclass(frozen=True, slots=True)
+class SmtpSettings:
+    """The mail server notifications are sent through (``host`` None: no email)."""
+
+    host: str | None = None
+    port: int = 587
+    sender: str = "Switchboard <switchboard@localhost>"  # the From header
+    starttls: bool = True  # upgrade a plain connection (port 587)
+    ssl: bool = False  # TLS from the start (port 465); starttls is then moot
+    username: str | None = None
+    password: str | None = None
+    timeout: float = 30.0
+
+    @property
+    def enabled(self) -> bool:
+        return bool(self.host)
+
+
+# -- what a message says ---------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Rendered:
+    """A notification in words: one line to headline it, paragraphs, a link."""
+
+    subject: str
+    paragraphs: tuple[str, ...]
+    link: str
+    link_text: str = "View the status page"
+
+
+def _label(value: Any) -> str:
+    return str(value or "").replace("_", " ").capitalize()
+
+
+def _when(value: Any) -> str:
+    """``2026-01-31T09:00:00.000Z`` as ``2026-01-31 09:00 UTC`` (as given if unreadable)."""
+    if not isinstance(value, str):
+        return "?"
+    try:
+        moment = datetime.fromisoformat(value)
+    except ValueError:
+        return value
+    return moment.strftime("%Y-%m-%d %H:%M UTC")
+
+
+def _latest_update(entity: Mapping[str, Any]) -> str | None:
+    updates = entity.get("updates")
+    if isinstance(updates, list) and updates and isinstance(updates[-1], Mapping):
+        body = updates[-1].get("body")
+        return str(body) if body else None
+    return None
+
+
+_INCIDENT_SUBJECTS = {
+    "incident.created": "New incident",
+    "incident.updated": "Incident update",
+    "incident.resolved": "Resolved",
+}
+_MAINTENANCE_SUBJECTS = {
+    "maintenance.scheduled": "Scheduled maintenance",
+    "maintenance.started": "Maintenance in progress",
+    "maintenance.updated": "Maintenance update",
+    "maintenance.completed": "Maintenance completed",
+    "maintenance.cancelled": "Maintenance cancelled",
+}
+
+
+def render(org: str, event: str, payload: Mapping[str, Any], base_url: str) -> Rendered:
+    """What a notification of ``event`` says, for people (Slack, email)."""
+    page = f"{base_url}/status/{org}"
+    prefix = f"[{org}] "
+    if event in _INCIDENT_SUBJECTS:
+        incident = payload.get("incident")
+        incident = incident if isinstance(incident, Mapping) else {}
+        paragraphs = [f"Status: {_label(incident.get('status'))}"]
+        if incident.get("impact"):
+            paragraphs[0] += f" · impact: {_label(incident['impact'])}"
+        if body := _latest_update(incident):
+            paragraphs.append(body)
+        link = f"{page}/incidents/{incident['id']}" if incident.get("id") else page
+        subject = f"{prefix}{_INCIDENT_SUBJECTS[event]}: {incident.get('name', 'an incident')}"
+        return Rendered(subject, tuple(paragraphs), link, "View the incident")
+    if event in _MAINTENANCE_SUBJECTS:
+        maintenance = payload.get("maintenance")
+        maintenance = maintenance if isinstance(maintenance, Mapping) else {}
+        paragraphs = [
+            f"Scheduled from {_when(maintenance.get('scheduled_for'))}"
+            f" to {_when(maintenance.get('scheduled_until'))}"
+            f" · status: {_label(maintenance.get('status'))}"
+        ]
+        if body := _latest_update(maintenance):
+            paragraphs.append(body)
+        name = maintenance.get("name", "a maintenance")
+        return Rendered(f"{prefix}{_MAINTENANCE_SUBJECTS[event]}: {name}", tuple(paragraphs), page)
+    if event in ("monitor.down", "monitor.up"):
+        monitor = payload.get("monitor")
+        monitor = monitor if isinstance(monitor, Mapping) else {}
+        state = "down" if event == "monitor.down" else "up again"
+        paragraphs = [str(payload["message"])] if payload.get("message") else []
+        return Rendered(
+            f"{prefix}Monitor {state}: {monitor.get('name', '?')}", tuple(paragraphs), page
+        )
+    if event == "test":
+        message = str(payload.get("message") or "This is a test notification.")
+        return Rendered(f"{prefix}Test notification", (message,), page)
+    if event == "subscription.confirm":
+        return Rendered(
+            f"Confirm your subscription to {org}'s status updates",
+            (
+                f"Someone, hopefully you, asked to be notified of incidents and maintenances"
+                f" on {org}'s status page. To confirm, open the link below.",
+                "If it was not you, ignore this message: nothing more will be sent.",
+            ),
+            str(payload.get("confirm_url", page)),
+            "Confirm the subscription",
+        )
+    return Rendered(f"{prefix}{event}", (), page)
+
+
+def plain_text(rendered: Rendered, unsubscribe: str | None) -> str:
+    parts = [*rendered.paragraphs, f"{rendered.link_text}: {rendered.link}"]
+    if unsubscribe:
+        parts.append(f"Unsubscribe: {unsubscribe}")
+    return "\n\n".join(parts) + "\n"
+
+
+def html_text(rendered: Rendered, unsubscribe: str | None) -> str:
+    e = html.escape
+    body = "".join(f"<p>{e(p)}</p>\n" for p in rendered.paragraphs)
+    body += f'<p><a href="{e(rendered.link)}">{e(rendered.link_text)}</a></p>\n'
+    if unsubscribe:
+        body += f'<hr>\n<p><small><a href="{e(unsubscribe)}">Unsubscribe</a></small></p>\n'
+    return (
+        '<!doctype html>\n<html><head><meta charset="utf-8">'
+        f"<title>{e(rendered.subject)}</title></head>\n<body>\n{body}</body></html>\n"
+    )
+
+
+def _slack_escape(text: str) -> str:
+    """Slack's mrkdwn treats these three as markup."""
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def slack_text(rendered: Rendered) -> str:
+    lines = [f"*{_slack_escape(rendered.subject)}*"]
+    lines += [_slack_escape(p) for p in rendered.paragraphs]
+    lines.append(f"<{rendered.link}|{_slack_escape(rendered.link_text)}>")
+    return "\n".join(lines)
+
+
+# -- webhooks --------------------------------------------------------------------------
+
+
+def sign(secret: str, timestamp: str, body: bytes) -> str:
+    """``sha256=<hex>``: HMAC-SHA256 of ``<timestamp>.<body>`` keyed with ``secret``."""
+    mac = hmac.new(secret.encode(), timestamp.encode() + b"." + body, hashlib.sha256)
+    return "sha256=" + mac.hexdigest()
+
+
+def verify(
+    secret: str,
+    signature: str,
+    timestamp: str,
+    body: bytes,
+    *,
+    tolerance: float = SIGNATURE_TOLERANCE,
+    now: float | None = None,
+) -> bool:
+    """Whether a webhook is genuine and fresh (what a receiver should check)."""
+    try:
+        age = abs((time.time() if now is None else now) - int(timestamp))
+    except ValueError:
+        return False
+    return age <= tolerance and hmac.compare_digest(sign(secret, timestamp, body), signature)
+
+
+def webhook_headers(
+    delivery_id: str, event: str, body: bytes, secret: str | None, now: float | None = None
+) -> dict[str, str]:
+    timestamp = str(int(time.time() if now is None else now))
+    headers = {
+        "Content-Type": "application/json",
+        "User-Agent": USER_AGENT,
+        "X-Switchboard-Event": event,
+        "X-Switchboard-Delivery": delivery_id,
+        "X-Switchboard-Timestamp": timestamp,
+    }
+    if secret:
+        headers["X-Switchboard-Signature"] = sign(secret, timestamp, body)
+    return headers
+
+
+def _retry_after(response: httpx.Response) -> float | None:
+    raw = response.headers.get("Retry-After")
+    if raw is None:
+        return None
+    try:
+        return max(0.0, float(raw))
+    except ValueError:
+        return None  # an HTTP date: rare enough to wait our own backoff instead
+
+
+async def post(client: httpx.AsyncClient, url: str, body: bytes, headers: Mapping[str, str]) -> int:
+    """POST ``body``; its 2xx status, else SendError (redirects are not followed)."""
+    try:
+        async with client.stream("POST", url, content=body, headers=dict(headers)) as response:
+            status = response.status_code
+            if 200 <= status < 300:
+                return status
+            snippet = b""
+            async for chunk in response.aiter_bytes():
+                snippet += chunk
+                if len(snippet) >= ERROR_SNIPPET:
+                    break
+    except httpx.TimeoutException:
+        raise SendError(f"no answer from {_host(url)} in time") from None
+    except httpx.HTTPError as exc:
+        raise SendError(f"could not reach {_host(url)}: {exc or type(exc).__name__}") from None
+    text = snippet[:ERROR_SNIPPET].decode(errors="replace").strip()
+    message = f"HTTP {status}" + (f": {text}" if text else "")
+    if 300 <= status < 400:
+        message += " (redirects are not followed: configure the final URL)"
+    # A redirect will not go away by itself, and 410 says the endpoint is gone
+    # for good; anything else may be passing (a deploy, an overload).
+    permanent = 300 <= status < 400 or status == 410
+    raise SendError(
+        message, status_code=status, permanent=permanent, retry_after=_retry_after(response)
+    )
+
+
+def _host(url: str) -> str:
+    return urlsplit(url).hostname or url
+
+
+async def check_public(url: str) -> None:
+    """SendError unless every address ``url``'s host resolves to is a public one.
+
+    For URLs that strangers give (webhook subscribers), so that the server
+    cannot be made to POST into its own network.
+    """
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    port = parts.port or (443 if parts.scheme == "https" else 80)
+    try:
+        infos = await trio.socket.getaddrinfo(host, port, type=trio.socket.SOCK_STREAM)
+    except OSError as exc:
+        raise SendError(f"cannot resolve {host}: {exc}") from None
+    for info in infos:
+        address = ipaddress.ip_address(str(info[4][0]).split("%")[0])
+        if not address.is_global:
+            raise SendError(
+                f"{host} resolves to {address}, which is not a public address", permanent=True
+            )
+
+
+# -- email -----------------------------------------------------------------------------
+
+
+def build_email(
+    smtp: SmtpSettings,
+    to: Sequence[str],
+    rendered: Rendered,
+    *,
+    delivery_id: str,
+    event: str,
+    unsubscribe: str | None = None,
+) -> EmailMessage:
+    """A text and HTML message; with ``unsubscribe``, the one-click headers (RFC 8058)."""
+    message = EmailMessage()
+    message["From"] = smtp.sender
+    message["To"] = ", ".join(to)
+    message["Subject"] = " ".join(rendered.subject.split())  # a header is one line
+    message["Date"] = formatdate(usegmt=True)
+    domain = parseaddr(smtp.sender)[1].rpartition("@")[2] or "localhost"
+    message["Message-ID"] = make_msgid(idstring=delivery_id, domain=domain)
+    message["Auto-Submitted"] = "auto-generated"
+    message["X-Switchboard-Event"] = event
+    message["X-Switchboard-Delivery"] = delivery_id
+    if unsubscribe:
+        message["List-Unsubscribe"] = f"<{unsubscribe}>"
+        message["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
+    message.set_content(plain_text(rendered, unsubscribe))
+    message.add_alternative(html_text(rendered, unsubscribe), subtype="html")
+    return message
+
+
+async def send_email(smtp: SmtpSettings, message: EmailMessage) -> int:
+    """Hand ``message`` to the mail server (in a thread: smtplib blocks)."""
+    if not smtp.enabled:
+        raise SendError("email is not configured on this server (no SMTP host)", permanent=True)
+    return await trio.to_thread.run_sync(_send_blocking, smtp, message, abandon_on_cancel=True)
+
+
+def _send_blocking(smtp: SmtpSettings, message: EmailMessage) -> int:
+    assert smtp.host is not None
+    try:
+        client: smtplib.SMTP
+        if smtp.ssl:
+            client = smtplib.SMTP_SSL(
+                smtp.host, smtp.port, timeout=smtp.timeout, context=ssl.create_default_context()
+            )
+        else:
+            client = smtplib.SMTP(smtp.host, smtp.port, timeout=smtp.timeout)
+        with client:
+            if smtp.starttls and not smtp.ssl:
+                client.starttls(context=ssl.create_default_context())
+            if smtp.username:
+                client.login(smtp.username, smtp.password or "")
+            client.send_message(message)
+    except smtplib.SMTPRecipientsRefused as exc:
+        codes = [code for code, _ in exc.recipients.values()]
+        text = "; ".join(f"{who}: {code}" for who, (code, _) in exc.recipients.items())
+        raise SendError(
+            f"the mail server refused {text}",
+            status_code=max(codes, default=None),
+            permanent=all(code >= 500 for code in codes),
+        ) from None
+    except smtplib.SMTPResponseException as exc:
+        reply = exc.smtp_error.decode(errors="replace") if isinstance(exc.smtp_error, bytes) else ""
+        raise SendError(
+            f"SMTP {exc.smtp_code}: {reply}".strip(),
+            status_code=exc.smtp_code,
+            permanent=exc.smtp_code >= 500,
+        ) from None
+    except (smtplib.SMTPException, OSError) as exc:
+        raise SendError(f"could not send through {smtp.host}:{smtp.port}: {exc}") from None
+    return 250

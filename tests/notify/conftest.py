@@ -1,0 +1,92 @@
+"""Fixtures for the notification tests: a real database, mail server and HTTP receiver."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import AsyncIterator, Callable, Iterator
+from typing import Any
+
+import pytest
+import trio
+from notify_support import BASE_URL, KEY, Mailbox, Receiver, Wired
+
+import server.main
+from server.config import Config
+from server.main import Server
+from server.notify import Notifier, NotifySettings, RetryPolicy, SmtpSettings
+from server.store import Store
+
+
+@pytest.fixture
+async def store(database_url: str) -> AsyncIterator[Store]:
+    async with Store.open(database_url) as opened:
+        yield opened
+
+
+@pytest.fixture
+def mailbox() -> Iterator[Mailbox]:
+    box = Mailbox()
+    box.controller.start()
+    yield box
+    box.controller.stop()
+    box.loop.close()
+
+
+@pytest.fixture
+async def receiver(nursery: trio.Nursery) -> Receiver:
+    found = Receiver()
+    await nursery.start(found.serve)
+    return found
+
+
+@pytest.fixture
+def settings(mailbox: Mailbox) -> NotifySettings:
+    """Quick retries, a local mail server, local webhooks allowed."""
+    return NotifySettings(
+        smtp=SmtpSettings(
+            host="127.0.0.1",
+            port=mailbox.port,
+            starttls=False,
+            sender="Demo status <status@example.com>",
+            timeout=5,
+        ),
+        retry=RetryPolicy(first=0.1, cap=1.0, attempts=4),
+        poll_seconds=0.5,
+        http_timeout=3,
+        allow_private_webhooks=True,
+        subscribes_burst=100,
+    )
+
+
+@pytest.fixture
+def make_notifier(store: Store, settings: NotifySettings) -> Callable[..., Notifier]:
+    """``make_notifier(**setting_changes)``: a notifier on the test's database."""
+
+    def make(**changes: Any) -> Notifier:
+        return Notifier(
+            store, base_url=BASE_URL, key=KEY, settings=dataclasses.replace(settings, **changes)
+        )
+
+    return make
+
+
+@pytest.fixture
+async def wired(
+    config: Config,
+    nursery: trio.Nursery,
+    settings: NotifySettings,
+    monkeypatch: pytest.MonkeyPatch,
+) -> AsyncIterator[Wired]:
+    """The whole server with the demo organization, its notification routes and
+    its notifier, made with the tests' settings (their mail server, short retries)."""
+    made: list[Notifier] = []
+
+    def make(_config: Config, store: Store, base_url: str, *_: Any) -> Notifier:
+        notifier = Notifier(store, base_url=base_url, key=KEY, settings=settings)
+        made.append(notifier)
+        return notifier
+
+    monkeypatch.setattr(server.main, "_notifier", make)
+    running: Server = await nursery.start(Server(config).run)
+    yield Wired(running, made[0])
+    await running.stop()

@@ -1,0 +1,112 @@
+"""From the event log to receivers: changes made through the API (and by
+monitors) are told to channels once each, in order, signed."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Any
+
+import pytest
+import trio
+from notify_support import Receiver, Wired
+from support import Api, admin_token
+
+from server.domain import commands as c
+from server.domain.monitors import Verdict
+from server.main import Server
+from server.notify import verify
+
+ORG = "/api/v1/orgs/demo"
+
+
+@pytest.fixture
+async def api(wired: Wired) -> AsyncIterator[Api]:
+    async with Api.open(wired.server.base_url, admin_token("demo")) as client:
+        yield client
+
+
+async def hook(api: Api, receiver: Receiver, **fields: Any) -> str:
+    made = await api.ok(
+        "POST",
+        f"{ORG}/channels",
+        {"kind": "webhook", "name": "Ops", "config": {"url": receiver.url()}, **fields},
+        201,
+    )
+    secret: str = made["secret"]
+    return secret
+
+
+async def test_an_incident_made_through_the_api_reaches_the_hook_signed(
+    wired: Wired, api: Api, receiver: Receiver
+) -> None:
+    await api.ok("POST", f"{ORG}/incidents", {"name": "Before the channel"}, 201)
+    secret = await hook(api, receiver)
+    made = await api.ok(
+        "POST",
+        f"{ORG}/incidents",
+        {"name": "Card payments fail", "services": {"API": "major_outage"}},
+        201,
+    )
+    await api.ok(
+        "PATCH", f"{ORG}/incidents/{made['id']}", {"status": "identified", "body": "Found it"}
+    )
+    await api.ok("POST", f"{ORG}/incidents/{made['id']}/resolve")
+    got = await receiver.count(3)
+    events = [r.json()["event"] for r in got]
+    assert events == ["incident.created", "incident.updated", "incident.resolved"]
+    assert all(r.json()["data"]["incident"]["name"] == "Card payments fail" for r in got)
+    assert "author" not in got[0].json()["data"]["incident"]["updates"][0]  # the public view
+    first = got[0]
+    assert verify(
+        secret,
+        first.headers["x-switchboard-signature"],
+        first.headers["x-switchboard-timestamp"],
+        first.body,
+    )
+
+
+async def test_each_event_is_told_once_across_a_restart(
+    wired: Wired, api: Api, receiver: Receiver, nursery: trio.Nursery
+) -> None:
+    await hook(api, receiver, events=["incident.created"])
+    await api.ok("POST", f"{ORG}/incidents", {"name": "Once"}, 201)
+    await receiver.count(1)
+    first = wired.server
+    await first.stop()
+    # The same database again: the organization's log replays as it loads,
+    # and the feed's cursor is past all of it.
+    again: Server = await nursery.start(Server(first.config).run)
+    assert again.registry is not None and again.notify_feed is not None
+    await again.registry.org("demo")
+    assert await again.notify_feed.tell("org:demo") == 0
+    assert again.notifier is not None
+    assert len(await again.notifier.deliveries("demo")) == 1
+    await again.stop()
+
+
+async def test_a_monitor_going_down_and_up_is_told(
+    wired: Wired, api: Api, receiver: Receiver
+) -> None:
+    await hook(api, receiver, events=["monitor.down", "monitor.up"])
+    made = await api.ok(
+        "POST",
+        f"{ORG}/monitors",
+        # Checked in no region here: only the verdicts below count.
+        {
+            "name": "Edge",
+            "service": "API",
+            "kind": "http",
+            "spec": {"url": "http://edge.test/"},
+            "regions": ["elsewhere"],
+        },
+        201,
+    )
+    registry = wired.server.registry
+    assert registry is not None
+    for verdict in (Verdict.UP, Verdict.DOWN, Verdict.UP):  # the first up is no news
+        await registry.execute(
+            "demo", c.SetMonitorState(made["id"], verdict, [], "refused"), "monitor"
+        )
+    got = await receiver.count(2)
+    assert [r.json()["event"] for r in got] == ["monitor.down", "monitor.up"]
+    assert got[0].json()["data"]["message"] == "refused"
