@@ -253,6 +253,9 @@ class Service:
     # While under maintenance: the status to come back to when it ends. Kept
     # up to date by incidents opened or resolved during the maintenance.
     maintenance_baseline: ServiceStatus | None = None
+    # Regions whose probes see one of its monitors failing (even below the
+    # quorum): the public page says where a problem is seen.
+    failing_regions: tuple[str, ...] = ()
 
     def to_dict(self, *, public: bool = False) -> dict[str, Any]:
         out: dict[str, Any] = {
@@ -267,6 +270,8 @@ class Service:
             "created_at": iso(self.created_at),
             "updated_at": iso(self.updated_at),
         }
+        if self.failing_regions:  # only while there are some
+            out["failing_regions"] = list(self.failing_regions)
         if not public:
             out["maintenance_baseline"] = (
                 None if self.maintenance_baseline is None else self.maintenance_baseline.value
@@ -288,6 +293,7 @@ class Service:
             created_at=parse_iso(d["created_at"]),
             updated_at=parse_iso(d["updated_at"]),
             maintenance_baseline=None if baseline is None else ServiceStatus(baseline),
+            failing_regions=tuple(d.get("failing_regions", ())),
         )
 
 

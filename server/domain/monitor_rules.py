@@ -176,12 +176,16 @@ def _update(tx: rules.Tx, cmd: c.UpdateMonitor) -> Any:
         new = replace(new, verdict=Verdict.UNKNOWN, verdict_since=tx.ctx.now, failing_regions=())
     new = replace(new, updated_at=tx.ctx.now)
     _put(tx, new)
+    _show_regions(tx, new.service_id)
+    if new.service_id != old.service_id:
+        _show_regions(tx, old.service_id)
     return new.view()
 
 
 def _delete(tx: rules.Tx, cmd: c.DeleteMonitor) -> Any:
     monitor = _end_effect(tx, find_monitor(tx.state, cmd.monitor))
     tx.emit("monitor.deleted", {"id": monitor.id})
+    _show_regions(tx, monitor.service_id)
     return {"deleted": monitor.id}
 
 
@@ -208,7 +212,27 @@ def _set_state(tx: rules.Tx, cmd: c.SetMonitorState) -> Any:
     new = replace(new, updated_at=tx.ctx.now)
     extra = {"previous_verdict": old.verdict.value} if new.verdict is not old.verdict else {}
     _put(tx, new, extra=extra)
+    _show_regions(tx, new.service_id)
     return new.view()
+
+
+def _show_regions(tx: rules.Tx, service_id: str) -> None:
+    """The service shows the regions where any of its monitors is seen failing."""
+    service = tx.state.services.get(service_id)
+    if service is None:
+        return
+    regions = tuple(
+        sorted(
+            {
+                region
+                for m in tx.state.monitors.values()
+                if m.service_id == service_id and not m.paused
+                for region in m.failing_regions
+            }
+        )
+    )
+    if regions != service.failing_regions:
+        tx.put_service(replace(service, failing_regions=regions, updated_at=tx.ctx.now))
 
 
 def _words(monitor: Monitor, status: ServiceStatus) -> str:

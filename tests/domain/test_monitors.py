@@ -87,7 +87,10 @@ def test_status_policy_sets_the_service_and_puts_it_back(api: Harness) -> None:
     assert api.status("API") is ServiceStatus.OPERATIONAL
     verdict(api, made["id"], Verdict.DOWN, ("local",), "status 503")
     assert api.status("API") is ServiceStatus.MAJOR_OUTAGE
-    assert api.names() == ["service.updated", "monitor.updated", "status.changed"]
+    # The status moves, the monitor records it, the service says where it is seen.
+    assert api.names() == ["service.updated", "monitor.updated", "service.updated", "status.changed"]
+    assert api.service("API").failing_regions == ("local",)
+    assert api.service("API").to_dict(public=True)["failing_regions"] == ["local"]
     m = api.state.monitors[made["id"]]
     assert m.verdict is Verdict.DOWN and m.failing_regions == ("local",) and m.error == "status 503"
     verdict(api, made["id"], Verdict.DEGRADED, ("local",))
@@ -95,6 +98,7 @@ def test_status_policy_sets_the_service_and_puts_it_back(api: Harness) -> None:
     verdict(api, made["id"], Verdict.UP)
     assert api.status("API") is ServiceStatus.OPERATIONAL
     assert api.state.monitors[made["id"]].baseline is None
+    assert "failing_regions" not in api.service("API").to_dict(public=True)
 
 
 def test_a_status_set_by_hand_meanwhile_is_left_alone(api: Harness) -> None:

@@ -3,10 +3,15 @@
 from __future__ import annotations
 
 import re
+import time
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import httpx
+import trio
 from playwright.sync_api import expect
+from support import TOKENS
+from switchboard_client import connect
 
 
 def test_page_updates_live_when_a_status_changes(
@@ -58,8 +63,24 @@ def test_the_script_draws_what_the_server_drew(web_server: Any, page: Any) -> No
             "services": ["Database"],
         },
     )
+    monitor = web_server.ok(
+        "POST",
+        "/api/v1/orgs/demo/monitors",
+        {
+            "name": "Primary",
+            "service": "Database",
+            "kind": "http",
+            "regions": ["eu-west", "us-east"],
+            "quorum": 2,
+            "down_after": 1,
+            "spec": {"url": "http://db.test/"},
+        },
+    )
+    trio.run(_probe_reports_down, web_server.url, "eu-west", monitor["id"])
+    _until_drawn(f"{web_server.url}/status/demo", "Problems seen from eu-west")
     page.goto(f"{web_server.url}/status/demo")
     expect(page.locator("#connection")).to_have_text("Live")
+    expect(page.locator(".regions")).to_have_text("Problems seen from eu-west")
     drawn = {s: _normalized(page.inner_html(f"#{s}")) for s in SECTIONS}
     page.evaluate("window.switchboard.draw()")
     for section in SECTIONS:
@@ -69,6 +90,27 @@ def test_the_script_draws_what_the_server_drew(web_server: Any, page: Any) -> No
 
 
 SECTIONS = ("overall", "incidents", "maintenances", "components", "history-days")
+
+
+async def _probe_reports_down(url: str, region: str, monitor_id: str) -> None:
+    """A probe in ``region`` sees the monitor down (one region: below the quorum)."""
+    async with connect(url, TOKENS.issue_probe(region)) as probe:
+        result = {
+            "id": f"{region}-1",
+            "monitor": monitor_id,
+            "at": "2026-11-22T12:00:00Z",
+            "outcome": "down",
+            "error": "connection refused",
+        }
+        await probe.report(region, [result])
+
+
+def _until_drawn(url: str, text: str) -> None:
+    """The verdict travels on its own: wait until the server's drawing shows it."""
+    deadline = time.monotonic() + 10
+    while text not in httpx.get(url).text:
+        assert time.monotonic() < deadline, f"{text!r} never appeared"
+        time.sleep(0.05)
 
 
 def test_the_page_works_with_javascript_off(

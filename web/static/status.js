@@ -60,7 +60,8 @@ function maintenance(m, nameOf) {
 
 function service(s) {
   const desc = s.description ? `<p class="desc">${esc(s.description)}</p>` : "";
-  return `<li class="service s-${s.status}" id="service-${s.id}"><div class="row"><span class="name">${esc(s.name)}</span><span class="state"><span class="icon" aria-hidden="true">${L.status_icon[s.status]}</span> ${L.status[s.status]}</span></div>${desc}</li>`;
+  const regions = s.failing_regions && s.failing_regions.length ? `<p class="regions">Problems seen from ${esc(s.failing_regions.join(", "))}</p>` : "";
+  return `<li class="service s-${s.status}" id="service-${s.id}"><div class="row"><span class="name">${esc(s.name)}</span><span class="state"><span class="icon" aria-hidden="true">${L.status_icon[s.status]}</span> ${L.status[s.status]}</span></div>${desc}${regions}</li>`;
 }
 
 export function layout(services, groups) {
