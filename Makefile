@@ -30,6 +30,7 @@ lint: venv
 bench: venv
 	$(BIN)/python bench/fanout.py
 	$(BIN)/python bench/pages.py
+	$(BIN)/python bench/monitors.py
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache .hypothesis

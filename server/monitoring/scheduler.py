@@ -16,6 +16,7 @@ from __future__ import annotations
 import heapq
 import logging
 import random
+from collections import deque
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
@@ -37,15 +38,21 @@ class Entry:
 
 @dataclass(slots=True)
 class Lag:
-    """Lag samples (seconds) since the last reset, and checks missed."""
+    """How late checks started (the last 100,000, in seconds), and checks missed."""
 
-    samples: list[float] = field(default_factory=list)
+    samples: deque[float] = field(default_factory=lambda: deque(maxlen=100_000))
     skipped: int = 0  # due while the previous check of the same monitor still ran
+    started: int = 0  # checks started
 
-    def reset(self) -> Lag:
-        out = Lag(self.samples, self.skipped)
-        self.samples, self.skipped = [], 0
-        return out
+    def percentiles(self) -> dict[str, float | None]:
+        ordered = sorted(self.samples)
+        if not ordered:
+            return {"p50": None, "p99": None, "max": None}
+
+        def at(q: float) -> float:
+            return round(ordered[min(len(ordered) - 1, int(q * len(ordered)))], 4)
+
+        return {"p50": at(0.5), "p99": at(0.99), "max": round(ordered[-1], 4)}
 
 
 class Scheduler:
@@ -110,6 +117,7 @@ class Scheduler:
                     continue
                 await self.limiter.acquire_on_behalf_of(monitor_id)
                 self.lag.samples.append(trio.current_time() - due)
+                self.lag.started += 1
                 self.running.add(monitor_id)
                 nursery.start_soon(self._one, entry, name=f"check {monitor_id}")
 

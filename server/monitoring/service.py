@@ -168,6 +168,22 @@ class Monitoring:
         """What a probe in ``region`` checks."""
         return [(org, mon) for org, mon in self.monitors.values() if _checked_in(mon, region)]
 
+    def stats(self) -> dict[str, Any]:
+        """What the server's own probe and the verdicts are doing (GET /api/v1/monitoring)."""
+        lag = self.scheduler.lag
+        return {
+            "region": self.region,
+            "monitors": len(self.monitors),
+            "checked_here": len(self.scheduler.entries),
+            "running": len(self.scheduler.running),
+            "checks_started": lag.started,
+            "checks_skipped": lag.skipped,
+            "lag_seconds": lag.percentiles(),
+            "results": self.results,
+            "results_waiting": len(self.buffer),
+            "regions": sorted(self.feeds),
+        }
+
     # -- remote probes (probe:<region>) ---------------------------------------------
 
     def _feed(self, region: str) -> Feed:

@@ -12,14 +12,14 @@ from typing import Any
 
 from quart import Blueprint, Response, request
 
-from ..auth import Action, authorize
+from ..auth import Action, authorize, authorize_server
 from ..domain.errors import NotFound, ValidationError
 from ..domain.model import iso, parse_iso
 from ..domain.monitor_rules import find_monitor
 from ..domain.monitors import Monitor
 from ..monitoring.uptime import summarize
-from ..store.monitoring import recent_results, rollups, since_days
-from .common import json_response, parts, principal, query_int
+from ..store.monitoring import recent_results, rollups, since_days, storage_bytes
+from .common import json_response, parts, principal, query_int, require_principal
 
 bp = Blueprint("monitors", __name__, url_prefix="/api/v1")
 
@@ -90,6 +90,17 @@ async def check_now(org: str, ref: str) -> Response:
             "error": outcome.error,
         }
     )
+
+
+@bp.get("/monitoring")
+async def monitoring_stats() -> Response:
+    """The server's probe: checks started and skipped, how late they start, and
+    what the results tables take (server-wide operators only)."""
+    authorize_server(await require_principal())
+    monitoring = parts().monitoring
+    stats = monitoring.stats() if monitoring is not None else {}
+    stats["storage_bytes"] = await storage_bytes(parts().store)
+    return json_response(stats)
 
 
 @bp.route("/heartbeat/<token>", methods=["GET", "POST", "HEAD"])

@@ -209,6 +209,9 @@ def document() -> dict[str, Any]:
             params=one_monitor,
         )
     }
+    paths["/api/v1/monitoring"] = {
+        "get": _op("The server's probe: checks, lag, results waiting, storage (server operators)")
+    }
     paths["/api/v1/heartbeat/{token}"] = {
         method: _op("A heartbeat monitor's beat", auth=False, params=_path_params("token"))
         for method in ("get", "post")

@@ -120,3 +120,12 @@ async def forget_rollups(store: Store, older_than: datetime) -> None:
 
 def since_days(now: datetime, days: int) -> datetime:
     return _hour(now - timedelta(days=days))
+
+
+async def storage_bytes(store: Store) -> dict[str, int]:
+    """What the results and rollups take on disk, indexes included."""
+    rows = await store.fetch(
+        "SELECT pg_total_relation_size('check_results') AS results,"
+        " pg_total_relation_size('check_rollups') AS rollups"
+    )
+    return {"results": rows[0]["results"], "rollups": rows[0]["rollups"]}

@@ -88,7 +88,12 @@ def test_status_policy_sets_the_service_and_puts_it_back(api: Harness) -> None:
     verdict(api, made["id"], Verdict.DOWN, ("local",), "status 503")
     assert api.status("API") is ServiceStatus.MAJOR_OUTAGE
     # The status moves, the monitor records it, the service says where it is seen.
-    assert api.names() == ["service.updated", "monitor.updated", "service.updated", "status.changed"]
+    assert api.names() == [
+        "service.updated",
+        "monitor.updated",
+        "service.updated",
+        "status.changed",
+    ]
     assert api.service("API").failing_regions == ("local",)
     assert api.service("API").to_dict(public=True)["failing_regions"] == ["local"]
     m = api.state.monitors[made["id"]]

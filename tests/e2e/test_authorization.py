@@ -80,6 +80,7 @@ EXPECTED[("POST", "/api/v1/orgs/{}/maintenances/{}/cancel")] = RESPONDER
 EXPECTED[("GET", "/api/v1/orgs/{}/monitors/{}/results")] = VIEWER
 EXPECTED[("GET", "/api/v1/orgs/{}/monitors/{}/uptime")] = VIEWER
 EXPECTED[("POST", "/api/v1/orgs/{}/monitors/{}/check")] = RESPONDER
+EXPECTED[("GET", "/api/v1/monitoring")] = SERVER
 for _method, _route in (
     ("GET", "channels"),
     ("POST", "channels"),

@@ -7,7 +7,7 @@ import re
 from typing import Any
 
 import trio
-from support import Api
+from support import Api, token
 from target import HttpServer, Reply
 
 from server.main import Server
@@ -158,3 +158,18 @@ async def test_bad_monitor_input_names_its_field(server: Server, api: Api) -> No
     assert response.status_code == 422
     assert response.json()["error"]["field"] == "spec.timeout"
     assert (await api.ok("GET", f"{ORG}/monitors"))["data"] == []
+
+
+async def test_operators_see_what_the_probe_is_doing(
+    server: Server, api: Api, web: HttpServer
+) -> None:
+    web.routes["/s"] = Reply(200, b"ok")
+    monitor = await make(api, name="Stats", spec={"url": web.url("/s")})
+    await api.ok("POST", f"{ORG}/monitors/{monitor['id']}/check")
+    assert (await api.get("/api/v1/monitoring")).status_code == 403  # one organization's admin
+    async with Api.open(server.base_url, token("*", "admin")) as operator:
+        stats = await operator.ok("GET", "/api/v1/monitoring")
+    assert stats["region"] == "local" and stats["monitors"] == 1 and stats["checked_here"] == 1
+    assert stats["results"] >= 1 and stats["checks_skipped"] == 0
+    assert set(stats["lag_seconds"]) == {"p50", "p99", "max"}
+    assert set(stats["storage_bytes"]) == {"results", "rollups"}
