@@ -129,6 +129,21 @@ def bars(
     return {s.id: service_bar(s, by_service.get(s.id, ()), now, days) for s in services}
 
 
+def with_checks(bar: Bar, uptimes: Mapping[date, float]) -> Bar:
+    """The bar with each day's uptime measured by the service's monitors where
+    they checked it (their worst, when it has several); the status history
+    keeps the colours, and the days nobody checked keep its uptime."""
+    if not uptimes:
+        return bar
+    days = tuple(
+        Day(d.day, d.status, uptimes[d.day], d.down_seconds)
+        if d.day in uptimes and d.status is not None
+        else d
+        for d in bar.days
+    )
+    return Bar(bar.service_id, days)
+
+
 # ---------------------------------------------------------------------------
 # incident history
 

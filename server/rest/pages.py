@@ -13,7 +13,7 @@ import html
 import logging
 import time
 from collections.abc import Awaitable, Callable, Iterable
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import trio
@@ -24,6 +24,7 @@ from ..domain import history, views
 from ..domain.errors import NotFound
 from ..domain.model import Incident, Maintenance, OrgState
 from ..store.history import status_changes
+from ..store.monitoring import daily_checks
 from . import render
 from .common import parts, query_int
 from .web import compressed, page_headers
@@ -73,6 +74,11 @@ async def _service_bars(handle: OrgHandle, now: datetime) -> dict[str, history.B
         since = now - timedelta(days=BAR_DAYS + 1)
         changes = await status_changes(parts().store, handle.stream, since)
         bars = history.bars(state.services.values(), changes, now, BAR_DAYS)
+        if state.monitors:
+            measured = await _measured_uptimes(state, since)
+            bars = {
+                sid: history.with_checks(bar, measured.get(sid, {})) for sid, bar in bars.items()
+            }
         _bars[handle.stream] = (state.version, time.monotonic(), bars)
         return bars
 
@@ -107,6 +113,20 @@ async def drawn(
                 cached = _drawn[key] = (stamp, body, gzip.compress(body, 6))
                 log.debug("drew %s in %.1f ms", key, (time.perf_counter() - started) * 1000)
     return cached[1], cached[2]
+
+
+async def _measured_uptimes(state: OrgState, since: datetime) -> dict[str, dict[date, float]]:
+    """Per service and day, the uptime its monitors measured (the worst of them)."""
+    service_of = {m.id: m.service_id for m in state.monitors.values()}
+    out: dict[str, dict[date, float]] = {}
+    for row in await daily_checks(parts().store, state.org.slug, since):
+        service = service_of.get(row["monitor"])
+        if service is None or not row["checks"]:
+            continue
+        share = (row["checks"] - row["down"]) / row["checks"]
+        days = out.setdefault(service, {})
+        days[row["day"]] = min(share, days.get(row["day"], 1.0))
+    return out
 
 
 def day_label(date_text: str, status: str | None, uptime: str | None) -> str:

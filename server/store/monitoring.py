@@ -129,3 +129,14 @@ async def storage_bytes(store: Store) -> dict[str, int]:
         " pg_total_relation_size('check_rollups') AS rollups"
     )
     return {"results": rows[0]["results"], "rollups": rows[0]["rollups"]}
+
+
+async def daily_checks(store: Store, org: str, since: datetime) -> list[dict[str, Any]]:
+    """Each of an organization's monitors' checks and failures per UTC day."""
+    return await store.fetch(
+        "SELECT monitor, (hour AT TIME ZONE 'UTC')::date AS day, sum(checks) AS checks,"
+        " sum(down) AS down FROM check_rollups WHERE org = $1 AND hour >= $2"
+        " GROUP BY monitor, day",
+        org,
+        since,
+    )

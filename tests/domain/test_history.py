@@ -118,3 +118,21 @@ def test_pages_of_history() -> None:
     assert page_of(items, 1, 20) == (list(range(20)), True)  # type: ignore[arg-type]
     assert page_of(items, 3, 20) == (list(range(40, 45)), False)  # type: ignore[arg-type]
     assert page_of(items, 4, 20) == ([], False)  # type: ignore[arg-type]
+
+
+def test_measured_uptime_replaces_the_history_s_where_there_are_checks() -> None:
+    from server.domain.history import with_checks
+
+    created = NOW - timedelta(days=2, hours=6)
+    bar = service_bar(service(created=created), [], NOW)
+    today, yesterday, before = (
+        NOW.date(),
+        NOW.date() - timedelta(days=1),
+        NOW.date() - timedelta(days=5),
+    )
+    measured = with_checks(bar, {today: 0.75, before: 0.5})
+    assert measured.days[-1].uptime == 0.75 and measured.days[-1].status is OK
+    assert measured.days[-2].uptime == 1.0  # not checked that day: the history's
+    assert next(d for d in measured.days if d.day == before).uptime is None  # no service yet
+    assert with_checks(bar, {}) is bar
+    assert yesterday == measured.days[-2].day
