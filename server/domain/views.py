@@ -66,7 +66,12 @@ def public_snapshot(state: OrgState) -> dict[str, Any]:
 
 
 def member_snapshot(state: OrgState) -> dict[str, Any]:
-    return _snapshot(state, public=False)
+    """The public snapshot with private fields, and the monitors."""
+    snapshot = _snapshot(state, public=False)
+    snapshot["monitors"] = [
+        m.to_dict() for m in sorted(state.monitors.values(), key=lambda m: m.name.casefold())
+    ]
+    return snapshot
 
 
 INCIDENT_FILTERS = ("all", "active", "resolved")

@@ -160,3 +160,11 @@ async def test_two_clients_editing_one_room_converge(
         with pytest.raises(SwitchboardError) as refused:
             await room.flush()
         assert refused.value.code == "forbidden"
+
+
+async def test_every_command_has_its_method() -> None:
+    from switchboard_client.client import COMMANDS as CLIENT_COMMANDS
+
+    from server.domain.commands import COMMANDS
+
+    assert set(CLIENT_COMMANDS) == set(COMMANDS)

@@ -192,3 +192,20 @@ async def test_the_public_bars_show_the_uptime_the_checks_measured(
     dashboard = page.split('<span class="name">Dashboard</span>', 1)[1].split("</li>", 1)[0]
     today = re.findall(r'<span class="d s-\w+" title="([^"]+)"', dashboard)[-1]
     assert today.endswith("Operational, 75.00% uptime"), today
+
+
+async def test_monitors_are_managed_over_the_org_topic_with_the_client(server: Server) -> None:
+    from switchboard_client import connect
+
+    async with connect(server.base_url, token("demo", "responder")) as client:
+        feed = await client.subscribe("org:demo")
+        assert feed.snapshot["monitors"] == []
+        made = await client.monitor_create(
+            "demo", name="Socket", service="API", kind="tcp", spec={"host": "127.0.0.1", "port": 9}
+        )
+        event = await feed.next()
+        assert event.name == "monitor.created" and event.data["monitor"]["id"] == made["id"]
+        await client.monitor_update("demo", monitor="Socket", interval=60)
+        event = await feed.next()
+        assert event.name == "monitor.updated" and event.data["monitor"]["interval"] == 60
+        assert await client.monitor_delete("demo", monitor=made["id"]) == {"deleted": made["id"]}

@@ -427,6 +427,9 @@ COMMANDS = (
     "maintenance.update",
     "maintenance.cancel",
     "maintenance.delete",
+    "monitor.create",
+    "monitor.update",
+    "monitor.delete",
 )
 
 
