@@ -21,31 +21,23 @@ Run: ``python bench/monitors.py --monitors 10000`` (see --help).
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import tempfile
 import time
-import urllib.request
 from pathlib import Path
 from typing import Any
 
 import h11
 import trio
 from fanout import ServerProc, token
+from pages import call
 from switchboard_client import connect
 
 PER_ORG = 1_000
 
 
 def api(server: ServerProc, method: str, path: str, body: Any = None) -> Any:
-    request = urllib.request.Request(
-        f"http://{server.host}:{server.port}{path}",
-        data=None if body is None else json.dumps(body).encode(),
-        method=method,
-        headers={"Authorization": f"Bearer {token('*', 'owner')}"},
-    )
-    with urllib.request.urlopen(request, timeout=60) as response:
-        return json.loads(response.read() or b"null")
+    return call(server, method, path, body, bearer=token("*", "owner"))
 
 
 # -- the target -------------------------------------------------------------------

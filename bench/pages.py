@@ -27,6 +27,7 @@ import time
 import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from fanout import ServerProc, token
 
@@ -38,14 +39,17 @@ PATHS = (
 )
 
 
-def call(server: ServerProc, method: str, path: str, body: object = None) -> object:
+def call(
+    server: ServerProc, method: str, path: str, body: object = None, *, bearer: str | None = None
+) -> Any:
+    """A REST call, as the demo organization's admin unless ``bearer`` says otherwise."""
     request = urllib.request.Request(
         f"http://{server.host}:{server.port}{path}",
         data=None if body is None else json.dumps(body).encode(),
         method=method,
-        headers={"Authorization": f"Bearer {token('demo', 'admin')}"},
+        headers={"Authorization": f"Bearer {bearer or token('demo', 'admin')}"},
     )
-    with urllib.request.urlopen(request, timeout=30) as response:
+    with urllib.request.urlopen(request, timeout=60) as response:
         return json.loads(response.read() or b"null")
 
 
