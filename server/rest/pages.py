@@ -17,7 +17,7 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import trio
-from quart import Blueprint, Response, render_template, request
+from quart import Blueprint, Response, current_app, render_template, request
 
 from ..actors.org import OrgHandle
 from ..domain import history, views
@@ -57,18 +57,32 @@ async def _missing(message: str) -> Response:
 
 # -- bars -----------------------------------------------------------------------
 
-_bars: dict[str, tuple[int, float, dict[str, history.Bar]]] = {}
-_bars_lock = trio.Lock()
+
+class Drawings:
+    """What the pages keep between requests: each organization's bars, and
+    pages, feeds and badges as drawn. One per app (``app.config["DRAWINGS"]``)."""
+
+    def __init__(self) -> None:
+        self.bars: dict[str, tuple[int, float, dict[str, history.Bar]]] = {}
+        self.bars_lock = trio.Lock()
+        self.drawn: dict[tuple[str, ...], tuple[tuple[float, ...], bytes, bytes]] = {}
+        self.drawing: dict[tuple[str, ...], trio.Lock] = {}
+
+
+def _kept() -> Drawings:
+    found: Drawings = current_app.config["DRAWINGS"]
+    return found
 
 
 async def _service_bars(handle: OrgHandle, now: datetime) -> dict[str, history.Bar]:
     """Each service's daily bars, cached per organization version for a while."""
     state = handle.state
-    cached = _bars.get(handle.stream)
+    kept = _kept()
+    cached = kept.bars.get(handle.stream)
     if cached and cached[0] == state.version and time.monotonic() - cached[1] < BARS_TTL:
         return cached[2]
-    async with _bars_lock:  # one query at a time, not one per visitor
-        cached = _bars.get(handle.stream)
+    async with kept.bars_lock:  # one query at a time, not one per visitor
+        cached = kept.bars.get(handle.stream)
         if cached and cached[0] == state.version and time.monotonic() - cached[1] < BARS_TTL:
             return cached[2]
         since = now - timedelta(days=BAR_DAYS + 1)
@@ -79,16 +93,12 @@ async def _service_bars(handle: OrgHandle, now: datetime) -> dict[str, history.B
             bars = {
                 sid: history.with_checks(bar, measured.get(sid, {})) for sid, bar in bars.items()
             }
-        _bars[handle.stream] = (state.version, time.monotonic(), bars)
+        kept.bars[handle.stream] = (state.version, time.monotonic(), bars)
         return bars
 
 
 # Drawn pages, feeds and badges, with their gzip, until what they show changes.
-_drawn: dict[tuple[str, ...], tuple[tuple[float, ...], bytes, bytes]] = {}
 _DRAWN_MAX = 4096
-
-
-_drawing: dict[tuple[str, ...], trio.Lock] = {}
 
 
 async def drawn(
@@ -99,18 +109,19 @@ async def drawn(
     Stamps grow with what they stand for (versions, times): requests that
     arrive while a drawing is under way wait for it instead of drawing
     again, and take it if it is as new as what they saw."""
-    cached = _drawn.get(key)
+    kept = _kept()
+    cached = kept.drawn.get(key)
     if cached is None or cached[0] != stamp:
-        lock = _drawing.setdefault(key, trio.Lock())
+        lock = kept.drawing.setdefault(key, trio.Lock())
         async with lock:
-            cached = _drawn.get(key)
+            cached = kept.drawn.get(key)
             if cached is None or cached[0] < stamp:
                 started = time.perf_counter()
                 body = (await draw()).encode()
-                if len(_drawn) >= _DRAWN_MAX:
-                    _drawn.clear()
-                    _drawing.clear()
-                cached = _drawn[key] = (stamp, body, gzip.compress(body, 6))
+                if len(kept.drawn) >= _DRAWN_MAX:
+                    kept.drawn.clear()
+                    kept.drawing.clear()
+                cached = kept.drawn[key] = (stamp, body, gzip.compress(body, 6))
                 log.debug("drew %s in %.1f ms", key, (time.perf_counter() - started) * 1000)
     return cached[1], cached[2]
 
@@ -193,7 +204,7 @@ async def status_page(org: str) -> Response:
     state = handle.state
     now = datetime.now(UTC)
     service_bars = await _service_bars(handle, now)
-    stamp = (state.version, _bars[handle.stream][1])
+    stamp = (state.version, _kept().bars[handle.stream][1])
     body, gz = await drawn(
         ("page", handle.stream), stamp, lambda: _draw_status(state, service_bars, now)
     )
