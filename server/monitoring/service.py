@@ -52,6 +52,7 @@ HEARTBEAT_REGION = "heartbeat"
 ROLLUP_DAYS = 400  # rollups are kept this long (a year of uptime and then some)
 MAX_BUFFER = 200_000  # results waiting for the database; beyond, the oldest go
 PROBE_RING = 4_096  # assignment events kept per region, for probes that reconnect
+_MONITOR_EVENTS = ("monitor.", "org.deleted")  # what changes the monitors an org has
 SEEN_RESULTS = 100_000  # result ids remembered per region, so a resent batch counts once
 
 
@@ -99,6 +100,7 @@ class Monitoring:
         self.flush_seconds = flush_seconds
         self.probe = probe
         self.monitors: dict[str, tuple[str, Monitor]] = {}  # id -> (org, monitor)
+        self.by_org: dict[str, set[str]] = {}  # org -> its monitors' ids
         self.trackers: dict[str, Tracker] = {}
         self.heartbeats: dict[str, str] = {}  # token digest -> monitor id
         self.last_beat: dict[str, float] = {}  # monitor id -> trio time
@@ -115,22 +117,25 @@ class Monitoring:
     # -- the organizations' monitors ----------------------------------------------
 
     def observe(self, slug: str, state: OrgState, events: Sequence[Event]) -> None:
-        """An organization committed (or loaded): take its monitors as they are now."""
-        if not events and not state.monitors:
+        """An organization committed (or, with no events, was loaded): take its
+        monitors as they are now. Runs in the organization's actor after every
+        commit, so a commit that touched no monitor costs one look at its events."""
+        if events and not any(e.name.startswith(_MONITOR_EVENTS) for e in events):
             return
-        mine = {mid for mid, (org, _) in self.monitors.items() if org == slug}
-        for monitor in state.monitors.values():
-            mine.discard(monitor.id)
-            self._put(slug, monitor)
-        for gone in mine:
-            self._drop(gone)
-        if state.deleted:
-            for monitor in list(state.monitors.values()):
-                self._drop(monitor.id)
+        gone = set(self.by_org.get(slug, ()))
+        if not state.deleted:
+            for monitor in state.monitors.values():
+                gone.discard(monitor.id)
+                self._put(slug, monitor)
+        for monitor_id in gone:
+            self._drop(monitor_id)
 
     def _put(self, org: str, monitor: Monitor) -> None:
         old = self.monitors.get(monitor.id)
+        if old is not None and old[1] == monitor:
+            return  # unchanged
         self.monitors[monitor.id] = (org, monitor)
+        self.by_org.setdefault(org, set()).add(monitor.id)
         tracker = self.trackers.get(monitor.id)
         shape = (monitor.down_after, monitor.up_after, monitor.quorum)
         if tracker is None or (tracker.down_after, tracker.up_after, tracker.quorum) != shape:
@@ -143,16 +148,15 @@ class Monitoring:
                 self.heartbeats[monitor.heartbeat_hash] = monitor.id
             self.last_beat.setdefault(monitor.id, trio.current_time())
             return
-        if monitor.paused or not self._here(monitor) or self.probe is None:
-            self.scheduler.drop(monitor.id)
-        else:
+        if self.probe is not None and _checked_in(monitor, self.region):
             self.scheduler.put(org, monitor)
-
-    def _here(self, monitor: Monitor) -> bool:
-        return not monitor.regions or self.region in monitor.regions
+        else:
+            self.scheduler.drop(monitor.id)
 
     def _drop(self, monitor_id: str) -> None:
         found = self.monitors.pop(monitor_id, None)
+        if found:
+            self.by_org.get(found[0], set()).discard(monitor_id)
         if found and found[1].heartbeat_hash:
             self.heartbeats.pop(found[1].heartbeat_hash, None)
         self.trackers.pop(monitor_id, None)
