@@ -69,25 +69,15 @@ class Scheduler:
     def put(self, org: str, monitor: Monitor) -> None:
         """Check ``monitor`` from now on (again, if its settings changed)."""
         old = self.entries.get(monitor.id)
-        if old is not None and old.monitor == monitor:
-            return
-        self._generation += 1
-        entry = Entry(org, monitor, self._generation)
-        self.entries[monitor.id] = entry
         if old is not None and same_pace(old.monitor, monitor):
             # Only its verdict or words changed: keep its place in the schedule.
-            self._requeue_same(monitor.id, old.generation, entry.generation)
+            self.entries[monitor.id] = Entry(org, monitor, old.generation)
             return
+        self._generation += 1
+        self.entries[monitor.id] = Entry(org, monitor, self._generation)
         due = trio.current_time() + random.uniform(0, min(monitor.interval, 60))
-        heapq.heappush(self.heap, (due, entry.generation, monitor.id))
+        heapq.heappush(self.heap, (due, self._generation, monitor.id))
         self._changed.set()
-
-    def _requeue_same(self, monitor_id: str, old: int, new: int) -> None:
-        for n, (due, generation, mid) in enumerate(self.heap):
-            if mid == monitor_id and generation == old:
-                self.heap[n] = (due, new, mid)
-                heapq.heapify(self.heap)  # rare: only when a verdict changes
-                return
 
     def drop(self, monitor_id: str) -> None:
         self.entries.pop(monitor_id, None)  # its heap entry is skipped when it comes up
