@@ -131,7 +131,7 @@ def _create(tx: rules.Tx, cmd: c.CreateMonitor) -> Any:
         heartbeat_hash=None if token is None else heartbeat_digest(token),
     )
     _put(tx, monitor, created=True)
-    out = monitor.view()
+    out = monitor.to_dict()
     if token is not None:
         out["heartbeat_token"] = token  # shown once: only its hash is kept
     return out
@@ -168,7 +168,7 @@ def _update(tx: rules.Tx, cmd: c.UpdateMonitor) -> Any:
     new = replace(old, **changes)
     _check_regions(new.regions, new.quorum)
     if new == old:
-        return old.view()
+        return old.to_dict()
     # What the old settings did ends; a new verdict comes from the probes.
     if new.paused or new.service_id != old.service_id or new.policy != old.policy:
         old = _end_effect(tx, old)
@@ -179,7 +179,7 @@ def _update(tx: rules.Tx, cmd: c.UpdateMonitor) -> Any:
     _show_regions(tx, new.service_id)
     if new.service_id != old.service_id:
         _show_regions(tx, old.service_id)
-    return new.view()
+    return new.to_dict()
 
 
 def _delete(tx: rules.Tx, cmd: c.DeleteMonitor) -> Any:
@@ -199,7 +199,7 @@ def drop_for_service(tx: rules.Tx, service_id: str) -> None:
 def _set_state(tx: rules.Tx, cmd: c.SetMonitorState) -> Any:
     old = find_monitor(tx.state, cmd.monitor)
     if old.paused:
-        return old.view()
+        return old.to_dict()
     regions = tuple(sorted(cmd.failing_regions))
     new = replace(old, failing_regions=regions, error=cmd.error)
     if cmd.verdict is not old.verdict:
@@ -208,12 +208,12 @@ def _set_state(tx: rules.Tx, cmd: c.SetMonitorState) -> Any:
     if before != after:
         new = _start_effect(tx, new, after) if after is not None else _end_effect(tx, new)
     if new == old:
-        return old.view()
+        return old.to_dict()
     new = replace(new, updated_at=tx.ctx.now)
     extra = {"previous_verdict": old.verdict.value} if new.verdict is not old.verdict else {}
     _put(tx, new, extra=extra)
     _show_regions(tx, new.service_id)
-    return new.view()
+    return new.to_dict()
 
 
 def _show_regions(tx: rules.Tx, service_id: str) -> None:

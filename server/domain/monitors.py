@@ -62,7 +62,9 @@ class Monitor:
     paused: bool
     created_at: datetime
     updated_at: datetime
-    heartbeat_hash: str | None = None  # SHA-256 of the heartbeat token (never the token)
+    # SHA-256 of the heartbeat token (never the token; not reversible, so shown
+    # to members like the rest)
+    heartbeat_hash: str | None = None
     verdict: Verdict = Verdict.UNKNOWN
     verdict_since: datetime | None = None
     failing_regions: tuple[str, ...] = ()  # regions that see it down (or degraded)
@@ -132,9 +134,3 @@ class Monitor:
             incident_id=d.get("incident_id"),
             baseline=None if baseline is None else ServiceStatus(baseline),
         )
-
-    def view(self) -> dict[str, Any]:
-        """What the API shows members: everything but the heartbeat hash."""
-        out = self.to_dict()
-        del out["heartbeat_hash"]
-        return out

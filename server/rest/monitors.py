@@ -24,8 +24,8 @@ from .common import json_response, parts, principal, query_int, require_principa
 bp = Blueprint("monitors", __name__, url_prefix="/api/v1")
 
 
-async def _monitor(org: str, ref: str) -> Monitor:
-    authorize(await principal(), Action.READ, org)
+async def _monitor(org: str, ref: str, action: Action = Action.READ) -> Monitor:
+    authorize(await principal(), action, org)
     state = (await parts().registry.org(org)).state
     return find_monitor(state, ref)
 
@@ -77,9 +77,7 @@ async def uptime(org: str, ref: str) -> Response:
 @bp.post("/orgs/<org>/monitors/<ref>/check")
 async def check_now(org: str, ref: str) -> Response:
     """Run the monitor's check now from the server's region; the result counts."""
-    who = await principal()
-    authorize(who, Action.CHANGE, org)
-    monitor = find_monitor((await parts().registry.org(org)).state, ref)
+    monitor = await _monitor(org, ref, Action.CHANGE)
     outcome = await parts().monitoring.check_now(monitor.id)
     return json_response(
         {
