@@ -74,17 +74,23 @@ def _kept() -> Drawings:
     return found
 
 
-async def _service_bars(handle: OrgHandle, now: datetime) -> dict[str, history.Bar]:
-    """Each service's daily bars, cached per organization version for a while."""
+async def _service_bars(handle: OrgHandle, now: datetime) -> tuple[float, dict[str, history.Bar]]:
+    """Each service's daily bars, and when they were worked out: kept per
+    organization version for a while (uptime moves with the clock too)."""
     state = handle.state
     kept = _kept()
-    cached = kept.bars.get(handle.stream)
-    if cached and cached[0] == state.version and time.monotonic() - cached[1] < BARS_TTL:
-        return cached[2]
-    async with kept.bars_lock:  # one query at a time, not one per visitor
+
+    def fresh() -> tuple[float, dict[str, history.Bar]] | None:
         cached = kept.bars.get(handle.stream)
         if cached and cached[0] == state.version and time.monotonic() - cached[1] < BARS_TTL:
-            return cached[2]
+            return cached[1], cached[2]
+        return None
+
+    if found := fresh():
+        return found
+    async with kept.bars_lock:  # one query at a time, not one per visitor
+        if found := fresh():
+            return found
         since = now - timedelta(days=BAR_DAYS + 1)
         changes = await status_changes(parts().store, handle.stream, since)
         bars = history.bars(state.services.values(), changes, now, BAR_DAYS)
@@ -93,8 +99,9 @@ async def _service_bars(handle: OrgHandle, now: datetime) -> dict[str, history.B
             bars = {
                 sid: history.with_checks(bar, measured.get(sid, {})) for sid, bar in bars.items()
             }
-        kept.bars[handle.stream] = (state.version, time.monotonic(), bars)
-        return bars
+        made = time.monotonic()
+        kept.bars[handle.stream] = (state.version, made, bars)
+        return made, bars
 
 
 # Drawn pages, feeds and badges, with their gzip, until what they show changes.
@@ -203,8 +210,8 @@ async def status_page(org: str) -> Response:
         return await _missing(f"There is no status page called {org!r}.")
     state = handle.state
     now = datetime.now(UTC)
-    service_bars = await _service_bars(handle, now)
-    stamp = (state.version, _kept().bars[handle.stream][1])
+    made, service_bars = await _service_bars(handle, now)
+    stamp = (state.version, made)
     body, gz = await drawn(
         ("page", handle.stream), stamp, lambda: _draw_status(state, service_bars, now)
     )
