@@ -9,17 +9,17 @@
   and retried with backoff until it is sent or has failed for good.
 """
 
-from .deliveries import (
+from .deliveries import Notifier
+from .feed import notification_for
+from .records import (
     SUBSCRIBER_EVENTS,
     ChangeChannel,
     Channel,
     ChannelKind,
     NewChannel,
     NotificationEvent,
-    Notifier,
     NotifySettings,
     RetryPolicy,
-    notification_for,
 )
 from .senders import SendError, SmtpSettings, sign, verify
 from .subscribers import Subscriber, SubscriberKind, derive_key

@@ -17,14 +17,12 @@ is stopped hands its unfinished rows back at once.
 from __future__ import annotations
 
 import logging
-import random
 import secrets
 from collections import deque
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from datetime import datetime, timedelta
-from enum import Enum, StrEnum
-from typing import Annotated, Any
+from typing import Any
 
 import httpx
 import orjson
@@ -33,14 +31,24 @@ import trio
 from ..auth import Origin
 from ..clock import Clock
 from ..domain.errors import Conflict, NotFound, ValidationError
-from ..domain.events import Event, public_data
 from ..domain.model import iso
-from ..domain.schema import MISSING, Items, Missing, Text, given, parse
+from ..domain.schema import MISSING, given, parse
 from ..ids import new_id
 from ..ratelimit import KeyedBuckets
 from ..store import Duplicate, Store, StoreError
 from . import senders
-from .senders import SendError, SmtpSettings
+from .records import (
+    CONFIGS,
+    SUBSCRIBER_EVENTS,
+    TEST_EVENT,
+    ChangeChannel,
+    Channel,
+    ChannelKind,
+    NewChannel,
+    NotificationEvent,
+    NotifySettings,
+)
+from .senders import SendError
 from .subscribers import (
     CONFIRM_DAYS,
     CONFIRM_EVENT,
@@ -53,149 +61,6 @@ from .subscribers import (
 log = logging.getLogger(__name__)
 
 Statement = tuple[str, tuple[Any, ...]]
-
-
-class NotificationEvent(StrEnum):
-    """What a channel may ask to hear about."""
-
-    INCIDENT_CREATED = "incident.created"
-    INCIDENT_UPDATED = "incident.updated"  # a new entry on its timeline
-    INCIDENT_RESOLVED = "incident.resolved"
-    MAINTENANCE_SCHEDULED = "maintenance.scheduled"
-    MAINTENANCE_STARTED = "maintenance.started"
-    MAINTENANCE_UPDATED = "maintenance.updated"  # a new entry on its timeline
-    MAINTENANCE_COMPLETED = "maintenance.completed"
-    MAINTENANCE_CANCELLED = "maintenance.cancelled"
-    MONITOR_DOWN = "monitor.down"
-    MONITOR_UP = "monitor.up"
-
-
-#: What public subscribers hear about: what the status page shows.
-SUBSCRIBER_EVENTS = frozenset(e for e in NotificationEvent if not e.startswith("monitor."))
-TEST_EVENT = "test"
-
-
-class ChannelKind(Enum):
-    WEBHOOK = "webhook"
-    SLACK = "slack"
-    EMAIL = "email"
-
-
-Url = Annotated[
-    str,
-    Text(10, 2000, pattern=r"https?://[^\s/?#]+(?:[/?#]\S*)?", hint="must be an http(s):// URL"),
-]
-EMAIL_PATTERN = r"[^@\s<>,;:\"()\[\]]+@[^@\s<>,;:\"()\[\]]+\.[^@\s<>,;:\"()\[\]]+"
-Address = Annotated[str, Text(3, 254, pattern=EMAIL_PATTERN, hint="must be an email address")]
-Secret = Annotated[str, Text(16, 200)]
-ChannelName = Annotated[str, Text(1, 80)]
-
-
-@dataclass(frozen=True, slots=True)
-class WebhookConfig:
-    url: Url
-    secret: Secret | None = None  # made up (and shown once) when not given
-
-
-@dataclass(frozen=True, slots=True)
-class SlackConfig:
-    url: Url
-
-
-@dataclass(frozen=True, slots=True)
-class EmailConfig:
-    to: Annotated[list[Address], Items(50)]
-
-
-CONFIGS: Mapping[ChannelKind, type] = {
-    ChannelKind.WEBHOOK: WebhookConfig,
-    ChannelKind.SLACK: SlackConfig,
-    ChannelKind.EMAIL: EmailConfig,
-}
-
-
-@dataclass(frozen=True, slots=True)
-class NewChannel:
-    kind: ChannelKind
-    name: ChannelName
-    config: dict[str, Any]
-    events: list[NotificationEvent] | None = None  # None: all of them
-
-
-@dataclass(frozen=True, slots=True)
-class ChangeChannel:
-    name: ChannelName | Missing = MISSING
-    config: dict[str, Any] | Missing = MISSING  # merged over the current one
-    events: list[NotificationEvent] | Missing = MISSING
-    disabled: bool | Missing = MISSING
-
-
-@dataclass(frozen=True, slots=True)
-class Channel:
-    id: str
-    org: str
-    kind: ChannelKind
-    name: str
-    config: Mapping[str, Any]
-    events: tuple[str, ...]
-    created_at: datetime
-    disabled_at: datetime | None
-
-    @classmethod
-    def from_row(cls, row: Mapping[str, Any]) -> Channel:
-        return cls(
-            row["id"],
-            row["org"],
-            ChannelKind(row["kind"]),
-            row["name"],
-            row["config"],
-            tuple(row["events"]),
-            row["created_at"],
-            row["disabled_at"],
-        )
-
-    def to_dict(self) -> dict[str, Any]:
-        """As the admins see it: the signing secret is shown only when it is made."""
-        return {
-            "id": self.id,
-            "kind": self.kind.value,
-            "name": self.name,
-            "config": {k: v for k, v in self.config.items() if k != "secret"},
-            "events": list(self.events),
-            "created_at": self.created_at,
-            "disabled": self.disabled_at is not None,
-            "disabled_at": self.disabled_at,
-        }
-
-
-@dataclass(frozen=True, slots=True)
-class RetryPolicy:
-    """Exponential backoff with jitter: ``first``, times ``factor`` each time, at most ``cap``."""
-
-    first: float = 10.0  # seconds before the second attempt
-    factor: float = 2.0
-    cap: float = 3600.0
-    attempts: int = 8  # in all, the first included; then the delivery has failed
-    jitter: float = 0.1  # each delay is off by up to this fraction, either way
-
-    def delay(self, attempt: int) -> float:
-        """Seconds to wait after failed attempt number ``attempt`` (1, 2...)."""
-        base = min(self.cap, self.first * self.factor ** (attempt - 1))
-        return base * (1 + random.uniform(-self.jitter, self.jitter))
-
-
-@dataclass(frozen=True, slots=True)
-class NotifySettings:
-    smtp: SmtpSettings = field(default_factory=SmtpSettings)
-    retry: RetryPolicy = field(default_factory=RetryPolicy)
-    concurrency: int = 8  # messages in flight at once
-    poll_seconds: float = 10.0  # how often to look for due rows besides wakeups
-    http_timeout: float = 10.0  # seconds for a webhook to answer
-    lease_seconds: float = 300.0  # a claimed row is left alone this long; sends must be shorter
-    keep_days: float = 30.0  # sent and failed deliveries are forgotten after this
-    allow_private_webhooks: bool = False  # let subscribers' webhooks point into private networks
-    subscribes_per_minute: float = 2.0  # public sign-ups per client address, sustained...
-    subscribes_burst: int = 10  # ...and at once
 
 
 # -- SQL ---------------------------------------------------------------------------------
@@ -716,80 +581,3 @@ class Notifier:
             smtp, [address], rendered, delivery_id=row["id"], event=event, unsubscribe=unsubscribe
         )
         return await senders.send_email(smtp, message)
-
-
-# -- from the event log -------------------------------------------------------------------------
-
-
-def _new_entry(entity: Mapping[str, Any]) -> bool:
-    """Whether the change that made this version also added to the timeline."""
-    updates = entity.get("updates") or []
-    return bool(updates) and updates[-1].get("created_at") == entity.get("updated_at")
-
-
-_MONITOR_FIELDS = ("id", "name", "service_id", "kind", "verdict", "verdict_since")
-
-
-def _monitor_notification(data: Mapping[str, Any]) -> tuple[str, dict[str, Any]] | None:
-    """``monitor.down`` when a verdict turns down; ``monitor.up`` when it comes back
-    from down or degraded (a new monitor's first ``up`` is no news)."""
-    monitor, before = data.get("monitor"), data.get("previous_verdict")
-    if not isinstance(monitor, Mapping) or before is None:
-        return None  # its verdict did not change
-    verdict = str(monitor.get("verdict"))
-    if verdict == "down":
-        kind = NotificationEvent.MONITOR_DOWN
-    elif verdict == "up" and before in ("down", "degraded"):
-        kind = NotificationEvent.MONITOR_UP
-    else:
-        return None
-    shown = {k: monitor.get(k) for k in _MONITOR_FIELDS}
-    shown["failing_regions"] = list(monitor.get("failing_regions") or [])
-    payload: dict[str, Any] = {"monitor": shown}
-    if kind is NotificationEvent.MONITOR_DOWN and monitor.get("error"):
-        payload["message"] = str(monitor["error"])
-    return kind.value, payload
-
-
-def notification_for(event: Event) -> tuple[str, dict[str, Any]] | None:
-    """The notification an organization's event makes, with the public view as payload.
-
-    None for events nobody is notified of (deletions, edits that add nothing to
-    a timeline, members-only events but for a monitor's verdict).
-    """
-    if event.name == "monitor.updated":
-        return _monitor_notification(event.data)
-    if event.public_seq is None:
-        return None
-    data = public_data(event)
-    if event.name.startswith("incident."):
-        incident = data.get("incident")
-        if not isinstance(incident, Mapping):
-            return None
-        payload = {"incident": dict(incident)}
-        if event.name == "incident.created":
-            return NotificationEvent.INCIDENT_CREATED.value, payload
-        if incident.get("status") == "resolved" and incident.get("resolved_at") == incident.get(
-            "updated_at"
-        ):
-            return NotificationEvent.INCIDENT_RESOLVED.value, payload
-        if _new_entry(incident):
-            return NotificationEvent.INCIDENT_UPDATED.value, payload
-        return None
-    if event.name.startswith("maintenance."):
-        maintenance = data.get("maintenance")
-        if not isinstance(maintenance, Mapping):
-            return None
-        payload = {"maintenance": dict(maintenance)}
-        status, updated = maintenance.get("status"), maintenance.get("updated_at")
-        if event.name == "maintenance.created" and status == "scheduled":
-            return NotificationEvent.MAINTENANCE_SCHEDULED.value, payload
-        if status == "in_progress" and maintenance.get("started_at") == updated:
-            return NotificationEvent.MAINTENANCE_STARTED.value, payload
-        if status == "completed" and maintenance.get("completed_at") == updated:
-            return NotificationEvent.MAINTENANCE_COMPLETED.value, payload
-        if status == "cancelled" and _new_entry(maintenance):
-            return NotificationEvent.MAINTENANCE_CANCELLED.value, payload
-        if _new_entry(maintenance):
-            return NotificationEvent.MAINTENANCE_UPDATED.value, payload
-    return None

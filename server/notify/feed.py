@@ -11,19 +11,21 @@ wakes the feed; a sweep every few seconds catches anything a wakeup missed.
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import trio
 
-from ..domain.events import Event
+from ..domain.events import Event, public_data
 from ..domain.model import OrgState
 from ..store import Store, StoreError
-from .deliveries import Notifier, notification_for
+from .deliveries import Notifier
+from .records import NotificationEvent
 
 log = logging.getLogger(__name__)
 
 BATCH = 500  # events read per transaction
+TOLD = ("incident.", "maintenance.", "monitor.updated")  # the events notifications come from
 
 _BEHIND = """
 SELECT s.id FROM streams AS s LEFT JOIN notify_cursors AS c ON c.stream = s.id
@@ -52,8 +54,9 @@ class Feed:
         self._wake = trio.Event()
 
     def observe(self, slug: str, state: OrgState, events: Sequence[Event]) -> None:
-        """An organization committed (an observer of the registry): look soon."""
-        if events:
+        """An organization committed (an observer of the registry): look soon if
+        anything in it may be told; the sweep moves the cursor past the rest."""
+        if any(e.name.startswith(TOLD) for e in events):
             self.due.add(f"org:{slug}")
             self._wake.set()
 
@@ -98,3 +101,80 @@ class Feed:
         if len(statements) > 1:
             self.notifier.wake()
         return len(rows)
+
+
+# -- which events are told, and how ------------------------------------------
+
+
+def _new_entry(entity: Mapping[str, Any]) -> bool:
+    """Whether the change that made this version also added to the timeline."""
+    updates = entity.get("updates") or []
+    return bool(updates) and updates[-1].get("created_at") == entity.get("updated_at")
+
+
+_MONITOR_FIELDS = ("id", "name", "service_id", "kind", "verdict", "verdict_since")
+
+
+def _monitor_notification(data: Mapping[str, Any]) -> tuple[str, dict[str, Any]] | None:
+    """``monitor.down`` when a verdict turns down; ``monitor.up`` when it comes back
+    from down or degraded (a new monitor's first ``up`` is no news)."""
+    monitor, before = data.get("monitor"), data.get("previous_verdict")
+    if not isinstance(monitor, Mapping) or before is None:
+        return None  # its verdict did not change
+    verdict = str(monitor.get("verdict"))
+    if verdict == "down":
+        kind = NotificationEvent.MONITOR_DOWN
+    elif verdict == "up" and before in ("down", "degraded"):
+        kind = NotificationEvent.MONITOR_UP
+    else:
+        return None
+    shown = {k: monitor.get(k) for k in _MONITOR_FIELDS}
+    shown["failing_regions"] = list(monitor.get("failing_regions") or [])
+    payload: dict[str, Any] = {"monitor": shown}
+    if kind is NotificationEvent.MONITOR_DOWN and monitor.get("error"):
+        payload["message"] = str(monitor["error"])
+    return kind.value, payload
+
+
+def notification_for(event: Event) -> tuple[str, dict[str, Any]] | None:
+    """The notification an organization's event makes, with the public view as payload.
+
+    None for events nobody is notified of (deletions, edits that add nothing to
+    a timeline, members-only events but for a monitor's verdict).
+    """
+    if event.name == "monitor.updated":
+        return _monitor_notification(event.data)
+    if event.public_seq is None:
+        return None
+    data = public_data(event)
+    if event.name.startswith("incident."):
+        incident = data.get("incident")
+        if not isinstance(incident, Mapping):
+            return None
+        payload = {"incident": dict(incident)}
+        if event.name == "incident.created":
+            return NotificationEvent.INCIDENT_CREATED.value, payload
+        if incident.get("status") == "resolved" and incident.get("resolved_at") == incident.get(
+            "updated_at"
+        ):
+            return NotificationEvent.INCIDENT_RESOLVED.value, payload
+        if _new_entry(incident):
+            return NotificationEvent.INCIDENT_UPDATED.value, payload
+        return None
+    if event.name.startswith("maintenance."):
+        maintenance = data.get("maintenance")
+        if not isinstance(maintenance, Mapping):
+            return None
+        payload = {"maintenance": dict(maintenance)}
+        status, updated = maintenance.get("status"), maintenance.get("updated_at")
+        if event.name == "maintenance.created" and status == "scheduled":
+            return NotificationEvent.MAINTENANCE_SCHEDULED.value, payload
+        if status == "in_progress" and maintenance.get("started_at") == updated:
+            return NotificationEvent.MAINTENANCE_STARTED.value, payload
+        if status == "completed" and maintenance.get("completed_at") == updated:
+            return NotificationEvent.MAINTENANCE_COMPLETED.value, payload
+        if status == "cancelled" and _new_entry(maintenance):
+            return NotificationEvent.MAINTENANCE_CANCELLED.value, payload
+        if _new_entry(maintenance):
+            return NotificationEvent.MAINTENANCE_UPDATED.value, payload
+    return None

@@ -24,7 +24,8 @@ from ..auth import Action, Principal, authorize
 from ..domain.errors import DomainError, ValidationError
 from ..domain.schema import parse
 from ..notify import ChangeChannel, NewChannel, Notifier, SubscriberKind
-from ..notify.deliveries import DELIVERY_STATUSES, Address, Url
+from ..notify.deliveries import DELIVERY_STATUSES
+from ..notify.records import Address, Url
 from ..ratelimit import RateLimited, retry_after
 from .common import (
     client_ip,

@@ -12,7 +12,7 @@ CREATE TABLE channels (
     -- the event kinds sent there: incident.created, incident.updated,
     -- incident.resolved, maintenance.scheduled, maintenance.started,
     -- maintenance.updated, maintenance.completed, maintenance.cancelled,
-    -- monitor.down, monitor.up (server/notify/deliveries.py, NotificationEvent)
+    -- monitor.down, monitor.up (server/notify/records.py, NotificationEvent)
     events      text[] NOT NULL,
     created_at  timestamptz NOT NULL,
     disabled_at timestamptz
