@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from pathlib import Path
 
 import jwt
+import trio
 
 from server.auth import Role, Tokens
 
@@ -40,6 +42,39 @@ def test_token_refuses_bad_roles_orgs_and_durations(tmp_path: Path) -> None:
     ]:
         done = switchboard("token", *args, "--data-dir", str(tmp_path))
         assert done.returncode == 2 and needle in done.stderr, done.stderr
+
+
+def test_a_probe_token_names_its_region_and_nothing_else(tmp_path: Path) -> None:
+    done = switchboard("token", "--probe", "eu-west", "--data-dir", str(tmp_path))
+    assert done.returncode == 0, done.stderr
+    secret = (tmp_path / "secret").read_text().strip()
+    claims = jwt.decode(done.stdout.strip(), secret, algorithms=["HS256"])
+    assert claims["typ"] == "probe" and claims["region"] == "eu-west" and "org" not in claims
+    for args, needle in [
+        (["--probe", "Not A Region"], "slug"),
+        ([], "give --org and --role (or --probe REGION)"),
+        (["--org", "demo"], "give --org and --role"),
+    ]:
+        refused = switchboard("token", *args, "--data-dir", str(tmp_path))
+        assert refused.returncode == 2 and needle in refused.stderr, refused.stderr
+
+
+def test_probe_and_serve_refuse_bad_flags_plainly(tmp_path: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if k != "SWITCHBOARD_TOKEN"}
+    no_token = switchboard(
+        "probe", "--region", "eu-west", "--server", "http://127.0.0.1:1", env=env
+    )
+    assert no_token.returncode == 2 and "give --token" in no_token.stderr
+    bad_port = switchboard("serve", "--smtp-port", "twenty-five", "--data-dir", str(tmp_path))
+    assert bad_port.returncode == 2 and "--smtp-port" in bad_port.stderr
+
+
+async def test_a_probe_with_a_refused_token_says_so(server) -> None:  # type: ignore[no-untyped-def]
+    command = [sys.executable, "-m", "server", "probe", "--region", "eu-west"]
+    command += ["--server", server.base_url, "--token", "not-a-token"]
+    done = await trio.run_process(command, capture_stdout=True, capture_stderr=True, check=False)
+    assert done.returncode == 1
+    assert done.stderr.decode().startswith("switchboard probe: unauthorized")
 
 
 def test_migrate_applies_and_is_idempotent(database_url: str, tmp_path: Path) -> None:
