@@ -32,10 +32,27 @@ SELECT s.id FROM streams AS s LEFT JOIN notify_cursors AS c ON c.stream = s.id
 WHERE s.kind = 'org' AND s.version > COALESCE(c.version, 0)
 """
 
-_EVENTS = """
-SELECT version, public_seq, name, data, at, author FROM events
-WHERE stream = $1 AND version > COALESCE((SELECT version FROM notify_cursors WHERE stream = $1), 0)
-ORDER BY version LIMIT $2
+
+def _told_sql() -> str:
+    """``TOLD`` as a condition on ``events.name``."""
+    tests = [f"name LIKE '{t}%'" if t.endswith(".") else f"name = '{t}'" for t in TOLD]
+    return " OR ".join(tests)
+
+
+# The next events that may be told, with the cursor and how far the log goes:
+# events in between that cannot be told are passed over without reading them.
+_EVENTS = f"""
+WITH cursor AS (
+    SELECT COALESCE((SELECT version FROM notify_cursors WHERE stream = $1), 0) AS since
+)
+SELECT cursor.since, s.version AS upto, e.version, e.public_seq, e.name, e.data, e.at, e.author
+FROM streams AS s CROSS JOIN cursor
+LEFT JOIN LATERAL (
+    SELECT * FROM events
+    WHERE stream = $1 AND version > cursor.since AND ({_told_sql()})
+    ORDER BY version LIMIT $2
+) AS e ON true
+WHERE s.id = $1
 """
 
 _MOVE = """
@@ -81,10 +98,15 @@ class Feed:
         """Turn the next events of ``stream`` into deliveries; how many were read."""
         rows = await self.store.fetch(_EVENTS, stream, BATCH)
         if not rows:
+            return 0  # no such stream
+        events = [r for r in rows if r["version"] is not None]
+        # All read: the cursor goes to the end of the log; else past the last read.
+        upto = events[-1]["version"] if len(events) == BATCH else rows[0]["upto"]
+        if upto <= rows[0]["since"]:
             return 0
         org = stream.removeprefix("org:")
         statements: list[tuple[str, Sequence[Any]]] = []
-        for row in rows:
+        for row in events:
             event = Event(
                 row["version"],
                 row["public_seq"],
@@ -96,11 +118,11 @@ class Feed:
             told = notification_for(event)
             if told is not None:
                 statements.append(self.notifier.fan_out(org, *told))
-        statements.append((_MOVE, (stream, rows[-1]["version"])))
+        statements.append((_MOVE, (stream, upto)))
         await self.store.write(statements)
         if len(statements) > 1:
             self.notifier.wake()
-        return len(rows)
+        return len(events)
 
 
 # -- which events are told, and how ------------------------------------------
@@ -144,7 +166,7 @@ def notification_for(event: Event) -> tuple[str, dict[str, Any]] | None:
     """
     if event.name == "monitor.updated":
         return _monitor_notification(event.data)
-    if event.public_seq is None:
+    if event.public_seq is None or not event.name.startswith(("incident.", "maintenance.")):
         return None
     data = public_data(event)
     if event.name.startswith("incident."):
