@@ -84,6 +84,9 @@ class ServerProc:
                 "connects_per_second=0",
                 "--limit",
                 "messages_per_second=0",
+                # The benchmarks' targets are on loopback.
+                "--check-networks",
+                "any",
             ]
             for limit in limits:
                 args += ["--limit", limit]

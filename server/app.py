@@ -7,6 +7,7 @@ stable code; bad input is a 4xx, never a 500.
 from __future__ import annotations
 
 import logging
+from urllib.parse import urlsplit
 
 from quart import Response
 from quart_trio import QuartTrio
@@ -16,7 +17,7 @@ from .actors.mailbox import Unavailable
 from .auth import AuthError
 from .domain.errors import DomainError
 from .ratelimit import KeyedBuckets, RateLimited, retry_after
-from .rest import api, console, identity, monitors, openapi, pages, public, rooms, web
+from .rest import access, api, console, identity, monitors, openapi, pages, public, rooms, web
 from .rest import notify as notify_rest
 from .rest.common import BadJson, Parts, error_response
 from .store import StoreUnavailable
@@ -32,6 +33,13 @@ HTTP_CODES = {
     415: "unsupported_media_type",
     431: "too_large",
 }
+
+
+def _same_site(location: str) -> str:
+    """A Location reduced to its path (and query): never another site."""
+    parts = urlsplit(location)
+    path = "/" + parts.path.lstrip("/")  # never "//host", which browsers read as a site
+    return path + (f"?{parts.query}" if parts.query else "")
 
 
 def create_app(server_parts: Parts) -> QuartTrio:
@@ -53,6 +61,20 @@ def create_app(server_parts: Parts) -> QuartTrio:
     app.register_blueprint(monitors.bp)
     app.register_blueprint(notify_rest.bp)
     app.config["NOTIFIER"] = server_parts.notifier
+    access.install(app)
+
+    @app.after_request
+    async def hygiene(response: Response) -> Response:
+        # No response may be sniffed into something it is not (a JSON error
+        # rendered as HTML, a badge as a script).
+        response.headers.setdefault("X-Content-Type-Options", "nosniff")
+        # Redirects that routing makes (``//`` merged, a trailing slash) name
+        # only the path: a Location built from the Host header would send
+        # readers to whatever host a request claimed.
+        location = response.headers.get("Location")
+        if location and 300 <= response.status_code < 400:
+            response.headers["Location"] = _same_site(location)
+        return response
 
     @app.errorhandler(DomainError)
     async def domain_error(error: DomainError) -> Response:

@@ -17,56 +17,18 @@ import secrets
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from enum import Enum, IntEnum
 from pathlib import Path
 from typing import Any, Final
 
 import jwt
 
+from .domain.access import POLICY as POLICY
+from .domain.access import Action as Action
+from .domain.access import Role as Role
 from .store.pg import AuditEntry
 
 ALGORITHM: Final = "HS256"
 ALL_ORGS: Final = "*"
-
-
-class Role(IntEnum):
-    """Roles, weakest first: each may do what the ones before it may."""
-
-    VIEWER = 1
-    RESPONDER = 2
-    ADMIN = 3
-    OWNER = 4
-
-    @classmethod
-    def parse(cls, name: str) -> Role:
-        try:
-            return cls[name.upper()]
-        except (KeyError, AttributeError):
-            raise ValueError(
-                f"unknown role {name!r}; roles are {', '.join(r.name.lower() for r in cls)}"
-            ) from None
-
-    def __str__(self) -> str:
-        return self.name.lower()
-
-
-class Action(Enum):
-    """Everything that can be asked of an organization."""
-
-    READ = "read"  # the org: topic, incident rooms, REST reads
-    CHANGE = "change"  # services, incidents, maintenances, room edits, new rooms
-    ADMINISTER = "administer"  # settings, members, invitations, API tokens, the audit log
-    OWN = "own"  # deleting the organization, making or unmaking owners
-
-
-#: The weakest role allowed each action. Public status topics and pages need
-#: no principal at all and are not in this table.
-POLICY: Final[dict[Action, Role]] = {
-    Action.READ: Role.VIEWER,
-    Action.CHANGE: Role.RESPONDER,
-    Action.ADMINISTER: Role.ADMIN,
-    Action.OWN: Role.OWNER,
-}
 
 
 class AuthError(Exception):
@@ -104,13 +66,21 @@ class Principal:
     role: Role | None = None
     session: str | None = None  # a user's login, for logout
     roles: RoleLookup | None = field(default=None, compare=False, repr=False)
+    expires_at: datetime | None = None  # when the credential stops working (sockets close then)
 
     def role_in(self, org: str) -> Role | None:
         if self.roles is not None:
             return self.roles(self.id, org)
-        if self.org == ALL_ORGS or self.org == org:
+        if self.org == org or self.all_orgs:
             return self.role
         return None
+
+    @property
+    def all_orgs(self) -> bool:
+        """An operator token for every organization. Only tokens this server
+        signed (``switchboard token --org '*'``) may mean that; an external
+        provider's ``org`` claim is a slug or nothing."""
+        return self.kind == "operator" and self.org == ALL_ORGS
 
     def may(self, action: Action, org: str) -> bool:
         role = self.role_in(org)
@@ -119,7 +89,7 @@ class Principal:
     @property
     def server_admin(self) -> bool:
         """An operator token for the whole server: may create organizations."""
-        return self.kind == "operator" and self.org == ALL_ORGS and (self.role or 0) >= Role.ADMIN
+        return self.all_orgs and (self.role or 0) >= Role.ADMIN
 
     def describe(self) -> dict[str, Any]:
         return {"kind": self.kind, "id": self.id, "subject": self.subject}
@@ -158,6 +128,8 @@ def authorize(principal: Principal | None, action: Action, org: str) -> Role:
     """The principal's role in ``org``; AuthError or Forbidden unless it may ``action``."""
     if principal is None:
         raise AuthError(NEEDS_TOKEN)
+    if action is Action.OWN and principal.server_admin:
+        return Role.OWNER  # a server's operators may delete any organization
     role = principal.role_in(org)
     if role is None:
         scope = f" (the token is for {principal.org!r})" if principal.org else ""
@@ -174,6 +146,14 @@ def authorize_server(principal: Principal | None) -> None:
         raise AuthError(NEEDS_TOKEN)
     if not principal.server_admin:
         raise Forbidden("creating organizations needs a server-wide admin token (--org '*')")
+
+
+def expiry(claims: dict[str, Any]) -> datetime | None:
+    """A verified JWT's ``exp``, as a time."""
+    exp = claims.get("exp")
+    if isinstance(exp, int | float) and not isinstance(exp, bool):
+        return datetime.fromtimestamp(exp, UTC)
+    return None
 
 
 class Tokens:
@@ -248,7 +228,7 @@ class Tokens:
         region = claims.get("region")
         if not isinstance(region, str) or not region:
             raise AuthError("the probe token's region claim must be a string")
-        return Principal("probe", region, f"probe:{region}")
+        return Principal("probe", region, f"probe:{region}", expires_at=expiry(claims))
 
     @staticmethod
     def operator(claims: dict[str, Any]) -> Principal:
@@ -262,7 +242,7 @@ class Tokens:
             raise AuthError(str(exc)) from None
         subject = claims.get("sub")
         name = subject if isinstance(subject, str) else f"{role}@{org}"
-        return Principal("operator", name, name, org, parsed)
+        return Principal("operator", name, name, org, parsed, expires_at=expiry(claims))
 
 
 def load_secret(data_dir: Path, env_secret: str | None) -> str:

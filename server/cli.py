@@ -21,6 +21,7 @@ from . import __version__
 from .auth import ALL_ORGS, Role, Tokens, load_secret
 from .config import Config, parse_limits
 from .domain.commands import SLUG_PATTERN
+from .netguard import DEFAULT_RULE, NetworkRule
 
 log = logging.getLogger("switchboard")
 
@@ -44,6 +45,14 @@ def _role(text: str) -> Role:
         return Role.parse(text)
     except ValueError as exc:
         raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def _networks(text: str) -> str:
+    try:
+        NetworkRule.parse(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+    return text
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -112,6 +121,14 @@ def _parser() -> argparse.ArgumentParser:
         action="store_true",
         help="let subscribers' webhooks point at private addresses",
     )
+    serve.add_argument(
+        "--check-networks",
+        metavar="RULE",
+        type=_networks,
+        help="where monitors' checks and notification channels may connect: "
+        "'public,private' (the default), 'any', networks, '!' to refuse one "
+        "(also SWITCHBOARD_CHECK_NETWORKS)",
+    )
     serve.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
 
     token = sub.add_parser("token", help="print an API token")
@@ -137,6 +154,14 @@ def _parser() -> argparse.ArgumentParser:
         help="a probe token (switchboard token --probe REGION; also SWITCHBOARD_TOKEN)",
     )
     probe.add_argument("--concurrency", type=int, default=1_000, help="checks at once (1000)")
+    probe.add_argument(
+        "--check-networks",
+        metavar="RULE",
+        type=_networks,
+        default=os.environ.get("SWITCHBOARD_CHECK_NETWORKS", DEFAULT_RULE),
+        help="where this probe's checks may connect (default 'public,private'; "
+        "also SWITCHBOARD_CHECK_NETWORKS)",
+    )
     probe.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
 
     watch = sub.add_parser("watch", help="print a topic's snapshot and events as JSON lines")
@@ -225,6 +250,7 @@ def main(argv: list[str] | None = None) -> int:
         smtp_ssl=args.smtp_ssl or None,
         smtp_starttls=False if args.no_smtp_starttls else None,
         allow_private_webhooks=args.allow_private_webhooks or None,
+        check_networks=args.check_networks,
     )
     try:
         for pair in args.limit:
@@ -276,6 +302,7 @@ async def _create_user(config: Config, args: argparse.Namespace, password: str) 
 
 
 def _probe(args: argparse.Namespace) -> int:
+    from .monitoring.probe import Probe
     from .monitoring.remote import RemoteProbe
 
     logging.basicConfig(
@@ -285,7 +312,13 @@ def _probe(args: argparse.Namespace) -> int:
         print("switchboard probe: give --token (or SWITCHBOARD_TOKEN)", file=sys.stderr)
         return 2
     _raise_open_files_limit()
-    probe = RemoteProbe(args.server, args.token, args.region, concurrency=args.concurrency)
+    probe = RemoteProbe(
+        args.server,
+        args.token,
+        args.region,
+        concurrency=args.concurrency,
+        probe=Probe(NetworkRule.parse(args.check_networks)),
+    )
     try:
         trio.run(probe.run)
     except KeyboardInterrupt:

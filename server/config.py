@@ -31,6 +31,7 @@ class Limits:
     room_snapshot_every: int = 100  # commits of operations between snapshots...
     room_snapshot_ops: int = 10_000  # ...or operations, whichever comes first
     room_batch: int = 4096  # operations one room decides per commit (and its inbox holds)
+    rooms_per_org: int = 100  # ad-hoc rooms one organization may hold (incident notes aside)
     edits_per_second: float = 50.0  # doc.op and presence messages per connection, sustained
     edits_burst: int = 500  # ... and in a burst
     # Rates are per second; a rate of 0 turns that limit off.
@@ -95,6 +96,8 @@ class Config:
     smtp_user: str | None = None
     smtp_password: str | None = None  # SWITCHBOARD_SMTP_PASSWORD only: not a flag
     allow_private_webhooks: bool = False  # subscribers' webhooks may point into private networks
+    # Where monitors' checks and notification channels may connect (server/netguard.py).
+    check_networks: str = "public,private"
     limits: Limits = field(default_factory=Limits)
 
     def base_url(self, port: int | None = None) -> str:
@@ -129,5 +132,7 @@ class Config:
             env["smtp_host"] = smtp
         if password := os.environ.get("SWITCHBOARD_SMTP_PASSWORD"):
             env["smtp_password"] = password
+        if networks := os.environ.get("SWITCHBOARD_CHECK_NETWORKS"):
+            env["check_networks"] = networks
         env.update({k: v for k, v in overrides.items() if v is not None})
         return cls(**env)  # type: ignore[arg-type]

@@ -11,6 +11,7 @@ and take a final snapshot, then close the database.
 from __future__ import annotations
 
 import contextlib
+import functools
 import gc
 import logging
 import time
@@ -23,12 +24,14 @@ from .actors.registry import Registry
 from .auth import Tokens, load_secret
 from .clock import Clock
 from .config import Config
+from .domain.commands import CreateMonitor, UpdateMonitor
 from .identity import Authenticator, Directory, Oidc
 from .identity.oidc import load_providers
 from .ids import new_id
 from .listener import Listener, bind
-from .monitoring.probe import Probe
+from .monitoring.probe import Probe, refuse_unreachable
 from .monitoring.service import Monitoring
+from .netguard import NetworkRule
 from .notify import Notifier, NotifySettings, RetryPolicy, SmtpSettings, derive_key
 from .notify.feed import Feed
 from .protocol.frames import CLOSE_GOING_AWAY
@@ -99,6 +102,7 @@ class Server:
             self.tokens = Tokens(secret)
             oidc = Oidc(load_providers(config.oidc_file))
             trusted = parse_networks(config.trusted_proxies)
+            rule = NetworkRule.parse(config.check_networks)
             async with Store.open(self.dsn) as store, trio.open_nursery() as nursery:
                 directory = Directory(
                     store, self.tokens, config.limits, clock=self.clock or Clock()
@@ -125,9 +129,10 @@ class Server:
                     region=config.region,
                     retention_days=config.limits.check_results_days,
                     concurrency=config.limits.checks_concurrency,
-                    probe=Probe() if config.probe else None,
+                    probe=Probe(rule) if config.probe else None,
                 )
                 await nursery.start(self.monitoring.run)
+                self.registry.preflight = functools.partial(_preflight, rule)
                 self.gateway.monitoring = self.monitoring
                 self.notifier = _notifier(config, store, self.base_url, secret, self.clock)
                 await nursery.start(self.notifier.run)
@@ -190,6 +195,12 @@ class Server:
         await self._stopped.wait()
 
 
+async def _preflight(rule: NetworkRule, command: object) -> None:
+    """A monitor's target must be where the server's checks may connect."""
+    if isinstance(command, CreateMonitor | UpdateMonitor) and isinstance(command.spec, dict):
+        await refuse_unreachable(rule, command.spec)
+
+
 def _create_app(parts: Parts):  # type: ignore[no-untyped-def]
     from .app import create_app  # Quart is heavy to import; only the server needs it
 
@@ -218,6 +229,7 @@ def _notifier(
         ),
         concurrency=limits.notify_concurrency,
         allow_private_webhooks=config.allow_private_webhooks,
+        network_rule=NetworkRule.parse(config.check_networks),
     )
     return Notifier(
         store, base_url=base_url, key=derive_key(secret), settings=settings, clock=clock

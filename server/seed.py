@@ -38,7 +38,7 @@ def demo_login(data_dir: Path) -> tuple[str, str] | None:
 async def seed_demo(registry: Registry) -> bool:
     """Create the demo organization unless it exists; True if it was created now."""
     try:
-        await registry.create_org(c.CreateOrg(DEMO_SLUG, "Demo Inc."), "seed")
+        await registry.create_org(c.CreateOrg(DEMO_SLUG, "Demo Inc.", listed=True), "seed")
     except Conflict:
         return False
     for name, group, description in DEMO_SERVICES:

@@ -27,6 +27,60 @@ def admin_token(org: str = "demo") -> str:
     return token(org, "admin")
 
 
+PASSWORD = "correct horse battery"
+
+
+async def make_user(server: Any, email: str, role: str | None, org: str = "demo") -> str:
+    """A user (straight into the directory, as ``switchboard user create`` does)."""
+    from server.auth import Role
+
+    assert server.auth is not None
+    roles = {org: Role.parse(role)} if role else {}
+    user = await server.auth.directory.create_user(email, "", PASSWORD, roles, None)
+    return user.id
+
+
+async def login(api: Api, email: str, password: str = PASSWORD) -> dict[str, Any]:
+    return await api.ok("POST", "/api/v1/auth/login", {"email": email, "password": password})
+
+
+async def logged_in(server: Any, email: str, role: str | None) -> tuple[str, str]:
+    """A new member of demo, logged in: their id and access token."""
+    user = await make_user(server, email, role)
+    async with Api.open(server.base_url) as anon:
+        access = (await login(anon, email))["access_token"]
+    return user, str(access)
+
+
+async def raw_http(base_url: str, request: bytes, *, whole: bool = True) -> bytes:
+    """Send raw bytes to the server and read the answer: until the server closes
+    (``whole``), or just the head."""
+    host, port = base_url.removeprefix("http://").rsplit(":", 1)
+    stream = await trio.open_tcp_stream(host, int(port))
+    async with stream:
+        await stream.send_all(request)
+        answer = b""
+        with trio.fail_after(TIMEOUT):
+            while whole or b"\r\n\r\n" not in answer:
+                chunk = await stream.receive_some(65536)
+                if not chunk:
+                    break
+                answer += chunk
+    return answer if whole else answer.partition(b"\r\n\r\n")[0]
+
+
+async def closed_with(ws: Any) -> int | None:
+    """Wait (a hang guard, not a measurement) for the server to close; its code."""
+    import trio_websocket
+
+    with trio.fail_after(TIMEOUT):
+        try:
+            while True:
+                await ws.conn.get_message()
+        except trio_websocket.ConnectionClosed as closed:
+            return closed.reason.code  # type: ignore[no-any-return]
+
+
 class Api:
     """httpx with the server's base URL and a token."""
 

@@ -59,6 +59,7 @@ class Connection:
         "close_code",
         "decoder",
         "edits",
+        "expires",
         "gateway",
         "greeted",
         "last_seen",
@@ -82,6 +83,7 @@ class Connection:
         self.state = State.OPEN
         self.decoder = frames.FrameDecoder(gateway.limits.max_message)
         self.principal: Principal | None = None
+        self.expires: float | None = None  # trio time when the principal's credential ends
         self.greeted = False  # hello answered
         self.topics: dict[str, Topic] = {}
         self.rooms: dict[str, Membership] = {}  # room topic -> this connection in it

@@ -24,11 +24,16 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import heapq
+import itertools
 import logging
+import math
 import secrets
 import socket
+import weakref
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
 import h11
@@ -37,12 +42,13 @@ import trio
 
 from .. import __version__
 from ..auth import Action, AuthError, Forbidden, Origin, Principal, authorize
-from ..domain.commands import parse_command
+from ..domain.commands import SPECS, parse_command
 from ..domain.errors import DomainError, ValidationError
 from ..domain.room import RoomError, validate
 from ..domain.schema import MISSING, parse
 from ..identity import Authenticator
 from ..monitoring.service import Monitoring, ProbeReport
+from ..policy import MESSAGES, TOPICS
 from ..protocol import frames
 from ..protocol import messages as m
 from ..protocol.codec import ProtocolError, decode, parse_topic
@@ -175,11 +181,13 @@ class Gateway:
         self.writers: trio.Nursery  # set by run(); drains slow sockets' backlogs
         self.server_name = f"switchboard/{__version__}"
         self.monitoring: Monitoring | None = None  # set by the server when it runs
+        self.expiries = Expiries()
 
     async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
         async with trio.open_nursery() as nursery:
             self.writers = nursery
             nursery.start_soon(self._sweep)
+            nursery.start_soon(self.expiries.run)
             task_status.started()
             await trio.sleep_forever()
 
@@ -270,7 +278,11 @@ class Gateway:
                 conn, "binary_unsupported", "send JSON in text frames; binary frames are not used"
             )
             return
-        wait = conn.messages.take(trio.current_time())
+        now = trio.current_time()
+        if conn.expires is not None and now >= conn.expires:
+            expire(conn)  # the timer has not come round yet: the credential is spent all the same
+            return
+        wait = conn.messages.take(now)
         if wait:
             self._error(
                 conn,
@@ -316,6 +328,10 @@ class Gateway:
             )
         if message.token is not None:
             conn.principal = await self.auth.verify(message.token)
+            if conn.principal.expires_at is not None:
+                left = (conn.principal.expires_at - datetime.now(UTC)).total_seconds()
+                conn.expires = trio.current_time() + left
+                self.expiries.add(conn)
         conn.greeted = True
         principal = conn.principal
         conn.send(
@@ -359,8 +375,10 @@ class Gateway:
                 f"at most {MAX_TOPICS} topics per connection",
                 id=message.id,
             )
+        access = TOPICS[topic.kind]
         if topic.kind == "room":
-            room = await self._room(conn, topic.key, Action.READ, message.id)
+            assert access.action is not None
+            room = await self._room(conn, topic.key, access.action, message.id)
             assert conn.principal is not None
             await room.put(
                 Join(
@@ -370,7 +388,7 @@ class Gateway:
                     message.client_id or new_client_id(),
                     message.name or conn.principal.subject,
                     str(conn.principal.role_in(room.org)),
-                    conn.principal.may(Action.CHANGE, room.org),
+                    conn.principal.may(_action("doc.op"), room.org),
                 )
             )
             return
@@ -378,8 +396,8 @@ class Gateway:
             self._probe_region(conn, topic.key, message.id)
             self._probes().probe_join(conn, topic.key, message.since, message.id)
             return
-        if topic.kind == "org":
-            authorize(conn.principal, Action.READ, topic.key)
+        if access.action is not None:
+            authorize(conn.principal, access.action, topic.key)
         try:
             handle = await self.registry.org(topic.key)
         except DomainError:
@@ -415,7 +433,9 @@ class Gateway:
                 id=message.id,
                 field="topic",
             )
-        authorize(conn.principal, Action.CHANGE, topic.key)
+        spec = SPECS.get(message.name)
+        if spec is not None:  # an unknown name is refused by parse_command, naming the known
+            authorize(conn.principal, spec.action, topic.key)
         try:
             command = parse_command(message.name, message.data)
         except ValidationError as exc:
@@ -531,6 +551,47 @@ class Gateway:
                 None if message.status is None else message.status.value,
             )
         )
+
+
+def expire(conn: Connection) -> None:
+    conn.close(frames.CLOSE_REVOKED, "the credential expired; renew it and reconnect")
+
+
+class Expiries:
+    """Closes each connection (4003) when the credential it said hello with expires.
+
+    One task for all: a heap of deadlines, woken early when a sooner one comes.
+    Connections are held weakly, so one that left early costs nothing more.
+    """
+
+    def __init__(self) -> None:
+        self._heap: list[tuple[float, int, weakref.ref[Connection]]] = []
+        self._order = itertools.count()
+        self._wake = trio.Event()
+
+    def add(self, conn: Connection) -> None:
+        assert conn.expires is not None
+        if not self._heap or conn.expires < self._heap[0][0]:
+            self._wake.set()
+        heapq.heappush(self._heap, (conn.expires, next(self._order), weakref.ref(conn)))
+
+    async def run(self) -> None:
+        while True:
+            now = trio.current_time()
+            while self._heap and self._heap[0][0] <= now:
+                _, _, ref = heapq.heappop(self._heap)
+                conn = ref()
+                if conn is not None:
+                    expire(conn)
+            with trio.move_on_at(self._heap[0][0] if self._heap else math.inf):
+                await self._wake.wait()
+            self._wake = trio.Event()
+
+
+def _action(message: str) -> Action:
+    action = MESSAGES[message].action
+    assert action is not None
+    return action
 
 
 def new_client_id() -> str:

@@ -27,11 +27,11 @@ from ..auth import Origin
 from ..clock import Clock
 from ..config import Limits
 from ..domain import commands as c
+from ..domain.audit import details
 from ..domain.errors import DomainError
-from ..domain.events import Event, apply, public_data
+from ..domain.events import Event, apply, member_data, public_data
 from ..domain.model import Org, OrgState, iso
 from ..domain.rules import decide
-from ..domain.schema import given
 from ..domain.statuspage import render
 from ..domain.views import member_snapshot, public_snapshot
 from ..protocol import frames
@@ -130,9 +130,8 @@ class OrgHandle(Handle[Do]):
         public: list[tuple[int, bytes]] = []
         for event in events:
             if event.version > org.seq:
-                members.append(
-                    (event.version, _event_frame(org.name, event.version, event, event.data))
-                )
+                frame = _event_frame(org.name, event.version, event, member_data(event))
+                members.append((event.version, frame))
             if event.public_seq is not None and event.public_seq > status.seq:
                 frame = _event_frame(status.name, event.public_seq, event, public_data(event))
                 public.append((event.public_seq, frame))
@@ -222,11 +221,11 @@ class OrgActor(BatchActor[Do]):
             except DomainError as exc:
                 outcomes.append((request, exc, False))
                 continue
+            if request.origin is not None and decision.events:
+                audit.append(self._audit(request, state, decision.result, ctx.now))
             state = decision.state
             events.extend(decision.events)
             outcomes.append((request, decision.result, True))
-            if request.origin is not None and decision.events:
-                audit.append(self._audit(request, decision.result, ctx.now))
         if events:
             await self.store.append(
                 self.org.stream,
@@ -235,6 +234,7 @@ class OrgActor(BatchActor[Do]):
                 wake_at=state.next_due(),
                 create=_rooms_created(events, self.org.slug),
                 audit=audit,
+                listed=state.org.listed and not state.deleted,
             )
             self.state = state
             self.org.publish(state, events)
@@ -248,14 +248,14 @@ class OrgActor(BatchActor[Do]):
             else:
                 request.reply.reject(value)
 
-    def _audit(self, request: Do, result: Any, at: datetime) -> AuditEntry:
+    def _audit(self, request: Do, before: OrgState, result: Any, at: datetime) -> AuditEntry:
         command = request.command
         name = c.COMMAND_NAMES.get(type(command), type(command).__name__)
         target: str | None = result.get("id") if isinstance(result, dict) else None
         for ref in ("service", "incident", "maintenance"):
             target = target or getattr(command, ref, None)
         assert request.origin is not None
-        return request.origin.entry(self.org.slug, name, target, given(command), at)
+        return request.origin.entry(self.org.slug, name, target, details(before, command), at)
 
 
 def _genesis(event: Event) -> OrgState:

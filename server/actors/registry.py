@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import logging
 import secrets
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import trio
@@ -31,11 +31,11 @@ from ..domain.events import Event
 from ..domain.model import to_millisecond
 from ..domain.room import RoomMeta
 from ..ids import new_id
-from ..store import Store, StoreUnavailable, StreamExists
+from ..store import QuotaExceeded, Store, StoreUnavailable, StreamExists
 from .base import BatchActor, Handle
 from .mailbox import Do, Future, Reply, Unavailable
 from .org import Observer, OrgActor, OrgHandle
-from .room import RoomActor, RoomHandle
+from .room import RoomActor, RoomHandle, room_deleted_frame
 
 log = logging.getLogger(__name__)
 
@@ -59,7 +59,11 @@ class Registry:
         self.clock = clock or Clock()
         self.new_id = id_factory
         self._handles: dict[str, Handle[Any]] = {}  # by stream id
+        self._deleting: set[str] = set()  # streams being deleted: no actor may start
         self.observers: list[Observer] = []  # see OrgHandle.publish
+        # Checks a command needs that take I/O (a monitor's target resolved against
+        # the network rule), run before it is queued, by every door alike.
+        self.preflight: Callable[[Any], Awaitable[None]] | None = None
         self._nursery: trio.Nursery | None = None
         self.crashes = 0
 
@@ -119,6 +123,9 @@ class Registry:
 
     async def _get(self, stream: str, make: Callable[[], Handle[Any]]) -> Handle[Any]:
         while True:
+            if stream in self._deleting:
+                kind, _, key = stream.partition(":")
+                raise NotFound(f"no {kind} {key!r}", field=kind)
             handle = self._handles.get(stream)
             if handle is None:
                 handle = self._start(make())
@@ -203,7 +210,11 @@ class Registry:
         reply: Reply,
         origin: Origin | None = None,
     ) -> None:
-        """Queue a command; ``reply`` is answered once it is durable (or refused)."""
+        """Queue a command; ``reply`` is answered once it is durable (or refused).
+
+        Raises what the preflight refuses (a DomainError) before queueing."""
+        if self.preflight is not None:
+            await self.preflight(command)
         with trio.move_on_after(COMMAND_TIMEOUT) as scope:
             while True:
                 handle = await self.org(slug)
@@ -238,7 +249,9 @@ class Registry:
             else []
         )
         try:
-            await self.store.create_stream(f"org:{command.slug}", "org", decision.events, audit)
+            await self.store.create_stream(
+                f"org:{command.slug}", "org", decision.events, audit, listed=command.listed
+            )
         except StreamExists:
             raise Conflict(f"organization {command.slug!r} already exists", field="slug") from None
         result: dict[str, Any] = decision.result
@@ -247,14 +260,59 @@ class Registry:
     async def create_room(
         self, org: str, title: str, author: str | None, origin: Origin | None = None
     ) -> dict[str, Any]:
-        """A new ad-hoc room of ``org``; its id is short and hard to guess."""
+        """A new ad-hoc room of ``org``; its id is short and hard to guess.
+
+        An organization holds at most ``Limits.rooms_per_org`` of them (Conflict
+        beyond: delete one first)."""
         await self.org(org)  # NotFound for an organization that does not exist
         now = to_millisecond(self.clock.now())
         meta = RoomMeta(secrets.token_urlsafe(12), org, title, None, now, author)
         created = Event(1, None, "room.created", {"room": meta.to_dict()}, now, author)
         audit = [origin.entry(org, "room.create", meta.id, {"title": title}, now)] if origin else []
-        await self.store.create_stream(f"room:{meta.id}", "room", [created], audit)
+        cap = self.limits.rooms_per_org
+        try:
+            await self.store.create_stream(
+                f"room:{meta.id}", "room", [created], audit, org=org, cap=cap
+            )
+        except QuotaExceeded:
+            raise Conflict(
+                f"{org!r} has {cap} rooms, as many as it may; delete one first", field="org"
+            ) from None
         return meta.to_dict()
+
+    async def delete_room(self, room_id: str, origin: Origin | None = None) -> None:
+        """Delete an ad-hoc room and its whole log. Its subscribers are told
+        (``room.deleted``); an incident's notes room stays with its incident."""
+        stream = f"room:{room_id}"
+        handle = await self.room(room_id)
+        assert handle.meta is not None
+        if handle.meta.incident is not None:
+            raise Conflict(
+                f"room {room_id!r} holds the notes of incident {handle.meta.incident!r},"
+                " and stays with it",
+                field="room",
+            )
+        meta = handle.meta
+        self._deleting.add(stream)  # no new actor for it meanwhile
+        try:
+            handle.stopping = True
+            handle.inbox.close()
+            with trio.move_on_after(COMMAND_TIMEOUT):
+                await handle.stopped.wait()
+            if not handle.stopped.is_set():
+                raise Unavailable(f"room {room_id!r} did not stop in time; try again")
+            at = self.clock.now()
+            details = {"title": meta.title}
+            audit = [origin.entry(meta.org, "room.delete", room_id, details, at)] if origin else []
+            await self.store.delete_stream(stream, audit)
+        finally:
+            self._deleting.discard(stream)
+        topic = handle.topic
+        topic.publish([(topic.seq + 1, room_deleted_frame(topic.name, topic.seq + 1, at))])
+
+    async def listed(self, *, limit: int = 100) -> list[str]:
+        """The organizations that chose to be named on the front page."""
+        return [s.removeprefix("org:") for s in await self.store.listed("org", limit=limit)]
 
     async def slugs(self, *, after: str = "", limit: int = 100) -> list[str]:
         streams = await self.store.streams(

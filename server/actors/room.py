@@ -230,6 +230,12 @@ def _op_frame(topic: str, applied: Applied, at: str) -> bytes:
     )
 
 
+def room_deleted_frame(topic: str, seq: int, at: datetime) -> bytes:
+    """The last event of a deleted room: its subscribers' next edits find no room."""
+    message = m.Event(topic=topic, seq=seq, name="room.deleted", data={}, at=iso(at))
+    return frames.text_frame(orjson.dumps(message))
+
+
 def _ack_frame(request_id: m.RequestId, rev: int) -> bytes:
     """``ack {id, rev}`` (the shape of ``m.Ack``), made once per operation."""
     ack: dict[str, Any] = {"type": "ack", "rev": rev}

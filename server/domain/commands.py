@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Annotated, Any, TypeAlias
 
+from .access import Action
 from .errors import ValidationError
 from .model import Impact, IncidentStatus, MaintenanceStatus, ServiceStatus
 from .monitors import MonitorKind, MonitorPolicy, Verdict
@@ -39,11 +40,13 @@ Slug: TypeAlias = Annotated[
 class CreateOrg:
     slug: Slug
     name: Name
+    listed: bool = False  # named on the server's front page
 
 
 @dataclass(frozen=True, slots=True)
 class UpdateOrg:
     name: Name | Missing = MISSING
+    listed: bool | Missing = MISSING
 
 
 @dataclass(frozen=True, slots=True)
@@ -232,25 +235,58 @@ Command: TypeAlias = (
     | SetMonitorState
 )
 
-# The commands clients may send, by the name they use on the wire.
-COMMANDS: Mapping[str, type] = {
-    "org.update": UpdateOrg,
-    "service.create": CreateService,
-    "service.update": UpdateService,
-    "service.delete": DeleteService,
-    "incident.create": CreateIncident,
-    "incident.update": UpdateIncident,
-    "incident.resolve": ResolveIncident,
-    "incident.delete": DeleteIncident,
-    "maintenance.schedule": ScheduleMaintenance,
-    "maintenance.update": UpdateMaintenance,
-    "maintenance.cancel": CancelMaintenance,
-    "maintenance.delete": DeleteMaintenance,
-    "monitor.create": CreateMonitor,
-    "monitor.update": UpdateMonitor,
-    "monitor.delete": DeleteMonitor,
+
+@dataclass(frozen=True, slots=True)
+class CommandSpec:
+    """A command clients may send: its name on the wire, its record, and the
+    action (hence the weakest role) it needs. REST and WebSocket both read
+    this, so no door can ask less than the command does."""
+
+    name: str
+    cls: type
+    action: Action
+    wire: bool = True  # sent over the WebSocket too (else REST only)
+
+
+#: Every command a client may send, with what it takes to send it. Internal
+#: commands (``Tick``, ``SetMonitorState``) have no door and are not here;
+#: creating an organization is the server's, not an organization's (``org.create``
+#: needs a server-wide operator token).
+CATALOGUE: tuple[CommandSpec, ...] = (
+    CommandSpec("org.update", UpdateOrg, Action.ADMINISTER),
+    CommandSpec("org.delete", DeleteOrg, Action.OWN, wire=False),
+    CommandSpec("service.create", CreateService, Action.CHANGE),
+    CommandSpec("service.update", UpdateService, Action.CHANGE),
+    CommandSpec("service.delete", DeleteService, Action.CHANGE),
+    CommandSpec("incident.create", CreateIncident, Action.CHANGE),
+    CommandSpec("incident.update", UpdateIncident, Action.CHANGE),
+    CommandSpec("incident.resolve", ResolveIncident, Action.CHANGE),
+    CommandSpec("incident.delete", DeleteIncident, Action.CHANGE),
+    CommandSpec("maintenance.schedule", ScheduleMaintenance, Action.CHANGE),
+    CommandSpec("maintenance.update", UpdateMaintenance, Action.CHANGE),
+    CommandSpec("maintenance.cancel", CancelMaintenance, Action.CHANGE),
+    CommandSpec("maintenance.delete", DeleteMaintenance, Action.CHANGE),
+    CommandSpec("monitor.create", CreateMonitor, Action.CHANGE),
+    CommandSpec("monitor.update", UpdateMonitor, Action.CHANGE),
+    CommandSpec("monitor.delete", DeleteMonitor, Action.CHANGE),
+)
+SPEC_OF: Mapping[type, CommandSpec] = {spec.cls: spec for spec in CATALOGUE}
+#: The commands a WebSocket ``command`` frame may name.
+SPECS: Mapping[str, CommandSpec] = {spec.name: spec for spec in CATALOGUE if spec.wire}
+# The commands by the name they use on the wire, and the other way round.
+COMMANDS: Mapping[str, type] = {name: spec.cls for name, spec in SPECS.items()}
+COMMAND_NAMES: Mapping[type, str] = {
+    **{spec.cls: spec.name for spec in CATALOGUE},
+    CreateOrg: "org.create",
+    Tick: "tick",
+    SetMonitorState: "monitor.state",
 }
-COMMAND_NAMES: Mapping[type, str] = {cls: name for name, cls in COMMANDS.items()}
+
+
+def action_of(command: type | object) -> Action:
+    """The action a command (class or record) needs; KeyError for internal ones."""
+    cls = command if isinstance(command, type) else type(command)
+    return SPEC_OF[cls].action
 
 
 def parse_command(name: str, data: Any) -> Any:

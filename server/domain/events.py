@@ -28,7 +28,7 @@ from .model import (
     iso,
     parse_iso,
 )
-from .monitors import Monitor
+from .monitors import Monitor, shown_spec
 
 # Events the public sees on ``status:<org>`` (with their data made public).
 PUBLIC_EVENTS = frozenset(
@@ -91,6 +91,15 @@ def public_data(event: Event) -> Mapping[str, Any]:
         if isinstance(entity, Mapping):
             public = kind.from_dict(entity).to_dict(public=True)
             return {**data, key: public}
+    return data
+
+
+def member_data(event: Event) -> Mapping[str, Any]:
+    """The event's data as members see it on ``org:``: a monitor's secrets hidden."""
+    data = event.data
+    monitor = data.get("monitor")
+    if isinstance(monitor, Mapping) and isinstance(monitor.get("spec"), Mapping):
+        return {**data, "monitor": {**monitor, "spec": shown_spec(monitor["spec"])}}
     return data
 
 

@@ -188,12 +188,14 @@ class Org:
     name: str
     created_at: datetime
     updated_at: datetime
+    listed: bool = False  # named on the server's front page (opt-in)
 
     def to_dict(self) -> dict[str, Any]:
         return {
             "id": self.id,
             "slug": self.slug,
             "name": self.name,
+            "listed": self.listed,
             "created_at": iso(self.created_at),
             "updated_at": iso(self.updated_at),
         }
@@ -206,6 +208,7 @@ class Org:
             name=d["name"],
             created_at=parse_iso(d["created_at"]),
             updated_at=parse_iso(d["updated_at"]),
+            listed=d.get("listed", False),  # earlier organizations: unlisted
         )
 
 
@@ -565,7 +568,7 @@ class OrgState:
             "services": [s.to_dict() for s in self.services.values()],
             "incidents": [i.to_dict() for i in self.incidents.values()],
             "maintenances": [m.to_dict() for m in self.maintenances.values()],
-            "monitors": [m.to_dict() for m in self.monitors.values()],
+            "monitors": [m.to_dict(stored=True) for m in self.monitors.values()],
             "status": self.status.to_dict(),
             "version": self.version,
             "public_seq": self.public_seq,

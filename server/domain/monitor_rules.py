@@ -26,7 +26,7 @@ from . import commands as c
 from . import rules
 from .errors import Conflict, NotFound, ValidationError
 from .model import IncidentStatus, ServiceStatus
-from .monitors import Monitor, MonitorKind, MonitorPolicy, Verdict
+from .monitors import Monitor, MonitorKind, MonitorPolicy, Verdict, kept_secrets
 from .schema import MISSING
 
 MAX_MONITORS = 1_000  # per organization
@@ -57,6 +57,7 @@ def find_monitor(state: Any, ref: str) -> Monitor:
 
 
 def _check_spec(kind: MonitorKind, spec: dict[str, Any]) -> dict[str, Any]:
+    spec = {k: v for k, v in spec.items() if k != "body_set"}  # what members are shown
     if kind is MonitorKind.HEARTBEAT:
         if spec:
             raise ValidationError("a heartbeat monitor takes no spec", field="spec")
@@ -92,7 +93,7 @@ def _put(
     tx: rules.Tx, monitor: Monitor, *, created: bool = False, extra: dict[str, Any] | None = None
 ) -> None:
     name = "monitor.created" if created else "monitor.updated"
-    tx.emit(name, {"monitor": monitor.to_dict(), **(extra or {})})
+    tx.emit(name, {"monitor": monitor.to_dict(stored=True), **(extra or {})})
 
 
 def _create(tx: rules.Tx, cmd: c.CreateMonitor) -> Any:
@@ -155,7 +156,7 @@ def _update(tx: rules.Tx, cmd: c.UpdateMonitor) -> Any:
     if cmd.service is not MISSING:
         changes["service_id"] = rules.find_service(tx.state, cmd.service).id
     if cmd.spec is not MISSING:
-        changes["spec"] = _check_spec(old.kind, cmd.spec)
+        changes["spec"] = _check_spec(old.kind, kept_secrets(old.spec, cmd.spec))
     if cmd.regions is not MISSING:
         changes["regions"] = tuple(cmd.regions)
     if cmd.down_status is not MISSING:

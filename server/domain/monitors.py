@@ -44,6 +44,48 @@ class Verdict(StrEnum):
     DOWN = "down"
 
 
+#: What a spec holds that is write-only: it may carry credentials. Members see
+#: the header names but not their values, and whether a body is set.
+SECRET_FIELDS = ("headers", "body")
+
+
+def shown_spec(spec: Mapping[str, Any]) -> dict[str, Any]:
+    """A spec as members see it: each header's value is ``null`` and the body is
+    replaced by ``body_set``. Sending that back in an update keeps both."""
+    shown = {k: v for k, v in spec.items() if k not in SECRET_FIELDS}
+    if "headers" in spec:
+        shown["headers"] = dict.fromkeys(spec["headers"])
+    if "body" in spec:
+        shown["body_set"] = spec["body"] is not None
+    return shown
+
+
+def kept_secrets(old: Mapping[str, Any], new: Mapping[str, Any]) -> dict[str, Any]:
+    """An update's spec with the secrets it does not restate kept from ``old``:
+    no ``body`` keeps the body (``null`` removes it), no ``headers`` keeps them
+    all, and a header whose value is ``null`` keeps that header's value."""
+    merged = {k: v for k, v in new.items() if k != "body_set"}
+    if "body" not in merged and old.get("body") is not None:
+        merged["body"] = old["body"]
+    if "headers" not in merged:
+        if old.get("headers"):
+            merged["headers"] = dict(old["headers"])
+    elif isinstance(merged["headers"], Mapping):
+        before = old.get("headers") or {}
+        merged["headers"] = {
+            name: before.get(name) if value is None and name in before else value
+            for name, value in merged["headers"].items()
+        }
+    return merged
+
+
+def redact(details: Any) -> Any:
+    """A command's fields with a spec's secrets hidden, for the audit log."""
+    if isinstance(details, Mapping) and isinstance(details.get("spec"), Mapping):
+        return {**details, "spec": shown_spec(details["spec"])}
+    return details
+
+
 @dataclass(frozen=True, slots=True)
 class Monitor:
     id: str
@@ -72,7 +114,10 @@ class Monitor:
     incident_id: str | None = None  # the incident this monitor opened and will resolve
     baseline: ServiceStatus | None = None  # the service's status before the policy set it
 
-    def to_dict(self, *, public: bool = False) -> dict[str, Any]:
+    def to_dict(self, *, public: bool = False, stored: bool = False) -> dict[str, Any]:
+        """The monitor as members see it (its secrets write-only, see
+        :func:`shown_spec`), as the public sees it, or whole (``stored``: for
+        the event log, snapshots and the probes that must send the secrets)."""
         out: dict[str, Any] = {
             "id": self.id,
             "name": self.name,
@@ -86,7 +131,7 @@ class Monitor:
             return out
         out.update(
             {
-                "spec": dict(self.spec),
+                "spec": dict(self.spec) if stored else shown_spec(self.spec),
                 "interval": self.interval,
                 "regions": list(self.regions),
                 "quorum": self.quorum,

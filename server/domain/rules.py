@@ -128,7 +128,14 @@ def new_org(cmd: c.CreateOrg, ctx: c.Context) -> Decision:
     """The first event of a new organization's stream."""
     check_slug(cmd.slug)
     ctx = dataclasses.replace(ctx, now=to_millisecond(ctx.now))
-    org = Org(id=ctx.new_id(), slug=cmd.slug, name=cmd.name, created_at=ctx.now, updated_at=ctx.now)
+    org = Org(
+        id=ctx.new_id(),
+        slug=cmd.slug,
+        name=cmd.name,
+        created_at=ctx.now,
+        updated_at=ctx.now,
+        listed=cmd.listed,
+    )
     tx = Tx(OrgState(org=org), ctx)
     tx.emit("org.created", {"org": org.to_dict()})
     return Decision(tx.state, tx.events, org.to_dict())
@@ -203,9 +210,13 @@ def _in_running_maintenance(state: OrgState, service_id: str, *, exclude: str) -
 
 
 def _update_org(tx: Tx, cmd: c.UpdateOrg) -> Any:
-    org = tx.state.org
-    if cmd.name is not MISSING and cmd.name != org.name:
-        org = replace(org, name=cmd.name, updated_at=tx.ctx.now)
+    old = org = tx.state.org
+    if cmd.name is not MISSING:
+        org = replace(org, name=cmd.name)
+    if cmd.listed is not MISSING:
+        org = replace(org, listed=cmd.listed)
+    if org != old:
+        org = replace(org, updated_at=tx.ctx.now)
         tx.emit("org.updated", {"org": org.to_dict()})
     return org.to_dict()
 

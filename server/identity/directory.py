@@ -21,7 +21,7 @@ from typing import Any
 
 import trio
 
-from ..auth import SYSTEM, AuthError, Forbidden, Origin, Principal, Role, Tokens
+from ..auth import SYSTEM, AuthError, Forbidden, Origin, Principal, Role, Tokens, expiry
 from ..clock import Clock
 from ..config import Limits
 from ..domain.errors import Conflict, NotFound, ValidationError
@@ -35,6 +35,7 @@ from .records import (
     Failures,
     Gone,
     Invitation,
+    Maker,
     Session,
     User,
     digest,
@@ -60,7 +61,7 @@ class Directory:
     sessions: dict[str, Session] = field(default_factory=dict)
     api_tokens: dict[str, ApiToken] = field(default_factory=dict)
     invitations: dict[str, Invitation] = field(default_factory=dict)
-    failures: dict[str, Failures] = field(default_factory=dict)
+    failures: dict[str, Failures] = field(default_factory=dict)  # by "<email> <address>"
     lock: trio.Lock = field(default_factory=trio.Lock)
 
     def __post_init__(self) -> None:
@@ -89,6 +90,7 @@ class Directory:
                 r["created_by"],
                 r["created_at"],
                 r["expires_at"],
+                _maker(r),
             )
         for r in rows["invitations"]:
             self.invitations[r["id"]] = Invitation(
@@ -100,6 +102,7 @@ class Directory:
                 r["created_by"],
                 r["created_at"],
                 r["expires_at"],
+                _maker(r),
             )
 
     # -- principals ---------------------------------------------------------------
@@ -115,7 +118,14 @@ class Directory:
         if session is None or session.user_id != user_id:
             raise AuthError("this login has ended (logged out or expired); log in again")
         user = self.users[session.user_id]
-        return Principal("user", user.id, user.email, session=session.id, roles=self.role_of)
+        return Principal(
+            "user",
+            user.id,
+            user.email,
+            session=session.id,
+            roles=self.role_of,
+            expires_at=expiry(claims),
+        )
 
     def token_principal(self, secret: str) -> Principal:
         token_id = row_of(secret, "sbt")
@@ -124,22 +134,33 @@ class Directory:
             raise AuthError("the API token is not valid: unknown or revoked")
         if token.expires_at is not None and token.expires_at <= self.clock.now():
             raise AuthError(f"the API token {token.name!r} has expired")
-        return Principal("token", token.id, f"token:{token.name}", token.org, token.role)
+        return Principal(
+            "token",
+            token.id,
+            f"token:{token.name}",
+            token.org,
+            token.role,
+            expires_at=token.expires_at,
+        )
 
     # -- logins ---------------------------------------------------------------------
 
     async def login(self, email: str, password: str, ip: str | None) -> dict[str, Any]:
         """Check the password; a new session with its access and refresh tokens.
 
-        Guessing is slowed twice: per client address (a token bucket), and per
-        account (after a few failures, each next attempt waits twice as long).
+        Guessing is slowed twice: per client address (a token bucket, which
+        caps spraying many accounts), and per account *and* address (after a
+        few failures, each next attempt from there waits twice as long). The
+        second is per address so that an attacker slows only himself: the
+        account's owner, elsewhere, still logs in.
         """
         now = trio.current_time()
         wait = self.login_buckets.take(ip or "?", now)
         if wait:
             raise RateLimited("too many login attempts from this address; wait", wait)
         email = email.strip().lower()
-        failures = self.failures.get(email)
+        key = f"{email} {ip or '?'}"
+        failures = self.failures.get(key)
         if failures is not None and failures.wait_until > now:
             raise RateLimited(
                 "too many failed logins to this account; wait before trying again",
@@ -148,25 +169,42 @@ class Directory:
         user_id = self.by_email.get(email)
         user = self.users.get(user_id) if user_id else None
         if not await verify_password(user.password_hash if user else None, password):
-            failures = self.failures.setdefault(email, Failures())
+            failures = self.failures.setdefault(key, Failures())
             failures.count += 1
             extra = failures.count - self.limits.login_failures_free
             if extra >= 0:
                 failures.wait_until = trio.current_time() + min(300.0, 2.0**extra)
             if len(self.failures) > 100_000:
                 self.failures.clear()  # memory stays bounded; the IP buckets still hold
+            await self.store.write([], self._logins(user, email, ip, "login.fail"))
             raise AuthError("wrong email or password")
         assert user is not None
-        self.failures.pop(email, None)
-        return await self._new_session(user, ip)
+        self.failures.pop(key, None)
+        return await self._new_session(user, ip, self._logins(user, email, ip, "login"))
 
-    async def _new_session(self, user: User, ip: str | None) -> dict[str, Any]:
+    def _logins(
+        self, user: User | None, email: str, ip: str | None, action: str
+    ) -> list[AuditEntry]:
+        """The audit rows of a login or a failed one: in the server's log (``*``),
+        and in the log of each organization the account belongs to."""
+        at = self.clock.now()
+        if user is None:
+            origin = Origin("anonymous", "", email[:254], ip)
+            orgs: list[str] = []
+        else:
+            origin = Origin("user", user.id, user.email, ip)
+            orgs = sorted(self.memberships.get(user.id, {}))
+        return [origin.entry(org, action, origin.id or None, None, at) for org in ["*", *orgs]]
+
+    async def _new_session(
+        self, user: User, ip: str | None, audit: Sequence[AuditEntry] = ()
+    ) -> dict[str, Any]:
         at = self.clock.now()
         session_id = new_id(16)
         refresh = new_secret("sbr", session_id)
         expires = at + timedelta(days=self.limits.session_days)
         await self.store.write(
-            [sql.insert_session(session_id, user.id, digest(refresh), at, expires, ip)]
+            [sql.insert_session(session_id, user.id, digest(refresh), at, expires, ip)], audit
         )
         self.sessions[session_id] = Session(session_id, user.id, digest(refresh), at, expires)
         return self._grant(user, session_id, refresh)
@@ -232,9 +270,10 @@ class Directory:
         origin: Origin | None,
         extra: Sequence[sql.Statement] = (),
         user_id: str | None = None,
+        extra_audit: Sequence[AuditEntry] = (),
     ) -> User:
         email = normalize_email(email)
-        if problem := check_strength(password):
+        if problem := check_strength(password, email):
             raise ValidationError(problem, field="password")
         name = name.strip() or email.split("@")[0]
         if len(name) > 120:
@@ -249,6 +288,7 @@ class Directory:
             self._audit(org, origin, "member.add", user.id, {"email": email, "role": str(r)}, at)
             for org, r in roles.items()
         ]
+        audit += extra_audit
         async with self.lock:
             try:
                 await self.store.write(statements, audit)
@@ -289,12 +329,19 @@ class Directory:
             if current is Role.OWNER and role is not Role.OWNER and self._owners(org) == 1:
                 raise Conflict("an organization keeps at least one owner", field="role")
             at = self.clock.now()
+            made = self._cap_made(org, ("user", user_id), role) if role < current else Made()
+            details = {"from": str(current), "to": str(role)}
             await self.store.write(
-                [sql.put_membership(user_id, org, str(role), at)],
-                [self._audit(org, origin, "member.role", user_id, {"role": str(role)}, at)],
+                [sql.put_membership(user_id, org, str(role), at), *made.statements(at)],
+                [
+                    self._audit(org, origin, "member.role", user_id, details, at),
+                    *made.audit(self, org, origin, at),
+                ],
             )
             self.memberships[user_id][org] = role
+            touched = made.apply(self)
         self.revoke(lambda p: p.kind == "user" and p.id == user_id, f"role in {org} changed")
+        self._close_tokens(touched, f"its maker's role in {org} changed")
         return {**self.users[user_id].to_dict(), "role": str(role)}
 
     async def remove_member(self, org: str, user_id: str, acting: Role, origin: Origin) -> None:
@@ -304,12 +351,19 @@ class Directory:
             if current is Role.OWNER and self._owners(org) == 1:
                 raise Conflict("an organization keeps at least one owner", field="user")
             at = self.clock.now()
+            made = self._cap_made(org, ("user", user_id), None)
+            details = {"email": self.users[user_id].email, "role": str(current)}
             await self.store.write(
-                [sql.delete_membership(user_id, org)],
-                [self._audit(org, origin, "member.remove", user_id, None, at)],
+                [sql.delete_membership(user_id, org), *made.statements(at)],
+                [
+                    self._audit(org, origin, "member.remove", user_id, details, at),
+                    *made.audit(self, org, origin, at),
+                ],
             )
             del self.memberships[user_id][org]
+            touched = made.apply(self)
         self.revoke(lambda p: p.kind == "user" and p.id == user_id, f"membership of {org} revoked")
+        self._close_tokens(touched, f"its maker left {org}")
 
     # -- invitations ------------------------------------------------------------------
 
@@ -330,8 +384,10 @@ class Directory:
         at = self.clock.now()
         inv_id = new_id()
         link = new_secret("sbi", inv_id)
+        expires = self._within_maker(origin, at + timedelta(hours=hours))
+        assert expires is not None
         invitation = Invitation(
-            inv_id, org, role, email, digest(link), origin.subject, at, at + timedelta(hours=hours)
+            inv_id, org, role, email, digest(link), origin.subject, at, expires, _maker_of(origin)
         )
         await self.store.write(
             [
@@ -344,6 +400,7 @@ class Directory:
                     origin.subject,
                     at,
                     invitation.expires_at,
+                    invitation.maker,
                 )
             ],
             [self._audit(org, origin, "invitation.create", inv_id, {"role": str(role)}, at)],
@@ -382,25 +439,39 @@ class Directory:
         signup: dict[str, str] | None,
         ip: str | None,
     ) -> dict[str, Any]:
-        """Join the invitation's organization as the logged-in user, or as a new one."""
+        """Join the invitation's organization as the logged-in user, or as a new one.
+
+        Signing up with an address that has an account already is a login to
+        it (its password, with the login's limits and audit rows) that then
+        joins: a wrong password gets the login's own answer, never word that
+        the account exists.
+        """
         invitation = self.invitation(link)
         at = self.clock.now()
+        session: dict[str, Any] | None = None
+        user: User | None = None
         if who is not None:
             if who.kind != "user":
                 raise Forbidden("only a person (a login) can accept an invitation")
             user = self.users[who.id]
+        elif signup is None:
+            raise AuthError("log in, or give email, name and password to sign up")
+        else:
+            email = normalize_email(signup.get("email", ""))
+            if invitation.email and invitation.email != email:
+                raise Forbidden(f"this invitation is for {invitation.email}")
+            if email in self.by_email:  # as if it had logged in first
+                session = await self.login(email, signup.get("password", ""), ip)
+                user = self.users[self.by_email[email]]
+        if user is not None:
             if invitation.email and invitation.email != user.email:
                 raise Forbidden(f"this invitation is for {invitation.email}")
             if self.role_of(user.id, invitation.org) is not None:
                 raise Conflict(f"you are already a member of {invitation.org!r}")
-        elif signup is None:
-            raise AuthError("log in, or give email, name and password to sign up")
-        elif invitation.email and invitation.email != normalize_email(signup.get("email", "")):
-            raise Forbidden(f"this invitation is for {invitation.email}")
         # Taken out first, so that nobody else can use it while this one commits.
         del self.invitations[invitation.id]
         try:
-            if who is not None:
+            if user is not None:
                 origin = Origin("user", user.id, user.email, ip)
                 async with self.lock:
                     await self.store.write(
@@ -411,18 +482,21 @@ class Directory:
                         [self._accepted(invitation, origin, user.id, at)],
                     )
                     self.memberships.setdefault(user.id, {})[invitation.org] = invitation.role
-                return {"org": invitation.org, "role": str(invitation.role), "user": user.to_dict()}
+                joined = {"org": invitation.org, "role": str(invitation.role)}
+                return {**joined, **session} if session else {**joined, "user": user.to_dict()}
             assert signup is not None
             user_id = new_id()
             email = normalize_email(signup.get("email", ""))
+            joining = Origin("user", user_id, email, ip)
             user = await self.create_user(
                 email,
                 signup.get("name", ""),
                 signup.get("password", ""),
                 {invitation.org: invitation.role},
-                Origin("user", user_id, email, ip),
+                joining,
                 extra=[sql.accept_invitation(invitation.id, user_id, at)],
                 user_id=user_id,
+                extra_audit=[self._accepted(invitation, joining, user_id, at)],
             )
         except BaseException:
             self.invitations[invitation.id] = invitation
@@ -433,12 +507,20 @@ class Directory:
     def _accepted(
         self, invitation: Invitation, origin: Origin, user_id: str, at: datetime
     ) -> AuditEntry:
+        maker = invitation.maker
         return self._audit(
             invitation.org,
             origin,
             "invitation.accept",
             invitation.id,
-            {"user": user_id, "role": str(invitation.role)},
+            {
+                "user": user_id,
+                "email": origin.subject,
+                "role": str(invitation.role),
+                "invitation": invitation.id,
+                "invited_by": invitation.created_by,
+                "invited_by_id": None if maker is None else maker[1],
+            },
             at,
         )
 
@@ -477,11 +559,30 @@ class Directory:
             raise Conflict(f"a token named {name!r} exists in {org!r}", field="name")
         token_id = new_id()
         secret = new_secret("sbt", token_id)
-        token = ApiToken(token_id, org, name, role, digest(secret), origin.subject, at, expires_at)
+        expires_at = self._within_maker(origin, expires_at)
+        token = ApiToken(
+            token_id,
+            org,
+            name,
+            role,
+            digest(secret),
+            origin.subject,
+            at,
+            expires_at,
+            _maker_of(origin),
+        )
         await self.store.write(
             [
                 sql.insert_token(
-                    token_id, org, name, str(role), token.hash, origin.subject, at, expires_at
+                    token_id,
+                    org,
+                    name,
+                    str(role),
+                    token.hash,
+                    origin.subject,
+                    at,
+                    expires_at,
+                    token.maker,
                 )
             ],
             [
@@ -503,12 +604,56 @@ class Directory:
         if token is None or token.org != org:
             raise NotFound(f"no token {token_id!r} in {org!r}", field="token")
         at = self.clock.now()
-        await self.store.write(
-            [sql.revoke_token(token_id, at)],
-            [self._audit(org, origin, "token.revoke", token_id, {"name": token.name}, at)],
-        )
-        self.api_tokens.pop(token_id, None)
+        async with self.lock:
+            made = self._cap_made(org, ("token", token_id), None)
+            await self.store.write(
+                [sql.revoke_token(token_id, at), *made.statements(at)],
+                [
+                    self._audit(org, origin, "token.revoke", token_id, {"name": token.name}, at),
+                    *made.audit(self, org, origin, at),
+                ],
+            )
+            self.api_tokens.pop(token_id, None)
+            touched = made.apply(self)
         self.revoke(lambda p: p.kind == "token" and p.id == token_id, "token revoked")
+        self._close_tokens(touched, "the token that made it was revoked")
+
+    # -- what members made ------------------------------------------------------------
+
+    def _within_maker(self, origin: Origin, expires: datetime | None) -> datetime | None:
+        """A token or invitation made by an API token ends when its maker does, at the latest."""
+        maker = self.api_tokens.get(origin.id) if origin.kind == "token" else None
+        if maker is None or maker.expires_at is None:
+            return expires
+        return maker.expires_at if expires is None else min(expires, maker.expires_at)
+
+    def _cap_made(self, org: str, maker: Maker, cap: Role | None) -> Made:
+        """What must change so that nothing ``maker`` made in ``org`` (and nothing
+        made by what it made) exceeds ``cap``; None revokes it all."""
+        made = Made()
+        todo: list[tuple[Maker, Role | None]] = [(maker, cap)]
+        while todo:
+            who, limit = todo.pop()
+            for token in self.api_tokens.values():
+                if token.org != org or token.maker != who or token.id in made.tokens:
+                    continue
+                if limit is None:
+                    made.tokens[token.id] = None
+                    todo.append((("token", token.id), None))
+                elif token.role > limit:
+                    made.tokens[token.id] = limit
+                    todo.append((("token", token.id), limit))
+            for inv in self.invitations.values():
+                if inv.org == org and inv.maker == who and inv.id not in made.invitations:
+                    if limit is None:
+                        made.invitations[inv.id] = None
+                    elif inv.role > limit:
+                        made.invitations[inv.id] = limit
+        return made
+
+    def _close_tokens(self, token_ids: set[str], reason: str) -> None:
+        if token_ids:
+            self.revoke(lambda p: p.kind == "token" and p.id in token_ids, reason)
 
     # -- audit ------------------------------------------------------------------------
 
@@ -522,3 +667,74 @@ class Directory:
         at: datetime,
     ) -> AuditEntry:
         return (origin or SYSTEM).entry(org, action, target, details, at)
+
+
+def _maker(row: Any) -> Maker | None:
+    kind, maker_id = row["creator_kind"], row["creator_id"]
+    return None if kind is None or maker_id is None else (kind, maker_id)
+
+
+def _maker_of(origin: Origin) -> Maker:
+    return (origin.kind, origin.id)
+
+
+@dataclass
+class Made:
+    """Tokens and invitations to revoke (None) or cap (a role), because their
+    maker lost power: planned under the directory's lock, written with the
+    change that caused it, then applied."""
+
+    tokens: dict[str, Role | None] = field(default_factory=dict)
+    invitations: dict[str, Role | None] = field(default_factory=dict)
+
+    def statements(self, at: datetime) -> list[sql.Statement]:
+        out = []
+        for token_id, role in self.tokens.items():
+            out.append(
+                sql.revoke_token(token_id, at)
+                if role is None
+                else sql.set_token_role(token_id, str(role))
+            )
+        for inv_id, role in self.invitations.items():
+            out.append(
+                sql.revoke_invitation(inv_id, at)
+                if role is None
+                else sql.set_invitation_role(inv_id, str(role))
+            )
+        return out
+
+    def audit(
+        self, directory: Directory, org: str, origin: Origin, at: datetime
+    ) -> list[AuditEntry]:
+        rows = []
+        for token_id, role in self.tokens.items():
+            token = directory.api_tokens[token_id]
+            if role is None:
+                details: dict[str, Any] = {"name": token.name, "reason": "its maker lost access"}
+                rows.append(directory._audit(org, origin, "token.revoke", token_id, details, at))
+            else:
+                details = {"name": token.name, "from": str(token.role), "to": str(role)}
+                rows.append(directory._audit(org, origin, "token.role", token_id, details, at))
+        for inv_id, role in self.invitations.items():
+            inv = directory.invitations[inv_id]
+            if role is None:
+                details = {"role": str(inv.role), "reason": "its maker lost access"}
+                rows.append(directory._audit(org, origin, "invitation.revoke", inv_id, details, at))
+            else:
+                details = {"from": str(inv.role), "to": str(role)}
+                rows.append(directory._audit(org, origin, "invitation.role", inv_id, details, at))
+        return rows
+
+    def apply(self, directory: Directory) -> set[str]:
+        """Change the directory's memory; the tokens whose sockets must close."""
+        for token_id, role in self.tokens.items():
+            if role is None:
+                directory.api_tokens.pop(token_id, None)
+            else:
+                directory.api_tokens[token_id].role = role
+        for inv_id, role in self.invitations.items():
+            if role is None:
+                directory.invitations.pop(inv_id, None)
+            else:
+                directory.invitations[inv_id].role = role
+        return set(self.tokens)

@@ -14,7 +14,10 @@ us fetch the set again (a provider rotating keys), but at most once every
 from __future__ import annotations
 
 import json
+import logging
+import re
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -22,9 +25,13 @@ import httpx
 import jwt
 import trio
 
-from ..auth import AuthError, Principal, Role
+from ..auth import AuthError, Principal, Role, expiry
+from ..domain.commands import SLUG_PATTERN
+
+log = logging.getLogger(__name__)
 
 ALGORITHMS = ("RS256", "ES256")
+SLUG = re.compile(SLUG_PATTERN)
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,7 +43,7 @@ class Provider:
     org_claim: str = "org"  # the claim naming the organization...
     orgs: dict[str, str] = field(default_factory=dict)  # ...mapped to our slugs (empty: as is)
     role_claim: str = "role"
-    roles: dict[str, str] = field(default_factory=dict)  # provider role -> our role
+    roles: dict[str, str] = field(default_factory=dict)  # provider role -> ours; others: none
     default_role: str | None = None  # when the role claim is absent
     subject_claim: str = "email"  # shown as the principal's name (falls back to sub)
     refresh_seconds: float = 30.0  # at most one key set fetch per this long
@@ -166,10 +173,23 @@ class Oidc:
             ) from None
         except jwt.PyJWTError as exc:
             raise AuthError(f"the token is not valid: {exc}") from None
+        # The leeway forgives a provider's clock for iat and nbf; exp holds as
+        # written, so that a socket closes exactly when the token stops working.
+        ends = expiry(claims)
+        if ends is None or ends <= datetime.now(UTC):
+            raise AuthError("the token has expired")
         return _principal(provider, claims)
 
 
 def _principal(provider: Provider, claims: dict[str, Any]) -> Principal:
+    """The principal of a verified token's claims.
+
+    The organization is a slug (mapped through ``orgs`` when the provider has
+    that map): never the operators' ``*``, which only tokens this server signed
+    may carry. The role is mapped through ``roles`` when the provider has that
+    map, and a value outside it grants nothing; without a map, the value must
+    be one of our role names.
+    """
     org_value = claims.get(provider.org_claim)
     if not isinstance(org_value, str) or not org_value:
         raise AuthError(f"the token has no {provider.org_claim!r} claim naming an organization")
@@ -179,22 +199,45 @@ def _principal(provider: Provider, claims: dict[str, Any]) -> Principal:
             raise AuthError(f"the token's organization {org_value!r} is not mapped to one here")
     else:
         org = org_value
+    if not SLUG.fullmatch(org):
+        log.warning(
+            "refused a token of %s: its %s claim %r is not an organization slug",
+            provider.issuer,
+            provider.org_claim,
+            org,
+        )
+        raise AuthError(f"the token's organization {org!r} is not an organization's slug")
     role_value = claims.get(provider.role_claim, provider.default_role)
-    if isinstance(role_value, list):  # some providers send a list of roles: take the strongest
-        mapped = [provider.roles.get(str(r), str(r)) for r in role_value]
-        parsed = [Role[r.upper()] for r in mapped if r.upper() in Role.__members__]
-        role = max(parsed) if parsed else None
-    elif isinstance(role_value, str):
-        try:
-            role = Role.parse(provider.roles.get(role_value, role_value))
-        except ValueError:
-            role = None
-    else:
-        role = None
-    if role is None:
+    values = role_value if isinstance(role_value, list) else [role_value]
+    roles = [r for r in (_role(provider, v) for v in values if isinstance(v, str)) if r is not None]
+    if not roles:
         raise AuthError(f"the token's {provider.role_claim!r} claim gives no role here")
     sub = str(claims["sub"])
     shown = claims.get(provider.subject_claim)
     return Principal(
-        "oidc", f"{provider.issuer}#{sub}", shown if isinstance(shown, str) else sub, org, role
+        "oidc",
+        f"{provider.issuer}#{sub}",
+        shown if isinstance(shown, str) else sub,
+        org,
+        max(roles),  # some providers send a list of roles: the strongest counts
+        expires_at=expiry(claims),
     )
+
+
+def _role(provider: Provider, value: str) -> Role | None:
+    """Our role for one of the provider's role values, or None."""
+    if provider.roles:
+        mapped = provider.roles.get(value)
+        if mapped is None:
+            log.warning(
+                "a token of %s has the %s %r, which its roles map does not name: no role granted",
+                provider.issuer,
+                provider.role_claim,
+                value,
+            )
+            return None
+        value = mapped
+    try:
+        return Role.parse(value)
+    except ValueError:
+        return None

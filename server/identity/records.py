@@ -46,6 +46,9 @@ class Session:
     expires_at: datetime
 
 
+Maker = tuple[str, str]  # (kind, id) of the principal that made a token or an invitation
+
+
 @dataclass(slots=True)
 class ApiToken:
     id: str
@@ -53,9 +56,10 @@ class ApiToken:
     name: str
     role: Role
     hash: str
-    created_by: str | None
+    created_by: str | None  # the maker's readable name
     created_at: datetime
     expires_at: datetime | None
+    maker: Maker | None = None  # None: made before makers were kept, or by the server
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -79,6 +83,7 @@ class Invitation:
     created_by: str | None
     created_at: datetime
     expires_at: datetime
+    maker: Maker | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return {

@@ -25,6 +25,7 @@ import trio
 
 from server import __version__
 
+from ..netguard import GuardedTransport, NetworkRule, Refused, connect
 from .specs import HttpSpec, TcpSpec, TlsSpec, json_text
 
 Outcome: TypeAlias = Literal["up", "degraded", "down"]
@@ -76,28 +77,28 @@ def _timed_out(seconds: float) -> CheckResult:
 
 
 def make_client(
+    rule: NetworkRule,
     *,
     verify: bool | ssl.SSLContext = True,
-    trust_env: bool = False,
     max_connections: int = 1_000,
     max_keepalive_connections: int = 100,
 ) -> httpx.AsyncClient:
     """An HTTP client for probes, shared by all the monitors of one prober.
 
-    Cookies are never kept, so one check cannot change what the next one sees.
-    ``trust_env`` is off by default: a proxy from the environment would stand
-    between the probe and the target, and its latency and outages would be
-    reported as the target's.
+    It connects only where ``rule`` allows (redirects included). Cookies are
+    never kept, so one check cannot change what the next one sees. Proxies
+    from the environment are ignored: a proxy would stand between the probe
+    and the target, and its latency and outages would be reported as the
+    target's.
     """
+    limits = httpx.Limits(
+        max_connections=max_connections, max_keepalive_connections=max_keepalive_connections
+    )
     return httpx.AsyncClient(
-        verify=verify,
-        trust_env=trust_env,
+        transport=GuardedTransport(rule, verify=verify, limits=limits),
+        trust_env=False,
         headers={"User-Agent": USER_AGENT},
         cookies=CookieJar(policy=DefaultCookiePolicy(allowed_domains=[])),
-        limits=httpx.Limits(
-            max_connections=max_connections,
-            max_keepalive_connections=max_keepalive_connections,
-        ),
         max_redirects=MAX_REDIRECTS,
     )
 
@@ -107,19 +108,19 @@ class HttpClients:
     a spec may turn it off (``verify_tls``), so there are two, made on first use.
 
     ``ssl_context`` replaces the system's trust store for the verifying client
-    (a private CA, or a test's).
+    (a private CA, or a test's). Both connect only where ``rule`` allows.
     """
 
     def __init__(
         self,
+        rule: NetworkRule,
         *,
         ssl_context: ssl.SSLContext | None = None,
-        trust_env: bool = False,
         max_connections: int = 1_000,
         max_keepalive_connections: int = 100,
     ) -> None:
+        self.rule = rule
         self._verify: bool | ssl.SSLContext = ssl_context or True
-        self._trust_env = trust_env
         self._max_connections = max_connections
         self._max_keepalive_connections = max_keepalive_connections
         self._clients: dict[bool, httpx.AsyncClient] = {}
@@ -128,8 +129,8 @@ class HttpClients:
         client = self._clients.get(verify)
         if client is None:
             client = self._clients[verify] = make_client(
+                self.rule,
                 verify=self._verify if verify else False,
-                trust_env=self._trust_env,
                 max_connections=self._max_connections,
                 max_keepalive_connections=self._max_keepalive_connections,
             )
@@ -270,11 +271,21 @@ def _json_problem(path: str, expected: str | None, body: bytes, truncated: bool)
             value = value[int(part)]
         else:
             return f"JSON path {path} not found"
-    if expected is not None:
-        got = json_text(value)
-        if got != expected:
-            return f"JSON path {path} is {_quote(got)}, expected {_quote(expected)}"
+    if expected is not None and json_text(value) != expected:
+        # What the target said is not repeated: the words reach people who
+        # may not see the target itself (and it may be an internal service).
+        return f"JSON path {path} does not hold {_quote(expected)} (it holds {_kind(value)})"
     return None
+
+
+def _kind(value: object) -> str:
+    if isinstance(value, bool) or value is None:
+        return "true, false or null"
+    if isinstance(value, int | float):
+        return "another number"
+    if isinstance(value, str):
+        return "another string"
+    return "a list" if isinstance(value, list) else "an object"
 
 
 def _quote(text: str, limit: int = 60) -> str:
@@ -287,15 +298,15 @@ def _quote(text: str, limit: int = 60) -> str:
 # TCP and TLS
 
 
-async def check_tcp(spec: TcpSpec) -> CheckResult:
+async def check_tcp(spec: TcpSpec, rule: NetworkRule) -> CheckResult:
     """Up when the port accepts a connection; latency is the time to connect."""
     start = trio.current_time()
     try:
         with trio.fail_after(spec.timeout):
-            stream = await trio.open_tcp_stream(spec.host, spec.port)
+            stream = await connect(rule, spec.host, spec.port)
     except trio.TooSlowError:
         return _timed_out(spec.timeout)
-    except OSError as exc:
+    except (OSError, Refused) as exc:
         return _down(describe_error(exc))
     latency = _ms_since(start)
     await trio.aclose_forcefully(stream)
@@ -308,7 +319,9 @@ def _default_context() -> ssl.SSLContext:
     return ssl.create_default_context()
 
 
-async def check_tls(spec: TlsSpec, ssl_context: ssl.SSLContext | None = None) -> CheckResult:
+async def check_tls(
+    spec: TlsSpec, rule: NetworkRule, ssl_context: ssl.SSLContext | None = None
+) -> CheckResult:
     """Handshake and judge the certificate: untrusted, mismatched or expired is
     down; valid for fewer than ``days_before_expiry`` days is degraded.
 
@@ -319,7 +332,7 @@ async def check_tls(spec: TlsSpec, ssl_context: ssl.SSLContext | None = None) ->
     start = trio.current_time()
     try:
         with trio.fail_after(spec.timeout):
-            tcp = await trio.open_tcp_stream(spec.host, spec.port)
+            tcp = await connect(rule, spec.host, spec.port)
             stream = trio.SSLStream(tcp, context, server_hostname=spec.server_name or spec.host)
             try:
                 await stream.do_handshake()
@@ -328,7 +341,7 @@ async def check_tls(spec: TlsSpec, ssl_context: ssl.SSLContext | None = None) ->
                 await trio.aclose_forcefully(stream)
     except trio.TooSlowError:
         return _timed_out(spec.timeout)
-    except (OSError, trio.BrokenResourceError) as exc:
+    except (OSError, trio.BrokenResourceError, Refused) as exc:
         return _down(describe_error(exc))
     latency = _ms_since(start)
 
@@ -366,6 +379,9 @@ def describe_error(exc: BaseException) -> str:
     most telling kind of error first.
     """
     chain = list(_chain(exc))
+    for e in chain:
+        if isinstance(e, Refused):
+            return e.message
     for e in chain:
         if isinstance(e, ssl.SSLCertVerificationError):
             return f"TLS certificate rejected: {_sentence(e.verify_message or str(e))}"

@@ -206,7 +206,9 @@ class Monitoring:
         feed = self._feed(region)
 
         def snapshot() -> bytes:
-            monitors = [{"org": o, "monitor": mon.to_dict()} for o, mon in feed.assigned.values()]
+            monitors = [
+                {"org": o, "monitor": mon.to_dict(stored=True)} for o, mon in feed.assigned.values()
+            ]
             return orjson.dumps({"region": region, "monitors": monitors})
 
         join_topic(conn, feed.topic, since, request_id, snapshot)
@@ -218,7 +220,9 @@ class Monitoring:
                 feed.assigned[monitor_id] = (org, monitor)
                 if had is None or not same_pace(had[1], monitor):
                     self._publish(
-                        feed, "monitor.assigned", {"org": org, "monitor": monitor.to_dict()}
+                        feed,
+                        "monitor.assigned",
+                        {"org": org, "monitor": monitor.to_dict(stored=True)},
                     )
             elif had is not None:
                 del feed.assigned[monitor_id]

@@ -23,6 +23,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Any
+from urllib.parse import urlsplit
 
 import httpx
 import orjson
@@ -34,6 +35,7 @@ from ..domain.errors import Conflict, NotFound, ValidationError
 from ..domain.model import iso
 from ..domain.schema import MISSING, given, parse
 from ..ids import new_id
+from ..netguard import GuardedTransport, Refused, resolve
 from ..ratelimit import KeyedBuckets
 from ..store import Duplicate, Store, StoreError
 from . import senders
@@ -125,7 +127,6 @@ class Notifier:
         key: bytes,
         settings: NotifySettings | None = None,
         clock: Clock | None = None,
-        transport: httpx.AsyncBaseTransport | None = None,
     ) -> None:
         self.store = store
         self.settings = settings or NotifySettings()
@@ -135,8 +136,8 @@ class Notifier:
         self.subscribe_buckets = KeyedBuckets(
             self.settings.subscribes_per_minute / 60, self.settings.subscribes_burst
         )
-        self._transport = transport
-        self._client: httpx.AsyncClient | None = None
+        self._client: httpx.AsyncClient | None = None  # channels
+        self._strangers: httpx.AsyncClient | None = None  # subscribers' webhooks
         self._wakeup = trio.Event()
         self._in_flight: set[str] = set()
         self._destinations: dict[str, deque[dict[str, Any]]] = {}  # by receiver
@@ -201,6 +202,21 @@ class Notifier:
             checked["to"] = addresses
         return checked
 
+    async def _check_reachable(self, config: Mapping[str, Any]) -> None:
+        """A channel's URL must be somewhere the network rule lets us post to (a
+        name that does not resolve yet is let be: sending will say so)."""
+        url = config.get("url")
+        if not isinstance(url, str):
+            return
+        parts = urlsplit(url)
+        port = parts.port or (443 if parts.scheme == "https" else 80)
+        try:
+            await resolve(self.settings.network_rule, parts.hostname or "", port)
+        except Refused as exc:
+            raise ValidationError(f"config.url: {exc.message}", field="config.url") from None
+        except OSError:
+            pass
+
     @staticmethod
     def _check_events(events: Sequence[NotificationEvent] | None) -> list[str]:
         if events is None:
@@ -217,6 +233,7 @@ class Notifier:
     ) -> tuple[Channel, str | None]:
         """The new channel, and its signing secret if one was made up (shown once)."""
         config = self._check_config(spec.kind, spec.config)
+        await self._check_reachable(config)
         events = self._check_events(spec.events)
         made_up = None
         if spec.kind is ChannelKind.WEBHOOK and "secret" not in config:
@@ -254,14 +271,16 @@ class Notifier:
             # Merged, so that a new URL keeps the secret; a null changes nothing.
             merged = {**old.config, **{k: v for k, v in change.config.items() if v is not None}}
             new = replace(new, config=self._check_config(old.kind, merged))
+            await self._check_reachable(new.config)
         if change.events is not MISSING:
             new = replace(new, events=tuple(self._check_events(change.events)))
         if change.disabled is not MISSING and change.disabled != (old.disabled_at is not None):
             new = replace(new, disabled_at=self.clock.now() if change.disabled else None)
         if new == old:
             return old
-        details = {"changed": sorted(given(change))}
-        audit = origin.entry(org, "channel.update", channel_id, details, self.clock.now())
+        audit = origin.entry(
+            org, "channel.update", channel_id, _change_details(old, new), self.clock.now()
+        )
         try:
             await self.store.write(
                 [
@@ -357,16 +376,24 @@ class Notifier:
     async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
         """Deliver due rows until cancelled; unfinished ones are handed back on the way out."""
         timeout = httpx.Timeout(self.settings.http_timeout)
-        async with httpx.AsyncClient(
-            timeout=timeout, follow_redirects=False, transport=self._transport
-        ) as client:
-            self._client = client
+        rules = (self.settings.network_rule, self.settings.subscriber_rule)
+        clients = [
+            httpx.AsyncClient(
+                timeout=timeout,
+                follow_redirects=False,
+                trust_env=False,
+                transport=GuardedTransport(rule),
+            )
+            for rule in rules
+        ]
+        async with clients[0] as client, clients[1] as strangers:
+            self._client, self._strangers = client, strangers
             try:
                 async with trio.open_nursery() as nursery:
                     task_status.started()
                     await self._loop(nursery)
             finally:
-                self._client = None
+                self._client = self._strangers = None
                 with trio.CancelScope(shield=True), trio.move_on_after(5):
                     await self._hand_back()
 
@@ -565,19 +592,41 @@ class Notifier:
         else:
             unsubscribe = links.unsubscribe_url(org, subscriber_id)
         if kind == "webhook":
-            assert self._client is not None
-            if not self.settings.allow_private_webhooks:
-                await senders.check_public(address)
+            assert self._strangers is not None
             secret = links.webhook_secret(org, subscriber_id)
             if event == CONFIRM_EVENT:
                 body = self._envelope(row, {**payload, "secret": secret})
             else:
                 body = self._envelope(row, payload, unsubscribe_url=unsubscribe)
             headers = senders.webhook_headers(row["id"], event, body, secret)
-            return await senders.post(self._client, address, body, headers)
+            return await senders.post(self._strangers, address, body, headers)
         rendered = senders.render(org, event, payload, self.base_url)
         smtp = self.settings.smtp
         message = senders.build_email(
             smtp, [address], rendered, delivery_id=row["id"], event=event, unsubscribe=unsubscribe
         )
         return await senders.send_email(smtp, message)
+
+
+def _change_details(old: Channel, new: Channel) -> dict[str, Any]:
+    """What the audit log says of a channel's change: each field from and to
+    (a signing secret only as changed, never its value)."""
+
+    def shown(channel: Channel) -> dict[str, Any]:
+        return {
+            "name": channel.name,
+            "config": {k: v for k, v in channel.config.items() if k != "secret"},
+            "events": list(channel.events),
+            "disabled": channel.disabled_at is not None,
+        }
+
+    before, after = shown(old), shown(new)
+    changed = [k for k in before if before[k] != after[k]]
+    out: dict[str, Any] = {
+        "from": {k: before[k] for k in changed},
+        "to": {k: after[k] for k in changed},
+    }
+    if old.config.get("secret") != new.config.get("secret"):
+        changed.append("secret")
+    out["changed"] = sorted(changed)
+    return out

@@ -11,6 +11,7 @@ from enum import Enum, StrEnum
 from typing import Annotated, Any
 
 from ..domain.schema import MISSING, Items, Missing, Text
+from ..netguard import DEFAULT_RULE, NetworkRule
 from .senders import SmtpSettings
 
 
@@ -28,6 +29,10 @@ class NotificationEvent(StrEnum):
     MONITOR_DOWN = "monitor.down"
     MONITOR_UP = "monitor.up"
 
+
+PUBLIC_ONLY = NetworkRule.parse(
+    "public", why="subscribers' webhooks reach public addresses only; see --allow-private-webhooks"
+)
 
 #: What public subscribers hear about: what the status page shows.
 SUBSCRIBER_EVENTS = frozenset(e for e in NotificationEvent if not e.startswith("monitor."))
@@ -152,6 +157,14 @@ class NotifySettings:
     http_timeout: float = 10.0  # seconds for a webhook to answer
     lease_seconds: float = 300.0  # a claimed row is left alone this long; sends must be shorter
     keep_days: float = 30.0  # sent and failed deliveries are forgotten after this
-    allow_private_webhooks: bool = False  # let subscribers' webhooks point into private networks
+    allow_private_webhooks: bool = False  # subscribers' webhooks: the channels' rule, not public
+    network_rule: NetworkRule = field(default_factory=lambda: NetworkRule.parse(DEFAULT_RULE))
+
+    @property
+    def subscriber_rule(self) -> NetworkRule:
+        """Subscribers are strangers: their webhooks reach public addresses only,
+        unless the operator lets them have the channels' rule."""
+        return self.network_rule if self.allow_private_webhooks else PUBLIC_ONLY
+
     subscribes_per_minute: float = 2.0  # public sign-ups per client address, sustained...
     subscribes_burst: int = 10  # ...and at once

@@ -19,7 +19,6 @@ from __future__ import annotations
 import hashlib
 import hmac
 import html
-import ipaddress
 import smtplib
 import ssl
 import time
@@ -28,15 +27,17 @@ from dataclasses import dataclass
 from datetime import datetime
 from email.message import EmailMessage
 from email.utils import formatdate, make_msgid, parseaddr
+from http import HTTPStatus
 from typing import Any
 from urllib.parse import urlsplit
 
 import httpx
 import trio
 
+from ..netguard import refusal
+
 USER_AGENT = "Switchboard-Notifier/1"
 SIGNATURE_TOLERANCE = 300  # seconds a receiver should accept a timestamp off by
-ERROR_SNIPPET = 300  # characters of a refusal's body kept in last_error
 
 
 class SendError(Exception):
@@ -266,23 +267,24 @@ def _retry_after(response: httpx.Response) -> float | None:
 
 
 async def post(client: httpx.AsyncClient, url: str, body: bytes, headers: Mapping[str, str]) -> int:
-    """POST ``body``; its 2xx status, else SendError (redirects are not followed)."""
+    """POST ``body``; its 2xx status, else SendError (redirects are not followed).
+
+    What a refusal says is its status line and nothing of its body: the
+    receiver may be something other than it claims, and what it answers is
+    shown to the channel's admins.
+    """
     try:
         async with client.stream("POST", url, content=body, headers=dict(headers)) as response:
             status = response.status_code
             if 200 <= status < 300:
                 return status
-            snippet = b""
-            async for chunk in response.aiter_bytes():
-                snippet += chunk
-                if len(snippet) >= ERROR_SNIPPET:
-                    break
     except httpx.TimeoutException:
         raise SendError(f"no answer from {_host(url)} in time") from None
     except httpx.HTTPError as exc:
-        raise SendError(f"could not reach {_host(url)}: {exc or type(exc).__name__}") from None
-    text = snippet[:ERROR_SNIPPET].decode(errors="replace").strip()
-    message = f"HTTP {status}" + (f": {text}" if text else "")
+        if (refused := refusal(exc)) is not None:
+            raise SendError(refused.message, permanent=True) from None
+        raise SendError(f"could not reach {_host(url)}: {_reason(exc)}") from None
+    message = f"HTTP {status} {_phrase(status)}".rstrip()
     if 300 <= status < 400:
         message += " (redirects are not followed: configure the final URL)"
     # A redirect will not go away by itself, and 410 says the endpoint is gone
@@ -293,29 +295,25 @@ async def post(client: httpx.AsyncClient, url: str, body: bytes, headers: Mappin
     )
 
 
+def _phrase(status: int) -> str:
+    try:
+        return HTTPStatus(status).phrase
+    except ValueError:
+        return ""
+
+
+def _reason(exc: httpx.HTTPError) -> str:
+    """A transport error in a few words (never text the peer sent: a protocol
+    error's message may quote what the receiver wrote)."""
+    if isinstance(exc, httpx.ConnectError):
+        return (str(exc) or "the connection failed")[:120]  # the resolver's or the OS's words
+    if isinstance(exc, httpx.RemoteProtocolError):
+        return "the receiver did not speak HTTP properly"
+    return type(exc).__name__
+
+
 def _host(url: str) -> str:
     return urlsplit(url).hostname or url
-
-
-async def check_public(url: str) -> None:
-    """SendError unless every address ``url``'s host resolves to is a public one.
-
-    For URLs that strangers give (webhook subscribers), so that the server
-    cannot be made to POST into its own network.
-    """
-    parts = urlsplit(url)
-    host = parts.hostname or ""
-    port = parts.port or (443 if parts.scheme == "https" else 80)
-    try:
-        infos = await trio.socket.getaddrinfo(host, port, type=trio.socket.SOCK_STREAM)
-    except OSError as exc:
-        raise SendError(f"cannot resolve {host}: {exc}") from None
-    for info in infos:
-        address = ipaddress.ip_address(str(info[4][0]).split("%")[0])
-        if not address.is_global:
-            raise SendError(
-                f"{host} resolves to {address}, which is not a public address", permanent=True
-            )
 
 
 # -- email -----------------------------------------------------------------------------

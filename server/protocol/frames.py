@@ -40,7 +40,7 @@ CLOSE_GOING_AWAY: Final = 1001  # server shutting down
 CLOSE_PROTOCOL_ERROR: Final = 1002  # broken framing
 CLOSE_TOO_BIG: Final = 1009  # a frame longer than the hard limit
 CLOSE_HEARTBEAT_TIMEOUT: Final = 4000  # nothing received for too long
-CLOSE_REVOKED: Final = 4003  # the credentials were revoked or the membership changed
+CLOSE_REVOKED: Final = 4003  # the credentials were revoked or expired, or the membership changed
 CLOSE_SLOW_CONSUMER: Final = 4008  # outbound backlog over its limit
 
 _VALID_PEER_CLOSE = frozenset(

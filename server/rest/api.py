@@ -14,23 +14,22 @@ from typing import Any
 
 from quart import Blueprint, Response, request
 
-from ..auth import ALL_ORGS, Action, Principal, authorize, authorize_server
+from ..auth import ALL_ORGS, Principal
 from ..domain import commands as c
 from ..domain import rules, views
 from ..domain.errors import NotFound, ValidationError
 from ..domain.model import OrgState
 from ..domain.monitor_rules import find_monitor
 from ..domain.schema import parse
+from .access import access, caller
 from .common import (
     json_body,
     json_response,
     origin,
     paginate,
     parts,
-    principal,
     query_choice,
     query_int,
-    require_principal,
 )
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
@@ -98,13 +97,11 @@ COLLECTIONS: tuple[Collection, ...] = (
 )
 
 
-async def _execute(
-    org: str, cls: type, from_url: dict[str, str], *, action: Action, body_required: bool
-) -> Any:
-    """Authorize, build the command from body + URL, run it through the actor."""
-    who = await require_principal()
-    if not (action is Action.OWN and who.server_admin):
-        authorize(who, action, org)
+async def _execute(org: str, cls: type, from_url: dict[str, str], *, body_required: bool) -> Any:
+    """Build the command from body + URL and run it through the actor (the
+    route's policy entry, which authorized the caller, names this command)."""
+    assert access().command is cls, f"{request.url_rule} runs {cls.__name__}, not its policy's"
+    who = caller()
     body = await json_body(required=body_required)
     for key in from_url:
         if key in body:
@@ -114,7 +111,6 @@ async def _execute(
 
 
 async def _state(org: str) -> OrgState:
-    authorize(await principal(), Action.READ, org)
     handle = await parts().registry.org(org)
     return handle.state
 
@@ -134,7 +130,7 @@ def _org_view(state: OrgState) -> dict[str, Any]:
 
 @bp.get("/orgs")
 async def list_orgs() -> Response:
-    who = await require_principal()
+    who = caller()
     registry = parts().registry
     if who.org != ALL_ORGS:
         data = []
@@ -170,8 +166,7 @@ def _orgs_of(who: Principal) -> list[str]:
 
 @bp.post("/orgs")
 async def create_org() -> Response:
-    who = await require_principal()
-    authorize_server(who)
+    who = caller()
     command = parse(c.CreateOrg, await json_body(), where="org.create")
     created = await parts().registry.create_org(command, who.subject, origin(who))
     location = f"/api/v1/orgs/{command.slug}"
@@ -185,13 +180,13 @@ async def get_org(org: str) -> Response:
 
 @bp.patch("/orgs/<org>")
 async def update_org(org: str) -> Response:
-    result = await _execute(org, c.UpdateOrg, {}, action=Action.ADMINISTER, body_required=True)
+    result = await _execute(org, c.UpdateOrg, {}, body_required=True)
     return json_response(result)
 
 
 @bp.delete("/orgs/<org>")
 async def delete_org(org: str) -> Response:
-    result = await _execute(org, c.DeleteOrg, {}, action=Action.OWN, body_required=False)
+    result = await _execute(org, c.DeleteOrg, {}, body_required=False)
     return json_response(result)
 
 
@@ -207,7 +202,7 @@ def _register(col: Collection) -> None:
         return json_response(paginate(col.list(state, which), lambda item: item.to_dict()))
 
     async def create_item(org: str) -> Response:
-        created = await _execute(org, col.create, {}, action=Action.CHANGE, body_required=True)
+        created = await _execute(org, col.create, {}, body_required=True)
         return json_response(
             created, 201, {"Location": f"/api/v1/orgs/{org}/{col.name}/{created['id']}"}
         )
@@ -216,15 +211,11 @@ def _register(col: Collection) -> None:
         return json_response(col.find(await _state(org), ref).to_dict())
 
     async def update_item(org: str, ref: str) -> Response:
-        result = await _execute(
-            org, col.update, {col.ref: ref}, action=Action.CHANGE, body_required=True
-        )
+        result = await _execute(org, col.update, {col.ref: ref}, body_required=True)
         return json_response(result)
 
     async def delete_item(org: str, ref: str) -> Response:
-        result = await _execute(
-            org, col.delete, {col.ref: ref}, action=Action.CHANGE, body_required=False
-        )
+        result = await _execute(org, col.delete, {col.ref: ref}, body_required=False)
         return json_response(result)
 
     bp.add_url_rule(base, f"list_{col.name}", list_items, methods=["GET"])
@@ -238,7 +229,7 @@ def _register(col: Collection) -> None:
 
 def _register_action(col: Collection, action: str, cls: type) -> None:
     async def act(org: str, ref: str) -> Response:
-        result = await _execute(org, cls, {col.ref: ref}, action=Action.CHANGE, body_required=False)
+        result = await _execute(org, cls, {col.ref: ref}, body_required=False)
         return json_response(result)
 
     bp.add_url_rule(

@@ -100,13 +100,6 @@ async def principal() -> Principal | None:
     return await parts().auth.verify(token.strip())
 
 
-async def require_principal() -> Principal:
-    who = await principal()
-    if who is None:
-        raise AuthError("this needs a token: send 'Authorization: Bearer <token>'")
-    return who
-
-
 def client_ip() -> str:
     """The client's address (behind trusted proxies, from X-Forwarded-For)."""
     peer = request.remote_addr or "?"

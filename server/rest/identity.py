@@ -15,11 +15,12 @@ from typing import Annotated, Any
 
 from quart import Blueprint, Response, request
 
-from ..auth import Action, Principal, Role, authorize
+from ..auth import Role
 from ..domain.errors import NotFound
 from ..domain.schema import Range, Text, parse
 from ..identity import Directory
 from ..store import identity as sql
+from .access import acting_role, caller
 from .common import (
     client_ip,
     json_body,
@@ -28,7 +29,6 @@ from .common import (
     parts,
     principal,
     query_int,
-    require_principal,
 )
 
 bp = Blueprint("identity", __name__, url_prefix="/api/v1")
@@ -90,11 +90,6 @@ def _directory() -> Directory:
     return parts().auth.directory
 
 
-async def _admin(org: str) -> tuple[Principal, Role]:
-    who = await require_principal()
-    return who, authorize(who, Action.ADMINISTER, org)
-
-
 # -- logins ---------------------------------------------------------------------
 
 
@@ -112,13 +107,13 @@ async def refresh() -> Response:
 
 @bp.post("/auth/logout")
 async def logout() -> Response:
-    await _directory().logout(await require_principal())
+    await _directory().logout(caller())
     return Response(b"", 204)
 
 
 @bp.get("/me")
 async def me() -> Response:
-    who = await require_principal()
+    who = caller()
     out: dict[str, Any] = who.describe()
     if who.kind == "user":
         out["user"] = _directory().users[who.id].to_dict()
@@ -134,22 +129,21 @@ async def me() -> Response:
 
 @bp.get("/orgs/<org>/members")
 async def members(org: str) -> Response:
-    await _admin(org)
     return json_response({"data": _directory().members(org)})
 
 
 @bp.patch("/orgs/<org>/members/<user_id>")
 async def change_member(org: str, user_id: str) -> Response:
-    who, role = await _admin(org)
+    who, acting = caller(), acting_role()
     body = parse(ChangeRole, await json_body(), where="member")
-    changed = await _directory().set_role(org, user_id, body.role.role(), role, origin(who))
+    changed = await _directory().set_role(org, user_id, body.role.role(), acting, origin(who))
     return json_response(changed)
 
 
 @bp.delete("/orgs/<org>/members/<user_id>")
 async def remove_member(org: str, user_id: str) -> Response:
-    who, role = await _admin(org)
-    await _directory().remove_member(org, user_id, role, origin(who))
+    who, acting = caller(), acting_role()
+    await _directory().remove_member(org, user_id, acting, origin(who))
     return Response(b"", 204)
 
 
@@ -158,11 +152,11 @@ async def remove_member(org: str, user_id: str) -> Response:
 
 @bp.post("/orgs/<org>/invitations")
 async def invite(org: str) -> Response:
-    who, role = await _admin(org)
+    who, acting = caller(), acting_role()
     await parts().registry.org(org)  # NotFound for an organization that does not exist
     body = parse(Invite, await json_body(), where="invitation")
     invitation, link = await _directory().invite(
-        org, body.role.role(), body.email, body.hours, role, origin(who)
+        org, body.role.role(), body.email, body.hours, acting, origin(who)
     )
     return json_response(
         {
@@ -176,13 +170,12 @@ async def invite(org: str) -> Response:
 
 @bp.get("/orgs/<org>/invitations")
 async def invitations(org: str) -> Response:
-    await _admin(org)
     return json_response({"data": [i.to_dict() for i in _directory().pending_invitations(org)]})
 
 
 @bp.delete("/orgs/<org>/invitations/<invitation_id>")
 async def withdraw(org: str, invitation_id: str) -> Response:
-    who, _ = await _admin(org)
+    who = caller()
     await _directory().withdraw_invitation(org, invitation_id, origin(who))
     return Response(b"", 204)
 
@@ -215,24 +208,23 @@ async def accept(link: str) -> Response:
 
 @bp.post("/orgs/<org>/tokens")
 async def create_token(org: str) -> Response:
-    who, role = await _admin(org)
+    who, acting = caller(), acting_role()
     await parts().registry.org(org)
     body = parse(NewToken, await json_body(), where="token")
     token, secret = await _directory().create_token(
-        org, body.name, body.role.role(), body.expires_at, role, origin(who)
+        org, body.name, body.role.role(), body.expires_at, acting, origin(who)
     )
     return json_response({**token.to_dict(), "token": secret}, 201)
 
 
 @bp.get("/orgs/<org>/tokens")
 async def tokens(org: str) -> Response:
-    await _admin(org)
     return json_response({"data": [t.to_dict() for t in _directory().org_tokens(org)]})
 
 
 @bp.delete("/orgs/<org>/tokens/<token_id>")
 async def revoke_token(org: str, token_id: str) -> Response:
-    who, _ = await _admin(org)
+    who = caller()
     await _directory().revoke_token(org, token_id, origin(who))
     return Response(b"", 204)
 
@@ -243,12 +235,21 @@ async def revoke_token(org: str, token_id: str) -> Response:
 @bp.get("/orgs/<org>/audit")
 async def audit(org: str) -> Response:
     """Newest first; ``?before=<id>`` for the next page."""
-    await _admin(org)
+    return await _audit_page(org, f"/api/v1/orgs/{org}/audit")
+
+
+@bp.get("/audit")
+async def server_audit() -> Response:
+    """The server's own log (logins, including those to no account), for its operators."""
+    return await _audit_page("*", "/api/v1/audit")
+
+
+async def _audit_page(org: str, path: str) -> Response:
     limit = query_int("limit", 50, 1, 200)
     before = query_int("before", 0, 0, 2**62) if "before" in request.args else None
     rows = await sql.audit_page(parts().store, org, before, limit + 1)
     following = None
     if len(rows) > limit:
         rows = rows[:limit]
-        following = f"/api/v1/orgs/{org}/audit?before={rows[-1]['id']}&limit={limit}"
+        following = f"{path}?before={rows[-1]['id']}&limit={limit}"
     return json_response({"data": rows, "next": following})

@@ -20,13 +20,13 @@ from urllib.parse import urlencode
 
 from quart import Blueprint, Response, current_app, request
 
-from ..auth import Action, Principal, authorize
 from ..domain.errors import DomainError, ValidationError
 from ..domain.schema import parse
 from ..notify import ChangeChannel, NewChannel, Notifier, SubscriberKind
 from ..notify.deliveries import DELIVERY_STATUSES
 from ..notify.records import Address, Url
 from ..ratelimit import RateLimited, retry_after
+from .access import caller
 from .common import (
     client_ip,
     json_body,
@@ -35,7 +35,6 @@ from .common import (
     parts,
     query_choice,
     query_int,
-    require_principal,
 )
 from .web import ASSETS, page_headers
 
@@ -47,12 +46,6 @@ TEST_WAIT = 15.0  # seconds a test notification is waited for before answering 2
 def _notifier() -> Notifier:
     found: Notifier = current_app.config["NOTIFIER"]
     return found
-
-
-async def _admin(org: str) -> Principal:
-    who = await require_principal()
-    authorize(who, Action.ADMINISTER, org)
-    return who
 
 
 def _page_of(rows: list[Any], limit: int, path: str, key: Callable[[Any], str]) -> str | None:
@@ -68,13 +61,12 @@ def _page_of(rows: list[Any], limit: int, path: str, key: Callable[[Any], str]) 
 
 @bp.get("/api/v1/orgs/<org>/channels")
 async def channels(org: str) -> Response:
-    await _admin(org)
     return json_response({"data": [c.to_dict() for c in await _notifier().channels(org)]})
 
 
 @bp.post("/api/v1/orgs/<org>/channels")
 async def create_channel(org: str) -> Response:
-    who = await _admin(org)
+    who = caller()
     await parts().registry.org(org)  # NotFound for an organization that does not exist
     spec = parse(NewChannel, await json_body(), where="channel")
     channel, secret = await _notifier().create_channel(org, spec, origin(who))
@@ -86,13 +78,12 @@ async def create_channel(org: str) -> Response:
 
 @bp.get("/api/v1/orgs/<org>/channels/<channel>")
 async def show_channel(org: str, channel: str) -> Response:
-    await _admin(org)
     return json_response((await _notifier().channel(org, channel)).to_dict())
 
 
 @bp.patch("/api/v1/orgs/<org>/channels/<channel>")
 async def change_channel(org: str, channel: str) -> Response:
-    who = await _admin(org)
+    who = caller()
     change = parse(ChangeChannel, await json_body(), where="channel")
     changed = await _notifier().change_channel(org, channel, change, origin(who))
     return json_response(changed.to_dict())
@@ -100,7 +91,7 @@ async def change_channel(org: str, channel: str) -> Response:
 
 @bp.delete("/api/v1/orgs/<org>/channels/<channel>")
 async def delete_channel(org: str, channel: str) -> Response:
-    who = await _admin(org)
+    who = caller()
     await _notifier().delete_channel(org, channel, origin(who))
     return Response(b"", 204)
 
@@ -108,7 +99,7 @@ async def delete_channel(org: str, channel: str) -> Response:
 @bp.post("/api/v1/orgs/<org>/channels/<channel>/test")
 async def test_channel(org: str, channel: str) -> Response:
     """Send a test message now; answer once it has been tried (202 if not yet)."""
-    who = await _admin(org)
+    who = caller()
     await json_body(required=False)  # nothing to say, but nothing malformed either
     notifier = _notifier()
     delivery_id = await notifier.test_channel(org, channel, who.subject)
@@ -122,7 +113,6 @@ async def test_channel(org: str, channel: str) -> Response:
 @bp.get("/api/v1/orgs/<org>/deliveries")
 async def deliveries(org: str) -> Response:
     """Newest first; ``?status=`` filters, ``?after=<id>`` continues."""
-    await _admin(org)
     limit = query_int("limit", 50, 1, 200)
     status = query_choice("status", DELIVERY_STATUSES, "") if "status" in request.args else None
     after = request.args.get("after") or None
@@ -133,14 +123,12 @@ async def deliveries(org: str) -> Response:
 
 @bp.get("/api/v1/orgs/<org>/deliveries/<delivery>")
 async def show_delivery(org: str, delivery: str) -> Response:
-    await _admin(org)
     return json_response(await _notifier().delivery(org, delivery))
 
 
 @bp.get("/api/v1/orgs/<org>/subscribers")
 async def subscribers(org: str) -> Response:
     """Newest first; ``?after=<id>`` continues."""
-    await _admin(org)
     limit = query_int("limit", 50, 1, 200)
     after = request.args.get("after") or None
     found = await _notifier().subscriptions.page(org, after, limit + 1)
@@ -150,7 +138,7 @@ async def subscribers(org: str) -> Response:
 
 @bp.delete("/api/v1/orgs/<org>/subscribers/<subscriber>")
 async def remove_subscriber(org: str, subscriber: str) -> Response:
-    who = await _admin(org)
+    who = caller()
     await _notifier().subscriptions.remove(org, subscriber, origin(who))
     return Response(b"", 204)
 

@@ -176,6 +176,11 @@ def document() -> dict[str, Any]:
         "get": _op(
             "A room: where it belongs, its revision, who is in it", params=_path_params("room")
         ),
+        "delete": _op(
+            "Delete an ad-hoc room and its whole log (admin)",
+            ok="204",
+            params=_path_params("room"),
+        ),
     }
     paths["/api/v1/rooms/{room}/text"] = {
         "get": _op(
@@ -234,6 +239,10 @@ def document() -> dict[str, Any]:
 
 def _identity_paths() -> dict[str, dict[str, Any]]:
     org = _path_params("org")
+    paging = [
+        _query("limit", {"type": "integer", "minimum": 1, "maximum": 200}, "page size"),
+        _query("before", {"type": "integer"}, "entries older than this id"),
+    ]
     return {
         "/api/v1/auth/login": {
             "post": _op("Log in: an access token and a refresh token", body=Login, auth=False)
@@ -286,13 +295,12 @@ def _identity_paths() -> dict[str, dict[str, Any]]:
             ),
         },
         "/api/v1/orgs/{org}/audit": {
+            "get": _op("The audit log, newest first (admin)", params=[*org, *paging]),
+        },
+        "/api/v1/audit": {
             "get": _op(
-                "The audit log, newest first (admin)",
-                params=[
-                    *org,
-                    _query("limit", {"type": "integer", "minimum": 1, "maximum": 200}, "page size"),
-                    _query("before", {"type": "integer"}, "entries older than this id"),
-                ],
+                "The server's own audit log: logins, also to no account (server operators)",
+                params=paging,
             ),
         },
     }

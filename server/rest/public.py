@@ -79,7 +79,7 @@ async def index() -> Response:
     base = parts().base_url
     body = await render_template(
         "index.html",
-        slugs=await parts().registry.slugs(limit=20),
+        slugs=await parts().registry.listed(limit=20),
         ws_url=base.replace("http", "ws", 1) + "/ws",
     )
     return Response(body, 200, page_headers(), content_type="text/html; charset=utf-8")

@@ -14,13 +14,14 @@ from typing import Annotated, Any
 
 from quart import Blueprint, Response, request
 
-from ..actors.room import RoomHandle, texts_at
-from ..auth import ALL_ORGS, Action, authorize
+from ..actors.room import texts_at
+from ..auth import ALL_ORGS
 from ..domain import rules
 from ..domain.commands import Name
 from ..domain.errors import NotFound, ValidationError
 from ..domain.schema import Text, convert, parse
-from .common import json_body, json_response, origin, parts, require_principal
+from .access import authorize_named, caller, room_of
+from .common import json_body, json_response, origin, parts
 
 bp = Blueprint("rooms", __name__, url_prefix="/api/v1")
 
@@ -33,18 +34,6 @@ class CreateRoom:
     title: Name = "Notes"
 
 
-async def _room(room_id: str, action: Action) -> RoomHandle:
-    who = await require_principal()
-    try:
-        handle = await parts().registry.room(room_id)
-    except NotFound:
-        handle = None
-    if handle is None or not who.may(Action.READ, handle.org):
-        raise NotFound(f"no room {room_id!r}", field="room")
-    authorize(who, action, handle.org)
-    return handle
-
-
 def _time(name: str) -> datetime | None:
     raw = request.args.get(name)
     if raw is None:
@@ -55,12 +44,12 @@ def _time(name: str) -> datetime | None:
 
 @bp.post("/rooms")
 async def create_room() -> Response:
-    who = await require_principal()
+    who = caller()
     body = parse(CreateRoom, await json_body(required=False), where="room")
     org = body.org or who.org
     if org is None or org == ALL_ORGS:
         raise ValidationError("say which organization the room belongs to", field="org")
-    authorize(who, Action.CHANGE, org)
+    authorize_named(org)
     meta = await parts().registry.create_room(org, body.title, who.subject, origin(who))
     return json_response(
         {"room_id": meta["id"], **meta}, 201, {"Location": f"/api/v1/rooms/{meta['id']}"}
@@ -69,7 +58,7 @@ async def create_room() -> Response:
 
 @bp.get("/rooms/<room_id>")
 async def get_room(room_id: str) -> Response:
-    handle = await _room(room_id, Action.READ)
+    handle = room_of()
     now = await handle.read()
     assert handle.meta is not None
     return json_response(
@@ -82,10 +71,17 @@ async def get_room(room_id: str) -> Response:
     )
 
 
+@bp.delete("/rooms/<room_id>")
+async def delete_room(room_id: str) -> Response:
+    """Delete an ad-hoc room and its whole log (admin); its subscribers are told."""
+    await parts().registry.delete_room(room_id, origin(caller()))
+    return Response(b"", 204)
+
+
 @bp.get("/rooms/<room_id>/text")
 async def get_text(room_id: str) -> Response:
     """The text now, or as of ``?rev=N``, or as of ``?at=<time>``."""
-    handle = await _room(room_id, Action.READ)
+    handle = room_of()
     rev_arg, at = request.args.get("rev"), _time("at")
     if rev_arg is not None and at is not None:
         raise ValidationError("give rev or at, not both", field="rev")
@@ -109,7 +105,6 @@ async def get_text(room_id: str) -> Response:
 @bp.get("/orgs/<org>/incidents/<incident>/notes")
 async def incident_notes(org: str, incident: str) -> Response:
     """The incident's timeline beside its notes as they were at each update."""
-    authorize(await require_principal(), Action.READ, org)
     state = (await parts().registry.org(org)).state
     found = rules.find_incident(state, incident)
     if found.notes_room is None:

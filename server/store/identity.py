@@ -25,12 +25,12 @@ async def load_all(store: Store, now: datetime) -> dict[str, list[dict[str, Any]
             now,
         ),
         "tokens": await store.fetch(
-            "SELECT id, org, name, role, hash, created_by, created_at, expires_at FROM api_tokens"
-            " WHERE revoked_at IS NULL",
+            "SELECT id, org, name, role, hash, created_by, created_at, expires_at,"
+            " creator_kind, creator_id FROM api_tokens WHERE revoked_at IS NULL",
         ),
         "invitations": await store.fetch(
-            "SELECT id, org, role, email, hash, created_by, created_at, expires_at"
-            " FROM invitations"
+            "SELECT id, org, role, email, hash, created_by, created_at, expires_at,"
+            " creator_kind, creator_id FROM invitations"
             " WHERE revoked_at IS NULL AND accepted_at IS NULL AND expires_at > $1",
             now,
         ),
@@ -96,11 +96,20 @@ def insert_token(
     created_by: str,
     at: datetime,
     expires: datetime | None,
+    maker: tuple[str, str] | None,
 ) -> Statement:
+    kind, maker_id = maker or (None, None)
     return (
-        "INSERT INTO api_tokens (id, org, name, role, hash, created_by, created_at, expires_at)"
-        " VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
-        (token_id, org, name, role, token_hash, created_by, at, expires),
+        "INSERT INTO api_tokens (id, org, name, role, hash, created_by, created_at, expires_at,"
+        " creator_kind, creator_id) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+        (token_id, org, name, role, token_hash, created_by, at, expires, kind, maker_id),
+    )
+
+
+def set_token_role(token_id: str, role: str) -> Statement:
+    return (
+        "UPDATE api_tokens SET role = $2 WHERE id = $1 AND revoked_at IS NULL",
+        (token_id, role),
     )
 
 
@@ -120,11 +129,21 @@ def insert_invitation(
     created_by: str,
     at: datetime,
     expires: datetime,
+    maker: tuple[str, str] | None,
 ) -> Statement:
+    kind, maker_id = maker or (None, None)
     return (
-        "INSERT INTO invitations (id, org, role, email, hash, created_by, created_at, expires_at)"
-        " VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
-        (invitation_id, org, role, email, link_hash, created_by, at, expires),
+        "INSERT INTO invitations (id, org, role, email, hash, created_by, created_at, expires_at,"
+        " creator_kind, creator_id) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+        (invitation_id, org, role, email, link_hash, created_by, at, expires, kind, maker_id),
+    )
+
+
+def set_invitation_role(invitation_id: str, role: str) -> Statement:
+    return (
+        "UPDATE invitations SET role = $2"
+        " WHERE id = $1 AND accepted_at IS NULL AND revoked_at IS NULL",
+        (invitation_id, role),
     )
 
 

@@ -49,6 +49,14 @@ class StreamExists(StoreError):
     """A stream with that id already exists."""
 
 
+class QuotaExceeded(StoreError):
+    """An organization holds as many streams of a kind as it may."""
+
+    def __init__(self, held: int) -> None:
+        super().__init__(f"{held} held")
+        self.held = held
+
+
 class Duplicate(StoreError):
     """A row with that key (or unique value) already exists."""
 
@@ -165,7 +173,8 @@ def _discard(conn: asyncpg.Connection | None) -> None:
 
 _APPEND = """
 WITH bump AS (
-    UPDATE streams SET version = $2 + cardinality($3::bigint[]), wake_at = $9
+    UPDATE streams SET version = $2 + cardinality($3::bigint[]), wake_at = $9,
+                       listed = coalesce($10::boolean, listed)
     WHERE id = $1 AND version = $2
     RETURNING id
 )
@@ -179,14 +188,15 @@ FROM bump, unnest($3::bigint[], $4::bigint[], $5::text[], $6::json[],
 # The same, with audit rows written only if the append happens.
 _APPEND_AUDITED = """
 WITH bump AS (
-    UPDATE streams SET version = $2 + cardinality($3::bigint[]), wake_at = $9
+    UPDATE streams SET version = $2 + cardinality($3::bigint[]), wake_at = $9,
+                       listed = coalesce($10::boolean, listed)
     WHERE id = $1 AND version = $2
     RETURNING id
 ), audit AS (
     INSERT INTO audit_log (org, at, actor_kind, actor_id, actor, action, target, ip, details)
     SELECT a.org, a.at, a.actor_kind, a.actor_id, a.actor, a.action, a.target, a.ip, a.details
-    FROM bump, unnest($10::text[], $11::timestamptz[], $12::text[], $13::text[], $14::text[],
-                      $15::text[], $16::text[], $17::text[], $18::json[])
+    FROM bump, unnest($11::text[], $12::timestamptz[], $13::text[], $14::text[], $15::text[],
+                      $16::text[], $17::text[], $18::text[], $19::json[])
          AS a(org, at, actor_kind, actor_id, actor, action, target, ip, details)
 )
 INSERT INTO events (stream, version, public_seq, name, data, at, author)
@@ -376,21 +386,64 @@ class Store:
     # -- streams --------------------------------------------------------------
 
     async def create_stream(
-        self, stream: str, kind: str, events: Sequence[Event], audit: Sequence[AuditEntry] = ()
+        self,
+        stream: str,
+        kind: str,
+        events: Sequence[Event],
+        audit: Sequence[AuditEntry] = (),
+        *,
+        org: str | None = None,
+        cap: int | None = None,
+        listed: bool = False,
     ) -> None:
-        """Create a stream with its first events; StreamExists if the id is taken."""
+        """Create a stream with its first events; StreamExists if the id is taken.
+
+        A stream that ``org`` owns counts against that organization's ``cap``
+        of streams of its kind (QuotaExceeded when it is reached).
+        """
 
         async def work(conn: asyncpg.Connection) -> None:
             async with conn.transaction():
+                if org is not None and cap is not None:
+                    # One creator per organization at a time, so two cannot both fit.
+                    await conn.execute(
+                        "SELECT pg_advisory_xact_lock(hashtext($1))", f"{kind}s:{org}"
+                    )
+                    held = await conn.fetchval(
+                        "SELECT count(*) FROM streams WHERE org = $1 AND kind = $2", org, kind
+                    )
+                    if held >= cap:
+                        raise QuotaExceeded(held)
                 try:
                     await conn.execute(
-                        "INSERT INTO streams (id, kind) VALUES ($1, $2)", stream, kind
+                        "INSERT INTO streams (id, kind, org, listed) VALUES ($1, $2, $3, $4)",
+                        stream,
+                        kind,
+                        org,
+                        listed,
                     )
                 except asyncpg.UniqueViolationError:
                     raise StreamExists(stream) from None
                 await _append(conn, stream, 0, events, None, audit)
 
         await self.run(work, write=True)
+
+    async def delete_stream(self, stream: str, audit: Sequence[AuditEntry] = ()) -> bool:
+        """Remove a stream with its events and snapshots (and write ``audit``); False
+        if there was none."""
+
+        async def work(conn: asyncpg.Connection) -> bool:
+            async with conn.transaction():
+                await conn.execute("DELETE FROM events WHERE stream = $1", stream)
+                await conn.execute("DELETE FROM snapshots WHERE stream = $1", stream)
+                gone = await conn.execute("DELETE FROM streams WHERE id = $1", stream)
+                if gone != "DELETE 1":
+                    return False
+                if audit:
+                    await conn.executemany(INSERT_AUDIT, [entry.row() for entry in audit])
+                return True
+
+        return await self.run(work, write=True)
 
     async def append(
         self,
@@ -401,11 +454,13 @@ class Store:
         wake_at: datetime | None = None,
         create: Sequence[NewStream] = (),
         audit: Sequence[AuditEntry] = (),
+        listed: bool | None = None,
     ) -> None:
         """Append a batch atomically, if the stream is still at ``expected_version``.
 
         ``wake_at`` records when the stream's actor must next run a timer, so
-        that a restarted server knows which actors to start at once. Streams
+        that a restarted server knows which actors to start at once; ``listed``
+        (None: unchanged) whether an organization is on the front page. Streams
         in ``create`` are created in the same transaction (StreamExists if one
         is taken), so that what an event announces exists once it is durable.
         ``audit`` rows are written with the events, or not at all.
@@ -413,7 +468,7 @@ class Store:
 
         async def work(conn: asyncpg.Connection) -> None:
             if not create:
-                await _append(conn, stream, expected_version, events, wake_at, audit)
+                await _append(conn, stream, expected_version, events, wake_at, audit, listed)
                 return
             async with conn.transaction():
                 for new in create:
@@ -424,7 +479,7 @@ class Store:
                     except asyncpg.UniqueViolationError:
                         raise StreamExists(new.id) from None
                     await _append(conn, new.id, 0, new.events, None)
-                await _append(conn, stream, expected_version, events, wake_at, audit)
+                await _append(conn, stream, expected_version, events, wake_at, audit, listed)
 
         await self.run(work, write=True)
 
@@ -529,6 +584,20 @@ class Store:
 
         return await self.run(work, write=False)
 
+    async def listed(self, kind: str, *, limit: int = 100) -> list[str]:
+        """The ids of the streams of ``kind`` that are listed (organizations on
+        the front page), in order."""
+
+        async def work(conn: asyncpg.Connection) -> list[str]:
+            rows = await conn.fetch(
+                "SELECT id FROM streams WHERE kind = $1 AND listed ORDER BY id LIMIT $2",
+                kind,
+                limit,
+            )
+            return [r["id"] for r in rows]
+
+        return await self.run(work, write=False)
+
     async def streams(self, kind: str, *, after: str = "", limit: int = 100) -> list[str]:
         """Stream ids of one kind, in id order, for paging through them."""
 
@@ -551,6 +620,7 @@ async def _append(
     events: Sequence[Event],
     wake_at: datetime | None,
     audit: Sequence[AuditEntry] = (),
+    listed: bool | None = None,
 ) -> None:
     if not events:
         return
@@ -571,6 +641,7 @@ async def _append(
         [e.at for e in events],
         [e.author for e in events],
         wake_at,
+        listed,
         *columns,
     )
     if status != f"INSERT 0 {len(events)}":

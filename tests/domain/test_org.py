@@ -135,6 +135,7 @@ class TestCreate:
             "id": "org1",
             "slug": "demo",
             "name": "Demo",
+            "listed": False,
             "created_at": "2026-01-01T12:00:00.000Z",
             "updated_at": "2026-01-01T12:00:00.000Z",
         }

@@ -643,7 +643,7 @@ class TestJsonSchema:
         assert props["status"]["default"] == "investigating"
 
     def test_slug_pattern_and_exclusion(self) -> None:
-        schema = json_schema(c.CreateOrg, exclude=frozenset({"name"}))
+        schema = json_schema(c.CreateOrg, exclude=frozenset({"name", "listed"}))
         assert schema == {
             "type": "object",
             "properties": {

@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 import trio
-from support import RawWs, token
+from support import RawWs, raw_http, token
 
 from server.config import Limits
 from server.main import Server
@@ -150,14 +150,7 @@ async def test_the_subprotocol_is_agreed_when_offered(server: Server) -> None:
 async def test_bad_handshakes_are_refused_with_a_reason(
     server: Server, head: bytes, status: bytes, needle: bytes
 ) -> None:
-    host, port = server.base_url.removeprefix("http://").rsplit(":", 1)
-    stream = await trio.open_tcp_stream(host, int(port))
-    async with stream:
-        await stream.send_all(head)
-        response = b""
-        with trio.fail_after(10):
-            while chunk := await stream.receive_some():
-                response += chunk
+    response = await raw_http(server.base_url, head)
     assert response.startswith(b"HTTP/1.1 " + status), response
     assert b'"code":"bad_handshake"' in response
     assert needle in response

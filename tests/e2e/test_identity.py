@@ -7,39 +7,20 @@ from typing import Any
 
 import pytest
 import trio
-from support import TIMEOUT, Api, admin_token, open_ws, token
+from support import (
+    PASSWORD,
+    Api,
+    admin_token,
+    closed_with,
+    login,
+    make_user,
+    open_ws,
+    token,
+)
 
 from server.config import Limits
 from server.main import Server
 from server.protocol.frames import CLOSE_REVOKED
-
-PASSWORD = "correct horse battery"
-
-
-async def make_user(server: Server, email: str, role: str | None, org: str = "demo") -> str:
-    """A user (straight into the directory, as ``switchboard user create`` does)."""
-    from server.auth import Role
-
-    assert server.auth is not None
-    roles = {org: Role.parse(role)} if role else {}
-    user = await server.auth.directory.create_user(email, "", PASSWORD, roles, None)
-    return user.id
-
-
-async def login(api: Api, email: str, password: str = PASSWORD) -> dict[str, Any]:
-    return await api.ok("POST", "/api/v1/auth/login", {"email": email, "password": password})
-
-
-async def closed_with(ws: Any) -> int | None:
-    """Wait (a hang guard, not a measurement) for the server to close; its code."""
-    import trio_websocket
-
-    with trio.fail_after(TIMEOUT):
-        try:
-            while True:
-                await ws.conn.get_message()
-        except trio_websocket.ConnectionClosed as closed:
-            return closed.reason.code  # type: ignore[no-any-return]
 
 
 async def test_login_refresh_logout(server: Server) -> None:
@@ -355,7 +336,11 @@ async def test_the_audit_log_records_who_did_what_from_where(server: Server) -> 
     ]  # newest first; the refused change left no entry
     assert all(e["ip"] == "127.0.0.1" for e in entries)
     assert entries[1]["target"] == service["id"]
-    assert entries[1]["details"] == {"service": "api", "status": "major_outage"}  # as given
+    assert entries[1]["details"] == {  # as given, and what it changed from
+        "service": "api",
+        "status": "major_outage",
+        "from": {"status": "operational"},
+    }
     assert entries[2]["details"] == {"name": "auditor", "role": "responder"}
 
 

@@ -37,14 +37,15 @@ class Seen:
 class HttpServer:
     """Answers each request from ``routes`` (404 for unknown paths), one per connection."""
 
-    def __init__(self, scheme: str = "http") -> None:
+    def __init__(self, scheme: str = "http", host: str = "127.0.0.1") -> None:
         self.scheme = scheme
+        self.host = host
         self.routes: dict[str, Reply] = {}
         self.seen: list[Seen] = []
         self.port = 0
 
     def url(self, path: str) -> str:
-        return f"{self.scheme}://127.0.0.1:{self.port}{path}"
+        return f"{self.scheme}://{self.host}:{self.port}{path}"
 
     async def handle(self, stream: trio.abc.Stream) -> None:
         conn = h11.Connection(h11.SERVER)
@@ -100,8 +101,13 @@ class HttpServer:
                 return None  # closed before a whole request
 
 
-async def listen(nursery: trio.Nursery, serve: Callable[..., Awaitable[Any]], *args: Any) -> int:
-    listeners = await nursery.start(partial(serve, *args, 0, host="127.0.0.1"))
+async def listen(
+    nursery: trio.Nursery,
+    serve: Callable[..., Awaitable[Any]],
+    *args: Any,
+    host: str = "127.0.0.1",
+) -> int:
+    listeners = await nursery.start(partial(serve, *args, 0, host=host))
     listener = listeners[0]
     if isinstance(listener, trio.SSLListener):
         listener = listener.transport_listener
@@ -109,7 +115,7 @@ async def listen(nursery: trio.Nursery, serve: Callable[..., Awaitable[Any]], *a
     return port
 
 
-async def serve_http(nursery: trio.Nursery) -> HttpServer:
-    server = HttpServer()
-    server.port = await listen(nursery, trio.serve_tcp, server.handle)
+async def serve_http(nursery: trio.Nursery, host: str = "127.0.0.1") -> HttpServer:
+    server = HttpServer(host=host)
+    server.port = await listen(nursery, trio.serve_tcp, server.handle, host=host)
     return server

@@ -33,6 +33,7 @@ from server.monitoring.checks import (
     make_client,
 )
 from server.monitoring.specs import HttpSpec, TcpSpec, TlsSpec, parse_spec
+from server.netguard import ANY
 
 MiB = 1024 * 1024
 
@@ -75,7 +76,7 @@ def trusting(ca: trustme.CA) -> ssl.SSLContext:
 
 @pytest.fixture
 async def clients(trusting: ssl.SSLContext) -> AsyncIterator[HttpClients]:
-    async with HttpClients(ssl_context=trusting) as made:
+    async with HttpClients(ANY, ssl_context=trusting) as made:
         yield made
 
 
@@ -202,8 +203,16 @@ class TestJson:
     @pytest.mark.parametrize(
         ("path", "expected", "error"),
         [
-            ("status.db", "fine", "JSON path status.db is 'ok', expected 'fine'"),
-            ("items.0.ok", False, "JSON path items.0.ok is 'true', expected 'false'"),
+            (
+                "status.db",
+                "fine",
+                "JSON path status.db does not hold 'fine' (it holds another string)",
+            ),
+            (
+                "items.0.ok",
+                False,
+                "JSON path items.0.ok does not hold 'false' (it holds true, false or null)",
+            ),
             ("status.cache", None, "JSON path status.cache not found"),
             ("items.1", None, "JSON path items.1 not found"),
             ("items.ok", None, "JSON path items.ok not found"),
@@ -328,7 +337,7 @@ class TestHttps:
 
     async def test_untrusted(self, nursery: trio.Nursery) -> None:
         server = await serve_tls(nursery, trustme.CA().issue_cert("127.0.0.1"))
-        async with HttpClients() as system_trust:
+        async with HttpClients(ANY) as system_trust:
             result = await probe(server, system_trust, "/")
         assert result.outcome == "down"
         assert result.error is not None and result.error.startswith("TLS certificate rejected: ")
@@ -336,7 +345,7 @@ class TestHttps:
     async def test_verification_off(self, nursery: trio.Nursery) -> None:
         server = await serve_tls(nursery, trustme.CA().issue_cert("example.org"))
         server.routes["/"] = Reply()
-        async with HttpClients() as system_trust:
+        async with HttpClients(ANY) as system_trust:
             result = await probe(server, system_trust, "/", verify_tls=False)
         assert (result.outcome, result.status_code) == ("up", 200)
 
@@ -356,7 +365,7 @@ class TestHttps:
 
 class TestClients:
     async def test_one_client_per_verification_mode(self, trusting: ssl.SSLContext) -> None:
-        async with HttpClients(ssl_context=trusting) as made:
+        async with HttpClients(ANY, ssl_context=trusting) as made:
             assert made.get(True) is made.get(True)
             assert made.get(False) is made.get(False)
             assert made.get(True) is not made.get(False)
@@ -365,7 +374,7 @@ class TestClients:
         assert verifying.is_closed
 
     async def test_make_client(self) -> None:
-        async with make_client() as client:
+        async with make_client(ANY) as client:
             assert client.headers["User-Agent"] == f"Switchboard-Monitor/{__version__}"
             assert not client.trust_env
 
@@ -376,20 +385,20 @@ class TestClients:
 
 class TestTcp:
     async def test_up(self, web: HttpServer) -> None:
-        result = await check_tcp(TcpSpec(host="127.0.0.1", port=web.port, timeout=2))
+        result = await check_tcp(TcpSpec(host="127.0.0.1", port=web.port, timeout=2), ANY)
         assert (result.outcome, result.error) == ("up", None)
         assert result.latency_ms is not None and result.latency_ms >= 0
 
     async def test_by_name(self, web: HttpServer) -> None:
-        result = await check_tcp(TcpSpec(host="localhost", port=web.port, timeout=2))
+        result = await check_tcp(TcpSpec(host="localhost", port=web.port, timeout=2), ANY)
         assert result.outcome == "up"
 
     async def test_refused(self, closed_port: int) -> None:
-        result = await check_tcp(TcpSpec(host="127.0.0.1", port=closed_port, timeout=2))
+        result = await check_tcp(TcpSpec(host="127.0.0.1", port=closed_port, timeout=2), ANY)
         assert result == CheckResult("down", None, "connection refused")
 
     async def test_unknown_host(self) -> None:
-        result = await check_tcp(TcpSpec(host="no-such-host.invalid", port=80, timeout=2))
+        result = await check_tcp(TcpSpec(host="no-such-host.invalid", port=80, timeout=2), ANY)
         assert result.outcome == "down" and result.error
 
 
@@ -406,7 +415,7 @@ async def tls_probe(
     server = await serve_tls(nursery, cert)
     spec = parse_spec("tls", {"host": "127.0.0.1", "port": server.port, "timeout": 5, **settings})
     assert isinstance(spec, TlsSpec)
-    return await check_tls(spec, context)
+    return await check_tls(spec, ANY, context)
 
 
 class TestTls:
@@ -477,12 +486,12 @@ class TestTls:
 
     async def test_not_tls(self, web: HttpServer, trusting: ssl.SSLContext) -> None:
         spec = TlsSpec(host="127.0.0.1", port=web.port, timeout=2)
-        result = await check_tls(spec, trusting)
+        result = await check_tls(spec, ANY, trusting)
         assert result.outcome == "down"
         assert result.error is not None and result.error.startswith("TLS handshake failed: ")
 
     async def test_refused(self, closed_port: int) -> None:
-        result = await check_tls(TlsSpec(host="127.0.0.1", port=closed_port, timeout=2))
+        result = await check_tls(TlsSpec(host="127.0.0.1", port=closed_port, timeout=2), ANY)
         assert result == CheckResult("down", None, "connection refused")
 
     async def test_handshake_timeout(self, nursery: trio.Nursery) -> None:
@@ -490,7 +499,7 @@ class TestTls:
             await trio.sleep_forever()
 
         port = await listen(nursery, trio.serve_tcp, silent)
-        result = await check_tls(TlsSpec(host="127.0.0.1", port=port, timeout=1))
+        result = await check_tls(TlsSpec(host="127.0.0.1", port=port, timeout=1), ANY)
         assert result == CheckResult("down", None, "timed out after 1 s")
 
 

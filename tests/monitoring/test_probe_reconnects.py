@@ -11,7 +11,9 @@ from support import Api
 from switchboard_client.testing import RunningServer
 from target import HttpServer, Reply
 
+from server.monitoring.probe import Probe
 from server.monitoring.remote import RemoteProbe
+from server.netguard import ANY
 
 ORG = "/api/v1/orgs/demo"
 
@@ -50,7 +52,11 @@ async def test_results_made_while_the_server_is_away_arrive_after(
         )
     server = switchboard_server.server
     probe = RemoteProbe(
-        switchboard_server.url, server.tokens.issue_probe("eu-west"), "eu-west", every=0.1
+        switchboard_server.url,
+        server.tokens.issue_probe("eu-west"),
+        "eu-west",
+        every=0.1,
+        probe=Probe(ANY),
     )
     await nursery.start(probe.run)
     assert list(probe.scheduler.entries) == [monitor["id"]]

@@ -97,6 +97,8 @@ async def probes(server: Server) -> Any:
             region,
             "--server",
             server.base_url,
+            "--check-networks",
+            "loopback",
             "--log-level",
             "warning",
         ]

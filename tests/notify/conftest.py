@@ -13,6 +13,7 @@ from notify_support import BASE_URL, KEY, Mailbox, Receiver, Wired
 import server.main
 from server.config import Config
 from server.main import Server
+from server.netguard import ANY
 from server.notify import Notifier, NotifySettings, RetryPolicy, SmtpSettings
 from server.store import Store
 
@@ -54,6 +55,7 @@ def settings(mailbox: Mailbox) -> NotifySettings:
         poll_seconds=0.5,
         http_timeout=3,
         allow_private_webhooks=True,
+        network_rule=ANY,
         subscribes_burst=100,
     )
 

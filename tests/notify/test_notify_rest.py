@@ -232,7 +232,7 @@ async def test_a_test_notification_is_sent_and_its_outcome_shown(
     receiver.script = [502]
     failed = await api.ok("POST", f"{CHANNELS}/{made['id']}/test")
     assert failed["status"] == "pending" and failed["attempts"] == 1  # and retried
-    assert failed["last_error"] == "HTTP 502: no: 502" and failed["last_status_code"] == 502
+    assert failed["last_error"] == "HTTP 502 Bad Gateway" and failed["last_status_code"] == 502
     assert await api.ok("GET", f"{ORG}/deliveries/{failed['id']}") == failed
     await expect_error(api, "POST", f"{CHANNELS}/nope/test", None, 404, "not_found", "channel")
 
