@@ -22,8 +22,8 @@ from .monitors import MonitorKind, MonitorPolicy, Verdict
 from .schema import MISSING, Items, Missing, Range, Text, parse
 
 Name: TypeAlias = Annotated[str, Text(1, 100)]
-Description: TypeAlias = Annotated[str, Text(0, 1_000)]
-Body: TypeAlias = Annotated[str, Text(0, 10_000)]
+Description: TypeAlias = Annotated[str, Text(0, 1_000, lines=True)]
+Body: TypeAlias = Annotated[str, Text(0, 10_000, lines=True)]
 Ref: TypeAlias = Annotated[str, Text(1, 100)]
 Position: TypeAlias = Annotated[int, Range(0, 1_000_000)]
 ServiceStatuses: TypeAlias = Annotated[dict[str, ServiceStatus], Items(200)]

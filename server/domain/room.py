@@ -34,7 +34,9 @@ from ..protocol.ot import (
     normalize,
     transform,
 )
+from .errors import ValidationError
 from .model import iso, iso_or_none, parse_iso, parse_iso_or_none
+from .schema import check_chars
 
 
 class RoomError(Exception):
@@ -49,7 +51,7 @@ class RoomError(Exception):
 @dataclass(frozen=True, slots=True)
 class RoomLimits:
     max_document: int = 1_048_576  # code points
-    max_insert: int = 65_536  # code points one operation may insert
+    max_insert: int = 16_000  # code points one operation may insert
     max_components: int = 10_000
     window: int = 8_192  # operations kept for late ones and replays (more than a batch)
 
@@ -149,6 +151,14 @@ def validate(op: object, limits: RoomLimits) -> Op:
         raise RoomError(
             "op_too_large", f"an operation may insert at most {limits.max_insert} characters"
         )
+    for component in checked:
+        if isinstance(component, str):
+            try:
+                check_chars(component, "op")
+            except ValidationError as exc:
+                raise RoomError(
+                    "invalid_op", f"an insert {exc.message.removeprefix('op ')}"
+                ) from None
     # Normal form matters beyond tidiness: transform's tie-break and cursor
     # mapping read the components in order, so every site must hold the same form.
     return normalize(checked)

@@ -54,12 +54,44 @@ Missing = _Missing
 
 @dataclasses.dataclass(frozen=True, slots=True)
 class Text:
-    """String length bounds (after stripping surrounding whitespace) and a pattern."""
+    """String length bounds (after stripping surrounding whitespace), a pattern,
+    and whether the text may hold tabs and line breaks (a body may; a name not)."""
 
     min: int = 0
     max: int = 10_000
     pattern: str | None = None
     hint: str | None = None  # says what the pattern means, for the error message
+    lines: bool = False
+
+
+# No string anywhere may hold these: NUL and the other C0 controls (but tab,
+# newline and carriage return), lone surrogates, and the two non-characters
+# XML forbids. They break PostgreSQL's text, feeds' XML and terminals alike.
+_FORBIDDEN: Final = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
+_LINE_BREAKS: Final = re.compile("[\t\n\r]")
+
+
+def check_chars(value: str, where: str, *, lines: bool = True) -> str:
+    """``value``, or ValidationError if it holds a character no text may hold
+    (or, unless ``lines``, a tab or line break)."""
+    bad = _FORBIDDEN.search(value) or (None if lines else _LINE_BREAKS.search(value))
+    if bad is not None:
+        char = bad.group()
+        what = (
+            "a tab or line break"
+            if char in "\t\n\r"
+            else f"the control character U+{ord(char):04X}"
+            if ord(char) < 0x20
+            else f"the character U+{ord(char):04X}, which is not text"
+        )
+        raise ValidationError(f"{where} must not contain {what}", field=where)
+    return value
+
+
+def printable(value: str) -> str:
+    """``value`` without the characters no text may hold: what readers of data
+    stored before they were refused show (and what XML can carry)."""
+    return _FORBIDDEN.sub("", value) if _FORBIDDEN.search(value) else value
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -194,7 +226,13 @@ def _converter(hint: Any) -> Converter:
 
         return as_float
     if hint is str:
-        return _exact(str, "a string")
+
+        def as_str(value: Any, where: str) -> str:
+            if type(value) is not str:
+                raise ValidationError(f"{where} must be a string", field=where)
+            return check_chars(value, where)
+
+        return as_str
     if hint is datetime:
 
         def as_time(value: Any, where: str) -> datetime:
@@ -232,6 +270,8 @@ def _apply_check(check: Text | Range | Items, value: Any, where: str) -> Any:
         return value
     if isinstance(check, Text):
         value = value.strip()
+        if not check.lines:
+            check_chars(value, where, lines=False)
         if len(value) < check.min:
             if check.min == 1:
                 raise ValidationError(f"{where} must not be empty", field=where)

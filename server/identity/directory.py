@@ -25,6 +25,7 @@ from ..auth import SYSTEM, AuthError, Forbidden, Origin, Principal, Role, Tokens
 from ..clock import Clock
 from ..config import Limits
 from ..domain.errors import Conflict, NotFound, ValidationError
+from ..domain.schema import check_chars
 from ..ids import new_id
 from ..ratelimit import KeyedBuckets, RateLimited
 from ..store import AuditEntry, Duplicate, Store
@@ -275,7 +276,7 @@ class Directory:
         email = normalize_email(email)
         if problem := check_strength(password, email):
             raise ValidationError(problem, field="password")
-        name = name.strip() or email.split("@")[0]
+        name = check_chars(name.strip(), "name", lines=False) or email.split("@")[0]
         if len(name) > 120:
             raise ValidationError("a name has at most 120 characters", field="name")
         hashed = await hash_password(password)

@@ -16,6 +16,7 @@ from typing import Any
 
 from ..auth import Role
 from ..domain.errors import DomainError, ValidationError
+from ..domain.schema import check_chars
 
 
 class Gone(DomainError):
@@ -122,7 +123,7 @@ def row_of(secret: str, prefix: str) -> str | None:
 
 
 def normalize_email(email: str) -> str:
-    email = email.strip().lower()
+    email = check_chars(email.strip().lower(), "email", lines=False)
     local, at, domain = email.partition("@")
     if not at or not local or "." not in domain or len(email) > 254 or " " in email:
         raise ValidationError(f"{email!r} is not an email address", field="email")

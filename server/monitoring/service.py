@@ -441,7 +441,7 @@ class ProbeResult:
     outcome: ProbeOutcome
     latency_ms: float | None = None
     status_code: Annotated[int, Range(100, 599)] | None = None
-    error: Annotated[str, Text(0, 1_000)] | None = None
+    error: Annotated[str, Text(0, 1_000, lines=True)] | None = None
 
 
 @dataclass(frozen=True, slots=True)

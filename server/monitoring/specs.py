@@ -27,7 +27,7 @@ import httpx
 import orjson
 
 from server.domain.errors import ValidationError
-from server.domain.schema import Items, Range, Text, parse
+from server.domain.schema import Items, Range, Text, check_chars, parse
 
 
 class HttpMethod(StrEnum):
@@ -74,14 +74,14 @@ HeaderName: TypeAlias = Annotated[
 HeaderValue: TypeAlias = Annotated[
     str,
     # HTTP/1.1 carries header values as bytes; httpx sends them as ASCII.
-    Text(0, 4_000, r"[\t\x20-\x7e]*", "must be printable ASCII, without line breaks"),
+    Text(0, 4_000, r"[\t\x20-\x7e]*", "must be printable ASCII, without line breaks", lines=True),
 ]
 Headers: TypeAlias = Annotated[dict[HeaderName, HeaderValue], Items(50)]
 StatusCodes: TypeAlias = Annotated[
     str, Text(3, 7, STATUS_PATTERN, 'must be a status code like "200" or a range like "200-299"')
 ]
 ExpectedStatus: TypeAlias = Annotated[list[StatusCodes], Items(20)]
-Keyword: TypeAlias = Annotated[str, Text(1, 1_000)]
+Keyword: TypeAlias = Annotated[str, Text(1, 1_000, lines=True)]
 JsonPath: TypeAlias = Annotated[
     str, Text(1, 500, JSON_PATH_PATTERN, "must be a dotted path like status.db or items.0.ok")
 ]
@@ -112,6 +112,7 @@ def _body(value: Any, where: str) -> str | None:
         return None
     if not isinstance(value, str):
         raise ValidationError(f"{where} must be a string", field=where)
+    check_chars(value, where)
     size = len(value.encode())
     if size > MAX_BODY_BYTES:
         raise ValidationError(
@@ -128,7 +129,7 @@ def _json_text(value: Any, where: str) -> str | None:
         raise ValidationError(f"{where} must be a finite number", field=where)
     if not isinstance(value, str | int | float):  # bool is an int
         raise ValidationError(f"{where} must be a string, a number or true/false", field=where)
-    text = json_text(value)
+    text = check_chars(json_text(value), where)
     if len(text) > MAX_EXPECTED_TEXT:
         raise ValidationError(
             f"{where} must be at most {MAX_EXPECTED_TEXT:,} characters (got {len(text):,})",

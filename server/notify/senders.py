@@ -34,6 +34,7 @@ from urllib.parse import urlsplit
 import httpx
 import trio
 
+from ..domain.schema import printable
 from ..netguard import refusal
 
 USER_AGENT = "Switchboard-Notifier/1"
@@ -132,7 +133,19 @@ _MAINTENANCE_SUBJECTS = {
 
 
 def render(org: str, event: str, payload: Mapping[str, Any], base_url: str) -> Rendered:
-    """What a notification of ``event`` says, for people (Slack, email)."""
+    """What a notification of ``event`` says, for people (Slack, email); without
+    characters no text may hold (an email header cannot carry a NUL that older
+    versions let into a name)."""
+    said = _render(org, event, payload, base_url)
+    return Rendered(
+        printable(said.subject),
+        tuple(printable(p) for p in said.paragraphs),
+        said.link,
+        said.link_text,
+    )
+
+
+def _render(org: str, event: str, payload: Mapping[str, Any], base_url: str) -> Rendered:
     page = f"{base_url}/status/{org}"
     prefix = f"[{org}] "
     if event in _INCIDENT_SUBJECTS:

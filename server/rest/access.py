@@ -16,6 +16,7 @@ from quart_trio import QuartTrio
 from ..actors.room import RoomHandle
 from ..auth import NEEDS_TOKEN, Action, AuthError, Principal, Role, authorize, authorize_server
 from ..domain.errors import NotFound
+from ..domain.schema import check_chars
 from ..policy import ROUTES, Access
 from .common import parts, principal
 
@@ -34,7 +35,19 @@ def install(app: QuartTrio) -> None:
     missing = routes_of(app) - set(ROUTES)
     if missing:
         raise RuntimeError(f"routes without an entry in server.policy.ROUTES: {sorted(missing)}")
+    app.before_request(refuse_bad_text)
     app.before_request(enforce)
+
+
+async def refuse_bad_text() -> None:
+    """Path and query parameters hold text, like bodies: none may carry a
+    control character or a lone surrogate (422 naming the parameter)."""
+    for name, value in (request.view_args or {}).items():
+        if isinstance(value, str):
+            check_chars(value, name, lines=False)
+    for name, value in request.args.items(multi=True):
+        check_chars(name, "query parameter name", lines=False)
+        check_chars(value, name, lines=False)
 
 
 def access() -> Access:

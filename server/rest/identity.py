@@ -45,7 +45,7 @@ class RoleName(Enum):
 
 
 Email = Annotated[str, Text(3, 254)]
-Password = Annotated[str, Text(1, 1024)]
+Password = Annotated[str, Text(1, 1024, lines=True)]
 Secret = Annotated[str, Text(20, 200)]
 
 

@@ -22,6 +22,7 @@ from typing import Any
 from quart import Blueprint, Response, request
 from quart_trio import QuartTrio
 
+from ..domain.schema import printable
 from . import render
 
 WEB = Path(os.environ.get("SWITCHBOARD_WEB", Path(__file__).resolve().parents[2] / "web"))
@@ -115,12 +116,22 @@ def page_headers(*, frames: bool = True) -> dict[str, str]:
     return headers
 
 
+def _printable(value: Any) -> Any:
+    """Every value a template writes, without characters no text may hold (data
+    stored before they were refused must not make a feed invalid XML)."""
+    if isinstance(value, str):
+        cleaned = printable(value)
+        return value if cleaned is value else type(value)(cleaned)  # Markup stays Markup
+    return value
+
+
 def install(app: QuartTrio) -> None:
     """Templates from ``web/templates``, their filters, and the static route."""
     app.template_folder = str(WEB / "templates")
     env: Any = app.jinja_env
     env.trim_blocks = True
     env.lstrip_blocks = True
+    env.finalize = _printable
     env.globals.update(static=ASSETS.url, L=render.LABELS)
     env.filters.update(
         when=render.when,
