@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 from urllib.parse import urlsplit
 
-from quart import Response
+from quart import Response, g, request
 from quart_trio import QuartTrio
 from werkzeug.exceptions import HTTPException
 
@@ -17,10 +17,22 @@ from .actors.mailbox import Unavailable
 from .auth import AuthError
 from .domain.errors import DomainError
 from .ratelimit import KeyedBuckets, RateLimited, retry_after
-from .rest import access, api, console, identity, monitors, openapi, pages, public, rooms, web
+from .rest import (
+    access,
+    api,
+    console,
+    idempotency,
+    identity,
+    monitors,
+    openapi,
+    pages,
+    public,
+    rooms,
+    web,
+)
 from .rest import notify as notify_rest
 from .rest.common import BadJson, Parts, error_response
-from .store import StoreUnavailable
+from .store import OutcomeUnknown, StoreUnavailable
 
 log = logging.getLogger(__name__)
 
@@ -61,7 +73,21 @@ def create_app(server_parts: Parts) -> QuartTrio:
     app.register_blueprint(monitors.bp)
     app.register_blueprint(notify_rest.bp)
     app.config["NOTIFIER"] = server_parts.notifier
+    app.config["BODY_TIMEOUT"] = limits.body_seconds
+
+    @app.before_request
+    async def well_formed() -> Response | None:
+        # The listener checks a connection's first head; these are the later ones.
+        if request.http_version not in ("1.0", "1.1"):
+            return error_response(505, "bad_request", "only HTTP/1.0 and HTTP/1.1 are spoken here")
+        if len(request.headers) > limits.max_headers:
+            return error_response(
+                431, "too_large", f"a request may carry at most {limits.max_headers} header fields"
+            )
+        return None
+
     access.install(app)
+    idempotency.install(app)
 
     @app.after_request
     async def hygiene(response: Response) -> Response:
@@ -71,6 +97,8 @@ def create_app(server_parts: Parts) -> QuartTrio:
         # Redirects that routing makes (``//`` merged, a trailing slash) name
         # only the path: a Location built from the Host header would send
         # readers to whatever host a request claimed.
+        if g.get("replayed"):
+            response.headers["Idempotent-Replayed"] = "true"
         location = response.headers.get("Location")
         if location and 300 <= response.status_code < 400:
             response.headers["Location"] = _same_site(location)
@@ -98,6 +126,10 @@ def create_app(server_parts: Parts) -> QuartTrio:
     @app.errorhandler(Unavailable)
     async def unavailable(error: Unavailable) -> Response:
         return error_response(503, error.code, error.message, headers={"Retry-After": "1"})
+
+    @app.errorhandler(OutcomeUnknown)
+    async def outcome_unknown(error: OutcomeUnknown) -> Response:
+        return error_response(504, error.code, error.message)
 
     @app.errorhandler(StoreUnavailable)
     async def store_unavailable(error: StoreUnavailable) -> Response:

@@ -16,16 +16,31 @@ class Limits:
     max_message: int = 64 * 1024  # bytes in one client WebSocket message
     max_body: int = 1024 * 1024  # bytes in one REST request body
     outbound_backlog: int = 1024 * 1024  # bytes queued for a slow WebSocket reader
-    socket_send_buffer: int = 0  # SO_SNDBUF for WebSockets; 0 leaves it to the kernel
+    # SO_SNDBUF for WebSockets (the kernel doubles it): what a stalled reader can
+    # pile up in the kernel, on top of outbound_backlog; 0 leaves it to the kernel.
+    socket_send_buffer: int = 128 * 1024
+    # Every wait that depends on the database (a connection, a query, a command
+    # waiting for its actor's commit) ends after this, with a clear error.
+    database_seconds: float = 10.0
+    idempotency_hours: float = 24.0  # how long an idempotency key's first answer is kept
     inbox: int = 1024  # commands waiting for one actor
     batch: int = 256  # commands one actor decides per commit
     ring: int = 1024  # recent events per topic kept for resume with `since`
     snapshot_every: int = 200  # events between snapshots
     actor_idle_seconds: float = 300.0  # an unwatched actor stops after this
     heartbeat_ms: int = 30_000  # clients send something at least this often
-    handshake_timeout: float = 10.0  # seconds to receive a request's head
+    handshake_timeout: float = 10.0  # seconds to receive a connection's first request head
+    http_keepalive_seconds: float = 5.0  # an idle keep-alive connection is closed after this
+    http_read_seconds: float = 10.0  # silence while a request (head or body) arrives
+    body_seconds: float = 30.0  # a request's whole body must arrive within this
+    write_stall_seconds: float = 30.0  # a socket that takes no bytes for this long is dropped
+    max_connections: int = 0  # open connections; 0: the open-files limit less a reserve
+    reserved_connections: int = 32  # kept, above max_connections, for health checks and operators
+    max_headers: int = 100  # header fields in one request
     room_max_document: int = 1_048_576  # code points in a room's text
-    room_max_insert: int = 65_536  # code points one operation may insert
+    # Code points one operation may insert: at most 4 UTF-8 bytes each, an
+    # operation this size still fits a message (max_message), with room to spare.
+    room_max_insert: int = 16_000
     room_max_components: int = 10_000  # components in one operation
     room_window: int = 8_192  # recent operations kept for late ones and replays (> room_batch)
     room_snapshot_every: int = 100  # commits of operations between snapshots...
@@ -53,6 +68,16 @@ class Limits:
     notify_retry_first: float = 10.0  # seconds before the second try; doubling...
     notify_retry_cap: float = 3600.0  # ...up to this
     notify_concurrency: int = 8  # notifications in flight at once
+
+    def __post_init__(self) -> None:
+        # A limit no message could reach is a limit no client can be told of:
+        # the largest operation must fit the largest message.
+        if self.room_max_insert * 4 + 1024 > self.max_message:
+            raise ValueError(
+                f"room_max_insert ({self.room_max_insert}) code points, at up to 4 bytes"
+                f" each, must fit in max_message ({self.max_message} bytes) with 1 KiB to"
+                " spare"
+            )
 
 
 def parse_limits(text: str, base: Limits | None = None) -> Limits:

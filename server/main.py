@@ -16,6 +16,7 @@ import gc
 import logging
 import time
 from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
 
 import trio
 
@@ -38,7 +39,7 @@ from .protocol.frames import CLOSE_GOING_AWAY
 from .ratelimit import parse_networks
 from .rest.common import Parts
 from .seed import seed_demo
-from .store import Store, StoreError, embedded_dsn
+from .store import Store, StoreError, embedded_dsn, receipts
 
 log = logging.getLogger(__name__)
 
@@ -87,6 +88,7 @@ class Server:
         self.monitoring: Monitoring | None = None
         self.notifier: Notifier | None = None
         self.notify_feed: Feed | None = None
+        self.listener: Listener | None = None
         self.gc_watch = _GcWatch()
         self._stop = trio.Event()
         self._stopped = trio.Event()
@@ -103,7 +105,8 @@ class Server:
             oidc = Oidc(load_providers(config.oidc_file))
             trusted = parse_networks(config.trusted_proxies)
             rule = NetworkRule.parse(config.check_networks)
-            async with Store.open(self.dsn) as store, trio.open_nursery() as nursery:
+            bound = config.limits.database_seconds
+            async with Store.open(self.dsn, bound=bound) as store, trio.open_nursery() as nursery:
                 directory = Directory(
                     store, self.tokens, config.limits, clock=self.clock or Clock()
                 )
@@ -152,7 +155,15 @@ class Server:
                         self.notifier,
                     )
                 )
-                listener = Listener(sock, app, self.gateway, config.limits.handshake_timeout)
+                auth = self.auth
+                listener = Listener(
+                    sock,
+                    app,
+                    self.gateway,
+                    config.limits,
+                    lambda head: _operator_in(head, auth),
+                )
+                self.listener = listener
                 if config.demo:
                     self.demo_created = await seed_demo(self.registry)
                 listener_done = trio.Event()
@@ -164,6 +175,7 @@ class Server:
                         listener_done.set()
 
                 await nursery.start(serve_http)
+                nursery.start_soon(_forget_receipts, store, config.limits.idempotency_hours)
                 # Whatever start-up allocated lives as long as the process: keep it
                 # out of the garbage collector's full scans.
                 gc.freeze()
@@ -199,6 +211,27 @@ async def _preflight(rule: NetworkRule, command: object) -> None:
     """A monitor's target must be where the server's checks may connect."""
     if isinstance(command, CreateMonitor | UpdateMonitor) and isinstance(command.spec, dict):
         await refuse_unreachable(rule, command.spec)
+
+
+RECEIPTS_PRUNED_EVERY = 3600.0  # seconds
+
+
+async def _forget_receipts(store: Store, hours: float) -> None:
+    """Idempotency receipts older than their window are deleted, hourly."""
+    while True:
+        with contextlib.suppress(StoreError):
+            await receipts.prune(store, datetime.now(UTC) - timedelta(hours=hours))
+        await trio.sleep(RECEIPTS_PRUNED_EVERY)
+
+
+def _operator_in(head: bytes, auth: Authenticator) -> bool:
+    """Whether a request head carries a server operator's bearer token."""
+    for line in head.split(b"\r\n")[1:]:
+        name, _, value = line.partition(b":")
+        if name.strip().lower() == b"authorization":
+            scheme, _, token = value.strip().partition(b" ")
+            return scheme.lower() == b"bearer" and auth.is_server_operator(token.decode("latin-1"))
+    return False
 
 
 def _create_app(parts: Parts):  # type: ignore[no-untyped-def]

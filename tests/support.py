@@ -253,9 +253,24 @@ class ServerProcess:
         self.base_url = base_url
 
     @classmethod
-    async def start(cls, database_url: str, data_dir: str, *extra: str) -> ServerProcess:
+    async def start(
+        cls,
+        database_url: str | None,
+        data_dir: str,
+        *extra: str,
+        open_files: int | None = None,
+        log: Any = None,
+    ) -> ServerProcess:
+        """Start it (``database_url`` None: on its embedded PostgreSQL);
+        ``open_files`` caps its descriptors (soft and hard), ``log`` (a file)
+        receives its stderr."""
         import os
+        import resource
         import sys
+
+        def cap() -> None:
+            if open_files is not None:
+                resource.setrlimit(resource.RLIMIT_NOFILE, (open_files, open_files))
 
         env = {**os.environ, "SWITCHBOARD_SECRET": TEST_SECRET}
         process = await trio.lowlevel.open_process(
@@ -266,8 +281,7 @@ class ServerProcess:
                 "serve",
                 "--port",
                 "0",
-                "--database-url",
-                database_url,
+                *(["--database-url", database_url] if database_url else []),
                 "--data-dir",
                 data_dir,
                 "--log-level",
@@ -275,11 +289,13 @@ class ServerProcess:
                 *extra,
             ],
             stdout=subprocess.PIPE,
+            stderr=log,
             env=env,
+            preexec_fn=cap,
         )
         assert process.stdout is not None
         buffer = b""
-        with trio.fail_after(30):
+        with trio.fail_after(60):
             while b"listening on " not in buffer or not buffer.endswith(b"\n"):
                 chunk = await process.stdout.receive_some()
                 if not chunk:

@@ -23,6 +23,7 @@ intervals is closed with 4000.
 from __future__ import annotations
 
 import base64
+import contextlib
 import hashlib
 import heapq
 import itertools
@@ -45,15 +46,17 @@ from ..auth import Action, AuthError, Forbidden, Origin, Principal, authorize
 from ..domain.commands import SPECS, parse_command
 from ..domain.errors import DomainError, ValidationError
 from ..domain.room import RoomError, validate
-from ..domain.schema import MISSING, parse
+from ..domain.schema import MISSING, given, parse
 from ..identity import Authenticator
 from ..monitoring.service import Monitoring, ProbeReport
 from ..policy import MESSAGES, TOPICS
 from ..protocol import frames
 from ..protocol import messages as m
-from ..protocol.codec import ProtocolError, decode, parse_topic
+from ..protocol.codec import ProtocolError, decode, parse_topic, peek_id
 from ..protocol.ot import Selection
 from ..ratelimit import KeyedBuckets, Network, client_address, retry_after
+from ..store import StoreError
+from ..store.receipts import Receipt, fingerprint, scope_of
 from .connection import Connection, State
 from .mailbox import FrameReply, Unavailable, error_message
 from .room import Join, OpRequest, PresenceUpdate, RoomHandle, room_limits
@@ -181,13 +184,13 @@ class Gateway:
         self.writers: trio.Nursery  # set by run(); drains slow sockets' backlogs
         self.server_name = f"switchboard/{__version__}"
         self.monitoring: Monitoring | None = None  # set by the server when it runs
-        self.expiries = Expiries()
+        self.timers = Timers()  # credentials' expiries, commands' deadlines
 
     async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
         async with trio.open_nursery() as nursery:
             self.writers = nursery
             nursery.start_soon(self._sweep)
-            nursery.start_soon(self.expiries.run)
+            nursery.start_soon(self.timers.run)
             task_status.started()
             await trio.sleep_forever()
 
@@ -229,6 +232,19 @@ class Gateway:
             for membership in conn.rooms.values():
                 membership.handle.leave_soon(conn)
 
+    async def refuse_busy(self, sock: socket.socket, head: bytes) -> None:
+        """Over the connection limit: the handshake, then at once a 1013 close
+        ("try again later"), which WebSocket clients understand and back off on."""
+        try:
+            response = accept_handshake(parse_head(head))
+        except HandshakeError as exc:
+            await _send_all(sock, handshake_refusal(exc))
+            return
+        close = frames.close_frame(frames.CLOSE_TRY_AGAIN, "server busy; try again later")
+        if await _send_all(sock, response + close):
+            with contextlib.suppress(OSError):
+                sock.shutdown(socket.SHUT_WR)
+
     def close_all(self, code: int, reason: str) -> None:
         for conn in list(self.connections):
             conn.close(code, reason)
@@ -244,7 +260,9 @@ class Gateway:
         while True:
             await trio.sleep(interval / 4)
             now = trio.current_time()
+            backlog = self.limits.outbound_backlog
             for conn in list(self.connections):
+                conn.check_unsent(backlog)
                 silent = now - conn.last_seen
                 if silent > 2 * interval:
                     self.stats.heartbeat_timeouts += 1
@@ -269,13 +287,19 @@ class Gateway:
 
     def too_large(self, conn: Connection, item: frames.TooLarge) -> None:
         self._error(
-            conn, "too_large", f"messages are limited to {item.limit} bytes; this one was dropped"
+            conn,
+            "too_large",
+            f"messages are limited to {item.limit} bytes; this one was dropped",
+            peek_id(item.head),
         )
 
     async def handle(self, conn: Connection, item: frames.Message) -> None:
         if item.binary:
             self._error(
-                conn, "binary_unsupported", "send JSON in text frames; binary frames are not used"
+                conn,
+                "binary_unsupported",
+                "send JSON in text frames; binary frames are not used",
+                peek_id(item.payload[: frames.PEEK]),
             )
             return
         now = trio.current_time()
@@ -289,6 +313,7 @@ class Gateway:
                 "rate_limited",
                 f"at most {self.limits.messages_per_second:g} messages a second (bursts of "
                 f"{self.limits.messages_burst}); this one was dropped",
+                peek_id(item.payload[: frames.PEEK]),
             )
             return
         try:
@@ -313,7 +338,7 @@ class Gateway:
                 await self._hello(conn, message)
         except ProtocolError as exc:
             self._error(conn, exc.code, exc.message, exc.id, exc.field)
-        except (DomainError, AuthError, Unavailable) as exc:
+        except (DomainError, AuthError, Unavailable, StoreError) as exc:
             self.stats.errors_sent += 1
             conn.send(error_message(exc, message.id))
         except Exception as exc:  # our bug: answer it, keep the connection and the server
@@ -331,7 +356,7 @@ class Gateway:
             if conn.principal.expires_at is not None:
                 left = (conn.principal.expires_at - datetime.now(UTC)).total_seconds()
                 conn.expires = trio.current_time() + left
-                self.expiries.add(conn)
+                self.timers.expire_at(conn)
         conn.greeted = True
         principal = conn.principal
         conn.send(
@@ -443,12 +468,16 @@ class Gateway:
                 "invalid_field", exc.message, id=message.id, field=exc.field
             ) from None
         assert conn.principal is not None
+        # The same bound as a REST write's: past it the caller hears outcome_unknown.
+        reply = FrameReply(conn, message.id, trio.current_time() + self.limits.database_seconds)
+        self.timers.at(reply.deadline, reply.expire)
+        who = conn.principal
+        receipt = None
+        if message.idempotency_key is not None:
+            asked = fingerprint(topic.key, message.name, given(command))
+            receipt = Receipt(scope_of(who.kind, who.id), message.idempotency_key, asked)
         await self.registry.submit(
-            topic.key,
-            command,
-            conn.principal.subject,
-            FrameReply(conn, message.id),
-            Origin.of(conn.principal, conn.address),
+            topic.key, command, who.subject, reply, Origin.of(who, conn.address), receipt
         )
 
     def _probe_region(self, conn: Connection, region: str, request_id: m.RequestId) -> None:
@@ -557,32 +586,38 @@ def expire(conn: Connection) -> None:
     conn.close(frames.CLOSE_REVOKED, "the credential expired; renew it and reconnect")
 
 
-class Expiries:
-    """Closes each connection (4003) when the credential it said hello with expires.
-
-    One task for all: a heap of deadlines, woken early when a sooner one comes.
-    Connections are held weakly, so one that left early costs nothing more.
-    """
+class Timers:
+    """Callbacks at trio times, for many connections, from one task: a heap of
+    deadlines, woken early when a sooner one comes. What a callback holds is
+    kept until its time (connections are held weakly by their expiry)."""
 
     def __init__(self) -> None:
-        self._heap: list[tuple[float, int, weakref.ref[Connection]]] = []
+        self._heap: list[tuple[float, int, Callable[[], None]]] = []
         self._order = itertools.count()
         self._wake = trio.Event()
 
-    def add(self, conn: Connection) -> None:
-        assert conn.expires is not None
-        if not self._heap or conn.expires < self._heap[0][0]:
+    def at(self, deadline: float, callback: Callable[[], None]) -> None:
+        if not self._heap or deadline < self._heap[0][0]:
             self._wake.set()
-        heapq.heappush(self._heap, (conn.expires, next(self._order), weakref.ref(conn)))
+        heapq.heappush(self._heap, (deadline, next(self._order), callback))
+
+    def expire_at(self, conn: Connection) -> None:
+        """Close ``conn`` (4003) when its credential expires."""
+        assert conn.expires is not None
+        ref = weakref.ref(conn)
+
+        def due() -> None:
+            if (found := ref()) is not None:
+                expire(found)
+
+        self.at(conn.expires, due)
 
     async def run(self) -> None:
         while True:
             now = trio.current_time()
             while self._heap and self._heap[0][0] <= now:
-                _, _, ref = heapq.heappop(self._heap)
-                conn = ref()
-                if conn is not None:
-                    expire(conn)
+                _, _, callback = heapq.heappop(self._heap)
+                callback()
             with trio.move_on_at(self._heap[0][0] if self._heap else math.inf):
                 await self._wake.wait()
             self._wake = trio.Event()

@@ -49,5 +49,13 @@ class Authenticator:
             return await self.oidc.verify(raw, header)
         raise AuthError(f"the token's algorithm {alg!r} is not accepted")
 
+    def is_server_operator(self, raw: str) -> bool:
+        """Whether a token is a server-wide operator's (checked without I/O, for
+        the connections kept in reserve when the server is full)."""
+        try:
+            return self.tokens.verify(raw.strip()).server_admin
+        except (AuthError, jwt.PyJWTError):
+            return False
+
 
 __all__ = ["Authenticator", "Directory", "Oidc"]

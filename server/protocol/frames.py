@@ -39,6 +39,7 @@ CLOSE_NORMAL: Final = 1000
 CLOSE_GOING_AWAY: Final = 1001  # server shutting down
 CLOSE_PROTOCOL_ERROR: Final = 1002  # broken framing
 CLOSE_TOO_BIG: Final = 1009  # a frame longer than the hard limit
+CLOSE_TRY_AGAIN: Final = 1013  # the server is at its connection limit
 CLOSE_HEARTBEAT_TIMEOUT: Final = 4000  # nothing received for too long
 CLOSE_REVOKED: Final = 4003  # the credentials were revoked or expired, or the membership changed
 CLOSE_SLOW_CONSUMER: Final = 4008  # outbound backlog over its limit
@@ -122,10 +123,15 @@ class Message:
 
 @dataclass(frozen=True, slots=True)
 class TooLarge:
-    """A data message passed the size limit; its bytes are being discarded."""
+    """A data message passed the size limit; its bytes are being discarded.
+
+    ``head`` is its first :data:`PEEK` bytes (fewer if it ended sooner), so
+    that the refusal can name the request's ``id``.
+    """
 
     binary: bool
     limit: int
+    head: bytes = b""
 
 
 @dataclass(frozen=True, slots=True)
@@ -156,6 +162,7 @@ Received = Message | TooLarge | Ping | Pong | Close | Violation
 
 # Frames claiming more than this are not worth discarding: close instead.
 HARD_LIMIT: Final = 1 << 30
+PEEK: Final = 1024  # bytes of an oversized message kept, to name its id in the refusal
 
 
 class FrameDecoder:
@@ -179,6 +186,7 @@ class FrameDecoder:
         "_masked",
         "_message_binary",
         "_parts",
+        "_peek",
         "_size",
         "max_message",
     )
@@ -194,6 +202,7 @@ class FrameDecoder:
         self._size = 0
         self._failed = False
         self._discarding = False
+        self._peek: bytearray | None = None  # an oversized message's head, until told
         # the data frame whose payload is being read, if any
         self._frame_left = 0
         self._frame_op = -1
@@ -292,22 +301,33 @@ class FrameDecoder:
         self._frame_left, self._frame_offset = length, 0
         self._size += length
         if not self._discarding and self._size > self.max_message:
+            # Discarded from now on; its head is kept until the refusal is told.
             self._discarding = True
+            self._peek = self._parts[:PEEK]
             self._parts = bytearray()
-            out.append(TooLarge(self._message_binary, self.max_message))
+            self._tell_too_large(out, ending=False)
         return True
+
+    def _tell_too_large(self, out: list[Received], *, ending: bool) -> None:
+        peek = self._peek
+        if peek is not None and (ending or len(peek) >= PEEK):
+            out.append(TooLarge(self._message_binary, self.max_message, bytes(peek[:PEEK])))
+            self._peek = None
 
     def _read_payload(self, out: list[Received]) -> bool:
         buf = self._buffer
         take = min(len(buf), self._frame_left)
         if take == 0 and self._frame_left:
             return False
-        if take and not self._discarding:
-            chunk = bytes(buf[:take])
+        keep = self._parts if not self._discarding else self._peek
+        if take and keep is not None:
+            chunk = bytes(buf[: take if not self._discarding else min(take, PEEK)])
             # The mask applies from the frame's start: rotate it to where we are.
             shift = self._frame_offset % 4
             mask = self._frame_mask[shift:] + self._frame_mask[:shift]
-            self._parts += mask_payload(chunk, mask)
+            keep += mask_payload(chunk, mask)
+            if self._discarding:
+                self._tell_too_large(out, ending=False)
         del buf[:take]
         self._frame_left -= take
         self._frame_offset += take
@@ -319,6 +339,8 @@ class FrameDecoder:
             self._in_message = False
             if not self._discarding:
                 out.append(Message(self._message_binary, bytes(self._parts)))
+            else:
+                self._tell_too_large(out, ending=True)
             self._parts = bytearray()
             self._discarding = False
         return True
