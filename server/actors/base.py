@@ -21,7 +21,7 @@ import trio
 
 from ..clock import Clock
 from ..config import Limits
-from ..store import Store, StoreError
+from ..store import OutcomeUnknown, Store, StoreError
 from .mailbox import Unavailable
 from .topic import Topic
 
@@ -87,6 +87,7 @@ class BatchActor(Generic[M]):
         self.limits = handle.limits
         self.snapshot_version = snapshot_version
         self.inflight: list[M] = []  # taken from the inbox, not yet answered
+        self.committing = False  # the inflight batch's write has been sent
         self.last_active = trio.current_time()
 
     # -- what subclasses provide ---------------------------------------------------
@@ -119,6 +120,7 @@ class BatchActor(Generic[M]):
             if batch is None:
                 break
             self.inflight = batch
+            self.committing = False  # set by commit once its write is sent
             await self.commit(batch)
             self.inflight = []
             self.handle.stats.commands += len(batch)
@@ -174,7 +176,31 @@ class BatchActor(Generic[M]):
             return
         self.snapshot_version = self.version
 
-    def fail_inflight(self, message: str) -> None:
+    def fail_inflight(self, cause: BaseException) -> None:
+        """Answer what the crashed run held: not done (``unavailable``, try again)
+        if its commit had not been sent, else ``outcome_unknown``."""
+        kind = self.handle.kind
+        error: Exception
+        # A write the database refused, or never received, is known not done;
+        # one it did not confirm, or a crash after it was sent, is not known.
+        if isinstance(cause, OutcomeUnknown) or (
+            self.committing and not isinstance(cause, StoreError)
+        ):
+            error = OutcomeUnknown(
+                f"the {kind}'s actor stopped while writing this change ({_words(cause)}):"
+                " it may or may not have been made; read it back, or retry with the"
+                " same idempotency key"
+            )
+        else:
+            error = Unavailable(
+                f"the {kind}'s actor stopped before this change was written"
+                f" ({_words(cause)}); nothing was changed: try again"
+            )
         for request in self.inflight:
-            self.handle.reject(request, Unavailable(message))
+            self.handle.reject(request, error)
         self.inflight = []
+
+
+def _words(cause: BaseException) -> str:
+    text = getattr(cause, "message", None) or str(cause) or type(cause).__name__
+    return str(text)

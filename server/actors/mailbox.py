@@ -18,6 +18,8 @@ import trio
 from ..auth import AuthError, Origin
 from ..domain.errors import DomainError
 from ..protocol.messages import Ack, Error, RequestId
+from ..store import OutcomeUnknown, StoreUnavailable
+from ..store.receipts import Receipt
 
 if TYPE_CHECKING:
     from .connection import Connection
@@ -69,23 +71,48 @@ def error_message(error: BaseException, request_id: RequestId) -> Error:
     """The ``error`` frame for an exception raised while serving a request."""
     if isinstance(error, DomainError):
         return Error(id=request_id, code=error.code, message=error.message, field=error.field)
-    if isinstance(error, AuthError | Unavailable):
+    if isinstance(error, AuthError | Unavailable | OutcomeUnknown):
         return Error(id=request_id, code=error.code, message=error.message)
+    if isinstance(error, StoreUnavailable):
+        return Error(id=request_id, code="unavailable", message=str(error))
     return Error(id=request_id, code="internal", message="the server failed to handle this request")
 
 
-@dataclass(frozen=True, slots=True)
 class FrameReply:
-    """Answers a WebSocket request with an ``ack`` or ``error`` frame."""
+    """Answers a WebSocket request with an ``ack`` or ``error`` frame, once.
 
-    conn: Connection
-    request_id: RequestId
+    If no answer comes by ``deadline`` (trio time), :meth:`expire` says
+    ``outcome_unknown``; whatever the actor says later is dropped.
+    """
+
+    __slots__ = ("answered", "conn", "deadline", "request_id")
+
+    def __init__(self, conn: Connection, request_id: RequestId, deadline: float) -> None:
+        self.conn = conn
+        self.request_id = request_id
+        self.deadline = deadline
+        self.answered = False
 
     def resolve(self, result: Any) -> None:
-        self.conn.send(Ack(id=self.request_id, result=result))
+        if not self.answered:
+            self.answered = True
+            if isinstance(result, Replay):
+                self.conn.send(Ack(id=self.request_id, result=result.answer, replayed=True))
+            else:
+                self.conn.send(Ack(id=self.request_id, result=result))
 
     def reject(self, error: BaseException) -> None:
-        self.conn.send(error_message(error, self.request_id))
+        if not self.answered:
+            self.answered = True
+            self.conn.send(error_message(error, self.request_id))
+
+    def expire(self) -> None:
+        self.reject(
+            OutcomeUnknown(
+                "no answer came in time: the change may or may not have been made;"
+                " read it back, or retry with the same idempotency key"
+            )
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,3 +123,11 @@ class Do:
     author: str | None
     reply: Reply | None  # None for the actor's own timer ticks
     origin: Origin | None = None  # who and from where, for the audit log
+    receipt: Receipt | None = None  # sent with an idempotency key
+
+
+@dataclass(frozen=True, slots=True)
+class Replay:
+    """The answer a keyed command got the first time: it changed nothing now."""
+
+    answer: Any

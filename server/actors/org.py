@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 import orjson
@@ -28,7 +28,7 @@ from ..clock import Clock
 from ..config import Limits
 from ..domain import commands as c
 from ..domain.audit import details
-from ..domain.errors import DomainError
+from ..domain.errors import DomainError, ValidationError
 from ..domain.events import Event, apply, member_data, public_data
 from ..domain.model import Org, OrgState, iso
 from ..domain.rules import decide
@@ -36,10 +36,12 @@ from ..domain.statuspage import render
 from ..domain.views import member_snapshot, public_snapshot
 from ..protocol import frames
 from ..protocol import messages as m
-from ..store import AuditEntry, Loaded, NewStream, Store
+from ..store import AuditEntry, Loaded, NewStream, Store, receipts
+from ..store.pg import ReceiptRow
+from ..store.receipts import Kept, Receipt
 from .base import BatchActor, Handle
 from .connection import join_topic
-from .mailbox import Do, Future
+from .mailbox import Do, Future, Replay
 from .topic import Topic
 
 if TYPE_CHECKING:
@@ -172,6 +174,7 @@ class OrgActor(BatchActor[Do]):
         self.org = handle
         self.state = state
         self.new_id = new_id
+        self.receipts: dict[tuple[str, str], ReceiptRow | Kept] = {}  # recent, oldest first
 
     @classmethod
     async def load(
@@ -214,7 +217,16 @@ class OrgActor(BatchActor[Do]):
         events: list[Event] = []
         outcomes: list[tuple[Do, Any, bool]] = []
         audit: list[AuditEntry] = []
+        now = self.clock.now()
+        held = await self._receipts_of(batch, now)
+        made: dict[tuple[str, str], ReceiptRow] = {}  # this batch's receipts
         for request in batch:
+            receipt = request.receipt
+            if receipt is not None:
+                seen = held.get((receipt.scope, receipt.key))
+                if seen is not None:
+                    outcomes.append(_replay(request, receipt, seen))
+                    continue
             ctx = c.Context(now=self.clock.now(), author=request.author, new_id=self.new_id)
             try:
                 decision = decide(state, request.command, ctx)
@@ -226,7 +238,14 @@ class OrgActor(BatchActor[Do]):
             state = decision.state
             events.extend(decision.events)
             outcomes.append((request, decision.result, True))
+            if receipt is not None and decision.events:
+                row = ReceiptRow(
+                    receipt.scope, receipt.key, self.org.slug, receipt.fingerprint,
+                    decision.result, ctx.now,
+                )  # fmt: skip
+                made[(receipt.scope, receipt.key)] = held[(receipt.scope, receipt.key)] = row
         if events:
+            self.committing = True
             await self.store.append(
                 self.org.stream,
                 self.state.version,
@@ -235,11 +254,13 @@ class OrgActor(BatchActor[Do]):
                 create=_rooms_created(events, self.org.slug),
                 audit=audit,
                 listed=state.org.listed and not state.deleted,
+                receipts=list(made.values()),
             )
             self.state = state
             self.org.publish(state, events)
             self.org.stats.commits += 1
             self.org.stats.events += len(events)
+            self._remember(made)
         for request, value, ok in outcomes:
             if request.reply is None:
                 continue
@@ -247,6 +268,28 @@ class OrgActor(BatchActor[Do]):
                 request.reply.resolve(value)
             else:
                 request.reply.reject(value)
+
+    async def _receipts_of(
+        self, batch: list[Do], now: datetime
+    ) -> dict[tuple[str, str], ReceiptRow | Kept]:
+        """The receipts already held for the batch's keys: this run's, else the
+        store's (within the window). One read, and only for keyed commands."""
+        keys = [(r.receipt.scope, r.receipt.key) for r in batch if r.receipt is not None]
+        if not keys:
+            return {}
+        found: dict[tuple[str, str], ReceiptRow | Kept] = {
+            k: self.receipts[k] for k in keys if k in self.receipts
+        }
+        missing = [k for k in keys if k not in found]
+        if missing:
+            since = now - timedelta(hours=self.org.limits.idempotency_hours)
+            found.update(await receipts.find(self.store, missing, since))
+        return found
+
+    def _remember(self, made: dict[tuple[str, str], ReceiptRow]) -> None:
+        self.receipts.update(made)
+        while len(self.receipts) > RECEIPTS_KEPT:
+            self.receipts.pop(next(iter(self.receipts)))
 
     def _audit(self, request: Do, before: OrgState, result: Any, at: datetime) -> AuditEntry:
         command = request.command
@@ -256,6 +299,24 @@ class OrgActor(BatchActor[Do]):
             target = target or getattr(command, ref, None)
         assert request.origin is not None
         return request.origin.entry(self.org.slug, name, target, details(before, command), at)
+
+
+RECEIPTS_KEPT = 4096  # recent receipts an actor keeps in memory (the rest are read back)
+
+
+def _replay(request: Do, receipt: Receipt, seen: ReceiptRow | Kept) -> tuple[Do, Any, bool]:
+    """What a command whose key was seen gets: its first answer, or a refusal
+    when the key was first used for another request."""
+    if seen.fingerprint != receipt.fingerprint:
+        return (
+            request,
+            ValidationError(
+                "this idempotency key was used for another request; use a new key",
+                field="idempotency_key",
+            ),
+            False,
+        )
+    return request, Replay(seen.answer), True
 
 
 def _genesis(event: Event) -> OrgState:

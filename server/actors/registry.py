@@ -31,7 +31,8 @@ from ..domain.events import Event
 from ..domain.model import to_millisecond
 from ..domain.room import RoomMeta
 from ..ids import new_id
-from ..store import QuotaExceeded, Store, StoreUnavailable, StreamExists
+from ..store import OutcomeUnknown, QuotaExceeded, Store, StoreUnavailable, StreamExists
+from ..store.receipts import Receipt
 from .base import BatchActor, Handle
 from .mailbox import Do, Future, Reply, Unavailable
 from .org import Observer, OrgActor, OrgHandle
@@ -40,7 +41,6 @@ from .room import RoomActor, RoomHandle, room_deleted_frame
 log = logging.getLogger(__name__)
 
 RESTART_BACKOFF = (0.0, 0.1, 0.5, 1.0, 2.0, 5.0)  # seconds, then 5 s each time
-COMMAND_TIMEOUT = 10.0  # seconds a caller waits for a busy or restarting actor
 
 
 class Registry:
@@ -173,7 +173,7 @@ class Registry:
                     self.crashes += 1
                     handle.stats.restarts += 1
                     if actor is not None:
-                        actor.fail_inflight(f"the {handle.kind}'s actor restarted; try again")
+                        actor.fail_inflight(exc)
                     if isinstance(exc, StoreUnavailable):
                         log.warning("%s: database unavailable, restarting: %s", handle.stream, exc)
                     else:
@@ -209,17 +209,18 @@ class Registry:
         author: str | None,
         reply: Reply,
         origin: Origin | None = None,
+        receipt: Receipt | None = None,
     ) -> None:
         """Queue a command; ``reply`` is answered once it is durable (or refused).
 
         Raises what the preflight refuses (a DomainError) before queueing."""
         if self.preflight is not None:
             await self.preflight(command)
-        with trio.move_on_after(COMMAND_TIMEOUT) as scope:
+        with trio.move_on_after(self.limits.database_seconds) as scope:
             while True:
                 handle = await self.org(slug)
                 try:
-                    await handle.put(Do(command, author, reply, origin))
+                    await handle.put(Do(command, author, reply, origin, receipt))
                     return
                 except trio.ClosedResourceError:
                     continue  # it stopped meanwhile; the next lookup starts another
@@ -227,15 +228,23 @@ class Registry:
             reply.reject(Unavailable(f"organization {slug!r} is too busy; try again"))
 
     async def execute(
-        self, slug: str, command: Any, author: str | None, origin: Origin | None = None
+        self,
+        slug: str,
+        command: Any,
+        author: str | None,
+        origin: Origin | None = None,
+        receipt: Receipt | None = None,
     ) -> Any:
-        """Run a command and wait for its result (raises DomainError, Unavailable)."""
+        """Run a command and wait for its result (raises DomainError, Unavailable,
+        OutcomeUnknown); a :class:`Replay` when its idempotency key was seen."""
         future = Future()
-        await self.submit(slug, command, author, future, origin)
-        with trio.move_on_after(COMMAND_TIMEOUT):
+        await self.submit(slug, command, author, future, origin, receipt)
+        bound = self.limits.database_seconds
+        with trio.move_on_after(bound):
             return await future.wait()
-        raise Unavailable(
-            f"organization {slug!r} did not answer in time; the change may or may not be done"
+        raise OutcomeUnknown(
+            f"organization {slug!r} did not answer within {bound:g} s: the change may or may"
+            " not have been made; read it back, or retry with the same idempotency key"
         )
 
     async def create_org(
@@ -297,7 +306,7 @@ class Registry:
         try:
             handle.stopping = True
             handle.inbox.close()
-            with trio.move_on_after(COMMAND_TIMEOUT):
+            with trio.move_on_after(self.limits.database_seconds):
                 await handle.stopped.wait()
             if not handle.stopped.is_set():
                 raise Unavailable(f"room {room_id!r} did not stop in time; try again")

@@ -65,6 +65,9 @@ ClientId: TypeAlias = Annotated[
     str, Text(8, 64, r"[A-Za-z0-9_-]+", "must be 8-64 letters, digits, '-' or '_'")
 ]
 DisplayName: TypeAlias = Annotated[str, Text(1, 60)]
+IdempotencyKey: TypeAlias = Annotated[
+    str, Text(1, 255, r"[\x21-\x7e]+", "must be 1-255 printable ASCII characters, no spaces")
+]
 Revision: TypeAlias = Annotated[int, Range(0, 2**53 - 1)]
 
 
@@ -96,6 +99,7 @@ class Command:
     topic: str
     name: str
     data: dict[str, Any] = field(default_factory=dict)
+    idempotency_key: IdempotencyKey | None = None  # a retry with it changes nothing
     id: RequestId = field(default=None, metadata=_SET_BY_CODEC)
 
 
@@ -201,6 +205,7 @@ class Ack:
     topic: str | None = None
     rev: int | None = None  # for doc.op: the revision the operation made
     result: Any = None
+    replayed: bool | None = None  # a command's idempotency key was seen: its first answer
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -12,15 +12,16 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from quart import Blueprint, Response, request
+from quart import Blueprint, Response, g, request
 
+from ..actors.mailbox import Replay
 from ..auth import ALL_ORGS, Principal
 from ..domain import commands as c
 from ..domain import rules, views
 from ..domain.errors import NotFound, ValidationError
 from ..domain.model import OrgState
 from ..domain.monitor_rules import find_monitor
-from ..domain.schema import parse
+from ..domain.schema import given, parse
 from .access import access, caller
 from .common import (
     json_body,
@@ -30,6 +31,7 @@ from .common import (
     parts,
     query_choice,
     query_int,
+    receipt_for,
 )
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
@@ -106,8 +108,14 @@ async def _execute(org: str, cls: type, from_url: dict[str, str], *, body_requir
     for key in from_url:
         if key in body:
             raise ValidationError(f"{key} is given by the URL, not the body", field=key)
-    command: Any = parse(cls, {**body, **from_url}, where=c.COMMAND_NAMES.get(cls, cls.__name__))
-    return await parts().registry.execute(org, command, who.subject, origin(who))
+    name = c.COMMAND_NAMES.get(cls, cls.__name__)
+    command: Any = parse(cls, {**body, **from_url}, where=name)
+    receipt = receipt_for(who, org, name, given(command))
+    result = await parts().registry.execute(org, command, who.subject, origin(who), receipt)
+    if isinstance(result, Replay):
+        g.replayed = True  # said in a header by the app
+        return result.answer
+    return result
 
 
 async def _state(org: str) -> OrgState:

@@ -15,9 +15,12 @@ from ..actors.registry import Registry
 from ..auth import AuthError, Origin, Principal
 from ..config import Config
 from ..domain.errors import ValidationError
+from ..domain.schema import convert
 from ..identity import Authenticator
+from ..protocol.messages import IdempotencyKey
 from ..ratelimit import Network, client_address
 from ..store import Store
+from ..store.receipts import Receipt, fingerprint, scope_of
 
 T = TypeVar("T")
 
@@ -98,6 +101,23 @@ async def principal() -> Principal | None:
     if scheme.lower() != "bearer" or not token.strip():
         raise AuthError("the Authorization header must be 'Bearer <token>'")
     return await parts().auth.verify(token.strip())
+
+
+def idempotency_key() -> str | None:
+    """The request's ``Idempotency-Key`` header, checked; None if it has none."""
+    raw = request.headers.get("Idempotency-Key")
+    if raw is None:
+        return None
+    key: str = convert(IdempotencyKey, raw, where="Idempotency-Key")
+    return key
+
+
+def receipt_for(who: Principal, *parts: Any) -> Receipt | None:
+    """The receipt of a keyed request by ``who`` asking ``parts``; None unkeyed."""
+    key = idempotency_key()
+    if key is None:
+        return None
+    return Receipt(scope_of(who.kind, who.id), key, fingerprint(*parts))
 
 
 def client_ip() -> str:

@@ -3,6 +3,7 @@
 Nothing outside this package knows that asyncpg runs on asyncio.
 """
 
+from . import receipts
 from .embedded import embedded_dsn
 from .pg import (
     AuditEntry,
@@ -10,7 +11,9 @@ from .pg import (
     Duplicate,
     Loaded,
     NewStream,
+    OutcomeUnknown,
     QuotaExceeded,
+    Refused,
     Store,
     StoreError,
     StoreUnavailable,
@@ -23,10 +26,13 @@ __all__ = [
     "Duplicate",
     "Loaded",
     "NewStream",
+    "OutcomeUnknown",
     "QuotaExceeded",
+    "Refused",
     "Store",
     "StoreError",
     "StoreUnavailable",
     "StreamExists",
     "embedded_dsn",
+    "receipts",
 ]

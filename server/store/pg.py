@@ -17,6 +17,7 @@ one round trip and is atomic without an explicit transaction.
 
 from __future__ import annotations
 
+import functools
 import importlib.resources
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
@@ -43,6 +44,23 @@ class StoreError(Exception):
 
 class StoreUnavailable(StoreError):
     """The database cannot be reached or failed; the operation did not happen."""
+
+
+class Refused(StoreError):
+    """The database answered with an error: nothing of the operation happened."""
+
+
+class OutcomeUnknown(StoreError):
+    """A write was sent and no answer came (a timeout, a lost connection): it
+    may or may not have been committed. Read back, or retry with the same
+    idempotency key, before acting on it."""
+
+    code = "outcome_unknown"
+    http_status = 504
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
 
 
 class StreamExists(StoreError):
@@ -166,18 +184,44 @@ def _leaves(group: BaseExceptionGroup[BaseException]) -> list[BaseException]:
     return out
 
 
+def _why(exc: BaseException, timeout: float) -> str:
+    if isinstance(exc, trio.TooSlowError):
+        return f"no answer within {timeout:g} s"
+    return str(exc) or type(exc).__name__
+
+
 def _discard(conn: asyncpg.Connection | None) -> None:
     if conn is not None and not conn.is_closed():
         conn.terminate()
 
 
-_APPEND = """
+_BUMP = """
 WITH bump AS (
     UPDATE streams SET version = $2 + cardinality($3::bigint[]), wake_at = $9,
                        listed = coalesce($10::boolean, listed)
     WHERE id = $1 AND version = $2
     RETURNING id
-)
+)"""
+
+# Audit rows and idempotency receipts are written only if the append happens.
+_AUDIT = """, audit AS (
+    INSERT INTO audit_log (org, at, actor_kind, actor_id, actor, action, target, ip, details)
+    SELECT a.org, a.at, a.actor_kind, a.actor_id, a.actor, a.action, a.target, a.ip, a.details
+    FROM bump, unnest(${0}::text[], ${1}::timestamptz[], ${2}::text[], ${3}::text[], ${4}::text[],
+                      ${5}::text[], ${6}::text[], ${7}::text[], ${8}::json[])
+         AS a(org, at, actor_kind, actor_id, actor, action, target, ip, details)
+)"""
+
+_RECEIPTS = """, receipts AS (
+    INSERT INTO idempotency (scope, key, org, fingerprint, answer, created_at)
+    SELECT r.scope, r.key, r.org, r.fingerprint, r.answer, r.at
+    FROM bump, unnest(${0}::text[], ${1}::text[], ${2}::text[], ${3}::text[], ${4}::json[],
+                      ${5}::timestamptz[])
+         AS r(scope, key, org, fingerprint, answer, at)
+    ON CONFLICT DO NOTHING
+)"""
+
+_EVENTS = """
 INSERT INTO events (stream, version, public_seq, name, data, at, author)
 SELECT bump.id, u.version, u.public_seq, u.name, u.data, u.at, u.author
 FROM bump, unnest($3::bigint[], $4::bigint[], $5::text[], $6::json[],
@@ -185,35 +229,40 @@ FROM bump, unnest($3::bigint[], $4::bigint[], $5::text[], $6::json[],
      AS u(version, public_seq, name, data, at, author)
 """
 
-# The same, with audit rows written only if the append happens.
-_APPEND_AUDITED = """
-WITH bump AS (
-    UPDATE streams SET version = $2 + cardinality($3::bigint[]), wake_at = $9,
-                       listed = coalesce($10::boolean, listed)
-    WHERE id = $1 AND version = $2
-    RETURNING id
-), audit AS (
-    INSERT INTO audit_log (org, at, actor_kind, actor_id, actor, action, target, ip, details)
-    SELECT a.org, a.at, a.actor_kind, a.actor_id, a.actor, a.action, a.target, a.ip, a.details
-    FROM bump, unnest($11::text[], $12::timestamptz[], $13::text[], $14::text[], $15::text[],
-                      $16::text[], $17::text[], $18::text[], $19::json[])
-         AS a(org, at, actor_kind, actor_id, actor, action, target, ip, details)
-)
-INSERT INTO events (stream, version, public_seq, name, data, at, author)
-SELECT bump.id, u.version, u.public_seq, u.name, u.data, u.at, u.author
-FROM bump, unnest($3::bigint[], $4::bigint[], $5::text[], $6::json[],
-                  $7::timestamptz[], $8::text[])
-     AS u(version, public_seq, name, data, at, author)
-"""
+
+@functools.cache
+def _append_sql(audit: bool, receipts: bool) -> str:
+    """The append statement: bump the version if still expected, insert the
+    events, and with them (or not at all) audit rows and receipts."""
+    sql, n = _BUMP, 11
+    if audit:
+        sql += _AUDIT.format(*range(n, n + 9))
+        n += 9
+    if receipts:
+        sql += _RECEIPTS.format(*range(n, n + 6))
+    return sql + _EVENTS
+
+
+@dataclass(frozen=True, slots=True)
+class ReceiptRow:
+    """An organization command's idempotency receipt, written with its events."""
+
+    scope: str
+    key: str
+    org: str
+    fingerprint: str
+    answer: Any
+    at: datetime
 
 
 class Store:
     """The event log, snapshots and the registry of streams."""
 
-    def __init__(self, dsn: str, loop: Any, size: int) -> None:
+    def __init__(self, dsn: str, loop: Any, size: int, timeout: float = 10.0) -> None:
         self.dsn = dsn
         self._loop = loop
         self._size = size
+        self.timeout = timeout  # seconds any one wait on the database may take
         # Pooled connections, each with the generation it was opened in. A lost
         # connection starts a new generation: the database probably restarted,
         # so every older connection is replaced before its next use.
@@ -227,11 +276,15 @@ class Store:
 
     @classmethod
     @asynccontextmanager
-    async def open(cls, dsn: str, *, size: int = 4) -> AsyncIterator[Store]:
-        """Open the bridge and ``size`` connections, apply migrations, yield the store."""
+    async def open(cls, dsn: str, *, size: int = 4, bound: float = 10.0) -> AsyncIterator[Store]:
+        """Open the bridge and ``size`` connections, apply migrations, yield the store.
+
+        Every wait on the database (a free connection, connecting, a query) is
+        bounded by ``bound`` seconds.
+        """
         try:
             async with trio_asyncio.open_loop() as loop:
-                store = cls(dsn, loop, size)
+                store = cls(dsn, loop, size, bound)
                 for _ in range(size):
                     store._send.send_nowait((None, 0))  # connected on first use
                 try:
@@ -261,7 +314,7 @@ class Store:
 
     async def _connect(self) -> asyncpg.Connection:
         async def connect() -> asyncpg.Connection:
-            conn = await asyncpg.connect(self.dsn, timeout=10)
+            conn = await asyncpg.connect(self.dsn, timeout=self.timeout)
             await _init_connection(conn)
             return conn
 
@@ -270,10 +323,13 @@ class Store:
     async def run(self, work: Callable[[asyncpg.Connection], Awaitable[T]], *, write: bool) -> T:
         """Run ``work(conn)`` (an asyncio coroutine function) on a pooled connection.
 
-        A read that finds its connection dead is retried once on a fresh one. A
-        write is not: whether it happened is unknown, so the caller is told
-        (StoreUnavailable) and decides. Writes are shielded from cancellation
-        for up to 10 s, so that a cancelled caller does not leave one half-known.
+        Each wait is bounded by ``timeout``. What fails before the work reaches
+        the database (no free connection, no connection at all) raises
+        StoreUnavailable: nothing happened. A read that finds its connection
+        dead is retried once on a fresh one. A write that was sent and not
+        answered raises OutcomeUnknown: it may have been committed. Writes are
+        shielded from cancellation, so that a cancelled caller does not leave
+        one half-known.
         """
         try:
             return await self._run_once(work, write=write)
@@ -287,25 +343,41 @@ class Store:
     ) -> T:
         if self.closed:  # its connections are gone: waiting for one would never end
             raise StoreUnavailable("the database store is closed (the server is stopping)")
-        conn, generation = await self._receive.receive()
+        with trio.move_on_after(self.timeout) as waiting:
+            conn, generation = await self._receive.receive()
+        if waiting.cancelled_caught:
+            raise StoreUnavailable(f"no database connection came free within {self.timeout:g} s")
+        sent = False
         try:
             if conn is not None and (generation < self._generation or conn.is_closed()):
                 _discard(conn)
                 conn = None
             if conn is None:
                 generation = self._generation
-                conn = await self._connect()
+                with trio.fail_after(self.timeout):
+                    conn = await self._connect()
+            sent = True
             if write:
-                with trio.CancelScope(shield=True), trio.fail_after(10):
+                with trio.CancelScope(shield=True), trio.fail_after(self.timeout):
                     return cast(T, await self._loop.run_aio_coroutine(work(conn)))
-            return cast(T, await self._loop.run_aio_coroutine(work(conn)))
+            with trio.fail_after(self.timeout):
+                return cast(T, await self._loop.run_aio_coroutine(work(conn)))
         except _CONNECTION_ERRORS as exc:
             _discard(conn)
             conn = None
             self._generation = max(self._generation, generation + 1)
-            raise StoreUnavailable(f"database unavailable: {exc}") from exc
-        except (StoreError, asyncpg.PostgresError):
-            raise  # an answer from the database; the connection is fine
+            if write and sent:
+                raise OutcomeUnknown(
+                    f"the database did not confirm the write ({_why(exc, self.timeout)});"
+                    " it may or may not have been made"
+                ) from exc
+            raise StoreUnavailable(f"database unavailable: {_why(exc, self.timeout)}") from exc
+        except StoreError:
+            raise
+        except asyncpg.PostgresError as exc:
+            # An answer from the database (the connection is fine): it refused,
+            # and a refused write was rolled back.
+            raise Refused(f"the database refused: {exc}") from exc
         except BaseException:
             # Cancelled mid-conversation: the connection's state is unknown.
             _discard(conn)
@@ -346,11 +418,13 @@ class Store:
         return applied
 
     async def ping(self) -> None:
+        """StoreUnavailable unless the database answers (within the store's bound;
+        callers in a hurry bound it more)."""
+
         async def work(conn: asyncpg.Connection) -> None:
             await conn.fetchval("SELECT 1")
 
-        with trio.fail_after(5):
-            await self.run(work, write=False)
+        await self.run(work, write=False)
 
     # -- plain tables -----------------------------------------------------------
 
@@ -455,6 +529,7 @@ class Store:
         create: Sequence[NewStream] = (),
         audit: Sequence[AuditEntry] = (),
         listed: bool | None = None,
+        receipts: Sequence[ReceiptRow] = (),
     ) -> None:
         """Append a batch atomically, if the stream is still at ``expected_version``.
 
@@ -463,12 +538,15 @@ class Store:
         (None: unchanged) whether an organization is on the front page. Streams
         in ``create`` are created in the same transaction (StreamExists if one
         is taken), so that what an event announces exists once it is durable.
-        ``audit`` rows are written with the events, or not at all.
+        ``audit`` rows and idempotency ``receipts`` are written with the events,
+        or not at all.
         """
 
         async def work(conn: asyncpg.Connection) -> None:
             if not create:
-                await _append(conn, stream, expected_version, events, wake_at, audit, listed)
+                await _append(
+                    conn, stream, expected_version, events, wake_at, audit, listed, receipts
+                )
                 return
             async with conn.transaction():
                 for new in create:
@@ -479,7 +557,9 @@ class Store:
                     except asyncpg.UniqueViolationError:
                         raise StreamExists(new.id) from None
                     await _append(conn, new.id, 0, new.events, None)
-                await _append(conn, stream, expected_version, events, wake_at, audit, listed)
+                await _append(
+                    conn, stream, expected_version, events, wake_at, audit, listed, receipts
+                )
 
         await self.run(work, write=True)
 
@@ -621,6 +701,7 @@ async def _append(
     wake_at: datetime | None,
     audit: Sequence[AuditEntry] = (),
     listed: bool | None = None,
+    receipts: Sequence[ReceiptRow] = (),
 ) -> None:
     if not events:
         return
@@ -630,8 +711,17 @@ async def _append(
     columns: list[list[Any]] = []
     if audit:
         columns = [list(column) for column in zip(*(entry.row() for entry in audit), strict=True)]
+    if receipts:
+        columns += [
+            [r.scope for r in receipts],
+            [r.key for r in receipts],
+            [r.org for r in receipts],
+            [r.fingerprint for r in receipts],
+            [r.answer for r in receipts],
+            [r.at for r in receipts],
+        ]
     status = await conn.execute(
-        _APPEND_AUDITED if audit else _APPEND,
+        _append_sql(bool(audit), bool(receipts)),
         stream,
         expected,
         [e.version for e in events],

@@ -12,7 +12,7 @@
 """
 
 from .client import Backoff, Client, Event, Resync, State, Subscription, connect
-from .errors import ConnectionLost, SwitchboardError
+from .errors import ConnectionLost, OutcomeUnknown, SwitchboardError
 from .room import Edit, Presence, Room, RoomReset
 
 __version__ = "0.1.0"
@@ -23,6 +23,7 @@ __all__ = [
     "ConnectionLost",
     "Edit",
     "Event",
+    "OutcomeUnknown",
     "Presence",
     "Resync",
     "Room",

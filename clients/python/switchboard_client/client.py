@@ -375,11 +375,24 @@ class Client:
             sub._deliver(Resync(topic, answer["seq"], sub.snapshot))
         return sub
 
-    async def command(self, org: str, name: str, /, **data: Any) -> Any:
-        """Run a command (``service.update``...) and return its result once it is durable."""
-        answer = await self._request(
-            {"type": "command", "topic": f"org:{org}", "name": name, "data": data}
-        )
+    async def command(
+        self, org: str, name: str, /, *, idempotency_key: str | None = None, **data: Any
+    ) -> Any:
+        """Run a command (``service.update``...) and return its result once it is durable.
+
+        With ``idempotency_key``, sending it again (after :class:`OutcomeUnknown`
+        or :class:`ConnectionLost`) is safe: the server applies it at most once
+        and answers a retry with the first result (for 24 hours).
+        """
+        message: dict[str, Any] = {
+            "type": "command",
+            "topic": f"org:{org}",
+            "name": name,
+            "data": data,
+        }
+        if idempotency_key is not None:
+            message["idempotency_key"] = idempotency_key
+        answer = await self._request(message)
         return answer.get("result")
 
     async def report(self, region: str, results: list[dict[str, Any]]) -> Any:

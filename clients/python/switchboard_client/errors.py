@@ -16,12 +16,18 @@ class SwitchboardError(Exception):
         self.field = field
 
 
+class OutcomeUnknown(SwitchboardError):
+    """The server could not tell whether the change was made (the database did
+    not confirm it in time): read it back, or send the command again with the
+    same ``idempotency_key``, which the server applies at most once."""
+
+
 class ConnectionLost(Exception):
     """The connection went away before the answer came: the request may or may
     not have been carried out. (The client reconnects on its own.)"""
 
 
 def error_from(answer: dict[str, Any]) -> SwitchboardError:
-    return SwitchboardError(
-        str(answer.get("code", "error")), str(answer.get("message", "")), answer.get("field")
-    )
+    code = str(answer.get("code", "error"))
+    kind = OutcomeUnknown if code == "outcome_unknown" else SwitchboardError
+    return kind(code, str(answer.get("message", "")), answer.get("field"))
