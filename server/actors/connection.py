@@ -18,8 +18,11 @@ set change under it.
 from __future__ import annotations
 
 import enum
+import fcntl
 import logging
 import socket
+import struct
+import termios
 from collections import deque
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
@@ -113,12 +116,13 @@ class Connection:
     def _write(self, frame: bytes) -> None:
         if self.backlog is not None:
             # Slow means: more than the limit still waits from before when more
-            # comes. One large commit's write is always taken whole.
+            # comes, counting what the kernel holds unsent too. One large
+            # commit's write is always taken whole.
             if (
                 self.state is State.OPEN
-                and self.backlog_bytes > self.gateway.limits.outbound_backlog
+                and self.backlog_bytes + unsent(self.sock) > self.gateway.limits.outbound_backlog
             ):
-                self._overflow()
+                self._overflow("slow consumer: outbound backlog full")
                 return
             self.backlog.append(frame)
             self.backlog_bytes += len(frame)
@@ -140,20 +144,35 @@ class Connection:
             self.writing = True
             self.gateway.writers.start_soon(self._drain)
 
-    def _overflow(self) -> None:
-        """Too far behind: drop what is queued (but a half-sent frame) and close."""
-        assert self.backlog is not None
-        head = self.backlog[0]
-        self.backlog.clear()
-        self.backlog.append(head)
-        self.backlog_bytes = len(head)
+    def _overflow(self, reason: str) -> None:
+        """Too far behind: drop what is queued (but a half-sent frame) and close;
+        the close frame follows the half-sent one, for as long as the socket
+        may still take it."""
+        if self.backlog:
+            head = self.backlog[0]
+            self.backlog.clear()
+            self.backlog.append(head)
+            self.backlog_bytes = len(head)
         self.gateway.stats.slow_consumers += 1
-        self.close(frames.CLOSE_SLOW_CONSUMER, "slow consumer: outbound backlog full")
+        self.close(frames.CLOSE_SLOW_CONSUMER, reason)
+
+    def check_unsent(self, limit: int) -> None:
+        """Close a reader that lets the kernel hold more than ``limit`` bytes for it
+        (no backlog of ours grows while the kernel still takes everything)."""
+        if self.state is State.OPEN and self.backlog is None and unsent(self.sock) > limit:
+            self._overflow("slow consumer: outbound backlog full")
 
     async def _drain(self) -> None:
+        stall = self.gateway.limits.write_stall_seconds
         try:
             while self.backlog:
-                await trio.lowlevel.wait_writable(self.sock)
+                with trio.move_on_after(stall) as waited:
+                    await trio.lowlevel.wait_writable(self.sock)
+                if waited.cancelled_caught:
+                    if self.state is not State.OPEN:
+                        break  # its close frame could not go either: give up
+                    self._overflow(f"slow consumer: no bytes taken for {stall:g} s")
+                    continue
                 while self.backlog:
                     data = self.backlog[0]
                     try:
@@ -170,9 +189,14 @@ class Connection:
             return
         finally:
             self.writing = False
+        if self.backlog:  # stalled while closing
+            self.abort()
+            return
         self.backlog = None
         if self.state is State.CLOSING:
             self._shutdown_write()
+            # Our close frame is out: the peer has the usual grace to answer.
+            self.scope.deadline = trio.current_time() + CLOSE_GRACE
 
     # -- closing ----------------------------------------------------------------
 
@@ -185,7 +209,10 @@ class Connection:
         self._write(frames.close_frame(code, reason))
         if self.backlog is None:
             self._shutdown_write()
-        self.scope.deadline = min(self.scope.deadline, trio.current_time() + CLOSE_GRACE)
+            grace = CLOSE_GRACE
+        else:  # the close frame waits its turn: the writer has its stall bound to send it
+            grace = self.gateway.limits.write_stall_seconds + CLOSE_GRACE
+        self.scope.deadline = min(self.scope.deadline, trio.current_time() + grace)
 
     def _shutdown_write(self) -> None:
         try:
@@ -258,6 +285,16 @@ class Connection:
             self.abort()
         else:
             self.scope.deadline = min(self.scope.deadline, trio.current_time() + CLOSE_GRACE)
+
+
+def unsent(sock: socket.socket) -> int:
+    """Bytes the kernel holds for the peer and has not sent (SIOCOUTQ): a
+    stalled reader's data piles up there before it piles up here."""
+    try:
+        buffer = fcntl.ioctl(sock.fileno(), termios.TIOCOUTQ, b"\0\0\0\0")
+    except OSError:
+        return 0
+    return int(struct.unpack("i", buffer)[0])
 
 
 def join_topic(

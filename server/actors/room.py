@@ -462,10 +462,13 @@ class RoomActor(BatchActor[RoomMessage]):
             if self.pending == 0:
                 self.settled.set()
 
-    def fail_inflight(self, message: str) -> None:
-        super().fail_inflight(message)
-        for request in self.unserved:
-            self.room.reject(request, Unavailable(message))
+    def fail_inflight(self, cause: BaseException) -> None:
+        # Edits carry their client's ids, and a resend is recognized: whatever
+        # became of them, sending them again is safe.
+        error = Unavailable(f"the room's actor restarted ({cause}); send your edits again")
+        for request in [*self.inflight, *self.unserved]:
+            self.room.reject(request, error)
+        self.inflight = []
         self.unserved.clear()
 
     # -- after a commit ----------------------------------------------------------------
@@ -559,7 +562,20 @@ class RoomActor(BatchActor[RoomMessage]):
             participant.selection = None
         elif update.selection is not None:
             selection = update.selection
+            if update.rev is not None and update.rev > self.state.rev:
+                self._refuse_presence(
+                    update, f"revision {update.rev} is ahead of the room's ({self.state.rev})"
+                )
+                return
             if update.rev is not None and update.rev < self.state.rev:
+                window = self.state.window
+                if not window or window[0].rev > update.rev + 1:
+                    self._refuse_presence(
+                        update,
+                        f"revision {update.rev} is older than the operations the room keeps:"
+                        " resync from a snapshot",
+                    )
+                    return
                 # Bring it forward over what the sender had not seen yet.
                 for applied in self.state.window:
                     if applied.rev > update.rev:
@@ -575,6 +591,12 @@ class RoomActor(BatchActor[RoomMessage]):
         self._broadcast({"participant": participant.to_dict()}, skip=update.conn)
         if update.request_id is not None:
             update.conn.send(m.Ack(id=update.request_id))
+
+    @staticmethod
+    def _refuse_presence(update: PresenceUpdate, why: str) -> None:
+        """A cursor placed on a revision the room cannot map is refused, as an
+        operation on it would be (``stale_revision``)."""
+        update.conn.send(m.Error(id=update.request_id, code="stale_revision", message=why))
 
     def _broadcast(self, payload: dict[str, Any], *, skip: Connection | None) -> None:
         frame = self.room.presence_frame(payload)

@@ -16,7 +16,7 @@ import orjson
 
 from ..domain.commands import SLUG_PATTERN
 from ..domain.errors import ValidationError
-from ..domain.schema import parse
+from ..domain.schema import check_chars, parse
 from .messages import CLIENT_TYPES, ClientMessage, RequestId
 
 MAX_ID_LENGTH: Final = 64
@@ -42,11 +42,44 @@ def _request_id(obj: dict[str, Any]) -> RequestId:
         raise ProtocolError("invalid_field", "id must be an integer or a string", field="id")
     if isinstance(value, int) and abs(value) > _MAX_SAFE_INT:
         raise ProtocolError("invalid_field", "id must fit in 53 bits", field="id")
-    if isinstance(value, str) and len(value) > MAX_ID_LENGTH:
-        raise ProtocolError(
-            "invalid_field", f"id must be at most {MAX_ID_LENGTH} characters", field="id"
-        )
+    if isinstance(value, str):
+        if len(value) > MAX_ID_LENGTH:
+            raise ProtocolError(
+                "invalid_field", f"id must be at most {MAX_ID_LENGTH} characters", field="id"
+            )
+        try:
+            check_chars(value, "id", lines=False)
+        except ValidationError as exc:
+            raise ProtocolError("invalid_field", exc.message, field="id") from None
     return value
+
+
+# A top-level member whose value is a scalar: "key": "text" | number | true | false | null.
+_LEADING_MEMBER: Final = re.compile(
+    rb'\s*"((?:[^"\\]|\\.){0,64})"\s*:\s*'
+    rb'("(?:[^"\\]|\\.){0,256}"|-?\d{1,20}(?:\.\d+)?(?:[eE][-+]?\d+)?|true|false|null)'
+    rb"\s*([,}])"
+)
+
+
+def peek_id(payload: bytes) -> RequestId:
+    """The ``id`` of a message that cannot be read whole (too large, rate
+    limited before decoding, not valid JSON), when the id is among its leading
+    members with scalar values (as clients send it, first); else None."""
+    start = payload.find(b"{")
+    if start < 0 or payload[:start].strip():
+        return None
+    pos = start + 1
+    while (member := _LEADING_MEMBER.match(payload, pos)) is not None:
+        if member[1] == b"id":
+            try:
+                return _request_id({"id": orjson.loads(member[2])})
+            except (orjson.JSONDecodeError, ProtocolError):
+                return None
+        if member[3] == b"}":
+            return None
+        pos = member.end()
+    return None
 
 
 def decode(payload: bytes | str) -> ClientMessage:
@@ -54,7 +87,10 @@ def decode(payload: bytes | str) -> ClientMessage:
     try:
         obj = orjson.loads(payload)
     except orjson.JSONDecodeError as exc:
-        raise ProtocolError("invalid_json", f"the frame is not valid UTF-8 JSON: {exc}") from None
+        raw = payload.encode(errors="replace") if isinstance(payload, str) else payload
+        raise ProtocolError(
+            "invalid_json", f"the frame is not valid UTF-8 JSON: {exc}", id=peek_id(raw)
+        ) from None
     if not isinstance(obj, dict):
         raise ProtocolError("invalid_message", "a message must be a JSON object")
     request_id = _request_id(obj)

@@ -9,6 +9,8 @@ import pytest
 import trio
 from support import Api, Ws, token
 
+from server.config import Limits
+
 # (what is sent, expected code, expected id) -- each on one live connection.
 WS_CATALOGUE = [
     ("{", "invalid_json", None),
@@ -239,3 +241,33 @@ async def test_the_websocket_path_without_an_upgrade_says_so(api: Api) -> None:
     assert response.status_code == 426
     assert response.json()["error"]["code"] == "upgrade_required"
     assert orjson.loads(response.content)["error"]["message"]
+
+
+async def test_every_refusal_of_a_message_names_its_id(ws: Any) -> None:
+    """Too large, rate limited, binary or not JSON: the refusal carries the id
+    when the message's leading members hold it (as clients send it). The one
+    case it cannot: an id that comes after an object or a list, in a message
+    that cannot be read whole."""
+    async with ws() as client:
+        await client.send('{"id": "big-1", "type": "ping", "pad": "' + "x" * 70_000 + '"}')
+        assert (await client.reply("big-1"))["code"] == "too_large"
+        await client.send('{"type": "doc.op", "id": 9, "op": ["' + "y" * 70_000 + '"]}')
+        assert (await client.reply(9))["code"] == "too_large"
+        await client.send('{"type": "ping", "id": 10, "oops": }')
+        assert (await client.reply(10))["code"] == "invalid_json"
+        await client.conn.send_message(b'{"id": 11, "type": "ping"}')  # binary
+        assert (await client.reply(11))["code"] == "binary_unsupported"
+        await client.send('{"pad": ["' + "z" * 70_000 + '"], "id": 12}')
+        unnamed = await client.reply()
+        assert unnamed["code"] == "too_large" and "id" not in unnamed
+        await _ping(client)
+
+
+@pytest.mark.parametrize("limits", [Limits(messages_per_second=1.0, messages_burst=2)])
+async def test_a_rate_limited_message_is_refused_with_its_id(ws: Any) -> None:
+    async with ws() as client:
+        for n in range(2):
+            assert (await client.request({"type": "ping", "id": n}))["type"] == "pong"
+        await client.send({"type": "ping", "id": "over"})
+        refused = await client.reply("over")
+        assert refused["code"] == "rate_limited"

@@ -190,3 +190,70 @@ async def test_a_commits_events_arrive_cause_first(api: Any, server: Server) -> 
     names = [(await client.message())["name"] for _ in range(4)]
     assert names == ["incident.created", "service.updated", "service.updated", "status.changed"]
     client.close()
+
+
+async def publish(server: Server, count: int, size: int = 900) -> None:
+    """``count`` changes of a service's description, each about ``size`` bytes."""
+    from support import open_ws
+
+    async with open_ws(server.base_url) as publisher:
+        await publisher.hello(token("demo", "responder"))
+        for n in range(count):
+            reply = await publisher.command(
+                "demo", "service.update", {"service": "api", "description": f"{n} {'x' * size}"}
+            )
+            assert reply["type"] == "ack", reply
+
+
+async def stalled_then_reading(server: Server, *, pings: bool) -> tuple[int | None, list[int]]:
+    """A subscriber that stops reading (pinging all the while, if told) until the
+    server gives up on it; then it reads what was sent: the close code."""
+    stalled = await RawWs.connect(server.base_url, rcvbuf=4096)
+    await stalled.send_json({"type": "subscribe", "topic": "status:demo"})
+    assert (await stalled.message())["type"] == "subscribed"
+    assert server.gateway is not None
+    async with trio.open_nursery() as nursery:
+        if pings:
+
+            async def keep_pinging() -> None:
+                while True:
+                    await stalled.send_frame(OP_PING, b"alive")
+                    await trio.sleep(0.1)
+
+            nursery.start_soon(keep_pinging)
+        await publish(server, 60)
+        with trio.fail_after(30):
+            while server.gateway.stats.slow_consumers == 0:  # noqa: ASYNC110 - the server's own count
+                await trio.sleep(0.05)
+        nursery.cancel_scope.cancel()
+    try:
+        return await stalled.until_close()
+    finally:
+        stalled.close()
+
+
+@pytest.mark.parametrize(
+    "limits", [Limits(socket_send_buffer=8 * 1024, write_stall_seconds=1.0, heartbeat_ms=60_000)]
+)
+async def test_a_stalled_reader_that_keeps_pinging_is_closed_with_4008(server: Server) -> None:
+    """Its pings keep it alive, but a socket that takes no bytes for the stall
+    bound is closed; the close frame reaches it once it reads again."""
+    code, seen = await stalled_then_reading(server, pings=True)
+    assert code == 4008
+    assert OP_TEXT in seen  # what went before the close, then the close: no reset
+
+
+@pytest.mark.parametrize(
+    "limits",
+    [
+        Limits(
+            outbound_backlog=32 * 1024,
+            socket_send_buffer=4 * 1024 * 1024,  # the kernel would hold megabytes
+            write_stall_seconds=60.0,
+            heartbeat_ms=400,  # the sweep looks at the kernel's queue every 0.1 s
+        )
+    ],
+)
+async def test_what_the_kernel_holds_counts_against_a_slow_reader(server: Server) -> None:
+    code, _ = await stalled_then_reading(server, pings=True)
+    assert code == 4008

@@ -273,7 +273,7 @@ async def test_who_may_join_and_edit(api: Api, server: Server) -> None:
             room_max_document=20,
             room_max_insert=8,
             room_window=3,
-            edits_burst=30,
+            edits_burst=33,
             edits_per_second=0.001,
         )
     ],
@@ -294,6 +294,11 @@ async def test_each_room_limit_has_its_own_code(api: Api, server: Server) -> Non
             assert (await op(n - 1, insert((n - 1) * 5, "abcde", (n - 1) * 5), n))["rev"] == n
         assert (await op(4, [20, "x"], 5))["code"] == "document_too_large"
         assert (await op(0, ["old"], 6))["code"] == "stale_revision"  # older than the window of 3
+        cursor = {"type": "presence", "room": room, "selection": {"anchor": 1, "head": 1}}
+        stale = await ws.request({**cursor, "rev": 0})  # a cursor on it, as an edit would be
+        assert stale["code"] == "stale_revision" and stale["id"] is not None
+        assert (await ws.request({**cursor, "rev": 4}))["type"] == "ack"
+        assert (await ws.request({**cursor, "rev": 9}))["code"] == "stale_revision"
         assert (await op(9, [20, "x"], 7))["code"] == "invalid_op"  # a revision from the future
         assert (await op(4, [3, "x"], 8))["code"] == "invalid_op"  # does not cover the document
         assert (await op(4, [20, 0], 9))["code"] == "invalid_op"  # malformed
@@ -450,3 +455,23 @@ async def test_a_busy_room_snapshots_every_so_many_operations(api: Api, server: 
         # One operation per commit here, so only the operation count can have asked.
         assert loaded.snapshot["rev"] == 10
         assert loaded.snapshot["text"] == text[:10]
+
+
+async def test_the_largest_operation_fits_in_a_message(api: Api, server: Server) -> None:
+    """The insert limit can be reached: its worst case (4 bytes a code point)
+    still fits the message limit, and one more is refused as such, with its id."""
+    from server.config import Limits
+
+    most = Limits().room_max_insert
+    _, room = await new_room(api)
+    async with open_ws(server.base_url) as ws:
+        await ws.hello(token("demo", "responder"))
+        await ws.subscribe_room(room, "largest-1", "Large")
+        fits = await ws.request(
+            {"type": "doc.op", "room": room, "rev": 0, "op": ["😀" * most], "client_op_id": 1}
+        )
+        assert fits["type"] == "ack" and fits["rev"] == 1, fits
+        over = await ws.request(
+            {"type": "doc.op", "room": room, "rev": 1, "op": ["😀" * (most + 1)], "client_op_id": 2}
+        )
+        assert over["code"] == "op_too_large" and over["id"] is not None

@@ -15,6 +15,10 @@ from server.protocol.codec import MAX_ID_LENGTH, ProtocolError, Topic, decode, p
 
 SETTINGS = settings(max_examples=300, deadline=None)
 
+# Text a client may send: no control characters (C0, which includes the line
+# breaks single-line fields refuse), lone surrogates or XML's non-characters.
+TEXT = st.characters(exclude_categories=("Cc", "Cs"), exclude_characters="\ufffe\uffff")
+
 MAX_SAFE = 2**53 - 1
 
 
@@ -136,9 +140,9 @@ def test_decode_ignores_key_order_and_whitespace() -> None:
 @SETTINGS
 @given(
     request_id=st.one_of(
-        st.none(), st.integers(-MAX_SAFE, MAX_SAFE), st.text(max_size=MAX_ID_LENGTH)
+        st.none(), st.integers(-MAX_SAFE, MAX_SAFE), st.text(TEXT, max_size=MAX_ID_LENGTH)
     ),
-    topic=st.text(max_size=50),
+    topic=st.text(TEXT, max_size=50),
     since=st.none() | st.integers(0, MAX_SAFE),
 )
 def test_decode_subscribe_roundtrip(request_id: Any, topic: str, since: int | None) -> None:
@@ -148,6 +152,21 @@ def test_decode_subscribe_roundtrip(request_id: Any, topic: str, since: int | No
     if since is not None:
         obj["since"] = since
     assert decode(raw(obj)) == m.Subscribe(topic=topic, since=since, id=request_id)
+
+
+@SETTINGS
+@given(
+    before=st.text(TEXT, max_size=10),
+    bad=st.sampled_from("\x00\x01\x07\x08\x0b\x0c\x0e\x1b\x1f\ufffe\uffff"),
+    after=st.text(TEXT, max_size=10),
+)
+def test_text_that_no_string_may_hold_is_refused(before: str, bad: str, after: str) -> None:
+    for obj, where in (
+        ({"type": "subscribe", "topic": before + bad + after}, "topic"),
+        ({"type": "ping", "id": before + bad + after}, "id"),
+        ({"type": "hello", "client": before + bad + after}, "client"),
+    ):
+        assert fails(obj, "invalid_field").field == where
 
 
 # ---------------------------------------------------------------------------

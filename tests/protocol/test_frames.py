@@ -432,15 +432,18 @@ def build(stream_items: list, masks: st.DataObject | None, limit: int) -> tuple[
             out += client(op, payload, mask=mask())
             expected.append(Ping(payload) if op == OP_PING else Pong(payload))
             continue
-        size, too_large = 0, False
+        size, too_large, told = 0, False, False
+        head = b"".join(item.fragments)[: f.PEEK]
         for i, fragment in enumerate(item.fragments):
             op = (OP_BINARY if item.binary else OP_TEXT) if i == 0 else OP_CONTINUATION
             last = i == len(item.fragments) - 1
             out += client(op, fragment, fin=last, mask=mask())
             size += len(fragment)
-            if size > limit and not too_large:
-                too_large = True
-                expected.append(TooLarge(item.binary, limit))
+            too_large = too_large or size > limit
+            # Told once its head is read (PEEK bytes, or the whole message).
+            if too_large and not told and (size >= f.PEEK or last):
+                told = True
+                expected.append(TooLarge(item.binary, limit, head))
             for at, payload in item.controls:
                 if at == i:
                     out += client(OP_PING, payload, mask=mask())
@@ -560,9 +563,19 @@ def test_message_at_the_limit_is_delivered() -> None:
     assert dec.receive(client(OP_TEXT, b"0123456789")) == [Message(False, b"0123456789")]
 
 
-def test_too_large_reported_from_the_header_alone() -> None:
+def test_too_large_reported_once_its_head_is_read() -> None:
+    """Not from the header alone: the refusal names the request's id, so the
+    first PEEK bytes are read first (the rest is discarded as it comes)."""
     dec = FrameDecoder(10)
-    assert dec.receive(header_only(OP_TEXT, 11)) == [TooLarge(False, 10)]
+    payload = b'{"id": 7, "type": "doc.op"' + b" " * 3000
+    frame = client(OP_TEXT, payload)
+    header = len(frame) - len(payload)
+    assert dec.receive(frame[: header + 100]) == []
+    assert dec.receive(frame[header + 100 : header + f.PEEK]) == [
+        TooLarge(False, 10, payload[: f.PEEK])
+    ]
+    assert dec.receive(frame[header + f.PEEK :]) == []
+    assert len(dec._parts) == 0
 
 
 @pytest.mark.parametrize("binary", [False, True])
@@ -570,9 +583,9 @@ def test_too_large_discarded_then_next_message_decodes(binary: bool) -> None:
     dec = FrameDecoder(10)
     frame = client(OP_BINARY if binary else OP_TEXT, b"x" * 50)
     out = dec.receive(frame[:10])
-    assert out == [TooLarge(binary, 10)]
     for i in range(10, len(frame), 7):
-        assert dec.receive(frame[i : i + 7]) == []
+        out += dec.receive(frame[i : i + 7])
+    assert out == [TooLarge(binary, 10, b"x" * 50)]  # told at its end: it is shorter than PEEK
     assert dec.receive(client(OP_TEXT, b"ok")) == [Message(False, b"ok")]
 
 
@@ -586,8 +599,8 @@ def test_too_large_reported_once_and_continuations_discarded() -> None:
         + client(OP_TEXT, b"after")
     )
     assert dec.receive(stream) == [
-        TooLarge(False, 10),
         Ping(b"still here"),
+        TooLarge(False, 10, b"x" * 20 + b"y" * 20 + b"z" * 20),
         Message(False, b"after"),
     ]
 
@@ -597,24 +610,30 @@ def test_limit_crossed_by_a_later_fragment() -> None:
     assert dec.receive(client(OP_BINARY, b"12345", fin=False)) == []
     assert dec.receive(client(OP_CONTINUATION, b"6789a", fin=False)) == []  # exactly 10
     assert dec._parts  # still buffering: within the limit
-    assert dec.receive(header_only(OP_CONTINUATION, 1, fin=False)) == [TooLarge(True, 10)]
+    assert dec.receive(header_only(OP_CONTINUATION, 1, fin=False)) == []
     assert len(dec._parts) == 0  # what had been buffered is dropped at once
     assert dec.receive(b"\x00") == []
-    assert dec.receive(client(OP_CONTINUATION, b"end")) == []
+    told = dec.receive(client(OP_CONTINUATION, b"end"))
+    assert len(told) == 1 and isinstance(told[0], TooLarge) and told[0].binary
+    assert told[0].head[:10] == b"123456789a" and told[0].head.endswith(b"end")
     assert dec.receive(client(OP_BINARY, b"next")) == [Message(True, b"next")]
 
 
 def test_every_too_large_message_reported() -> None:
     dec = FrameDecoder(3)
     stream = client(OP_TEXT, b"long") + client(OP_BINARY, b"long!") + client(OP_TEXT, b"ok")
-    assert dec.receive(stream) == [TooLarge(False, 3), TooLarge(True, 3), Message(False, b"ok")]
+    assert dec.receive(stream) == [
+        TooLarge(False, 3, b"long"),
+        TooLarge(True, 3, b"long!"),
+        Message(False, b"ok"),
+    ]
 
 
 def test_zero_limit_allows_only_empty_messages() -> None:
     dec = FrameDecoder(0)
     assert dec.receive(client(OP_TEXT, b"") + client(OP_TEXT, b"a")) == [
         Message(False, b""),
-        TooLarge(False, 0),
+        TooLarge(False, 0, b"a"),
     ]
 
 
@@ -625,7 +644,7 @@ def test_discarding_does_not_accumulate_memory() -> None:
     frame = client(OP_BINARY, payload, fin=False)
     chunk = 4096
     out = dec.receive(frame[:chunk])
-    assert out == [TooLarge(True, limit)]
+    assert out == [TooLarge(True, limit, payload[: f.PEEK])]
     for i in range(chunk, len(frame), chunk):
         assert dec.receive(frame[i : i + chunk]) == []
         assert len(dec._parts) == 0
@@ -642,7 +661,10 @@ def test_discarding_does_not_accumulate_memory() -> None:
 def test_hard_limit_sized_frame_is_discarded_not_refused() -> None:
     dec = FrameDecoder(1024)
     header = struct.pack("!BBQ", 0x82, 0x80 | 127, HARD_LIMIT) + MASK
-    assert dec.receive(header) == [TooLarge(True, 1024)]
+    assert dec.receive(header) == []  # no violation: it is discarded as it comes
+    told = dec.receive(b"\x00" * f.PEEK)
+    assert len(told) == 1 and isinstance(told[0], TooLarge) and told[0].binary
+    assert len(told[0].head) == f.PEEK
 
 
 def test_open_message_of_empty_fragments_does_not_grow_memory() -> None:
