@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import trio
 import trio_websocket
 from support import Api, ServerProcess, admin_token, open_ws
 
@@ -108,3 +109,25 @@ async def test_a_clean_stop_closes_sockets_with_1001_and_snapshots(
             assert _without_urls(await _read(api)) == _without_urls(before)
     finally:
         await again.stop()
+
+
+@pytest.mark.slow
+async def test_the_embedded_database_is_not_orphaned_by_a_killed_server(tmp_path: Path) -> None:
+    """A server killed with SIGKILL leaves its embedded PostgreSQL running; the
+    next one adopts it, and stops it when it stops."""
+    import psutil
+
+    data = str(tmp_path / "embedded")
+    first = await ServerProcess.start(None, data)
+    first.kill()
+    await first.wait()
+    pid_file = tmp_path / "embedded" / "pg" / "postmaster.pid"
+    postmaster = int(pid_file.read_text().split()[0])
+    assert psutil.pid_exists(postmaster)  # orphaned, for now
+    second = await ServerProcess.start(None, data, "--demo")
+    async with Api.open(second.base_url) as anon:
+        assert (await anon.get("/status/demo")).status_code == 200
+    assert await second.stop() == 0
+    with trio.fail_after(30):
+        while psutil.pid_exists(postmaster) and psutil.Process(postmaster).status() != "zombie":  # noqa: ASYNC110 - another process
+            await trio.sleep(0.1)
