@@ -32,11 +32,15 @@ import subprocess
 import sys
 import tempfile
 import time
+import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+
+import gcstats  # noqa: E402
 
 from server.protocol.frames import OP_TEXT, encode_client_frame  # noqa: E402
 
@@ -123,6 +127,16 @@ class ServerProc:
         fields = Path(f"/proc/{self.process.pid}/stat").read_text().rsplit(")", 1)[1].split()
         ticks = os.sysconf("SC_CLK_TCK")
         return (int(fields[11]) + int(fields[12])) / ticks  # utime + stime
+
+    def runtime(self) -> dict[str, Any]:
+        """``GET /api/v1/runtime`` (the process's own figures, GC pauses among them)."""
+        request = urllib.request.Request(
+            f"http://{self.host}:{self.port}/api/v1/runtime",
+            headers={"Authorization": f"Bearer {token('*', 'owner')}"},
+        )
+        with urllib.request.urlopen(request, timeout=60) as response:
+            found: dict[str, Any] = json.loads(response.read())
+        return found
 
     def stop(self) -> None:
         self.process.terminate()
@@ -333,6 +347,7 @@ def run(
             publisher.sock.setblocking(False)
             time.sleep(1.0)
             rss_before = server.rss_kib()
+            gc_before = server.runtime()["gc"] if kind == "switchboard" else None
             subs = connect_subscribers(server, n)
             time.sleep(2.0)  # let the server settle (and collect) before reading RSS
             rss_after = server.rss_kib()
@@ -372,6 +387,7 @@ def run(
                 received += receiver.pump(sent, None, 0.01)
             elapsed = time.perf_counter() - t0
             cpu = server.cpu_seconds() - cpu0
+            pauses = gcstats.added(gc_before, server.runtime()["gc"]) if gc_before else None
             # What was published during the window and not yet delivered is in flight.
             for sub in subs:
                 sub.sock.close()
@@ -394,6 +410,7 @@ def run(
         "kib_per_conn": (rss_after - rss_before) / n,
         "cpu_us_per_delivery": 1e6 * cpu / max(received, 1),
         "server_cpu_share": cpu / elapsed,
+        "gc": pauses,
     }
 
 
@@ -433,9 +450,10 @@ def main() -> None:
             )
             for _ in range(args.runs)
         ]
-        merged = {k: statistics.median(r[k] for r in results) for k in results[0]}
+        merged = {k: statistics.median(r[k] for r in results) for k in results[0] if k != "gc"}
+        pauses = [r["gc"] for r in results if r["gc"]]
         if args.json:
-            print(json.dumps({"server": args.server, **merged}))
+            print(json.dumps({"server": args.server, **merged, "gc": pauses}))
             continue
         print(
             f"{args.server:<11} window={args.window:<3} subscribers={n:>5}  deliveries/s={merged['deliveries_per_s']:>9,.0f}  "
@@ -446,6 +464,8 @@ def main() -> None:
             f"cpu/delivery={merged['cpu_us_per_delivery']:5.2f} us  server cpu={merged['server_cpu_share']:.0%}",
             flush=True,
         )
+        for run_pauses in pauses:  # connecting, paced and flood phases together
+            print(f"  {gcstats.line(run_pauses)}", flush=True)
 
 
 if __name__ == "__main__":

@@ -27,6 +27,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+import gcstats
 import h11
 import trio
 from fanout import ServerProc, token
@@ -125,11 +126,13 @@ async def run(args: argparse.Namespace, server: ServerProc) -> None:
             f"made {args.monitors:,} monitors in {time.perf_counter() - started:.1f} s", flush=True
         )
         await trio.sleep(args.warmup)
+        gc_before = server.runtime()["gc"]
         before = api(server, "GET", "/api/v1/monitoring")
         cpu0, t0, served0 = server.cpu_seconds(), time.perf_counter(), target.served
         await trio.sleep(args.seconds)
         after = api(server, "GET", "/api/v1/monitoring")
         cpu1, t1, served1 = server.cpu_seconds(), time.perf_counter(), target.served
+        pauses = gcstats.added(gc_before, server.runtime()["gc"])
         nursery.cancel_scope.cancel()
     elapsed = t1 - t0
     checks = after["checks_started"] - before["checks_started"]
@@ -149,6 +152,7 @@ async def run(args: argparse.Namespace, server: ServerProc) -> None:
         f"server CPU          {(cpu1 - cpu0) / elapsed * 100:.0f}% of a core ({(cpu1 - cpu0) / max(checks, 1) * 1e6:,.0f} µs a check)"
     )
     print(f"results waiting     {after['results_waiting']:,} at the end")
+    print(f"measured window     {gcstats.line(pauses)}")
     print(
         f"storage growth      {grown / 1024 / 1024 / elapsed * 86400 / 1024:,.2f} GiB a day "
         f"({grown / max(checks, 1):,.0f} bytes a check, raw results and rollups)"

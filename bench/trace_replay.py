@@ -21,7 +21,6 @@ print operations per second and memory. Run:
 from __future__ import annotations
 
 import argparse
-import gc
 import gzip
 import json
 import os
@@ -37,7 +36,9 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 TRACES = ROOT.parent / "shared" / "traces"
 
+from bench import gcstats  # noqa: E402
 from bench.fanout import SECRET, ServerProc, frames, handshake, send_json  # noqa: E402
+from server import gcwatch  # noqa: E402
 from server.protocol.frames import OP_TEXT, encode_client_frame  # noqa: E402
 
 CLIENT_ID = "trace-replay-client"
@@ -84,11 +85,15 @@ async def replay_in_process(name: str, database_url: str) -> dict[str, Any]:
     start, end, ops = load_trace(name)
     assert not start, "the traces start empty"
     # The trace is the client's data, not the server's: keep its 260,000 lists
-    # out of the collector's full scans, as the server does with its own
-    # start-up objects.
-    gc.freeze()
+    # out of the collector's full scans, and set the collector up as the
+    # server does (server/gcwatch.py), measuring its pauses.
+    gcwatch.tune()
+    gcwatch.freeze("the trace")
+    pauses = gcwatch.GcPauses()
     limits = Limits(room_max_document=10_000_000)
     async with Store.open(database_url) as store, trio.open_nursery() as nursery:
+        pauses.install()
+        nursery.start_soon(gcwatch.settle)
         registry = Registry(store, limits, "http://bench")
         await nursery.start(registry.run)
         await registry.create_org(c.CreateOrg("bench", "Bench"), "bench")
@@ -102,6 +107,7 @@ async def replay_in_process(name: str, database_url: str) -> dict[str, Any]:
         elapsed = time.perf_counter() - began
         stats = room.stats
         nursery.cancel_scope.cancel()
+    pauses.remove()
     assert final["rev"] == len(ops), (final["rev"], len(ops))
     return {
         "mode": "in-process",
@@ -112,6 +118,7 @@ async def replay_in_process(name: str, database_url: str) -> dict[str, Any]:
         "commits": stats.commits,
         "text_ok": final["text"] == end,
         "peak_rss_growth_mib": rss_mib() - rss_before,
+        "gc": gcstats.line(pauses.summary() | {"frozen_added": 0}),
     }
 
 
@@ -151,6 +158,7 @@ def replay_websocket(name: str, window: int, database_url: str | None) -> dict[s
             sock.setblocking(False)
             rss_before = server.rss_kib()
             cpu_before = server.cpu_seconds()
+            gc_before = server.runtime()["gc"]
             mask = b"\x01\x02\x03\x04"
             sent = acked = 0
             began = time.perf_counter()
@@ -192,6 +200,7 @@ def replay_websocket(name: str, window: int, database_url: str | None) -> dict[s
             elapsed = time.perf_counter() - began
             cpu = server.cpu_seconds() - cpu_before
             rss_after = server.rss_kib()
+            pauses = gcstats.line(gcstats.added(gc_before, server.runtime()["gc"]))
             sock.close()
             text = httpx.get(f"{base}/api/v1/rooms/{room_id}/text", headers=auth).json()
         finally:
@@ -206,6 +215,7 @@ def replay_websocket(name: str, window: int, database_url: str | None) -> dict[s
         "text_ok": text["text"] == end and text["rev"] == len(ops),
         "server_rss_growth_mib": (rss_after - rss_before) / 1024,
         "window": window,
+        "gc": pauses,
     }
 
 

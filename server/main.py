@@ -11,21 +11,23 @@ and take a final snapshot, then close the database.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import functools
-import gc
 import logging
-import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import trio
 
+from . import gcwatch
 from .actors.gateway import Gateway
 from .actors.registry import Registry
 from .auth import Tokens, load_secret
 from .clock import Clock
 from .config import Config
 from .domain.commands import CreateMonitor, UpdateMonitor
+from .gcwatch import GcPauses
 from .identity import Authenticator, Directory, Oidc
 from .identity.oidc import load_providers
 from .ids import new_id
@@ -44,30 +46,6 @@ from .store import Store, StoreError, embedded_dsn, receipts
 log = logging.getLogger(__name__)
 
 SHUTDOWN_GRACE = 10.0  # seconds the actors get to drain their inboxes and snapshot
-
-
-GC_PAUSE_WARNING = 0.05  # seconds; a longer collection stalls every connection
-
-
-class _GcWatch:
-    """Logs garbage collections long enough to be felt as latency."""
-
-    def __init__(self) -> None:
-        self.started = 0.0
-        self.longest = 0.0
-
-    def __call__(self, phase: str, info: dict[str, int]) -> None:
-        if phase == "start":
-            self.started = time.perf_counter()
-            return
-        pause = time.perf_counter() - self.started
-        self.longest = max(self.longest, pause)
-        if pause > GC_PAUSE_WARNING:
-            log.warning(
-                "garbage collection of generation %d paused the server for %.0f ms",
-                info.get("generation", -1),
-                pause * 1000,
-            )
 
 
 class Server:
@@ -89,7 +67,7 @@ class Server:
         self.notifier: Notifier | None = None
         self.notify_feed: Feed | None = None
         self.listener: Listener | None = None
-        self.gc_watch = _GcWatch()
+        self.gc_pauses = GcPauses()
         self._stop = trio.Event()
         self._stopped = trio.Event()
 
@@ -153,6 +131,7 @@ class Server:
                         trusted,
                         self.monitoring,
                         self.notifier,
+                        self.runtime,
                     )
                 )
                 auth = self.auth
@@ -178,8 +157,10 @@ class Server:
                 nursery.start_soon(_forget_receipts, store, config.limits.idempotency_hours)
                 # Whatever start-up allocated lives as long as the process: keep it
                 # out of the garbage collector's full scans.
-                gc.freeze()
-                gc.callbacks.append(self.gc_watch)
+                gcwatch.tune()
+                gcwatch.freeze("start-up")
+                self.gc_pauses.install()
+                nursery.start_soon(gcwatch.settle)
                 task_status.started(self)
                 await self._stop.wait()
 
@@ -194,9 +175,22 @@ class Server:
                         await self.monitoring.flush()  # the results still buffered
                 nursery.cancel_scope.cancel()
         finally:
-            if self.gc_watch in gc.callbacks:
-                gc.callbacks.remove(self.gc_watch)
+            self.gc_pauses.remove()
             self._stopped.set()
+
+    def runtime(self) -> dict[str, Any]:
+        """What the process itself is doing: connections, the collector's pauses."""
+        listener, gateway = self.listener, self.gateway
+        return {
+            "connections": {
+                "open": listener.open if listener else 0,
+                "served_at_most": listener.capacity if listener else 0,
+                "shed": listener.shed if listener else 0,
+                "websockets": len(gateway.connections) if gateway else 0,
+            },
+            "websocket": dataclasses.asdict(gateway.stats) if gateway else {},
+            "gc": self.gc_pauses.summary(),
+        }
 
     def request_stop(self) -> None:
         self._stop.set()

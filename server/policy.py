@@ -127,6 +127,7 @@ ROUTES: Final[dict[tuple[str, str], Access]] = {
     # The server's own.
     ("POST", "/api/v1/orgs"): OPERATOR,
     ("GET", "/api/v1/monitoring"): OPERATOR,
+    ("GET", "/api/v1/runtime"): OPERATOR,
     ("GET", "/api/v1/audit"): OPERATOR,  # the server's own log: logins
     # An organization and what it holds.
     ("GET", _ORG): READ,

@@ -41,6 +41,7 @@ class Parts:
     trusted_proxies: tuple[Network, ...] = ()
     monitoring: Any = None  # server.monitoring.service.Monitoring, when it runs
     notifier: Any = None  # server.notify.Notifier, when it runs
+    runtime: Callable[[], dict[str, Any]] | None = None  # the process's own figures
 
 
 def parts() -> Parts:
@@ -154,17 +155,26 @@ def query_choice(name: str, choices: Sequence[str], default: str) -> str:
     return value
 
 
-def paginate(items: Iterable[T], render: Callable[[T], Any]) -> dict[str, Any]:
-    """``{"data": [...], "page": {limit, offset, total, next}}`` from ``?limit=&offset=``."""
-    limit = query_int("limit", DEFAULT_PAGE, 1, MAX_PAGE)
-    offset = query_int("offset", 0, 0, 10**9)
+def page_window() -> tuple[int, int]:
+    """``?limit=&offset=``, checked."""
+    return query_int("limit", DEFAULT_PAGE, 1, MAX_PAGE), query_int("offset", 0, 0, 10**9)
+
+
+def paginate(
+    items: Iterable[T], render: Callable[[T], Any], total: int | None = None
+) -> dict[str, Any]:
+    """``{"data": [...], "page": {limit, offset, total, next}}`` from ``?limit=&offset=``.
+
+    ``items`` are all of them, or the first ``offset + limit`` of ``total``."""
+    limit, offset = page_window()
     everything = list(items)
+    total = len(everything) if total is None else total
     window = everything[offset : offset + limit]
     following = None
-    if offset + limit < len(everything):
+    if offset + limit < total:
         args = {**request.args.to_dict(), "limit": limit, "offset": offset + limit}
         following = f"{request.path}?{urlencode(args)}"
     return {
         "data": [render(item) for item in window],
-        "page": {"limit": limit, "offset": offset, "total": len(everything), "next": following},
+        "page": {"limit": limit, "offset": offset, "total": total, "next": following},
     }

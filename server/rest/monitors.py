@@ -98,6 +98,14 @@ async def monitoring_stats() -> Response:
     return json_response(stats)
 
 
+@bp.get("/runtime")
+async def runtime() -> Response:
+    """The process itself: connections open and shed, WebSocket figures, and the
+    garbage collector's pauses by generation (server-wide operators only)."""
+    figures = parts().runtime
+    return json_response(figures() if figures is not None else {})
+
+
 @bp.route("/heartbeat/<token>", methods=["GET", "POST", "HEAD"])
 async def heartbeat(token: str) -> Response:
     """A scheduled job says it ran. The token is the whole credential."""

@@ -217,6 +217,12 @@ def document() -> dict[str, Any]:
     paths["/api/v1/monitoring"] = {
         "get": _op("The server's probe: checks, lag, results waiting, storage (server operators)")
     }
+    paths["/api/v1/runtime"] = {
+        "get": _op(
+            "The process: connections open and shed, WebSocket figures, garbage collector"
+            " pauses (server operators)"
+        )
+    }
     paths["/api/v1/heartbeat/{token}"] = {
         method: _op("A heartbeat monitor's beat", auth=False, params=_path_params("token"))
         for method in ("get", "post")

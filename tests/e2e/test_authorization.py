@@ -84,6 +84,7 @@ EXPECTED[("GET", "/api/v1/orgs/{}/monitors/{}/uptime")] = VIEWER
 EXPECTED[("POST", "/api/v1/orgs/{}/monitors/{}/check")] = RESPONDER
 EXPECTED[("GET", "/api/v1/monitoring")] = SERVER
 EXPECTED[("GET", "/api/v1/audit")] = SERVER
+EXPECTED[("GET", "/api/v1/runtime")] = SERVER
 for _method, _route in (
     ("GET", "channels"),
     ("POST", "channels"),
