@@ -1,16 +1,21 @@
 """Check results and their hourly rollups: written in batches, read for uptime.
 
-A batch of results is one transaction of two statements: the rows (through
-``unnest``, one round trip however many) and the rollups' increments, summed
-per monitor and hour on this side first.
+A batch of results (what the probes made in a second or so, every monitor's)
+is one row of parallel arrays: monitor keys, packed codes (outcome, region,
+HTTP status), millisecond offsets, latencies, and errors when any failed
+(``0009_compact_results.sql``). It is written with the rollups' increments,
+summed per monitor and hour on this side first, in one transaction. Reading
+one monitor's results finds its batches through a GIN index on the monitor
+keys. A day of batches is one partition, dropped whole when it expires.
 """
 
 from __future__ import annotations
 
+import weakref
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
-from typing import Any
+from datetime import UTC, date, datetime, timedelta
+from typing import Any, Final
 
 from .pg import Store
 
@@ -27,10 +32,27 @@ class ResultRow:
     error: str | None
 
 
-_INSERT_RESULTS = """
-INSERT INTO check_results (monitor, org, region, at, outcome, latency_ms, status_code, error)
-SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::timestamptz[], $5::text[],
-                     $6::real[], $7::integer[], $8::text[])
+# A result's outcome, region and HTTP status in one integer (see 0009_compact_results.sql).
+OUTCOMES: Final = ("up", "degraded", "down")
+_OUTCOME_KEYS: Final = {name: n for n, name in enumerate(OUTCOMES)}
+MAX_REGIONS: Final = 1 << 10
+MAX_STATUS: Final = 999
+
+
+def pack(outcome: str, region_key: int, status_code: int | None) -> int:
+    status = min(max(status_code or 0, 0), MAX_STATUS)
+    return _OUTCOME_KEYS[outcome] | region_key << 2 | status << 12
+
+
+def unpack(code: int) -> tuple[str, int, int | None]:
+    """(outcome, region key, status code or None)."""
+    status = code >> 12
+    return OUTCOMES[code & 3], (code >> 2) & (MAX_REGIONS - 1), status or None
+
+
+_INSERT_BATCH = """
+INSERT INTO check_batches (at, monitors, codes, offsets, latencies, errors)
+VALUES ($1, $2, $3, $4, $5, $6)
 """
 
 _UPSERT_ROLLUPS = """
@@ -54,18 +76,64 @@ def _hour(moment: datetime) -> datetime:
     return moment.replace(minute=0, second=0, microsecond=0)
 
 
+class Keys:
+    """The small integers monitors and regions are stored by, kept in memory
+    once known (a process writes and reads through one of these)."""
+
+    def __init__(self) -> None:
+        self.monitors: dict[str, int] = {}
+        self.regions: dict[str, int] = {}
+        self.region_names: dict[int, str] = {}
+        self.days: set[date] = set()  # partitions known to exist
+
+    async def _ensure(self, conn: Any, rows: Sequence[ResultRow]) -> None:
+        """Keys for every monitor and region in ``rows``, and each day's partition."""
+        monitors = sorted({r.monitor for r in rows} - self.monitors.keys())
+        if monitors:
+            await conn.execute(
+                "INSERT INTO monitor_keys (id) SELECT unnest($1::text[]) ON CONFLICT DO NOTHING",
+                monitors,
+            )
+            for row in await conn.fetch(
+                "SELECT id, key FROM monitor_keys WHERE id = ANY($1::text[])", monitors
+            ):
+                self.monitors[row["id"]] = row["key"]
+        regions = sorted({r.region for r in rows} - self.regions.keys())
+        if regions:
+            await conn.execute(
+                "INSERT INTO region_keys (name) SELECT unnest($1::text[]) ON CONFLICT DO NOTHING",
+                regions,
+            )
+            await self._load_regions(conn)
+        for day in sorted({r.at.astimezone(UTC).date() for r in rows} - self.days):
+            await conn.execute("SELECT check_batches_day($1)", day)
+            self.days.add(day)
+
+    async def _load_regions(self, conn: Any) -> None:
+        for row in await conn.fetch("SELECT name, key FROM region_keys"):
+            if row["key"] >= MAX_REGIONS:
+                raise ValueError(f"more than {MAX_REGIONS - 1} regions: {row['name']!r}")
+            self.regions[row["name"]] = row["key"]
+            self.region_names[row["key"]] = row["name"]
+
+
+_KEYS: weakref.WeakKeyDictionary[Store, Keys] = weakref.WeakKeyDictionary()
+
+
+def keys_of(store: Store) -> Keys:
+    """The keys known for ``store``'s database (they go with the store)."""
+    found = _KEYS.get(store)
+    if found is None:
+        found = _KEYS[store] = Keys()
+    return found
+
+
 async def write_results(store: Store, rows: Sequence[ResultRow]) -> None:
+    """One batch row for all of ``rows``, and their rollups, in one transaction."""
     if not rows:
         return
-    columns = list(
-        zip(
-            *(
-                (r.monitor, r.org, r.region, r.at, r.outcome, r.latency_ms, r.status_code, r.error)
-                for r in rows
-            ),
-            strict=True,
-        )
-    )
+    keys = keys_of(store)
+    rows = sorted(rows, key=lambda r: r.at)
     sums: dict[tuple[str, datetime], list[Any]] = {}
     for r in rows:
         key = (r.monitor, _hour(r.at))
@@ -76,27 +144,85 @@ async def write_results(store: Store, rows: Sequence[ResultRow]) -> None:
             acc[5] += r.latency_ms
             acc[6] += 1
             acc[7] = r.latency_ms if acc[7] is None else max(acc[7], r.latency_ms)
-    rollups = [(m, a[0], h, *a[1:]) for (m, h), a in sums.items()]
-    await store.write(
-        [
-            (_INSERT_RESULTS, [list(c) for c in columns]),
-            (_UPSERT_ROLLUPS, [list(c) for c in zip(*rollups, strict=True)]),
-        ]
-    )
+    rollup_rows = [(m, a[0], h, *a[1:]) for (m, h), a in sums.items()]
+
+    async def work(conn: Any) -> None:
+        async with conn.transaction():
+            await keys._ensure(conn, rows)
+            # A batch never straddles midnight: its row lives in its first day's partition.
+            for day_rows in _by_day(rows):
+                first = day_rows[0].at
+                await conn.execute(
+                    _INSERT_BATCH,
+                    first,
+                    [keys.monitors[r.monitor] for r in day_rows],
+                    [pack(r.outcome, keys.regions[r.region], r.status_code) for r in day_rows],
+                    [round((r.at - first).total_seconds() * 1000) for r in day_rows],
+                    [-1.0 if r.latency_ms is None else r.latency_ms for r in day_rows],
+                    [r.error for r in day_rows] if any(r.error for r in day_rows) else None,
+                )
+            await conn.execute(_UPSERT_ROLLUPS, *[list(c) for c in zip(*rollup_rows, strict=True)])
+
+    await store.run(work, write=True)
+
+
+def _by_day(rows: Sequence[ResultRow]) -> list[list[ResultRow]]:
+    out: list[list[ResultRow]] = []
+    for r in rows:
+        if out and out[-1][0].at.astimezone(UTC).date() == r.at.astimezone(UTC).date():
+            out[-1].append(r)
+        else:
+            out.append([r])
+    return out
 
 
 async def recent_results(
     store: Store, monitor: str, *, before: datetime | None, limit: int
 ) -> list[dict[str, Any]]:
-    """A monitor's results, newest first."""
-    return await store.fetch(
-        "SELECT region, at, outcome, latency_ms, status_code, error FROM check_results"
-        " WHERE monitor = $1 AND ($2::timestamptz IS NULL OR at < $2)"
-        " ORDER BY at DESC LIMIT $3",
-        monitor,
-        before,
-        limit,
-    )
+    """A monitor's results, newest first (``before``: only those made earlier)."""
+    keys = keys_of(store)
+
+    async def work(conn: Any) -> list[dict[str, Any]]:
+        key = await conn.fetchval("SELECT key FROM monitor_keys WHERE id = $1", monitor)
+        if key is None:
+            return []
+        if len(keys.region_names) < await conn.fetchval("SELECT count(*) FROM region_keys"):
+            await keys._load_regions(conn)
+        # Each batch holding the monitor holds at least one of its results: a
+        # batch more than asked covers those its first one leaves out.
+        batches = await conn.fetch(
+            "SELECT at, monitors, codes, offsets, latencies, errors FROM check_batches"
+            " WHERE monitors @> ARRAY[$1::integer] AND ($2::timestamptz IS NULL OR at < $2)"
+            " ORDER BY at DESC LIMIT $3",
+            key,
+            before,
+            limit + 1,
+        )
+        found = []
+        for batch in batches:
+            errors = batch["errors"]
+            for i, k in enumerate(batch["monitors"]):
+                if k != key:
+                    continue
+                at = batch["at"] + timedelta(milliseconds=batch["offsets"][i])
+                if before is not None and at >= before:
+                    continue
+                outcome, region, status = unpack(batch["codes"][i])
+                latency = batch["latencies"][i]
+                found.append(
+                    {
+                        "region": keys.region_names.get(region, "?"),
+                        "at": at,
+                        "outcome": outcome,
+                        "latency_ms": None if latency < 0 else latency,
+                        "status_code": status,
+                        "error": None if errors is None else errors[i],
+                    }
+                )
+        found.sort(key=lambda r: r["at"], reverse=True)
+        return found[:limit]
+
+    return await store.run(work, write=False)
 
 
 async def rollups(store: Store, monitor: str, since: datetime) -> list[dict[str, Any]]:
@@ -110,8 +236,26 @@ async def rollups(store: Store, monitor: str, since: datetime) -> list[dict[str,
 
 
 async def forget_results(store: Store, older_than: datetime) -> None:
-    """Retention: results go after a while; rollups stay (a year and more)."""
-    await store.write([("DELETE FROM check_results WHERE at < $1", [older_than])])
+    """Retention: a day's results go whole (its partition dropped) once all of
+    it is older than ``older_than``; rollups stay (a year and more)."""
+    cutoff = older_than.astimezone(UTC).date()
+    rows = await store.fetch(
+        "SELECT c.relname AS name FROM pg_inherits i"
+        " JOIN pg_class c ON c.oid = i.inhrelid JOIN pg_class p ON p.oid = i.inhparent"
+        " WHERE p.relname = 'check_batches'"
+    )
+    old = [r["name"] for r in rows if (day := _day_of(r["name"])) is not None and day < cutoff]
+    if old:
+        await store.write([(f'DROP TABLE IF EXISTS "{name}"', ()) for name in old])
+        keys = keys_of(store)
+        keys.days = {d for d in keys.days if d >= cutoff}
+
+
+def _day_of(partition: str) -> date | None:
+    try:
+        return datetime.strptime(partition.removeprefix("check_batches_"), "%Y%m%d").date()
+    except ValueError:
+        return None
 
 
 async def forget_rollups(store: Store, older_than: datetime) -> None:
@@ -125,7 +269,8 @@ def since_days(now: datetime, days: int) -> datetime:
 async def storage_bytes(store: Store) -> dict[str, int]:
     """What the results and rollups take on disk, indexes included."""
     rows = await store.fetch(
-        "SELECT pg_total_relation_size('check_results') AS results,"
+        "SELECT (SELECT coalesce(sum(pg_total_relation_size(i.inhrelid)), 0) FROM pg_inherits i"
+        "        WHERE i.inhparent = 'check_batches'::regclass)::bigint AS results,"
         " pg_total_relation_size('check_rollups') AS rollups"
     )
     return {"results": rows[0]["results"], "rollups": rows[0]["rollups"]}
