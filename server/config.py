@@ -28,6 +28,7 @@ class Limits:
     ring: int = 1024  # recent events per topic kept for resume with `since`
     snapshot_every: int = 200  # events between snapshots
     actor_idle_seconds: float = 300.0  # an unwatched actor stops after this
+    incident_memory_days: float = 90.0  # resolved longer ago: served from the store, not memory
     heartbeat_ms: int = 30_000  # clients send something at least this often
     handshake_timeout: float = 10.0  # seconds to receive a connection's first request head
     http_keepalive_seconds: float = 5.0  # an idle keep-alive connection is closed after this
@@ -45,6 +46,7 @@ class Limits:
     room_window: int = 8_192  # recent operations kept for late ones and replays (> room_batch)
     room_snapshot_every: int = 100  # commits of operations between snapshots...
     room_snapshot_ops: int = 10_000  # ...or operations, whichever comes first
+    room_history_days: float = 30.0  # how far back a room's past texts can be read
     room_batch: int = 4096  # operations one room decides per commit (and its inbox holds)
     rooms_per_org: int = 100  # ad-hoc rooms one organization may hold (incident notes aside)
     edits_per_second: float = 50.0  # doc.op and presence messages per connection, sustained

@@ -30,14 +30,14 @@ from ..domain import commands as c
 from ..domain.audit import details
 from ..domain.errors import DomainError, ValidationError
 from ..domain.events import Event, apply, member_data, public_data
-from ..domain.model import Org, OrgState, iso
+from ..domain.model import Org, OrgState, iso, parse_iso
 from ..domain.rules import decide
 from ..domain.statuspage import render
 from ..domain.views import member_snapshot, public_snapshot
 from ..protocol import frames
 from ..protocol import messages as m
 from ..store import AuditEntry, Loaded, NewStream, Store, receipts
-from ..store.pg import ReceiptRow
+from ..store.pg import Archived, ReceiptRow
 from ..store.receipts import Kept, Receipt
 from .base import BatchActor, Handle
 from .connection import join_topic
@@ -175,6 +175,7 @@ class OrgActor(BatchActor[Do]):
         self.state = state
         self.new_id = new_id
         self.receipts: dict[tuple[str, str], ReceiptRow | Kept] = {}  # recent, oldest first
+        self.keep_resolved = timedelta(days=handle.limits.incident_memory_days)
 
     @classmethod
     async def load(
@@ -207,7 +208,7 @@ class OrgActor(BatchActor[Do]):
         return self.state.to_dict()
 
     def next_due(self) -> datetime | None:
-        return self.state.next_due()
+        return self.state.next_due(self.keep_resolved)
 
     def timer_message(self) -> Do:
         return Do(c.Tick(), SYSTEM_AUTHOR, None)
@@ -227,7 +228,12 @@ class OrgActor(BatchActor[Do]):
                 if seen is not None:
                     outcomes.append(_replay(request, receipt, seen))
                     continue
-            ctx = c.Context(now=self.clock.now(), author=request.author, new_id=self.new_id)
+            ctx = c.Context(
+                now=self.clock.now(),
+                author=request.author,
+                new_id=self.new_id,
+                keep_resolved=self.keep_resolved,
+            )
             try:
                 decision = decide(state, request.command, ctx)
             except DomainError as exc:
@@ -250,11 +256,16 @@ class OrgActor(BatchActor[Do]):
                 self.org.stream,
                 self.state.version,
                 events,
-                wake_at=state.next_due(),
+                wake_at=state.next_due(self.keep_resolved),
                 create=_rooms_created(events, self.org.slug),
                 audit=audit,
                 listed=state.org.listed and not state.deleted,
                 receipts=list(made.values()),
+                archived=[
+                    Archived(e.data["id"], e.version, parse_iso(e.data["incident"]["started_at"]))
+                    for e in events
+                    if e.name == "incident.archived"
+                ],
             )
             self.state = state
             self.org.publish(state, events)

@@ -25,7 +25,7 @@ import logging
 import zlib
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from functools import partial
 from typing import TYPE_CHECKING, Any
 
@@ -41,7 +41,7 @@ from ..protocol import frames
 from ..protocol import messages as m
 from ..protocol.frames import CLOSE_GOING_AWAY
 from ..protocol.ot import Op, Selection, TextBuffer
-from ..store import Store
+from ..store import Store, StoreError
 from .base import BatchActor, Handle
 from .connection import State
 from .mailbox import Future, Unavailable, error_message
@@ -391,10 +391,20 @@ class RoomActor(BatchActor[RoomMessage]):
         )
 
     async def snapshot(self) -> None:
-        rev = self.state.rev
-        await super().snapshot()
-        if self.snapshot_version == self.version:
-            self.snapshot_rev = rev
+        """Save the text (keeping one snapshot a day, where reading the past
+        starts), then forget the log behind the history people may browse."""
+        if self.version <= self.snapshot_version:
+            return
+        rev, stream, now = self.state.rev, self.room.stream, self.clock.now()
+        try:
+            await self.store.save_snapshot(
+                stream, self.version, self.snapshot_state(), daily=True, at=now
+            )
+            self.snapshot_version, self.snapshot_rev = self.version, rev
+            before = now - timedelta(days=self.limits.room_history_days)
+            await self.store.compact(stream, before)
+        except StoreError as exc:
+            log.warning("%s: snapshot at %d failed: %s", stream, self.version, exc)
 
     async def _drain(self) -> None:
         if self.pending:
@@ -632,24 +642,49 @@ async def texts_at(
 ) -> list[dict[str, Any]]:
     """The text as of each revision in ``revs``, or as of each moment in ``times``.
 
-    Read from the log, which never changes, so no actor is involved: the
-    room's operations are replayed from the start, once for all the marks.
+    Read from the log, which only ever grows at its end, so no actor is
+    involved: from the newest snapshot at or before the earliest mark (or the
+    log's beginning), the operations are replayed once for all the marks.
     Returns ``{"rev", "text", "at"}`` per mark, in the order given (``at`` is
-    when that revision was made). A mark past the end gets the latest text.
+    when that revision was made). A mark past the end gets the latest text; a
+    mark older than the history kept (``Limits.room_history_days``: the log
+    behind it is compacted) gets ``"text": None``.
     """
     if bool(revs) == bool(times):
         raise ValueError("give revisions or times, not both or neither")  # our bug
     marks: Sequence[Any] = revs or times
     order = sorted(range(len(marks)), key=lambda i: marks[i])
 
-    def reached(i: int, next_rev: int, next_at: datetime) -> bool:
-        return revs[i] < next_rev if revs else times[i] < next_at
+    def reached(i: int, next_rev: int, next_at: datetime | None) -> bool:
+        if revs:
+            return revs[i] < next_rev
+        return next_at is not None and times[i] < next_at
 
+    stream = f"room:{room_id}"
     results: dict[int, dict[str, Any]] = {}
-    text = TextBuffer()
-    rev, at, after = 0, None, 0
+    text, rev, at, after = TextBuffer(), 0, None, 0
+    snapshots = await store.snapshots(stream)
+    first = await store.events_after(stream, 0, limit=1)
+    if snapshots and (not first or first[0].version > 1):
+        # Compacted: history begins at the oldest snapshot.
+        after = snapshots[0][0]
+        snapshots = snapshots[1:]
+        state = RoomState.from_dict(await store.snapshot_at(stream, after))
+        text, rev, at = state.text, state.rev, state.updated_at or state.meta.created_at
+        while order and reached(order[0], rev, at):
+            i = order.pop(0)
+            results[i] = {"rev": revs[i] if revs else None, "text": None, "at": None}
+    # Start from the newest snapshot that comes at or before the earliest mark.
+    for version, _ in reversed(snapshots if order else []):
+        if version <= after:
+            break
+        state = RoomState.from_dict(await store.snapshot_at(stream, version))
+        made = state.updated_at or state.meta.created_at
+        if not reached(order[0], state.rev, made):
+            text, rev, at, after = state.text, state.rev, made, version
+            break
     while order:
-        events = await store.events_after(f"room:{room_id}", after, limit=500)
+        events = await store.events_after(stream, after, limit=500)
         if not events:
             break
         for event in events:
@@ -664,4 +699,4 @@ async def texts_at(
                 rev, at = rev + 1, event.at
     for i in order:  # at or past the end
         results[i] = {"rev": rev, "text": str(text), "at": iso_or_none(at)}
-    return [results[i] for i in range(len(results))]
+    return [results[i] for i in range(len(marks))]

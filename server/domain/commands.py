@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Annotated, Any, TypeAlias
 
 from .access import Action
@@ -308,3 +308,6 @@ class Context:
     author: str | None
     new_id: Any  # () -> str; injected so tests can make ids predictable
     new_secret: Any = None  # () -> str, for heartbeat tokens; random unless injected
+    # How long a resolved incident stays in the actor's state before it is
+    # archived (kept in the store, read from there); None: for ever.
+    keep_resolved: timedelta | None = None

@@ -116,6 +116,9 @@ def apply(state: OrgState, event: Event) -> None:
         _put_or_delete(state.groups, what, data, "group", Group.from_dict)
     elif kind == "service":
         _put_or_delete(state.services, what, data, "service", Service.from_dict)
+    elif name == "incident.archived":
+        state.incidents.pop(data["id"], None)
+        state.archived_incidents += 1
     elif kind == "incident":
         _put_or_delete(state.incidents, what, data, "incident", Incident.from_dict)
     elif kind == "maintenance":

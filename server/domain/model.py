@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any
 
@@ -539,6 +539,7 @@ class OrgState:
     public_seq: int = 0  # public events applied; the status topic's seq
     deleted: bool = False
     updated_at: datetime | None = None  # time of the last event
+    archived_incidents: int = 0  # resolved long ago: kept in the store, not here
 
     def fork(self) -> OrgState:
         """A copy that can be changed without touching this one (entities are frozen)."""
@@ -554,11 +555,19 @@ class OrgState:
             public_seq=self.public_seq,
             deleted=self.deleted,
             updated_at=self.updated_at,
+            archived_incidents=self.archived_incidents,
         )
 
-    def next_due(self) -> datetime | None:
-        """The earliest moment a maintenance timer must fire, if any."""
+    def next_due(self, keep_resolved: timedelta | None = None) -> datetime | None:
+        """The earliest moment the actor must act on its own: a maintenance to
+        start or complete, or (with ``keep_resolved``) an incident to archive."""
         dues = [d for m in self.maintenances.values() if (d := m.next_due()) is not None]
+        if keep_resolved is not None:
+            dues += [
+                i.resolved_at + keep_resolved
+                for i in self.incidents.values()
+                if not i.active and i.resolved_at is not None
+            ]
         return min(dues, default=None)
 
     def to_dict(self) -> dict[str, Any]:
@@ -574,6 +583,7 @@ class OrgState:
             "public_seq": self.public_seq,
             "deleted": self.deleted,
             "updated_at": iso_or_none(self.updated_at),
+            "archived_incidents": self.archived_incidents,
         }
 
     @classmethod
@@ -592,4 +602,5 @@ class OrgState:
             public_seq=d["public_seq"],
             deleted=d["deleted"],
             updated_at=parse_iso_or_none(d.get("updated_at")),
+            archived_incidents=d.get("archived_incidents", 0),
         )

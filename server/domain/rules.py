@@ -691,7 +691,24 @@ def _tick_one(tx: Tx, maintenance: Maintenance) -> Maintenance:
 def _tick(tx: Tx, cmd: c.Tick) -> Any:
     for maintenance in list(tx.state.maintenances.values()):
         _tick_one(tx, maintenance)
+    _archive_due(tx)
     return None
+
+
+def _archive_due(tx: Tx) -> None:
+    """Incidents resolved longer ago than the context keeps leave the state
+    (``incident.archived`` carries the whole incident, which the store keeps
+    and serves from then on)."""
+    keep = tx.ctx.keep_resolved
+    if keep is None:
+        return
+    for incident in list(tx.state.incidents.values()):
+        if (
+            not incident.active
+            and incident.resolved_at is not None
+            and incident.resolved_at + keep <= tx.ctx.now
+        ):
+            tx.emit("incident.archived", {"id": incident.id, "incident": incident.to_dict()})
 
 
 _HANDLERS: Mapping[type, Any] = {

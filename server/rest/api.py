@@ -18,7 +18,7 @@ from ..actors.mailbox import Replay
 from ..auth import ALL_ORGS, Principal
 from ..domain import commands as c
 from ..domain import rules, views
-from ..domain.errors import NotFound, ValidationError
+from ..domain.errors import InvalidTransition, NotFound, ValidationError
 from ..domain.model import OrgState
 from ..domain.monitor_rules import find_monitor
 from ..domain.schema import given, parse
@@ -27,12 +27,14 @@ from .common import (
     json_body,
     json_response,
     origin,
+    page_window,
     paginate,
     parts,
     query_choice,
     query_int,
     receipt_for,
 )
+from .past import find_incident, incidents_newest_first, is_archived
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
 
@@ -111,7 +113,18 @@ async def _execute(org: str, cls: type, from_url: dict[str, str], *, body_requir
     name = c.COMMAND_NAMES.get(cls, cls.__name__)
     command: Any = parse(cls, {**body, **from_url}, where=name)
     receipt = receipt_for(who, org, name, given(command))
-    result = await parts().registry.execute(org, command, who.subject, origin(who), receipt)
+    try:
+        result = await parts().registry.execute(org, command, who.subject, origin(who), receipt)
+    except NotFound as error:
+        ref = from_url.get("incident")
+        if error.field == "incident" and ref and await is_archived(org, ref):
+            days = parts().registry.limits.incident_memory_days
+            raise InvalidTransition(
+                f"incident {ref!r} was resolved more than {days:g} days ago and is archived:"
+                " it can be read, not changed",
+                field="incident",
+            ) from None
+        raise
     if isinstance(result, Replay):
         g.replayed = True  # said in a header by the app
         return result.answer
@@ -205,9 +218,13 @@ def _register(col: Collection) -> None:
     base = f"/orgs/<org>/{col.name}"
 
     async def list_items(org: str) -> Response:
-        state = await _state(org)
+        handle = await parts().registry.org(org)
         which = query_choice("status", col.filters, col.default_filter)
-        return json_response(paginate(col.list(state, which), lambda item: item.to_dict()))
+        if col.name == "incidents":  # the past ones may be archived out of memory
+            limit, offset = page_window()
+            items, total = await incidents_newest_first(handle, which, offset + limit)
+            return json_response(paginate(items, lambda item: item.to_dict(), total))
+        return json_response(paginate(col.list(handle.state, which), lambda item: item.to_dict()))
 
     async def create_item(org: str) -> Response:
         created = await _execute(org, col.create, {}, body_required=True)
@@ -216,6 +233,9 @@ def _register(col: Collection) -> None:
         )
 
     async def get_item(org: str, ref: str) -> Response:
+        if col.name == "incidents":
+            found = await find_incident(await parts().registry.org(org), ref)
+            return json_response(found.to_dict())
         return json_response(col.find(await _state(org), ref).to_dict())
 
     async def update_item(org: str, ref: str) -> Response:

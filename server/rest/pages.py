@@ -27,6 +27,7 @@ from ..store.history import status_changes
 from ..store.monitoring import daily_checks
 from . import render
 from .common import parts, query_int
+from .past import find_incident, incidents_newest_first
 from .web import compressed, page_headers
 
 bp = Blueprint("pages", __name__)
@@ -257,9 +258,9 @@ async def history_page(org: str) -> Response:
         return await _missing(f"There is no status page called {org!r}.")
     state = handle.state
     page = query_int("page", 1, 1, 100_000)
-    items, more = history.page_of(
-        history.past_incidents(state.incidents.values()), page, HISTORY_PAGE
-    )
+    upto = page * HISTORY_PAGE + 1  # one more than the page, to know if another follows
+    known, _ = await incidents_newest_first(handle, "resolved", upto)
+    items, more = history.page_of(history.past_incidents(known), page, HISTORY_PAGE)
     months: list[tuple[str, list[dict[str, Any]]]] = []
     for incident in items:
         month = incident.started_at.astimezone(UTC).strftime("%B %Y")
@@ -277,7 +278,7 @@ async def incident_page(org: str, incident: str) -> Response:
         handle = await _org(org)
         item = handle.state.incidents.get(incident)
         if item is None:
-            raise NotFound("no such incident")
+            item = await find_incident(handle, incident)
     except NotFound:
         return await _missing(f"There is no incident {incident!r} on {org!r}'s status page.")
     return await _page(

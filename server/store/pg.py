@@ -221,6 +221,14 @@ _RECEIPTS = """, receipts AS (
     ON CONFLICT DO NOTHING
 )"""
 
+_ARCHIVE = """, archive AS (
+    INSERT INTO incident_archive (stream, id, version, started_at)
+    SELECT bump.id, x.id, x.version, x.started_at
+    FROM bump, unnest(${0}::text[], ${1}::bigint[], ${2}::timestamptz[])
+         AS x(id, version, started_at)
+    ON CONFLICT DO NOTHING
+)"""
+
 _EVENTS = """
 INSERT INTO events (stream, version, public_seq, name, data, at, author)
 SELECT bump.id, u.version, u.public_seq, u.name, u.data, u.at, u.author
@@ -231,16 +239,29 @@ FROM bump, unnest($3::bigint[], $4::bigint[], $5::text[], $6::json[],
 
 
 @functools.cache
-def _append_sql(audit: bool, receipts: bool) -> str:
+def _append_sql(audit: bool, receipts: bool, archive: bool) -> str:
     """The append statement: bump the version if still expected, insert the
-    events, and with them (or not at all) audit rows and receipts."""
+    events, and with them (or not at all) audit rows, receipts and archived
+    incidents' entries."""
     sql, n = _BUMP, 11
     if audit:
         sql += _AUDIT.format(*range(n, n + 9))
         n += 9
     if receipts:
         sql += _RECEIPTS.format(*range(n, n + 6))
+        n += 6
+    if archive:
+        sql += _ARCHIVE.format(*range(n, n + 3))
     return sql + _EVENTS
+
+
+@dataclass(frozen=True, slots=True)
+class Archived:
+    """An incident leaving its organization's memory: which event holds it last."""
+
+    id: str
+    version: int  # its incident.archived event
+    started_at: datetime
 
 
 @dataclass(frozen=True, slots=True)
@@ -530,6 +551,7 @@ class Store:
         audit: Sequence[AuditEntry] = (),
         listed: bool | None = None,
         receipts: Sequence[ReceiptRow] = (),
+        archived: Sequence[Archived] = (),
     ) -> None:
         """Append a batch atomically, if the stream is still at ``expected_version``.
 
@@ -538,15 +560,15 @@ class Store:
         (None: unchanged) whether an organization is on the front page. Streams
         in ``create`` are created in the same transaction (StreamExists if one
         is taken), so that what an event announces exists once it is durable.
-        ``audit`` rows and idempotency ``receipts`` are written with the events,
-        or not at all.
+        ``audit`` rows, idempotency ``receipts`` and ``archived`` incidents'
+        entries are written with the events, or not at all.
         """
+
+        extras = (wake_at, audit, listed, receipts, archived)
 
         async def work(conn: asyncpg.Connection) -> None:
             if not create:
-                await _append(
-                    conn, stream, expected_version, events, wake_at, audit, listed, receipts
-                )
+                await _append(conn, stream, expected_version, events, *extras)
                 return
             async with conn.transaction():
                 for new in create:
@@ -557,9 +579,7 @@ class Store:
                     except asyncpg.UniqueViolationError:
                         raise StreamExists(new.id) from None
                     await _append(conn, new.id, 0, new.events, None)
-                await _append(
-                    conn, stream, expected_version, events, wake_at, audit, listed, receipts
-                )
+                await _append(conn, stream, expected_version, events, *extras)
 
         await self.run(work, write=True)
 
@@ -615,17 +635,30 @@ class Store:
 
         return await self.run(work, write=False)
 
-    async def save_snapshot(self, stream: str, version: int, state: Any, *, keep: int = 2) -> None:
-        """Store a snapshot at ``version`` and drop all but the ``keep`` latest."""
+    async def save_snapshot(
+        self,
+        stream: str,
+        version: int,
+        state: Any,
+        *,
+        keep: int = 2,
+        daily: bool = False,
+        at: datetime | None = None,
+    ) -> None:
+        """Store a snapshot at ``version`` (taken ``at``, by default now) and drop
+        all but the ``keep`` latest (and, with ``daily``, the latest of each day:
+        where rebuilding a past state starts from)."""
 
         async def work(conn: asyncpg.Connection) -> None:
             async with conn.transaction():
                 await conn.execute(
-                    "INSERT INTO snapshots (stream, version, state) VALUES ($1, $2, $3)"
+                    "INSERT INTO snapshots (stream, version, state, at)"
+                    " VALUES ($1, $2, $3, coalesce($4, now()))"
                     " ON CONFLICT (stream, version) DO NOTHING",
                     stream,
                     version,
                     state,
+                    at,
                 )
                 await conn.execute(
                     "UPDATE streams SET snapshot_version = greatest(snapshot_version, $2)"
@@ -636,12 +669,54 @@ class Store:
                 await conn.execute(
                     "DELETE FROM snapshots WHERE stream = $1 AND version NOT IN"
                     " (SELECT version FROM snapshots WHERE stream = $1"
-                    "  ORDER BY version DESC LIMIT $2)",
+                    "  ORDER BY version DESC LIMIT $2)"
+                    " AND ($3 = false OR version NOT IN"
+                    " (SELECT DISTINCT ON ((at AT TIME ZONE 'UTC')::date) version FROM snapshots"
+                    "  WHERE stream = $1 ORDER BY (at AT TIME ZONE 'UTC')::date, version DESC))",
                     stream,
                     keep,
+                    daily,
                 )
 
         await self.run(work, write=True)
+
+    async def compact(self, stream: str, before: datetime) -> int | None:
+        """Forget what lies behind the newest snapshot taken before ``before``:
+        its events and older snapshots. That snapshot is where the stream's
+        history now begins (its version, or None if nothing was forgotten)."""
+
+        async def work(conn: asyncpg.Connection) -> int | None:
+            async with conn.transaction():
+                base = await conn.fetchval(
+                    "SELECT max(version) FROM snapshots WHERE stream = $1 AND at < $2",
+                    stream,
+                    before,
+                )
+                if base is None:
+                    return None
+                gone = await conn.execute(
+                    "DELETE FROM events WHERE stream = $1 AND version <= $2", stream, base
+                )
+                await conn.execute(
+                    "DELETE FROM snapshots WHERE stream = $1 AND version < $2", stream, base
+                )
+                return int(base) if gone != "DELETE 0" else None
+
+        return await self.run(work, write=True)
+
+    async def snapshots(self, stream: str) -> list[tuple[int, datetime]]:
+        """A stream's snapshots (version, when taken), oldest first."""
+        rows = await self.fetch(
+            "SELECT version, at FROM snapshots WHERE stream = $1 ORDER BY version", stream
+        )
+        return [(r["version"], r["at"]) for r in rows]
+
+    async def snapshot_at(self, stream: str, version: int) -> Any:
+        """The state a snapshot holds."""
+        rows = await self.fetch(
+            "SELECT state FROM snapshots WHERE stream = $1 AND version = $2", stream, version
+        )
+        return rows[0]["state"] if rows else None
 
     async def set_wake(self, stream: str, at: datetime | None) -> None:
         """Remember when a sleeping stream's actor must be woken (None: never)."""
@@ -702,6 +777,7 @@ async def _append(
     audit: Sequence[AuditEntry] = (),
     listed: bool | None = None,
     receipts: Sequence[ReceiptRow] = (),
+    archived: Sequence[Archived] = (),
 ) -> None:
     if not events:
         return
@@ -720,8 +796,14 @@ async def _append(
             [r.answer for r in receipts],
             [r.at for r in receipts],
         ]
+    if archived:
+        columns += [
+            [a.id for a in archived],
+            [a.version for a in archived],
+            [a.started_at for a in archived],
+        ]
     status = await conn.execute(
-        _append_sql(bool(audit), bool(receipts)),
+        _append_sql(bool(audit), bool(receipts), bool(archived)),
         stream,
         expected,
         [e.version for e in events],
