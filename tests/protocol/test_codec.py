@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
 import orjson
@@ -409,6 +410,11 @@ json_values = st.recursive(
 )
 
 
+def _clean(text: str) -> bool:
+    """An id without characters no text may hold (nor a tab or line break)."""
+    return not re.search("[\x00-\x1f\ud800-\udfff\ufffe\uffff]", text)
+
+
 @SETTINGS
 @given(
     obj=st.dictionaries(
@@ -424,7 +430,7 @@ def test_decode_random_objects(obj: dict[str, Any]) -> None:
         not isinstance(idv, bool)
         and (
             (isinstance(idv, int) and abs(idv) <= MAX_SAFE)
-            or (isinstance(idv, str) and len(idv) <= MAX_ID_LENGTH)
+            or (isinstance(idv, str) and len(idv) <= MAX_ID_LENGTH and _clean(idv))
         )
     )
     try:
