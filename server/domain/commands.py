@@ -34,6 +34,12 @@ Slug: TypeAlias = Annotated[
     str,
     Text(1, 40, SLUG_PATTERN, "must be 1-40 lowercase letters, digits or inner hyphens"),
 ]
+Region: TypeAlias = Annotated[
+    str,
+    Text(1, 40, SLUG_PATTERN, "must be 1-40 lowercase letters, digits or inner hyphens"),
+]
+RegionLabels: TypeAlias = Annotated[dict[Region, Annotated[str, Text(1, 60)]], Items(50)]
+MonitorTexts: TypeAlias = Annotated[dict[str, Annotated[str, Text(1, 1_000)]], Items(20)]
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,6 +53,9 @@ class CreateOrg:
 class UpdateOrg:
     name: Name | Missing = MISSING
     listed: bool | Missing = MISSING
+    # Each replaces the whole set: {} names no region, and restores every text.
+    region_labels: RegionLabels | Missing = MISSING
+    monitor_texts: MonitorTexts | Missing = MISSING
 
 
 @dataclass(frozen=True, slots=True)
@@ -155,13 +164,10 @@ class Tick:
 
 Interval: TypeAlias = Annotated[int, Range(10, 86_400)]
 Count: TypeAlias = Annotated[int, Range(1, 20)]
-Region: TypeAlias = Annotated[
-    str,
-    Text(1, 40, SLUG_PATTERN, "must be 1-40 lowercase letters, digits or inner hyphens"),
-]
 Regions: TypeAlias = Annotated[list[Region], Items(20)]
 Spec: TypeAlias = Annotated[dict[str, Any], Items(50)]
 Grace: TypeAlias = Annotated[int, Range(0, 86_400)]
+ResolveAfter: TypeAlias = Annotated[int, Range(0, 86_400)]
 
 
 @dataclass(frozen=True, slots=True)
@@ -178,6 +184,7 @@ class CreateMonitor:
     policy: MonitorPolicy = MonitorPolicy.STATUS
     down_status: ServiceStatus = ServiceStatus.MAJOR_OUTAGE
     grace: Grace = 60
+    resolve_after: ResolveAfter = 300  # seconds up before the incident it opened is resolved
     paused: bool = False
 
 
@@ -195,6 +202,7 @@ class UpdateMonitor:
     policy: MonitorPolicy | Missing = MISSING
     down_status: ServiceStatus | Missing = MISSING
     grace: Grace | Missing = MISSING
+    resolve_after: ResolveAfter | Missing = MISSING
     paused: bool | Missing = MISSING
 
 

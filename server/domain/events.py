@@ -13,7 +13,7 @@ topic's seq) and, when the public may see it, the ``status:`` topic's seq.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
@@ -115,7 +115,13 @@ def apply(state: OrgState, event: Event) -> None:
     elif kind == "group":
         _put_or_delete(state.groups, what, data, "group", Group.from_dict)
     elif kind == "service":
+        old = state.services.get(data["service"]["id"]) if what == "updated" else None
         _put_or_delete(state.services, what, data, "service", Service.from_dict)
+        # Logged before statuses were worked out from their holders: a change
+        # that an incident, a maintenance or a monitor made kept what a person set.
+        caused = "cause" in data or event.author == "monitor"
+        if old is not None and caused and "manual_status" not in data["service"]:
+            state.services[old.id] = replace(state.services[old.id], manual=old.manual)
     elif name == "incident.archived":
         state.incidents.pop(data["id"], None)
         state.archived_incidents += 1

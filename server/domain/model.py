@@ -13,7 +13,7 @@ a translation.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any
@@ -189,6 +189,10 @@ class Org:
     created_at: datetime
     updated_at: datetime
     listed: bool = False  # named on the server's front page (opt-in)
+    # What the public is told of probe regions: their labels (a region without
+    # one is never named), and the words of incidents monitors open (see texts.py).
+    region_labels: Mapping[str, str] = field(default_factory=dict)
+    monitor_texts: Mapping[str, str] = field(default_factory=dict)  # only those changed
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -196,6 +200,8 @@ class Org:
             "slug": self.slug,
             "name": self.name,
             "listed": self.listed,
+            "region_labels": dict(self.region_labels),
+            "monitor_texts": dict(self.monitor_texts),
             "created_at": iso(self.created_at),
             "updated_at": iso(self.updated_at),
         }
@@ -209,6 +215,8 @@ class Org:
             created_at=parse_iso(d["created_at"]),
             updated_at=parse_iso(d["updated_at"]),
             listed=d.get("listed", False),  # earlier organizations: unlisted
+            region_labels=dict(d.get("region_labels") or {}),
+            monitor_texts=dict(d.get("monitor_texts") or {}),
         )
 
 
@@ -241,7 +249,14 @@ class Group:
 
 @dataclass(frozen=True, slots=True)
 class Service:
-    """A service (Statuspage: component) and its current status."""
+    """A service (Statuspage: component) and its current status.
+
+    ``status`` is what the service shows, worked out from what holds it
+    (see :func:`server.domain.rules.shown_status`): under maintenance while a
+    running maintenance covers it, else the worst of ``manual`` (what a
+    person set, or it was created with), what each active incident requires
+    of it and what its monitors ask for.
+    """
 
     id: str
     name: str
@@ -253,12 +268,12 @@ class Service:
     only_show_if_degraded: bool
     created_at: datetime
     updated_at: datetime
-    # While under maintenance: the status to come back to when it ends. Kept
-    # up to date by incidents opened or resolved during the maintenance.
-    maintenance_baseline: ServiceStatus | None = None
+    manual: ServiceStatus = ServiceStatus.OPERATIONAL  # set by hand: the floor of status
     # Regions whose probes see one of its monitors failing (even below the
-    # quorum): the public page says where a problem is seen.
+    # quorum), and the public labels of those that have one: the public page
+    # says where a problem is seen, by label only.
     failing_regions: tuple[str, ...] = ()
+    seen_from: tuple[str, ...] = ()
 
     def to_dict(self, *, public: bool = False) -> dict[str, Any]:
         out: dict[str, Any] = {
@@ -273,17 +288,21 @@ class Service:
             "created_at": iso(self.created_at),
             "updated_at": iso(self.updated_at),
         }
-        if self.failing_regions:  # only while there are some
+        if public:
+            if self.seen_from:  # only while there are some
+                out["failing_regions"] = list(self.seen_from)
+            return out
+        if self.failing_regions:
             out["failing_regions"] = list(self.failing_regions)
-        if not public:
-            out["maintenance_baseline"] = (
-                None if self.maintenance_baseline is None else self.maintenance_baseline.value
-            )
+            out["seen_from"] = list(self.seen_from)
+        out["manual_status"] = self.manual.value
         return out
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> Service:
-        baseline = d.get("maintenance_baseline")
+        manual = d.get("manual_status")
+        if manual is None:  # recorded before statuses were worked out from their holders
+            manual = d.get("maintenance_baseline") or d["status"]
         return cls(
             id=d["id"],
             name=d["name"],
@@ -295,8 +314,9 @@ class Service:
             only_show_if_degraded=d["only_show_if_degraded"],
             created_at=parse_iso(d["created_at"]),
             updated_at=parse_iso(d["updated_at"]),
-            maintenance_baseline=None if baseline is None else ServiceStatus(baseline),
+            manual=ServiceStatus(manual),
             failing_regions=tuple(d.get("failing_regions", ())),
+            seen_from=tuple(d.get("seen_from", ())),
         )
 
 
@@ -560,8 +580,12 @@ class OrgState:
 
     def next_due(self, keep_resolved: timedelta | None = None) -> datetime | None:
         """The earliest moment the actor must act on its own: a maintenance to
-        start or complete, or (with ``keep_resolved``) an incident to archive."""
+        start or complete, a monitor's incident to resolve or its flapping to
+        end, or (with ``keep_resolved``) an incident to archive."""
+        from .monitor_rules import monitor_due
+
         dues = [d for m in self.maintenances.values() if (d := m.next_due()) is not None]
+        dues += [d for m in self.monitors.values() if (d := monitor_due(m, self.incidents))]
         if keep_resolved is not None:
             dues += [
                 i.resolved_at + keep_resolved
@@ -590,11 +614,12 @@ class OrgState:
     def from_dict(cls, d: Mapping[str, Any]) -> OrgState:
         from .monitors import Monitor
 
+        incidents = {i["id"]: Incident.from_dict(i) for i in d["incidents"]}
         return cls(
             org=Org.from_dict(d["org"]),
             groups={g["id"]: Group.from_dict(g) for g in d["groups"]},
-            services={s["id"]: Service.from_dict(s) for s in d["services"]},
-            incidents={i["id"]: Incident.from_dict(i) for i in d["incidents"]},
+            services={s["id"]: _older_service(s, incidents) for s in d["services"]},
+            incidents=incidents,
             maintenances={m["id"]: Maintenance.from_dict(m) for m in d["maintenances"]},
             monitors={m["id"]: Monitor.from_dict(m) for m in d.get("monitors", ())},
             status=OverallStatus.from_dict(d["status"]),
@@ -604,3 +629,18 @@ class OrgState:
             updated_at=parse_iso_or_none(d.get("updated_at")),
             archived_incidents=d.get("archived_incidents", 0),
         )
+
+
+def _older_service(d: Mapping[str, Any], incidents: Mapping[str, Incident]) -> Service:
+    """A service from a snapshot; one taken before statuses were worked out from
+    their holders has no ``manual_status``: a status that its active incidents
+    account for was theirs, not a person's."""
+    service = Service.from_dict(d)
+    if "manual_status" in d or service.status not in SEVERITY:
+        return service
+    required = [
+        i.services[service.id] for i in incidents.values() if i.active and service.id in i.services
+    ]
+    if required and worst(*required) is service.status:
+        return replace(service, manual=ServiceStatus.OPERATIONAL)
+    return service

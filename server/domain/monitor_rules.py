@@ -1,48 +1,56 @@
 """The rules for monitors: making and changing them, and what a verdict does.
 
-A verdict's effect is a service status: ``down`` asks for the monitor's
-``down_status`` (a major outage unless set otherwise), ``degraded`` for
-degraded performance, ``up`` and ``unknown`` for nothing. The policy carries
-the effect out:
+A verdict's effect is a service status (:meth:`Monitor.effect`): ``down`` asks
+for the monitor's ``down_status`` (a major outage unless set otherwise),
+``degraded`` for degraded performance, ``up`` and ``unknown`` for nothing. The
+policy carries the effect out:
 
-* ``status``: the service is set to it, and set back to what it was when the
-  effect ends (unless someone changed it by hand in between, or it is under
-  maintenance: people win over probes, planned work over both);
+* ``status``: the service is held to it while it lasts (the worst of what
+  holds a service is what it shows: see rules.py);
 * ``incident``: an incident is opened that requires it of the service (so the
-  service follows, as with any incident), updated when the effect changes, and
-  resolved when it ends;
+  service follows, as with any incident) and updated when the effect changes;
+  when the monitor is up again the incident moves to ``monitoring`` and the
+  service to operational at once, and the incident is resolved once that has
+  held for the monitor's ``resolve_after`` (a failure meanwhile reopens the
+  same incident; 0 resolves it at once);
 * ``none``: the verdict is only recorded.
+
+While the service is under maintenance, verdicts are recorded and muted: no
+incident, no alert; when the maintenance ends, what they say applies at once.
+A monitor whose verdict changes FLAP_CHANGES times within its flap window is
+*flapping*: it is told once, holds the service to its down status (and its
+incident open) and says nothing more until it has been still for a window.
+The words the public reads come from texts.py: the service's name, the
+regions' public labels and a plain reason, never the monitor's own name or
+a raw error.
 """
 
 from __future__ import annotations
 
 import hashlib
 import secrets
+from collections.abc import Iterable, Mapping
 from dataclasses import replace
+from datetime import datetime, timedelta
+from functools import partial
 from typing import Any
 
 from ..monitoring.specs import parse_spec, spec_to_dict  # plain records, beside the probes
 from . import commands as c
-from . import rules
+from . import rules, texts
 from .errors import Conflict, NotFound, ValidationError
-from .model import IncidentStatus, ServiceStatus
-from .monitors import Monitor, MonitorKind, MonitorPolicy, Verdict, kept_secrets
+from .model import IncidentStatus, ServiceStatus, iso, iso_or_none
+from .monitors import (
+    FLAP_CHANGES,
+    Monitor,
+    MonitorKind,
+    MonitorPolicy,
+    Verdict,
+    kept_secrets,
+)
 from .schema import MISSING
 
 MAX_MONITORS = 1_000  # per organization
-
-EFFECT: dict[Verdict, ServiceStatus | None] = {
-    Verdict.UNKNOWN: None,
-    Verdict.UP: None,
-    Verdict.DEGRADED: ServiceStatus.DEGRADED_PERFORMANCE,
-    Verdict.DOWN: None,  # the monitor's own down_status
-}
-
-
-def effect(monitor: Monitor, verdict: Verdict) -> ServiceStatus | None:
-    if verdict is Verdict.DOWN:
-        return monitor.down_status
-    return EFFECT[verdict]
 
 
 def find_monitor(state: Any, ref: str) -> Monitor:
@@ -126,6 +134,7 @@ def _create(tx: rules.Tx, cmd: c.CreateMonitor) -> Any:
         policy=cmd.policy,
         down_status=cmd.down_status,
         grace=cmd.grace,
+        resolve_after=cmd.resolve_after,
         paused=cmd.paused,
         created_at=tx.ctx.now,
         updated_at=tx.ctx.now,
@@ -162,7 +171,16 @@ def _update(tx: rules.Tx, cmd: c.UpdateMonitor) -> Any:
     if cmd.down_status is not MISSING:
         _check_status(cmd.down_status)
         changes["down_status"] = cmd.down_status
-    for attr in ("interval", "quorum", "down_after", "up_after", "policy", "grace", "paused"):
+    for attr in (
+        "interval",
+        "quorum",
+        "down_after",
+        "up_after",
+        "policy",
+        "grace",
+        "resolve_after",
+        "paused",
+    ):
         value = getattr(cmd, attr)
         if value is not MISSING:
             changes[attr] = value
@@ -173,20 +191,22 @@ def _update(tx: rules.Tx, cmd: c.UpdateMonitor) -> Any:
     # What the old settings did ends; a new verdict comes from the probes.
     if new.paused or new.service_id != old.service_id or new.policy != old.policy:
         old = _end_effect(tx, old)
-        new = replace(new, incident_id=old.incident_id, baseline=old.baseline)
+        new = replace(new, incident_id=old.incident_id, changes=(), flapping_since=None)
         new = replace(new, verdict=Verdict.UNKNOWN, verdict_since=tx.ctx.now, failing_regions=())
     new = replace(new, updated_at=tx.ctx.now)
     _put(tx, new)
-    _show_regions(tx, new.service_id)
+    rules.settle(tx, {old.service_id, new.service_id}, new.id)
+    show_regions(tx, new.service_id)
     if new.service_id != old.service_id:
-        _show_regions(tx, old.service_id)
+        show_regions(tx, old.service_id)
     return new.to_dict()
 
 
 def _delete(tx: rules.Tx, cmd: c.DeleteMonitor) -> Any:
     monitor = _end_effect(tx, find_monitor(tx.state, cmd.monitor))
     tx.emit("monitor.deleted", {"id": monitor.id})
-    _show_regions(tx, monitor.service_id)
+    rules.settle(tx, [monitor.service_id], monitor.id)
+    show_regions(tx, monitor.service_id)
     return {"deleted": monitor.id}
 
 
@@ -201,24 +221,253 @@ def _set_state(tx: rules.Tx, cmd: c.SetMonitorState) -> Any:
     old = find_monitor(tx.state, cmd.monitor)
     if old.paused:
         return old.to_dict()
-    regions = tuple(sorted(cmd.failing_regions))
-    new = replace(old, failing_regions=regions, error=cmd.error)
+    now = tx.ctx.now
+    new = replace(old, failing_regions=tuple(sorted(cmd.failing_regions)), error=cmd.error)
+    alert: str | None = None
     if cmd.verdict is not old.verdict:
-        new = replace(new, verdict=cmd.verdict, verdict_since=tx.ctx.now)
-    before, after = effect(old, old.verdict), effect(new, new.verdict)
-    if before != after:
-        new = _start_effect(tx, new, after) if after is not None else _end_effect(tx, new)
+        new = replace(new, verdict=cmd.verdict, verdict_since=now)
+        new, alert = _count_change(old, new, now)
     if new == old:
         return old.to_dict()
-    new = replace(new, updated_at=tx.ctx.now)
-    extra = {"previous_verdict": old.verdict.value} if new.verdict is not old.verdict else {}
+    muted = _muted(tx.state, new.service_id)
+    new = _act(tx, replace(new, updated_at=now), muted=muted)
+    extra: dict[str, Any] = {}
+    if new.verdict is not old.verdict:
+        extra["previous_verdict"] = old.verdict.value
+        if muted:
+            extra["muted"] = True  # told when the maintenance ends, if it still holds
+    if alert is not None and not muted:
+        extra["alert"] = _alert(tx, new, alert, since=old.verdict_since)
     _put(tx, new, extra=extra)
-    _show_regions(tx, new.service_id)
+    rules.settle(tx, [new.service_id], new.id)
+    show_regions(tx, new.service_id)
     return new.to_dict()
 
 
-def _show_regions(tx: rules.Tx, service_id: str) -> None:
-    """The service shows the regions where any of its monitors is seen failing."""
+def _count_change(old: Monitor, new: Monitor, now: datetime) -> tuple[Monitor, str | None]:
+    """Keep the count of verdict changes that flapping is judged by, and say
+    which alert this change makes, if any: ``down``, ``degraded``, ``up`` (back
+    from either), or ``flapping`` (once, when the changes within the flap
+    window reach FLAP_CHANGES; a flapping monitor then says nothing until it
+    has been still for a window)."""
+    if new.verdict is Verdict.UNKNOWN or (
+        old.verdict is Verdict.UNKNOWN and new.verdict is Verdict.UP
+    ):
+        return new, None  # a monitor (re)starting on a working service: no news
+    changes = (*(t for t in old.changes if t > now - old.flap_window), now)
+    new = replace(new, changes=changes)
+    if old.flapping_since is not None:
+        return new, None
+    if len(changes) >= FLAP_CHANGES:
+        return replace(new, flapping_since=now), "flapping"
+    if new.verdict is Verdict.UP:
+        return new, "up"
+    return new, new.verdict.value
+
+
+def _muted(state: Any, service_id: str) -> bool:
+    """A service under maintenance: its monitors' verdicts are recorded, and
+    open no incident and alert nobody until the maintenance ends."""
+    service = state.services.get(service_id)
+    return service is None or rules.shown_status(state, service) is ServiceStatus.UNDER_MAINTENANCE
+
+
+def _act(tx: rules.Tx, monitor: Monitor, *, muted: bool = False) -> Monitor:
+    """The incident policy: the monitor's incident says what its verdict asks."""
+    service = tx.state.services.get(monitor.service_id)
+    if monitor.policy is not MonitorPolicy.INCIDENT or muted or service is None:
+        return monitor
+    incident = tx.state.incidents.get(monitor.incident_id or "")
+    if incident is not None and not incident.active:
+        incident, monitor = None, replace(monitor, incident_id=None)  # closed by a person
+    need = monitor.effect()
+    say = partial(_say, tx, monitor, service.name)
+    if need is not None:
+        degraded = need is ServiceStatus.DEGRADED_PERFORMANCE and monitor.flapping_since is None
+        body = say("degraded_body" if degraded else "down_body")
+        if monitor.flapping_since == tx.ctx.now:
+            body = say("flapping_body")
+        if incident is None:
+            opened = rules.handle(
+                tx,
+                c.CreateIncident(
+                    name=say("degraded_title" if degraded else "down_title"),
+                    body=body,
+                    services={service.id: need},
+                ),
+            )
+            return replace(monitor, incident_id=opened["id"])
+        if incident.services.get(service.id) is not need or monitor.flapping_since == tx.ctx.now:
+            status = (
+                IncidentStatus.INVESTIGATING
+                if incident.status is IncidentStatus.MONITORING
+                else MISSING
+            )
+            rules.handle(
+                tx,
+                c.UpdateIncident(
+                    incident=incident.id, status=status, body=body, services={service.id: need}
+                ),
+            )
+        return monitor
+    if incident is not None and monitor.verdict is Verdict.UP and not monitor.resolve_after:
+        return _resolve(tx, monitor, say("recovered_body"))
+    if (
+        incident is not None
+        and monitor.verdict is Verdict.UP
+        and incident.services.get(service.id) is not ServiceStatus.OPERATIONAL
+    ):
+        # The service shows it at once; the incident closes once the recovery
+        # has held for resolve_after (see due()).
+        rules.handle(
+            tx,
+            c.UpdateIncident(
+                incident=incident.id,
+                status=IncidentStatus.MONITORING,
+                body=say("recovering_body"),
+                services={service.id: ServiceStatus.OPERATIONAL},
+            ),
+        )
+    return monitor
+
+
+def _say(tx: rules.Tx, monitor: Monitor, service: str, name: str) -> str:
+    org = tx.state.org
+    window = monitor.flap_window.total_seconds()
+    return texts.render(
+        org.monitor_texts,
+        name,
+        service=service,
+        where=texts.where(org.region_labels, monitor.failing_regions),
+        reason=texts.reason(monitor.verdict.value, monitor.error),
+        changes=len(monitor.changes),
+        minutes=f"{(monitor.resolve_after if name == 'resolved_body' else window) / 60:g}",
+    )
+
+
+def _resolve(tx: rules.Tx, monitor: Monitor, body: str) -> Monitor:
+    """Close the incident this monitor opened, if it is still open."""
+    incident = tx.state.incidents.get(monitor.incident_id or "")
+    if incident is not None and incident.active:
+        rules.handle(tx, c.ResolveIncident(incident=incident.id, body=body))
+    return replace(monitor, incident_id=None)
+
+
+def _end_effect(tx: rules.Tx, monitor: Monitor) -> Monitor:
+    """What the monitor did ends (paused, deleted, moved, its policy changed)."""
+    service = tx.state.services.get(monitor.service_id)
+    name = service.name if service is not None else "The service"
+    body = f"Automatic monitoring of {name} stopped; this incident is closed."
+    monitor = _resolve(tx, monitor, body) if monitor.incident_id else monitor
+    return replace(monitor, changes=(), flapping_since=None)
+
+
+def due(tx: rules.Tx) -> None:
+    """Timers: a flapping monitor still for a whole window is stable again; a
+    recovered one's incident is resolved once the recovery has held."""
+    now = tx.ctx.now
+    for monitor in list(tx.state.monitors.values()):
+        at = monitor_due(monitor, tx.state.incidents)
+        if at is None or at > now:
+            continue
+        service = tx.state.services.get(monitor.service_id)
+        name = service.name if service is not None else ""
+        new, alert = monitor, None
+        if monitor.flapping_since is not None:
+            new, alert = replace(monitor, flapping_since=None), "stable"
+            if new.verdict is Verdict.UP:
+                new = _resolve(tx, new, _say(tx, monitor, name, "stable_body"))
+            else:
+                new = _act(tx, new, muted=_muted(tx.state, new.service_id))
+            new = replace(new, changes=())
+        else:
+            new = _resolve(tx, monitor, _say(tx, monitor, name, "resolved_body"))
+        extra = {}
+        if alert is not None and not _muted(tx.state, new.service_id):
+            extra["alert"] = _alert(tx, new, alert, changes=len(monitor.changes))
+        _put(tx, replace(new, updated_at=now), extra=extra)
+        rules.settle(tx, [new.service_id], new.id)
+
+
+def monitor_due(monitor: Monitor, incidents: Mapping[str, Any]) -> datetime | None:
+    """When the organization's actor must next act on this monitor by itself."""
+    if monitor.paused:
+        return None
+    if monitor.flapping_since is not None and monitor.changes:
+        return monitor.changes[-1] + monitor.flap_window
+    incident = incidents.get(monitor.incident_id or "")
+    if (
+        incident is not None
+        and incident.active
+        and monitor.verdict is Verdict.UP
+        and monitor.verdict_since is not None
+    ):
+        return monitor.verdict_since + timedelta(seconds=monitor.resolve_after)
+    return None
+
+
+def after_maintenance(tx: rules.Tx, service_ids: Iterable[str]) -> None:
+    """A maintenance ended: what its services' monitors see applies at once,
+    and a problem they saw meanwhile is told now."""
+    ids = set(service_ids)
+    for monitor in list(tx.state.monitors.values()):
+        if monitor.service_id not in ids or monitor.paused:
+            continue
+        if _muted(tx.state, monitor.service_id):
+            continue  # another maintenance still holds it
+        new = _act(tx, monitor)
+        extra = {}
+        if monitor.verdict in (Verdict.DOWN, Verdict.DEGRADED):
+            kind = "flapping" if monitor.flapping_since else monitor.verdict.value
+            extra["alert"] = _alert(tx, new, kind, after_maintenance=True)
+        if new != monitor or extra:
+            _put(tx, replace(new, updated_at=tx.ctx.now), extra=extra)
+            rules.settle(tx, [new.service_id], new.id)
+
+
+def _alert(
+    tx: rules.Tx,
+    monitor: Monitor,
+    kind: str,
+    *,
+    since: datetime | None = None,
+    changes: int | None = None,
+    after_maintenance: bool = False,
+) -> dict[str, Any]:
+    """What a notification about this monitor says: enough to act on without
+    opening the console."""
+    service = tx.state.services.get(monitor.service_id)
+    alert: dict[str, Any] = {
+        "kind": kind,
+        "service": None if service is None else {"id": service.id, "name": service.name},
+        "target": target(monitor),
+        "verdict_since": iso_or_none(monitor.verdict_since),
+    }
+    if kind == "up" and since is not None:
+        alert["down_since"] = iso(since)
+        alert["down_for_seconds"] = round((tx.ctx.now - since).total_seconds())
+    if kind in ("flapping", "stable"):
+        alert["changes"] = changes if changes is not None else len(monitor.changes)
+        alert["window_minutes"] = monitor.flap_window.total_seconds() / 60
+    if after_maintenance:
+        alert["after_maintenance"] = True
+    return alert
+
+
+def target(monitor: Monitor) -> str | None:
+    """What the monitor checks, for people: a URL (its query string dropped, as
+    it may hold a key), ``host:port``, or None for a heartbeat."""
+    spec = monitor.spec
+    if "url" in spec:
+        return str(spec["url"]).split("?", 1)[0].split("#", 1)[0]
+    if "host" in spec:
+        return f"{spec['host']}:{spec.get('port', 443)}"
+    return None
+
+
+def show_regions(tx: rules.Tx, service_id: str) -> None:
+    """The service shows the regions where any of its monitors is seen failing
+    (and the public, the labels of those that have one)."""
     service = tx.state.services.get(service_id)
     if service is None:
         return
@@ -232,70 +481,11 @@ def _show_regions(tx: rules.Tx, service_id: str) -> None:
             }
         )
     )
-    if regions != service.failing_regions:
-        tx.put_service(replace(service, failing_regions=regions, updated_at=tx.ctx.now))
-
-
-def _words(monitor: Monitor, status: ServiceStatus) -> str:
-    where = f" from {', '.join(monitor.failing_regions)}" if monitor.failing_regions else ""
-    why = f": {monitor.error}" if monitor.error else ""
-    seen = "is slow" if status is ServiceStatus.DEGRADED_PERFORMANCE else "is failing"
-    return f"Monitor {monitor.name!r} {seen}{where}{why}."
-
-
-def _start_effect(tx: rules.Tx, monitor: Monitor, status: ServiceStatus) -> Monitor:
-    service = tx.state.services.get(monitor.service_id)
-    if service is None:
-        return monitor
-    if monitor.policy is MonitorPolicy.STATUS:
-        if service.status is ServiceStatus.UNDER_MAINTENANCE:
-            return monitor  # planned work: the probes expected to fail
-        baseline = monitor.baseline if monitor.baseline is not None else service.status
-        if service.status is not status:
-            rules.handle(tx, c.UpdateService(service=service.id, status=status))
-        return replace(monitor, baseline=baseline)
-    if monitor.policy is MonitorPolicy.INCIDENT:
-        incident = tx.state.incidents.get(monitor.incident_id or "")
-        if incident is not None and incident.active:
-            rules.handle(
-                tx,
-                c.UpdateIncident(
-                    incident=incident.id,
-                    body=_words(monitor, status),
-                    services={service.id: status},
-                ),
-            )
-            return monitor
-        opened = rules.handle(
-            tx,
-            c.CreateIncident(
-                name=f"{service.name} {'is slow' if status is ServiceStatus.DEGRADED_PERFORMANCE else 'is down'}",
-                body=_words(monitor, status),
-                services={service.id: status},
-            ),
-        )
-        return replace(monitor, incident_id=opened["id"])
-    return monitor
-
-
-def _end_effect(tx: rules.Tx, monitor: Monitor) -> Monitor:
-    if monitor.policy is MonitorPolicy.STATUS and monitor.baseline is not None:
-        service = tx.state.services.get(monitor.service_id)
-        ours = (monitor.down_status, ServiceStatus.DEGRADED_PERFORMANCE)  # what we may have set
-        if service is not None and service.status in ours:
-            rules.handle(tx, c.UpdateService(service=service.id, status=monitor.baseline))
-        return replace(monitor, baseline=None)
-    if monitor.policy is MonitorPolicy.INCIDENT and monitor.incident_id is not None:
-        incident = tx.state.incidents.get(monitor.incident_id)
-        if incident is not None and incident.status in (
-            IncidentStatus.INVESTIGATING,
-            IncidentStatus.IDENTIFIED,
-            IncidentStatus.MONITORING,
-        ):
-            body = f"Monitor {monitor.name!r} sees the service working again."
-            rules.handle(tx, c.ResolveIncident(incident=incident.id, body=body))
-        return replace(monitor, incident_id=None)
-    return monitor
+    labels = tx.state.org.region_labels
+    seen_from = tuple(sorted({labels[r] for r in regions if labels.get(r)}))
+    if (regions, seen_from) != (service.failing_regions, service.seen_from):
+        new = replace(service, failing_regions=regions, seen_from=seen_from)
+        tx.put_service(replace(new, updated_at=tx.ctx.now))
 
 
 HANDLERS: dict[type, Any] = {

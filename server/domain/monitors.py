@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
@@ -42,6 +42,18 @@ class Verdict(StrEnum):
     UP = "up"
     DEGRADED = "degraded"
     DOWN = "down"
+
+
+#: What a verdict asks of the service, but ``down``: the monitor's own ``down_status``.
+EFFECT: Mapping[Verdict, ServiceStatus | None] = {
+    Verdict.UNKNOWN: None,
+    Verdict.UP: None,
+    Verdict.DEGRADED: ServiceStatus.DEGRADED_PERFORMANCE,
+    Verdict.DOWN: None,
+}
+
+FLAP_CHANGES = 4  # verdict changes within the flap window that make a monitor flapping
+RESOLVE_AFTER = 300  # seconds up before the incident a monitor opened is resolved (default)
 
 
 #: What a spec holds that is write-only: it may carry credentials. Members see
@@ -107,12 +119,36 @@ class Monitor:
     # SHA-256 of the heartbeat token (never the token; not reversible, so shown
     # to members like the rest)
     heartbeat_hash: str | None = None
+    resolve_after: int = RESOLVE_AFTER  # seconds up before its incident is resolved
     verdict: Verdict = Verdict.UNKNOWN
     verdict_since: datetime | None = None
     failing_regions: tuple[str, ...] = ()  # regions that see it down (or degraded)
     error: str | None = None  # the last failure's words
     incident_id: str | None = None  # the incident this monitor opened and will resolve
-    baseline: ServiceStatus | None = None  # the service's status before the policy set it
+    changes: tuple[datetime, ...] = ()  # its verdict's changes within the flap window
+    flapping_since: datetime | None = None
+
+    def effect(self, verdict: Verdict | None = None) -> ServiceStatus | None:
+        """What a verdict (by default its own) asks of the service; while the
+        monitor flaps, the worst it has seen."""
+        verdict = self.verdict if verdict is None else verdict
+        if self.flapping_since is not None or verdict is Verdict.DOWN:
+            return self.down_status
+        return EFFECT[verdict]
+
+    def asks(self) -> ServiceStatus | None:
+        """What this monitor holds its service to: its effect, under the status
+        policy and while it runs; nothing otherwise (the incident policy acts
+        through its incident)."""
+        if self.policy is not MonitorPolicy.STATUS or self.paused:
+            return None
+        return self.effect()
+
+    @property
+    def flap_window(self) -> timedelta:
+        """How far back changes count towards flapping, and how long a flapping
+        monitor must stay still to be stable again."""
+        return timedelta(seconds=max(600, 20 * self.interval))
 
     def to_dict(self, *, public: bool = False, stored: bool = False) -> dict[str, Any]:
         """The monitor as members see it (its secrets write-only, see
@@ -140,10 +176,13 @@ class Monitor:
                 "policy": self.policy.value,
                 "down_status": self.down_status.value,
                 "grace": self.grace,
+                "resolve_after": self.resolve_after,
                 "paused": self.paused,
                 "error": self.error,
                 "incident_id": self.incident_id,
-                "baseline": None if self.baseline is None else self.baseline.value,
+                "flapping": self.flapping_since is not None,
+                "flapping_since": iso_or_none(self.flapping_since),
+                "changes": [iso(t) for t in self.changes],
                 "heartbeat_hash": self.heartbeat_hash,
                 "created_at": iso(self.created_at),
                 "updated_at": iso(self.updated_at),
@@ -153,7 +192,6 @@ class Monitor:
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> Monitor:
-        baseline = d.get("baseline")
         return cls(
             id=d["id"],
             name=d["name"],
@@ -172,10 +210,12 @@ class Monitor:
             created_at=parse_iso(d["created_at"]),
             updated_at=parse_iso(d["updated_at"]),
             heartbeat_hash=d.get("heartbeat_hash"),
+            resolve_after=d.get("resolve_after", RESOLVE_AFTER),
             verdict=Verdict(d["verdict"]),
             verdict_since=parse_iso_or_none(d.get("verdict_since")),
             failing_regions=tuple(d.get("failing_regions", ())),
             error=d.get("error"),
             incident_id=d.get("incident_id"),
-            baseline=None if baseline is None else ServiceStatus(baseline),
+            changes=tuple(parse_iso(t) for t in d.get("changes", ())),
+            flapping_since=parse_iso_or_none(d.get("flapping_since")),
         )

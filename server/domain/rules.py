@@ -5,29 +5,39 @@ causes, the state after them, and the result the caller is told. It never
 changes the state it was given; a rule that is broken raises a
 :class:`~server.domain.errors.DomainError` and nothing happens.
 
-The status policy, in one place:
+The status policy, in one place: a service's status is worked out from what
+holds it (:func:`shown_status`), never remembered apart from it, so that the
+service, its incidents and its monitors cannot disagree.
 
-* A member may always set a service's status by hand.
-* An incident may only worsen a service's status along
-  operational -> degraded_performance -> partial_outage -> major_outage.
-* When an incident is resolved, each service it affected returns to the worst
-  status its other active incidents require, else to operational.
-* A running maintenance puts its services under maintenance and remembers
-  what each was (the baseline); incidents opened or resolved meanwhile update
-  the baseline instead of the visible status; when the maintenance ends, each
-  service still under maintenance (and in no other running maintenance)
-  returns to its baseline.
+* A running maintenance holds its services under maintenance; so does a
+  person who puts a service under maintenance by hand.
+* Otherwise a service shows the worst, along operational ->
+  degraded_performance -> partial_outage -> major_outage, of: what a person
+  set (``manual``; what it was created with until then), what each active
+  incident requires of it, and what each of its monitors under the status
+  policy asks.
+* An incident's requirements are set when it is opened (it can only make a
+  service worse then) and changed by its updates, in either direction (a
+  recovery posted in an update happens); resolving or deleting it lets go.
+  Each timeline entry records the services it moved, old -> new.
+* A person may set a service's status by hand, but not below what its
+  incidents or monitors require: that is refused (conflict), naming them, so
+  that what the page shows always follows from its incidents.
+* When a maintenance ends, each service shows at once what still holds it:
+  its monitors' verdicts (muted meanwhile, see monitor_rules), its incidents,
+  what a person set.
 """
 
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
 from . import commands as c
+from . import texts
 from .errors import Conflict, InvalidTransition, NotFound, ValidationError
 from .events import PUBLIC_EVENTS, Event, apply
 from .model import (
@@ -108,7 +118,13 @@ class Tx:
 
     def put_maintenance(self, maintenance: Maintenance, *, created: bool = False) -> None:
         name = "maintenance.created" if created else "maintenance.updated"
-        self.emit(name, {"maintenance": maintenance.to_dict()})
+        # Its services by name too, for those it is told to (notifications).
+        services = [
+            {"id": s.id, "name": s.name}
+            for sid in maintenance.service_ids
+            if (s := self.state.services.get(sid)) is not None
+        ]
+        self.emit(name, {"maintenance": maintenance.to_dict(), "services": services})
 
     def finish(self) -> None:
         """Emit ``status.changed`` if the page's overall status moved."""
@@ -185,24 +201,85 @@ def find_maintenance(state: OrgState, ref: str) -> Maintenance:
         raise NotFound(f"no maintenance {ref!r}", field="maintenance") from None
 
 
-def incident_floor(
-    state: OrgState, service_id: str, *, exclude: str | None = None
+def shown_status(
+    state: OrgState,
+    service: Service,
+    *,
+    incidents: Mapping[str, Incident] | None = None,
+    maintenances: Mapping[str, Maintenance] | None = None,
 ) -> ServiceStatus:
-    """The worst status the active incidents (but ``exclude``) require of a service."""
-    return worst(
-        *(
-            i.services[service_id]
-            for i in state.incidents.values()
-            if i.active and i.id != exclude and service_id in i.services
-        )
-    )
+    """What ``service`` shows, from what holds it (see the module docstring).
+
+    ``incidents`` and ``maintenances`` stand in for the state's: what a change
+    would do is seen before it is made.
+    """
+    maintenances = state.maintenances if maintenances is None else maintenances
+    if service.manual is ServiceStatus.UNDER_MAINTENANCE or any(
+        m.running and service.id in m.service_ids for m in maintenances.values()
+    ):
+        return ServiceStatus.UNDER_MAINTENANCE
+    return worst(service.manual, *(need for _, need in _holds(state, service.id, incidents)))
 
 
-def _in_running_maintenance(state: OrgState, service_id: str, *, exclude: str) -> bool:
-    return any(
-        m.running and m.id != exclude and service_id in m.service_ids
-        for m in state.maintenances.values()
-    )
+def _holds(
+    state: OrgState, service_id: str, incidents: Mapping[str, Incident] | None = None
+) -> Iterator[tuple[str, ServiceStatus]]:
+    """What holds a service besides a person: (who, what it requires) for each
+    active incident naming it and each monitor asking something of it."""
+    for incident in (state.incidents if incidents is None else incidents).values():
+        if incident.active and service_id in incident.services:
+            yield f"the incident {incident.name!r}", incident.services[service_id]
+    for monitor in state.monitors.values():
+        if monitor.service_id == service_id and (asked := monitor.asks()) is not None:
+            yield f"the monitor {monitor.name!r}", asked
+
+
+def _settled(
+    state: OrgState,
+    service_ids: Iterable[str],
+    *,
+    incidents: Mapping[str, Incident] | None = None,
+    maintenances: Mapping[str, Maintenance] | None = None,
+    release: bool = False,
+) -> Iterator[tuple[Service, Service]]:
+    """(before, after) for each of ``service_ids`` that would change. With
+    ``release`` (a maintenance ending), what a person put under maintenance by
+    hand is released: the work is over."""
+    for service_id in dict.fromkeys(service_ids):
+        old = state.services.get(service_id)
+        if old is None:
+            continue
+        new = old
+        if release and old.manual is ServiceStatus.UNDER_MAINTENANCE:
+            new = replace(new, manual=ServiceStatus.OPERATIONAL)
+        shown = shown_status(state, new, incidents=incidents, maintenances=maintenances)
+        new = replace(new, status=shown)
+        if new != old:
+            yield old, new
+
+
+def _moves(state: OrgState, service_ids: Iterable[str], **how: Any) -> list[AffectedService]:
+    """The services among ``service_ids`` whose status would change (old -> new)."""
+    return [
+        AffectedService(old.id, old.name, old.status, new.status)
+        for old, new in _settled(state, service_ids, **how)
+        if new.status is not old.status
+    ]
+
+
+def settle(
+    tx: Tx, service_ids: Iterable[str], cause: str, *, release: bool = False
+) -> tuple[AffectedService, ...]:
+    """Show on each of ``service_ids`` what holds it now; ``cause`` (an incident,
+    maintenance or monitor id) is recorded on the changes it makes."""
+    moves = []
+    for old, new in list(_settled(tx.state, service_ids, release=release)):
+        extra = {"cause": cause}
+        if new.status is not old.status:
+            extra["previous_status"] = old.status.value
+            moves.append(AffectedService(old.id, old.name, old.status, new.status))
+        tx.put_service(replace(new, updated_at=tx.ctx.now), extra=extra)
+    return tuple(moves)
 
 
 # ---------------------------------------------------------------------------
@@ -215,9 +292,16 @@ def _update_org(tx: Tx, cmd: c.UpdateOrg) -> Any:
         org = replace(org, name=cmd.name)
     if cmd.listed is not MISSING:
         org = replace(org, listed=cmd.listed)
+    if cmd.region_labels is not MISSING:
+        org = replace(org, region_labels=dict(cmd.region_labels))
+    if cmd.monitor_texts is not MISSING:
+        org = replace(org, monitor_texts=texts.check(cmd.monitor_texts))
     if org != old:
         org = replace(org, updated_at=tx.ctx.now)
         tx.emit("org.updated", {"org": org.to_dict()})
+        if org.region_labels != old.region_labels:
+            for service_id in list(tx.state.services):
+                monitor_rules.show_regions(tx, service_id)
     return org.to_dict()
 
 
@@ -275,6 +359,7 @@ def _create_service(tx: Tx, cmd: c.CreateService) -> Any:
         only_show_if_degraded=cmd.only_show_if_degraded,
         created_at=tx.ctx.now,
         updated_at=tx.ctx.now,
+        manual=cmd.status,
     )
     tx.put_service(service, created=True)
     return service.to_dict()
@@ -294,15 +379,11 @@ def _update_service(tx: Tx, cmd: c.UpdateService) -> Any:
         value = getattr(cmd, attr)
         if value is not MISSING:
             changes[attr] = value
-    if cmd.status is not MISSING and cmd.status != old.status:
-        # By hand, anything goes. Setting it under maintenance remembers what
-        # to come back to; any other status replaces the baseline.
-        changes["status"] = cmd.status
-        if cmd.status is ServiceStatus.UNDER_MAINTENANCE:
-            changes["maintenance_baseline"] = old.status
-        else:
-            changes["maintenance_baseline"] = None
+    if cmd.status is not MISSING:
+        _check_manual(tx.state, old, cmd.status)
+        changes["manual"] = cmd.status
     new = replace(old, **changes)
+    new = replace(new, status=shown_status(tx.state, new))
     if new != old:
         new = replace(new, updated_at=tx.ctx.now)
         extra = {"previous_status": old.status.value} if new.status != old.status else {}
@@ -310,6 +391,24 @@ def _update_service(tx: Tx, cmd: c.UpdateService) -> Any:
         if new.group_id != old.group_id:
             _drop_group_if_empty(tx, old.group_id)
     return new.to_dict()
+
+
+def _check_manual(state: OrgState, service: Service, status: ServiceStatus) -> None:
+    """A person may set any status but one better than what holds the service."""
+    if status is ServiceStatus.UNDER_MAINTENANCE:
+        return
+    holders = [
+        (who, need) for who, need in _holds(state, service.id) if SEVERITY[need] > SEVERITY[status]
+    ]
+    if holders:
+        need = worst(*(n for _, n in holders))
+        who = " and ".join(w for w, _ in holders)
+        raise Conflict(
+            f"{service.name} cannot show {status.value} while {who} require"
+            f"{'s' if len(holders) == 1 else ''} {need.value}: change what the incident says of"
+            " it (or resolve it), or pause the monitor",
+            field="status",
+        )
 
 
 def _delete_service(tx: Tx, cmd: c.DeleteService) -> Any:
@@ -352,65 +451,6 @@ def _resolve_services(
     return out
 
 
-@dataclasses.dataclass(frozen=True, slots=True)
-class _Change:
-    """A service change an incident causes, planned before it is emitted."""
-
-    service: Service  # the new value
-    previous: ServiceStatus
-    affected: AffectedService | None  # the visible move, for the timeline
-
-
-def _plan_worsen(
-    state: OrgState, requirements: Mapping[str, ServiceStatus], now: datetime
-) -> list[_Change]:
-    """An incident's requirements applied: services only get worse."""
-    changes = []
-    for service_id, required in requirements.items():
-        old = state.services[service_id]
-        if old.status is ServiceStatus.UNDER_MAINTENANCE:
-            baseline = worst(old.maintenance_baseline or ServiceStatus.OPERATIONAL, required)
-            if baseline != old.maintenance_baseline:
-                changes.append(
-                    _Change(replace(old, maintenance_baseline=baseline), old.status, None)
-                )
-        elif SEVERITY[required] > SEVERITY[old.status]:
-            new = replace(old, status=required, updated_at=now)
-            moved = AffectedService(old.id, old.name, old.status, required)
-            changes.append(_Change(new, old.status, moved))
-    return changes
-
-
-def _plan_restore(state: OrgState, incident: Incident, now: datetime) -> list[_Change]:
-    """An incident ends: its services return to what the other active incidents require."""
-    changes = []
-    for service_id in incident.services:
-        old = state.services.get(service_id)
-        if old is None:
-            continue
-        target = incident_floor(state, service_id, exclude=incident.id)
-        if old.status is ServiceStatus.UNDER_MAINTENANCE:
-            if old.maintenance_baseline != target:
-                changes.append(_Change(replace(old, maintenance_baseline=target), old.status, None))
-        elif old.status != target:
-            new = replace(old, status=target, updated_at=now)
-            moved = AffectedService(old.id, old.name, old.status, target)
-            changes.append(_Change(new, old.status, moved))
-    return changes
-
-
-def _emit_changes(tx: Tx, changes: list[_Change], cause: str) -> None:
-    for change in changes:
-        extra: dict[str, Any] = {"cause": cause}
-        if change.affected:
-            extra["previous_status"] = change.previous.value
-        tx.put_service(change.service, extra=extra)
-
-
-def _moves(changes: list[_Change]) -> tuple[AffectedService, ...]:
-    return tuple(c.affected for c in changes if c.affected is not None)
-
-
 def _derived_impact(requirements: Iterable[ServiceStatus]) -> Impact:
     return IMPACT_OF_STATUS[worst(*requirements)]
 
@@ -427,9 +467,6 @@ def _create_incident(tx: Tx, cmd: c.CreateIncident) -> Any:
     if started_at > now:
         raise ValidationError("started_at cannot be in the future", field="started_at")
     resolved = cmd.status is IncidentStatus.RESOLVED
-    # A backfilled (already resolved) incident records its services but
-    # changes nothing: there is nothing left to restore.
-    changes = [] if resolved else _plan_worsen(tx.state, requirements, now)
     impact = cmd.impact if cmd.impact is not None else _derived_impact(requirements.values())
     update = Update(
         id=tx.ctx.new_id(),
@@ -437,7 +474,6 @@ def _create_incident(tx: Tx, cmd: c.CreateIncident) -> Any:
         body=cmd.body or DEFAULT_BODIES[cmd.status.value],
         created_at=now,
         author=tx.ctx.author,
-        affected=_moves(changes),
     )
     incident = Incident(
         id=incident_id,
@@ -454,9 +490,23 @@ def _create_incident(tx: Tx, cmd: c.CreateIncident) -> Any:
         resolved_at=now if resolved else None,
         notes_room=tx.ctx.new_id(),
     )
+    # Opened, it can only make its services worse (the worst of what holds
+    # them counts); a backfilled, resolved one records them and holds nothing.
+    incident = _with_moves(tx, incident)
     tx.put_incident(incident, created=True)
-    _emit_changes(tx, changes, incident_id)
+    settle(tx, requirements, incident_id)
     return incident.to_dict()
+
+
+def _with_moves(tx: Tx, incident: Incident, *, entry: bool = True) -> Incident:
+    """The incident with the service moves it makes recorded on its last
+    timeline entry (``entry``: that entry is this change's)."""
+    if not entry:
+        return incident
+    incidents = {**tx.state.incidents, incident.id: incident}
+    moves = _moves(tx.state, incident.services, incidents=incidents)
+    last = replace(incident.updates[-1], affected=tuple(moves))
+    return replace(incident, updates=(*incident.updates[:-1], last))
 
 
 def _update_incident(tx: Tx, cmd: c.UpdateIncident) -> Any:
@@ -489,18 +539,15 @@ def _update_incident(tx: Tx, cmd: c.UpdateIncident) -> Any:
         incident = replace(incident, monitoring_at=now)
     if status is IncidentStatus.RESOLVED and old.active:
         incident = replace(incident, resolved_at=now)
-        changes = _plan_restore(tx.state, incident, now)
-    else:
-        changes = _plan_worsen(tx.state, given, now)
     if timeline_entry:
         body = cmd.body if cmd.body is not MISSING and cmd.body else DEFAULT_BODIES[status.value]
-        update = Update(tx.ctx.new_id(), status.value, body, now, tx.ctx.author, _moves(changes))
+        update = Update(tx.ctx.new_id(), status.value, body, now, tx.ctx.author)
         incident = replace(incident, updates=(*incident.updates, update))
     if incident == old:
         return old.to_dict()  # nothing changed: no event
-    incident = replace(incident, updated_at=now)
+    incident = _with_moves(tx, replace(incident, updated_at=now), entry=timeline_entry)
     tx.put_incident(incident)
-    _emit_changes(tx, changes, old.id)
+    settle(tx, requirements, old.id)
     return incident.to_dict()
 
 
@@ -513,46 +560,12 @@ def _resolve_incident(tx: Tx, cmd: c.ResolveIncident) -> Any:
 def _delete_incident(tx: Tx, cmd: c.DeleteIncident) -> Any:
     incident = find_incident(tx.state, cmd.incident)
     tx.emit("incident.deleted", {"id": incident.id})
-    if incident.active:
-        # Deleting must not strand services in the statuses it caused.
-        _emit_changes(tx, _plan_restore(tx.state, incident, tx.ctx.now), incident.id)
+    settle(tx, incident.services, incident.id)  # what it held is let go
     return {"deleted": incident.id}
 
 
 # ---------------------------------------------------------------------------
 # maintenances
-
-
-def _start(tx: Tx, maintenance: Maintenance) -> None:
-    """Put the maintenance's services under maintenance, remembering each baseline."""
-    for service_id in maintenance.service_ids:
-        old = tx.state.services.get(service_id)
-        if old is None or old.status is ServiceStatus.UNDER_MAINTENANCE:
-            continue
-        new = replace(
-            old,
-            status=ServiceStatus.UNDER_MAINTENANCE,
-            maintenance_baseline=old.status,
-            updated_at=tx.ctx.now,
-        )
-        tx.put_service(new, extra={"previous_status": old.status.value, "cause": maintenance.id})
-
-
-def _finish(tx: Tx, maintenance: Maintenance) -> None:
-    """Give back the services a maintenance held, unless another still holds them."""
-    for service_id in maintenance.service_ids:
-        old = tx.state.services.get(service_id)
-        if old is None or _in_running_maintenance(tx.state, service_id, exclude=maintenance.id):
-            continue
-        if old.status is ServiceStatus.UNDER_MAINTENANCE:
-            # The baseline already follows incidents opened or resolved meanwhile.
-            target = old.maintenance_baseline or ServiceStatus.OPERATIONAL
-            new = replace(old, status=target, maintenance_baseline=None, updated_at=tx.ctx.now)
-            tx.put_service(
-                new, extra={"previous_status": old.status.value, "cause": maintenance.id}
-            )
-        elif old.maintenance_baseline is not None:
-            tx.put_service(replace(old, maintenance_baseline=None), extra={"cause": maintenance.id})
 
 
 def _move_maintenance(
@@ -567,17 +580,30 @@ def _move_maintenance(
             new = replace(new, started_at=now)
         if status is MaintenanceStatus.COMPLETED:
             new = replace(new, completed_at=now)
+    moved = new.running != old.running
+    ended = old.running and not new.running
     if status is not old.status or body:
+        maintenances = {**tx.state.maintenances, new.id: new}
+        moves = (
+            _moves(tx.state, new.service_ids, maintenances=maintenances, release=ended)
+            if moved
+            else ()
+        )
         update = Update(
-            tx.ctx.new_id(), status.value, body or DEFAULT_BODIES[status.value], now, tx.ctx.author
+            tx.ctx.new_id(),
+            status.value,
+            body or DEFAULT_BODIES[status.value],
+            now,
+            tx.ctx.author,
+            tuple(moves),
         )
         new = replace(new, updates=(*new.updates, update))
     new = replace(new, updated_at=now)
     tx.put_maintenance(new, created=old.id not in tx.state.maintenances)
-    if new.running and not old.running:
-        _start(tx, new)
-    elif old.running and not new.running:
-        _finish(tx, old)
+    if moved:
+        settle(tx, new.service_ids, new.id, release=ended)
+    if ended:
+        monitor_rules.after_maintenance(tx, new.service_ids)
     return new
 
 
@@ -670,7 +696,8 @@ def _delete_maintenance(tx: Tx, cmd: c.DeleteMaintenance) -> Any:
     maintenance = find_maintenance(tx.state, cmd.maintenance)
     tx.emit("maintenance.deleted", {"id": maintenance.id})
     if maintenance.running:
-        _finish(tx, maintenance)
+        settle(tx, maintenance.service_ids, maintenance.id, release=True)
+        monitor_rules.after_maintenance(tx, maintenance.service_ids)
     return {"deleted": maintenance.id}
 
 
@@ -691,6 +718,7 @@ def _tick_one(tx: Tx, maintenance: Maintenance) -> Maintenance:
 def _tick(tx: Tx, cmd: c.Tick) -> Any:
     for maintenance in list(tx.state.maintenances.values()):
         _tick_one(tx, maintenance)
+    monitor_rules.due(tx)
     _archive_due(tx)
     return None
 

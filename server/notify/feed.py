@@ -135,27 +135,49 @@ def _new_entry(entity: Mapping[str, Any]) -> bool:
 
 
 _MONITOR_FIELDS = ("id", "name", "service_id", "kind", "verdict", "verdict_since")
+_ALERT_FIELDS = (
+    "service",
+    "target",
+    "down_since",
+    "down_for_seconds",
+    "changes",
+    "window_minutes",
+    "after_maintenance",
+)
 
 
 def _monitor_notification(data: Mapping[str, Any]) -> tuple[str, dict[str, Any]] | None:
-    """``monitor.down`` when a verdict turns down; ``monitor.up`` when it comes back
-    from down or degraded (a new monitor's first ``up`` is no news)."""
-    monitor, before = data.get("monitor"), data.get("previous_verdict")
-    if not isinstance(monitor, Mapping) or before is None:
-        return None  # its verdict did not change
-    verdict = str(monitor.get("verdict"))
-    if verdict == "down":
-        kind = NotificationEvent.MONITOR_DOWN
-    elif verdict == "up" and before in ("down", "degraded"):
-        kind = NotificationEvent.MONITOR_UP
-    else:
+    """What the rules decided to tell of a monitor (``alert``: down, degraded,
+    up, flapping, stable; none while muted by a maintenance), with what a
+    person needs to act: the service, what is checked, since when, why."""
+    monitor, alert = data.get("monitor"), data.get("alert")
+    if not isinstance(monitor, Mapping):
         return None
+    if not isinstance(alert, Mapping):
+        alert = _logged_before_alerts(monitor, data.get("previous_verdict"))
+        if alert is None:
+            return None
+    kind = NotificationEvent(f"monitor.{alert['kind']}")
     shown = {k: monitor.get(k) for k in _MONITOR_FIELDS}
     shown["failing_regions"] = list(monitor.get("failing_regions") or [])
     payload: dict[str, Any] = {"monitor": shown}
-    if kind is NotificationEvent.MONITOR_DOWN and monitor.get("error"):
+    payload.update((k, alert[k]) for k in _ALERT_FIELDS if k in alert)
+    if kind is not NotificationEvent.MONITOR_UP and monitor.get("error"):
         payload["message"] = str(monitor["error"])
     return kind.value, payload
+
+
+def _logged_before_alerts(monitor: Mapping[str, Any], before: object) -> Mapping[str, Any] | None:
+    """An event logged before the rules decided alerts: down when the verdict
+    turned down, up when it came back from down or degraded."""
+    verdict = monitor.get("verdict")
+    if before is None:
+        return None
+    if verdict == "down":
+        return {"kind": "down"}
+    if verdict == "up" and before in ("down", "degraded"):
+        return {"kind": "up"}
+    return None
 
 
 def notification_for(event: Event) -> tuple[str, dict[str, Any]] | None:
@@ -173,7 +195,7 @@ def notification_for(event: Event) -> tuple[str, dict[str, Any]] | None:
         incident = data.get("incident")
         if not isinstance(incident, Mapping):
             return None
-        payload = {"incident": dict(incident)}
+        payload: dict[str, Any] = {"incident": dict(incident)}
         if event.name == "incident.created":
             return NotificationEvent.INCIDENT_CREATED.value, payload
         if incident.get("status") == "resolved" and incident.get("resolved_at") == incident.get(
@@ -188,6 +210,8 @@ def notification_for(event: Event) -> tuple[str, dict[str, Any]] | None:
         if not isinstance(maintenance, Mapping):
             return None
         payload = {"maintenance": dict(maintenance)}
+        if data.get("services"):  # by name (logged since notifications carry them)
+            payload["services"] = list(data["services"])
         status, updated = maintenance.get("status"), maintenance.get("updated_at")
         if event.name == "maintenance.created" and status == "scheduled":
             return NotificationEvent.MAINTENANCE_SCHEDULED.value, payload

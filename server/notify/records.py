@@ -27,7 +27,10 @@ class NotificationEvent(StrEnum):
     MAINTENANCE_COMPLETED = "maintenance.completed"
     MAINTENANCE_CANCELLED = "maintenance.cancelled"
     MONITOR_DOWN = "monitor.down"
-    MONITOR_UP = "monitor.up"
+    MONITOR_DEGRADED = "monitor.degraded"
+    MONITOR_UP = "monitor.up"  # back from down or degraded
+    MONITOR_FLAPPING = "monitor.flapping"  # once, then quiet until it is stable
+    MONITOR_STABLE = "monitor.stable"  # still for a whole window after flapping
 
 
 PUBLIC_ONLY = NetworkRule.parse(

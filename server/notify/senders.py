@@ -171,14 +171,8 @@ def _render(org: str, event: str, payload: Mapping[str, Any], base_url: str) -> 
             paragraphs.append(body)
         name = maintenance.get("name", "a maintenance")
         return Rendered(f"{prefix}{_MAINTENANCE_SUBJECTS[event]}: {name}", tuple(paragraphs), page)
-    if event in ("monitor.down", "monitor.up"):
-        monitor = payload.get("monitor")
-        monitor = monitor if isinstance(monitor, Mapping) else {}
-        state = "down" if event == "monitor.down" else "up again"
-        paragraphs = [str(payload["message"])] if payload.get("message") else []
-        return Rendered(
-            f"{prefix}Monitor {state}: {monitor.get('name', '?')}", tuple(paragraphs), page
-        )
+    if event in _MONITOR_SUBJECTS:
+        return _render_monitor(org, event, payload, base_url)
     if event == "test":
         message = str(payload.get("message") or "This is a test notification.")
         return Rendered(f"{prefix}Test notification", (message,), page)
@@ -194,6 +188,55 @@ def _render(org: str, event: str, payload: Mapping[str, Any], base_url: str) -> 
             "Confirm the subscription",
         )
     return Rendered(f"{prefix}{event}", (), page)
+
+
+_MONITOR_SUBJECTS = {
+    "monitor.down": "is down",
+    "monitor.degraded": "is degraded",
+    "monitor.up": "is up again",
+    "monitor.flapping": "is flapping",
+    "monitor.stable": "is stable again",
+}
+
+
+def _render_monitor(org: str, event: str, payload: Mapping[str, Any], base_url: str) -> Rendered:
+    monitor = payload.get("monitor")
+    monitor = monitor if isinstance(monitor, Mapping) else {}
+    service = payload.get("service")
+    service = service if isinstance(service, Mapping) else {}
+    name = monitor.get("name", "?")
+    subject = f"[{org}] {service.get('name', 'A service')} {_MONITOR_SUBJECTS[event]} ({name})"
+    paragraphs = []
+    if payload.get("message"):
+        paragraphs.append(str(payload["message"]))
+    if payload.get("target"):
+        paragraphs.append(f"Checks: {payload['target']}")
+    regions = monitor.get("failing_regions") or []
+    if regions and event != "monitor.up":
+        paragraphs.append(f"Seen from: {', '.join(map(str, regions))}")
+    if event == "monitor.up" and isinstance(payload.get("down_for_seconds"), int | float):
+        paragraphs.append(f"It was down for {_duration(payload['down_for_seconds'])}.")
+    elif monitor.get("verdict_since") and event != "monitor.stable":
+        paragraphs.append(f"Since {_when(monitor['verdict_since'])}.")
+    if event in ("monitor.flapping", "monitor.stable") and payload.get("changes"):
+        paragraphs.append(
+            f"{payload['changes']} changes within {payload.get('window_minutes', '?'):g} minutes."
+            if isinstance(payload.get("window_minutes"), int | float)
+            else f"{payload['changes']} changes."
+        )
+    if payload.get("after_maintenance"):
+        paragraphs.append("Seen during the maintenance that just ended.")
+    link = f"{base_url}/admin/{org}/services"
+    return Rendered(subject, tuple(paragraphs), link, "Open the console")
+
+
+def _duration(seconds: float) -> str:
+    minutes = round(seconds / 60)
+    if minutes < 1:
+        return f"{round(seconds)} s"
+    if minutes < 120:
+        return f"{minutes} min"
+    return f"{minutes / 60:.1f} h"
 
 
 def plain_text(rendered: Rendered, unsubscribe: str | None) -> str:

@@ -20,7 +20,7 @@ from server.domain.model import OrgState
 INTERNAL_KEYS = frozenset(
     {
         "author",
-        "maintenance_baseline",
+        "manual_status",
         "impact_override",
         "auto_start",
         "auto_complete",
@@ -334,9 +334,9 @@ class TestPublicData:
         org.add_service("API")
         org.schedule(["API"], start=at(minutes=-1), until=at(hours=1))
         event = next(e for e in org.last.events if e.name == "service.updated")
-        assert event.data["service"]["maintenance_baseline"] == "operational"
+        assert event.data["service"]["manual_status"] == "operational"
         public = public_data(event)
-        assert "maintenance_baseline" not in public["service"]
+        assert "manual_status" not in public["service"]
         assert public["previous_status"] == "operational"
         assert public["cause"] == event.data["cause"]
         assert public["service"]["status"] == "under_maintenance"

@@ -182,7 +182,11 @@ class TestSchedule:
         assert org.names() == ["maintenance.created"]
         maintenance = org.state.maintenances[decision.result["id"]]
         assert decision.result == maintenance.to_dict()
-        assert decision.events[0].data == {"maintenance": decision.result}
+        # Its services by name beside it: what notifications tell.
+        assert decision.events[0].data == {
+            "maintenance": decision.result,
+            "services": [{"id": "id2", "name": "API"}],
+        }
         assert maintenance.service_ids == ("id2",)  # duplicates collapse
         assert (maintenance.status, maintenance.scheduled_for, maintenance.scheduled_until) == (
             M.SCHEDULED,
@@ -250,7 +254,10 @@ class TestSchedule:
         assert maintenance.started_at == T0
         assert [u.status for u in maintenance.updates] == ["scheduled", "in_progress"]
         service = org.service("API")
-        assert (service.status, service.maintenance_baseline) == (UM, DEG)
+        assert (service.status, service.manual) == (UM, DEG)
+        # The update that started it records the move, as an incident's would.
+        (moved,) = maintenance.updates[-1].affected
+        assert (moved.name, moved.old_status, moved.new_status) == ("API", DEG, UM)
         assert decision.events[2].data["cause"] == maintenance.id
         assert decision.events[2].data["previous_status"] == "degraded_performance"
         assert org.state.status.indicator == "maintenance"
@@ -289,8 +296,8 @@ class TestTicks:
         m = org.state.maintenances[maintenance]
         assert (m.status, m.started_at, m.updated_at) == (M.IN_PROGRESS, at(hours=1), at(hours=1))
         assert m.updates[-1].body == DEFAULT_BODIES["in_progress"]
-        assert (org.service("API").status, org.service("API").maintenance_baseline) == (UM, OP)
-        assert (org.service("DB").status, org.service("DB").maintenance_baseline) == (UM, PART)
+        assert (org.service("API").status, org.service("API").manual) == (UM, OP)
+        assert (org.service("DB").status, org.service("DB").manual) == (UM, PART)
         assert org.service("API").updated_at == at(hours=1)
         assert org.state.status.description == "Service Under Maintenance"
 
@@ -306,8 +313,11 @@ class TestTicks:
         m = org.state.maintenances[maintenance]
         assert (m.status, m.completed_at) == (M.COMPLETED, at(hours=2))
         assert m.updates[-1].body == DEFAULT_BODIES["completed"]
-        assert (org.service("API").status, org.service("API").maintenance_baseline) == (OP, None)
-        assert (org.service("DB").status, org.service("DB").maintenance_baseline) == (PART, None)
+        assert (org.service("API").status, org.service("DB").status) == (OP, PART)
+        assert [(a.name, a.old_status, a.new_status) for a in m.updates[-1].affected] == [
+            ("API", UM, OP),
+            ("DB", UM, PART),
+        ]
         assert org.state.status.description == "Partial System Outage"
 
     def test_a_late_tick_starts_and_completes_at_once(self, api: Harness) -> None:
@@ -634,7 +644,6 @@ class TestDelete:
         assert api.names() == ["maintenance.deleted", "service.updated", "status.changed"]
         assert decision.result == {"deleted": maintenance}
         assert api.status("API") is OP
-        assert api.service("API").maintenance_baseline is None
         assert api.state.maintenances == {}
 
     def test_delete_scheduled(self, api: Harness) -> None:
@@ -645,23 +654,26 @@ class TestDelete:
 
 
 class TestServicesDuringMaintenance:
+    """A running maintenance holds its services under maintenance; when it
+    ends, each shows at once what still holds it (incidents, monitors, what a
+    person set), never a status remembered from before."""
+
     def test_overlapping_maintenances(self, api: Harness) -> None:
         org = api
         org.set_status("API", "degraded_performance")
         first = org.schedule(["API"], start=at(hours=1), until=at(hours=3), name="first")
         second = org.schedule(["API"], start=at(hours=2), until=at(hours=4), name="second")
         org.tick(at(hours=1))
-        assert (org.status("API"), org.service("API").maintenance_baseline) == (UM, DEG)
+        assert org.status("API") is UM
         org.tick(at(hours=2))
-        assert org.names() == ["maintenance.updated"]  # already under maintenance; baseline kept
-        assert org.service("API").maintenance_baseline is DEG
+        assert org.names() == ["maintenance.updated"]  # already under maintenance
         org.tick(at(hours=3))
         assert org.maintenance_status(first) is M.COMPLETED
         assert org.status("API") is UM  # the second still holds it
+        assert org.state.maintenances[first].updates[-1].affected == ()
         org.tick(at(hours=4))
         assert org.maintenance_status(second) is M.COMPLETED
         assert org.status("API") is DEG
-        assert org.service("API").maintenance_baseline is None
 
     def test_overlap_where_the_later_one_ends_first(self, api: Harness) -> None:
         org = api
@@ -674,101 +686,84 @@ class TestServicesDuringMaintenance:
         assert org.maintenance_status(outer) is M.COMPLETED
         assert org.status("API") is OP
 
-    def test_incident_during_maintenance_updates_the_baseline(self, api: Harness) -> None:
+    def test_an_incident_opened_during_maintenance_shows_when_it_ends(self, api: Harness) -> None:
         org = api
         maintenance = org.schedule(["API"], start=at(hours=-1), until=at(hours=1))
         decision = org.do(
             "incident.create", {"name": "Broken", "services": {"API": "partial_outage"}}
         )
         assert org.status("API") is UM
-        assert org.service("API").maintenance_baseline is PART
         assert decision.result["updates"][0]["affected_services"] == []
-        assert org.names() == ["incident.created", "service.updated", "status.changed"]
-        service_event = decision.events[1]
-        assert service_event.data["cause"] == decision.result["id"]
-        assert "previous_status" not in service_event.data  # the visible status did not move
-        assert service_event.data["service"]["status"] == "under_maintenance"
-        assert service_event.data["service"]["maintenance_baseline"] == "partial_outage"
+        assert org.names() == ["incident.created", "status.changed"]
         # the incident's impact moves the page off "maintenance"
         assert org.state.status.indicator == "major"
         org.tick(at(hours=1))
         assert org.maintenance_status(maintenance) is M.COMPLETED
         assert org.status("API") is PART
 
-    def test_incident_during_maintenance_never_lowers_the_baseline(self, api: Harness) -> None:
+    def test_the_worst_of_what_holds_it_shows_after(self, api: Harness) -> None:
         org = api
         org.set_status("API", "major_outage")
         org.schedule(["API"], start=at(hours=-1), until=at(hours=1))
-        decision = org.do(
-            "incident.create", {"name": "Meh", "services": {"API": "degraded_performance"}}
-        )
-        assert org.service("API").maintenance_baseline is MAJ
-        assert "service.updated" not in org.names(decision)
+        org.do("incident.create", {"name": "Meh", "services": {"API": "degraded_performance"}})
         org.tick(at(hours=1))
         assert org.status("API") is MAJ
 
-    def test_incident_resolved_during_maintenance_is_operational_after(self, api: Harness) -> None:
+    def test_an_incident_resolved_during_maintenance_holds_nothing_after(
+        self, api: Harness
+    ) -> None:
         org = api
         incident = org.open_incident(services={"API": "major_outage"})
         org.schedule(["API"], start=at(hours=1), until=at(hours=2))
         org.tick(at(hours=1))
-        assert org.service("API").maintenance_baseline is MAJ
         org.now = at(hours=1, minutes=30)
-        decision = org.resolve(incident)
+        org.resolve(incident)
         assert org.status("API") is UM
-        assert org.service("API").maintenance_baseline is OP
         assert org.state.incidents[incident].updates[-1].affected == ()
-        assert org.names()[:2] == ["incident.updated", "service.updated"]
-        service_event = decision.events[1]
-        assert service_event.data["cause"] == incident
-        assert "previous_status" not in service_event.data
-        assert service_event.data["service"]["maintenance_baseline"] == "operational"
+        assert "service.updated" not in org.names()
         org.tick(at(hours=2))
         assert org.status("API") is OP
 
-    def test_incident_resolved_during_maintenance_falls_back_to_others(self, api: Harness) -> None:
+    def test_an_incident_resolved_during_maintenance_leaves_the_others(self, api: Harness) -> None:
         org = api
         big = org.open_incident("big", {"API": "major_outage"})
         org.open_incident("small", {"API": "degraded_performance"})
         org.schedule(["API"], start=at(hours=-1), until=at(hours=1))
         org.resolve(big)
-        assert org.service("API").maintenance_baseline is DEG
         org.tick(at(hours=1))
         assert org.status("API") is DEG
 
-    def test_incident_deleted_during_maintenance(self, api: Harness) -> None:
+    def test_an_incident_deleted_during_maintenance(self, api: Harness) -> None:
         org = api
         incident = org.open_incident(services={"API": "partial_outage"})
         org.schedule(["API"], start=at(hours=-1), until=at(hours=1))
         org.do("incident.delete", {"incident": incident})
-        assert (org.status("API"), org.service("API").maintenance_baseline) == (UM, OP)
+        assert org.status("API") is UM
         org.tick(at(hours=1))
         assert org.status("API") is OP
 
-    @pytest.mark.parametrize("status", [OP, DEG, PART, MAJ])
-    def test_a_status_set_by_hand_during_maintenance_is_left_alone(
+    @pytest.mark.parametrize("status", [DEG, PART, MAJ])
+    def test_a_status_set_by_hand_during_maintenance_shows_after(
         self, api: Harness, status: ServiceStatus
     ) -> None:
         org = api
         org.open_incident(services={"API": "degraded_performance"})
         maintenance = org.schedule(["API"], start=at(hours=-1), until=at(hours=1))
         org.set_status("API", status.value)
-        assert org.service("API").maintenance_baseline is None
+        assert org.status("API") is UM
+        assert "service.updated" in org.names()  # what it will come back to is recorded
         org.tick(at(hours=1))
         assert org.maintenance_status(maintenance) is M.COMPLETED
         assert org.status("API") is status
-        assert "service.updated" not in org.names()
 
-    def test_a_service_under_maintenance_by_hand_is_released_by_a_maintenance_end(
+    def test_a_maintenance_end_releases_a_service_put_under_maintenance_by_hand(
         self, api: Harness
     ) -> None:
         org = api
-        org.set_status("API", "partial_outage")
         org.set_status("API", "under_maintenance")
         org.schedule(["API"], start=at(hours=-1), until=at(hours=1))
-        assert org.service("API").maintenance_baseline is PART
         org.tick(at(hours=1))
-        assert org.status("API") is PART
+        assert (org.status("API"), org.service("API").manual) == (OP, OP)
 
     def test_services_outside_the_maintenance_are_untouched(self, api: Harness) -> None:
         org = api
@@ -778,44 +773,18 @@ class TestServicesDuringMaintenance:
         org.tick(at(hours=1))
         assert org.statuses() == {"API": "operational", "DB": "degraded_performance"}
 
-    def test_BUG_maintenance_end_reworsens_a_hand_set_status(self, api: Harness) -> None:
-        # Was a bug: the end of a maintenance restored worst(baseline, incident
-        # floor). It now restores the baseline alone, as the policy says.
+    def test_an_incident_still_open_at_the_end_shows_again(self, api: Harness) -> None:
         org = api
         incident = org.open_incident(services={"API": "major_outage"})
-        org.set_status("API", "operational")  # the member knows better
         maintenance = org.schedule(["API"], start=at(hours=-1), until=at(hours=1))
-        assert org.service("API").maintenance_baseline is OP
+        org.update_incident(incident, services={"API": "partial_outage"})
+        assert org.status("API") is UM
         org.tick(at(hours=1))
         assert org.maintenance_status(maintenance) is M.COMPLETED
-        assert org.status("API") is OP
-        assert org.service("API").maintenance_baseline is None
+        assert org.status("API") is PART
         service_event = next(e for e in org.last.events if e.name == "service.updated")
         assert service_event.data["previous_status"] == "under_maintenance"
         assert service_event.data["cause"] == maintenance
-        assert org.state.incidents[incident].active  # the incident still runs
-
-    def test_an_incident_that_names_the_service_during_maintenance_shows_after(
-        self, api: Harness
-    ) -> None:
-        org = api
-        incident = org.open_incident(services={"API": "major_outage"})
-        org.set_status("API", "operational")
-        org.schedule(["API"], start=at(hours=-1), until=at(hours=1))
-        org.update_incident(incident, services={"API": "partial_outage"})
-        assert (org.status("API"), org.service("API").maintenance_baseline) == (UM, PART)
-        org.tick(at(hours=1))
-        assert org.status("API") is PART
-
-    def test_maintenance_end_without_a_baseline_is_operational(self, api: Harness) -> None:
-        # Created under maintenance by hand: there is nothing to come back to.
-        org = api
-        org.add_service("DB", status="under_maintenance")
-        assert org.service("DB").maintenance_baseline is None
-        org.schedule(["DB"], start=at(hours=-1), until=at(hours=1))
-        assert org.service("DB").maintenance_baseline is None
-        org.tick(at(hours=1))
-        assert (org.status("DB"), org.service("DB").maintenance_baseline) == (OP, None)
 
 
 def test_a_running_maintenance_accepts_its_own_services_sent_back(org: Harness) -> None:

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 
 import pytest
-from domain_support import Harness
+from domain_support import Harness, at
 
 from server.domain import commands as c
 from server.domain.errors import Conflict, NotFound, ValidationError
@@ -81,37 +82,53 @@ def test_a_heartbeat_monitor_gets_its_token_once(api: Harness) -> None:
     assert token not in str([e.to_dict() for e in api.log])
 
 
-def test_status_policy_sets_the_service_and_puts_it_back(api: Harness) -> None:
+def test_status_policy_holds_the_service_while_it_lasts(api: Harness) -> None:
     made = monitor(api)
     verdict(api, made["id"], Verdict.UP)
     assert api.status("API") is ServiceStatus.OPERATIONAL
     verdict(api, made["id"], Verdict.DOWN, ("local",), "status 503")
     assert api.status("API") is ServiceStatus.MAJOR_OUTAGE
-    # The status moves, the monitor records it, the service says where it is seen.
+    # The monitor records it, the service follows and says where it is seen.
     assert api.names() == [
-        "service.updated",
         "monitor.updated",
+        "service.updated",
         "service.updated",
         "status.changed",
     ]
     assert api.service("API").failing_regions == ("local",)
-    assert api.service("API").to_dict(public=True)["failing_regions"] == ["local"]
+    # ...to members; the public reads regions' labels only, and "local" has none.
+    assert "failing_regions" not in api.service("API").to_dict(public=True)
     m = api.state.monitors[made["id"]]
     assert m.verdict is Verdict.DOWN and m.failing_regions == ("local",) and m.error == "status 503"
     verdict(api, made["id"], Verdict.DEGRADED, ("local",))
     assert api.status("API") is ServiceStatus.DEGRADED_PERFORMANCE
     verdict(api, made["id"], Verdict.UP)
     assert api.status("API") is ServiceStatus.OPERATIONAL
-    assert api.state.monitors[made["id"]].baseline is None
     assert "failing_regions" not in api.service("API").to_dict(public=True)
 
 
-def test_a_status_set_by_hand_meanwhile_is_left_alone(api: Harness) -> None:
+def test_the_public_reads_the_labels_of_the_regions(api: Harness) -> None:
+    made = monitor(api)
+    api.do("org.update", {"region_labels": {"eu-west": "Europe (Ireland)"}})
+    verdict(api, made["id"], Verdict.DOWN, ("eu-west", "local"), "refused")
+    public = api.service("API").to_dict(public=True)
+    assert public["failing_regions"] == ["Europe (Ireland)"]
+    member = api.service("API").to_dict()
+    assert member["failing_regions"] == ["eu-west", "local"]
+    api.do("org.update", {"region_labels": {"local": "Frankfurt", "eu-west": "Dublin"}})
+    assert api.service("API").to_dict(public=True)["failing_regions"] == ["Dublin", "Frankfurt"]
+
+
+def test_a_person_cannot_set_the_service_better_than_its_monitor_asks(api: Harness) -> None:
     made = monitor(api)
     verdict(api, made["id"], Verdict.DOWN)
-    api.do("service.update", {"service": "API", "status": "partial_outage"})
+    with pytest.raises(Conflict) as info:
+        api.do("service.update", {"service": "API", "status": "partial_outage"})
+    assert "the monitor 'API health' requires major_outage" in info.value.message
+    verdict(api, made["id"], Verdict.DEGRADED)
+    api.do("service.update", {"service": "API", "status": "partial_outage"})  # worse: taken
     verdict(api, made["id"], Verdict.UP)
-    assert api.status("API") is ServiceStatus.PARTIAL_OUTAGE
+    assert api.status("API") is ServiceStatus.PARTIAL_OUTAGE  # what the person set stays
 
 
 def test_a_service_under_maintenance_is_not_touched(api: Harness) -> None:
@@ -128,19 +145,147 @@ def test_incident_policy_opens_updates_and_resolves_an_incident(api: Harness) ->
     assert incident_id is not None
     incident = api.state.incidents[incident_id]
     assert incident.name == "API is down" and incident.active
-    assert (
-        "timed out after 10 s" in incident.updates[0].body and "eu, us" in incident.updates[0].body
-    )
+    # What the public reads: the service's name, no monitor, no raw error, no region ids.
+    body = incident.updates[0].body
+    assert body == "We are investigating: API is not responding."
     assert api.status("API") is ServiceStatus.PARTIAL_OUTAGE
     verdict(api, made["id"], Verdict.DEGRADED, ("eu",))
     assert (
         api.state.incidents[incident_id].services[api.service("API").id]
         is ServiceStatus.DEGRADED_PERFORMANCE
     )
+    # Up again: the service shows it at once, the incident waits for it to hold.
+    api.advance(minutes=1)
     verdict(api, made["id"], Verdict.UP)
-    assert api.state.incidents[incident_id].status is IncidentStatus.RESOLVED
+    incident = api.state.incidents[incident_id]
+    assert incident.status is IncidentStatus.MONITORING
     assert api.status("API") is ServiceStatus.OPERATIONAL
+    assert incident.updates[-1].affected[0].new_status is ServiceStatus.OPERATIONAL
+    hold = timedelta(seconds=made["resolve_after"])
+    assert hold == timedelta(minutes=5)
+    assert api.state.next_due() == api.now + hold
+    api.tick(api.now + hold)
+    incident = api.state.incidents[incident_id]
+    assert incident.status is IncidentStatus.RESOLVED
+    assert incident.updates[-1].body == "API has been working normally for 5 minutes."
     assert api.state.monitors[made["id"]].incident_id is None
+    assert api.state.next_due() is None
+
+
+def test_a_failure_while_recovering_reopens_the_same_incident(api: Harness) -> None:
+    made = monitor(api, policy="incident")
+    verdict(api, made["id"], Verdict.DOWN)
+    first = api.state.monitors[made["id"]].incident_id
+    api.advance(minutes=1)
+    verdict(api, made["id"], Verdict.UP)
+    api.advance(minutes=1)
+    verdict(api, made["id"], Verdict.DOWN)
+    assert api.state.monitors[made["id"]].incident_id == first
+    incident = api.state.incidents[first or ""]
+    assert incident.status is IncidentStatus.INVESTIGATING
+    assert len(api.state.incidents) == 1
+    assert api.status("API") is ServiceStatus.MAJOR_OUTAGE
+
+
+def test_the_words_of_its_incidents_are_the_organizations(api: Harness) -> None:
+    api.do(
+        "org.update",
+        {
+            "region_labels": {"eu": "Europe"},
+            "monitor_texts": {"down_title": "Trouble with {service}", "down_body": "Seen{where}."},
+        },
+    )
+    made = monitor(api, policy="incident")
+    verdict(api, made["id"], Verdict.DOWN, ("eu", "us"))
+    incident = api.state.incidents[api.state.monitors[made["id"]].incident_id or ""]
+    assert (incident.name, incident.updates[0].body) == ("Trouble with API", "Seen from Europe.")
+    for texts, field in [
+        ({"down_title": "{monitor} down"}, "monitor_texts.down_title"),
+        ({"down_tittle": "x"}, "monitor_texts.down_tittle"),
+        ({"down_body": "{service"}, "monitor_texts.down_body"),
+        ({"down_body": "{0}"}, "monitor_texts.down_body"),
+    ]:
+        with pytest.raises(ValidationError) as info:
+            api.do("org.update", {"monitor_texts": texts})
+        assert info.value.field == field
+
+
+def test_a_degraded_verdict_is_told_and_says_what_is_wrong(api: Harness) -> None:
+    made = monitor(api, policy="incident", kind="tls", spec={"host": "api.example.com"})
+    error = "certificate expires in 4 days, on 2026-01-05 10:00 UTC"
+    verdict(api, made["id"], Verdict.DEGRADED, ("local",), error)
+    event = next(e for e in api.last.events if e.name == "monitor.updated")
+    assert event.data["alert"]["kind"] == "degraded"
+    incident = api.state.incidents[api.state.monitors[made["id"]].incident_id or ""]
+    assert incident.name == "API is degraded"
+    assert incident.updates[0].body == "API is degraded: its certificate expires on 2026-01-05."
+
+
+def test_alerts_carry_what_a_person_needs_to_act(api: Harness) -> None:
+    made = monitor(api, spec={"url": "https://api.example.com/health?key=secret"})
+    verdict(api, made["id"], Verdict.UP)
+    api.advance(minutes=1)
+    verdict(api, made["id"], Verdict.DOWN, ("local",), "connection refused")
+    down = next(e for e in api.last.events if e.name == "monitor.updated").data["alert"]
+    assert down["kind"] == "down" and down["service"] == {
+        "id": api.service("API").id,
+        "name": "API",
+    }
+    assert down["target"] == "https://api.example.com/health"  # the query may hold a key
+    api.advance(minutes=3)
+    verdict(api, made["id"], Verdict.UP)
+    up = next(e for e in api.last.events if e.name == "monitor.updated").data["alert"]
+    assert up["kind"] == "up" and up["down_for_seconds"] == 180
+
+
+def test_a_flapping_monitor_is_told_once_and_keeps_one_incident(api: Harness) -> None:
+    made = monitor(api, policy="incident", interval=10)
+    alerts = []
+    for i, v in enumerate([Verdict.DOWN, Verdict.UP] * 5):
+        if i:
+            api.advance(seconds=20)
+        verdict(api, made["id"], v)
+        alerts += [e.data["alert"]["kind"] for e in api.last.events if "alert" in e.data]
+    monitor_now = api.state.monitors[made["id"]]
+    # down, up, down; the fourth change makes it flapping; then nothing.
+    assert alerts == ["down", "up", "down", "flapping"]
+    assert monitor_now.flapping_since is not None
+    assert len(api.state.incidents) == 1
+    (incident,) = api.state.incidents.values()
+    assert incident.active and "unstable" in incident.updates[-1].body
+    assert api.status("API") is ServiceStatus.MAJOR_OUTAGE  # held while it flaps, though up
+    # Still for a whole window: stable again, told with a count, the incident resolved.
+    quiet = api.state.next_due()
+    assert quiet == monitor_now.changes[-1] + monitor_now.flap_window
+    api.tick(quiet)
+    stable = [e.data["alert"] for e in api.last.events if "alert" in e.data]
+    assert [a["kind"] for a in stable] == ["stable"] and stable[0]["changes"] == 10
+    assert not api.state.monitors[made["id"]].flapping_since
+    assert not api.state.incidents[incident.id].active
+    assert api.status("API") is ServiceStatus.OPERATIONAL
+
+
+def test_a_maintenance_mutes_monitors_and_what_holds_shows_when_it_ends(api: Harness) -> None:
+    status_mon = monitor(api)
+    api.do("service.create", {"name": "Search"})
+    incident_mon = monitor(api, name="Search health", service="Search", policy="incident")
+    maintenance = api.schedule(["API", "Search"], start=at(minutes=-1), until=at(hours=1))
+    verdict(api, status_mon["id"], Verdict.DOWN)
+    verdict(api, incident_mon["id"], Verdict.DOWN)
+    # Recorded, but no incident and no alert while the work goes on.
+    assert api.state.monitors[incident_mon["id"]].verdict is Verdict.DOWN
+    assert not api.state.incidents
+    events = [e for e in api.log if e.name == "monitor.updated"]
+    assert all("alert" not in e.data and e.data["muted"] for e in events[-2:])
+    assert api.statuses() == {"API": "under_maintenance", "Search": "under_maintenance"}
+    # Was a bug: completing the maintenance during the outage turned the service green.
+    api.do("maintenance.update", {"maintenance": maintenance, "status": "completed"})
+    assert api.statuses() == {"API": "major_outage", "Search": "major_outage"}
+    told = [e.data["alert"] for e in api.last.events if "alert" in e.data]
+    assert [a["kind"] for a in told] == ["down", "down"]
+    assert all(a["after_maintenance"] for a in told)
+    (incident,) = api.state.incidents.values()
+    assert incident.name == "Search is down" and incident.active
 
 
 def test_none_policy_only_records(api: Harness) -> None:

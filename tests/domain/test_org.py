@@ -136,6 +136,8 @@ class TestCreate:
             "slug": "demo",
             "name": "Demo",
             "listed": False,
+            "region_labels": {},
+            "monitor_texts": {},
             "created_at": "2026-01-01T12:00:00.000Z",
             "updated_at": "2026-01-01T12:00:00.000Z",
         }

@@ -25,7 +25,7 @@ class TestCreate:
             "only_show_if_degraded": False,
             "created_at": "2026-01-01T12:00:00.000Z",
             "updated_at": "2026-01-01T12:00:00.000Z",
-            "maintenance_baseline": None,
+            "manual_status": "operational",
         }
         assert decision.events[0].data == {"service": decision.result}
         assert org.state.services["id2"].to_dict() == decision.result
@@ -247,12 +247,13 @@ class TestUpdate:
         assert org.names() == ["service.updated"]
         assert org.service("api").name == "api"
 
-    def test_setting_under_maintenance_by_hand_remembers_the_baseline(self, org: Harness) -> None:
+    def test_a_status_set_by_hand_is_what_it_shows_until_set_again(self, org: Harness) -> None:
         org.add_service("API", status="partial_outage")
         org.set_status("API", "under_maintenance")
-        assert org.service("API").maintenance_baseline is ServiceStatus.PARTIAL_OUTAGE
+        assert org.service("API").manual is ServiceStatus.UNDER_MAINTENANCE
+        assert org.status("API") is ServiceStatus.UNDER_MAINTENANCE
         org.set_status("API", "degraded_performance")
-        assert org.service("API").maintenance_baseline is None
+        assert org.service("API").manual is ServiceStatus.DEGRADED_PERFORMANCE
         assert org.status("API") is ServiceStatus.DEGRADED_PERFORMANCE
 
 

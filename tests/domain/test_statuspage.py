@@ -436,7 +436,12 @@ class TestMaintenances:
             "scheduled_until": "2026-01-01T13:00:00.000Z",
         }
         assert [u["status"] for u in running["incident_updates"]] == ["in_progress", "scheduled"]
-        assert all(u["affected_components"] is None for u in running["incident_updates"])
+        # Starting it moved Mail under maintenance, as the update records; scheduling moved nothing.
+        started, scheduled = running["incident_updates"]
+        assert [
+            (c["name"], c["old_status"], c["new_status"]) for c in started["affected_components"]
+        ] == [("Mail", "operational", "under_maintenance")]
+        assert scheduled["affected_components"] is None
         assert [c["name"] for c in running["components"]] == ["Mail"]
         assert running["components"][0]["status"] == "under_maintenance"
 

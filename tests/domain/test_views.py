@@ -69,7 +69,7 @@ class TestSnapshots:
 
     def test_member_snapshot_has_the_internals(self, busy: Harness) -> None:
         snap = views.member_snapshot(busy.state)
-        assert "maintenance_baseline" in snap["services"][0]
+        assert "manual_status" in snap["services"][0]
         assert "impact_override" in snap["incidents"][0]
         assert "author" in snap["incidents"][0]["updates"][0]
         assert {"auto_start", "auto_complete"} <= set(snap["maintenances"][0])

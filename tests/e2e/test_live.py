@@ -24,7 +24,7 @@ async def test_a_rest_change_arrives_live_on_the_status_topic(api: Api, ws: Any)
         assert event["seq"] == subscribed["seq"] + 1
         assert event["data"]["service"]["status"] == "major_outage"
         assert event["data"]["previous_status"] == "operational"
-        assert "maintenance_baseline" not in event["data"]["service"]  # public view
+        assert "manual_status" not in event["data"]["service"]  # public view
         status = await client.event("status.changed")
         assert status["seq"] == event["seq"] + 1
         assert status["data"]["status"] == {

@@ -99,7 +99,9 @@ async def test_members_resume_the_org_topic_too(api: Api, ws: Any) -> None:
         assert resumed["resumed"] is True
         events = await _drain(client, resumed["seq"])
         assert [e["name"] for e in events] == ["service.updated", "status.changed"]
-        assert events[0]["data"]["service"]["maintenance_baseline"] is None  # member view
+        assert (
+            events[0]["data"]["service"]["manual_status"] == "degraded_performance"
+        )  # member view
 
 
 async def test_resume_works_across_a_server_restart(config: Config, nursery: trio.Nursery) -> None:

@@ -60,7 +60,9 @@ async def test_an_incident_is_opened_and_resolved_by_the_monitor(
 ) -> None:
     web.routes["/"] = Reply(200, b"Welcome")
     spec = {"url": web.url("/"), "keyword": "Welcome"}
-    monitor = await make(api, name="Home page", service="Website", policy="incident", spec=spec)
+    monitor = await make(
+        api, name="Home page", service="Website", policy="incident", spec=spec, resolve_after=0
+    )
     web.routes["/"] = Reply(200, b"Oops")
     await api.ok("POST", f"{ORG}/monitors/{monitor['id']}/check")
     opened = await eventually(
@@ -68,8 +70,11 @@ async def test_an_incident_is_opened_and_resolved_by_the_monitor(
     )
     incident = opened["data"][0]
     assert incident["name"] == "Website is down"
-    assert "keyword 'Welcome' not found" in incident["updates"][0]["body"]
+    # The public reads the service's name; why, in the check's words, stays with members.
+    assert incident["updates"][0]["body"] == "We are investigating: Website is not responding."
     assert incident["updates"][0]["author"] == "monitor"
+    seen = await api.ok("GET", f"{ORG}/monitors/{monitor['id']}")
+    assert "keyword 'Welcome' not found" in seen["error"]
     web.routes["/"] = Reply(200, b"Welcome back")
     await api.ok("POST", f"{ORG}/monitors/{monitor['id']}/check")
     await eventually(api, f"{ORG}/incidents/{incident['id']}", lambda i: i["status"] == "resolved")
@@ -209,3 +214,4 @@ async def test_monitors_are_managed_over_the_org_topic_with_the_client(server: S
         event = await feed.next()
         assert event.name == "monitor.updated" and event.data["monitor"]["interval"] == 60
         assert await client.monitor_delete("demo", monitor=made["id"]) == {"deleted": made["id"]}
+

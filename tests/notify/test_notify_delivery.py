@@ -402,6 +402,59 @@ def test_the_monitor_verdicts_make_down_and_up() -> None:
     assert notification_for(event("down", None)) is None  # another change than the verdict
 
 
+def test_what_the_rules_decide_to_tell_of_monitors_and_maintenances() -> None:
+    """The rules say which alert a verdict makes (degraded and flapping too,
+    nothing while muted); the payload carries what a person needs to act."""
+    from server.domain.monitors import Verdict
+
+    ids = (f"id{n}" for n in itertools.count(1))
+    now = [T0]
+
+    def ctx() -> c.Context:
+        return c.Context(now=now[0], author="monitor", new_id=lambda: next(ids))
+
+    state = rules.new_org(c.CreateOrg("demo", "Demo"), ctx()).state
+    told: list[tuple[str, dict[str, Any]]] = []
+
+    def do(cmd: Any, minutes: float = 1) -> Any:
+        nonlocal state
+        now[0] += timedelta(minutes=minutes)
+        decision = rules.decide(state, cmd, ctx())
+        state = decision.state
+        told.extend(n for e in decision.events if (n := notification_for(e)) is not None)
+        return decision.result
+
+    service = do(c.CreateService(name="Payments"))["id"]
+    spec = {"url": "https://pay.example.com/health?token=k"}
+    made = do(
+        c.parse_command(
+            "monitor.create", {"name": "Pay", "service": service, "kind": "http", "spec": spec}
+        )
+    )
+    do(c.SetMonitorState(made["id"], Verdict.DEGRADED, ["eu"], "slow: 2,300 ms > 1,000 ms"))
+    do(c.SetMonitorState(made["id"], Verdict.UP, [], None), minutes=3)
+    kinds = [k for k, _ in told]
+    assert kinds == ["monitor.degraded", "monitor.up"]
+    degraded, up = told[0][1], told[1][1]
+    assert degraded["service"] == {"id": service, "name": "Payments"}
+    assert degraded["target"] == "https://pay.example.com/health"
+    assert degraded["message"] == "slow: 2,300 ms > 1,000 ms"
+    assert up["down_for_seconds"] == 180 and "message" not in up
+    told.clear()
+    start = now[0] + timedelta(hours=1)
+    do(
+        c.ScheduleMaintenance(
+            name="Upgrade",
+            scheduled_for=start,
+            scheduled_until=start + timedelta(hours=1),
+            services=[service],
+        )
+    )
+    (scheduled,) = told
+    assert scheduled[0] == "maintenance.scheduled"
+    assert scheduled[1]["services"] == [{"id": service, "name": "Payments"}]
+
+
 async def test_payload_json_survives_as_given(
     make_notifier: MakeNotifier, receiver: Receiver, nursery: trio.Nursery
 ) -> None:

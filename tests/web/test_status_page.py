@@ -76,11 +76,14 @@ def test_the_script_draws_what_the_server_drew(web_server: Any, page: Any) -> No
             "spec": {"url": "http://db.test/"},
         },
     )
+    # The public reads a region's label, never its name.
+    web_server.ok("PATCH", "/api/v1/orgs/demo", {"region_labels": {"eu-west": "Europe (Ireland)"}})
     trio.run(_probe_reports_down, web_server.url, "eu-west", monitor["id"])
-    _until_drawn(f"{web_server.url}/status/demo", "Problems seen from eu-west")
+    _until_drawn(f"{web_server.url}/status/demo", "Problems seen from Europe (Ireland)")
     page.goto(f"{web_server.url}/status/demo")
     expect(page.locator("#connection")).to_have_text("Live")
-    expect(page.locator(".regions")).to_have_text("Problems seen from eu-west")
+    expect(page.locator(".regions")).to_have_text("Problems seen from Europe (Ireland)")
+    assert "eu-west" not in page.content()
     drawn = {s: _normalized(page.inner_html(f"#{s}")) for s in SECTIONS}
     page.evaluate("window.switchboard.draw()")
     for section in SECTIONS:

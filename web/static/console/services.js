@@ -119,7 +119,7 @@ function serviceRow(app, s, { gid, members, si, blocks, bi }) {
   const notes = [];
   if (s.only_show_if_degraded) notes.push("Hidden on the public page while operational");
   if (!s.showcase) notes.push("No uptime bar");
-  if (s.status === "under_maintenance" && s.maintenance_baseline) notes.push(`Returns to ${STATUS[s.maintenance_baseline]} after maintenance`);
+  if (s.manual_status && s.status !== s.manual_status) notes.push(`Set to ${STATUS[s.manual_status]}; shown ${STATUS[s.status]} while an incident, a monitor or a maintenance holds it`);
   const name = h(
     "th",
     { scope: "row", class: ["service-cell", gid && "in-group"] },
