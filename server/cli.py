@@ -126,7 +126,7 @@ def _parser() -> argparse.ArgumentParser:
         metavar="RULE",
         type=_networks,
         help="where monitors' checks and notification channels may connect: "
-        "'public,private' (the default), 'any', networks, '!' to refuse one "
+        "'public,private' (the default; with --demo also loopback), 'any', networks, '!' to refuse one "
         "(also SWITCHBOARD_CHECK_NETWORKS)",
     )
     serve.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])

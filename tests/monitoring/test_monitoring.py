@@ -215,3 +215,36 @@ async def test_monitors_are_managed_over_the_org_topic_with_the_client(server: S
         assert event.name == "monitor.updated" and event.data["monitor"]["interval"] == 60
         assert await client.monitor_delete("demo", monitor=made["id"]) == {"deleted": made["id"]}
 
+
+async def test_the_tours_monitor_watches_the_demo_server_itself(
+    config: Any, nursery: trio.Nursery
+) -> None:
+    """The README's monitor (the server's own /health) works on the demo as
+    written: it was a host that does not resolve, and opened an incident."""
+    import dataclasses
+
+    from server.config import Config
+
+    demo = Config.from_env(demo=True)
+    assert demo.check_networks == "public,private,loopback"
+    assert Config.from_env().check_networks == "public,private"  # loopback only for the demo
+    started: Server = await nursery.start(
+        Server(dataclasses.replace(config, check_networks=demo.check_networks)).run
+    )
+    try:
+        async with Api.open(started.base_url, token("demo", "admin")) as api:
+            body = {
+                "name": "API health",
+                "service": "API",
+                "kind": "http",
+                "policy": "incident",
+                "spec": {"url": f"{started.base_url}/health", "expected_status": ["200"]},
+            }
+            monitor = await api.ok("POST", f"{ORG}/monitors", body, status=201)
+            for _ in range(2):  # down_after and up_after are 2 by default
+                check = await api.ok("POST", f"{ORG}/monitors/{monitor['id']}/check")
+                assert check["outcome"] == "up", check
+            await eventually(api, f"{ORG}/monitors/{monitor['id']}", lambda m: m["verdict"] == "up")
+            assert (await api.ok("GET", f"{ORG}/incidents?status=active"))["data"] == []
+    finally:
+        await started.stop()
