@@ -238,9 +238,11 @@ def test_incident_update_resolve_and_postmortem(
     dialog.get_by_role("button", name="Publish postmortem").click()
     expect(dialog).to_be_hidden()
     expect(card.locator(".tags")).to_contain_text("Postmortem")
-    expect(card.locator(".latest")).to_contain_text("We now check indexes in CI.")
+    # The timeline says it was published; the text is the incident's postmortem.
+    expect(card.locator(".latest")).to_contain_text("A postmortem has been published.")
     stored = web_server.ok("GET", f"/api/v1/orgs/demo/incidents/{incident['id']}")
     assert stored["status"] == "postmortem"
+    assert stored["postmortem"]["body"] == "A deploy dropped an index. We now check indexes in CI."
     assert [u["status"] for u in stored["updates"]] == [
         "investigating",
         "identified",
