@@ -1,4 +1,4 @@
-"""Postmortems over REST and the socket."""
+"""Postmortems over REST, the socket and the Statuspage-compatible API."""
 
 from __future__ import annotations
 
@@ -70,6 +70,21 @@ async def test_only_a_resolved_incident_takes_a_postmortem(api: Api) -> None:
     assert refused.json()["error"]["code"] == "invalid_transition"
     missing = await api.request("PUT", f"{ORG}/incidents/nothing/postmortem", {"body": "Words."})
     assert missing.status_code == 404
+
+
+async def test_the_statuspage_api_gives_the_postmortem_s_source(api: Api) -> None:
+    incident = await resolved(api)
+    other = await resolved(api, "Short blip")
+    source = "# Why\n\nA **full** disk.\n\n<b>not markup</b>"
+    written = await api.ok("PUT", f"{ORG}/incidents/{incident}/postmortem", {"body": source})
+    doc = (await api.get("/status/demo/api/v2/incidents.json")).json()
+    shown = {i["id"]: i for i in doc["incidents"]}
+    assert shown[incident]["status"] == "postmortem"
+    assert shown[incident]["postmortem_body"] == source
+    assert shown[incident]["postmortem_published_at"] == written["postmortem"]["published_at"]
+    assert shown[incident]["postmortem_body_last_updated_at"] == written["postmortem"]["updated_at"]
+    for key in ("postmortem_body", "postmortem_body_last_updated_at", "postmortem_published_at"):
+        assert shown[other][key] is None
 
 
 async def test_a_postmortem_over_the_socket(server: Server, api: Api) -> None:
