@@ -144,6 +144,7 @@ ROUTES: Final[dict[tuple[str, str], Access]] = {
     ("PATCH", f"{_ORG}/incidents/<ref>"): runs(c.UpdateIncident),
     ("DELETE", f"{_ORG}/incidents/<ref>"): runs(c.DeleteIncident),
     ("POST", f"{_ORG}/incidents/<ref>/resolve"): runs(c.ResolveIncident),
+    ("PUT", f"{_ORG}/incidents/<ref>/postmortem"): runs(c.WritePostmortem),
     ("GET", f"{_ORG}/incidents/<incident>/notes"): READ,
     ("GET", f"{_ORG}/maintenances"): READ,
     ("POST", f"{_ORG}/maintenances"): runs(c.ScheduleMaintenance),

@@ -118,6 +118,14 @@ class ResolveIncident:
 
 
 @dataclass(frozen=True, slots=True)
+class WritePostmortem:
+    """Publish a resolved incident's postmortem, or revise it (Markdown)."""
+
+    incident: Ref
+    body: Body  # required, and not blank (the rules say so)
+
+
+@dataclass(frozen=True, slots=True)
 class DeleteIncident:
     incident: Ref
 
@@ -231,6 +239,7 @@ Command: TypeAlias = (
     | CreateIncident
     | UpdateIncident
     | ResolveIncident
+    | WritePostmortem
     | DeleteIncident
     | ScheduleMaintenance
     | UpdateMaintenance
@@ -269,6 +278,7 @@ CATALOGUE: tuple[CommandSpec, ...] = (
     CommandSpec("incident.create", CreateIncident, Action.CHANGE),
     CommandSpec("incident.update", UpdateIncident, Action.CHANGE),
     CommandSpec("incident.resolve", ResolveIncident, Action.CHANGE),
+    CommandSpec("incident.postmortem", WritePostmortem, Action.CHANGE),
     CommandSpec("incident.delete", DeleteIncident, Action.CHANGE),
     CommandSpec("maintenance.schedule", ScheduleMaintenance, Action.CHANGE),
     CommandSpec("maintenance.update", UpdateMaintenance, Action.CHANGE),

@@ -383,6 +383,29 @@ class Update:
 
 
 @dataclass(frozen=True, slots=True)
+class Postmortem:
+    """An incident's postmortem: Markdown source, rendered where it is shown.
+
+    An incident has one at most; a revision replaces its body (the timeline
+    says that it was revised, without repeating the text)."""
+
+    body: str
+    published_at: datetime
+    updated_at: datetime  # the last revision (published_at until there is one)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "body": self.body,
+            "published_at": iso(self.published_at),
+            "updated_at": iso(self.updated_at),
+        }
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> Postmortem:
+        return cls(d["body"], parse_iso(d["published_at"]), parse_iso(d["updated_at"]))
+
+
+@dataclass(frozen=True, slots=True)
 class Incident:
     """An incident: its status, impact, the services it affects and its timeline."""
 
@@ -403,6 +426,9 @@ class Incident:
     monitoring_at: datetime | None = None
     resolved_at: datetime | None = None
     notes_room: str | None = None  # the responders' shared notes (members only)
+    # Written once resolved (status postmortem). Incidents stored before it had
+    # its own place have none: their postmortem text stays in their timeline.
+    postmortem: Postmortem | None = None
 
     @property
     def active(self) -> bool:
@@ -421,6 +447,7 @@ class Incident:
             "started_at": iso(self.started_at),
             "monitoring_at": iso_or_none(self.monitoring_at),
             "resolved_at": iso_or_none(self.resolved_at),
+            "postmortem": None if self.postmortem is None else self.postmortem.to_dict(),
         }
         if not public:
             out["impact_override"] = self.impact_override
@@ -443,6 +470,9 @@ class Incident:
             monitoring_at=parse_iso_or_none(d["monitoring_at"]),
             resolved_at=parse_iso_or_none(d["resolved_at"]),
             notes_room=d.get("notes_room"),
+            postmortem=None
+            if d.get("postmortem") is None
+            else Postmortem.from_dict(d["postmortem"]),
         )
 
 

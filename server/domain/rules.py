@@ -511,6 +511,8 @@ def _with_moves(tx: Tx, incident: Incident, *, entry: bool = True) -> Incident:
 
 def _update_incident(tx: Tx, cmd: c.UpdateIncident) -> Any:
     old = find_incident(tx.state, cmd.incident)
+    if postmortems.writes(old, cmd):
+        return postmortems.write(tx, old, cmd)
     status = old.status if cmd.status is MISSING else cmd.status
     # An update says something when it moves the status, carries words, or
     # names services; anything else (a retried resolve, an empty body) adds
@@ -766,3 +768,8 @@ def handle(tx: Tx, cmd: Any) -> Any:
 from . import monitor_rules  # noqa: E402
 
 _HANDLERS = {**_HANDLERS, **monitor_rules.HANDLERS}
+
+# So do postmortems' (an incident update that writes one is theirs).
+from . import postmortems  # noqa: E402
+
+_HANDLERS = {**_HANDLERS, **postmortems.HANDLERS}

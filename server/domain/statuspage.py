@@ -9,7 +9,10 @@ pointed at ``http://host/status/{org}``:
 * timelines are ``incident_updates``, newest first, each with its
   ``affected_components`` (``code``, ``name``, ``old_status``, ``new_status``);
 * maintenances are incidents with ``scheduled_for``/``scheduled_until`` and the
-  impact ``maintenance``; cancelled ones are not listed (Statuspage deletes them).
+  impact ``maintenance``; cancelled ones are not listed (Statuspage deletes them);
+* an incident's postmortem is ``postmortem_body`` (its Markdown source),
+  ``postmortem_published_at`` and ``postmortem_body_last_updated_at``, null
+  until there is one (and on maintenances).
 
 :func:`render` returns one document by name; the organization's actor caches
 the encoded result until its state next changes.
@@ -43,6 +46,7 @@ from .views import (
 )
 
 HISTORY_LIMIT = 50  # Statuspage lists the 50 most recent incidents/maintenances
+POSTMORTEM_KEYS = ("postmortem_body", "postmortem_body_last_updated_at", "postmortem_published_at")
 
 
 class Renderer:
@@ -174,6 +178,20 @@ class Renderer:
             "page_id": self.page_id,
             "incident_updates": [self._update(u, incident.id) for u in reversed(incident.updates)],
             "components": self._affected_components(incident.services),
+            **self._postmortem(incident),
+        }
+
+    @staticmethod
+    def _postmortem(incident: Incident | None) -> dict[str, Any]:
+        """Statuspage's postmortem fields: the Markdown source and its times (null
+        when there is none, and on maintenances)."""
+        postmortem = None if incident is None else incident.postmortem
+        if postmortem is None:
+            return dict.fromkeys(POSTMORTEM_KEYS)
+        return {
+            "postmortem_body": postmortem.body,
+            "postmortem_body_last_updated_at": iso(postmortem.updated_at),
+            "postmortem_published_at": iso(postmortem.published_at),
         }
 
     def maintenance(self, maintenance: Maintenance) -> dict[str, Any]:
@@ -194,6 +212,7 @@ class Renderer:
                 self._update(u, maintenance.id) for u in reversed(maintenance.updates)
             ],
             "components": self._affected_components(maintenance.service_ids),
+            **self._postmortem(None),
             "scheduled_for": iso(maintenance.scheduled_for),
             "scheduled_until": iso(maintenance.scheduled_until),
         }

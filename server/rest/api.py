@@ -267,3 +267,10 @@ def _register_action(col: Collection, action: str, cls: type) -> None:
 
 for _collection in COLLECTIONS:
     _register(_collection)
+
+
+@bp.put("/orgs/<org>/incidents/<ref>/postmortem")
+async def write_postmortem(org: str, ref: str) -> Response:
+    """Publish a resolved incident's postmortem, or revise it (one per incident)."""
+    result = await _execute(org, c.WritePostmortem, {"incident": ref}, body_required=True)
+    return json_response(result)

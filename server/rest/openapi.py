@@ -163,6 +163,14 @@ def document() -> dict[str, Any]:
                     params=_path_params("org", col.ref),
                 ),
             }
+    paths["/api/v1/orgs/{org}/incidents/{incident}/postmortem"] = {
+        "put": _op(
+            "Publish or revise a resolved incident's postmortem (Markdown; text required)",
+            body=c.WritePostmortem,
+            exclude=frozenset({"incident"}),
+            params=_path_params("org", "incident"),
+        )
+    }
     paths["/api/v1/orgs/{org}/incidents/{incident}/notes"] = {
         "get": _op(
             "The incident's timeline beside its notes as they were at each update",

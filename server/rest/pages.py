@@ -25,7 +25,7 @@ from ..domain.errors import NotFound
 from ..domain.model import Incident, Maintenance, OrgState
 from ..store.history import status_changes
 from ..store.monitoring import daily_checks
-from . import render
+from . import markdown, render
 from .common import parts, query_int
 from .past import find_incident, incidents_newest_first
 from .web import compressed, page_headers
@@ -291,6 +291,8 @@ async def incident_page(org: str, incident: str) -> Response:
 
 def _updates_html(item: Incident | Maintenance) -> str:
     parts_ = []
+    if isinstance(item, Incident) and item.postmortem is not None:
+        parts_.append(f"<h3>Postmortem</h3>\n{markdown.render(item.postmortem.body, 4)}")
     for update in reversed(item.updates):
         words = render.PROGRESS_WORDS.get(update.status, update.status)
         body = f" - {html.escape(update.body)}" if update.body else ""

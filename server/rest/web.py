@@ -23,7 +23,7 @@ from quart import Blueprint, Response, request
 from quart_trio import QuartTrio
 
 from ..domain.schema import printable
-from . import render
+from . import markdown, render
 
 WEB = Path(os.environ.get("SWITCHBOARD_WEB", Path(__file__).resolve().parents[2] / "web"))
 
@@ -138,5 +138,6 @@ def install(app: QuartTrio) -> None:
         services_named=render.services_named,
         rfc822=_rfc822,
         atomtime=_atomtime,
+        markdown=markdown.render,
     )
     app.register_blueprint(bp)

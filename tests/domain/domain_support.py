@@ -288,6 +288,8 @@ def to_command(h: Harness, op: tuple[Any, ...]) -> Any:
         data: dict[str, Any] = {"incident": ref}
         if args[1] is not None:
             data["status"] = args[1]
+        if args[1] == "postmortem":
+            data["body"] = "What happened"  # a postmortem needs its text
         if args[2] is not None:
             data["services"] = {svc(i): s for i, s in args[2].items() if svc(i) is not None}
         return c.parse_command("incident.update", data)

@@ -30,7 +30,7 @@ def incident_in(org: Harness, status: IncidentStatus) -> str:
     incident = org.open_incident()
     org.resolve(incident)
     if status is S.POSTMORTEM:
-        org.update_incident(incident, status="postmortem")
+        org.update_incident(incident, status="postmortem", body="What happened")
     return incident
 
 
@@ -94,6 +94,12 @@ class TestMoves:
             assert org.names() == []
             assert org.state.incidents[incident] == before.incidents[incident]
             assert decision.result == before.incidents[incident].to_dict()
+        elif new in INCIDENT_MOVES[old] and new is S.POSTMORTEM:
+            # A postmortem needs its text: no standard sentence stands in for it.
+            with pytest.raises(ValidationError) as refused:
+                org.update_incident(incident, status=new.value)
+            assert refused.value.field == "body"
+            assert org.state is before
         elif new in INCIDENT_MOVES[old]:
             decision = org.update_incident(incident, status=new.value)
             assert org.names() == ["incident.updated"]
@@ -195,7 +201,7 @@ class TestMoves:
         ]
         assert (after.updates[-1].created_at, after.updated_at) == (at(minutes=5), at(minutes=5))
         # ... and can still go on to the postmortem
-        org.update_incident(incident, status="postmortem")
+        org.update_incident(incident, status="postmortem", body="What happened")
         assert org.state.incidents[incident].status is S.POSTMORTEM
 
     def test_a_resolved_incident_can_be_renamed_without_a_timeline_entry(
@@ -425,7 +431,7 @@ class TestTimeline:
         assert org.state.incidents[incident].resolved_at == at(hours=2)
         assert org.state.incidents[incident].monitoring_at is None
         org.advance(hours=2)
-        org.update_incident(incident, status="postmortem")
+        org.update_incident(incident, status="postmortem", body="What happened")
         assert org.state.incidents[incident].resolved_at == at(hours=2)
 
 

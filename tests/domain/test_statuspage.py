@@ -45,6 +45,9 @@ INCIDENT_KEYS = {
     "page_id",
     "incident_updates",
     "components",
+    "postmortem_body",
+    "postmortem_body_last_updated_at",
+    "postmortem_published_at",
 }
 MAINTENANCE_KEYS = INCIDENT_KEYS | {"scheduled_for", "scheduled_until"}
 UPDATE_KEYS = {
@@ -306,8 +309,30 @@ class TestIncidents:
             "shortlink": "https://status.example.com/status/demo/incidents/" + SLOW,
             "started_at": "2026-01-01T12:01:00.000Z",
             "page_id": "id1",
+            "postmortem_body": None,
+            "postmortem_body_last_updated_at": None,
+            "postmortem_published_at": None,
         }
         assert [c["name"] for c in incident["components"]] == ["API", "DB"]
+
+    def test_postmortem_fields(self, page: Harness) -> None:
+        page.resolve(SLOW)
+        page.advance(minutes=10)
+        page.do("incident.postmortem", {"incident": SLOW, "body": "# Why\n\nA *full* disk."})
+        page.advance(minutes=20)
+        page.do("incident.postmortem", {"incident": SLOW, "body": "# Why\n\nA full disk."})
+        shown = next(i for i in doc(page, "incidents.json")["incidents"] if i["id"] == SLOW)
+        assert shown["status"] == "postmortem"
+        assert {k: v for k, v in shown.items() if k.startswith("postmortem")} == {
+            "postmortem_body": "# Why\n\nA full disk.",  # the source, as Statuspage gives it
+            "postmortem_published_at": "2026-01-01T12:12:00.000Z",
+            "postmortem_body_last_updated_at": "2026-01-01T12:32:00.000Z",
+        }
+        # The timeline says it was published, then revised; it does not repeat it.
+        assert [u["body"] for u in shown["incident_updates"][:2]] == [
+            "The postmortem has been revised.",
+            "A postmortem has been published.",
+        ]
 
     def test_updates_newest_first_with_affected_components(self, page: Harness) -> None:
         (incident,) = doc(page, "incidents/unresolved.json")["incidents"]
@@ -432,6 +457,9 @@ class TestMaintenances:
             "shortlink": f"https://status.example.com/status/demo/maintenances/{running['id']}",
             "started_at": "2026-01-01T12:02:00.000Z",
             "page_id": "id1",
+            "postmortem_body": None,
+            "postmortem_body_last_updated_at": None,
+            "postmortem_published_at": None,
             "scheduled_for": "2026-01-01T11:00:00.000Z",
             "scheduled_until": "2026-01-01T13:00:00.000Z",
         }

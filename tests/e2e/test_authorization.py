@@ -78,6 +78,7 @@ for _col in ("services", "incidents", "maintenances", "monitors"):
     EXPECTED[("PATCH", f"/api/v1/orgs/{{}}/{_col}/{{}}")] = RESPONDER
     EXPECTED[("DELETE", f"/api/v1/orgs/{{}}/{_col}/{{}}")] = RESPONDER
 EXPECTED[("POST", "/api/v1/orgs/{}/incidents/{}/resolve")] = RESPONDER
+EXPECTED[("PUT", "/api/v1/orgs/{}/incidents/{}/postmortem")] = RESPONDER
 EXPECTED[("POST", "/api/v1/orgs/{}/maintenances/{}/cancel")] = RESPONDER
 EXPECTED[("GET", "/api/v1/orgs/{}/monitors/{}/results")] = VIEWER
 EXPECTED[("GET", "/api/v1/orgs/{}/monitors/{}/uptime")] = VIEWER
@@ -138,7 +139,7 @@ def concrete(route: str, org: str, room: str) -> str:
 
 
 async def answer(server: Server, bearer: str | None, method: str, path: str) -> int:
-    body: Any = {"unknown_field": 1} if method in ("POST", "PATCH") else None
+    body: Any = {"unknown_field": 1} if method in ("POST", "PATCH", "PUT") else None
     if path == "/api/v1/rooms":
         body = {"org": path_org(bearer), "title": "Matrix"}
     async with Api.open(server.base_url, bearer) as client:
@@ -227,7 +228,7 @@ EXPECTED_COMMANDS: dict[str, int] = {
         f"{kind}.{verb}": RESPONDER
         for kind, verbs in (
             ("service", ("create", "update", "delete")),
-            ("incident", ("create", "update", "resolve", "delete")),
+            ("incident", ("create", "update", "resolve", "postmortem", "delete")),
             ("maintenance", ("schedule", "update", "cancel", "delete")),
             ("monitor", ("create", "update", "delete")),
         )

@@ -234,22 +234,56 @@ def test_incident_update_resolve_and_postmortem(
 
     card.get_by_role("button", name="Write postmortem for Slow database queries").click()
     dialog = page.get_by_role("dialog", name="Postmortem: Slow database queries")
-    dialog.get_by_label("Postmortem").fill("A deploy dropped an index. We now check indexes in CI.")
+    # Required: a blank one is refused before it is sent.
+    dialog.get_by_label("Postmortem").fill("  \n ")
+    dialog.get_by_role("button", name="Publish postmortem").click()
+    expect(field_error(page, dialog.get_by_label("Postmortem"))).to_contain_text(
+        "Write the postmortem: what happened, why, and what will change"
+    )
+    assert web_server.ok("GET", f"/api/v1/orgs/demo/incidents/{incident['id']}")["status"] == (
+        "resolved"
+    )
+    first = "A deploy **dropped an index**.\n\n- We now check indexes in CI."
+    dialog.get_by_label("Postmortem").fill(first)
     dialog.get_by_role("button", name="Publish postmortem").click()
     expect(dialog).to_be_hidden()
     expect(card.locator(".tags")).to_contain_text("Postmortem")
-    expect(card.locator(".latest")).to_contain_text("We now check indexes in CI.")
+    expect(card.locator(".latest")).to_contain_text("A postmortem has been published.")
+    expect(card.locator("details.postmortem .body")).to_have_text(first)
+
+    # A revision starts from the text published, and replaces it.
+    card.get_by_role("button", name="Revise postmortem for Slow database queries").click()
+    dialog = page.get_by_role("dialog", name="Postmortem: Slow database queries")
+    expect(dialog.get_by_label("Postmortem")).to_have_value(first)
+    revised = first + "\n- Deploys wait for the index check."
+    dialog.get_by_label("Postmortem").fill(revised)
+    dialog.get_by_role("button", name="Publish revision").click()
+    expect(dialog).to_be_hidden()
+    expect(card.locator(".latest")).to_contain_text("The postmortem has been revised.")
+    expect(card.locator("details.postmortem .body")).to_have_text(revised)
     stored = web_server.ok("GET", f"/api/v1/orgs/demo/incidents/{incident['id']}")
     assert stored["status"] == "postmortem"
+    assert stored["postmortem"]["body"] == revised
     assert [u["status"] for u in stored["updates"]] == [
         "investigating",
         "identified",
         "resolved",
         "postmortem",
+        "postmortem",
     ]
-    card.locator("summary").click()
-    expect(card.locator("details.history li")).to_have_count(3)
+    card.locator("details.postmortem summary").click()
+    card.locator("details.history summary").click()
+    expect(card.locator("details.history li")).to_have_count(4)
     screenshot(page, "console-incident-postmortem")
+
+    # The public page draws it from its Markdown.
+    page.goto(f"{web_server.url}/status/demo/incidents/{incident['id']}")
+    postmortem = page.locator(".postmortem")
+    expect(postmortem.locator("strong")).to_have_text("dropped an index")
+    expect(postmortem.locator("li")).to_have_text(
+        ["We now check indexes in CI.", "Deploys wait for the index check."]
+    )
+    screenshot(page, "status-incident-postmortem")
 
     # A resolved incident is never reopened: the server's refusal is shown.
     refused = server_message(

@@ -435,6 +435,7 @@ COMMANDS = (
     "incident.create",
     "incident.update",
     "incident.resolve",
+    "incident.postmortem",
     "incident.delete",
     "maintenance.schedule",
     "maintenance.update",

@@ -67,6 +67,18 @@ function updateItem(u) {
   );
 }
 
+// The postmortem as written (its Markdown is drawn on the public page).
+function postmortemItem(p) {
+  const revised = p.updated_at !== p.published_at ? [", revised ", time(p.updated_at)] : null;
+  return h(
+    "details",
+    { class: "postmortem" },
+    h("summary", {}, "Postmortem"),
+    h("p", { class: "body" }, p.body),
+    h("p", { class: "when" }, "Published ", time(p.published_at), revised),
+  );
+}
+
 function card(app, i) {
   const canChange = app.can("responder");
   const active = ACTIVE.includes(i.status);
@@ -80,7 +92,7 @@ function card(app, i) {
     buttons.push(h("button", { type: "button", "data-key": `resolve-${i.id}`, onclick: () => resolveDialog(app, i) }, "Resolve", h("span", { class: "vh" }, ` ${i.name}`)));
   }
   if (canChange && !active) {
-    const label = i.status === "postmortem" ? "Revise postmortem" : "Write postmortem";
+    const label = i.postmortem || i.status === "postmortem" ? "Revise postmortem" : "Write postmortem";
     buttons.push(h("button", { type: "button", "data-key": `postmortem-${i.id}`, onclick: () => postmortemDialog(app, i) }, label, h("span", { class: "vh" }, ` for ${i.name}`)));
   }
   buttons.push(h("a", { class: "button", href: room }, "Incident room", h("span", { class: "vh" }, ` of ${i.name}`)));
@@ -100,6 +112,7 @@ function card(app, i) {
       i.resolved_at ? h("span", {}, "Resolved ", time(i.resolved_at)) : null,
       what ? h("span", { class: "affects" }, `Affects ${what}`) : null,
     ),
+    i.postmortem ? postmortemItem(i.postmortem) : null,
     last ? h("div", { class: "latest" }, h("ol", { class: "timeline" }, updateItem(last))) : null,
     updates.length > 1
       ? h("details", { class: "history" }, h("summary", {}, `Earlier updates (${updates.length - 1})`), h("ol", { class: "timeline" }, updates.slice(1).map(updateItem)))
@@ -211,17 +224,29 @@ function resolveDialog(app, i) {
   });
 }
 
+// The incident's one postmortem: written once resolved, then revised in place.
+// Incidents from before postmortems had their own place kept the text in their
+// timeline: that is where a revision starts from.
 function postmortemDialog(app, i) {
-  const last = [...i.updates].reverse().find((u) => u.status === "postmortem");
+  const current = i.postmortem ? i.postmortem.body : ([...i.updates].reverse().find((u) => u.status === "postmortem") || {}).body;
+  const revising = Boolean(i.postmortem);
   formDialog(`Postmortem: ${i.name}`, {
-    submitLabel: last ? "Publish revision" : "Publish postmortem",
+    submitLabel: revising ? "Publish revision" : "Publish postmortem",
     wide: true,
-    intro: "What happened, why, and what will change. It is published on the public page.",
-    fields: [field({ label: "Postmortem", name: "body", type: "textarea", rows: 10, value: last ? last.body : "", required: true })],
+    intro: revising
+      ? "The revision replaces the published postmortem; the timeline says it was revised."
+      : "What happened, why, and what will change. It is published on the public page.",
+    fields: [field({ label: "Postmortem", name: "body", type: "textarea", rows: 12, value: current || "", required: true, hint: "Markdown: headings, lists, emphasis, code and links. HTML is shown as text." })],
     async submit(f) {
-      const saved = await app.api("PATCH", `/incidents/${encodeURIComponent(i.id)}`, { status: "postmortem", body: value(f, "body") });
+      const body = value(f, "body");
+      if (!body.trim()) {
+        const error = new Error("write the postmortem: what happened, why, and what will change");
+        error.field = "body";
+        throw error;
+      }
+      const saved = await app.api("PUT", `/incidents/${encodeURIComponent(i.id)}/postmortem`, { body });
       app.upsert("incidents", saved);
-      say(`Postmortem published for “${saved.name}”.`);
+      say(revising ? `Postmortem revised for “${saved.name}”.` : `Postmortem published for “${saved.name}”.`);
     },
   });
 }
