@@ -7,9 +7,13 @@ moment), runs the local probe's schedule, and takes results from every probe:
 * each result is buffered and written in batches (one transaction a second,
   or sooner when many are waiting) with its hourly rollup;
 * each result moves its monitor's :class:`~server.monitoring.verdict.Tracker`;
-  when the verdict (or the set of failing regions) differs from the one the
-  organization has, a :class:`~server.domain.commands.SetMonitorState` goes to
-  the organization's actor, which carries out the monitor's policy.
+  when the verdict of the live regions (or the set of failing regions)
+  differs from the one the organization has, a
+  :class:`~server.domain.commands.SetMonitorState` goes to the organization's
+  actor, which carries out the monitor's policy. Too few live regions to
+  decide, and the monitor keeps its verdict: a restarted server, whose
+  trackers start empty, changes nothing until fresh results decide;
+* a sweep judges again the monitors whose regions went stale in silence.
 
 Heartbeat monitors have no probe: a beat is an ``up`` result, and a sweep
 reports ``down`` once per interval while the beats stay away.
@@ -43,7 +47,7 @@ from ..protocol import messages as m
 from ..store import Store, StoreError
 from ..store.monitoring import ResultRow, forget_results, forget_rollups, write_results
 from .scheduler import Scheduler, same_pace
-from .verdict import Tracker
+from .verdict import Tracker, stale_after
 
 log = logging.getLogger(__name__)
 
@@ -54,6 +58,7 @@ MAX_BUFFER = 200_000  # results waiting for the database; beyond, the oldest go
 PROBE_RING = 4_096  # assignment events kept per region, for probes that reconnect
 _MONITOR_EVENTS = ("monitor.", "org.deleted")  # what changes the monitors an org has
 SEEN_RESULTS = 100_000  # result ids remembered per region, so a resent batch counts once
+STALE_SWEEP = 5.0  # seconds between looks for regions gone stale without a word
 
 
 class ProbeOutcome(StrEnum):
@@ -138,8 +143,15 @@ class Monitoring:
         self.by_org.setdefault(org, set()).add(monitor.id)
         tracker = self.trackers.get(monitor.id)
         shape = (monitor.down_after, monitor.up_after, monitor.quorum)
-        if tracker is None or (tracker.down_after, tracker.up_after, tracker.quorum) != shape:
-            self.trackers[monitor.id] = Tracker(*shape)
+        if (
+            tracker is None
+            or (tracker.down_after, tracker.up_after, tracker.quorum) != shape
+            or (old is not None and old[1].paused != monitor.paused)
+        ):
+            self.trackers[monitor.id] = Tracker(*shape, born=trio.current_time())
+        elif monitor.regions:
+            for region in set(tracker.regions) - set(monitor.regions):
+                tracker.forget(region)  # no longer checked there
         if old is not None and old[1].verdict is not monitor.verdict:
             self.asked.pop(monitor.id, None)  # the organization has it now
         self._reassign(org, monitor.id, monitor)
@@ -301,14 +313,19 @@ class Monitoring:
         if monitor.paused:
             return True
         tracker = self.trackers[monitor_id]
-        tracker.record(region, outcome.outcome, outcome.error)
-        self._judge(org, monitor, tracker)
+        now = trio.current_time()
+        tracker.record(region, outcome.outcome, outcome.error, now)
+        self._judge(org, monitor, tracker, now)
         return True
 
-    def _judge(self, org: str, monitor: Monitor, tracker: Tracker) -> None:
-        verdict, failing, error = tracker.verdict()
-        if verdict is Verdict.UNKNOWN:
-            return
+    def _judge(self, org: str, monitor: Monitor, tracker: Tracker, now: float) -> None:
+        """Ask the organization for the verdict of the live regions, when it differs
+        from the one it has. Undecided (too few live regions have settled), the
+        monitor keeps its verdict: only the regions it is seen failing from move."""
+        judged = tracker.judge(now, stale_after(monitor), (), monitor.failing_regions)
+        verdict = monitor.verdict if judged.verdict is Verdict.UNKNOWN else judged.verdict
+        failing = judged.failing
+        error = judged.error or (monitor.error if failing else None)
         want = (verdict, tuple(failing))
         if want == (monitor.verdict, monitor.failing_regions) or self.asked.get(monitor.id) == want:
             self.wanted.pop(monitor.id, None)
@@ -335,6 +352,7 @@ class Monitoring:
                 nursery.start_soon(self._flusher)
                 nursery.start_soon(self._sender)
                 nursery.start_soon(self._sweep_heartbeats)
+                nursery.start_soon(self._sweep_stale)
                 nursery.start_soon(self._forget)
                 await self._discover()
                 task_status.started()
@@ -411,6 +429,21 @@ class Monitoring:
                 self.missed_at[monitor_id] = now
                 error = f"no heartbeat for {silent:,.0f} s (expected every {monitor.interval} s)"
                 self.report(HEARTBEAT_REGION, monitor_id, Outcome("down", error=error))
+
+    async def _sweep_stale(self) -> None:
+        """Judge again the monitors whose regions went stale without a new result
+        (a probe that died says nothing more): within STALE_SWEEP seconds."""
+        while True:
+            await trio.sleep(STALE_SWEEP)
+            now = trio.current_time()
+            for monitor_id, tracker in list(self.trackers.items()):
+                if tracker.wake > now:
+                    continue
+                found = self.monitors.get(monitor_id)
+                if found is None or found[1].paused:
+                    tracker.wake = float("inf")  # judged again when it has results
+                    continue
+                self._judge(found[0], found[1], tracker, now)
 
     async def _forget(self) -> None:
         while True:

@@ -4,32 +4,13 @@ reaching the organization, heartbeats, results and uptime over REST."""
 from __future__ import annotations
 
 import re
-from typing import Any
 
-import trio
+from monitor_support import ORG, eventually, make
 from support import Api, token
 from target import HttpServer, Reply
 
 from server.main import Server
 from server.monitoring.service import Outcome
-
-ORG = "/api/v1/orgs/demo"
-
-
-async def eventually(api: Api, path: str, check: Any, seconds: float = 15.0) -> Any:
-    """GET ``path`` until ``check(body)`` holds (the verdict travels on its own)."""
-    with trio.fail_after(seconds):
-        while True:
-            body = await api.ok("GET", path)
-            if check(body):
-                return body
-            await trio.sleep(0.05)
-
-
-async def make(api: Api, **fields: Any) -> dict[str, Any]:
-    data = {"service": "API", "kind": "http", "down_after": 1, "up_after": 1, **fields}
-    made: dict[str, Any] = await api.ok("POST", f"{ORG}/monitors", data, status=201)
-    return made
 
 
 async def test_an_outage_sets_the_service_and_recovery_restores_it(
