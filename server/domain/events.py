@@ -127,6 +127,8 @@ def apply(state: OrgState, event: Event) -> None:
         _put_or_delete(state.monitors, what, data, "monitor", Monitor.from_dict)
     elif name == "status.changed":
         state.status = OverallStatus.from_dict(data["status"])
+    elif kind == "probe":
+        pass  # a region's probe went offline or online: told, not kept
     else:
         raise ValueError(f"unknown event {name!r} at version {event.version}")
     state.version = event.version

@@ -28,6 +28,8 @@ class NotificationEvent(StrEnum):
     MAINTENANCE_CANCELLED = "maintenance.cancelled"
     MONITOR_DOWN = "monitor.down"
     MONITOR_UP = "monitor.up"
+    PROBE_OFFLINE = "probe.offline"  # a region's probe went silent
+    PROBE_ONLINE = "probe.online"  # and reports again
 
 
 PUBLIC_ONLY = NetworkRule.parse(
@@ -35,7 +37,9 @@ PUBLIC_ONLY = NetworkRule.parse(
 )
 
 #: What public subscribers hear about: what the status page shows.
-SUBSCRIBER_EVENTS = frozenset(e for e in NotificationEvent if not e.startswith("monitor."))
+SUBSCRIBER_EVENTS = frozenset(
+    e for e in NotificationEvent if not e.startswith(("monitor.", "probe."))
+)
 TEST_EVENT = "test"
 
 

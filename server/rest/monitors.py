@@ -98,6 +98,24 @@ async def monitoring_stats() -> Response:
     return json_response(stats)
 
 
+@bp.delete("/monitoring/regions/<region>")
+async def forget_region(region: str) -> Response:
+    """Retire a remote region whose probe is offline: it is known no more."""
+    monitoring = parts().monitoring
+    if monitoring is None:
+        raise NotFound(f"no probe region {region!r}", field="region")
+    monitoring.forget_region(region)
+    return Response(b"", 204)
+
+
+@bp.get("/orgs/<org>/probes")
+async def org_probes(org: str) -> Response:
+    """The regions the organization's monitors are checked from, live or offline."""
+    state = (await parts().registry.org(org)).state
+    monitoring = parts().monitoring
+    return json_response({"data": monitoring.org_regions(state) if monitoring else []})
+
+
 @bp.get("/runtime")
 async def runtime() -> Response:
     """The process itself: connections open and shed, WebSocket figures, and the

@@ -217,6 +217,19 @@ def document() -> dict[str, Any]:
     paths["/api/v1/monitoring"] = {
         "get": _op("The server's probe: checks, lag, results waiting, storage (server operators)")
     }
+    paths["/api/v1/monitoring/regions/{region}"] = {
+        "delete": _op(
+            "Forget a remote region whose probe is offline (server operators)",
+            ok="204",
+            params=_path_params("region"),
+        )
+    }
+    paths["/api/v1/orgs/{org}/probes"] = {
+        "get": _op(
+            "The regions the organization's monitors are checked from: live, offline or unknown",
+            params=_path_params("org"),
+        )
+    }
     paths["/api/v1/runtime"] = {
         "get": _op(
             "The process: connections open and shed, WebSocket figures, garbage collector"

@@ -285,3 +285,40 @@ async def daily_checks(store: Store, org: str, since: datetime) -> list[dict[str
         org,
         since,
     )
+
+
+# -- the regions remote probes report from --------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class RegionRow:
+    name: str
+    state: str  # live | offline
+    last_seen: datetime | None
+    changed_at: datetime
+    told: bool  # the organizations were told of the last change
+
+
+async def probe_regions(store: Store) -> list[RegionRow]:
+    rows = await store.fetch(
+        "SELECT name, state, last_seen, changed_at, told FROM probe_regions ORDER BY name"
+    )
+    return [RegionRow(**dict(r)) for r in rows]
+
+
+async def save_probe_region(store: Store, row: RegionRow) -> None:
+    await store.write(
+        [
+            (
+                "INSERT INTO probe_regions (name, state, last_seen, changed_at, told)"
+                " VALUES ($1, $2, $3, $4, $5) ON CONFLICT (name) DO UPDATE SET"
+                " state = EXCLUDED.state, last_seen = EXCLUDED.last_seen,"
+                " changed_at = EXCLUDED.changed_at, told = EXCLUDED.told",
+                (row.name, row.state, row.last_seen, row.changed_at, row.told),
+            )
+        ]
+    )
+
+
+async def forget_probe_region(store: Store, name: str) -> None:
+    await store.write([("DELETE FROM probe_regions WHERE name = $1", (name,))])

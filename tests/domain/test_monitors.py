@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from domain_support import Harness
+from domain_support import T0, Harness, replay
 
 from server.domain import commands as c
 from server.domain.errors import Conflict, NotFound, ValidationError
@@ -191,3 +191,29 @@ def test_monitors_survive_a_snapshot_and_a_replay(api: Harness) -> None:
     for event in api.log[1:]:
         apply(replayed, event)
     assert replayed.monitors == api.state.monitors
+
+
+def test_a_probe_going_offline_is_told_to_the_organizations_it_checks_for(
+    api: Harness,
+) -> None:
+    everywhere = monitor(api, name="Everywhere")
+    monitor(api, name="Elsewhere", regions=["us-east"])
+    monitor(api, name="Paused", paused=True)
+    seen = T0.replace(minute=3)
+    api.decide(c.NoteProbe("eu-west", c.ProbeState.OFFLINE, seen))
+    assert api.names() == ["probe.offline"]
+    event = api.last.events[0]
+    assert event.public_seq is None  # members only
+    assert event.data == {
+        "region": "eu-west",
+        "last_seen": "2026-01-01T12:03:00.000Z",
+        "monitors": [{"id": everywhere["id"], "name": "Everywhere"}],
+    }
+    api.decide(c.NoteProbe("eu-west", c.ProbeState.ONLINE, seen))
+    assert api.names() == ["probe.online"]
+    assert api.last.result == {"told": True}
+    # An organization none of whose monitors the region checks hears nothing.
+    api.do("monitor.delete", {"monitor": "Everywhere"})
+    assert api.decide(c.NoteProbe("eu-west", c.ProbeState.OFFLINE)).events == []
+    assert api.last.result == {"told": False}
+    assert replay(api.log).version == api.state.version  # the log replays

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 
+import pytest
 import trio
 from monitor_support import ORG, Probes, eventually
 from support import Api, admin_token
@@ -17,6 +18,7 @@ from server.main import Server
 REGIONS = ["eu-west", "local", "us-east"]
 
 
+@pytest.mark.slow
 async def test_a_restart_keeps_the_verdict_until_enough_regions_report_again(
     server: Server, config: Config, nursery: trio.Nursery, web: HttpServer, probes: Probes
 ) -> None:

@@ -36,6 +36,8 @@ from server.notify import (
     notification_for,
     verify,
 )
+from server.notify.records import SUBSCRIBER_EVENTS
+from server.notify.senders import render
 from server.store import Store
 
 SECRET = "a-webhook-secret-of-ours"
@@ -400,6 +402,18 @@ def test_the_monitor_verdicts_make_down_and_up() -> None:
     assert up is not None and up[0] == "monitor.up"
     assert notification_for(event("up", "unknown")) is None  # a new monitor's first verdict
     assert notification_for(event("down", None)) is None  # another change than the verdict
+
+
+def test_a_probe_going_offline_and_back_is_told_to_members_only() -> None:
+    data = {"region": "eu-west", "last_seen": "t0", "monitors": [{"id": "m1", "name": "API"}]}
+    offline = notification_for(Event(4, None, "probe.offline", data, T0, "monitor"))
+    assert offline == ("probe.offline", data)
+    online = notification_for(Event(5, None, "probe.online", data, T0, "monitor"))
+    assert online is not None and online[0] == "probe.online"
+    assert not {"probe.offline", "probe.online"} & SUBSCRIBER_EVENTS
+    words = render("demo", "probe.offline", data, "https://status.example")
+    assert words.subject == "[demo] Probe offline: eu-west"
+    assert "It checks API." in words.paragraphs
 
 
 async def test_payload_json_survives_as_given(
