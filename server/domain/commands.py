@@ -329,3 +329,7 @@ class Context:
     # How long a resolved incident stays in the actor's state before it is
     # archived (kept in the store, read from there); None: for ever.
     keep_resolved: timedelta | None = None
+    # The regions probes report from (the server's own and every remote one it
+    # knows): a monitor checked everywhere cannot ask a larger quorum. None:
+    # not known here (domain tests, tools), not checked.
+    regions: frozenset[str] | None = None

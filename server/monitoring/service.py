@@ -271,6 +271,49 @@ class Monitoring:
             )
         return out
 
+    def live_view(self, monitor: Monitor) -> dict[str, Any]:
+        """What is true of a monitor's regions now, beside what is stored: the
+        regions whose results count (``regions_live``), those that reported it
+        and count no more (``regions_stale``), and whether enough regions report
+        for its quorum to be met (``quorum_met``; ``quorum_note`` says why not)."""
+        if monitor.kind is MonitorKind.HEARTBEAT or monitor.paused:
+            return {
+                "regions_live": [],
+                "regions_stale": [],
+                "quorum_met": True,
+                "quorum_note": None,
+            }
+        live: list[str] = []
+        stale: list[str] = []
+        tracker = self.trackers.get(monitor.id)
+        if tracker is not None:
+            live = tracker.live(trio.current_time(), stale_after(monitor), self.offline)
+            stale = sorted(set(tracker.regions) - set(live))
+        reporting = {r for r in self.known_regions() if r not in self.offline}
+        checking = set(monitor.regions) if monitor.regions else self.known_regions()
+        able = sorted((checking & reporting) - set(stale))
+        met = len(able) >= monitor.quorum
+        note = None
+        if not met:
+            why = [f"{r} is stale" for r in stale]
+            why += [f"{r}'s probe is offline" for r in sorted(checking & self.offline)]
+            why += [f"{r} has no probe" for r in sorted(checking - self.known_regions())]
+            count = {0: "no region reports", 1: "only 1 region reports"}.get(
+                len(able), f"only {len(able)} regions report"
+            )
+            note = (
+                f"quorum {monitor.quorum} cannot be met now: {count}"
+                f"{' (' + ', '.join(able) + ')' if able else ''}"
+                f"{'; ' + ', '.join(why) if why else ''}. Until it can, the monitor keeps"
+                f" its verdict."
+            )
+        return {
+            "regions_live": live,
+            "regions_stale": stale,
+            "quorum_met": met,
+            "quorum_note": note,
+        }
+
     def _life(self, region: str) -> Life:
         """A remote region's life, made (live) the first time it is heard of."""
         life = self.lives.get(region)
@@ -489,6 +532,7 @@ class Monitoring:
 
     async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
         self.registry.observers.append(self.observe)
+        self.registry.regions = self.known_regions
         try:
             async with trio.open_nursery() as nursery:
                 await nursery.start(self.scheduler.run)
@@ -504,6 +548,7 @@ class Monitoring:
                 task_status.started()
         finally:
             self.registry.observers.remove(self.observe)
+            self.registry.regions = None
 
     async def _load_regions(self) -> None:
         """The remote regions known before the restart. A live one gets the

@@ -95,6 +95,12 @@ class Tracker:
     def forget(self, region: str) -> None:
         self.regions.pop(region, None)
 
+    def live(self, now: float, stale: float, offline: Collection[str] = ()) -> list[str]:
+        """The regions whose results count at ``now``, by name."""
+        return sorted(
+            n for n, r in self.regions.items() if now - r.last <= stale and n not in offline
+        )
+
     def judge(
         self,
         now: float,
@@ -111,9 +117,7 @@ class Tracker:
         are still named as failing, so the list does not shrink and grow back
         as the probes reconnect. They do not count towards the quorum.
         """
-        live = sorted(
-            n for n, r in self.regions.items() if now - r.last <= stale and n not in offline
-        )
+        live = self.live(now, stale, offline)
         states = {n: self.regions[n].state for n in live}
         down = [n for n in live if states[n] is Verdict.DOWN]
         failing = [n for n in live if states[n] in (Verdict.DOWN, Verdict.DEGRADED)]

@@ -10,7 +10,7 @@ import sys
 from typing import Any
 
 import trio
-from support import TOKENS, Api
+from support import TOKENS, Api, token
 
 ORG = "/api/v1/orgs/demo"
 
@@ -24,6 +24,18 @@ async def eventually(api: Api, path: str, check: Any, seconds: float = 15.0) -> 
             if check(body):
                 return body
             await trio.sleep(0.05)
+
+
+async def reporting(base_url: str, *regions: str) -> None:
+    """Wait until probes of ``regions`` have made themselves known (a monitor
+    checked everywhere may then ask a quorum of them); a 60 s hang guard."""
+    async with Api.open(base_url, token("*", "admin"), keep_alive=False) as operator:
+        with trio.fail_after(60):
+            while True:
+                known = (await operator.ok("GET", "/api/v1/monitoring"))["regions"]
+                if set(regions) <= {r["region"] for r in known}:
+                    return
+                await trio.sleep(0.1)
 
 
 async def make(api: Api, **fields: Any) -> dict[str, Any]:

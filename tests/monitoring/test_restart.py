@@ -8,7 +8,7 @@ from dataclasses import replace
 
 import pytest
 import trio
-from monitor_support import ORG, Probes, eventually
+from monitor_support import ORG, Probes, eventually, reporting
 from support import Api, admin_token
 from target import HttpServer, Reply
 
@@ -36,6 +36,9 @@ async def test_a_restart_keeps_the_verdict_until_enough_regions_report_again(
             },
             201,
         )
+        probes.start(server.base_url, "eu-west")
+        probes.start(server.base_url, "us-east")
+        await reporting(server.base_url, "eu-west", "us-east")
         monitor = await api.ok(
             "POST",
             f"{ORG}/monitors",
@@ -52,8 +55,6 @@ async def test_a_restart_keeps_the_verdict_until_enough_regions_report_again(
             201,
         )
         path = f"{ORG}/monitors/{monitor['id']}"
-        probes.start(server.base_url, "eu-west")
-        probes.start(server.base_url, "us-east")
         await eventually(api, path, lambda m: m["failing_regions"] == REGIONS, 60)
         seen = await api.ok("GET", path)
         assert seen["verdict"] == "down"

@@ -9,7 +9,6 @@ live regions to report, so that only the dead one falls silent.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from typing import Any
 
@@ -17,26 +16,14 @@ import orjson
 import pytest
 import trio
 import trio.testing
-from monitor_support import ORG, Probes, eventually, make
-from support import Api, admin_token, token
+from monitor_support import ORG, Probes, eventually, make, reporting
+from support import Api, token
 from target import HttpServer, Reply
 
 from server.domain.model import parse_iso
 from server.main import Server
 
 JUMP = 30.0  # seconds of silence a jump makes: less than a region needs to go stale
-
-
-@pytest.fixture
-def clock() -> trio.testing.MockClock:
-    return trio.testing.MockClock(rate=1.0)
-
-
-@pytest.fixture
-async def api(server: Server) -> AsyncIterator[Api]:
-    """A connection per request: no idle one has to outlive a jump."""
-    async with Api.open(server.base_url, admin_token(), keep_alive=False) as client:
-        yield client
 
 
 async def jump_while_live(
@@ -66,28 +53,29 @@ def hooked(web: HttpServer) -> list[tuple[str, Any]]:
 
 @pytest.mark.slow
 async def test_a_dead_probe_leaves_the_quorum_goes_offline_and_is_told_once(
-    server: Server, api: Api, web: HttpServer, probes: Probes, clock: trio.testing.MockClock
+    server: Server, jumping_api: Api, web: HttpServer, probes: Probes, clock: trio.testing.MockClock
 ) -> None:
     web.routes["/edge"] = Reply(503, b"no")
     web.routes["/hook"] = Reply(200, b"ok")
-    await api.ok(
+    await jumping_api.ok(
         "POST",
         f"{ORG}/channels",
         {"kind": "webhook", "name": "Ops", "config": {"url": web.url("/hook")}},
         201,
     )
+    probes.start(server.base_url, "eu-west")
+    # us-east may not reach the target (on loopback): a bad path, always down.
+    probes.start(server.base_url, "us-east", networks="public")
+    await reporting(server.base_url, "eu-west", "us-east")
     monitor = await make(
-        api,
+        jumping_api,
         name="Edge",
         interval=10,
         quorum=2,  # checked everywhere: here, eu-west and us-east
         spec={"url": web.url("/edge"), "timeout": 2},
     )
     path = f"{ORG}/monitors/{monitor['id']}"
-    probes.start(server.base_url, "eu-west")
-    # us-east may not reach the target (on loopback): a bad path, always down.
-    probes.start(server.base_url, "us-east", networks="public")
-    seen = await eventually(api, path, lambda m: len(m["failing_regions"]) == 3, 60)
+    seen = await eventually(jumping_api, path, lambda m: len(m["failing_regions"]) == 3, 60)
     assert seen["verdict"] == "down"
     probes.kill("eu-west")  # while it sees the monitor down
     web.routes["/edge"] = Reply(200, b"ok")
@@ -95,14 +83,16 @@ async def test_a_dead_probe_leaves_the_quorum_goes_offline_and_is_told_once(
     # Its last word was "down", and us-east still fails: two regions of three.
     # Once eu-west is stale, only the live ones count, and they disagree.
     for _ in range(2):
-        await jump_while_live(clock, api, monitor["id"], ["local", "us-east"])
-    seen = await eventually(api, path, lambda m: m["verdict"] == "up")
+        await jump_while_live(clock, jumping_api, monitor["id"], ["local", "us-east"])
+    seen = await eventually(jumping_api, path, lambda m: m["verdict"] == "up")
     assert seen["failing_regions"] == ["us-east"]
-    assert (await api.ok("GET", f"{ORG}/services/API"))["status"] == "operational"
+    assert seen["regions_stale"] == ["eu-west"] and seen["regions_live"] == ["local", "us-east"]
+    assert seen["quorum_met"] is True  # two live regions for a quorum of two
+    assert (await jumping_api.ok("GET", f"{ORG}/services/API"))["status"] == "operational"
 
     # Ninety seconds without a word: its probe is offline, and the members hear it.
     for _ in range(2):
-        await jump_while_live(clock, api, monitor["id"], ["local", "us-east"])
+        await jump_while_live(clock, jumping_api, monitor["id"], ["local", "us-east"])
     with trio.fail_after(30):
         while True:
             if [e for e, _ in hooked(web) if e.startswith("probe.")] == ["probe.offline"]:
@@ -118,7 +108,7 @@ async def test_a_dead_probe_leaves_the_quorum_goes_offline_and_is_told_once(
     assert regions["eu-west"]["state"] == "offline" and not regions["eu-west"]["connected"]
     assert regions["eu-west"]["last_seen"] == offline["last_seen"]
     assert regions["us-east"]["state"] == "live" and regions["local"]["own"]
-    probes_seen = await api.ok("GET", f"{ORG}/probes")
+    probes_seen = await jumping_api.ok("GET", f"{ORG}/probes")
     assert {r["region"]: r["state"] for r in probes_seen["data"]} == {
         "eu-west": "offline",
         "local": "live",
@@ -133,7 +123,7 @@ async def test_a_dead_probe_leaves_the_quorum_goes_offline_and_is_told_once(
                 break
             await trio.sleep(0.05)
     # One more sweep of the regions: it is still told once.
-    await jump_while_live(clock, api, monitor["id"], ["eu-west", "local", "us-east"])
+    await jump_while_live(clock, jumping_api, monitor["id"], ["eu-west", "local", "us-east"])
     assert server.notify_feed is not None and server.notifier is not None
     await server.notify_feed.tell("org:demo")
     told = [d["event"] for d in await server.notifier.deliveries("demo")]
