@@ -519,14 +519,21 @@ class Monitoring:
         self.wanted[monitor.id] = (org, verdict, tuple(failing), error)
         self._send_now.set()
 
-    def beat(self, token: str) -> bool:
-        """A heartbeat arrived; False if the token names no monitor."""
+    def beat(self, token: str, beat: Beat | None = None) -> bool:
+        """A heartbeat arrived (``beat``: what the job said of itself; none: up);
+        False if the token names no monitor. A job that says it failed ran: its
+        beat is a failure, not a silence."""
         monitor_id = self.heartbeats.get(heartbeat_digest(token))
         if monitor_id is None:
             return False
+        beat = beat or Beat()
         self.last_beat[monitor_id] = trio.current_time()
         self.missed_at.pop(monitor_id, None)
-        return self.report(HEARTBEAT_REGION, monitor_id, Outcome("up"))
+        words = beat.msg or None
+        if beat.status is BeatStatus.DOWN and words is None:
+            words = "the job reported a failure (status=down)"
+        outcome = Outcome(beat.status.value, beat.ping, None, words)
+        return self.report(HEARTBEAT_REGION, monitor_id, outcome)
 
     # -- the tasks ----------------------------------------------------------------
 
@@ -753,6 +760,23 @@ class ProbeResult:
     latency_ms: float | None = None
     status_code: Annotated[int, Range(100, 599)] | None = None
     error: Annotated[str, Text(0, 1_000, lines=True)] | None = None
+
+
+class BeatStatus(StrEnum):
+    UP = "up"
+    DOWN = "down"
+
+
+MAX_BEAT_MESSAGE = 1_000  # code points of a beat's msg kept (the rest is cut off)
+
+
+@dataclass(frozen=True, slots=True)
+class Beat:
+    """What a heartbeat says, as Uptime Kuma's push URL takes it."""
+
+    status: BeatStatus = BeatStatus.UP
+    msg: Annotated[str, Text(0, MAX_BEAT_MESSAGE, lines=True)] | None = None
+    ping: Annotated[float, Range(0, 86_400_000)] | None = None  # milliseconds
 
 
 @dataclass(frozen=True, slots=True)

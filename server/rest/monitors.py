@@ -7,6 +7,7 @@ tables; these routes read them.
 
 from __future__ import annotations
 
+import contextlib
 from datetime import UTC, datetime
 from typing import Any
 
@@ -16,9 +17,11 @@ from ..domain.errors import NotFound, ValidationError
 from ..domain.model import iso, parse_iso
 from ..domain.monitor_rules import find_monitor
 from ..domain.monitors import Monitor
+from ..domain.schema import parse
+from ..monitoring.service import MAX_BEAT_MESSAGE, Beat
 from ..monitoring.uptime import summarize
 from ..store.monitoring import recent_results, rollups, since_days, storage_bytes
-from .common import json_response, parts, query_int
+from .common import json_body, json_response, parts, query_int
 
 bp = Blueprint("monitors", __name__, url_prefix="/api/v1")
 
@@ -56,7 +59,9 @@ def _result(row: dict[str, Any]) -> dict[str, Any]:
         "outcome": row["outcome"],
         "latency_ms": None if row["latency_ms"] is None else round(row["latency_ms"], 1),
         "status_code": row["status_code"],
-        "error": row["error"],
+        # The result's words: why it failed, or what a heartbeat's job said.
+        "error": row["error"] if row["outcome"] != "up" else None,
+        "message": row["error"],
     }
 
 
@@ -126,10 +131,39 @@ async def runtime() -> Response:
 
 @bp.route("/heartbeat/<token>", methods=["GET", "POST", "HEAD"])
 async def heartbeat(token: str) -> Response:
-    """A scheduled job says it ran. The token is the whole credential."""
+    """A scheduled job says it ran, and how (``status=up|down``, ``msg``, ``ping``
+    in milliseconds, as Uptime Kuma's push URL takes them). The token is the
+    whole credential."""
+    beat = await _beat()
     monitoring = parts().monitoring
-    if monitoring is None or len(token) > 200 or not monitoring.beat(token):
+    if monitoring is None or len(token) > 200 or not monitoring.beat(token, beat):
         raise NotFound("no heartbeat monitor has this token", field="token")
     if request.method == "HEAD":
         return Response(b"", 200)
     return json_response({"ok": True})
+
+
+_BEAT_FIELDS = ("status", "msg", "ping")
+
+
+async def _beat() -> Beat:
+    """The beat's parameters: the query's, and for a POST its JSON or form body's
+    (which win). Other parameters are let be; an empty ``msg`` or ``ping`` is
+    none (Kuma's URL sends ``ping=`` when it has none); a long ``msg`` is cut."""
+    given: dict[str, Any] = {k: request.args[k] for k in _BEAT_FIELDS if k in request.args}
+    if request.method == "POST":
+        if request.mimetype in ("application/x-www-form-urlencoded", "multipart/form-data"):
+            form = await request.form
+            given.update({k: form[k] for k in _BEAT_FIELDS if k in form})
+        elif (await request.get_data(as_text=False)).strip():
+            body = await json_body()
+            given.update({k: body[k] for k in _BEAT_FIELDS if k in body})
+    for key in ("msg", "ping"):
+        if given.get(key) == "":
+            del given[key]
+    if isinstance(given.get("ping"), str):
+        with contextlib.suppress(ValueError):  # if not a number, refused below by name
+            given["ping"] = float(given["ping"])
+    if isinstance(given.get("msg"), str):
+        given["msg"] = given["msg"][:MAX_BEAT_MESSAGE]
+    return parse(Beat, given, where="heartbeat")

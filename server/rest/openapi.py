@@ -236,8 +236,16 @@ def document() -> dict[str, Any]:
             " pauses (server operators)"
         )
     }
+    beat = [
+        *_path_params("token"),
+        _query("status", {"type": "string", "enum": ["up", "down"]}, "how the job went (up)"),
+        _query("msg", {"type": "string", "maxLength": 1000}, "what the job says"),
+        _query("ping", {"type": "number", "minimum": 0}, "its response time, milliseconds"),
+    ]
     paths["/api/v1/heartbeat/{token}"] = {
-        method: _op("A heartbeat monitor's beat", auth=False, params=_path_params("token"))
+        method: _op(
+            "A heartbeat monitor's beat (as Uptime Kuma's push URL)", auth=False, params=beat
+        )
         for method in ("get", "post")
     }
     for name in DOCUMENTS:

@@ -102,6 +102,50 @@ async def test_heartbeats_keep_it_up_and_silence_brings_it_down(server: Server, 
     await eventually(api, f"{ORG}/monitors/{monitor['id']}", lambda m: m["verdict"] == "up")
 
 
+async def test_a_heartbeat_says_how_the_job_went_as_kuma_s_push_url_does(
+    server: Server, api: Api
+) -> None:
+    monitor = await make(api, name="Backup", kind="heartbeat", spec={}, interval=60, grace=0)
+    token = monitor.pop("heartbeat_token")
+    beat, path = f"/api/v1/heartbeat/{token}", f"{ORG}/monitors/{monitor['id']}"
+    async with Api.open(server.base_url) as job:
+        failed = await job.get(f"{beat}?status=down&msg=backup+failed&ping=")
+        assert failed.status_code == 200 and failed.json() == {"ok": True}
+        seen = await eventually(api, path, lambda m: m["verdict"] == "down")
+        assert seen["error"] == "backup failed"
+        assert (await job.get(f"{beat}?status=up&msg=OK&ping=12.5")).status_code == 200
+        await eventually(api, path, lambda m: m["verdict"] == "up")
+        form = await job.client.post(beat, data={"status": "down", "msg": "disk full"})
+        assert form.status_code == 200
+        seen = await eventually(api, path, lambda m: m["verdict"] == "down")
+        assert seen["error"] == "disk full"
+        assert (await job.post(beat, {"status": "up", "ping": 3})).status_code == 200
+        await eventually(api, path, lambda m: m["verdict"] == "up")
+        for query, field in (
+            ("status=late", "status"),
+            ("ping=-1", "ping"),
+            ("ping=soon", "ping"),
+            ("msg=a%00b", "msg"),
+        ):
+            refused = await job.get(f"{beat}?{query}")
+            assert refused.status_code == 422, query
+            assert refused.json()["error"]["code"] == "invalid_field"
+            assert refused.json()["error"]["field"] == field
+        long = await job.get(f"{beat}?status=up&msg={'x' * 5000}")
+        assert long.status_code == 200  # a long message is cut, the beat counts
+    assert server.monitoring is not None
+    await server.monitoring.flush()
+    page = await api.ok("GET", f"{path}/results?limit=10")
+    said = [(r["outcome"], r["latency_ms"], r["error"], r["message"]) for r in page["data"]]
+    assert said[1:] == [
+        ("up", 3.0, None, None),
+        ("down", None, "disk full", "disk full"),
+        ("up", 12.5, None, "OK"),
+        ("down", None, "backup failed", "backup failed"),
+    ]
+    assert said[0][3] == "x" * 1000
+
+
 async def test_results_and_uptime_are_kept(server: Server, api: Api, web: HttpServer) -> None:
     web.routes["/ok"] = Reply(200, b"fine")
     monitor = await make(api, name="Results", spec={"url": web.url("/ok")}, paused=False)
