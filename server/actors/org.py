@@ -29,7 +29,7 @@ from ..config import Limits
 from ..domain import commands as c
 from ..domain.audit import details
 from ..domain.errors import DomainError, ValidationError
-from ..domain.events import Event, apply, member_data, public_data
+from ..domain.events import Event, apply, member_data, public_data, verdict_changes
 from ..domain.model import Org, OrgState, iso, parse_iso
 from ..domain.rules import decide
 from ..domain.statuspage import render
@@ -37,7 +37,7 @@ from ..domain.views import member_snapshot, public_snapshot
 from ..protocol import frames
 from ..protocol import messages as m
 from ..store import AuditEntry, Loaded, NewStream, Store, receipts
-from ..store.pg import Archived, ReceiptRow
+from ..store.pg import Archived, ReceiptRow, VerdictRow
 from ..store.receipts import Kept, Receipt
 from .base import BatchActor, Handle
 from .connection import join_topic
@@ -274,6 +274,10 @@ class OrgActor(BatchActor[Do]):
                     Archived(e.data["id"], e.version, parse_iso(e.data["incident"]["started_at"]))
                     for e in events
                     if e.name == "incident.archived"
+                ],
+                verdicts=[
+                    VerdictRow(monitor, e.version, e.at, verdict)
+                    for monitor, e, verdict in verdict_changes(self.state, events)
                 ],
             )
             self.state = state

@@ -51,6 +51,7 @@ from ..store.monitoring import (
     forget_probe_region,
     forget_results,
     forget_rollups,
+    forget_verdicts,
     probe_regions,
     save_probe_region,
     write_results,
@@ -744,6 +745,7 @@ class Monitoring:
             try:
                 await forget_results(self.store, now - self.retention)
                 await forget_rollups(self.store, now - timedelta(days=ROLLUP_DAYS))
+                await forget_verdicts(self.store, now - timedelta(days=ROLLUP_DAYS))
             except (StoreError, OSError) as exc:
                 log.warning("cannot forget old check results yet: %s", exc)
             await trio.sleep(3600)

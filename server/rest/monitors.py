@@ -8,19 +8,25 @@ tables; these routes read them.
 from __future__ import annotations
 
 import contextlib
-from datetime import UTC, datetime
 from typing import Any
 
 from quart import Blueprint, Response, request
 
 from ..domain.errors import NotFound, ValidationError
-from ..domain.model import iso, parse_iso
+from ..domain.model import iso, parse_iso, to_millisecond
 from ..domain.monitor_rules import find_monitor
 from ..domain.monitors import Monitor
 from ..domain.schema import parse
 from ..monitoring.service import MAX_BEAT_MESSAGE, Beat
-from ..monitoring.uptime import summarize
-from ..store.monitoring import recent_results, rollups, since_days, storage_bytes
+from ..monitoring.uptime import WINDOWS, summarize, verdict_spans
+from ..store.monitoring import (
+    monitor_verdicts,
+    recent_results,
+    region_rollups,
+    rollups,
+    since_days,
+    storage_bytes,
+)
 from .common import json_body, json_response, parts, query_int
 
 bp = Blueprint("monitors", __name__, url_prefix="/api/v1")
@@ -67,14 +73,22 @@ def _result(row: dict[str, Any]) -> dict[str, Any]:
 
 @bp.get("/orgs/<org>/monitors/<ref>/uptime")
 async def uptime(org: str, ref: str) -> Response:
-    """Uptime over 24 hours, 7, 30 and 90 days, by day, and hourly response times."""
+    """Uptime over 24 hours, 7, 30 and 90 days from the verdicts, each region's
+    checks beside it, by day, and hourly response times."""
     monitor = await _monitor(org, ref)
-    now = datetime.now(UTC)
-    rows = await rollups(parts().store, monitor.id, since_days(now, 90))
-    summary = summarize(rows, now)
+    store, now = parts().store, to_millisecond(parts().registry.clock.now())  # as it is said
+    since = since_days(now, 90)
+    changes = await monitor_verdicts(store, monitor.id, now - WINDOWS["90d"])
+    spans = verdict_spans(
+        changes, monitor.verdict.value, monitor.verdict_since or monitor.created_at, now
+    )
+    rows = await rollups(store, monitor.id, since)
+    summary = summarize(spans, rows, await region_rollups(store, monitor.id, since), now)
     for point in summary["response_times"]:
         point["hour"] = iso(point["hour"])
-    return json_response({"monitor": monitor.id, "verdict": monitor.verdict.value, **summary})
+    return json_response(
+        {"monitor": monitor.id, "verdict": monitor.verdict.value, "at": iso(now), **summary}
+    )
 
 
 @bp.post("/orgs/<org>/monitors/<ref>/check")
