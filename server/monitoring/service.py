@@ -15,8 +15,14 @@ moment), runs the local probe's schedule, and takes results from every probe:
   trackers start empty, changes nothing until fresh results decide;
 * a sweep judges again the monitors whose regions went stale in silence.
 
-Heartbeat monitors have no probe: a beat is an ``up`` result, and a sweep
-reports ``down`` once per interval while the beats stay away.
+Heartbeat monitors have no probe: a beat is a result (``up``, unless the job
+says ``status=down``), and a sweep reports ``down`` once per interval while
+the beats stay away.
+
+Remote probes' regions are watched too (see :mod:`.regions`): one whose probe
+falls silent is offline, counts for no quorum, and the organizations it
+checks for are told (a :class:`~server.domain.commands.NoteProbe` each) when
+it goes and when it comes back.
 """
 
 from __future__ import annotations
@@ -469,6 +475,7 @@ class Monitoring:
                 field="monitor",
             )
         outcome: Outcome = await self.probe.check(found[1])
+        self.own_last_seen = self.registry.clock.now()
         self.report(self.region, monitor_id, outcome)
         return outcome
 
