@@ -198,6 +198,9 @@ def _render(org: str, event: str, payload: Mapping[str, Any], base_url: str) -> 
     return Rendered(f"{prefix}{event}", (), page)
 
 
+PROBE_NAMES = 20  # monitors named in a probe's notification; the rest are counted
+
+
 def _probe_words(prefix: str, event: str, payload: Mapping[str, Any], page: str) -> Rendered:
     region = payload.get("region", "?")
     monitors = payload.get("monitors")
@@ -206,7 +209,9 @@ def _probe_words(prefix: str, event: str, payload: Mapping[str, Any], page: str)
         for m in (monitors if isinstance(monitors, list) else [])
         if isinstance(m, Mapping)
     ]
-    checked = f"It checks {', '.join(names)}." if names else ""
+    shown = ", ".join(names[:PROBE_NAMES])
+    more = f" and {len(names) - PROBE_NAMES} more" if len(names) > PROBE_NAMES else ""
+    checked = f"It checks {shown}{more}." if names else ""
     if event == "probe.offline":
         heard = _when(payload.get("last_seen")) if payload.get("last_seen") else "never"
         said = (

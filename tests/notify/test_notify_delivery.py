@@ -414,6 +414,9 @@ def test_a_probe_going_offline_and_back_is_told_to_members_only() -> None:
     words = render("demo", "probe.offline", data, "https://status.example")
     assert words.subject == "[demo] Probe offline: eu-west"
     assert "It checks API." in words.paragraphs
+    many = {**data, "monitors": [{"id": f"m{n}", "name": f"M{n}"} for n in range(25)]}
+    said = render("demo", "probe.online", many, "https://status.example").paragraphs[-1]
+    assert said.startswith("It checks M0, M1,") and said.endswith("M19 and 5 more.")
 
 
 async def test_payload_json_survives_as_given(
