@@ -183,7 +183,8 @@ def notification_for(event: Event) -> tuple[str, dict[str, Any]] | None:
     """The notification an organization's event makes, with the public view as payload.
 
     None for events nobody is notified of (deletions, edits that add nothing to
-    a timeline, members-only events but for a monitor's verdict).
+    a timeline, members-only events but for a monitor's verdict and a probe
+    going offline or coming back, whose payload is what was recorded).
     """
     if event.name == "monitor.updated":
         return _monitor_notification(event.data)
