@@ -127,6 +127,7 @@ ROUTES: Final[dict[tuple[str, str], Access]] = {
     # The server's own.
     ("POST", "/api/v1/orgs"): OPERATOR,
     ("GET", "/api/v1/monitoring"): OPERATOR,
+    ("DELETE", "/api/v1/monitoring/regions/<region>"): OPERATOR,
     ("GET", "/api/v1/runtime"): OPERATOR,
     ("GET", "/api/v1/audit"): OPERATOR,  # the server's own log: logins
     # An organization and what it holds.
@@ -160,6 +161,7 @@ ROUTES: Final[dict[tuple[str, str], Access]] = {
     ("GET", f"{_ORG}/monitors/<ref>/results"): READ,
     ("GET", f"{_ORG}/monitors/<ref>/uptime"): READ,
     ("POST", f"{_ORG}/monitors/<ref>/check"): CHANGE,
+    ("GET", f"{_ORG}/probes"): READ,
     # Rooms: another organization's room does not exist, as far as answers say.
     ("POST", "/api/v1/rooms"): Access("org-in-body", Action.CHANGE),
     ("GET", "/api/v1/rooms/<room_id>"): room(Action.READ),

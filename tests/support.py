@@ -89,9 +89,16 @@ class Api:
 
     @classmethod
     @contextlib.asynccontextmanager
-    async def open(cls, base_url: str, bearer: str | None = None) -> AsyncIterator[Api]:
+    async def open(
+        cls, base_url: str, bearer: str | None = None, *, keep_alive: bool = True
+    ) -> AsyncIterator[Api]:
+        """``keep_alive=False``: a new connection for each request (for tests
+        that jump the clock past what a connection may idle)."""
         headers = {"Authorization": f"Bearer {bearer}"} if bearer else {}
-        async with httpx.AsyncClient(base_url=base_url, headers=headers, timeout=TIMEOUT) as c:
+        limits = httpx.Limits() if keep_alive else httpx.Limits(max_keepalive_connections=0)
+        async with httpx.AsyncClient(
+            base_url=base_url, headers=headers, timeout=TIMEOUT, limits=limits
+        ) as c:
             yield cls(c)
 
     async def request(self, method: str, path: str, body: Any = None, **kw: Any) -> httpx.Response:

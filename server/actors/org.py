@@ -29,7 +29,7 @@ from ..config import Limits
 from ..domain import commands as c
 from ..domain.audit import details
 from ..domain.errors import DomainError, ValidationError
-from ..domain.events import Event, apply, member_data, public_data
+from ..domain.events import Event, apply, member_data, public_data, verdict_changes
 from ..domain.model import Org, OrgState, iso, parse_iso
 from ..domain.rules import decide
 from ..domain.statuspage import render
@@ -37,7 +37,7 @@ from ..domain.views import member_snapshot, public_snapshot
 from ..protocol import frames
 from ..protocol import messages as m
 from ..store import AuditEntry, Loaded, NewStream, Store, receipts
-from ..store.pg import Archived, ReceiptRow
+from ..store.pg import Archived, ReceiptRow, VerdictRow
 from ..store.receipts import Kept, Receipt
 from .base import BatchActor, Handle
 from .connection import join_topic
@@ -169,17 +169,24 @@ class OrgActor(BatchActor[Do]):
         clock: Clock,
         new_id: Callable[[], str],
         snapshot_version: int,
+        regions: Callable[[], frozenset[str] | None] = lambda: None,
     ) -> None:
         super().__init__(handle, store, clock, snapshot_version)
         self.org = handle
         self.state = state
         self.new_id = new_id
+        self.regions = regions  # the regions probes report from (Context.regions)
         self.receipts: dict[tuple[str, str], ReceiptRow | Kept] = {}  # recent, oldest first
         self.keep_resolved = timedelta(days=handle.limits.incident_memory_days)
 
     @classmethod
     async def load(
-        cls, handle: OrgHandle, store: Store, clock: Clock, new_id: Callable[[], str]
+        cls,
+        handle: OrgHandle,
+        store: Store,
+        clock: Clock,
+        new_id: Callable[[], str],
+        regions: Callable[[], frozenset[str] | None] = lambda: None,
     ) -> OrgActor | None:
         """Rebuild from the latest snapshot plus the events after it; None if no such org."""
         since = handle.topics["org"].seq if handle.topics else None
@@ -196,7 +203,7 @@ class OrgActor(BatchActor[Do]):
         if state is None:
             raise ValueError(f"{handle.stream} has neither a snapshot nor events")  # corrupt
         handle.restore_topics(loaded, state)
-        return cls(handle, state, store, clock, new_id, loaded.snapshot_version)
+        return cls(handle, state, store, clock, new_id, loaded.snapshot_version, regions)
 
     # -- BatchActor ------------------------------------------------------------------
 
@@ -221,6 +228,7 @@ class OrgActor(BatchActor[Do]):
         now = self.clock.now()
         held = await self._receipts_of(batch, now)
         made: dict[tuple[str, str], ReceiptRow] = {}  # this batch's receipts
+        regions = self.regions()
         for request in batch:
             receipt = request.receipt
             if receipt is not None:
@@ -233,6 +241,7 @@ class OrgActor(BatchActor[Do]):
                 author=request.author,
                 new_id=self.new_id,
                 keep_resolved=self.keep_resolved,
+                regions=regions,
             )
             try:
                 decision = decide(state, request.command, ctx)
@@ -265,6 +274,10 @@ class OrgActor(BatchActor[Do]):
                     Archived(e.data["id"], e.version, parse_iso(e.data["incident"]["started_at"]))
                     for e in events
                     if e.name == "incident.archived"
+                ],
+                verdicts=[
+                    VerdictRow(monitor, e.version, e.at, verdict)
+                    for monitor, e, verdict in verdict_changes(self.state, events)
                 ],
             )
             self.state = state

@@ -64,6 +64,9 @@ class Registry:
         # Checks a command needs that take I/O (a monitor's target resolved against
         # the network rule), run before it is queued, by every door alike.
         self.preflight: Callable[[Any], Awaitable[None]] | None = None
+        # The regions probes report from (the monitoring service's), for the
+        # rules that check a monitor's quorum can be met; None: not known.
+        self.regions: Callable[[], frozenset[str]] | None = None
         self._nursery: trio.Nursery | None = None
         self.crashes = 0
 
@@ -147,9 +150,15 @@ class Registry:
 
     async def _load(self, handle: Handle[Any]) -> BatchActor[Any] | None:
         if isinstance(handle, OrgHandle):
-            return await OrgActor.load(handle, self.store, self.clock, self.new_id)
+            return await OrgActor.load(
+                handle, self.store, self.clock, self.new_id, self.known_regions
+            )
         assert isinstance(handle, RoomHandle)
         return await RoomActor.load(handle, self.store, self.clock)
+
+    def known_regions(self) -> frozenset[str] | None:
+        """The regions probes report from, if a provider says (see ``regions``)."""
+        return None if self.regions is None else self.regions()
 
     async def _supervise(self, handle: Handle[Any]) -> None:
         crashes = 0

@@ -13,6 +13,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from enum import StrEnum
 from typing import Annotated, Any, TypeAlias
 
 from .access import Action
@@ -229,6 +230,21 @@ class SetMonitorState:
     error: str | None = None
 
 
+class ProbeState(StrEnum):
+    OFFLINE = "offline"  # no result from the region's probe for a while
+    ONLINE = "online"  # it reports again
+
+
+@dataclass(frozen=True, slots=True)
+class NoteProbe:
+    """Internal: a region's probe went silent, or came back (see server/monitoring).
+    Tells the members of an organization whose monitors it checks."""
+
+    region: Region
+    state: ProbeState
+    last_seen: datetime | None = None  # its last result, if it ever sent one
+
+
 Command: TypeAlias = (
     CreateOrg
     | UpdateOrg
@@ -250,6 +266,7 @@ Command: TypeAlias = (
     | UpdateMonitor
     | DeleteMonitor
     | SetMonitorState
+    | NoteProbe
 )
 
 
@@ -266,7 +283,7 @@ class CommandSpec:
 
 
 #: Every command a client may send, with what it takes to send it. Internal
-#: commands (``Tick``, ``SetMonitorState``) have no door and are not here;
+#: commands (``Tick``, ``SetMonitorState``, ``NoteProbe``) have no door and are not here;
 #: creating an organization is the server's, not an organization's (``org.create``
 #: needs a server-wide operator token).
 CATALOGUE: tuple[CommandSpec, ...] = (
@@ -298,6 +315,7 @@ COMMAND_NAMES: Mapping[type, str] = {
     CreateOrg: "org.create",
     Tick: "tick",
     SetMonitorState: "monitor.state",
+    NoteProbe: "probe.state",
 }
 
 
@@ -329,3 +347,7 @@ class Context:
     # How long a resolved incident stays in the actor's state before it is
     # archived (kept in the store, read from there); None: for ever.
     keep_resolved: timedelta | None = None
+    # The regions probes report from (the server's own and every remote one it
+    # knows): a monitor checked everywhere cannot ask a larger quorum. None:
+    # not known here (domain tests, tools), not checked.
+    regions: frozenset[str] | None = None

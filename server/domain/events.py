@@ -12,7 +12,7 @@ topic's seq) and, when the public may see it, the ``status:`` topic's seq.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
@@ -103,6 +103,30 @@ def member_data(event: Event) -> Mapping[str, Any]:
     return data
 
 
+def verdict_changes(before: OrgState, events: Sequence[Event]) -> list[tuple[str, Event, str]]:
+    """The monitors whose verdict ``events`` set (a new monitor's) or changed,
+    after ``before``: (monitor id, the event, the verdict). Uptime is worked
+    out from these."""
+    changed: list[tuple[str, Event, str]] = []
+    latest: dict[str, str | None] = {}
+    for event in events:
+        if event.name not in ("monitor.created", "monitor.updated"):
+            if event.name == "monitor.deleted":
+                latest[event.data["id"]] = None
+            continue
+        monitor = event.data["monitor"]
+        monitor_id, verdict = monitor["id"], monitor["verdict"]
+        if monitor_id in latest:
+            was = latest[monitor_id]
+        else:
+            old = before.monitors.get(monitor_id)
+            was = None if old is None else old.verdict.value
+        if verdict != was:
+            changed.append((monitor_id, event, verdict))
+        latest[monitor_id] = verdict
+    return changed
+
+
 def apply(state: OrgState, event: Event) -> None:
     """Apply one event to ``state`` in place (on a fork, or while replaying)."""
     name, data = event.name, event.data
@@ -133,6 +157,8 @@ def apply(state: OrgState, event: Event) -> None:
         _put_or_delete(state.monitors, what, data, "monitor", Monitor.from_dict)
     elif name == "status.changed":
         state.status = OverallStatus.from_dict(data["status"])
+    elif kind == "probe":
+        pass  # a region's probe went offline or online: told, not kept
     else:
         raise ValueError(f"unknown event {name!r} at version {event.version}")
     state.version = event.version

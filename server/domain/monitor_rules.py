@@ -73,12 +73,34 @@ def _check_spec(kind: MonitorKind, spec: dict[str, Any]) -> dict[str, Any]:
     return spec_to_dict(parse_spec(kind.value, spec, prefix="spec."))
 
 
-def _check_regions(regions: tuple[str, ...], quorum: int) -> None:
+def _check_regions(
+    kind: MonitorKind, regions: tuple[str, ...], quorum: int, reporting: frozenset[str] | None
+) -> None:
+    """A quorum that can be met: at most the regions named, or (none named: checked
+    everywhere) the regions that report (``reporting``; None: not known, not
+    checked); a heartbeat has one region, the server's judgement of its beats."""
     if len(set(regions)) != len(regions):
         raise ValidationError("regions must not repeat", field="regions")
+    if kind is MonitorKind.HEARTBEAT:
+        if quorum != 1:
+            raise ValidationError(
+                f"a heartbeat monitor has one region (the server, which hears its beats):"
+                f" its quorum must be 1, not {quorum}",
+                field="quorum",
+            )
+        return
     if regions and quorum > len(regions):
         raise ValidationError(
             f"quorum {quorum} is more than the {len(regions)} regions named", field="quorum"
+        )
+    if not regions and reporting is not None and quorum > len(reporting):
+        named = f" ({', '.join(sorted(reporting))})" if reporting else ""
+        count = {0: "no region reports", 1: "1 region reports"}.get(
+            len(reporting), f"{len(reporting)} regions report"
+        )
+        raise ValidationError(
+            f"quorum {quorum} cannot be met: {count}{named}; ask for fewer, or run more probes",
+            field="quorum",
         )
 
 
@@ -114,7 +136,7 @@ def _create(tx: rules.Tx, cmd: c.CreateMonitor) -> Any:
     service = rules.find_service(state, cmd.service)
     spec = _check_spec(cmd.kind, cmd.spec)
     regions = tuple(cmd.regions)
-    _check_regions(regions, cmd.quorum)
+    _check_regions(cmd.kind, regions, cmd.quorum, tx.ctx.regions)
     _check_status(cmd.down_status)
     token = None
     if cmd.kind is MonitorKind.HEARTBEAT:
@@ -185,7 +207,8 @@ def _update(tx: rules.Tx, cmd: c.UpdateMonitor) -> Any:
         if value is not MISSING:
             changes[attr] = value
     new = replace(old, **changes)
-    _check_regions(new.regions, new.quorum)
+    if (new.regions, new.quorum) != (old.regions, old.quorum):  # else: as it was accepted
+        _check_regions(new.kind, new.regions, new.quorum, tx.ctx.regions)
     if new == old:
         return old.to_dict()
     # What the old settings did ends; a new verdict comes from the probes.

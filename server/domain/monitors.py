@@ -91,6 +91,16 @@ def kept_secrets(old: Mapping[str, Any], new: Mapping[str, Any]) -> dict[str, An
     return merged
 
 
+def checked_in(monitor: Monitor, region: str) -> bool:
+    """Whether probes of ``region`` check ``monitor`` (heartbeats have no probe;
+    paused monitors are checked nowhere; no ``regions``: everywhere)."""
+    return (
+        monitor.kind is not MonitorKind.HEARTBEAT
+        and not monitor.paused
+        and (not monitor.regions or region in monitor.regions)
+    )
+
+
 def redact(details: Any) -> Any:
     """A command's fields with a spec's secrets hidden, for the audit log."""
     if isinstance(details, Mapping) and isinstance(details.get("spec"), Mapping):

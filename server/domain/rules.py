@@ -765,9 +765,9 @@ def handle(tx: Tx, cmd: Any) -> Any:
 
 
 # Monitors' rules build on the ones above (and call them through `handle`).
-from . import monitor_rules  # noqa: E402
+from . import monitor_rules, probe_rules  # noqa: E402
 
-_HANDLERS = {**_HANDLERS, **monitor_rules.HANDLERS}
+_HANDLERS = {**_HANDLERS, **monitor_rules.HANDLERS, **probe_rules.HANDLERS}
 
 # So do postmortems' (an incident update that writes one is theirs).
 from . import postmortems  # noqa: E402

@@ -7,12 +7,22 @@ moment), runs the local probe's schedule, and takes results from every probe:
 * each result is buffered and written in batches (one transaction a second,
   or sooner when many are waiting) with its hourly rollup;
 * each result moves its monitor's :class:`~server.monitoring.verdict.Tracker`;
-  when the verdict (or the set of failing regions) differs from the one the
-  organization has, a :class:`~server.domain.commands.SetMonitorState` goes to
-  the organization's actor, which carries out the monitor's policy.
+  when the verdict of the live regions (or the set of failing regions)
+  differs from the one the organization has, a
+  :class:`~server.domain.commands.SetMonitorState` goes to the organization's
+  actor, which carries out the monitor's policy. Too few live regions to
+  decide, and the monitor keeps its verdict: a restarted server, whose
+  trackers start empty, changes nothing until fresh results decide;
+* a sweep judges again the monitors whose regions went stale in silence.
 
-Heartbeat monitors have no probe: a beat is an ``up`` result, and a sweep
-reports ``down`` once per interval while the beats stay away.
+Heartbeat monitors have no probe: a beat is a result (``up``, unless the job
+says ``status=down``), and a sweep reports ``down`` once per interval while
+the beats stay away.
+
+Remote probes' regions are watched too (see :mod:`.regions`): one whose probe
+falls silent is offline, counts for no quorum, and the organizations it
+checks for are told (a :class:`~server.domain.commands.NoteProbe` each) when
+it goes and when it comes back.
 """
 
 from __future__ import annotations
@@ -32,18 +42,29 @@ from ..actors.mailbox import Unavailable
 from ..actors.registry import Registry
 from ..actors.topic import Topic
 from ..domain import commands as c
-from ..domain.errors import Conflict, DomainError
+from ..domain.errors import Conflict, DomainError, NotFound
 from ..domain.events import Event
-from ..domain.model import OrgState, iso
+from ..domain.model import OrgState, iso, iso_or_none
 from ..domain.monitor_rules import heartbeat_digest
-from ..domain.monitors import Monitor, MonitorKind, Verdict
+from ..domain.monitors import Monitor, MonitorKind, Verdict, checked_in
 from ..domain.schema import Items, Range, Text
 from ..protocol import frames
 from ..protocol import messages as m
 from ..store import Store, StoreError
-from ..store.monitoring import ResultRow, forget_results, forget_rollups, write_results
+from ..store.monitoring import (
+    RegionRow,
+    ResultRow,
+    forget_probe_region,
+    forget_results,
+    forget_rollups,
+    forget_verdicts,
+    probe_regions,
+    save_probe_region,
+    write_results,
+)
+from .regions import LIVE, OFFLINE, Life
 from .scheduler import Scheduler, same_pace
-from .verdict import Tracker
+from .verdict import Tracker, stale_after
 
 log = logging.getLogger(__name__)
 
@@ -54,6 +75,8 @@ MAX_BUFFER = 200_000  # results waiting for the database; beyond, the oldest go
 PROBE_RING = 4_096  # assignment events kept per region, for probes that reconnect
 _MONITOR_EVENTS = ("monitor.", "org.deleted")  # what changes the monitors an org has
 SEEN_RESULTS = 100_000  # result ids remembered per region, so a resent batch counts once
+STALE_SWEEP = 5.0  # seconds between looks for regions gone stale without a word
+SAVE_SEEN_EVERY = 60.0  # seconds: how often a live region's last result is written down
 
 
 class ProbeOutcome(StrEnum):
@@ -110,6 +133,11 @@ class Monitoring:
         self.asked: dict[str, tuple[Verdict, tuple[str, ...]]] = {}
         self.wanted: dict[str, tuple[str, Verdict, tuple[str, ...], str | None]] = {}
         self.feeds: dict[str, Feed] = {}  # by region
+        self.lives: dict[str, Life] = {}  # remote regions, by name (see .regions)
+        self.offline: set[str] = set()  # regions whose probe is offline
+        self._unsaved: set[str] = set()  # regions to write down
+        self._announce = trio.Event()  # regions to write down or to tell of
+        self.own_last_seen: datetime | None = None  # the server's own probe's last result
         self._flush_now = trio.Event()
         self._send_now = trio.Event()
         self.results = 0  # reported since start
@@ -138,8 +166,15 @@ class Monitoring:
         self.by_org.setdefault(org, set()).add(monitor.id)
         tracker = self.trackers.get(monitor.id)
         shape = (monitor.down_after, monitor.up_after, monitor.quorum)
-        if tracker is None or (tracker.down_after, tracker.up_after, tracker.quorum) != shape:
-            self.trackers[monitor.id] = Tracker(*shape)
+        if (
+            tracker is None
+            or (tracker.down_after, tracker.up_after, tracker.quorum) != shape
+            or (old is not None and old[1].paused != monitor.paused)
+        ):
+            self.trackers[monitor.id] = Tracker(*shape, born=trio.current_time())
+        elif monitor.regions:
+            for region in set(tracker.regions) - set(monitor.regions):
+                tracker.forget(region)  # no longer checked there
         if old is not None and old[1].verdict is not monitor.verdict:
             self.asked.pop(monitor.id, None)  # the organization has it now
         self._reassign(org, monitor.id, monitor)
@@ -148,7 +183,7 @@ class Monitoring:
                 self.heartbeats[monitor.heartbeat_hash] = monitor.id
             self.last_beat.setdefault(monitor.id, trio.current_time())
             return
-        if self.probe is not None and _checked_in(monitor, self.region):
+        if self.probe is not None and checked_in(monitor, self.region):
             self.scheduler.put(org, monitor)
         else:
             self.scheduler.drop(monitor.id)
@@ -170,7 +205,7 @@ class Monitoring:
 
     def assignments(self, region: str) -> list[tuple[str, Monitor]]:
         """What a probe in ``region`` checks."""
-        return [(org, mon) for org, mon in self.monitors.values() if _checked_in(mon, region)]
+        return [(org, mon) for org, mon in self.monitors.values() if checked_in(mon, region)]
 
     def stats(self) -> dict[str, Any]:
         """What the server's own probe and the verdicts are doing (GET /api/v1/monitoring)."""
@@ -185,8 +220,174 @@ class Monitoring:
             "lag_seconds": lag.percentiles(),
             "results": self.results,
             "results_waiting": len(self.buffer),
-            "regions": sorted(self.feeds),
+            "regions": self.regions_view(),
         }
+
+    # -- probe liveness (see .regions) ------------------------------------------------
+
+    def known_regions(self) -> frozenset[str]:
+        """The regions that report: the server's own (while its probe runs) and
+        every remote probe's it knows, offline ones included."""
+        own = {self.region} if self.probe is not None else set()
+        return frozenset(own | set(self.lives))
+
+    def regions_view(self, only: set[str] | None = None) -> list[dict[str, Any]]:
+        """Each region that reports, with its state, for people."""
+        out = []
+        if self.probe is not None and (only is None or self.region in only):
+            out.append(
+                {
+                    "region": self.region,
+                    "state": LIVE,
+                    "own": True,
+                    "connected": True,
+                    "monitors": len(self.scheduler.entries),
+                    "last_seen": iso_or_none(self.own_last_seen),
+                    "since": None,
+                }
+            )
+        for name in sorted(self.lives):
+            if only is not None and name not in only:
+                continue
+            feed = self.feeds.get(name)
+            connected = bool(feed and feed.topic.subscribers)
+            out.append(self.lives[name].view(name, connected, len(feed.assigned) if feed else 0))
+        return out
+
+    def org_regions(self, state: OrgState) -> list[dict[str, Any]]:
+        """The regions an organization's monitors are checked from, with their
+        probes' states (a region named that no probe ever reported from:
+        ``unknown``)."""
+        known = self.known_regions()
+        wanted: set[str] = set()
+        for monitor in state.monitors.values():
+            if monitor.kind is not MonitorKind.HEARTBEAT and not monitor.paused:
+                wanted |= set(monitor.regions) if monitor.regions else known
+        out = self.regions_view(wanted)
+        for name in sorted(wanted - known):
+            out.append(
+                {
+                    "region": name,
+                    "state": "unknown",
+                    "own": False,
+                    "connected": False,
+                    "monitors": 0,
+                    "last_seen": None,
+                    "since": None,
+                }
+            )
+        return out
+
+    def live_view(self, monitor: Monitor) -> dict[str, Any]:
+        """What is true of a monitor's regions now, beside what is stored: the
+        regions whose results count (``regions_live``), those that reported it
+        and count no more (``regions_stale``), and whether enough regions report
+        for its quorum to be met (``quorum_met``; ``quorum_note`` says why not)."""
+        if monitor.kind is MonitorKind.HEARTBEAT or monitor.paused:
+            return {
+                "regions_live": [],
+                "regions_stale": [],
+                "quorum_met": True,
+                "quorum_note": None,
+            }
+        live: list[str] = []
+        stale: list[str] = []
+        tracker = self.trackers.get(monitor.id)
+        if tracker is not None:
+            live = tracker.live(trio.current_time(), stale_after(monitor), self.offline)
+            stale = sorted(set(tracker.regions) - set(live))
+        reporting = {r for r in self.known_regions() if r not in self.offline}
+        checking = set(monitor.regions) if monitor.regions else self.known_regions()
+        able = sorted((checking & reporting) - set(stale))
+        met = len(able) >= monitor.quorum
+        note = None
+        if not met:
+            why = [f"{r} is stale" for r in stale]
+            why += [f"{r}'s probe is offline" for r in sorted(checking & self.offline)]
+            why += [f"{r} has no probe" for r in sorted(checking - self.known_regions())]
+            count = {0: "no region reports", 1: "only 1 region reports"}.get(
+                len(able), f"only {len(able)} regions report"
+            )
+            note = (
+                f"quorum {monitor.quorum} cannot be met now: {count}"
+                f"{' (' + ', '.join(able) + ')' if able else ''}"
+                f"{'; ' + ', '.join(why) if why else ''}. Until it can, the monitor keeps"
+                f" its verdict."
+            )
+        return {
+            "regions_live": live,
+            "regions_stale": stale,
+            "quorum_met": met,
+            "quorum_note": note,
+        }
+
+    def _life(self, region: str) -> Life:
+        """A remote region's life, made (live) the first time it is heard of."""
+        life = self.lives.get(region)
+        if life is None:
+            now = trio.current_time()
+            life = self.lives[region] = Life(LIVE, now, now, None, self.registry.clock.now(), True)
+            self._feed(region)
+            self._save(region)
+            log.info("probe region %s: first heard of", region)
+        return life
+
+    def _heard(self, region: str, *, result: bool) -> None:
+        """A probe of ``region`` connected, or (``result``) reported."""
+        life = self._life(region)
+        now = trio.current_time()
+        life.seen = now
+        if result:
+            life.heard = now
+            life.last_seen = self.registry.clock.now()
+        feed = self.feeds[region]
+        if life.state == OFFLINE and (result or not feed.assigned):
+            life.heard = now
+            self._turn(region, life, LIVE)
+
+    def _turn(self, region: str, life: Life, state: str) -> None:
+        life.state = state
+        life.changed_at = self.registry.clock.now()
+        life.told = False
+        if state == OFFLINE:
+            self.offline.add(region)
+            life.told_offline = set()
+            heard = "never" if life.last_seen is None else iso(life.last_seen)
+            log.warning("probe region %s is offline: last result %s", region, heard)
+            now = trio.current_time()
+            for monitor_id, tracker in list(self.trackers.items()):
+                found = self.monitors.get(monitor_id)
+                if region in tracker.regions and found is not None and not found[1].paused:
+                    self._judge(found[0], found[1], tracker, now)  # it counts no more
+        else:
+            self.offline.discard(region)
+            log.warning("probe region %s is back online", region)
+        self._save(region)
+
+    def _save(self, region: str) -> None:
+        self._unsaved.add(region)
+        self._announce.set()
+
+    def forget_region(self, region: str) -> None:
+        """An operator retires a region: it is known no more (Conflict while its
+        probe is live)."""
+        life = self.lives.get(region)
+        if life is None:
+            raise NotFound(f"no probe region {region!r}", field="region")
+        if life.state == LIVE:
+            raise Conflict(
+                f"the probe of region {region!r} is live: stop it first, then forget the"
+                " region once it is offline",
+                field="region",
+            )
+        del self.lives[region]
+        self.offline.discard(region)
+        self._unsaved.discard(region)
+        feed = self.feeds.get(region)
+        if feed is not None and not feed.topic.subscribers:
+            del self.feeds[region]
+        for tracker in self.trackers.values():
+            tracker.forget(region)
 
     # -- remote probes (probe:<region>) ---------------------------------------------
 
@@ -204,6 +405,7 @@ class Monitoring:
     ) -> None:
         """A probe of ``region`` subscribes: its monitors, then changes to them."""
         feed = self._feed(region)
+        self._heard(region, result=False)
 
         def snapshot() -> bytes:
             monitors = [
@@ -216,7 +418,7 @@ class Monitoring:
     def _reassign(self, org: str, monitor_id: str, monitor: Monitor | None) -> None:
         for region, feed in self.feeds.items():
             had = feed.assigned.get(monitor_id)
-            if monitor is not None and _checked_in(monitor, region):
+            if monitor is not None and checked_in(monitor, region):
                 feed.assigned[monitor_id] = (org, monitor)
                 if had is None or not same_pace(had[1], monitor):
                     self._publish(
@@ -240,6 +442,8 @@ class Monitoring:
         """A remote probe's batch. A result already taken (resent after a lost
         answer) is not counted twice; one for a monitor deleted since is dropped."""
         feed = self._feed(region)
+        if results:
+            self._heard(region, result=True)
         taken, unknown = 0, []
         for r in results:
             if r.id in feed.seen:
@@ -258,6 +462,7 @@ class Monitoring:
 
     async def _check(self, org: str, monitor: Monitor) -> None:
         outcome = await self.probe.check(monitor)
+        self.own_last_seen = self.registry.clock.now()
         self.report(self.region, monitor.id, outcome)
 
     async def check_now(self, monitor_id: str) -> Outcome:
@@ -270,6 +475,7 @@ class Monitoring:
                 field="monitor",
             )
         outcome: Outcome = await self.probe.check(found[1])
+        self.own_last_seen = self.registry.clock.now()
         self.report(self.region, monitor_id, outcome)
         return outcome
 
@@ -301,14 +507,19 @@ class Monitoring:
         if monitor.paused:
             return True
         tracker = self.trackers[monitor_id]
-        tracker.record(region, outcome.outcome, outcome.error)
-        self._judge(org, monitor, tracker)
+        now = trio.current_time()
+        tracker.record(region, outcome.outcome, outcome.error, now)
+        self._judge(org, monitor, tracker, now)
         return True
 
-    def _judge(self, org: str, monitor: Monitor, tracker: Tracker) -> None:
-        verdict, failing, error = tracker.verdict()
-        if verdict is Verdict.UNKNOWN:
-            return
+    def _judge(self, org: str, monitor: Monitor, tracker: Tracker, now: float) -> None:
+        """Ask the organization for the verdict of the live regions, when it differs
+        from the one it has. Undecided (too few live regions have settled), the
+        monitor keeps its verdict: only the regions it is seen failing from move."""
+        judged = tracker.judge(now, stale_after(monitor), self.offline, monitor.failing_regions)
+        verdict = monitor.verdict if judged.verdict is Verdict.UNKNOWN else judged.verdict
+        failing = judged.failing
+        error = judged.error or (monitor.error if failing else None)
         want = (verdict, tuple(failing))
         if want == (monitor.verdict, monitor.failing_regions) or self.asked.get(monitor.id) == want:
             self.wanted.pop(monitor.id, None)
@@ -316,30 +527,138 @@ class Monitoring:
         self.wanted[monitor.id] = (org, verdict, tuple(failing), error)
         self._send_now.set()
 
-    def beat(self, token: str) -> bool:
-        """A heartbeat arrived; False if the token names no monitor."""
+    def beat(self, token: str, beat: Beat | None = None) -> bool:
+        """A heartbeat arrived (``beat``: what the job said of itself; none: up);
+        False if the token names no monitor. A job that says it failed ran: its
+        beat is a failure, not a silence."""
         monitor_id = self.heartbeats.get(heartbeat_digest(token))
         if monitor_id is None:
             return False
+        beat = beat or Beat()
         self.last_beat[monitor_id] = trio.current_time()
         self.missed_at.pop(monitor_id, None)
-        return self.report(HEARTBEAT_REGION, monitor_id, Outcome("up"))
+        words = beat.msg or None
+        if beat.status is BeatStatus.DOWN and words is None:
+            words = "the job reported a failure (status=down)"
+        outcome = Outcome(beat.status.value, beat.ping, None, words)
+        return self.report(HEARTBEAT_REGION, monitor_id, outcome)
 
     # -- the tasks ----------------------------------------------------------------
 
     async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
         self.registry.observers.append(self.observe)
+        self.registry.regions = self.known_regions
         try:
             async with trio.open_nursery() as nursery:
                 await nursery.start(self.scheduler.run)
                 nursery.start_soon(self._flusher)
                 nursery.start_soon(self._sender)
                 nursery.start_soon(self._sweep_heartbeats)
+                nursery.start_soon(self._sweep_stale)
                 nursery.start_soon(self._forget)
+                await self._load_regions()
                 await self._discover()
+                nursery.start_soon(self._sweep_regions)
+                nursery.start_soon(self._announcer)
                 task_status.started()
         finally:
             self.registry.observers.remove(self.observe)
+            self.registry.regions = None
+
+    async def _load_regions(self) -> None:
+        """The remote regions known before the restart. A live one gets the
+        offline bound to report again; an offline one stays so until it does."""
+        now = trio.current_time()
+        for row in await probe_regions(self.store):
+            live = row.state == LIVE
+            heard = now if live else float("-inf")
+            self.lives[row.name] = Life(
+                row.state, heard, heard, row.last_seen, row.changed_at, row.told,
+                saved_seen=row.last_seen,
+            )  # fmt: skip
+            if not live:
+                self.offline.add(row.name)
+            self._feed(row.name)
+            if not row.told:
+                self._announce.set()
+
+    async def _sweep_regions(self) -> None:
+        """Each remote region's probe, live or offline (see .regions), every
+        STALE_SWEEP seconds; a live region's last result written down now and then."""
+        while True:
+            await trio.sleep(STALE_SWEEP)
+            now = trio.current_time()
+            for name, life in list(self.lives.items()):
+                feed = self._feed(name)
+                intervals = [mon.interval for _, mon in feed.assigned.values()]
+                state = life.judge(now, bool(feed.topic.subscribers), intervals)
+                if state != life.state:
+                    self._turn(name, life, state)
+                elif (
+                    life.last_seen is not None
+                    and life.last_seen != life.saved_seen
+                    and (
+                        life.saved_seen is None
+                        or (life.last_seen - life.saved_seen).total_seconds() >= SAVE_SEEN_EVERY
+                    )
+                ):
+                    self._save(name)
+
+    async def _announcer(self) -> None:
+        """Write the regions down, and tell the organizations of each probe that
+        went offline or came back (one NoteProbe each), until all are told."""
+        while True:
+            await self._announce.wait()
+            self._announce = trio.Event()
+            try:
+                for name in sorted(self._unsaved):
+                    life = self.lives.get(name)
+                    if life is None:
+                        await forget_probe_region(self.store, name)
+                    else:
+                        saved = life.last_seen
+                        await save_probe_region(
+                            self.store,
+                            RegionRow(name, life.state, saved, life.changed_at, life.told),
+                        )
+                        life.saved_seen = saved
+                    self._unsaved.discard(name)
+                for name, life in list(self.lives.items()):
+                    if not life.told:
+                        await self._tell(name, life)
+            except (Unavailable, StoreError, OSError) as exc:
+                log.warning("probe regions: cannot write or tell yet: %s", exc)
+                await trio.sleep(1.0)
+                self._announce.set()
+
+    async def _tell(self, region: str, life: Life) -> None:
+        """Tell each organization whose monitors ``region`` checks that its probe
+        went offline (or, if it was told so, that it is back)."""
+        state = life.state
+        orgs = {org for org, mon in self.monitors.values() if checked_in(mon, region)}
+        if state == LIVE and life.told_offline is not None:
+            orgs &= life.told_offline
+        command = c.NoteProbe(
+            region,
+            c.ProbeState.OFFLINE if state == OFFLINE else c.ProbeState.ONLINE,
+            life.last_seen,
+        )
+        for org in sorted(orgs):
+            if life.state != state or self.lives.get(region) is not life:
+                return  # it changed again meanwhile: the next round tells that
+            if state == OFFLINE and life.told_offline is not None and org in life.told_offline:
+                continue  # told before a failure of the round
+            try:
+                await self.registry.execute(org, command, AUTHOR)
+            except DomainError as exc:
+                log.info("probe region %s: %s not told: %s", region, org, exc)
+            if state == OFFLINE and life.told_offline is not None:
+                life.told_offline.add(org)
+        if life.state == state:
+            life.told = True
+            if state == LIVE:
+                life.told_offline = None
+            self._save(region)
 
     async def _discover(self) -> None:
         """Load every organization once, so that its monitors are known."""
@@ -412,23 +731,31 @@ class Monitoring:
                 error = f"no heartbeat for {silent:,.0f} s (expected every {monitor.interval} s)"
                 self.report(HEARTBEAT_REGION, monitor_id, Outcome("down", error=error))
 
+    async def _sweep_stale(self) -> None:
+        """Judge again the monitors whose regions went stale without a new result
+        (a probe that died says nothing more): within STALE_SWEEP seconds."""
+        while True:
+            await trio.sleep(STALE_SWEEP)
+            now = trio.current_time()
+            for monitor_id, tracker in list(self.trackers.items()):
+                if tracker.wake > now:
+                    continue
+                found = self.monitors.get(monitor_id)
+                if found is None or found[1].paused:
+                    tracker.wake = float("inf")  # judged again when it has results
+                    continue
+                self._judge(found[0], found[1], tracker, now)
+
     async def _forget(self) -> None:
         while True:
             now = datetime.now(UTC)
             try:
                 await forget_results(self.store, now - self.retention)
                 await forget_rollups(self.store, now - timedelta(days=ROLLUP_DAYS))
+                await forget_verdicts(self.store, now - timedelta(days=ROLLUP_DAYS))
             except (StoreError, OSError) as exc:
                 log.warning("cannot forget old check results yet: %s", exc)
             await trio.sleep(3600)
-
-
-def _checked_in(monitor: Monitor, region: str) -> bool:
-    return (
-        monitor.kind is not MonitorKind.HEARTBEAT
-        and not monitor.paused
-        and (not monitor.regions or region in monitor.regions)
-    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -442,6 +769,23 @@ class ProbeResult:
     latency_ms: float | None = None
     status_code: Annotated[int, Range(100, 599)] | None = None
     error: Annotated[str, Text(0, 1_000, lines=True)] | None = None
+
+
+class BeatStatus(StrEnum):
+    UP = "up"
+    DOWN = "down"
+
+
+MAX_BEAT_MESSAGE = 1_000  # code points of a beat's msg kept (the rest is cut off)
+
+
+@dataclass(frozen=True, slots=True)
+class Beat:
+    """What a heartbeat says, as Uptime Kuma's push URL takes it."""
+
+    status: BeatStatus = BeatStatus.UP
+    msg: Annotated[str, Text(0, MAX_BEAT_MESSAGE, lines=True)] | None = None
+    ping: Annotated[float, Range(0, 86_400_000)] | None = None  # milliseconds
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,14 +1,21 @@
-"""Uptime and response times from hourly rollups.
+"""Uptime from the verdicts; checks, each region's figures and response times
+from the hourly rollups.
 
-Uptime is the share of checks that did not fail: a slow (degraded) answer is
-an answer. Windows are the last 24 hours, 7, 30 and 90 days; the daily series
-has one entry per UTC day, the response-time series one per hour.
+A monitor's uptime over a window is the share of the time its verdict was
+known (``up``, ``degraded`` or ``down``) that it was not ``down``: a slow
+(degraded) answer is an answer, and time before the first verdict, while
+paused or undecided from the start, counts neither way. So a region whose
+failures the quorum ignored lowers nothing; its own figures (the share of its
+checks that did not fail) are shown beside the verdict's, per region.
+
+Windows are the last 24 hours, 7, 30 and 90 days; the daily series has one
+entry per UTC day, the response-time series one per hour.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from datetime import datetime, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
 WINDOWS: Mapping[str, timedelta] = {
@@ -17,31 +24,118 @@ WINDOWS: Mapping[str, timedelta] = {
     "30d": timedelta(days=30),
     "90d": timedelta(days=90),
 }
+KNOWN = frozenset({"up", "degraded", "down"})
+
+Span = tuple[datetime, datetime, str]  # [start, end): the verdict held
 
 
-def _share(checks: int, down: int) -> float | None:
+def verdict_spans(
+    changes: Sequence[Mapping[str, Any]], verdict: str, since: datetime | None, now: datetime
+) -> list[Span]:
+    """When each verdict held, up to ``now``: ``changes`` (``{at, verdict}``,
+    oldest first, the first maybe before the window), ended by the monitor's
+    verdict now, held since ``since``, if they do not say it already."""
+    points = [(c["at"], c["verdict"]) for c in changes]
+    if not points or points[-1][1] != verdict:
+        start = since or now
+        if points:
+            start = max(start, points[-1][0])
+        points.append((start, verdict))
+    ends = [at for at, _ in points[1:]] + [now]
+    return [(at, min(end, now), v) for (at, v), end in zip(points, ends, strict=True) if end > at]
+
+
+def measure(spans: Sequence[Span], start: datetime, end: datetime) -> tuple[float, float]:
+    """Seconds of ``[start, end)`` with a known verdict, and of those, down."""
+    known = down = 0.0
+    for a, b, verdict in spans:
+        seconds = (min(b, end) - max(a, start)).total_seconds()
+        if seconds > 0 and verdict in KNOWN:
+            known += seconds
+            if verdict == "down":
+                down += seconds
+    return known, down
+
+
+def share(known: float, down: float) -> float | None:
+    """Uptime in percent, or None with nothing known."""
+    return None if known <= 0 else round(100.0 * (known - down) / known, 4)
+
+
+def _checks_share(checks: int, down: int) -> float | None:
     return None if checks == 0 else round(100.0 * (checks - down) / checks, 4)
 
 
-def summarize(rows: Sequence[Mapping[str, Any]], now: datetime) -> dict[str, Any]:
-    """``rows``: hourly rollups, oldest first (see server.store.monitoring.rollups)."""
+def _day_start(d: date) -> datetime:
+    return datetime.combine(d, time(0), tzinfo=UTC)
+
+
+def daily_shares(spans: Sequence[Span], first: date, now: datetime) -> dict[date, float]:
+    """Each UTC day from ``first`` to today with a known verdict: its uptime (0..1)."""
+    out = {}
+    day = first
+    while day <= now.astimezone(UTC).date():
+        known, down = measure(spans, _day_start(day), _day_start(day + timedelta(days=1)))
+        if known > 0:
+            out[day] = (known - down) / known
+        day += timedelta(days=1)
+    return out
+
+
+def summarize(
+    spans: Sequence[Span],
+    rows: Sequence[Mapping[str, Any]],
+    region_rows: Sequence[Mapping[str, Any]],
+    now: datetime,
+) -> dict[str, Any]:
+    """``spans``: :func:`verdict_spans`; ``rows``: hourly rollups of every region
+    together, ``region_rows``: by region (server.store.monitoring), oldest first."""
     windows: dict[str, Any] = {}
     for name, span in WINDOWS.items():
         start = now - span
+        known, down_seconds = measure(spans, start, now)
         picked = [r for r in rows if r["hour"] + timedelta(hours=1) > start]
-        checks = sum(r["checks"] for r in picked)
-        down = sum(r["down"] for r in picked)
-        windows[name] = {"uptime": _share(checks, down), "checks": checks, "down": down}
-    days: dict[str, list[int]] = {}
+        regions: dict[str, list[int]] = {}
+        for r in region_rows:
+            if r["hour"] + timedelta(hours=1) > start:
+                acc = regions.setdefault(r["region"], [0, 0])
+                acc[0] += r["checks"]
+                acc[1] += r["down"]
+        windows[name] = {
+            "uptime": share(known, down_seconds),
+            "measured_seconds": round(known, 3),
+            "down_seconds": round(down_seconds, 3),
+            "checks": sum(r["checks"] for r in picked),
+            "down": sum(r["down"] for r in picked),
+            "regions": {
+                region: {"uptime": _checks_share(c, d), "checks": c, "down": d}
+                for region, (c, d) in sorted(regions.items())
+            },
+        }
+    days: dict[date, list[int]] = {}
     for r in rows:
-        day = r["hour"].date().isoformat()
-        acc = days.setdefault(day, [0, 0])
+        acc = days.setdefault(r["hour"].astimezone(UTC).date(), [0, 0])
         acc[0] += r["checks"]
         acc[1] += r["down"]
-    daily = [
-        {"day": day, "uptime": _share(checks, down), "checks": checks, "down": down}
-        for day, (checks, down) in days.items()
-    ]
+    today = now.astimezone(UTC).date()
+    daily = []
+    for n in range(89, -1, -1):
+        day = today - timedelta(days=n)
+        known, down_seconds = measure(
+            spans, max(_day_start(day), now - WINDOWS["90d"]), _day_start(day + timedelta(1))
+        )
+        checks, failed = days.get(day, (0, 0))
+        if known > 0 or checks:
+            daily.append(
+                {
+                    "day": day.isoformat(),
+                    "uptime": share(known, down_seconds),
+                    "measured_seconds": round(known, 3),
+                    "down_seconds": round(down_seconds, 3),
+                    "checks": checks,
+                    "down": failed,
+                }
+            )
     hourly = [
         {
             "hour": r["hour"],

@@ -25,7 +25,8 @@ from .records import NotificationEvent
 log = logging.getLogger(__name__)
 
 BATCH = 500  # events read per transaction
-TOLD = ("incident.", "maintenance.", "monitor.updated")  # the events notifications come from
+# The events notifications come from.
+TOLD = ("incident.", "maintenance.", "monitor.updated", "probe.")
 
 _BEHIND = """
 SELECT s.id FROM streams AS s LEFT JOIN notify_cursors AS c ON c.stream = s.id
@@ -180,14 +181,37 @@ def _logged_before_alerts(monitor: Mapping[str, Any], before: object) -> Mapping
     return None
 
 
+_PROBE_KINDS = {
+    "probe.offline": NotificationEvent.PROBE_OFFLINE,
+    "probe.online": NotificationEvent.PROBE_ONLINE,
+}
+
+
+def _probe_notification(name: str, data: Mapping[str, Any]) -> tuple[str, dict[str, Any]] | None:
+    """``probe.offline`` and ``probe.online``, as recorded: the region, when it
+    was last heard, and the organization's monitors it checks (members only)."""
+    kind = _PROBE_KINDS.get(name)
+    if kind is None:
+        return None
+    monitors = data.get("monitors")
+    return kind.value, {
+        "region": data.get("region"),
+        "last_seen": data.get("last_seen"),
+        "monitors": list(monitors) if isinstance(monitors, list) else [],
+    }
+
+
 def notification_for(event: Event) -> tuple[str, dict[str, Any]] | None:
     """The notification an organization's event makes, with the public view as payload.
 
     None for events nobody is notified of (deletions, edits that add nothing to
-    a timeline, members-only events but for a monitor's verdict).
+    a timeline, members-only events but for a monitor's verdict and a probe
+    going offline or coming back, whose payload is what was recorded).
     """
     if event.name == "monitor.updated":
         return _monitor_notification(event.data)
+    if event.name.startswith("probe."):
+        return _probe_notification(event.name, event.data)
     if event.public_seq is None or not event.name.startswith(("incident.", "maintenance.")):
         return None
     data = public_data(event)

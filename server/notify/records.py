@@ -31,6 +31,8 @@ class NotificationEvent(StrEnum):
     MONITOR_UP = "monitor.up"  # back from down or degraded
     MONITOR_FLAPPING = "monitor.flapping"  # once, then quiet until it is stable
     MONITOR_STABLE = "monitor.stable"  # still for a whole window after flapping
+    PROBE_OFFLINE = "probe.offline"  # a region's probe went silent
+    PROBE_ONLINE = "probe.online"  # and reports again
 
 
 PUBLIC_ONLY = NetworkRule.parse(
@@ -38,7 +40,9 @@ PUBLIC_ONLY = NetworkRule.parse(
 )
 
 #: What public subscribers hear about: what the status page shows.
-SUBSCRIBER_EVENTS = frozenset(e for e in NotificationEvent if not e.startswith("monitor."))
+SUBSCRIBER_EVENTS = frozenset(
+    e for e in NotificationEvent if not e.startswith(("monitor.", "probe."))
+)
 TEST_EVENT = "test"
 
 

@@ -173,6 +173,8 @@ def _render(org: str, event: str, payload: Mapping[str, Any], base_url: str) -> 
         return Rendered(f"{prefix}{_MAINTENANCE_SUBJECTS[event]}: {name}", tuple(paragraphs), page)
     if event in _MONITOR_SUBJECTS:
         return _render_monitor(org, event, payload, base_url)
+    if event in ("probe.offline", "probe.online"):
+        return _probe_words(prefix, event, payload, page)
     if event == "test":
         message = str(payload.get("message") or "This is a test notification.")
         return Rendered(f"{prefix}Test notification", (message,), page)
@@ -237,6 +239,33 @@ def _duration(seconds: float) -> str:
     if minutes < 120:
         return f"{minutes} min"
     return f"{minutes / 60:.1f} h"
+
+
+PROBE_NAMES = 20  # monitors named in a probe's notification; the rest are counted
+
+
+def _probe_words(prefix: str, event: str, payload: Mapping[str, Any], page: str) -> Rendered:
+    region = payload.get("region", "?")
+    monitors = payload.get("monitors")
+    names = [
+        str(m.get("name"))
+        for m in (monitors if isinstance(monitors, list) else [])
+        if isinstance(m, Mapping)
+    ]
+    shown = ", ".join(names[:PROBE_NAMES])
+    more = f" and {len(names) - PROBE_NAMES} more" if len(names) > PROBE_NAMES else ""
+    checked = f"It checks {shown}{more}." if names else ""
+    if event == "probe.offline":
+        heard = _when(payload.get("last_seen")) if payload.get("last_seen") else "never"
+        said = (
+            f"No result has come from the probe in {region} since {heard}. Until it"
+            " reports again its region does not count towards any monitor's quorum."
+        )
+        subject = f"{prefix}Probe offline: {region}"
+    else:
+        said = f"The probe in {region} reports again; its region counts again."
+        subject = f"{prefix}Probe back online: {region}"
+    return Rendered(subject, tuple(p for p in (said, checked) if p), page)
 
 
 def plain_text(rendered: Rendered, unsubscribe: str | None) -> str:

@@ -21,6 +21,7 @@ from ..domain import rules, views
 from ..domain.errors import InvalidTransition, NotFound, ValidationError
 from ..domain.model import OrgState
 from ..domain.monitor_rules import find_monitor
+from ..domain.monitors import Monitor
 from ..domain.schema import given, parse
 from .access import access, caller
 from .common import (
@@ -53,6 +54,7 @@ class Collection:
     filters: tuple[str, ...] = ("all",)
     default_filter: str = "all"
     actions: dict[str, type] = field(default_factory=dict)  # POST /{id}/{action}
+    view: Callable[[Any], dict[str, Any]] = lambda item: item.to_dict()  # what a read shows
 
 
 COLLECTIONS: tuple[Collection, ...] = (
@@ -97,8 +99,17 @@ COLLECTIONS: tuple[Collection, ...] = (
         c.DeleteMonitor,
         find_monitor,
         lambda state, _: sorted(state.monitors.values(), key=lambda m: m.name.casefold()),
+        view=lambda monitor: _monitor_view(monitor),
     ),
 )
+
+
+def _monitor_view(monitor: Monitor) -> dict[str, Any]:
+    """A monitor as stored, and what is true of its regions now (see
+    Monitoring.live_view)."""
+    monitoring = parts().monitoring
+    live = monitoring.live_view(monitor) if monitoring is not None else {}
+    return {**monitor.to_dict(), **live}
 
 
 async def _execute(org: str, cls: type, from_url: dict[str, str], *, body_required: bool) -> Any:
@@ -224,7 +235,7 @@ def _register(col: Collection) -> None:
             limit, offset = page_window()
             items, total = await incidents_newest_first(handle, which, offset + limit)
             return json_response(paginate(items, lambda item: item.to_dict(), total))
-        return json_response(paginate(col.list(handle.state, which), lambda item: item.to_dict()))
+        return json_response(paginate(col.list(handle.state, which), col.view))
 
     async def create_item(org: str) -> Response:
         created = await _execute(org, col.create, {}, body_required=True)
@@ -236,7 +247,7 @@ def _register(col: Collection) -> None:
         if col.name == "incidents":
             found = await find_incident(await parts().registry.org(org), ref)
             return json_response(found.to_dict())
-        return json_response(col.find(await _state(org), ref).to_dict())
+        return json_response(col.view(col.find(await _state(org), ref)))
 
     async def update_item(org: str, ref: str) -> Response:
         result = await _execute(org, col.update, {col.ref: ref}, body_required=True)

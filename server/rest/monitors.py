@@ -7,18 +7,27 @@ tables; these routes read them.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+import contextlib
 from typing import Any
 
 from quart import Blueprint, Response, request
 
 from ..domain.errors import NotFound, ValidationError
-from ..domain.model import iso, parse_iso
+from ..domain.model import iso, parse_iso, to_millisecond
 from ..domain.monitor_rules import find_monitor
 from ..domain.monitors import Monitor
-from ..monitoring.uptime import summarize
-from ..store.monitoring import recent_results, rollups, since_days, storage_bytes
-from .common import json_response, parts, query_int
+from ..domain.schema import parse
+from ..monitoring.service import MAX_BEAT_MESSAGE, Beat
+from ..monitoring.uptime import WINDOWS, summarize, verdict_spans
+from ..store.monitoring import (
+    monitor_verdicts,
+    recent_results,
+    region_rollups,
+    rollups,
+    since_days,
+    storage_bytes,
+)
+from .common import json_body, json_response, parts, query_int
 
 bp = Blueprint("monitors", __name__, url_prefix="/api/v1")
 
@@ -56,20 +65,30 @@ def _result(row: dict[str, Any]) -> dict[str, Any]:
         "outcome": row["outcome"],
         "latency_ms": None if row["latency_ms"] is None else round(row["latency_ms"], 1),
         "status_code": row["status_code"],
-        "error": row["error"],
+        # The result's words: why it failed, or what a heartbeat's job said.
+        "error": row["error"] if row["outcome"] != "up" else None,
+        "message": row["error"],
     }
 
 
 @bp.get("/orgs/<org>/monitors/<ref>/uptime")
 async def uptime(org: str, ref: str) -> Response:
-    """Uptime over 24 hours, 7, 30 and 90 days, by day, and hourly response times."""
+    """Uptime over 24 hours, 7, 30 and 90 days from the verdicts, each region's
+    checks beside it, by day, and hourly response times."""
     monitor = await _monitor(org, ref)
-    now = datetime.now(UTC)
-    rows = await rollups(parts().store, monitor.id, since_days(now, 90))
-    summary = summarize(rows, now)
+    store, now = parts().store, to_millisecond(parts().registry.clock.now())  # as it is said
+    since = since_days(now, 90)
+    changes = await monitor_verdicts(store, monitor.id, now - WINDOWS["90d"])
+    spans = verdict_spans(
+        changes, monitor.verdict.value, monitor.verdict_since or monitor.created_at, now
+    )
+    rows = await rollups(store, monitor.id, since)
+    summary = summarize(spans, rows, await region_rollups(store, monitor.id, since), now)
     for point in summary["response_times"]:
         point["hour"] = iso(point["hour"])
-    return json_response({"monitor": monitor.id, "verdict": monitor.verdict.value, **summary})
+    return json_response(
+        {"monitor": monitor.id, "verdict": monitor.verdict.value, "at": iso(now), **summary}
+    )
 
 
 @bp.post("/orgs/<org>/monitors/<ref>/check")
@@ -98,6 +117,24 @@ async def monitoring_stats() -> Response:
     return json_response(stats)
 
 
+@bp.delete("/monitoring/regions/<region>")
+async def forget_region(region: str) -> Response:
+    """Retire a remote region whose probe is offline: it is known no more."""
+    monitoring = parts().monitoring
+    if monitoring is None:
+        raise NotFound(f"no probe region {region!r}", field="region")
+    monitoring.forget_region(region)
+    return Response(b"", 204)
+
+
+@bp.get("/orgs/<org>/probes")
+async def org_probes(org: str) -> Response:
+    """The regions the organization's monitors are checked from, live or offline."""
+    state = (await parts().registry.org(org)).state
+    monitoring = parts().monitoring
+    return json_response({"data": monitoring.org_regions(state) if monitoring else []})
+
+
 @bp.get("/runtime")
 async def runtime() -> Response:
     """The process itself: connections open and shed, WebSocket figures, and the
@@ -108,10 +145,39 @@ async def runtime() -> Response:
 
 @bp.route("/heartbeat/<token>", methods=["GET", "POST", "HEAD"])
 async def heartbeat(token: str) -> Response:
-    """A scheduled job says it ran. The token is the whole credential."""
+    """A scheduled job says it ran, and how (``status=up|down``, ``msg``, ``ping``
+    in milliseconds, as Uptime Kuma's push URL takes them). The token is the
+    whole credential."""
+    beat = await _beat()
     monitoring = parts().monitoring
-    if monitoring is None or len(token) > 200 or not monitoring.beat(token):
+    if monitoring is None or len(token) > 200 or not monitoring.beat(token, beat):
         raise NotFound("no heartbeat monitor has this token", field="token")
     if request.method == "HEAD":
         return Response(b"", 200)
     return json_response({"ok": True})
+
+
+_BEAT_FIELDS = ("status", "msg", "ping")
+
+
+async def _beat() -> Beat:
+    """The beat's parameters: the query's, and for a POST its JSON or form body's
+    (which win). Other parameters are let be; an empty ``msg`` or ``ping`` is
+    none (Kuma's URL sends ``ping=`` when it has none); a long ``msg`` is cut."""
+    given: dict[str, Any] = {k: request.args[k] for k in _BEAT_FIELDS if k in request.args}
+    if request.method == "POST":
+        if request.mimetype in ("application/x-www-form-urlencoded", "multipart/form-data"):
+            form = await request.form
+            given.update({k: form[k] for k in _BEAT_FIELDS if k in form})
+        elif (await request.get_data(as_text=False)).strip():
+            body = await json_body()
+            given.update({k: body[k] for k in _BEAT_FIELDS if k in body})
+    for key in ("msg", "ping"):
+        if given.get(key) == "":
+            del given[key]
+    if isinstance(given.get("ping"), str):
+        with contextlib.suppress(ValueError):  # if not a number, refused below by name
+            given["ping"] = float(given["ping"])
+    if isinstance(given.get("msg"), str):
+        given["msg"] = given["msg"][:MAX_BEAT_MESSAGE]
+    return parse(Beat, given, where="heartbeat")

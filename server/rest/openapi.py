@@ -225,14 +225,35 @@ def document() -> dict[str, Any]:
     paths["/api/v1/monitoring"] = {
         "get": _op("The server's probe: checks, lag, results waiting, storage (server operators)")
     }
+    paths["/api/v1/monitoring/regions/{region}"] = {
+        "delete": _op(
+            "Forget a remote region whose probe is offline (server operators)",
+            ok="204",
+            params=_path_params("region"),
+        )
+    }
+    paths["/api/v1/orgs/{org}/probes"] = {
+        "get": _op(
+            "The regions the organization's monitors are checked from: live, offline or unknown",
+            params=_path_params("org"),
+        )
+    }
     paths["/api/v1/runtime"] = {
         "get": _op(
             "The process: connections open and shed, WebSocket figures, garbage collector"
             " pauses (server operators)"
         )
     }
+    beat = [
+        *_path_params("token"),
+        _query("status", {"type": "string", "enum": ["up", "down"]}, "how the job went (up)"),
+        _query("msg", {"type": "string", "maxLength": 1000}, "what the job says"),
+        _query("ping", {"type": "number", "minimum": 0}, "its response time, milliseconds"),
+    ]
     paths["/api/v1/heartbeat/{token}"] = {
-        method: _op("A heartbeat monitor's beat", auth=False, params=_path_params("token"))
+        method: _op(
+            "A heartbeat monitor's beat (as Uptime Kuma's push URL)", auth=False, params=beat
+        )
         for method in ("get", "post")
     }
     for name in DOCUMENTS:

@@ -23,8 +23,9 @@ from ..actors.org import OrgHandle
 from ..domain import history, views
 from ..domain.errors import NotFound
 from ..domain.model import Incident, Maintenance, OrgState
+from ..monitoring.uptime import daily_shares, verdict_spans
 from ..store.history import status_changes
-from ..store.monitoring import daily_checks
+from ..store.monitoring import org_verdicts
 from . import markdown, render
 from .common import parts, query_int
 from .past import find_incident, incidents_newest_first
@@ -96,7 +97,7 @@ async def _service_bars(handle: OrgHandle, now: datetime) -> tuple[float, dict[s
         changes = await status_changes(parts().store, handle.stream, since)
         bars = history.bars(state.services.values(), changes, now, BAR_DAYS)
         if state.monitors:
-            measured = await _measured_uptimes(state, since)
+            measured = await _measured_uptimes(state, since, now)
             bars = {
                 sid: history.with_checks(bar, measured.get(sid, {})) for sid, bar in bars.items()
             }
@@ -134,17 +135,25 @@ async def drawn(
     return cached[1], cached[2]
 
 
-async def _measured_uptimes(state: OrgState, since: datetime) -> dict[str, dict[date, float]]:
-    """Per service and day, the uptime its monitors measured (the worst of them)."""
-    service_of = {m.id: m.service_id for m in state.monitors.values()}
+async def _measured_uptimes(
+    state: OrgState, since: datetime, now: datetime
+) -> dict[str, dict[date, float]]:
+    """Per service and day, the uptime its monitors' verdicts say (the worst of
+    them): the share of the day a monitor's verdict was known and not down."""
+    changes: dict[str, list[dict[str, Any]]] = {}
+    for row in await org_verdicts(parts().store, f"org:{state.org.slug}", since):
+        changes.setdefault(row["monitor"], []).append(row)
     out: dict[str, dict[date, float]] = {}
-    for row in await daily_checks(parts().store, state.org.slug, since):
-        service = service_of.get(row["monitor"])
-        if service is None or not row["checks"]:
-            continue
-        share = (row["checks"] - row["down"]) / row["checks"]
-        days = out.setdefault(service, {})
-        days[row["day"]] = min(share, days.get(row["day"], 1.0))
+    for monitor in state.monitors.values():
+        spans = verdict_spans(
+            changes.get(monitor.id, []),
+            monitor.verdict.value,
+            monitor.verdict_since or monitor.created_at,
+            now,
+        )
+        days = out.setdefault(monitor.service_id, {})
+        for day, share in daily_shares(spans, since.astimezone(UTC).date(), now).items():
+            days[day] = min(share, days.get(day, 1.0))
     return out
 
 

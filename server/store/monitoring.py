@@ -56,12 +56,12 @@ VALUES ($1, $2, $3, $4, $5, $6)
 """
 
 _UPSERT_ROLLUPS = """
-INSERT INTO check_rollups AS r (monitor, org, hour, checks, up, degraded, down,
+INSERT INTO check_rollups AS r (monitor, org, hour, region, checks, up, degraded, down,
                                 latency_sum, latency_count, latency_max)
-SELECT * FROM unnest($1::text[], $2::text[], $3::timestamptz[], $4::integer[], $5::integer[],
-                     $6::integer[], $7::integer[], $8::double precision[], $9::integer[],
-                     $10::real[])
-ON CONFLICT (monitor, hour) DO UPDATE SET
+SELECT * FROM unnest($1::text[], $2::text[], $3::timestamptz[], $4::smallint[], $5::integer[],
+                     $6::integer[], $7::integer[], $8::integer[], $9::double precision[],
+                     $10::integer[], $11::real[])
+ON CONFLICT (monitor, hour, region) DO UPDATE SET
     checks = r.checks + EXCLUDED.checks,
     up = r.up + EXCLUDED.up,
     degraded = r.degraded + EXCLUDED.degraded,
@@ -129,14 +129,15 @@ def keys_of(store: Store) -> Keys:
 
 
 async def write_results(store: Store, rows: Sequence[ResultRow]) -> None:
-    """One batch row for all of ``rows``, and their rollups, in one transaction."""
+    """One batch row for all of ``rows``, and their rollups (per monitor, hour
+    and region), in one transaction."""
     if not rows:
         return
     keys = keys_of(store)
     rows = sorted(rows, key=lambda r: r.at)
-    sums: dict[tuple[str, datetime], list[Any]] = {}
+    sums: dict[tuple[str, datetime, str], list[Any]] = {}
     for r in rows:
-        key = (r.monitor, _hour(r.at))
+        key = (r.monitor, _hour(r.at), r.region)
         acc = sums.setdefault(key, [r.org, 0, 0, 0, 0, 0.0, 0, None])
         acc[1] += 1
         acc[{"up": 2, "degraded": 3, "down": 4}[r.outcome]] += 1
@@ -144,11 +145,13 @@ async def write_results(store: Store, rows: Sequence[ResultRow]) -> None:
             acc[5] += r.latency_ms
             acc[6] += 1
             acc[7] = r.latency_ms if acc[7] is None else max(acc[7], r.latency_ms)
-    rollup_rows = [(m, a[0], h, *a[1:]) for (m, h), a in sums.items()]
 
     async def work(conn: Any) -> None:
         async with conn.transaction():
             await keys._ensure(conn, rows)
+            rollup_rows = [
+                (m, a[0], h, keys.regions[region], *a[1:]) for (m, h, region), a in sums.items()
+            ]
             # A batch never straddles midnight: its row lives in its first day's partition.
             for day_rows in _by_day(rows):
                 first = day_rows[0].at
@@ -226,12 +229,66 @@ async def recent_results(
 
 
 async def rollups(store: Store, monitor: str, since: datetime) -> list[dict[str, Any]]:
-    """A monitor's hourly rollups since ``since``, oldest first."""
+    """A monitor's hourly rollups since ``since``, every region's together, oldest first."""
     return await store.fetch(
-        "SELECT hour, checks, up, degraded, down, latency_sum, latency_count, latency_max"
-        " FROM check_rollups WHERE monitor = $1 AND hour >= $2 ORDER BY hour",
+        "SELECT hour, sum(checks)::integer AS checks, sum(up)::integer AS up,"
+        " sum(degraded)::integer AS degraded, sum(down)::integer AS down,"
+        " sum(latency_sum) AS latency_sum, sum(latency_count)::integer AS latency_count,"
+        " max(latency_max) AS latency_max"
+        " FROM check_rollups WHERE monitor = $1 AND hour >= $2 GROUP BY hour ORDER BY hour",
         monitor,
         since,
+    )
+
+
+async def region_rollups(store: Store, monitor: str, since: datetime) -> list[dict[str, Any]]:
+    """A monitor's checks and failures by region and hour since ``since`` (rollups
+    made before regions were kept apart are left out)."""
+    return await store.fetch(
+        "SELECT g.name AS region, r.hour, r.checks, r.down FROM check_rollups AS r"
+        " JOIN region_keys AS g ON g.key = r.region"
+        " WHERE r.monitor = $1 AND r.hour >= $2 ORDER BY r.hour",
+        monitor,
+        since,
+    )
+
+
+# -- verdicts (0012_verdict_history.sql) ---------------------------------------------
+
+_VERDICTS_SINCE = """
+SELECT monitor, at, verdict FROM (
+    SELECT monitor, at, version, verdict FROM monitor_verdicts WHERE {where} AND at >= $2
+    UNION ALL
+    SELECT DISTINCT ON (monitor) monitor, at, version, verdict FROM monitor_verdicts
+     WHERE {where} AND at < $2 ORDER BY monitor, at DESC, version DESC
+) AS v ORDER BY at, version
+"""
+
+
+async def monitor_verdicts(store: Store, monitor: str, since: datetime) -> list[dict[str, Any]]:
+    """A monitor's verdict changes since ``since``, and the one in force then,
+    oldest first: ``{monitor, at, verdict}``."""
+    return await store.fetch(_VERDICTS_SINCE.format(where="monitor = $1"), monitor, since)
+
+
+async def org_verdicts(store: Store, stream: str, since: datetime) -> list[dict[str, Any]]:
+    """The same for every monitor of an organization's stream."""
+    return await store.fetch(_VERDICTS_SINCE.format(where="stream = $1"), stream, since)
+
+
+async def forget_verdicts(store: Store, older_than: datetime) -> None:
+    """Verdict changes older than ``older_than`` go, but each monitor's last one
+    before it (the verdict in force when what is kept begins)."""
+    await store.write(
+        [
+            (
+                "DELETE FROM monitor_verdicts AS v WHERE v.at < $1 AND EXISTS ("
+                " SELECT 1 FROM monitor_verdicts AS w"
+                " WHERE w.monitor = v.monitor AND w.at < $1"
+                " AND (w.at, w.version) > (v.at, v.version))",
+                [older_than],
+            )
+        ]
     )
 
 
@@ -276,12 +333,38 @@ async def storage_bytes(store: Store) -> dict[str, int]:
     return {"results": rows[0]["results"], "rollups": rows[0]["rollups"]}
 
 
-async def daily_checks(store: Store, org: str, since: datetime) -> list[dict[str, Any]]:
-    """Each of an organization's monitors' checks and failures per UTC day."""
-    return await store.fetch(
-        "SELECT monitor, (hour AT TIME ZONE 'UTC')::date AS day, sum(checks) AS checks,"
-        " sum(down) AS down FROM check_rollups WHERE org = $1 AND hour >= $2"
-        " GROUP BY monitor, day",
-        org,
-        since,
+# -- the regions remote probes report from --------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class RegionRow:
+    name: str
+    state: str  # live | offline
+    last_seen: datetime | None
+    changed_at: datetime
+    told: bool  # the organizations were told of the last change
+
+
+async def probe_regions(store: Store) -> list[RegionRow]:
+    rows = await store.fetch(
+        "SELECT name, state, last_seen, changed_at, told FROM probe_regions ORDER BY name"
     )
+    return [RegionRow(**dict(r)) for r in rows]
+
+
+async def save_probe_region(store: Store, row: RegionRow) -> None:
+    await store.write(
+        [
+            (
+                "INSERT INTO probe_regions (name, state, last_seen, changed_at, told)"
+                " VALUES ($1, $2, $3, $4, $5) ON CONFLICT (name) DO UPDATE SET"
+                " state = EXCLUDED.state, last_seen = EXCLUDED.last_seen,"
+                " changed_at = EXCLUDED.changed_at, told = EXCLUDED.told",
+                (row.name, row.state, row.last_seen, row.changed_at, row.told),
+            )
+        ]
+    )
+
+
+async def forget_probe_region(store: Store, name: str) -> None:
+    await store.write([("DELETE FROM probe_regions WHERE name = $1", (name,))])

@@ -229,6 +229,14 @@ _ARCHIVE = """, archive AS (
     ON CONFLICT DO NOTHING
 )"""
 
+_VERDICTS = """, verdicts AS (
+    INSERT INTO monitor_verdicts (monitor, stream, version, at, verdict)
+    SELECT v.monitor, bump.id, v.version, v.at, v.verdict
+    FROM bump, unnest(${0}::text[], ${1}::bigint[], ${2}::timestamptz[], ${3}::text[])
+         AS v(monitor, version, at, verdict)
+    ON CONFLICT DO NOTHING
+)"""
+
 _EVENTS = """
 INSERT INTO events (stream, version, public_seq, name, data, at, author)
 SELECT bump.id, u.version, u.public_seq, u.name, u.data, u.at, u.author
@@ -239,10 +247,10 @@ FROM bump, unnest($3::bigint[], $4::bigint[], $5::text[], $6::json[],
 
 
 @functools.cache
-def _append_sql(audit: bool, receipts: bool, archive: bool) -> str:
+def _append_sql(audit: bool, receipts: bool, archive: bool, verdicts: bool = False) -> str:
     """The append statement: bump the version if still expected, insert the
-    events, and with them (or not at all) audit rows, receipts and archived
-    incidents' entries."""
+    events, and with them (or not at all) audit rows, receipts, archived
+    incidents' entries and monitors' verdict changes."""
     sql, n = _BUMP, 11
     if audit:
         sql += _AUDIT.format(*range(n, n + 9))
@@ -252,6 +260,9 @@ def _append_sql(audit: bool, receipts: bool, archive: bool) -> str:
         n += 6
     if archive:
         sql += _ARCHIVE.format(*range(n, n + 3))
+        n += 3
+    if verdicts:
+        sql += _VERDICTS.format(*range(n, n + 4))
     return sql + _EVENTS
 
 
@@ -262,6 +273,16 @@ class Archived:
     id: str
     version: int  # its incident.archived event
     started_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class VerdictRow:
+    """A monitor's verdict changed (or was first set): which event, when, to what."""
+
+    monitor: str
+    version: int
+    at: datetime
+    verdict: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -552,6 +573,7 @@ class Store:
         listed: bool | None = None,
         receipts: Sequence[ReceiptRow] = (),
         archived: Sequence[Archived] = (),
+        verdicts: Sequence[VerdictRow] = (),
     ) -> None:
         """Append a batch atomically, if the stream is still at ``expected_version``.
 
@@ -560,11 +582,12 @@ class Store:
         (None: unchanged) whether an organization is on the front page. Streams
         in ``create`` are created in the same transaction (StreamExists if one
         is taken), so that what an event announces exists once it is durable.
-        ``audit`` rows, idempotency ``receipts`` and ``archived`` incidents'
-        entries are written with the events, or not at all.
+        ``audit`` rows, idempotency ``receipts``, ``archived`` incidents'
+        entries and monitors' ``verdicts`` are written with the events, or not
+        at all.
         """
 
-        extras = (wake_at, audit, listed, receipts, archived)
+        extras = (wake_at, audit, listed, receipts, archived, verdicts)
 
         async def work(conn: asyncpg.Connection) -> None:
             if not create:
@@ -778,6 +801,7 @@ async def _append(
     listed: bool | None = None,
     receipts: Sequence[ReceiptRow] = (),
     archived: Sequence[Archived] = (),
+    verdicts: Sequence[VerdictRow] = (),
 ) -> None:
     if not events:
         return
@@ -802,8 +826,15 @@ async def _append(
             [a.version for a in archived],
             [a.started_at for a in archived],
         ]
+    if verdicts:
+        columns += [
+            [v.monitor for v in verdicts],
+            [v.version for v in verdicts],
+            [v.at for v in verdicts],
+            [v.verdict for v in verdicts],
+        ]
     status = await conn.execute(
-        _append_sql(bool(audit), bool(receipts), bool(archived)),
+        _append_sql(bool(audit), bool(receipts), bool(archived), bool(verdicts)),
         stream,
         expected,
         [e.version for e in events],

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import dataclasses
 from datetime import timedelta
 from typing import Any
 
 import pytest
-from domain_support import Harness, at
+from domain_support import T0, Harness, at, replay
 
 from server.domain import commands as c
+from server.domain import rules
 from server.domain.errors import Conflict, NotFound, ValidationError
 from server.domain.model import IncidentStatus, ServiceStatus
 from server.domain.monitors import Verdict
@@ -336,3 +338,63 @@ def test_monitors_survive_a_snapshot_and_a_replay(api: Harness) -> None:
     for event in api.log[1:]:
         apply(replayed, event)
     assert replayed.monitors == api.state.monitors
+
+
+def test_a_probe_going_offline_is_told_to_the_organizations_it_checks_for(
+    api: Harness,
+) -> None:
+    everywhere = monitor(api, name="Everywhere")
+    monitor(api, name="Elsewhere", regions=["us-east"])
+    monitor(api, name="Paused", paused=True)
+    seen = T0.replace(minute=3)
+    api.decide(c.NoteProbe("eu-west", c.ProbeState.OFFLINE, seen))
+    assert api.names() == ["probe.offline"]
+    event = api.last.events[0]
+    assert event.public_seq is None  # members only
+    assert event.data == {
+        "region": "eu-west",
+        "last_seen": "2026-01-01T12:03:00.000Z",
+        "monitors": [{"id": everywhere["id"], "name": "Everywhere"}],
+    }
+    api.decide(c.NoteProbe("eu-west", c.ProbeState.ONLINE, seen))
+    assert api.names() == ["probe.online"]
+    assert api.last.result == {"told": True}
+    # An organization none of whose monitors the region checks hears nothing.
+    api.do("monitor.delete", {"monitor": "Everywhere"})
+    assert api.decide(c.NoteProbe("eu-west", c.ProbeState.OFFLINE)).events == []
+    assert api.last.result == {"told": False}
+    assert replay(api.log).version == api.state.version  # the log replays
+
+
+def test_a_quorum_that_cannot_be_met_is_refused(api: Harness) -> None:
+    def create(reporting: frozenset[str] | None, **fields: Any) -> rules.Decision:
+        data = {"name": "Q", "service": "API", "kind": "http", "spec": HTTP, **fields}
+        ctx = dataclasses.replace(api.ctx(), regions=reporting)
+        return rules.decide(api.state, c.parse_command("monitor.create", data), ctx)
+
+    with pytest.raises(ValidationError) as refused:
+        create(frozenset({"local"}), quorum=2)
+    assert refused.value.field == "quorum"
+    assert refused.value.message == (
+        "quorum 2 cannot be met: 1 region reports (local); ask for fewer, or run more probes"
+    )
+    with pytest.raises(ValidationError, match="no region reports; ask for fewer"):
+        create(frozenset(), quorum=1)
+    assert create(frozenset({"local", "eu-west"}), quorum=2).events
+    assert create(None, quorum=5).events  # not known: not checked
+    assert create(frozenset({"local"}), regions=["eu", "us"], quorum=2).events  # named
+    with pytest.raises(ValidationError, match="its quorum must be 1, not 2") as beat:
+        create(None, kind="heartbeat", spec={}, quorum=2)
+    assert beat.value.field == "quorum"
+
+
+def test_an_update_is_checked_against_the_regions_only_when_it_asks_for_them(
+    api: Harness,
+) -> None:
+    made = monitor(api, quorum=2)  # made when two regions reported
+    one = dataclasses.replace(api.ctx(), regions=frozenset({"local"}))
+    renamed = c.parse_command("monitor.update", {"monitor": made["id"], "name": "Renamed"})
+    assert rules.decide(api.state, renamed, one).events  # as it was accepted
+    again = c.parse_command("monitor.update", {"monitor": made["id"], "quorum": 3})
+    with pytest.raises(ValidationError, match="quorum 3 cannot be met"):
+        rules.decide(api.state, again, one)

@@ -83,7 +83,9 @@ EXPECTED[("POST", "/api/v1/orgs/{}/maintenances/{}/cancel")] = RESPONDER
 EXPECTED[("GET", "/api/v1/orgs/{}/monitors/{}/results")] = VIEWER
 EXPECTED[("GET", "/api/v1/orgs/{}/monitors/{}/uptime")] = VIEWER
 EXPECTED[("POST", "/api/v1/orgs/{}/monitors/{}/check")] = RESPONDER
+EXPECTED[("GET", "/api/v1/orgs/{}/probes")] = VIEWER
 EXPECTED[("GET", "/api/v1/monitoring")] = SERVER
+EXPECTED[("DELETE", "/api/v1/monitoring/regions/{}")] = SERVER
 EXPECTED[("GET", "/api/v1/audit")] = SERVER
 EXPECTED[("GET", "/api/v1/runtime")] = SERVER
 for _method, _route in (

@@ -4,32 +4,13 @@ reaching the organization, heartbeats, results and uptime over REST."""
 from __future__ import annotations
 
 import re
-from typing import Any
 
-import trio
+from monitor_support import ORG, eventually, make
 from support import Api, token
 from target import HttpServer, Reply
 
 from server.main import Server
 from server.monitoring.service import Outcome
-
-ORG = "/api/v1/orgs/demo"
-
-
-async def eventually(api: Api, path: str, check: Any, seconds: float = 15.0) -> Any:
-    """GET ``path`` until ``check(body)`` holds (the verdict travels on its own)."""
-    with trio.fail_after(seconds):
-        while True:
-            body = await api.ok("GET", path)
-            if check(body):
-                return body
-            await trio.sleep(0.05)
-
-
-async def make(api: Api, **fields: Any) -> dict[str, Any]:
-    data = {"service": "API", "kind": "http", "down_after": 1, "up_after": 1, **fields}
-    made: dict[str, Any] = await api.ok("POST", f"{ORG}/monitors", data, status=201)
-    return made
 
 
 async def test_an_outage_sets_the_service_and_recovery_restores_it(
@@ -126,6 +107,50 @@ async def test_heartbeats_keep_it_up_and_silence_brings_it_down(server: Server, 
     await eventually(api, f"{ORG}/monitors/{monitor['id']}", lambda m: m["verdict"] == "up")
 
 
+async def test_a_heartbeat_says_how_the_job_went_as_kuma_s_push_url_does(
+    server: Server, api: Api
+) -> None:
+    monitor = await make(api, name="Backup", kind="heartbeat", spec={}, interval=60, grace=0)
+    token = monitor.pop("heartbeat_token")
+    beat, path = f"/api/v1/heartbeat/{token}", f"{ORG}/monitors/{monitor['id']}"
+    async with Api.open(server.base_url) as job:
+        failed = await job.get(f"{beat}?status=down&msg=backup+failed&ping=")
+        assert failed.status_code == 200 and failed.json() == {"ok": True}
+        seen = await eventually(api, path, lambda m: m["verdict"] == "down")
+        assert seen["error"] == "backup failed"
+        assert (await job.get(f"{beat}?status=up&msg=OK&ping=12.5")).status_code == 200
+        await eventually(api, path, lambda m: m["verdict"] == "up")
+        form = await job.client.post(beat, data={"status": "down", "msg": "disk full"})
+        assert form.status_code == 200
+        seen = await eventually(api, path, lambda m: m["verdict"] == "down")
+        assert seen["error"] == "disk full"
+        assert (await job.post(beat, {"status": "up", "ping": 3})).status_code == 200
+        await eventually(api, path, lambda m: m["verdict"] == "up")
+        for query, field in (
+            ("status=late", "status"),
+            ("ping=-1", "ping"),
+            ("ping=soon", "ping"),
+            ("msg=a%00b", "msg"),
+        ):
+            refused = await job.get(f"{beat}?{query}")
+            assert refused.status_code == 422, query
+            assert refused.json()["error"]["code"] == "invalid_field"
+            assert refused.json()["error"]["field"] == field
+        long = await job.get(f"{beat}?status=up&msg={'x' * 5000}")
+        assert long.status_code == 200  # a long message is cut, the beat counts
+    assert server.monitoring is not None
+    await server.monitoring.flush()
+    page = await api.ok("GET", f"{path}/results?limit=10")
+    said = [(r["outcome"], r["latency_ms"], r["error"], r["message"]) for r in page["data"]]
+    assert said[1:] == [
+        ("up", 3.0, None, None),
+        ("down", None, "disk full", "disk full"),
+        ("up", 12.5, None, "OK"),
+        ("down", None, "backup failed", "backup failed"),
+    ]
+    assert said[0][3] == "x" * 1000
+
+
 async def test_results_and_uptime_are_kept(server: Server, api: Api, web: HttpServer) -> None:
     web.routes["/ok"] = Reply(200, b"fine")
     monitor = await make(api, name="Results", spec={"url": web.url("/ok")}, paused=False)
@@ -142,8 +167,14 @@ async def test_results_and_uptime_are_kept(server: Server, api: Api, web: HttpSe
     assert len(rest["data"]) >= 1  # the scheduled first check may have come too
     uptime = await api.ok("GET", f"{ORG}/monitors/{monitor['id']}/uptime")
     day = uptime["windows"]["24h"]
-    assert day["down"] == 1 and day["checks"] >= 4
-    assert day["uptime"] == round(100 * (day["checks"] - 1) / day["checks"], 4)
+    assert day["down"] == 1 and day["checks"] >= 4  # every region's checks...
+    assert day["regions"] == {  # ...and each region's (only the server's here)
+        "local": {
+            "uptime": round(100 * (day["checks"] - 1) / day["checks"], 4),
+            "checks": day["checks"],
+            "down": 1,
+        }
+    }
     assert uptime["daily"][-1]["checks"] == day["checks"]
     assert uptime["response_times"][-1]["avg_ms"] > 0
     bad = await api.get(f"{ORG}/monitors/{monitor['id']}/results?before=yesterday")
@@ -178,25 +209,6 @@ async def test_operators_see_what_the_probe_is_doing(
     assert stats["results"] >= 1 and stats["checks_skipped"] == 0
     assert set(stats["lag_seconds"]) == {"p50", "p99", "max"}
     assert set(stats["storage_bytes"]) == {"results", "rollups"}
-
-
-async def test_the_public_bars_show_the_uptime_the_checks_measured(
-    server: Server, api: Api, web: HttpServer
-) -> None:
-    web.routes["/bars"] = Reply(200, b"ok")
-    # Paused: no scheduled checks, only the four below.
-    monitor = await make(
-        api, name="Bars", service="Dashboard", spec={"url": web.url("/bars")}, paused=True
-    )
-    for status in (200, 200, 500, 200):
-        web.routes["/bars"] = Reply(status, b"ok")
-        await api.ok("POST", f"{ORG}/monitors/{monitor['id']}/check")
-    assert server.monitoring is not None
-    await server.monitoring.flush()
-    page = (await api.get("/status/demo")).text
-    dashboard = page.split('<span class="name">Dashboard</span>', 1)[1].split("</li>", 1)[0]
-    today = re.findall(r'<span class="d s-\w+" title="([^"]+)"', dashboard)[-1]
-    assert today.endswith("Operational, 75.00% uptime"), today
 
 
 async def test_monitors_are_managed_over_the_org_topic_with_the_client(server: Server) -> None:

@@ -3,26 +3,13 @@ probe processes, and what a probe token may not do."""
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
-from typing import Any
-
-import pytest
 import trio
+from monitor_support import ORG, Probes, make
 from support import TOKENS, Api, open_ws, token
 from switchboard_client import connect
 from target import HttpServer, Reply
 
 from server.main import Server
-
-ORG = "/api/v1/orgs/demo"
-
-
-async def make(api: Api, **fields: Any) -> dict[str, Any]:
-    data = {"service": "API", "kind": "http", "down_after": 1, "up_after": 1, **fields}
-    made: dict[str, Any] = await api.ok("POST", f"{ORG}/monitors", data, status=201)
-    return made
 
 
 async def test_a_probe_gets_its_region_s_monitors_and_their_changes(
@@ -81,37 +68,8 @@ async def test_a_probe_token_is_for_its_region_and_nothing_else(server: Server, 
         assert (await probe_rest.get(f"{ORG}/services")).status_code == 403
 
 
-@pytest.fixture
-async def probes(server: Server) -> Any:
-    """``start(region)``: a ``switchboard probe`` process for ``region``."""
-    started: list[subprocess.Popen[bytes]] = []
-
-    def start(region: str) -> None:
-        env = {**os.environ, "SWITCHBOARD_TOKEN": TOKENS.issue_probe(region)}
-        command = [
-            sys.executable,
-            "-m",
-            "server",
-            "probe",
-            "--region",
-            region,
-            "--server",
-            server.base_url,
-            "--check-networks",
-            "loopback",
-            "--log-level",
-            "warning",
-        ]
-        started.append(subprocess.Popen(command, env=env))
-
-    yield start
-    for process in started:
-        process.terminate()
-        process.wait(10)
-
-
 async def test_two_probe_processes_reach_a_quorum(
-    server: Server, api: Api, web: HttpServer, probes: Any
+    server: Server, api: Api, web: HttpServer, probes: Probes
 ) -> None:
     web.routes["/edge"] = Reply(200, b"ok")
     monitor = await make(
@@ -122,8 +80,8 @@ async def test_two_probe_processes_reach_a_quorum(
         interval=10,
         spec={"url": web.url("/edge"), "timeout": 2},
     )
-    probes("eu-west")
-    probes("us-east")
+    probes.start(server.base_url, "eu-west")
+    probes.start(server.base_url, "us-east")
     with trio.fail_after(40):
         while True:  # both regions have checked it and agree it is up
             seen = await api.ok("GET", f"{ORG}/monitors/{monitor['id']}")

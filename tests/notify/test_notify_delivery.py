@@ -36,6 +36,8 @@ from server.notify import (
     notification_for,
     verify,
 )
+from server.notify.records import SUBSCRIBER_EVENTS
+from server.notify.senders import render
 from server.store import Store
 
 SECRET = "a-webhook-secret-of-ours"
@@ -453,6 +455,21 @@ def test_what_the_rules_decide_to_tell_of_monitors_and_maintenances() -> None:
     (scheduled,) = told
     assert scheduled[0] == "maintenance.scheduled"
     assert scheduled[1]["services"] == [{"id": service, "name": "Payments"}]
+
+
+def test_a_probe_going_offline_and_back_is_told_to_members_only() -> None:
+    data = {"region": "eu-west", "last_seen": "t0", "monitors": [{"id": "m1", "name": "API"}]}
+    offline = notification_for(Event(4, None, "probe.offline", data, T0, "monitor"))
+    assert offline == ("probe.offline", data)
+    online = notification_for(Event(5, None, "probe.online", data, T0, "monitor"))
+    assert online is not None and online[0] == "probe.online"
+    assert not {"probe.offline", "probe.online"} & SUBSCRIBER_EVENTS
+    words = render("demo", "probe.offline", data, "https://status.example")
+    assert words.subject == "[demo] Probe offline: eu-west"
+    assert "It checks API." in words.paragraphs
+    many = {**data, "monitors": [{"id": f"m{n}", "name": f"M{n}"} for n in range(25)]}
+    said = render("demo", "probe.online", many, "https://status.example").paragraphs[-1]
+    assert said.startswith("It checks M0, M1,") and said.endswith("M19 and 5 more.")
 
 
 async def test_payload_json_survives_as_given(

@@ -67,7 +67,7 @@ async def test_channels_are_made_shown_changed_and_removed(api: Api, receiver: R
     assert made["kind"] == "webhook" and made["name"] == "Ops hook" and not made["disabled"]
     assert made["config"] == {"url": receiver.url()}
     assert made["secret"].startswith("whsec_") and len(made["secret"]) > 40  # shown once
-    assert len(made["events"]) == 13  # all of them unless chosen
+    assert len(made["events"]) == 15  # all of them unless chosen
     one = f"{CHANNELS}/{made['id']}"
     shown = await api.ok("GET", one)
     assert "secret" not in shown and "secret" not in shown["config"]

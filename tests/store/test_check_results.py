@@ -15,7 +15,10 @@ from server.store import Store
 from server.store.monitoring import (
     ResultRow,
     forget_results,
+    forget_verdicts,
+    monitor_verdicts,
     recent_results,
+    region_rollups,
     rollups,
     storage_bytes,
     write_results,
@@ -121,24 +124,29 @@ async def test_a_check_takes_a_few_bytes(store: Store) -> None:
     assert grown / 20_000 < 40, grown / 20_000
 
 
-async def test_rows_of_an_earlier_version_move_over(database_url: str) -> None:
-    """The migration turns a row per check into batches, keeping what they said."""
+async def rewind(conn: Any, before: str) -> None:
+    """The database as a version before migration ``before`` left it (empty)."""
     files = sorted(
         f
         for f in importlib.resources.files("server.store").joinpath("migrations").iterdir()
-        if f.name.endswith(".sql") and f.name < "0009"
+        if f.name.endswith(".sql") and f.name < before
     )
+    await conn.execute(
+        "DROP SCHEMA public CASCADE; CREATE SCHEMA public;"
+        " CREATE TABLE schema_migrations (name text PRIMARY KEY,"
+        " applied_at timestamptz NOT NULL DEFAULT now())"
+    )
+    for f in files:
+        await conn.execute(f.read_text())
+        await conn.execute("INSERT INTO schema_migrations (name) VALUES ($1)", f.name)
+
+
+async def test_rows_of_an_earlier_version_move_over(database_url: str) -> None:
+    """The migration turns a row per check into batches, keeping what they said."""
     async with Store.open(database_url) as store:
 
         async def back_to_0008(conn: Any) -> None:
-            await conn.execute(
-                "DROP SCHEMA public CASCADE; CREATE SCHEMA public;"
-                " CREATE TABLE schema_migrations (name text PRIMARY KEY,"
-                " applied_at timestamptz NOT NULL DEFAULT now())"
-            )
-            for f in files:
-                await conn.execute(f.read_text())
-                await conn.execute("INSERT INTO schema_migrations (name) VALUES ($1)", f.name)
+            await rewind(conn, "0009")
             await conn.execute(
                 "INSERT INTO check_results (monitor, org, region, at, outcome, latency_ms,"
                 " status_code, error) VALUES"
@@ -157,3 +165,81 @@ async def test_rows_of_an_earlier_version_move_over(database_url: str) -> None:
         assert got[0]["at"] == datetime(2026, 3, 1, 12, 0, 30, tzinfo=UTC)
         (m2,) = await recent_results(store, "m2", before=None, limit=10)
         assert (m2["outcome"], m2["latency_ms"], m2["error"]) == ("degraded", 900, "slow")
+
+
+async def test_the_verdicts_of_the_log_and_the_rollups_move_over(database_url: str) -> None:
+    """Upgrading finds each monitor's verdict changes in the organization's log
+    (passing over an event PostgreSQL cannot read), and keeps the rollups made
+    before regions were kept apart."""
+    events = [
+        ("org.created", '{"org": {}}'),
+        ("monitor.created", '{"monitor": {"id": "m1", "verdict": "unknown"}}'),
+        ("monitor.updated", '{"monitor": {"id": "m1", "verdict": "up"}}'),
+        ("monitor.updated", '{"monitor": {"id": "m1", "verdict": "up", "error": "a\\u0000b"}}'),
+        ("monitor.updated", '{"monitor": {"id": "m1", "verdict": "up", "name": "renamed"}}'),
+        ("service.updated", '{"service": {}}'),
+        ("monitor.updated", '{"monitor": {"id": "m1", "verdict": "down"}}'),
+        ("monitor.created", '{"monitor": {"id": "m2", "verdict": "unknown"}}'),
+    ]
+    async with Store.open(database_url) as store:
+
+        async def back_to_0011(conn: Any) -> None:
+            await rewind(conn, "0012")
+            await conn.execute(
+                "INSERT INTO streams (id, kind, version) VALUES ('org:demo', 'org', $1)",
+                len(events),
+            )
+            for version, (name, data) in enumerate(events, start=1):
+                await conn.execute(
+                    "INSERT INTO events (stream, version, name, data, at)"
+                    " VALUES ('org:demo', $1, $2, $3::text::json, $4)",
+                    version,
+                    name,
+                    data,
+                    DAY + timedelta(minutes=version),
+                )
+            await conn.execute(
+                "INSERT INTO check_rollups (monitor, org, hour, checks, up, degraded, down,"
+                " latency_sum, latency_count, latency_max)"
+                " VALUES ('m1', 'demo', '2026-03-01T12:00:00Z', 4, 3, 0, 1, 40, 3, 20)"
+            )
+
+        await store.run(back_to_0011, write=True)
+    async with Store.open(database_url) as store:  # applies 0012
+        kept = await store.fetch(
+            "SELECT monitor, version, verdict FROM monitor_verdicts ORDER BY monitor, version"
+        )
+        assert [(r["monitor"], r["version"], r["verdict"]) for r in kept] == [
+            ("m1", 2, "unknown"),
+            ("m1", 3, "up"),
+            ("m1", 7, "down"),
+            ("m2", 8, "unknown"),
+        ]
+        await write_results(store, [row("m1", DAY + timedelta(minutes=5), region="eu-west")])
+        (hour,) = await rollups(store, "m1", DAY - timedelta(hours=1))
+        assert (hour["checks"], hour["down"], hour["latency_count"]) == (5, 1, 4)
+        assert await region_rollups(store, "m1", DAY) == [
+            {"region": "eu-west", "hour": DAY, "checks": 1, "down": 0}
+        ]
+
+
+async def test_old_verdicts_go_but_the_one_in_force(store: Store) -> None:
+    await store.write(
+        [
+            ("INSERT INTO streams (id, kind) VALUES ('org:demo', 'org')", []),
+            (
+                "INSERT INTO monitor_verdicts (monitor, stream, version, at, verdict)"
+                " SELECT 'm1', 'org:demo', n, $1::timestamptz + n * interval '1 day',"
+                " (ARRAY['up', 'down'])[n % 2 + 1] FROM generate_series(1, 6) AS n",
+                [DAY],
+            ),
+        ]
+    )
+    await forget_verdicts(store, DAY + timedelta(days=4, hours=1))
+    kept = await monitor_verdicts(store, "m1", DAY + timedelta(days=5))
+    assert [(r["at"], r["verdict"]) for r in kept] == [
+        (DAY + timedelta(days=4), "up"),  # in force when what is kept begins
+        (DAY + timedelta(days=5), "down"),
+        (DAY + timedelta(days=6), "up"),
+    ]
+    assert len(await monitor_verdicts(store, "m1", DAY)) == 3

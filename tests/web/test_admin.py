@@ -7,9 +7,13 @@ The server is shared by the module's tests, so each test uses names of its own.
 from __future__ import annotations
 
 import re
+from datetime import UTC, datetime
 from typing import Any
 
+import trio
 from playwright.sync_api import expect
+from support import TOKENS, sql
+from switchboard_client import connect
 
 LIVE = "Live"
 
@@ -593,3 +597,47 @@ def test_join_another_organization_and_switch_between_them(web_server: Any, page
     # The link was used: it cannot be used again.
     page.goto(f"{web_server.url}/admin/join/{invitation['token']}")
     expect(page.get_by_role("heading", level=1)).to_have_text("This invitation cannot be used")
+
+
+def test_the_console_names_a_probe_that_is_offline_until_it_reports(
+    web_server: Any, page: Any, screenshot: Any
+) -> None:
+    monitor = web_server.ok(
+        "POST",
+        "/api/v1/orgs/demo/monitors",
+        {
+            "name": "Checked from ap-south",
+            "service": "API",
+            "kind": "http",
+            "regions": ["ap-south"],
+            "spec": {"url": "http://edge.test/"},
+        },
+    )
+    # Its probe went silent before the server stopped (the server remembers).
+    web_server.stop()
+    trio.run(
+        sql,
+        web_server.database_url,
+        "INSERT INTO probe_regions (name, state, last_seen, changed_at, told)"
+        " VALUES ('ap-south', 'offline', '2026-01-31T09:00:00Z', now(), true)",
+    )
+    web_server.start()
+    log_in(web_server, page, "/admin/demo/services")
+    banner = page.get_by_role("status").filter(has_text="probe is offline")
+    expect(banner).to_contain_text("ap-south: last result Jan 31")
+    expect(banner).to_contain_text("counts for no monitor's quorum")
+    screenshot(page, "console-probe-offline")
+
+    trio.run(_probe_reports, web_server.url, "ap-south", monitor["id"])  # back
+    expect(page.locator("#probes")).to_be_hidden()
+    web_server.ok("DELETE", f"/api/v1/orgs/demo/monitors/{monitor['id']}")
+
+
+async def _probe_reports(url: str, region: str, monitor_id: str) -> None:
+    async with connect(url, TOKENS.issue_probe(region)) as probe:
+        result = {"id": f"{region}-1", "monitor": monitor_id, "at": iso_now(), "outcome": "up"}
+        await probe.report(region, [result])
+
+
+def iso_now() -> str:
+    return datetime.now(UTC).isoformat()

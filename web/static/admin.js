@@ -13,7 +13,7 @@
 import * as session from "./session.js";
 import { ApiError } from "./session.js";
 import { Live } from "./live.js";
-import { h, add, clear, field, form, onSubmit, actions, say, explain, rank, ROLE_WORDS, INDICATOR_ICON, value } from "./console/dom.js";
+import { h, add, clear, field, form, onSubmit, actions, say, explain, rank, ROLE_WORDS, INDICATOR_ICON, value, when } from "./console/dom.js";
 import { servicesView } from "./console/services.js";
 import { incidentsView } from "./console/incidents.js";
 import { maintenancesView } from "./console/maintenances.js";
@@ -47,6 +47,7 @@ function emptyData(slug) {
     services: new Map(),
     incidents: new Map(),
     maintenances: new Map(),
+    probes: [], // GET .../probes: the regions its monitors are checked from
   };
 }
 
@@ -146,8 +147,26 @@ function applyEvent(event) {
     case "org.deleted":
       data.deleted = true;
       break;
+    case "probe.offline":
+    case "probe.online":
+      loadProbes();
+      return;
     default:
       return;
+  }
+  changed();
+}
+
+// The probes' regions are the server's, not the organization's: read them
+// when the organization is (re)loaded and when one goes offline or comes back.
+async function loadProbes() {
+  const slug = app.data.slug;
+  try {
+    const answer = await app.api("GET", "/probes");
+    if (app.data.slug !== slug) return;
+    app.data.probes = answer.data;
+  } catch (error) {
+    return; // the banner stays as it was; the next event or reload tries again
   }
   changed();
 }
@@ -167,6 +186,7 @@ function applySnapshot(snapshot) {
   data.ready = true;
   data.error = null;
   changed();
+  loadProbes();
 }
 
 let subscription = null;
@@ -477,7 +497,23 @@ function switchOrg(slug) {
   navigate(link(slug, view.id));
 }
 
+// Probes gone silent: their regions count for no quorum until they report.
+function drawProbes() {
+  const box = $("probes");
+  if (!box) return;
+  const offline = app.org ? app.data.probes.filter((p) => p.state === "offline") : [];
+  clear(box);
+  box.hidden = !offline.length;
+  if (!offline.length) return;
+  const items = offline.map((p) => h("li", {}, h("strong", {}, p.region), p.last_seen ? `: last result ${when(p.last_seen)}` : ": no result yet"));
+  add(box, [
+    h("p", {}, offline.length === 1 ? "A probe is offline: its region counts for no monitor's quorum until it reports again." : `${offline.length} probes are offline: their regions count for no monitor's quorum until they report again.`),
+    h("ul", {}, items),
+  ]);
+}
+
 function drawStatus() {
+  drawProbes();
   const box = $("org-status");
   if (!box) return;
   const s = app.data.status;
