@@ -13,10 +13,8 @@ from quart import Response, g, request
 from quart_trio import QuartTrio
 from werkzeug.exceptions import HTTPException
 
-from .actors.mailbox import Unavailable
-from .auth import AuthError
-from .domain.errors import DomainError
-from .ratelimit import KeyedBuckets, RateLimited, retry_after
+from .errors import Internal, PeerError
+from .ratelimit import KeyedBuckets
 from .rest import (
     access,
     api,
@@ -31,8 +29,7 @@ from .rest import (
     web,
 )
 from .rest import notify as notify_rest
-from .rest.common import BadJson, Parts, error_response
-from .store import OutcomeUnknown, StoreUnavailable
+from .rest.common import Parts, error_response, peer_error_response
 
 log = logging.getLogger(__name__)
 
@@ -42,7 +39,6 @@ HTTP_CODES = {
     405: "method_not_allowed",
     408: "timeout",
     413: "too_large",
-    415: "unsupported_media_type",
     431: "too_large",
 }
 
@@ -104,41 +100,9 @@ def create_app(server_parts: Parts) -> QuartTrio:
             response.headers["Location"] = _same_site(location)
         return response
 
-    @app.errorhandler(DomainError)
-    async def domain_error(error: DomainError) -> Response:
-        return error_response(error.http_status, error.code, error.message, error.field)
-
-    @app.errorhandler(AuthError)
-    async def auth_error(error: AuthError) -> Response:
-        headers = {"WWW-Authenticate": "Bearer"} if error.http_status == 401 else None
-        return error_response(error.http_status, error.code, error.message, headers=headers)
-
-    @app.errorhandler(RateLimited)
-    async def rate_limited(error: RateLimited) -> Response:
-        return error_response(
-            429, error.code, error.message, headers={"Retry-After": retry_after(error.retry_after)}
-        )
-
-    @app.errorhandler(BadJson)
-    async def bad_json(error: BadJson) -> Response:
-        return error_response(400, error.code, error.message)
-
-    @app.errorhandler(Unavailable)
-    async def unavailable(error: Unavailable) -> Response:
-        return error_response(503, error.code, error.message, headers={"Retry-After": "1"})
-
-    @app.errorhandler(OutcomeUnknown)
-    async def outcome_unknown(error: OutcomeUnknown) -> Response:
-        return error_response(504, error.code, error.message)
-
-    @app.errorhandler(StoreUnavailable)
-    async def store_unavailable(error: StoreUnavailable) -> Response:
-        return error_response(
-            503,
-            "unavailable",
-            "the database is unavailable; try again",
-            headers={"Retry-After": "1"},
-        )
+    @app.errorhandler(PeerError)
+    async def peer_error(error: PeerError) -> Response:
+        return peer_error_response(error)
 
     @app.errorhandler(HTTPException)
     async def http_error(error: HTTPException) -> Response:
@@ -149,6 +113,6 @@ def create_app(server_parts: Parts) -> QuartTrio:
     @app.errorhandler(Exception)
     async def internal(error: Exception) -> Response:
         log.exception("unhandled error in a request", exc_info=error)
-        return error_response(500, "internal", "the server failed to handle this request")
+        return peer_error_response(Internal())
 
     return app

@@ -25,26 +25,11 @@ import jwt
 from .domain.access import POLICY as POLICY
 from .domain.access import Action as Action
 from .domain.access import Role as Role
+from .errors import AuthError, Forbidden
 from .store.pg import AuditEntry
 
 ALGORITHM: Final = "HS256"
 ALL_ORGS: Final = "*"
-
-
-class AuthError(Exception):
-    """The peer's credentials are missing, invalid, or not enough."""
-
-    code = "unauthorized"
-    http_status = 401
-
-    def __init__(self, message: str) -> None:
-        super().__init__(message)
-        self.message = message
-
-
-class Forbidden(AuthError):
-    code = "forbidden"
-    http_status = 403
 
 
 RoleLookup = Callable[[str, str], "Role | None"]  # (user id, org) -> role

@@ -278,7 +278,7 @@ async def _migrate(config: Config) -> int:
 
 
 async def _create_user(config: Config, args: argparse.Namespace, password: str) -> int:
-    from .domain.errors import DomainError
+    from .errors import DomainError
     from .identity import Directory
     from .store import Store, embedded_dsn
 

@@ -16,18 +16,6 @@ from collections.abc import Sequence
 import trio
 
 
-class RateLimited(Exception):
-    """Over a rate limit: answered 429 with ``Retry-After``."""
-
-    code = "rate_limited"
-    http_status = 429
-
-    def __init__(self, message: str, retry_after: float) -> None:
-        super().__init__(message)
-        self.message = message
-        self.retry_after = retry_after
-
-
 class Bucket:
     """One token bucket. ``take`` answers 0.0 when allowed, else the seconds to wait."""
 
@@ -88,11 +76,6 @@ class KeyedBuckets:
         if excess > 0:
             for key in list(self.buckets)[:excess]:
                 del self.buckets[key]
-
-
-def retry_after(seconds: float) -> str:
-    """A ``Retry-After`` value: whole seconds, at least 1."""
-    return str(max(1, math.ceil(seconds)))
 
 
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network

@@ -10,7 +10,7 @@ import trio
 from .actors.registry import Registry
 from .auth import Role
 from .domain import commands as c
-from .domain.errors import Conflict
+from .errors import Conflict
 from .identity import Directory
 
 DEMO_SLUG = "demo"

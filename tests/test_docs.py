@@ -5,14 +5,18 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+import pytest
+
+from server.app import HTTP_CODES
 from server.domain.commands import COMMANDS
 from server.domain.events import PUBLIC_EVENTS
+from server.errors import CODES, PeerError, ProtocolError
 from server.protocol import frames
+from server.store import StoreUnavailable, WriteUnconfirmed
 
 ROOT = Path(__file__).resolve().parent.parent
 PROTOCOL = (ROOT / "docs/protocol.md").read_text()
 API = (ROOT / "docs/api.md").read_text()
-SOURCE = "\n".join(p.read_text() for p in (ROOT / "server").rglob("*.py"))
 
 
 def test_every_command_is_documented() -> None:
@@ -25,14 +29,34 @@ def test_every_event_is_documented() -> None:
         assert name in PROTOCOL, name
 
 
-def test_every_error_code_the_server_sends_is_documented() -> None:
-    codes = set(re.findall(r'ProtocolError\(\s*"([a-z_]+)"', SOURCE))
-    codes |= set(re.findall(r'\bcode = "([a-z_]+)"', SOURCE))
-    codes |= set(re.findall(r'_error\(\s*conn,\s*"([a-z_]+)"', SOURCE))
-    codes -= {"domain_error"}  # the abstract base; never sent
-    assert len(codes) > 10
-    for code in codes:
-        assert f"`{code}`" in PROTOCOL, code
+def _table_rows(doc: str, heading: str) -> str:
+    """The text of a section, from its heading to the next of its level."""
+    level = heading.split(" ")[0]
+    start = doc.index(heading + "\n")
+    end = doc.find("\n" + level + " ", start + len(heading))
+    return doc[start : end if end != -1 else None]
+
+
+def test_every_error_code_is_documented_where_it_travels() -> None:
+    """Each code of the table: in protocol.md's error table if error frames
+    carry it, in api.md's with its HTTP status if HTTP answers do."""
+    frames_table = _table_rows(PROTOCOL, "## Errors")
+    http_table = _table_rows(API, "## Conventions")
+    assert len(CODES) > 20
+    for code, where in CODES.items():
+        if where.ws:
+            assert f"| `{code}` |" in frames_table, code
+        if where.http:
+            assert f"| {where.status} | `{code}` |" in http_table, (code, where.status)
+
+
+def test_no_code_outside_the_table() -> None:
+    """Errors are built from the table: a code it does not hold cannot be raised."""
+    with pytest.raises(LookupError):
+        ProtocolError("made_up", "no such code")
+    for status, code in HTTP_CODES.items():  # what the HTTP layer refuses, too
+        assert code in CODES, (status, code)
+    assert issubclass(StoreUnavailable, PeerError) and issubclass(WriteUnconfirmed, PeerError)
 
 
 def test_every_close_code_is_documented() -> None:

@@ -21,8 +21,8 @@ import trio
 
 from ..clock import Clock
 from ..config import Limits
-from ..store import OutcomeUnknown, Store, StoreError
-from .mailbox import Unavailable
+from ..errors import OutcomeUnknown, Unavailable
+from ..store import Store, StoreError
 from .topic import Topic
 
 log = logging.getLogger(__name__)

@@ -42,23 +42,33 @@ import orjson
 import trio
 
 from .. import __version__
-from ..auth import Action, AuthError, Forbidden, Origin, Principal, authorize
+from ..auth import Action, Origin, Principal, authorize
 from ..domain.commands import SPECS, parse_command
-from ..domain.errors import DomainError, ValidationError
-from ..domain.room import RoomError, validate
+from ..domain.room import validate
 from ..domain.schema import MISSING, given, parse
+from ..errors import (
+    AuthError,
+    DomainError,
+    Forbidden,
+    HandshakeError,
+    PeerError,
+    ProtocolError,
+    RateLimited,
+    RoomError,
+    ValidationError,
+    retry_after,
+)
 from ..identity import Authenticator
 from ..monitoring.service import Monitoring, ProbeReport
 from ..policy import MESSAGES, TOPICS
 from ..protocol import frames
 from ..protocol import messages as m
-from ..protocol.codec import ProtocolError, decode, parse_topic, peek_id
+from ..protocol.codec import decode, parse_topic, peek_id
 from ..protocol.ot import Selection
-from ..ratelimit import KeyedBuckets, Network, client_address, retry_after
-from ..store import StoreError
+from ..ratelimit import KeyedBuckets, Network, client_address
 from ..store.receipts import Receipt, fingerprint, scope_of
 from .connection import Connection, State
-from .mailbox import FrameReply, Unavailable, error_message
+from .mailbox import FrameReply, error_message
 from .room import Join, OpRequest, PresenceUpdate, RoomHandle, room_limits
 
 if TYPE_CHECKING:
@@ -80,21 +90,6 @@ class Stats:
     heartbeat_timeouts: int = 0
     pings_sent: int = 0
     errors_sent: int = 0
-
-
-class HandshakeError(Exception):
-    def __init__(
-        self,
-        status: int,
-        message: str,
-        headers: list[tuple[bytes, bytes]] | None = None,
-        code: str = "bad_handshake",
-    ):
-        super().__init__(message)
-        self.status = status
-        self.message = message
-        self.headers = headers or []
-        self.code = code
 
 
 def is_upgrade_request(head: bytes) -> bool:
@@ -274,22 +269,19 @@ class Gateway:
 
     # -- messages ------------------------------------------------------------------
 
-    def _error(
-        self,
-        conn: Connection,
-        code: str,
-        message: str,
-        request_id: m.RequestId = None,
-        field: str | None = None,
-    ) -> None:
+    def _error(self, conn: Connection, error: BaseException, request_id: m.RequestId) -> None:
+        """Answer a refused message; a ProtocolError names its own request id."""
+        if isinstance(error, ProtocolError) and error.id is not None:
+            request_id = error.id
         self.stats.errors_sent += 1
-        conn.send(m.Error(id=request_id, code=code, message=message, field=field))
+        conn.send(error_message(error, request_id))
 
     def too_large(self, conn: Connection, item: frames.TooLarge) -> None:
         self._error(
             conn,
-            "too_large",
-            f"messages are limited to {item.limit} bytes; this one was dropped",
+            ProtocolError(
+                "too_large", f"messages are limited to {item.limit} bytes; this one was dropped"
+            ),
             peek_id(item.head),
         )
 
@@ -297,8 +289,9 @@ class Gateway:
         if item.binary:
             self._error(
                 conn,
-                "binary_unsupported",
-                "send JSON in text frames; binary frames are not used",
+                ProtocolError(
+                    "binary_unsupported", "send JSON in text frames; binary frames are not used"
+                ),
                 peek_id(item.payload[: frames.PEEK]),
             )
             return
@@ -310,18 +303,17 @@ class Gateway:
         if wait:
             self._error(
                 conn,
-                "rate_limited",
-                f"at most {self.limits.messages_per_second:g} messages a second (bursts of "
-                f"{self.limits.messages_burst}); this one was dropped",
+                RateLimited(
+                    f"at most {self.limits.messages_per_second:g} messages a second (bursts of "
+                    f"{self.limits.messages_burst}); this one was dropped",
+                    wait,
+                ),
                 peek_id(item.payload[: frames.PEEK]),
             )
             return
+        message: m.ClientMessage | None = None
         try:
             message = decode(item.payload)
-        except ProtocolError as exc:
-            self._error(conn, exc.code, exc.message, exc.id, exc.field)
-            return
-        try:
             if isinstance(message, m.Subscribe):
                 await self._subscribe(conn, message)
             elif isinstance(message, m.Command):
@@ -336,15 +328,11 @@ class Gateway:
                 conn.send(m.Pong(id=message.id))
             else:
                 await self._hello(conn, message)
-        except ProtocolError as exc:
-            self._error(conn, exc.code, exc.message, exc.id, exc.field)
-        except (DomainError, AuthError, Unavailable, StoreError) as exc:
-            self.stats.errors_sent += 1
-            conn.send(error_message(exc, message.id))
-        except Exception as exc:  # our bug: answer it, keep the connection and the server
-            log.exception("failed to handle %s from %s", type(message).__name__, conn.peer)
-            self.stats.errors_sent += 1
-            conn.send(error_message(exc, message.id))
+        except Exception as exc:  # every refusal; our bugs are logged and answered too
+            if not isinstance(exc, PeerError):
+                what = type(message).__name__ if message is not None else "a message"
+                log.exception("failed to handle %s from %s", what, conn.peer)
+            self._error(conn, exc, message.id if message is not None else None)
 
     async def _hello(self, conn: Connection, message: m.Hello) -> None:
         if conn.greeted:

@@ -15,25 +15,13 @@ from typing import TYPE_CHECKING, Any, Protocol
 import outcome
 import trio
 
-from ..auth import AuthError, Origin
-from ..domain.errors import DomainError
+from ..auth import Origin
+from ..errors import OutcomeUnknown, peer_error
 from ..protocol.messages import Ack, Error, RequestId
-from ..store import OutcomeUnknown, StoreUnavailable
 from ..store.receipts import Receipt
 
 if TYPE_CHECKING:
     from .connection import Connection
-
-
-class Unavailable(Exception):
-    """The actor could not do it now (database down, actor restarting); try again."""
-
-    code = "unavailable"
-    http_status = 503
-
-    def __init__(self, message: str) -> None:
-        super().__init__(message)
-        self.message = message
 
 
 class Reply(Protocol):
@@ -69,13 +57,8 @@ class Future:
 
 def error_message(error: BaseException, request_id: RequestId) -> Error:
     """The ``error`` frame for an exception raised while serving a request."""
-    if isinstance(error, DomainError):
-        return Error(id=request_id, code=error.code, message=error.message, field=error.field)
-    if isinstance(error, AuthError | Unavailable | OutcomeUnknown):
-        return Error(id=request_id, code=error.code, message=error.message)
-    if isinstance(error, StoreUnavailable):
-        return Error(id=request_id, code="unavailable", message=str(error))
-    return Error(id=request_id, code="internal", message="the server failed to handle this request")
+    told = peer_error(error)
+    return Error(id=request_id, code=told.code, message=told.message, field=told.field)
 
 
 class FrameReply:

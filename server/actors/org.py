@@ -28,12 +28,12 @@ from ..clock import Clock
 from ..config import Limits
 from ..domain import commands as c
 from ..domain.audit import details
-from ..domain.errors import DomainError, ValidationError
 from ..domain.events import Event, apply, member_data, public_data, verdict_changes
 from ..domain.model import Org, OrgState, iso, parse_iso
 from ..domain.rules import decide
 from ..domain.statuspage import render
 from ..domain.views import member_snapshot, public_snapshot
+from ..errors import DomainError, ValidationError
 from ..protocol import frames
 from ..protocol import messages as m
 from ..store import AuditEntry, Loaded, NewStream, Store, receipts

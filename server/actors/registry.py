@@ -26,15 +26,15 @@ from ..clock import Clock
 from ..config import Limits
 from ..domain import commands as c
 from ..domain import rules
-from ..domain.errors import Conflict, NotFound
 from ..domain.events import Event
 from ..domain.model import to_millisecond
 from ..domain.room import RoomMeta
+from ..errors import Conflict, NotFound, OutcomeUnknown, Unavailable
 from ..ids import new_id
-from ..store import OutcomeUnknown, QuotaExceeded, Store, StoreUnavailable, StreamExists
+from ..store import QuotaExceeded, Store, StoreUnavailable, StreamExists
 from ..store.receipts import Receipt
 from .base import BatchActor, Handle
-from .mailbox import Do, Future, Reply, Unavailable
+from .mailbox import Do, Future, Reply
 from .org import Observer, OrgActor, OrgHandle
 from .room import RoomActor, RoomHandle, room_deleted_frame
 

@@ -36,7 +36,8 @@ from ..clock import Clock
 from ..config import Limits
 from ..domain.events import Event
 from ..domain.model import iso, iso_or_none
-from ..domain.room import Applied, RoomError, RoomLimits, RoomMeta, RoomState, receive, replay
+from ..domain.room import Applied, RoomLimits, RoomMeta, RoomState, receive, replay
+from ..errors import RoomError, Unavailable
 from ..protocol import frames
 from ..protocol import messages as m
 from ..protocol.frames import CLOSE_GOING_AWAY
@@ -44,7 +45,7 @@ from ..protocol.ot import Op, Selection, TextBuffer
 from ..store import Store, StoreError
 from .base import BatchActor, Handle
 from .connection import State
-from .mailbox import Future, Unavailable, error_message
+from .mailbox import Future, error_message
 from .topic import Topic
 
 if TYPE_CHECKING:
@@ -463,9 +464,7 @@ class RoomActor(BatchActor[RoomMessage]):
                     request.conn.send_frame(_ack_frame(request.request_id, result.rev))
             for error, request in decided.refused:
                 if request.conn is not None:
-                    request.conn.send(
-                        m.Error(id=request.request_id, code=error.code, message=error.message)
-                    )
+                    request.conn.send(error_message(error, request.request_id))
             del self.inflight[: len(decided.ops)]
             self._sweep()
             self.pending -= 1
@@ -606,7 +605,7 @@ class RoomActor(BatchActor[RoomMessage]):
     def _refuse_presence(update: PresenceUpdate, why: str) -> None:
         """A cursor placed on a revision the room cannot map is refused, as an
         operation on it would be (``stale_revision``)."""
-        update.conn.send(m.Error(id=update.request_id, code="stale_revision", message=why))
+        update.conn.send(error_message(RoomError("stale_revision", why), update.request_id))
 
     def _broadcast(self, payload: dict[str, Any], *, skip: Connection | None) -> None:
         frame = self.room.presence_frame(payload)

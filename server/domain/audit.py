@@ -9,8 +9,8 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from ..errors import NotFound
 from . import commands as c
-from .errors import NotFound
 from .model import OrgState
 from .monitor_rules import find_monitor
 from .monitors import redact

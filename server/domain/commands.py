@@ -16,8 +16,8 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Annotated, Any, TypeAlias
 
+from ..errors import ValidationError
 from .access import Action
-from .errors import ValidationError
 from .model import Impact, IncidentStatus, MaintenanceStatus, ServiceStatus
 from .monitors import MonitorKind, MonitorPolicy, Verdict
 from .schema import MISSING, Items, Missing, Range, Text, parse

@@ -18,7 +18,7 @@ from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any
 
-from .errors import InvalidTransition
+from ..errors import InvalidTransition
 
 if TYPE_CHECKING:
     from .monitors import Monitor

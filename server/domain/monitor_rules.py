@@ -35,10 +35,10 @@ from datetime import datetime, timedelta
 from functools import partial
 from typing import Any
 
+from ..errors import Conflict, NotFound, ValidationError
 from ..monitoring.specs import parse_spec, spec_to_dict  # plain records, beside the probes
 from . import commands as c
 from . import rules, texts
-from .errors import Conflict, NotFound, ValidationError
 from .model import IncidentStatus, ServiceStatus, iso, iso_or_none
 from .monitors import (
     FLAP_CHANGES,

@@ -14,8 +14,8 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import Any
 
+from ..errors import ValidationError
 from . import commands as c
-from .errors import ValidationError
 from .model import Incident, IncidentStatus, Postmortem, Update, check_incident_move
 from .schema import MISSING
 

@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, NamedTuple
 
+from ..errors import RoomError, ValidationError
 from ..protocol.ot import (
     Op,
     OTError,
@@ -34,18 +35,8 @@ from ..protocol.ot import (
     normalize,
     transform,
 )
-from .errors import ValidationError
 from .model import iso, iso_or_none, parse_iso, parse_iso_or_none
 from .schema import check_chars
-
-
-class RoomError(Exception):
-    """An operation the room cannot take; nothing changed."""
-
-    def __init__(self, code: str, message: str) -> None:
-        super().__init__(message)
-        self.code = code
-        self.message = message
 
 
 @dataclass(frozen=True, slots=True)

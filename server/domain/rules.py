@@ -3,7 +3,7 @@
 :func:`decide` takes the current state and a command and returns the events it
 causes, the state after them, and the result the caller is told. It never
 changes the state it was given; a rule that is broken raises a
-:class:`~server.domain.errors.DomainError` and nothing happens.
+:class:`~server.errors.DomainError` and nothing happens.
 
 The status policy, in one place: a service's status is worked out from what
 holds it (:func:`shown_status`), never remembered apart from it, so that the
@@ -36,9 +36,9 @@ from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
+from ..errors import Conflict, InvalidTransition, NotFound, ValidationError
 from . import commands as c
 from . import texts
-from .errors import Conflict, InvalidTransition, NotFound, ValidationError
 from .events import PUBLIC_EVENTS, Event, apply
 from .model import (
     IMPACT_OF_STATUS,

@@ -32,7 +32,7 @@ from datetime import UTC, datetime
 from enum import Enum
 from typing import Annotated, Any, Final, TypeVar, Union, get_args, get_origin
 
-from .errors import ValidationError
+from ..errors import ValidationError
 
 
 class _Missing(Enum):

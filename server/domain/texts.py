@@ -15,7 +15,7 @@ import string
 from collections.abc import Iterable, Mapping
 from typing import Final
 
-from .errors import ValidationError
+from ..errors import ValidationError
 
 DEFAULTS: Final[Mapping[str, str]] = {
     "down_title": "{service} is down",

@@ -18,7 +18,8 @@ from __future__ import annotations
 
 import jwt
 
-from ..auth import AuthError, Principal, Tokens
+from ..auth import Principal, Tokens
+from ..errors import AuthError
 from .directory import Directory
 from .oidc import ALGORITHMS, Oidc
 

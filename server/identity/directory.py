@@ -21,20 +21,27 @@ from typing import Any
 
 import trio
 
-from ..auth import SYSTEM, AuthError, Forbidden, Origin, Principal, Role, Tokens, expiry
+from ..auth import SYSTEM, Origin, Principal, Role, Tokens, expiry
 from ..clock import Clock
 from ..config import Limits
-from ..domain.errors import Conflict, NotFound, ValidationError
 from ..domain.schema import check_chars
+from ..errors import (
+    AuthError,
+    Conflict,
+    Forbidden,
+    InvitationInvalid,
+    NotFound,
+    RateLimited,
+    ValidationError,
+)
 from ..ids import new_id
-from ..ratelimit import KeyedBuckets, RateLimited
+from ..ratelimit import KeyedBuckets
 from ..store import AuditEntry, Duplicate, Store
 from ..store import identity as sql
 from .passwords import check_strength, hash_password, verify_password
 from .records import (
     ApiToken,
     Failures,
-    Gone,
     Invitation,
     Maker,
     Session,
@@ -428,9 +435,9 @@ class Directory:
         inv_id = row_of(link, "sbi")
         invitation = self.invitations.get(inv_id) if inv_id else None
         if invitation is None or not hmac.compare_digest(invitation.hash, digest(link)):
-            raise Gone("this invitation is not valid: unknown, used or withdrawn")
+            raise InvitationInvalid("this invitation is not valid: unknown, used or withdrawn")
         if invitation.expires_at <= self.clock.now():
-            raise Gone("this invitation has expired; ask for a new one")
+            raise InvitationInvalid("this invitation has expired; ask for a new one")
         return invitation
 
     async def accept(

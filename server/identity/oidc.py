@@ -25,8 +25,9 @@ import httpx
 import jwt
 import trio
 
-from ..auth import AuthError, Principal, Role, expiry
+from ..auth import Principal, Role, expiry
 from ..domain.commands import SLUG_PATTERN
+from ..errors import AuthError
 
 log = logging.getLogger(__name__)
 

@@ -15,15 +15,8 @@ from datetime import datetime
 from typing import Any
 
 from ..auth import Role
-from ..domain.errors import DomainError, ValidationError
 from ..domain.schema import check_chars
-
-
-class Gone(DomainError):
-    """An invitation that expired, was used, or was withdrawn."""
-
-    code = "invitation_invalid"
-    http_status = 410
+from ..errors import ValidationError
 
 
 @dataclass(slots=True)

@@ -12,8 +12,8 @@ from collections.abc import Mapping
 from typing import Any
 from urllib.parse import urlsplit
 
-from ..domain.errors import ValidationError
 from ..domain.monitors import Monitor
+from ..errors import ValidationError
 from ..netguard import DEFAULT_RULE, NetworkRule, Refused, resolve
 from .checks import HttpClients, check_http, check_tcp, check_tls, describe_error
 from .service import Outcome

@@ -38,16 +38,15 @@ import orjson
 import trio
 
 from ..actors.connection import Connection, join_topic
-from ..actors.mailbox import Unavailable
 from ..actors.registry import Registry
 from ..actors.topic import Topic
 from ..domain import commands as c
-from ..domain.errors import Conflict, DomainError, NotFound
 from ..domain.events import Event
 from ..domain.model import OrgState, iso, iso_or_none
 from ..domain.monitor_rules import heartbeat_digest
 from ..domain.monitors import Monitor, MonitorKind, Verdict, checked_in
 from ..domain.schema import Items, Range, Text
+from ..errors import Conflict, DomainError, NotFound, Unavailable
 from ..protocol import frames
 from ..protocol import messages as m
 from ..store import Store, StoreError

@@ -3,7 +3,7 @@
 A monitor stores its settings as a JSON object whose shape depends on its kind
 (``http``, ``tcp`` or ``tls``). :func:`parse_spec` turns that object into one
 of the frozen records below, refusing anything a probe could not act on with a
-:class:`~server.domain.errors.ValidationError` that names the field, and
+:class:`~server.errors.ValidationError` that names the field, and
 :func:`spec_to_dict` turns a record back into the same JSON (the two
 round-trip), so what is stored is always what was checked.
 
@@ -26,8 +26,8 @@ from typing import Annotated, Any, Final, TypeAlias
 import httpx
 import orjson
 
-from server.domain.errors import ValidationError
 from server.domain.schema import Items, Range, Text, check_chars, parse
+from server.errors import ValidationError
 
 
 class HttpMethod(StrEnum):

@@ -31,9 +31,9 @@ import trio
 
 from ..auth import Origin
 from ..clock import Clock
-from ..domain.errors import Conflict, NotFound, ValidationError
 from ..domain.model import iso
 from ..domain.schema import MISSING, given, parse
+from ..errors import Conflict, NotFound, ValidationError
 from ..ids import new_id
 from ..netguard import GuardedTransport, Refused, resolve
 from ..ratelimit import KeyedBuckets

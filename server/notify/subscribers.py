@@ -30,7 +30,7 @@ from typing import Any
 
 from ..auth import Origin
 from ..clock import Clock
-from ..domain.errors import NotFound, ValidationError
+from ..errors import NotFound, ValidationError
 from ..identity.records import digest, row_of
 from ..ids import new_id
 from ..store import Duplicate, Store

@@ -15,23 +15,12 @@ from typing import Any, Final
 import orjson
 
 from ..domain.commands import SLUG_PATTERN
-from ..domain.errors import ValidationError
 from ..domain.schema import check_chars, parse
+from ..errors import ProtocolError, ValidationError
 from .messages import CLIENT_TYPES, ClientMessage, RequestId
 
 MAX_ID_LENGTH: Final = 64
 _MAX_SAFE_INT: Final = 2**53 - 1  # what a JavaScript client can echo exactly
-
-
-class ProtocolError(Exception):
-    """The peer sent something we cannot take; answer with an ``error`` and go on."""
-
-    def __init__(self, code: str, message: str, *, id: RequestId = None, field: str | None = None):
-        super().__init__(message)
-        self.code = code
-        self.message = message
-        self.id = id
-        self.field = field
 
 
 def _request_id(obj: dict[str, Any]) -> RequestId:

@@ -14,9 +14,9 @@ from quart import g, request
 from quart_trio import QuartTrio
 
 from ..actors.room import RoomHandle
-from ..auth import NEEDS_TOKEN, Action, AuthError, Principal, Role, authorize, authorize_server
-from ..domain.errors import NotFound
+from ..auth import NEEDS_TOKEN, Action, Principal, Role, authorize, authorize_server
 from ..domain.schema import check_chars
+from ..errors import AuthError, NotFound
 from ..policy import ROUTES, Access
 from .common import parts, principal
 

@@ -18,11 +18,11 @@ from ..actors.mailbox import Replay
 from ..auth import ALL_ORGS, Principal
 from ..domain import commands as c
 from ..domain import rules, views
-from ..domain.errors import InvalidTransition, NotFound, ValidationError
 from ..domain.model import OrgState
 from ..domain.monitor_rules import find_monitor
 from ..domain.monitors import Monitor
 from ..domain.schema import given, parse
+from ..errors import InvalidTransition, NotFound, ValidationError
 from .access import access, caller
 from .common import (
     json_body,

@@ -12,10 +12,10 @@ from quart import Response, current_app, request
 
 from ..actors.gateway import Gateway
 from ..actors.registry import Registry
-from ..auth import AuthError, Origin, Principal
+from ..auth import Origin, Principal
 from ..config import Config
-from ..domain.errors import ValidationError
 from ..domain.schema import convert
+from ..errors import AuthError, BadJson, PeerError, ValidationError
 from ..identity import Authenticator
 from ..protocol.messages import IdempotencyKey
 from ..ratelimit import Network, client_address
@@ -68,6 +68,13 @@ def error_response(
     return json_response({"error": error}, status, headers)
 
 
+def peer_error_response(error: PeerError) -> Response:
+    """The answer to a request that ``error`` refused."""
+    return error_response(
+        error.http_status, error.code, error.message, error.field, error.http_headers()
+    )
+
+
 async def json_body(*, required: bool = True) -> dict[str, Any]:
     """The request's JSON object body (any content type: curl's -d is welcome)."""
     raw = await request.get_data(as_text=False)
@@ -82,15 +89,6 @@ async def json_body(*, required: bool = True) -> dict[str, Any]:
     if not isinstance(body, dict):
         raise ValidationError("the body must be a JSON object")
     return body
-
-
-class BadJson(Exception):
-    code = "invalid_json"
-    http_status = 400
-
-    def __init__(self, message: str) -> None:
-        super().__init__(message)
-        self.message = message
 
 
 async def principal() -> Principal | None:

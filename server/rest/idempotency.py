@@ -27,8 +27,7 @@ import orjson
 from quart import Response, g, request
 from quart_trio import QuartTrio
 
-from ..domain.errors import Conflict, ValidationError
-from ..store import OutcomeUnknown
+from ..errors import Conflict, OutcomeUnknown, ValidationError
 from ..store import receipts as sql
 from .access import access, caller
 from .common import parts, receipt_for

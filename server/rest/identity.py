@@ -16,8 +16,8 @@ from typing import Annotated, Any
 from quart import Blueprint, Response, request
 
 from ..auth import Role
-from ..domain.errors import NotFound
 from ..domain.schema import Range, Text, parse
+from ..errors import NotFound
 from ..identity import Directory
 from ..store import identity as sql
 from .access import acting_role, caller

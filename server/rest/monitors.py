@@ -12,11 +12,11 @@ from typing import Any
 
 from quart import Blueprint, Response, request
 
-from ..domain.errors import NotFound, ValidationError
 from ..domain.model import iso, parse_iso, to_millisecond
 from ..domain.monitor_rules import find_monitor
 from ..domain.monitors import Monitor
 from ..domain.schema import parse
+from ..errors import NotFound, ValidationError
 from ..monitoring.service import MAX_BEAT_MESSAGE, Beat
 from ..monitoring.uptime import WINDOWS, summarize, verdict_spans
 from ..store.monitoring import (

@@ -20,12 +20,11 @@ from urllib.parse import urlencode
 
 from quart import Blueprint, Response, current_app, request
 
-from ..domain.errors import DomainError, ValidationError
 from ..domain.schema import parse
+from ..errors import DomainError, RateLimited, ValidationError, retry_after
 from ..notify import ChangeChannel, NewChannel, Notifier, SubscriberKind
 from ..notify.deliveries import DELIVERY_STATUSES
 from ..notify.records import Address, Url
-from ..ratelimit import RateLimited, retry_after
 from .access import caller
 from .common import (
     client_ip,

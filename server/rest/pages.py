@@ -21,8 +21,8 @@ from quart import Blueprint, Response, current_app, render_template, request
 
 from ..actors.org import OrgHandle
 from ..domain import history, views
-from ..domain.errors import NotFound
 from ..domain.model import Incident, Maintenance, OrgState
+from ..errors import NotFound
 from ..monitoring.uptime import daily_shares, verdict_spans
 from ..store.history import status_changes
 from ..store.monitoring import org_verdicts

@@ -6,8 +6,8 @@ from __future__ import annotations
 
 from ..actors.org import OrgHandle
 from ..domain import rules, views
-from ..domain.errors import NotFound
 from ..domain.model import Incident
+from ..errors import NotFound
 from ..store.history import archived_incident, archived_incidents
 from .common import parts
 

@@ -6,7 +6,8 @@ import trio
 from quart import Blueprint, Response, current_app, render_template, request
 
 from ..domain.statuspage import DOCUMENTS
-from ..ratelimit import KeyedBuckets, RateLimited
+from ..errors import RateLimited
+from ..ratelimit import KeyedBuckets
 from ..store import StoreError
 from .common import client_ip, error_response, json_response, parts
 from .web import page_headers

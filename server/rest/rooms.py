@@ -18,8 +18,8 @@ from ..actors.room import texts_at
 from ..auth import ALL_ORGS
 from ..domain import rules
 from ..domain.commands import Name
-from ..domain.errors import DomainError, NotFound, ValidationError
 from ..domain.schema import Text, convert, parse
+from ..errors import HistoryCompacted, NotFound, ValidationError
 from .access import authorize_named, caller, room_of
 from .common import json_body, json_response, origin, parts
 
@@ -32,13 +32,6 @@ Slug = Annotated[str, Text(1, 40)]
 class CreateRoom:
     org: Slug | None = None  # default: the token's organization
     title: Name = "Notes"
-
-
-class Compacted(DomainError):
-    """A past text from before the history a room keeps (``room_history_days``)."""
-
-    code = "history_compacted"
-    http_status = 410
 
 
 def _time(name: str) -> datetime | None:
@@ -108,7 +101,7 @@ async def get_text(room_id: str) -> Response:
         (then,) = await texts_at(parts().store, room_id, times=[at])
     if then["text"] is None:
         days = parts().registry.limits.room_history_days
-        raise Compacted(
+        raise HistoryCompacted(
             f"the room keeps its history for {days:g} days; that text is older",
             field="rev" if rev_arg is not None else "at",
         )

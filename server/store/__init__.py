@@ -11,13 +11,13 @@ from .pg import (
     Duplicate,
     Loaded,
     NewStream,
-    OutcomeUnknown,
     QuotaExceeded,
     Refused,
     Store,
     StoreError,
     StoreUnavailable,
     StreamExists,
+    WriteUnconfirmed,
 )
 
 __all__ = [
@@ -26,13 +26,13 @@ __all__ = [
     "Duplicate",
     "Loaded",
     "NewStream",
-    "OutcomeUnknown",
     "QuotaExceeded",
     "Refused",
     "Store",
     "StoreError",
     "StoreUnavailable",
     "StreamExists",
+    "WriteUnconfirmed",
     "embedded_dsn",
     "receipts",
 ]

@@ -32,6 +32,7 @@ import trio
 import trio_asyncio
 
 from ..domain.events import Event
+from ..errors import OutcomeUnknown, Unavailable
 
 log = logging.getLogger(__name__)
 
@@ -42,7 +43,7 @@ class StoreError(Exception):
     """Base of the store's errors."""
 
 
-class StoreUnavailable(StoreError):
+class StoreUnavailable(StoreError, Unavailable):
     """The database cannot be reached or failed; the operation did not happen."""
 
 
@@ -50,17 +51,10 @@ class Refused(StoreError):
     """The database answered with an error: nothing of the operation happened."""
 
 
-class OutcomeUnknown(StoreError):
+class WriteUnconfirmed(StoreError, OutcomeUnknown):
     """A write was sent and no answer came (a timeout, a lost connection): it
     may or may not have been committed. Read back, or retry with the same
     idempotency key, before acting on it."""
-
-    code = "outcome_unknown"
-    http_status = 504
-
-    def __init__(self, message: str) -> None:
-        super().__init__(message)
-        self.message = message
 
 
 class StreamExists(StoreError):
@@ -409,7 +403,7 @@ class Store:
             conn = None
             self._generation = max(self._generation, generation + 1)
             if write and sent:
-                raise OutcomeUnknown(
+                raise WriteUnconfirmed(
                     f"the database did not confirm the write ({_why(exc, self.timeout)});"
                     " it may or may not have been made"
                 ) from exc

@@ -19,13 +19,13 @@ import trio
 import trio.testing
 from support import ALLOW_WRITES, REFUSE_WRITES, sql
 
-from server.actors.mailbox import Unavailable
 from server.actors.org import OrgHandle
 from server.actors.registry import Registry
 from server.clock import TrioClock
 from server.config import Limits
 from server.domain import commands as c
 from server.domain.model import ServiceStatus as S
+from server.errors import Unavailable
 from server.store import Store
 
 EPOCH = datetime(2026, 3, 1, 9, 0, tzinfo=UTC)

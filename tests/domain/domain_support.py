@@ -21,7 +21,6 @@ from hypothesis import strategies as st
 
 from server.domain import commands as c
 from server.domain import rules
-from server.domain.errors import DomainError
 from server.domain.events import Event
 from server.domain.model import (
     CHAIN,
@@ -32,6 +31,7 @@ from server.domain.model import (
     Service,
     ServiceStatus,
 )
+from server.errors import DomainError
 
 T0 = datetime(2026, 1, 1, 12, 0, tzinfo=UTC)
 

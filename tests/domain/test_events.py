@@ -13,9 +13,9 @@ from hypothesis import HealthCheck, given, settings
 
 from server.domain import commands as c
 from server.domain import rules
-from server.domain.errors import DomainError
 from server.domain.events import PUBLIC_EVENTS, Event, apply, public_data
 from server.domain.model import OrgState
+from server.errors import DomainError
 
 INTERNAL_KEYS = frozenset(
     {

@@ -8,7 +8,6 @@ import pytest
 from domain_support import T0, Harness, at, stamp
 
 from server.domain import commands as c
-from server.domain.errors import InvalidTransition, ValidationError
 from server.domain.model import (
     ACTIVE_INCIDENT,
     INCIDENT_MOVES,
@@ -18,6 +17,7 @@ from server.domain.model import (
     check_incident_move,
 )
 from server.domain.rules import DEFAULT_BODIES
+from server.errors import InvalidTransition, ValidationError
 
 S = IncidentStatus
 ALL_PAIRS = list(itertools.product(IncidentStatus, IncidentStatus))

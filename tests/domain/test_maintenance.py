@@ -7,7 +7,6 @@ import itertools
 import pytest
 from domain_support import T0, Harness, at, stamp
 
-from server.domain.errors import InvalidTransition, ValidationError
 from server.domain.model import (
     MAINTENANCE_MOVES,
     MAINTENANCE_OVER,
@@ -17,6 +16,7 @@ from server.domain.model import (
     check_maintenance_move,
 )
 from server.domain.rules import DEFAULT_BODIES
+from server.errors import InvalidTransition, ValidationError
 
 M = MaintenanceStatus
 OP = ServiceStatus.OPERATIONAL

@@ -11,9 +11,9 @@ from domain_support import T0, Harness, at, replay
 
 from server.domain import commands as c
 from server.domain import rules
-from server.domain.errors import Conflict, NotFound, ValidationError
 from server.domain.model import IncidentStatus, ServiceStatus
 from server.domain.monitors import Verdict
+from server.errors import Conflict, NotFound, ValidationError
 
 HTTP = {"url": "https://api.example.com/health"}
 

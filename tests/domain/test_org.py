@@ -11,9 +11,9 @@ from hypothesis import strategies as st
 
 from server.domain import commands as c
 from server.domain import rules
-from server.domain.errors import NotFound, ValidationError
 from server.domain.model import ALL_OPERATIONAL
 from server.domain.schema import parse
+from server.errors import NotFound, ValidationError
 
 
 def parse_org(slug: object, name: object = "Demo") -> c.CreateOrg:

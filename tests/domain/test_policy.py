@@ -21,7 +21,6 @@ from hypothesis import HealthCheck, example, given, settings
 
 from server.domain import commands as c
 from server.domain import rules
-from server.domain.errors import Conflict, ValidationError
 from server.domain.model import (
     ACTIVE_INCIDENT,
     CHAIN,
@@ -37,6 +36,7 @@ from server.domain.model import (
 )
 from server.domain.schema import MISSING
 from server.domain.status import overall_status
+from server.errors import Conflict, ValidationError
 
 OP = ServiceStatus.OPERATIONAL
 DEG = ServiceStatus.DEGRADED_PERFORMANCE

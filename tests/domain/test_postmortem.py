@@ -7,10 +7,10 @@ from typing import Any
 import pytest
 from domain_support import T0, Harness, at, replay
 
-from server.domain.errors import InvalidTransition, ValidationError
 from server.domain.model import Incident, IncidentStatus, Postmortem
 from server.domain.postmortems import POSTMORTEM_REVISED
 from server.domain.rules import DEFAULT_BODIES
+from server.errors import InvalidTransition, ValidationError
 
 TEXT = "# What happened\n\nA deploy dropped an index.\n\n- queries slowed\n- we rolled back"
 REVISED = TEXT + "\n\n## What changes\n\nIndexes are checked before each deploy."

@@ -13,15 +13,15 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from server.domain import commands as c
-from server.domain.errors import (
+from server.domain.model import Impact, IncidentStatus, ServiceStatus
+from server.domain.schema import MISSING, Items, Missing, Range, Text, json_schema, parse
+from server.errors import (
     Conflict,
     DomainError,
     InvalidTransition,
     NotFound,
     ValidationError,
 )
-from server.domain.model import Impact, IncidentStatus, ServiceStatus
-from server.domain.schema import MISSING, Items, Missing, Range, Text, json_schema, parse
 
 SERVICE_STATUSES = (
     "operational, degraded_performance, partial_outage, major_outage, under_maintenance"

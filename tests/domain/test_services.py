@@ -6,8 +6,8 @@ import pytest
 from domain_support import T0, Harness, at
 
 from server.domain import rules
-from server.domain.errors import Conflict, NotFound, ValidationError
 from server.domain.model import ServiceStatus
+from server.errors import Conflict, NotFound, ValidationError
 
 
 class TestCreate:

@@ -4,7 +4,9 @@ reaching the organization, heartbeats, results and uptime over REST."""
 from __future__ import annotations
 
 import re
+from typing import Any
 
+import trio
 from monitor_support import ORG, eventually, make
 from support import Api, token
 from target import HttpServer, Reply

@@ -7,7 +7,7 @@ from typing import Any
 import orjson
 import pytest
 
-from server.domain.errors import ValidationError
+from server.errors import ValidationError
 from server.monitoring.specs import (
     HttpMethod,
     HttpSpec,

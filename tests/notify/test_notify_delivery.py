@@ -20,9 +20,9 @@ from server.auth import SYSTEM
 from server.clock import Clock
 from server.domain import commands as c
 from server.domain import rules
-from server.domain.errors import NotFound
 from server.domain.events import Event
 from server.domain.model import IncidentStatus
+from server.errors import NotFound
 from server.notify import (
     ChangeChannel,
     ChannelKind,

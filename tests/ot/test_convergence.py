@@ -35,15 +35,8 @@ from typing import Any
 import pytest
 from ot_support import ASCII, CJK, PIECES, UNICODE, random_op
 
-from server.domain.room import (
-    Applied,
-    RoomError,
-    RoomLimits,
-    RoomMeta,
-    RoomState,
-    receive,
-    replay,
-)
+from server.domain.room import Applied, RoomLimits, RoomMeta, RoomState, receive, replay
+from server.errors import RoomError
 from server.protocol.ot import Op, OTClient, OTError, Outgoing, TextBuffer, apply, normalize
 
 META = RoomMeta(

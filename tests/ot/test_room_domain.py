@@ -12,16 +12,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 from ot_support import FEW, doc_and_ops
 
-from server.domain.room import (
-    Applied,
-    RoomError,
-    RoomLimits,
-    RoomMeta,
-    RoomState,
-    receive,
-    replay,
-    validate,
-)
+from server.domain.room import Applied, RoomLimits, RoomMeta, RoomState, receive, replay, validate
+from server.errors import RoomError
 from server.protocol.ot import Op, TextBuffer, apply, transform
 
 META = RoomMeta(

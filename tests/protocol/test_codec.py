@@ -11,8 +11,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from server.errors import ProtocolError
 from server.protocol import messages as m
-from server.protocol.codec import MAX_ID_LENGTH, ProtocolError, Topic, decode, parse_topic
+from server.protocol.codec import MAX_ID_LENGTH, Topic, decode, parse_topic
 
 SETTINGS = settings(max_examples=300, deadline=None)
 
