@@ -49,7 +49,8 @@ from hypercorn.trio.tcp_server import TCPServer
 from hypercorn.trio.worker_context import WorkerContext
 from hypercorn.typing import ConnectionState
 
-from .actors.gateway import Gateway, is_upgrade_request
+from .actors.gateway import Gateway
+from .protocol.handshake import is_upgrade_request
 
 if TYPE_CHECKING:
     from .config import Limits

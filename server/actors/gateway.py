@@ -1,4 +1,4 @@
-"""The WebSocket gateway: handshake, routing of client messages, heartbeats.
+"""The WebSocket gateway: connections, routing of client messages, heartbeats.
 
 The listener hands over a socket whose request is an upgrade on ``/ws``. The
 gateway answers the handshake, then the socket's task becomes the
@@ -22,9 +22,7 @@ intervals is closed with 4000.
 
 from __future__ import annotations
 
-import base64
 import contextlib
-import hashlib
 import heapq
 import itertools
 import logging
@@ -37,8 +35,6 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
-import h11
-import orjson
 import trio
 
 from .. import __version__
@@ -64,6 +60,7 @@ from ..policy import MESSAGES, TOPICS
 from ..protocol import frames
 from ..protocol import messages as m
 from ..protocol.codec import decode, parse_topic, peek_id
+from ..protocol.handshake import accept_handshake, handshake_refusal, parse_head
 from ..protocol.ot import Selection
 from ..ratelimit import KeyedBuckets, Network, client_address
 from ..store.receipts import Receipt, fingerprint, scope_of
@@ -77,8 +74,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-WS_GUID = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
-SUBPROTOCOL = "switchboard.v1"
 MAX_TOPICS = 64  # subscriptions per connection
 
 
@@ -90,75 +85,6 @@ class Stats:
     heartbeat_timeouts: int = 0
     pings_sent: int = 0
     errors_sent: int = 0
-
-
-def is_upgrade_request(head: bytes) -> bool:
-    """Cheap test on a raw request head: a GET of /ws asking for websocket."""
-    if not (head.startswith(b"GET /ws ") or head.startswith(b"GET /ws?")):
-        return False
-    return b"websocket" in head.lower()
-
-
-def parse_head(head: bytes) -> dict[bytes, bytes]:
-    """A request head's headers (lower-case names, repeats joined), or HandshakeError."""
-    parser = h11.Connection(h11.SERVER)
-    parser.receive_data(head)
-    try:
-        event = parser.next_event()
-    except h11.RemoteProtocolError as exc:
-        raise HandshakeError(400, f"malformed request: {exc}") from None
-    if not isinstance(event, h11.Request):
-        raise HandshakeError(400, "incomplete request head")
-    headers: dict[bytes, bytes] = {}
-    for name, value in event.headers:
-        headers[name] = headers[name] + b", " + value if name in headers else value
-    return headers
-
-
-def accept_handshake(headers: dict[bytes, bytes]) -> bytes:
-    """The 101 response for a valid upgrade request's headers, or HandshakeError."""
-
-    def tokens(name: bytes) -> set[bytes]:
-        return {t.strip().lower() for t in headers.get(name, b"").split(b",")}
-
-    if b"websocket" not in tokens(b"upgrade") or b"upgrade" not in tokens(b"connection"):
-        raise HandshakeError(400, "expected 'Upgrade: websocket' and 'Connection: Upgrade'")
-    if headers.get(b"sec-websocket-version") != b"13":
-        raise HandshakeError(
-            426, "only WebSocket version 13 is supported", [(b"Sec-WebSocket-Version", b"13")]
-        )
-    key = headers.get(b"sec-websocket-key", b"")
-    try:
-        valid_key = len(base64.b64decode(key, validate=True)) == 16
-    except ValueError:
-        valid_key = False
-    if not valid_key:
-        raise HandshakeError(400, "Sec-WebSocket-Key must be 16 bytes in base64")
-    accept = base64.b64encode(hashlib.sha1(key + WS_GUID).digest())
-    lines = [
-        b"HTTP/1.1 101 Switching Protocols",
-        b"Upgrade: websocket",
-        b"Connection: Upgrade",
-        b"Sec-WebSocket-Accept: " + accept,
-    ]
-    if SUBPROTOCOL.encode() in tokens(b"sec-websocket-protocol"):
-        lines.append(b"Sec-WebSocket-Protocol: " + SUBPROTOCOL.encode())
-    return b"\r\n".join(lines) + b"\r\n\r\n"
-
-
-def handshake_refusal(error: HandshakeError) -> bytes:
-    body = orjson.dumps({"error": {"code": error.code, "message": error.message}})
-    reason = {400: b"Bad Request", 426: b"Upgrade Required", 429: b"Too Many Requests"}.get(
-        error.status, b"Error"
-    )
-    lines = [
-        b"HTTP/1.1 %d %s" % (error.status, reason),
-        b"Content-Type: application/json",
-        b"Content-Length: %d" % len(body),
-        b"Connection: close",
-        *(name + b": " + value for name, value in error.headers),
-    ]
-    return b"\r\n".join(lines) + b"\r\n\r\n" + body
 
 
 class Gateway:
