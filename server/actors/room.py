@@ -203,32 +203,22 @@ class RoomHandle(Handle[RoomMessage]):
         except (trio.WouldBlock, trio.ClosedResourceError):
             return  # busy or stopping: the sweep after its next batch catches it
 
-    def presence_frame(self, payload: dict[str, Any]) -> bytes:
-        return frames.text_frame(
-            orjson.dumps({"type": "presence", "topic": self.topic.name, **payload})
-        )
+    def presence(self, **news: Any) -> bytes:
+        """A ``presence`` frame of this room."""
+        return frames.text_frame(m.encode(m.Presence(topic=self.topic.name, **news)))
 
 
 def _op_frame(topic: str, applied: Applied, at: str) -> bytes:
-    """The ``event`` frame of one applied operation (the same shape as ``m.Event``)."""
-    return frames.text_frame(
-        orjson.dumps(
-            {
-                "type": "event",
-                "topic": topic,
-                "seq": applied.rev,
-                "name": "doc.op",
-                "data": {
-                    "rev": applied.rev,
-                    "op": applied.op,
-                    "client_id": applied.client_id,
-                    "client_op_id": applied.client_op_id,
-                    "author": applied.author,
-                },
-                "at": at,
-            }
-        )
-    )
+    """The ``event`` frame of one applied operation."""
+    data = {
+        "rev": applied.rev,
+        "op": applied.op,
+        "client_id": applied.client_id,
+        "client_op_id": applied.client_op_id,
+        "author": applied.author,
+    }
+    event = m.Event(topic=topic, seq=applied.rev, name="doc.op", data=data, at=at)
+    return frames.text_frame(orjson.dumps(event))
 
 
 def room_deleted_frame(topic: str, seq: int, at: datetime) -> bytes:
@@ -238,11 +228,8 @@ def room_deleted_frame(topic: str, seq: int, at: datetime) -> bytes:
 
 
 def _ack_frame(request_id: m.RequestId, rev: int) -> bytes:
-    """``ack {id, rev}`` (the shape of ``m.Ack``), made once per operation."""
-    ack: dict[str, Any] = {"type": "ack", "rev": rev}
-    if request_id is not None:
-        ack["id"] = request_id
-    return frames.text_frame(orjson.dumps(ack))
+    """``ack {id, rev}``, made once per operation."""
+    return frames.text_frame(m.encode(m.Ack(id=request_id, rev=rev)))
 
 
 # -- the actor ----------------------------------------------------------------------
@@ -543,23 +530,20 @@ class RoomActor(BatchActor[RoomMessage]):
                 )
             )
         conn.send_frame(
-            room.presence_frame(
-                {
-                    "participants": [p.to_dict() for p in participants.values()],
-                    "you": join.client_id,
-                }
+            room.presence(
+                participants=[p.to_dict() for p in participants.values()], you=join.client_id
             )
         )
         topic.add(conn)
         conn.topics[topic.name] = topic
         conn.rooms[topic.name] = Membership(join.client_id, self.room, join.may_edit)
-        self._broadcast({"participant": participant.to_dict()}, skip=conn)
+        self._broadcast(self.room.presence(participant=participant.to_dict()), skip=conn)
 
     def _leave(self, conn: Connection) -> None:
         for client_id, participant in list(self.room.participants.items()):
             if participant.conn is conn:
                 del self.room.participants[client_id]
-                self._broadcast({"left": client_id}, skip=conn)
+                self._broadcast(self.room.presence(left=client_id), skip=conn)
 
     def _presence(self, update: PresenceUpdate) -> None:
         membership = update.conn.rooms.get(self.room.topic.name)
@@ -597,7 +581,7 @@ class RoomActor(BatchActor[RoomMessage]):
             )
         if update.status is not None:
             participant.status = update.status
-        self._broadcast({"participant": participant.to_dict()}, skip=update.conn)
+        self._broadcast(self.room.presence(participant=participant.to_dict()), skip=update.conn)
         if update.request_id is not None:
             update.conn.send(m.Ack(id=update.request_id))
 
@@ -607,8 +591,7 @@ class RoomActor(BatchActor[RoomMessage]):
         operation on it would be (``stale_revision``)."""
         update.conn.send(error_message(RoomError("stale_revision", why), update.request_id))
 
-    def _broadcast(self, payload: dict[str, Any], *, skip: Connection | None) -> None:
-        frame = self.room.presence_frame(payload)
+    def _broadcast(self, frame: bytes, *, skip: Connection | None) -> None:
         for subscriber in self.room.topic.subscribers:
             if subscriber is not skip:
                 subscriber.send_frame(frame)

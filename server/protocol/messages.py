@@ -218,12 +218,26 @@ class Error:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class Presence:
+    """Who is in a room: on joining, everyone (``participants``) and which of
+    them ``you`` are; then each ``participant`` that joins or moves, and the
+    client id of each one that has ``left``."""
+
+    type: Literal["presence"] = "presence"
+    topic: str
+    participants: list[Any] | None = None
+    you: str | None = None
+    participant: Any = None
+    left: str | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class Pong:
     type: Literal["pong"] = "pong"
     id: RequestId = None
 
 
-ServerMessage: TypeAlias = Welcome | Subscribed | Event | Ack | Error | Pong
+ServerMessage: TypeAlias = Welcome | Subscribed | Event | Ack | Error | Presence | Pong
 
 
 def encode(message: ServerMessage) -> bytes:
