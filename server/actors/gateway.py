@@ -36,6 +36,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
 import trio
+from switchboard_ot import Selection
 
 from .. import __version__
 from ..auth import Action, Origin, Principal, authorize
@@ -61,7 +62,6 @@ from ..protocol import frames
 from ..protocol import messages as m
 from ..protocol.codec import decode, parse_topic, peek_id
 from ..protocol.handshake import accept_handshake, handshake_refusal, parse_head
-from ..protocol.ot import Selection
 from ..ratelimit import KeyedBuckets, Network, client_address
 from ..store.receipts import Receipt, fingerprint, scope_of
 from .connection import Connection, State

@@ -31,17 +31,18 @@ from typing import TYPE_CHECKING, Any
 
 import orjson
 import trio
+from switchboard_ot import Op, Selection
 
 from ..clock import Clock
 from ..config import Limits
 from ..domain.events import Event
 from ..domain.model import iso, iso_or_none
 from ..domain.room import Applied, RoomLimits, RoomMeta, RoomState, receive, replay
+from ..domain.text_buffer import TextBuffer
 from ..errors import RoomError, Unavailable
 from ..protocol import frames
 from ..protocol import messages as m
 from ..protocol.frames import CLOSE_GOING_AWAY
-from ..protocol.ot import Op, Selection, TextBuffer
 from ..store import Store, StoreError
 from .base import BatchActor, Handle
 from .connection import State

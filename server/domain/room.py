@@ -24,19 +24,20 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, NamedTuple
 
-from ..errors import RoomError, ValidationError
-from ..protocol.ot import (
+from switchboard_ot import (
     Op,
     OTError,
-    TextBuffer,
-    TooLong,
+    TooManyComponents,
     check,
     inserted,
     normalize,
     transform,
 )
+
+from ..errors import RoomError, ValidationError
 from .model import iso, iso_or_none, parse_iso, parse_iso_or_none
 from .schema import check_chars
+from .text_buffer import TextBuffer
 
 
 @dataclass(frozen=True, slots=True)
@@ -134,9 +135,9 @@ def validate(op: object, limits: RoomLimits) -> Op:
     """Check an operation's shape and size (before it reaches the room)."""
     try:
         checked = check(op, max_components=limits.max_components)
+    except TooManyComponents as exc:
+        raise RoomError("op_too_large", str(exc)) from None
     except OTError as exc:
-        if "at most" in str(exc):
-            raise RoomError("op_too_large", str(exc)) from None
         raise RoomError("invalid_op", str(exc)) from None
     if inserted(checked) > limits.max_insert:
         raise RoomError(
@@ -201,12 +202,8 @@ def receive(
             raise RoomError(
                 "invalid_op", f"the operation does not fit revision {rev}: {exc}"
             ) from None
-    try:
+    try:  # a text grown too long raises RoomError("document_too_large") as it is
         state.text.apply(op, max_length=limits.max_document)
-    except TooLong:
-        raise RoomError(
-            "document_too_large", f"the document may hold at most {limits.max_document} characters"
-        ) from None
     except OTError as exc:
         raise RoomError("invalid_op", str(exc)) from None
     state.rev += 1

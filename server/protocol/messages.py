@@ -110,7 +110,7 @@ class Ping:
 
 @dataclass(frozen=True, slots=True)
 class DocOp:
-    """An edit to a room's text, made on revision ``rev`` (see server/protocol/ot.py)."""
+    """An edit to a room's text, made on revision ``rev`` (see switchboard_ot)."""
 
     room: str
     rev: Revision

@@ -8,10 +8,10 @@ from typing import Any
 import pytest
 import trio
 from support import Api, RawWs, Ws, admin_token, open_ws, token
+from switchboard_ot import OTClient, Outgoing, normalize
 
 from server.config import Config, Limits
 from server.main import Server
-from server.protocol.ot import OTClient, Outgoing, normalize
 
 ALPHABET = "abc xyz😀🏳️‍🌈漢字かなé\u0301"
 

@@ -14,8 +14,7 @@ from collections.abc import Sequence
 
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
-
-from server.protocol.ot import Component, Op, apply
+from switchboard_ot import Component, Op, apply
 
 ASCII: tuple[str, ...] = tuple("abcxyz \n")
 ASTRAL: tuple[str, ...] = (

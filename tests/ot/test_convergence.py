@@ -34,10 +34,11 @@ from typing import Any
 
 import pytest
 from ot_support import ASCII, CJK, PIECES, UNICODE, random_op
+from switchboard_ot import Op, OTClient, OTError, Outgoing, apply, normalize
 
 from server.domain.room import Applied, RoomLimits, RoomMeta, RoomState, receive, replay
+from server.domain.text_buffer import TextBuffer
 from server.errors import RoomError
-from server.protocol.ot import Op, OTClient, OTError, Outgoing, TextBuffer, apply, normalize
 
 META = RoomMeta(
     id="room-1",

@@ -1,4 +1,4 @@
-"""The laws of server/protocol/ot.py, checked on random documents and operations.
+"""The laws of switchboard_ot, checked on random documents and operations.
 
 Documents mix ASCII, astral-plane characters (emoji, a ZWJ flag, Fraktur),
 CJK and combining sequences; operations are random valid ones, not always in
@@ -31,15 +31,11 @@ from ot_support import (
     ops_on,
     texts,
 )
-
-from server.protocol import ot
-from server.protocol.ot import (
-    CHUNK,
+from switchboard_ot import (
     Op,
     OTClient,
     OTError,
     Selection,
-    TextBuffer,
     apply,
     check,
     compose,
@@ -51,6 +47,9 @@ from server.protocol.ot import (
     transform,
     transform_index,
 )
+
+from server.domain import text_buffer
+from server.domain.text_buffer import CHUNK, TextBuffer
 
 TRACES = Path("/work/shared/traces")
 
@@ -483,7 +482,7 @@ def buffer_invariants(buf: TextBuffer) -> None:
     chunks = buf._chunks
     assert chunks
     assert all(chunks) or chunks == [""]
-    assert max(len(c) for c in chunks) <= 2 * ot.CHUNK
+    assert max(len(c) for c in chunks) <= 2 * text_buffer.CHUNK
     assert sum(len(c) for c in chunks) == len(buf)
 
 
@@ -547,7 +546,7 @@ def test_text_buffer_with_tiny_chunks(chunk: int, case: tuple[str, list[Op]]) ->
     boundaries, splits and empties chunks."""
     doc, ops = case
     with pytest.MonkeyPatch.context() as mp:
-        mp.setattr(ot, "CHUNK", chunk)
+        mp.setattr(text_buffer, "CHUNK", chunk)
         buf = TextBuffer(doc)
         for op in ops:
             doc = apply(doc, op)

@@ -11,10 +11,11 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 from ot_support import FEW, doc_and_ops
+from switchboard_ot import Op, apply, transform
 
 from server.domain.room import Applied, RoomLimits, RoomMeta, RoomState, receive, replay, validate
+from server.domain.text_buffer import TextBuffer
 from server.errors import RoomError
-from server.protocol.ot import Op, TextBuffer, apply, transform
 
 META = RoomMeta(
     id="room-1",

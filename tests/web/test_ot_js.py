@@ -1,4 +1,4 @@
-"""web/static/ot.js against server/protocol/ot.py: the same results on random cases.
+"""web/static/ot.js against switchboard_ot: the same results on random cases.
 
 Cases are made in Python with a fixed seed (texts with astral characters, ZWJ
 emoji and combining marks; operations not necessarily in normal form), run
@@ -13,7 +13,7 @@ from __future__ import annotations
 import random
 from typing import Any
 
-from server.protocol.ot import (
+from switchboard_ot import (
     Op,
     OTClient,
     OTError,

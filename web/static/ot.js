@@ -1,4 +1,4 @@
-// Operational transform for plain text: a port of server/protocol/ot.py, the
+// Operational transform for plain text: a port of switchboard_ot (clients/python/switchboard_ot), the
 // same algorithms with the same results (tests/web/test_ot_js.py compares
 // them on random cases).
 //

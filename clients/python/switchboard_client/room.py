@@ -23,9 +23,9 @@ from typing import TYPE_CHECKING, Any
 
 import orjson
 import trio
+from switchboard_ot import OTClient, Outgoing, normalize
 
 from .errors import SwitchboardError, error_from
-from .ot import OTClient, Outgoing, normalize
 
 if TYPE_CHECKING:
     import trio_websocket

@@ -1,7 +1,9 @@
-"""Operational transform for plain text, sans-IO (the client's copy).
+"""Operational transform for plain text, sans-IO: the one module the server
+and the bundled client both run (and that ``web/static/ot.js`` ports).
 
-The same functions as the server's ``server/protocol/ot.py`` (a test checks
-they stay identical), so that this package installs on its own.
+It imports nothing but the standard library, so the server's pure floors may
+use it; it knows nothing of either side's errors: :class:`OTError` says what
+is wrong with an operation, and the server turns it into a room's error code.
 
 An operation is a list of components walking the whole document from start to
 end:
@@ -39,6 +41,10 @@ Op: TypeAlias = list[Component]
 
 class OTError(ValueError):
     """An operation is malformed or does not fit the document it is applied to."""
+
+
+class TooManyComponents(OTError):
+    """An operation with more components than the receiver takes."""
 
 
 # ---------------------------------------------------------------------------
@@ -109,7 +115,7 @@ def check(op: object, *, max_components: int = 10_000) -> Op:
     if not isinstance(op, list):
         raise OTError("an operation is a list of components")
     if len(op) > max_components:
-        raise OTError(f"an operation has at most {max_components} components")
+        raise TooManyComponents(f"an operation has at most {max_components} components")
     for i, c in enumerate(op):
         if type(c) is int:  # not isinstance: True is not a retain
             if c == 0:
