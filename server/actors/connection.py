@@ -9,10 +9,15 @@ queued events are dropped, the close frame goes out after whatever frame was
 half-sent, and the actor publishing never waits.
 
 The reader task (:meth:`Connection.run`) owns the socket's lifetime: it parses
-client frames, hands each complete message to the gateway, and in its
-``finally`` leaves every topic and closes the socket. Nothing else removes a
-connection from a topic, so a topic's fan-out loop never sees its subscriber
-set change under it.
+client frames, hands each complete message to its :class:`Host` (the gateway),
+and in its ``finally`` leaves every topic and closes the socket.
+
+A connection's memberships (the topics it is on, and for rooms who it is
+there) are changed only through :meth:`Connection.join` and
+:meth:`Connection.leave`, which keep the topic's subscriber set and the
+connection's :class:`Membership` records in step. They are called from the
+task of the actor that owns the topic, or from the connection's own reader,
+never while a topic's fan-out loop runs.
 """
 
 from __future__ import annotations
@@ -24,8 +29,9 @@ import socket
 import struct
 import termios
 from collections import deque
-from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Protocol
 
 import orjson
 import trio
@@ -37,8 +43,8 @@ from ..ratelimit import Bucket
 
 if TYPE_CHECKING:
     from ..auth import Principal
-    from .gateway import Gateway
-    from .room import Membership
+    from ..config import Limits
+    from .room import RoomHandle
     from .topic import Topic
 
 log = logging.getLogger(__name__)
@@ -53,6 +59,34 @@ class State(enum.Enum):
     CLOSED = "closed"
 
 
+class Host(Protocol):
+    """What a connection needs from the server that accepted it."""
+
+    @property
+    def limits(self) -> Limits: ...
+
+    async def received(self, conn: Connection, item: frames.Message | frames.TooLarge) -> None:
+        """A complete message (or one over the size limit) from the peer."""
+
+    def start_writer(self, drain: Callable[[], Awaitable[None]]) -> None:
+        """Run ``drain`` (a backlog's writer) as a task of its own."""
+
+    def slow_consumer(self, conn: Connection) -> None:
+        """``conn`` is being closed for falling behind."""
+
+
+@dataclass(slots=True)
+class Membership:
+    """A connection on one topic. In a room it is also a participant: the
+    ``room``, its client id there, and whether it may edit (decided at join,
+    from the token)."""
+
+    topic: Topic
+    room: RoomHandle | None = None
+    client_id: str = ""
+    may_edit: bool = False
+
+
 class Connection:
     __slots__ = (
         "__weakref__",
@@ -63,35 +97,33 @@ class Connection:
         "decoder",
         "edits",
         "expires",
-        "gateway",
         "greeted",
+        "host",
         "last_seen",
+        "memberships",
         "messages",
         "peer",
         "pinged",
         "principal",
-        "rooms",
         "scope",
         "sock",
         "state",
-        "topics",
         "writing",
     )
 
-    def __init__(self, sock: socket.socket, gateway: Gateway, peer: str, address: str) -> None:
+    def __init__(self, sock: socket.socket, host: Host, peer: str, address: str) -> None:
         self.sock = sock
-        self.gateway = gateway
+        self.host = host
         self.peer = peer
         self.address = address  # the client's IP (behind trusted proxies, the forwarded one)
         self.state = State.OPEN
-        self.decoder = frames.FrameDecoder(gateway.limits.max_message)
+        self.decoder = frames.FrameDecoder(host.limits.max_message)
         self.principal: Principal | None = None
         self.expires: float | None = None  # trio time when the principal's credential ends
         self.greeted = False  # hello answered
-        self.topics: dict[str, Topic] = {}
-        self.rooms: dict[str, Membership] = {}  # room topic -> this connection in it
+        self.memberships: dict[str, Membership] = {}  # topic name -> this connection on it
         now = trio.current_time()
-        limits = gateway.limits
+        limits = host.limits
         self.edits = Bucket(limits.edits_per_second, limits.edits_burst, now)  # doc.op, presence
         self.messages = Bucket(limits.messages_per_second, limits.messages_burst, now)
         self.backlog: deque[Any] | None = None  # bytes or memoryview, created on demand
@@ -101,6 +133,33 @@ class Connection:
         self.pinged = False
         self.scope = trio.CancelScope()
         self.close_code: int | None = None
+
+    # -- memberships --------------------------------------------------------------
+
+    def membership(self, name: str) -> Membership | None:
+        """This connection on the topic ``name``, if it is on it."""
+        return self.memberships.get(name)
+
+    def join(
+        self,
+        topic: Topic,
+        room: RoomHandle | None = None,
+        client_id: str = "",
+        may_edit: bool = False,
+    ) -> None:
+        """Be on ``topic`` from now on (in ``room``, as ``client_id``)."""
+        topic.add(self)
+        self.memberships[topic.name] = Membership(topic, room, client_id, may_edit)
+
+    def leave(self, name: str) -> bool:
+        """Be off the topic ``name`` (and out of its room); False if not on it."""
+        membership = self.memberships.pop(name, None)
+        if membership is None:
+            return False
+        membership.topic.discard(self)
+        if membership.room is not None:
+            membership.room.leave_soon(self)
+        return True
 
     # -- sending ----------------------------------------------------------------
 
@@ -120,7 +179,7 @@ class Connection:
             # commit's write is always taken whole.
             if (
                 self.state is State.OPEN
-                and self.backlog_bytes + unsent(self.sock) > self.gateway.limits.outbound_backlog
+                and self.backlog_bytes + unsent(self.sock) > self.host.limits.outbound_backlog
             ):
                 self._overflow("slow consumer: outbound backlog full")
                 return
@@ -142,7 +201,7 @@ class Connection:
     def _start_writer(self) -> None:
         if not self.writing:
             self.writing = True
-            self.gateway.writers.start_soon(self._drain)
+            self.host.start_writer(self._drain)
 
     def _overflow(self, reason: str) -> None:
         """Too far behind: drop what is queued (but a half-sent frame) and close;
@@ -153,7 +212,7 @@ class Connection:
             self.backlog.clear()
             self.backlog.append(head)
             self.backlog_bytes = len(head)
-        self.gateway.stats.slow_consumers += 1
+        self.host.slow_consumer(self)
         self.close(frames.CLOSE_SLOW_CONSUMER, reason)
 
     def check_unsent(self, limit: int) -> None:
@@ -163,7 +222,7 @@ class Connection:
             self._overflow("slow consumer: outbound backlog full")
 
     async def _drain(self) -> None:
-        stall = self.gateway.limits.write_stall_seconds
+        stall = self.host.limits.write_stall_seconds
         try:
             while self.backlog:
                 with trio.move_on_after(stall) as waited:
@@ -211,7 +270,7 @@ class Connection:
             self._shutdown_write()
             grace = CLOSE_GRACE
         else:  # the close frame waits its turn: the writer has its stall bound to send it
-            grace = self.gateway.limits.write_stall_seconds + CLOSE_GRACE
+            grace = self.host.limits.write_stall_seconds + CLOSE_GRACE
         self.scope.deadline = min(self.scope.deadline, trio.current_time() + grace)
 
     def _shutdown_write(self) -> None:
@@ -248,9 +307,8 @@ class Connection:
                     await self._feed(data)
         finally:
             self.state = State.CLOSED
-            for topic in self.topics.values():
-                topic.discard(self)
-            self.topics.clear()
+            for name in list(self.memberships):
+                self.leave(name)
             self.backlog = None
             trio.lowlevel.notify_closing(self.sock)
             self.sock.close()
@@ -263,13 +321,13 @@ class Connection:
                 return
             if isinstance(item, frames.Message):
                 if self.state is State.OPEN:
-                    await self.gateway.handle(self, item)
+                    await self.host.received(self, item)
             elif isinstance(item, frames.Ping):
                 self.send_frame(frames.encode_frame(frames.OP_PONG, item.payload))
             elif isinstance(item, frames.Close):
                 self._peer_closed(item)
             elif isinstance(item, frames.TooLarge):
-                self.gateway.too_large(self, item)
+                await self.host.received(self, item)
             elif isinstance(item, frames.Violation):
                 self.close(item.code, item.reason)
             # a Pong only proves liveness, which last_seen already recorded
@@ -316,8 +374,7 @@ def join_topic(
             conn.send(m.Subscribed(id=request_id, topic=topic.name, seq=topic.seq, resumed=True))
             for frame in missed:
                 conn.send_frame(frame)
-            topic.add(conn)
-            conn.topics[topic.name] = topic
+            conn.join(topic)
             return
     conn.send(
         m.Subscribed(
@@ -328,5 +385,4 @@ def join_topic(
             snapshot=orjson.Fragment(snapshot()),
         )
     )
-    topic.add(conn)
-    conn.topics[topic.name] = topic
+    conn.join(topic)

@@ -30,10 +30,10 @@ import math
 import secrets
 import socket
 import weakref
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, Protocol
 
 import trio
 from switchboard_ot import Selection
@@ -42,7 +42,7 @@ from .. import __version__
 from ..auth import Action, Origin, Principal, authorize
 from ..domain.commands import SPECS, parse_command
 from ..domain.room import validate
-from ..domain.schema import MISSING, given, parse
+from ..domain.schema import MISSING, given
 from ..errors import (
     AuthError,
     DomainError,
@@ -56,7 +56,6 @@ from ..errors import (
     retry_after,
 )
 from ..identity import Authenticator
-from ..monitoring.service import Monitoring, ProbeReport
 from ..policy import MESSAGES, TOPICS
 from ..protocol import frames
 from ..protocol import messages as m
@@ -75,6 +74,18 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 MAX_TOPICS = 64  # subscriptions per connection
+
+
+class ProbeTopics(Protocol):
+    """What the gateway needs of monitoring, for ``probe:<region>`` topics."""
+
+    def probe_join(
+        self, conn: Connection, region: str, since: int | None, request_id: m.RequestId
+    ) -> None:
+        """A probe of ``region`` subscribes (answered on ``conn``)."""
+
+    def probe_report(self, region: str, data: Any) -> dict[str, Any]:
+        """A probe's ``probe.report`` data; ValidationError if it is malformed."""
 
 
 @dataclass(slots=True)
@@ -104,7 +115,7 @@ class Gateway:
         self.stats = Stats()
         self.writers: trio.Nursery  # set by run(); drains slow sockets' backlogs
         self.server_name = f"switchboard/{__version__}"
-        self.monitoring: Monitoring | None = None  # set by the server when it runs
+        self.monitoring: ProbeTopics | None = None  # set by the server when it runs
         self.timers = Timers()  # credentials' expiries, commands' deadlines
 
     async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
@@ -150,8 +161,6 @@ class Gateway:
             await conn.run(rest)
         finally:
             self.connections.discard(conn)
-            for membership in conn.rooms.values():
-                membership.handle.leave_soon(conn)
 
     async def refuse_busy(self, sock: socket.socket, head: bytes) -> None:
         """Over the connection limit: the handshake, then at once a 1013 close
@@ -202,7 +211,21 @@ class Gateway:
         self.stats.errors_sent += 1
         conn.send(error_message(error, request_id))
 
-    def too_large(self, conn: Connection, item: frames.TooLarge) -> None:
+    # -- what connections ask of the gateway (connection.Host) ----------------------
+
+    async def received(self, conn: Connection, item: frames.Message | frames.TooLarge) -> None:
+        if isinstance(item, frames.TooLarge):
+            self._too_large(conn, item)
+        else:
+            await self._message(conn, item)
+
+    def start_writer(self, drain: Callable[[], Awaitable[None]]) -> None:
+        self.writers.start_soon(drain)
+
+    def slow_consumer(self, conn: Connection) -> None:
+        self.stats.slow_consumers += 1
+
+    def _too_large(self, conn: Connection, item: frames.TooLarge) -> None:
         self._error(
             conn,
             ProtocolError(
@@ -211,7 +234,7 @@ class Gateway:
             peek_id(item.head),
         )
 
-    async def handle(self, conn: Connection, item: frames.Message) -> None:
+    async def _message(self, conn: Connection, item: frames.Message) -> None:
         if item.binary:
             self._error(
                 conn,
@@ -304,11 +327,11 @@ class Gateway:
     async def _subscribe(self, conn: Connection, message: m.Subscribe) -> None:
         topic = parse_topic(message.topic, id=message.id)
         name = str(topic)
-        if name in conn.topics:
+        if conn.membership(name) is not None:
             raise ProtocolError(
                 "already_subscribed", f"already subscribed to {name}", id=message.id
             )
-        if len(conn.topics) >= MAX_TOPICS:
+        if len(conn.memberships) >= MAX_TOPICS:
             raise ProtocolError(
                 "too_many_subscriptions",
                 f"at most {MAX_TOPICS} topics per connection",
@@ -343,19 +366,14 @@ class Gateway:
             raise ProtocolError(
                 "unknown_topic", f"no organization {topic.key!r}", id=message.id, field="topic"
             ) from None
-        if conn.state is State.OPEN and name not in conn.topics:
+        if conn.state is State.OPEN and conn.membership(name) is None:
             handle.join(conn, topic.kind, message.since, message.id)
 
     def _unsubscribe(self, conn: Connection, message: m.Unsubscribe) -> None:
-        topic = conn.topics.pop(message.topic, None)
-        if topic is None:
+        if not conn.leave(message.topic):
             raise ProtocolError(
                 "not_subscribed", f"not subscribed to {message.topic}", id=message.id
             )
-        topic.discard(conn)
-        membership = conn.rooms.pop(message.topic, None)
-        if membership is not None:
-            membership.handle.leave_soon(conn)
         conn.send(m.Ack(id=message.id, topic=message.topic))
 
     async def _command(self, conn: Connection, message: m.Command) -> None:
@@ -409,7 +427,7 @@ class Gateway:
         if self.monitoring is None:
             raise ProtocolError("unavailable", "monitoring is not running", id=request_id)
 
-    def _probes(self) -> Monitoring:
+    def _probes(self) -> ProbeTopics:
         assert self.monitoring is not None  # checked by _probe_region
         return self.monitoring
 
@@ -423,12 +441,11 @@ class Gateway:
                 field="name",
             )
         try:
-            report = parse(ProbeReport, message.data, where="probe.report")
+            result = self._probes().probe_report(region, message.data)
         except ValidationError as exc:
             raise ProtocolError(
                 "invalid_field", exc.message, id=message.id, field=exc.field
             ) from None
-        result = self._probes().report_many(region, report.results)
         conn.send(m.Ack(id=message.id, result=result))
 
     async def _joined_room(
@@ -438,8 +455,8 @@ class Gateway:
 
         What was learnt at join is kept on the connection, so this costs no lookup.
         """
-        membership = conn.rooms.get(f"room:{key}")
-        if membership is None:
+        membership = conn.membership(f"room:{key}")
+        if membership is None or membership.room is None:
             raise ProtocolError(
                 "not_subscribed", f"subscribe to room:{key} first", id=request_id, field="room"
             )
@@ -452,9 +469,9 @@ class Gateway:
             )
         if edit and not membership.may_edit:
             raise Forbidden("editing a room needs the role responder or higher")
-        if membership.handle.stopping:  # shutting down: the next actor, if any
-            membership.handle = await self.registry.room(key)
-        return membership.handle, membership.client_id
+        if membership.room.stopping:  # shutting down: the next actor, if any
+            membership.room = await self.registry.room(key)
+        return membership.room, membership.client_id
 
     async def _doc_op(self, conn: Connection, message: m.DocOp) -> None:
         if message.id is None:

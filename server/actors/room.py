@@ -97,15 +97,6 @@ class Join:
 
 
 @dataclass(slots=True)
-class Membership:
-    """What a connection keeps of a room it joined (``Connection.rooms``)."""
-
-    client_id: str
-    handle: RoomHandle
-    may_edit: bool  # decided at join, from the token
-
-
-@dataclass(slots=True)
 class Leave:
     conn: Connection
 
@@ -501,7 +492,7 @@ class RoomActor(BatchActor[RoomMessage]):
 
     def _join(self, join: Join) -> None:
         conn, topic, room = join.conn, self.room.topic, self.room
-        if conn.state is not State.OPEN or topic.name in conn.topics:
+        if conn.state is not State.OPEN or conn.membership(topic.name) is not None:
             return
         participants = room.participants
         previous = participants.get(join.client_id)
@@ -535,9 +526,7 @@ class RoomActor(BatchActor[RoomMessage]):
                 participants=[p.to_dict() for p in participants.values()], you=join.client_id
             )
         )
-        topic.add(conn)
-        conn.topics[topic.name] = topic
-        conn.rooms[topic.name] = Membership(join.client_id, self.room, join.may_edit)
+        conn.join(topic, self.room, join.client_id, join.may_edit)
         self._broadcast(self.room.presence(participant=participant.to_dict()), skip=conn)
 
     def _leave(self, conn: Connection) -> None:
@@ -547,7 +536,7 @@ class RoomActor(BatchActor[RoomMessage]):
                 self._broadcast(self.room.presence(left=client_id), skip=conn)
 
     def _presence(self, update: PresenceUpdate) -> None:
-        membership = update.conn.rooms.get(self.room.topic.name)
+        membership = update.conn.membership(self.room.topic.name)
         client_id = membership.client_id if membership is not None else ""
         participant = self.room.participants.get(client_id)
         if participant is None or participant.conn is not update.conn:

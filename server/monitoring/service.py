@@ -45,7 +45,7 @@ from ..domain.events import Event
 from ..domain.model import OrgState, iso, iso_or_none
 from ..domain.monitor_rules import heartbeat_digest
 from ..domain.monitors import Monitor, MonitorKind, Verdict, checked_in
-from ..domain.schema import Items, Range, Text
+from ..domain.schema import Items, Range, Text, parse
 from ..errors import Conflict, DomainError, NotFound, Unavailable
 from ..protocol import frames
 from ..protocol import messages as m
@@ -436,6 +436,11 @@ class Monitoring:
             topic=feed.topic.name, seq=seq, name=name, data=data, at=iso(datetime.now(UTC))
         )
         feed.topic.publish([(seq, frames.text_frame(orjson.dumps(message)))])
+
+    def probe_report(self, region: str, data: Any) -> dict[str, Any]:
+        """A remote probe's ``probe.report``, as it came (ValidationError if malformed)."""
+        report = parse(ProbeReport, data, where="probe.report")
+        return self.report_many(region, report.results)
 
     def report_many(self, region: str, results: Sequence[ProbeResult]) -> dict[str, Any]:
         """A remote probe's batch. A result already taken (resent after a lost
