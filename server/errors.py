@@ -28,6 +28,12 @@ bundled client and knows nothing of this family: its ``OTError`` is the peer's
 malformed operation, and ``domain.room`` turns it into a ``RoomError`` at the
 boundary.
 
+A peer that breaks the WebSocket framing is not answered but closed with a
+close code (``protocol.frames``: the decoder's ``FrameError`` becomes a
+``Violation``). Errors that never reach a peer (a stream id taken, a
+notification that failed to send, an address the network rule refuses) stay
+beside the code that raises and catches them.
+
 :data:`CODES` is the table of every code the server sends, with the HTTP status
 it travels with and where it may appear; an error whose code is not in the table
 cannot be built. docs/protocol.md and docs/api.md document each one (a test
