@@ -49,6 +49,7 @@ from hypercorn.trio.tcp_server import TCPServer
 from hypercorn.trio.worker_context import WorkerContext
 from hypercorn.typing import ConnectionState
 
+from .actors.connection import send_short
 from .actors.gateway import Gateway
 from .protocol.handshake import is_upgrade_request
 
@@ -352,7 +353,7 @@ class Listener:
             head, rest = got
             problem = head_problem(head, self.limits.max_headers)
             if problem is not None:
-                await _send_all(sock, refusal(*problem))
+                await send_short(sock, refusal(*problem))
                 return
             if over and not self._may_use_reserve(head):
                 await self._shed(sock, head)
@@ -392,19 +393,4 @@ class Listener:
         if is_upgrade_request(head):
             await self.gateway.refuse_busy(sock, head)
         else:
-            await _send_all(sock, refusal(503, "the server is at its connection limit", 1))
-
-
-async def _send_all(sock: socket.socket, data: bytes) -> None:
-    """Write a short answer on a fresh non-blocking socket (within a second)."""
-    view = memoryview(data)
-    with trio.move_on_after(1.0):
-        while view:
-            try:
-                sent = sock.send(view)
-            except BlockingIOError:
-                await trio.lowlevel.wait_writable(sock)
-                continue
-            except OSError:
-                return
-            view = view[sent:]
+            await send_short(sock, refusal(503, "the server is at its connection limit", 1))

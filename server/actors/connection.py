@@ -345,6 +345,28 @@ class Connection:
             self.scope.deadline = min(self.scope.deadline, trio.current_time() + CLOSE_GRACE)
 
 
+SHORT_SEND_SECONDS = 1.0  # the bound on a short answer's write (a handshake, a refusal)
+
+
+async def send_short(sock: socket.socket, data: bytes) -> bool:
+    """Write a short answer (a handshake's, a refusal) on a fresh non-blocking
+    socket; False when the peer is gone or took less than all of it within
+    ``SHORT_SEND_SECONDS``."""
+    view = memoryview(data)
+    with trio.move_on_after(SHORT_SEND_SECONDS):
+        while view:
+            try:
+                sent = sock.send(view)
+            except BlockingIOError:
+                await trio.lowlevel.wait_writable(sock)
+                continue
+            except OSError:
+                return False
+            view = view[sent:]
+        return True
+    return False
+
+
 def unsent(sock: socket.socket) -> int:
     """Bytes the kernel holds for the peer and has not sent (SIOCOUTQ): a
     stalled reader's data piles up there before it piles up here."""

@@ -63,7 +63,7 @@ from ..protocol.codec import decode, parse_topic, peek_id
 from ..protocol.handshake import accept_handshake, handshake_refusal, parse_head
 from ..ratelimit import KeyedBuckets, Network, client_address
 from ..store.receipts import Receipt, fingerprint, scope_of
-from .connection import Connection, State
+from .connection import Connection, State, send_short
 from .mailbox import FrameReply, error_message
 from .room import Join, OpRequest, PresenceUpdate, RoomHandle, room_limits
 
@@ -147,9 +147,9 @@ class Gateway:
             response = accept_handshake(headers)
         except HandshakeError as exc:
             self.stats.rejected_handshakes += 1
-            await _send_all(sock, handshake_refusal(exc))
+            await send_short(sock, handshake_refusal(exc))
             return
-        if not await _send_all(sock, response):
+        if not await send_short(sock, response):
             return
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         if self.limits.socket_send_buffer:
@@ -168,10 +168,10 @@ class Gateway:
         try:
             response = accept_handshake(parse_head(head))
         except HandshakeError as exc:
-            await _send_all(sock, handshake_refusal(exc))
+            await send_short(sock, handshake_refusal(exc))
             return
         close = frames.close_frame(frames.CLOSE_TRY_AGAIN, "server busy; try again later")
-        if await _send_all(sock, response + close):
+        if await send_short(sock, response + close):
             with contextlib.suppress(OSError):
                 sock.shutdown(socket.SHUT_WR)
 
@@ -562,19 +562,3 @@ def _action(message: str) -> Action:
 
 def new_client_id() -> str:
     return secrets.token_urlsafe(12)
-
-
-async def _send_all(sock: socket.socket, data: bytes) -> bool:
-    """Write a handshake answer on a fresh non-blocking socket."""
-    view = memoryview(data)
-    try:
-        while view:
-            try:
-                sent = sock.send(view)
-            except BlockingIOError:
-                await trio.lowlevel.wait_writable(sock)
-                continue
-            view = view[sent:]
-    except OSError:
-        return False
-    return True
