@@ -524,16 +524,7 @@ class Store:
                     )
                     if held >= cap:
                         raise QuotaExceeded(held)
-                try:
-                    await conn.execute(
-                        "INSERT INTO streams (id, kind, org, listed) VALUES ($1, $2, $3, $4)",
-                        stream,
-                        kind,
-                        org,
-                        listed,
-                    )
-                except asyncpg.UniqueViolationError:
-                    raise StreamExists(stream) from None
+                await _insert_stream(conn, stream, kind, org, listed)
                 await _append(conn, stream, 0, events, None, audit)
 
         await self.run(work, write=True)
@@ -589,12 +580,7 @@ class Store:
                 return
             async with conn.transaction():
                 for new in create:
-                    try:
-                        await conn.execute(
-                            "INSERT INTO streams (id, kind) VALUES ($1, $2)", new.id, new.kind
-                        )
-                    except asyncpg.UniqueViolationError:
-                        raise StreamExists(new.id) from None
+                    await _insert_stream(conn, new.id, new.kind)
                     await _append(conn, new.id, 0, new.events, None)
                 await _append(conn, stream, expected_version, events, *extras)
 
@@ -783,6 +769,22 @@ class Store:
             return [r["id"] for r in rows]
 
         return await self.run(work, write=False)
+
+
+async def _insert_stream(
+    conn: asyncpg.Connection, stream: str, kind: str, org: str | None = None, listed: bool = False
+) -> None:
+    """Register a new stream; StreamExists if the id is taken."""
+    status = await conn.execute(
+        "INSERT INTO streams (id, kind, org, listed) VALUES ($1, $2, $3, $4)"
+        " ON CONFLICT DO NOTHING",
+        stream,
+        kind,
+        org,
+        listed,
+    )
+    if status == "INSERT 0 0":
+        raise StreamExists(stream)
 
 
 async def _append(

@@ -10,7 +10,7 @@ import trio
 from support import terminate_backends
 
 from server.domain.events import Event
-from server.store import ConcurrencyError, Store, StoreUnavailable, StreamExists
+from server.store import ConcurrencyError, NewStream, Store, StoreUnavailable, StreamExists
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 
@@ -54,6 +54,15 @@ async def test_a_stream_id_is_taken_once(store: Store) -> None:
     await store.create_stream("org:a", "org", [ev(1)])
     with pytest.raises(StreamExists):
         await store.create_stream("org:a", "org", [ev(1)])
+
+
+async def test_an_append_that_creates_a_taken_stream_writes_nothing(store: Store) -> None:
+    await store.create_stream("org:a", "org", [ev(1)])
+    await store.create_stream("room:r", "room", [ev(1)])
+    with pytest.raises(StreamExists):
+        await store.append("org:a", 1, [ev(2)], create=[NewStream("room:r", "room", [ev(1)])])
+    loaded = await store.load("org:a")
+    assert loaded is not None and loaded.version == 1
 
 
 async def test_load_starts_from_the_latest_snapshot_or_earlier_when_asked(store: Store) -> None:
