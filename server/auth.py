@@ -26,7 +26,7 @@ from .domain.access import POLICY as POLICY
 from .domain.access import Action as Action
 from .domain.access import Role as Role
 from .errors import AuthError, Forbidden
-from .store.pg import AuditEntry
+from .store.audit import AuditEntry
 
 ALGORITHM: Final = "HS256"
 ALL_ORGS: Final = "*"

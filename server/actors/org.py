@@ -37,7 +37,7 @@ from ..errors import DomainError, ValidationError
 from ..protocol import frames
 from ..protocol import messages as m
 from ..store import AuditEntry, Loaded, NewStream, Store, receipts
-from ..store.pg import Archived, ReceiptRow, VerdictRow
+from ..store.eventlog import Archived, ReceiptRow, VerdictRow
 from ..store.receipts import Kept, Receipt
 from .base import BatchActor, Handle
 from .connection import join_topic

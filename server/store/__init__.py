@@ -1,28 +1,19 @@
 """Storage: PostgreSQL event log and snapshots, and the embedded server.
 
-Nothing outside this package knows that asyncpg runs on asyncio.
+Nothing outside this package knows that asyncpg runs on asyncio; inside it,
+only :mod:`.database` does.
 """
 
 from . import receipts
+from .audit import AuditEntry
+from .database import Database, Duplicate, Refused, StoreError, StoreUnavailable, WriteUnconfirmed
 from .embedded import embedded_dsn
-from .pg import (
-    AuditEntry,
-    ConcurrencyError,
-    Duplicate,
-    Loaded,
-    NewStream,
-    QuotaExceeded,
-    Refused,
-    Store,
-    StoreError,
-    StoreUnavailable,
-    StreamExists,
-    WriteUnconfirmed,
-)
+from .eventlog import ConcurrencyError, Loaded, NewStream, QuotaExceeded, Store, StreamExists
 
 __all__ = [
     "AuditEntry",
     "ConcurrencyError",
+    "Database",
     "Duplicate",
     "Loaded",
     "NewStream",

@@ -8,7 +8,7 @@ from typing import Any
 
 from ..domain.history import Change
 from ..domain.model import ServiceStatus
-from .pg import Store
+from .eventlog import Store
 
 # Every service.updated event that moved a status carries ``previous_status``.
 # The event's JSON is read whole and picked apart here: PostgreSQL's json

@@ -1,6 +1,6 @@
 """The identity tables' SQL: users, memberships, sessions, API tokens, invitations.
 
-Statements are ``(sql, args)`` pairs for :meth:`Store.write`, so that a change
+Statements are ``(sql, args)`` pairs for :meth:`Database.write`, so that a change
 and its audit rows commit together.
 """
 
@@ -9,12 +9,12 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from .pg import Store
+from .database import Database
 
 Statement = tuple[str, tuple[Any, ...]]
 
 
-async def load_all(store: Store, now: datetime) -> dict[str, list[dict[str, Any]]]:
+async def load_all(store: Database, now: datetime) -> dict[str, list[dict[str, Any]]]:
     """Everything the directory keeps in memory: live rows only."""
     return {
         "users": await store.fetch("SELECT id, email, name, password_hash, created_at FROM users"),
@@ -164,7 +164,7 @@ def revoke_invitation(invitation_id: str, at: datetime) -> Statement:
 
 
 async def audit_page(
-    store: Store, org: str, before: int | None, limit: int
+    store: Database, org: str, before: int | None, limit: int
 ) -> list[dict[str, Any]]:
     """The newest audit rows of ``org`` with an id below ``before``."""
     return await store.fetch(

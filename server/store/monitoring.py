@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Any, Final
 
-from .pg import Store
+from .database import Database
 
 
 @dataclass(frozen=True, slots=True)
@@ -117,10 +117,10 @@ class Keys:
             self.region_names[row["key"]] = row["name"]
 
 
-_KEYS: weakref.WeakKeyDictionary[Store, Keys] = weakref.WeakKeyDictionary()
+_KEYS: weakref.WeakKeyDictionary[Database, Keys] = weakref.WeakKeyDictionary()
 
 
-def keys_of(store: Store) -> Keys:
+def keys_of(store: Database) -> Keys:
     """The keys known for ``store``'s database (they go with the store)."""
     found = _KEYS.get(store)
     if found is None:
@@ -128,7 +128,7 @@ def keys_of(store: Store) -> Keys:
     return found
 
 
-async def write_results(store: Store, rows: Sequence[ResultRow]) -> None:
+async def write_results(store: Database, rows: Sequence[ResultRow]) -> None:
     """One batch row for all of ``rows``, and their rollups (per monitor, hour
     and region), in one transaction."""
     if not rows:
@@ -180,7 +180,7 @@ def _by_day(rows: Sequence[ResultRow]) -> list[list[ResultRow]]:
 
 
 async def recent_results(
-    store: Store, monitor: str, *, before: datetime | None, limit: int
+    store: Database, monitor: str, *, before: datetime | None, limit: int
 ) -> list[dict[str, Any]]:
     """A monitor's results, newest first (``before``: only those made earlier)."""
     keys = keys_of(store)
@@ -228,7 +228,7 @@ async def recent_results(
     return await store.run(work, write=False)
 
 
-async def rollups(store: Store, monitor: str, since: datetime) -> list[dict[str, Any]]:
+async def rollups(store: Database, monitor: str, since: datetime) -> list[dict[str, Any]]:
     """A monitor's hourly rollups since ``since``, every region's together, oldest first."""
     return await store.fetch(
         "SELECT hour, sum(checks)::integer AS checks, sum(up)::integer AS up,"
@@ -241,7 +241,7 @@ async def rollups(store: Store, monitor: str, since: datetime) -> list[dict[str,
     )
 
 
-async def region_rollups(store: Store, monitor: str, since: datetime) -> list[dict[str, Any]]:
+async def region_rollups(store: Database, monitor: str, since: datetime) -> list[dict[str, Any]]:
     """A monitor's checks and failures by region and hour since ``since`` (rollups
     made before regions were kept apart are left out)."""
     return await store.fetch(
@@ -265,18 +265,18 @@ SELECT monitor, at, verdict FROM (
 """
 
 
-async def monitor_verdicts(store: Store, monitor: str, since: datetime) -> list[dict[str, Any]]:
+async def monitor_verdicts(store: Database, monitor: str, since: datetime) -> list[dict[str, Any]]:
     """A monitor's verdict changes since ``since``, and the one in force then,
     oldest first: ``{monitor, at, verdict}``."""
     return await store.fetch(_VERDICTS_SINCE.format(where="monitor = $1"), monitor, since)
 
 
-async def org_verdicts(store: Store, stream: str, since: datetime) -> list[dict[str, Any]]:
+async def org_verdicts(store: Database, stream: str, since: datetime) -> list[dict[str, Any]]:
     """The same for every monitor of an organization's stream."""
     return await store.fetch(_VERDICTS_SINCE.format(where="stream = $1"), stream, since)
 
 
-async def forget_verdicts(store: Store, older_than: datetime) -> None:
+async def forget_verdicts(store: Database, older_than: datetime) -> None:
     """Verdict changes older than ``older_than`` go, but each monitor's last one
     before it (the verdict in force when what is kept begins)."""
     await store.write(
@@ -292,7 +292,7 @@ async def forget_verdicts(store: Store, older_than: datetime) -> None:
     )
 
 
-async def forget_results(store: Store, older_than: datetime) -> None:
+async def forget_results(store: Database, older_than: datetime) -> None:
     """Retention: a day's results go whole (its partition dropped) once all of
     it is older than ``older_than``; rollups stay (a year and more)."""
     cutoff = older_than.astimezone(UTC).date()
@@ -315,7 +315,7 @@ def _day_of(partition: str) -> date | None:
         return None
 
 
-async def forget_rollups(store: Store, older_than: datetime) -> None:
+async def forget_rollups(store: Database, older_than: datetime) -> None:
     await store.write([("DELETE FROM check_rollups WHERE hour < $1", [older_than])])
 
 
@@ -323,7 +323,7 @@ def since_days(now: datetime, days: int) -> datetime:
     return _hour(now - timedelta(days=days))
 
 
-async def storage_bytes(store: Store) -> dict[str, int]:
+async def storage_bytes(store: Database) -> dict[str, int]:
     """What the results and rollups take on disk, indexes included."""
     rows = await store.fetch(
         "SELECT (SELECT coalesce(sum(pg_total_relation_size(i.inhrelid)), 0) FROM pg_inherits i"
@@ -345,14 +345,14 @@ class RegionRow:
     told: bool  # the organizations were told of the last change
 
 
-async def probe_regions(store: Store) -> list[RegionRow]:
+async def probe_regions(store: Database) -> list[RegionRow]:
     rows = await store.fetch(
         "SELECT name, state, last_seen, changed_at, told FROM probe_regions ORDER BY name"
     )
     return [RegionRow(**dict(r)) for r in rows]
 
 
-async def save_probe_region(store: Store, row: RegionRow) -> None:
+async def save_probe_region(store: Database, row: RegionRow) -> None:
     await store.write(
         [
             (
@@ -366,5 +366,5 @@ async def save_probe_region(store: Store, row: RegionRow) -> None:
     )
 
 
-async def forget_probe_region(store: Store, name: str) -> None:
+async def forget_probe_region(store: Database, name: str) -> None:
     await store.write([("DELETE FROM probe_regions WHERE name = $1", (name,))])

@@ -12,10 +12,9 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-import asyncpg
 import orjson
 
-from .pg import Store
+from .database import Connection, Database
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,7 +38,7 @@ class Kept:
 
 
 async def find(
-    store: Store, keys: list[tuple[str, str]], since: datetime
+    store: Database, keys: list[tuple[str, str]], since: datetime
 ) -> dict[tuple[str, str], Kept]:
     """The receipts of ``(scope, key)`` pairs made after ``since``."""
     if not keys:
@@ -58,11 +57,11 @@ async def find(
     }
 
 
-async def reserve(store: Store, receipt: Receipt, at: datetime, since: datetime) -> Kept | None:
+async def reserve(store: Database, receipt: Receipt, at: datetime, since: datetime) -> Kept | None:
     """Take the key for a request about to run; None if it was free, else what
     holds it (an expired receipt is taken over)."""
 
-    async def work(conn: asyncpg.Connection) -> Kept | None:
+    async def work(conn: Connection) -> Kept | None:
         async with conn.transaction():
             await conn.execute(
                 "DELETE FROM idempotency WHERE scope = $1 AND key = $2 AND created_at <= $3",
@@ -91,7 +90,7 @@ async def reserve(store: Store, receipt: Receipt, at: datetime, since: datetime)
     return await store.run(work, write=True)
 
 
-async def complete(store: Store, receipt: Receipt, status: int, answer: Any) -> None:
+async def complete(store: Database, receipt: Receipt, status: int, answer: Any) -> None:
     """Fill in a reserved receipt with its request's answer."""
     await store.write(
         [
@@ -103,7 +102,7 @@ async def complete(store: Store, receipt: Receipt, status: int, answer: Any) -> 
     )
 
 
-async def release(store: Store, receipt: Receipt) -> None:
+async def release(store: Database, receipt: Receipt) -> None:
     """Free a reserved key whose request did nothing (it may be sent again)."""
     await store.write(
         [
@@ -115,7 +114,7 @@ async def release(store: Store, receipt: Receipt) -> None:
     )
 
 
-async def prune(store: Store, before: datetime) -> None:
+async def prune(store: Database, before: datetime) -> None:
     """Forget receipts older than the window."""
     await store.write([("DELETE FROM idempotency WHERE created_at < $1", (before,))])
 

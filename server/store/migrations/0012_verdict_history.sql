@@ -1,6 +1,6 @@
 -- Uptime is worked out from the verdicts, not from every region's checks: a
 -- row per change of a monitor's verdict, written with the event that made it
--- (server/store/pg.py, the append statement), read by monitor or by
+-- (server/store/eventlog.py, the append statement), read by monitor or by
 -- organization for a window.
 CREATE TABLE monitor_verdicts (
     monitor text NOT NULL,

@@ -1,60 +1,24 @@
-"""PostgreSQL through asyncpg, bridged into trio by trio-asyncio.
-
-This module is the only place that knows asyncio exists: :class:`Store`'s
-methods are trio-flavoured, and each runs its whole database conversation as
-one asyncio coroutine on the trio-asyncio loop (one crossing of the bridge per
-operation, not per statement).
-
-Connections are held in a small trio-side pool: acquiring one is a trio
-channel receive, which costs far less than an asyncpg pool acquire through
-the bridge (measured here: ~300 us per query on a held connection against
-~840 us through ``asyncpg.Pool``).
+"""The event log: streams, their events and snapshots, and the registry of streams.
 
 Appends are one SQL statement (a CTE that bumps the stream's version only if
 it is still the expected one, then inserts the batch), so a group commit costs
 one round trip and is atomic without an explicit transaction.
+
+Each operation is one conversation handed to :meth:`Database.run`, so it
+crosses the bridge once.
 """
 
 from __future__ import annotations
 
 import functools
-import importlib.resources
-import logging
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
-from contextlib import asynccontextmanager
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, TypeVar, cast
-
-import asyncpg
-import orjson
-import trio
-import trio_asyncio
+from typing import Any
 
 from ..domain.events import Event
-from ..errors import OutcomeUnknown, Unavailable
-
-log = logging.getLogger(__name__)
-
-T = TypeVar("T")
-
-
-class StoreError(Exception):
-    """Base of the store's errors."""
-
-
-class StoreUnavailable(StoreError, Unavailable):
-    """The database cannot be reached or failed; the operation did not happen."""
-
-
-class Refused(StoreError):
-    """The database answered with an error: nothing of the operation happened."""
-
-
-class WriteUnconfirmed(StoreError, OutcomeUnknown):
-    """A write was sent and no answer came (a timeout, a lost connection): it
-    may or may not have been committed. Read back, or retry with the same
-    idempotency key, before acting on it."""
+from .audit import INSERT_AUDIT, AuditEntry
+from .database import Connection, Database, StoreError
 
 
 class StreamExists(StoreError):
@@ -67,10 +31,6 @@ class QuotaExceeded(StoreError):
     def __init__(self, held: int) -> None:
         super().__init__(f"{held} held")
         self.held = held
-
-
-class Duplicate(StoreError):
-    """A row with that key (or unique value) already exists."""
 
 
 class ConcurrencyError(StoreError):
@@ -87,40 +47,6 @@ class NewStream:
 
 
 @dataclass(frozen=True, slots=True)
-class AuditEntry:
-    """One row of the audit log: who changed what, when, from where."""
-
-    org: str
-    at: datetime
-    actor_kind: str
-    actor_id: str
-    actor: str
-    action: str
-    target: str | None
-    ip: str | None
-    details: Any = None
-
-    def row(self) -> tuple[Any, ...]:
-        return (
-            self.org,
-            self.at,
-            self.actor_kind,
-            self.actor_id,
-            self.actor,
-            self.action,
-            self.target,
-            self.ip,
-            self.details,
-        )
-
-
-INSERT_AUDIT = (
-    "INSERT INTO audit_log (org, at, actor_kind, actor_id, actor, action, target, ip, details)"
-    " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)"
-)
-
-
-@dataclass(frozen=True, slots=True)
 class Loaded:
     """A stream read back: latest snapshot (if any) and the events needed after it.
 
@@ -134,7 +60,7 @@ class Loaded:
     version: int
 
 
-def _row_event(row: asyncpg.Record) -> Event:
+def _row_event(row: Mapping[str, Any]) -> Event:
     return Event(
         version=row["version"],
         public_seq=row["public_seq"],
@@ -143,50 +69,6 @@ def _row_event(row: asyncpg.Record) -> Event:
         at=row["at"],
         author=row["author"],
     )
-
-
-async def _init_connection(conn: asyncpg.Connection) -> None:
-    for kind in ("json", "jsonb"):
-        # Binary format: for json that is the text itself, so orjson's bytes go
-        # through as they are (no str round trip). jsonb's binary form has a
-        # version byte in front.
-        prefix = b"\x01" if kind == "jsonb" else b""
-        skip = len(prefix)
-        await conn.set_type_codec(
-            kind,
-            encoder=lambda value, p=prefix: p + orjson.dumps(value),
-            decoder=lambda data, n=skip: orjson.loads(data[n:]),
-            schema="pg_catalog",
-            format="binary",
-        )
-
-
-_CONNECTION_ERRORS = (
-    OSError,
-    trio.TooSlowError,
-    asyncpg.InterfaceError,
-    asyncpg.InternalClientError,  # a connection whose backend was killed under it
-    asyncpg.PostgresConnectionError,
-    asyncpg.exceptions.OperatorInterventionError,  # shutdown, crash recovery
-)
-
-
-def _leaves(group: BaseExceptionGroup[BaseException]) -> list[BaseException]:
-    out: list[BaseException] = []
-    for exc in group.exceptions:
-        out.extend(_leaves(exc) if isinstance(exc, BaseExceptionGroup) else [exc])
-    return out
-
-
-def _why(exc: BaseException, timeout: float) -> str:
-    if isinstance(exc, trio.TooSlowError):
-        return f"no answer within {timeout:g} s"
-    return str(exc) or type(exc).__name__
-
-
-def _discard(conn: asyncpg.Connection | None) -> None:
-    if conn is not None and not conn.is_closed():
-        conn.terminate()
 
 
 _BUMP = """
@@ -291,207 +173,9 @@ class ReceiptRow:
     at: datetime
 
 
-class Store:
-    """The event log, snapshots and the registry of streams."""
-
-    def __init__(self, dsn: str, loop: Any, size: int, timeout: float = 10.0) -> None:
-        self.dsn = dsn
-        self._loop = loop
-        self._size = size
-        self.timeout = timeout  # seconds any one wait on the database may take
-        # Pooled connections, each with the generation it was opened in. A lost
-        # connection starts a new generation: the database probably restarted,
-        # so every older connection is replaced before its next use.
-        self._send, self._receive = trio.open_memory_channel[tuple[asyncpg.Connection | None, int]](
-            size
-        )
-        self._generation = 0
-        self.closed = False
-
-    # -- lifecycle ------------------------------------------------------------
-
-    @classmethod
-    @asynccontextmanager
-    async def open(cls, dsn: str, *, size: int = 4, bound: float = 10.0) -> AsyncIterator[Store]:
-        """Open the bridge and ``size`` connections, apply migrations, yield the store.
-
-        Every wait on the database (a free connection, connecting, a query) is
-        bounded by ``bound`` seconds.
-        """
-        try:
-            async with trio_asyncio.open_loop() as loop:
-                store = cls(dsn, loop, size, bound)
-                for _ in range(size):
-                    store._send.send_nowait((None, 0))  # connected on first use
-                try:
-                    await store.migrate()
-                    yield store
-                finally:
-                    store.closed = True
-                    with trio.CancelScope(shield=True):
-                        await store._close_all()
-        except BaseExceptionGroup as group:
-            # trio-asyncio's nursery wraps whatever ends the block; one error
-            # reads better unwrapped (a database that cannot be reached, say).
-            leaves = _leaves(group)
-            if len(leaves) == 1:
-                raise leaves[0] from None
-            raise
-
-    async def _close_all(self) -> None:
-        for _ in range(self._size):
-            try:
-                conn, _ = self._receive.receive_nowait()
-            except trio.WouldBlock:
-                break  # still lent out; its task is being cancelled
-            if conn is not None and not conn.is_closed():
-                with trio.move_on_after(2):
-                    await self._loop.run_aio_coroutine(conn.close())
-
-    async def _connect(self) -> asyncpg.Connection:
-        async def connect() -> asyncpg.Connection:
-            conn = await asyncpg.connect(self.dsn, timeout=self.timeout)
-            await _init_connection(conn)
-            return conn
-
-        return await self._loop.run_aio_coroutine(connect())
-
-    async def run(self, work: Callable[[asyncpg.Connection], Awaitable[T]], *, write: bool) -> T:
-        """Run ``work(conn)`` (an asyncio coroutine function) on a pooled connection.
-
-        Each wait is bounded by ``timeout``. What fails before the work reaches
-        the database (no free connection, no connection at all) raises
-        StoreUnavailable: nothing happened. A read that finds its connection
-        dead is retried once on a fresh one. A write that was sent and not
-        answered raises OutcomeUnknown: it may have been committed. Writes are
-        shielded from cancellation, so that a cancelled caller does not leave
-        one half-known.
-        """
-        try:
-            return await self._run_once(work, write=write)
-        except StoreUnavailable:
-            if write:
-                raise
-            return await self._run_once(work, write=write)
-
-    async def _run_once(
-        self, work: Callable[[asyncpg.Connection], Awaitable[T]], *, write: bool
-    ) -> T:
-        if self.closed:  # its connections are gone: waiting for one would never end
-            raise StoreUnavailable("the database store is closed (the server is stopping)")
-        with trio.move_on_after(self.timeout) as waiting:
-            conn, generation = await self._receive.receive()
-        if waiting.cancelled_caught:
-            raise StoreUnavailable(f"no database connection came free within {self.timeout:g} s")
-        sent = False
-        try:
-            if conn is not None and (generation < self._generation or conn.is_closed()):
-                _discard(conn)
-                conn = None
-            if conn is None:
-                generation = self._generation
-                with trio.fail_after(self.timeout):
-                    conn = await self._connect()
-            sent = True
-            if write:
-                with trio.CancelScope(shield=True), trio.fail_after(self.timeout):
-                    return cast(T, await self._loop.run_aio_coroutine(work(conn)))
-            with trio.fail_after(self.timeout):
-                return cast(T, await self._loop.run_aio_coroutine(work(conn)))
-        except _CONNECTION_ERRORS as exc:
-            _discard(conn)
-            conn = None
-            self._generation = max(self._generation, generation + 1)
-            if write and sent:
-                raise WriteUnconfirmed(
-                    f"the database did not confirm the write ({_why(exc, self.timeout)});"
-                    " it may or may not have been made"
-                ) from exc
-            raise StoreUnavailable(f"database unavailable: {_why(exc, self.timeout)}") from exc
-        except StoreError:
-            raise
-        except asyncpg.PostgresError as exc:
-            # An answer from the database (the connection is fine): it refused,
-            # and a refused write was rolled back.
-            raise Refused(f"the database refused: {exc}") from exc
-        except BaseException:
-            # Cancelled mid-conversation: the connection's state is unknown.
-            _discard(conn)
-            conn = None
-            raise
-        finally:
-            self._send.send_nowait((conn, generation))
-
-    # -- schema ---------------------------------------------------------------
-
-    async def migrate(self) -> list[str]:
-        """Apply pending migrations in order, under an advisory lock. Returns their names."""
-        files = sorted(
-            (f.name, f.read_text())
-            for f in importlib.resources.files("server.store").joinpath("migrations").iterdir()
-            if f.name.endswith(".sql")
-        )
-
-        async def work(conn: asyncpg.Connection) -> list[str]:
-            applied: list[str] = []
-            async with conn.transaction():
-                await conn.execute("SELECT pg_advisory_xact_lock(727274)")
-                await conn.execute(
-                    "CREATE TABLE IF NOT EXISTS schema_migrations ("
-                    " name text PRIMARY KEY, applied_at timestamptz NOT NULL DEFAULT now())"
-                )
-                done = {r["name"] for r in await conn.fetch("SELECT name FROM schema_migrations")}
-                for name, sql in files:
-                    if name not in done:
-                        await conn.execute(sql)
-                        await conn.execute("INSERT INTO schema_migrations (name) VALUES ($1)", name)
-                        applied.append(name)
-            return applied
-
-        applied = await self.run(work, write=True)
-        for name in applied:
-            log.info("applied migration %s", name)
-        return applied
-
-    async def ping(self) -> None:
-        """StoreUnavailable unless the database answers (within the store's bound;
-        callers in a hurry bound it more)."""
-
-        async def work(conn: asyncpg.Connection) -> None:
-            await conn.fetchval("SELECT 1")
-
-        await self.run(work, write=False)
-
-    # -- plain tables -----------------------------------------------------------
-
-    async def write(
-        self, statements: Sequence[tuple[str, Sequence[Any]]], audit: Sequence[AuditEntry] = ()
-    ) -> list[str]:
-        """Run ``(sql, args)`` statements and insert ``audit`` rows in one transaction.
-
-        Returns each statement's status (``"UPDATE 1"``...); a unique key
-        taken already raises :class:`Duplicate` and nothing is written.
-        """
-
-        async def work(conn: asyncpg.Connection) -> list[str]:
-            async with conn.transaction():
-                statuses = []
-                for sql, args in statements:
-                    try:
-                        statuses.append(await conn.execute(sql, *args))
-                    except asyncpg.UniqueViolationError as exc:
-                        raise Duplicate(exc.constraint_name or "unique") from None
-                if audit:
-                    await conn.executemany(INSERT_AUDIT, [entry.row() for entry in audit])
-                return statuses
-
-        return await self.run(work, write=True)
-
-    async def fetch(self, sql: str, *args: Any) -> list[dict[str, Any]]:
-        async def work(conn: asyncpg.Connection) -> list[dict[str, Any]]:
-            return [dict(row) for row in await conn.fetch(sql, *args)]
-
-        return await self.run(work, write=False)
+class Store(Database):
+    """The event log, snapshots and the registry of streams, on the
+    :class:`Database`'s connections (with its plain SQL and migrations)."""
 
     # -- streams --------------------------------------------------------------
 
@@ -512,7 +196,7 @@ class Store:
         of streams of its kind (QuotaExceeded when it is reached).
         """
 
-        async def work(conn: asyncpg.Connection) -> None:
+        async def work(conn: Connection) -> None:
             async with conn.transaction():
                 if org is not None and cap is not None:
                     # One creator per organization at a time, so two cannot both fit.
@@ -533,7 +217,7 @@ class Store:
         """Remove a stream with its events and snapshots (and write ``audit``); False
         if there was none."""
 
-        async def work(conn: asyncpg.Connection) -> bool:
+        async def work(conn: Connection) -> bool:
             async with conn.transaction():
                 await conn.execute("DELETE FROM events WHERE stream = $1", stream)
                 await conn.execute("DELETE FROM snapshots WHERE stream = $1", stream)
@@ -574,7 +258,7 @@ class Store:
 
         extras = (wake_at, audit, listed, receipts, archived, verdicts)
 
-        async def work(conn: asyncpg.Connection) -> None:
+        async def work(conn: Connection) -> None:
             if not create:
                 await _append(conn, stream, expected_version, events, *extras)
                 return
@@ -596,7 +280,7 @@ class Store:
         events before the head (what topics keep for resuming subscribers).
         """
 
-        async def work(conn: asyncpg.Connection) -> Loaded | None:
+        async def work(conn: Connection) -> Loaded | None:
             head = await conn.fetchrow("SELECT version FROM streams WHERE id = $1", stream)
             if head is None:
                 return None
@@ -626,7 +310,7 @@ class Store:
         return await self.run(work, write=False)
 
     async def events_after(self, stream: str, version: int, limit: int = 1000) -> list[Event]:
-        async def work(conn: asyncpg.Connection) -> list[Event]:
+        async def work(conn: Connection) -> list[Event]:
             rows = await conn.fetch(
                 "SELECT version, public_seq, name, data, at, author FROM events"
                 " WHERE stream = $1 AND version > $2 ORDER BY version LIMIT $3",
@@ -652,7 +336,7 @@ class Store:
         all but the ``keep`` latest (and, with ``daily``, the latest of each day:
         where rebuilding a past state starts from)."""
 
-        async def work(conn: asyncpg.Connection) -> None:
+        async def work(conn: Connection) -> None:
             async with conn.transaction():
                 await conn.execute(
                     "INSERT INTO snapshots (stream, version, state, at)"
@@ -688,7 +372,7 @@ class Store:
         its events and older snapshots. That snapshot is where the stream's
         history now begins (its version, or None if nothing was forgotten)."""
 
-        async def work(conn: asyncpg.Connection) -> int | None:
+        async def work(conn: Connection) -> int | None:
             async with conn.transaction():
                 base = await conn.fetchval(
                     "SELECT max(version) FROM snapshots WHERE stream = $1 AND at < $2",
@@ -724,7 +408,7 @@ class Store:
     async def set_wake(self, stream: str, at: datetime | None) -> None:
         """Remember when a sleeping stream's actor must be woken (None: never)."""
 
-        async def work(conn: asyncpg.Connection) -> None:
+        async def work(conn: Connection) -> None:
             await conn.execute("UPDATE streams SET wake_at = $2 WHERE id = $1", stream, at)
 
         await self.run(work, write=True)
@@ -732,7 +416,7 @@ class Store:
     async def wakeups(self, kind: str) -> list[tuple[str, datetime]]:
         """Streams of ``kind`` with a timer set, soonest first."""
 
-        async def work(conn: asyncpg.Connection) -> list[tuple[str, datetime]]:
+        async def work(conn: Connection) -> list[tuple[str, datetime]]:
             rows = await conn.fetch(
                 "SELECT id, wake_at FROM streams WHERE kind = $1 AND wake_at IS NOT NULL"
                 " ORDER BY wake_at",
@@ -746,7 +430,7 @@ class Store:
         """The ids of the streams of ``kind`` that are listed (organizations on
         the front page), in order."""
 
-        async def work(conn: asyncpg.Connection) -> list[str]:
+        async def work(conn: Connection) -> list[str]:
             rows = await conn.fetch(
                 "SELECT id FROM streams WHERE kind = $1 AND listed ORDER BY id LIMIT $2",
                 kind,
@@ -759,7 +443,7 @@ class Store:
     async def streams(self, kind: str, *, after: str = "", limit: int = 100) -> list[str]:
         """Stream ids of one kind, in id order, for paging through them."""
 
-        async def work(conn: asyncpg.Connection) -> list[str]:
+        async def work(conn: Connection) -> list[str]:
             rows = await conn.fetch(
                 "SELECT id FROM streams WHERE kind = $1 AND id > $2 ORDER BY id LIMIT $3",
                 kind,
@@ -772,7 +456,7 @@ class Store:
 
 
 async def _insert_stream(
-    conn: asyncpg.Connection, stream: str, kind: str, org: str | None = None, listed: bool = False
+    conn: Connection, stream: str, kind: str, org: str | None = None, listed: bool = False
 ) -> None:
     """Register a new stream; StreamExists if the id is taken."""
     status = await conn.execute(
@@ -788,7 +472,7 @@ async def _insert_stream(
 
 
 async def _append(
-    conn: asyncpg.Connection,
+    conn: Connection,
     stream: str,
     expected: int,
     events: Sequence[Event],
