@@ -19,6 +19,7 @@ from .rest import (
     access,
     api,
     console,
+    drawings,
     idempotency,
     identity,
     monitors,
@@ -57,7 +58,7 @@ def create_app(server_parts: Parts) -> QuartTrio:
     app.config["JSON_SORT_KEYS"] = False
     limits = server_parts.config.limits
     app.config["PUBLIC_BUCKETS"] = KeyedBuckets(limits.public_per_second, limits.public_burst)
-    app.config["DRAWINGS"] = pages.Drawings()
+    app.config["DRAWINGS"] = drawings.Drawings()
     web.install(app)
     app.register_blueprint(public.bp)
     app.register_blueprint(pages.bp)

@@ -3,21 +3,18 @@
 ``/status/<org>`` is drawn on the server, complete without JavaScript; it
 embeds the public snapshot and the public topic's ``seq`` it was drawn from,
 so that ``web/static/status.js`` subscribes with ``since`` and misses nothing
-between the drawing and the subscription.
+between the drawing and the subscription. What is drawn is kept until what it
+shows changes (:mod:`.drawings`).
 """
 
 from __future__ import annotations
 
-import gzip
 import html
-import logging
-import time
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Iterable
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
-import trio
-from quart import Blueprint, Response, current_app, render_template, request
+from quart import Blueprint, Response, render_template, request
 
 from ..actors.org import OrgHandle
 from ..domain import history, views
@@ -26,20 +23,17 @@ from ..errors import NotFound
 from ..monitoring.uptime import daily_shares, verdict_spans
 from ..store.history import status_changes
 from ..store.monitoring import org_verdicts
-from . import markdown, render
+from . import drawings, markdown, render
 from .common import parts, query_int
 from .past import find_incident, incidents_newest_first
 from .web import compressed, page_headers
 
 bp = Blueprint("pages", __name__)
-log = logging.getLogger(__name__)
 
 BAR_DAYS = 90
 RECENT_DAYS = 14
 HISTORY_PAGE = 20
 FEED_ENTRIES = 50
-# Bars are recomputed after a change, and at least this often (uptime moves).
-BARS_TTL = 300.0
 
 PUBLIC_PAGE = {"Cache-Control": "no-cache", **page_headers()}
 
@@ -60,39 +54,12 @@ async def _missing(message: str) -> Response:
 # -- bars -----------------------------------------------------------------------
 
 
-class Drawings:
-    """What the pages keep between requests: each organization's bars, and
-    pages, feeds and badges as drawn. One per app (``app.config["DRAWINGS"]``)."""
-
-    def __init__(self) -> None:
-        self.bars: dict[str, tuple[int, float, dict[str, history.Bar]]] = {}
-        self.bars_lock = trio.Lock()
-        self.drawn: dict[tuple[str, ...], tuple[tuple[float, ...], bytes, bytes]] = {}
-        self.drawing: dict[tuple[str, ...], trio.Lock] = {}
-
-
-def _kept() -> Drawings:
-    found: Drawings = current_app.config["DRAWINGS"]
-    return found
-
-
 async def _service_bars(handle: OrgHandle, now: datetime) -> tuple[float, dict[str, history.Bar]]:
-    """Each service's daily bars, and when they were worked out: kept per
-    organization version for a while (uptime moves with the clock too)."""
+    """Each service's daily bars, and when they were worked out (kept a while:
+    see :func:`drawings.bars`)."""
     state = handle.state
-    kept = _kept()
 
-    def fresh() -> tuple[float, dict[str, history.Bar]] | None:
-        cached = kept.bars.get(handle.stream)
-        if cached and cached[0] == state.version and time.monotonic() - cached[1] < BARS_TTL:
-            return cached[1], cached[2]
-        return None
-
-    if found := fresh():
-        return found
-    async with kept.bars_lock:  # one query at a time, not one per visitor
-        if found := fresh():
-            return found
+    async def work() -> dict[str, history.Bar]:
         since = now - timedelta(days=BAR_DAYS + 1)
         changes = await status_changes(parts().store, handle.stream, since)
         bars = history.bars(state.services.values(), changes, now, BAR_DAYS)
@@ -101,38 +68,9 @@ async def _service_bars(handle: OrgHandle, now: datetime) -> tuple[float, dict[s
             bars = {
                 sid: history.with_checks(bar, measured.get(sid, {})) for sid, bar in bars.items()
             }
-        made = time.monotonic()
-        kept.bars[handle.stream] = (state.version, made, bars)
-        return made, bars
+        return bars
 
-
-# Drawn pages, feeds and badges, with their gzip, until what they show changes.
-_DRAWN_MAX = 4096
-
-
-async def drawn(
-    key: tuple[str, ...], stamp: tuple[float, ...], draw: Callable[[], Awaitable[str]]
-) -> tuple[bytes, bytes]:
-    """What ``draw`` gives, drawn once per ``stamp`` (and compressed once).
-
-    Stamps grow with what they stand for (versions, times): requests that
-    arrive while a drawing is under way wait for it instead of drawing
-    again, and take it if it is as new as what they saw."""
-    kept = _kept()
-    cached = kept.drawn.get(key)
-    if cached is None or cached[0] != stamp:
-        lock = kept.drawing.setdefault(key, trio.Lock())
-        async with lock:
-            cached = kept.drawn.get(key)
-            if cached is None or cached[0] < stamp:
-                started = time.perf_counter()
-                body = (await draw()).encode()
-                if len(kept.drawn) >= _DRAWN_MAX:
-                    kept.drawn.clear()
-                    kept.drawing.clear()
-                cached = kept.drawn[key] = (stamp, body, gzip.compress(body, 6))
-                log.debug("drew %s in %.1f ms", key, (time.perf_counter() - started) * 1000)
-    return cached[1], cached[2]
+    return await drawings.bars(handle.stream, state.version, work)
 
 
 async def _measured_uptimes(
@@ -222,7 +160,7 @@ async def status_page(org: str) -> Response:
     now = datetime.now(UTC)
     made, service_bars = await _service_bars(handle, now)
     stamp = (state.version, made)
-    body, gz = await drawn(
+    body, gz = await drawings.drawn(
         ("page", handle.stream), stamp, lambda: _draw_status(state, service_bars, now)
     )
     return compressed(body, gz, PUBLIC_PAGE, "text/html; charset=utf-8")
@@ -354,7 +292,7 @@ async def _feed(org: str, template: str, content_type: str) -> Response:
     if request.if_none_match.contains(etag):
         return Response(b"", 304, headers)
     page_url = f"{parts().base_url}/status/{org}"
-    body, gz = await drawn(
+    body, gz = await drawings.drawn(
         (template, handle.stream),
         (state.version,),
         lambda: render_template(
@@ -394,7 +332,7 @@ async def _badge(
     headers = {"ETag": f'"{etag}"', "Cache-Control": "no-cache", "Access-Control-Allow-Origin": "*"}
     if request.if_none_match.contains(etag):
         return Response(b"", 304, headers)
-    body, gz = await drawn(
+    body, gz = await drawings.drawn(
         (*key, label),
         (version,),
         lambda: render_template(

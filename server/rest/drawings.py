@@ -1,0 +1,92 @@
+"""What the pages keep between requests: each organization's bars, and pages,
+feeds and badges as drawn (with their gzip), until what they show changes.
+
+A crowd arriving during an outage then costs a lookup, not a rendering: what
+is kept is found by the organization's version (and, for the bars, the
+time), and a drawing under way is waited for rather than made again.
+"""
+
+from __future__ import annotations
+
+import gzip
+import logging
+import time
+from collections.abc import Awaitable, Callable
+
+import trio
+from quart import current_app
+
+from ..domain import history
+
+log = logging.getLogger(__name__)
+
+# Bars are recomputed after a change, and at least this often (uptime moves).
+BARS_TTL = 300.0
+# Drawn pages, feeds and badges kept at most (then all are forgotten at once).
+_DRAWN_MAX = 4096
+
+
+class Drawings:
+    """What the pages keep between requests: each organization's bars, and
+    pages, feeds and badges as drawn. One per app (``app.config["DRAWINGS"]``)."""
+
+    def __init__(self) -> None:
+        self.bars: dict[str, tuple[int, float, dict[str, history.Bar]]] = {}
+        self.bars_lock = trio.Lock()
+        self.drawn: dict[tuple[str, ...], tuple[tuple[float, ...], bytes, bytes]] = {}
+        self.drawing: dict[tuple[str, ...], trio.Lock] = {}
+
+
+def _kept() -> Drawings:
+    found: Drawings = current_app.config["DRAWINGS"]
+    return found
+
+
+async def bars(
+    stream: str, version: int, work: Callable[[], Awaitable[dict[str, history.Bar]]]
+) -> tuple[float, dict[str, history.Bar]]:
+    """An organization's bars as ``work`` finds them at ``version``, and when
+    they were worked out: kept per organization version for a while (uptime
+    moves with the clock too)."""
+    kept = _kept()
+
+    def fresh() -> tuple[float, dict[str, history.Bar]] | None:
+        cached = kept.bars.get(stream)
+        if cached and cached[0] == version and time.monotonic() - cached[1] < BARS_TTL:
+            return cached[1], cached[2]
+        return None
+
+    if found := fresh():
+        return found
+    async with kept.bars_lock:  # one query at a time, not one per visitor
+        if found := fresh():
+            return found
+        made_bars = await work()
+        made = time.monotonic()
+        kept.bars[stream] = (version, made, made_bars)
+        return made, made_bars
+
+
+async def drawn(
+    key: tuple[str, ...], stamp: tuple[float, ...], draw: Callable[[], Awaitable[str]]
+) -> tuple[bytes, bytes]:
+    """What ``draw`` gives, drawn once per ``stamp`` (and compressed once).
+
+    Stamps grow with what they stand for (versions, times): requests that
+    arrive while a drawing is under way wait for it instead of drawing
+    again, and take it if it is as new as what they saw."""
+    kept = _kept()
+    cached = kept.drawn.get(key)
+    if cached is None or cached[0] != stamp:
+        lock = kept.drawing.setdefault(key, trio.Lock())
+        async with lock:
+            cached = kept.drawn.get(key)
+            if cached is None or cached[0] < stamp:
+                started = time.perf_counter()
+                body = (await draw()).encode()
+                if len(kept.drawn) >= _DRAWN_MAX:
+                    kept.drawn.clear()
+                    kept.drawing.clear()
+                cached = kept.drawn[key] = (stamp, body, gzip.compress(body, 6))
+                log.debug("drew %s in %.1f ms", key, (time.perf_counter() - started) * 1000)
+    return cached[1], cached[2]
