@@ -14,12 +14,12 @@ from typing import Annotated, Any
 
 from quart import Blueprint, Response, request
 
-from ..actors.room import texts_at
 from ..auth import ALL_ORGS
 from ..domain import rules
 from ..domain.commands import Name
 from ..domain.schema import Text, convert, parse
 from ..errors import HistoryCompacted, NotFound, ValidationError
+from ..store.history import texts_at
 from .access import authorize_named, caller, room_of
 from .common import json_body, json_response, origin, parts
 
