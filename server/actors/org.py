@@ -23,7 +23,6 @@ from typing import TYPE_CHECKING, Any
 
 import orjson
 
-from ..auth import Origin
 from ..clock import Clock
 from ..config import Limits
 from ..domain import commands as c
@@ -41,7 +40,7 @@ from ..store.eventlog import Archived, ReceiptRow, VerdictRow
 from ..store.receipts import Kept, Receipt
 from .base import BatchActor, Handle
 from .connection import join_topic
-from .mailbox import Do, Future, Replay
+from .mailbox import Do, Replay
 from .topic import Topic
 
 if TYPE_CHECKING:
@@ -113,14 +112,6 @@ class OrgHandle(Handle[Do]):
     def join(self, conn: Connection, kind: str, since: int | None, request_id: m.RequestId) -> None:
         """Subscribe ``conn`` to this organization's ``status`` or ``org`` topic."""
         join_topic(conn, self.topics[kind], since, request_id, lambda: self.snapshot(kind))
-
-    # -- commands ------------------------------------------------------------------
-
-    async def execute(self, command: Any, author: str | None, origin: Origin | None = None) -> Any:
-        """Run a command and wait for its result (raises DomainError, Unavailable)."""
-        future = Future()
-        await self.inbox.send(Do(command, author, future, origin))
-        return await future.wait()
 
     # -- publishing (called by the actor) ------------------------------------------
 
