@@ -52,7 +52,7 @@ SYSTEM_AUTHOR = "system"
 
 
 def _event_frame(topic: str, seq: int, event: Event, data: Any) -> bytes:
-    message = m.Event(topic=topic, seq=seq, name=event.name, data=data, at=iso(event.at))
+    message = m.EventMessage(topic=topic, seq=seq, name=event.name, data=data, at=iso(event.at))
     return frames.text_frame(orjson.dumps(message))
 
 

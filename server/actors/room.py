@@ -207,13 +207,13 @@ def _op_frame(topic: str, applied: Applied, at: str) -> bytes:
         "client_op_id": applied.client_op_id,
         "author": applied.author,
     }
-    event = m.Event(topic=topic, seq=applied.rev, name="doc.op", data=data, at=at)
+    event = m.EventMessage(topic=topic, seq=applied.rev, name="doc.op", data=data, at=at)
     return frames.text_frame(orjson.dumps(event))
 
 
 def room_deleted_frame(topic: str, seq: int, at: datetime) -> bytes:
     """The last event of a deleted room: its subscribers' next edits find no room."""
-    message = m.Event(topic=topic, seq=seq, name="room.deleted", data={}, at=iso(at))
+    message = m.EventMessage(topic=topic, seq=seq, name="room.deleted", data={}, at=iso(at))
     return frames.text_frame(orjson.dumps(message))
 
 

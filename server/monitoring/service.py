@@ -432,7 +432,7 @@ class Monitoring:
     @staticmethod
     def _publish(feed: Feed, name: str, data: dict[str, Any]) -> None:
         seq = feed.topic.seq + 1
-        message = m.Event(
+        message = m.EventMessage(
             topic=feed.topic.name, seq=seq, name=name, data=data, at=iso(datetime.now(UTC))
         )
         feed.topic.publish([(seq, frames.text_frame(orjson.dumps(message)))])

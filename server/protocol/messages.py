@@ -189,7 +189,7 @@ class Subscribed:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
-class Event:
+class EventMessage:
     type: Literal["event"] = "event"
     topic: str
     seq: int
@@ -237,7 +237,7 @@ class Pong:
     id: RequestId = None
 
 
-ServerMessage: TypeAlias = Welcome | Subscribed | Event | Ack | Error | Presence | Pong
+ServerMessage: TypeAlias = Welcome | Subscribed | EventMessage | Ack | Error | Presence | Pong
 
 
 def encode(message: ServerMessage) -> bytes:

@@ -623,13 +623,13 @@ def test_encode_ack_and_pong() -> None:
 
 def test_encode_event() -> None:
     data = m.encode(
-        m.Event(
+        m.EventMessage(
             topic="org:a", seq=3, name="incident_opened", data={"k": [1]}, at="2026-01-01T00:00:00Z"
         )
     )
     assert keys(data) == ["type", "topic", "seq", "name", "data", "at"]
     # the broadcast path dumps the dataclass directly; same bytes
-    event = m.Event(topic="org:a", seq=3, name="n", data={"k": None}, at="t")
+    event = m.EventMessage(topic="org:a", seq=3, name="n", data={"k": None}, at="t")
     assert (
         orjson.dumps(event)
         == b'{"type":"event","topic":"org:a","seq":3,"name":"n","data":{"k":null},"at":"t"}'
@@ -641,7 +641,7 @@ def test_encode_event() -> None:
     [
         m.Welcome(server="s", heartbeat_ms=1, role=None, org=None),
         m.Subscribed(topic="t", seq=1, resumed=True),
-        m.Event(topic="t", seq=1, name="n", data=None, at="a"),
+        m.EventMessage(topic="t", seq=1, name="n", data=None, at="a"),
         m.Ack(id=1),
         m.Error(code="c", message="m"),
         m.Pong(),
