@@ -114,7 +114,9 @@ _KEYS: Final = {
 
 
 @dataclass(frozen=True, slots=True)
-class Topic:
+class TopicName:
+    """A topic's name as a client gives it, checked: its kind and key."""
+
     kind: str  # one of TOPIC_KINDS
     key: str  # an organization's slug, or a room's id
 
@@ -122,7 +124,7 @@ class Topic:
         return f"{self.kind}:{self.key}"
 
 
-def parse_topic(text: str, *, id: RequestId = None) -> Topic:
+def parse_topic(text: str, *, id: RequestId = None) -> TopicName:
     """``status:<org>``, ``org:<org>`` or ``room:<id>``; anything else is unknown_topic."""
     kind, sep, key = text.partition(":")
     if not sep or kind not in TOPIC_KINDS:
@@ -137,4 +139,4 @@ def parse_topic(text: str, *, id: RequestId = None) -> Topic:
         raise ProtocolError(
             "unknown_topic", f"{key!r} is not a valid {kind} name", id=id, field="topic"
         )
-    return Topic(kind, key)
+    return TopicName(kind, key)

@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 
 from server.errors import ProtocolError
 from server.protocol import messages as m
-from server.protocol.codec import MAX_ID_LENGTH, Topic, decode, parse_topic
+from server.protocol.codec import MAX_ID_LENGTH, TopicName, decode, parse_topic
 
 SETTINGS = settings(max_examples=300, deadline=None)
 
@@ -469,7 +469,7 @@ def test_decode_random_objects(obj: dict[str, Any]) -> None:
 )
 def test_parse_topic_valid(text: str, kind: str, key: str) -> None:
     topic = parse_topic(text)
-    assert topic == Topic(kind, key)
+    assert topic == TopicName(kind, key)
     assert str(topic) == text
 
 
