@@ -85,7 +85,7 @@ class ProbeOutcome(StrEnum):
 
 
 @dataclass(slots=True)
-class Feed:
+class ProbeFeed:
     """What the probes of one region check: ``probe:<region>``'s topic and state."""
 
     topic: Topic
@@ -131,7 +131,7 @@ class Monitoring:
         self.buffer: list[ResultRow] = []
         self.asked: dict[str, tuple[Verdict, tuple[str, ...]]] = {}
         self.wanted: dict[str, tuple[str, Verdict, tuple[str, ...], str | None]] = {}
-        self.feeds: dict[str, Feed] = {}  # by region
+        self.feeds: dict[str, ProbeFeed] = {}  # by region
         self.lives: dict[str, Life] = {}  # remote regions, by name (see .regions)
         self.offline: set[str] = set()  # regions whose probe is offline
         self._unsaved: set[str] = set()  # regions to write down
@@ -390,11 +390,11 @@ class Monitoring:
 
     # -- remote probes (probe:<region>) ---------------------------------------------
 
-    def _feed(self, region: str) -> Feed:
+    def _feed(self, region: str) -> ProbeFeed:
         feed = self.feeds.get(region)
         if feed is None:
             assigned = {mon.id: (org, mon) for org, mon in self.assignments(region)}
-            feed = self.feeds[region] = Feed(
+            feed = self.feeds[region] = ProbeFeed(
                 Topic(f"probe:{region}", ring_size=PROBE_RING), assigned, {}
             )
         return feed
@@ -430,7 +430,7 @@ class Monitoring:
                 self._publish(feed, "monitor.unassigned", {"id": monitor_id})
 
     @staticmethod
-    def _publish(feed: Feed, name: str, data: dict[str, Any]) -> None:
+    def _publish(feed: ProbeFeed, name: str, data: dict[str, Any]) -> None:
         seq = feed.topic.seq + 1
         message = m.EventMessage(
             topic=feed.topic.name, seq=seq, name=name, data=data, at=iso(datetime.now(UTC))
