@@ -60,7 +60,7 @@ class TestErrors:
             (NotFound, "not_found", 404),
             (Conflict, "conflict", 409),
             (InvalidTransition, "invalid_transition", 409),
-            (DomainError, "domain_error", 422),
+            (DomainError, "invalid_field", 422),
         ],
     )
     def test_codes_and_http_statuses(self, cls: type[DomainError], code: str, http: int) -> None:
