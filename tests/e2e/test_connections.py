@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 import trio
-from support import RawWs, raw_http, token
+from support import RawWs, eventually, raw_http, token
 
 from server.config import Limits
 from server.main import Server
@@ -222,9 +222,8 @@ async def stalled_then_reading(server: Server, *, pings: bool) -> tuple[int | No
 
             nursery.start_soon(keep_pinging)
         await publish(server, 60)
-        with trio.fail_after(30):
-            while server.gateway.stats.slow_consumers == 0:  # noqa: ASYNC110 - the server's own count
-                await trio.sleep(0.05)
+        gateway = server.gateway
+        await eventually(lambda: gateway.stats.slow_consumers, "a slow consumer", within=30)
         nursery.cancel_scope.cancel()
     try:
         return await stalled.until_close()

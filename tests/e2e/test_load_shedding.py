@@ -8,7 +8,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import trio
-from support import TIMEOUT, RawWs, ServerProcess, raw_http, token
+from support import RawWs, ServerProcess, eventually, raw_http, token
 
 OPEN_FILES = 256  # the server keeps 64 for itself and 32 in reserve: 160 served
 IDLE = 175
@@ -63,15 +63,15 @@ async def test_at_the_open_files_limit_the_server_sheds_and_stays_up(
         assert code == 1013
         for stream in idle:
             await stream.aclose()
-        with trio.fail_after(TIMEOUT):  # room again, once they are gone
-            while True:
-                page = await raw_http(
-                    server.base_url,
-                    b"GET /status/demo HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n",
-                )
-                if page.startswith(b"HTTP/1.1 200"):
-                    break
-                await trio.sleep(0.1)
+
+        async def served() -> bool:
+            page = await raw_http(
+                server.base_url,
+                b"GET /status/demo HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n",
+            )
+            return page.startswith(b"HTTP/1.1 200")
+
+        await eventually(served, "room again, once they are gone")
     finally:
         await server.stop()
         log.close()

@@ -14,7 +14,8 @@ from typing import Any
 import orjson
 import pytest
 import trio
-from notify_support import BASE_URL, KEY, Mailbox, Receiver, eventually, html_of, text_of, worker
+from notify_support import BASE_URL, KEY, Mailbox, Receiver, html_of, text_of, worker
+from support import eventually
 
 from server.auth import SYSTEM
 from server.clock import Clock
@@ -91,7 +92,7 @@ async def settled(store: Store, status: str = "sent", n: int = 1) -> list[dict[s
         rows = await store.fetch("SELECT * FROM deliveries ORDER BY created_at, id")
         return rows if sum(r["status"] == status for r in rows) >= n else None
 
-    return await eventually(check)
+    return await eventually(check, f"{n} deliveries {status}")
 
 
 def test_a_real_incident_makes_created_updated_resolved() -> None:
