@@ -5,10 +5,12 @@ from __future__ import annotations
 
 import re
 
+import trio
 from monitor_support import ORG, make
 from support import Api, shown, token
 from target import HttpServer, Reply
 
+from server.config import Config
 from server.main import Server
 from server.monitoring.service import Outcome
 
@@ -225,13 +227,11 @@ async def test_monitors_are_managed_over_the_org_topic_with_the_client(server: S
 
 
 async def test_the_tours_monitor_watches_the_demo_server_itself(
-    config: Any, nursery: trio.Nursery
+    config: Config, nursery: trio.Nursery
 ) -> None:
     """The README's monitor (the server's own /health) works on the demo as
     written: it was a host that does not resolve, and opened an incident."""
     import dataclasses
-
-    from server.config import Config
 
     demo = Config.from_env(demo=True)
     assert demo.check_networks == "public,private,loopback"
