@@ -52,14 +52,15 @@ async def test_results_made_while_the_server_is_away_arrive_after(
     await nursery.start(probe.run)
     assert list(probe.scheduler.entries) == [monitor["id"]]
     entry = probe.scheduler.entries[monitor["id"]]
+    check = probe.scheduler.check  # what the schedule runs for each monitor it has due
 
-    await probe._check(entry.org, entry.monitor)  # one check, sent at once
+    await check(entry.org, entry.monitor)  # one check, sent at once
     await eventually(lambda: probe.sent == 1, "the result to be acknowledged")
 
     await switchboard_server.server.stop()  # away...
     web.routes["/r"] = Reply(503, b"down")
-    await probe._check(entry.org, entry.monitor)  # ...while the probe goes on
-    await probe._check(entry.org, entry.monitor)
+    await check(entry.org, entry.monitor)  # ...while the probe goes on
+    await check(entry.org, entry.monitor)
     assert len(probe.outbox) == 2
     await switchboard_server.restart()  # ...and back, on the same port
 
