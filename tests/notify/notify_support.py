@@ -71,7 +71,7 @@ class Receiver:
             found = self.requests if path is None else self.to(path)
             return found if len(found) >= n else None
 
-        return await eventually(enough, f"{n} requests to {path or 'any path'}")
+        return await eventually(enough, f"{n} request(s) to {path or 'the receiver'}")
 
     async def serve(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
         listeners = await trio.open_tcp_listeners(0, host="127.0.0.1")
@@ -166,7 +166,7 @@ class Mailbox:
             found = self.to(address)
             return found if len(found) >= n else None
 
-        return await eventually(enough, f"{n} messages to {address}")
+        return await eventually(enough, f"{n} message(s) to {address}")
 
 
 def text_of(message: EmailMessage) -> str:

@@ -352,13 +352,23 @@ async def test_a_stopped_worker_hands_back_what_it_was_sending(
 async def test_a_wakeup_sends_at_once_rather_than_at_the_next_poll(
     make_notifier: MakeNotifier, receiver: Receiver, store: Store, nursery: trio.Nursery
 ) -> None:
-    notifier = make_notifier(poll_seconds=60)
-    await channel(notifier, ChannelKind.WEBHOOK, {"url": receiver.url(), "secret": SECRET})
+    """A notification queued after the worker has looked wakes it. Its next
+    poll is an hour away, and the one send it has is held by the receiver (so
+    no finished send wakes it either): only the wake-up can bring the second."""
+    notifier = make_notifier(poll_seconds=3600, http_timeout=3600, lease_seconds=7200)
+    created, updated = incident_events()[:2]
+    first = [NotificationEvent.INCIDENT_CREATED]
+    then = [NotificationEvent.INCIDENT_UPDATED]
+    await channel(notifier, ChannelKind.WEBHOOK, {"url": receiver.url("/first")}, first)
+    await channel(notifier, ChannelKind.WEBHOOK, {"url": receiver.url("/then")}, then)
+    await notifier.notify("demo", *created)  # due before the worker starts
+    receiver.gate = trio.Event()
     async with worker(nursery, notifier):
-        await trio.sleep(0.1)  # the worker is idle, waiting out its 60 s poll
-        with trio.fail_after(5):
-            await notifier.notify("demo", *incident_events()[0])
-            await receiver.count(1)
+        await receiver.count(1, "/first")  # the worker has looked, and is sending that one
+        await notifier.notify("demo", *updated)
+        await receiver.count(1, "/then")
+        receiver.gate.set()
+        await settled(store, n=2)
 
 
 async def test_concurrency_is_bounded(
