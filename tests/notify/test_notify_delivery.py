@@ -381,7 +381,10 @@ async def test_concurrency_is_bounded(
     async with worker(nursery, notifier):
         await notifier.notify("demo", *incident_events()[0])
         await receiver.count(3)
-        await trio.sleep(0.3)  # room for a fourth, if the bound did not hold
+        # Three are leased (claimed, in flight); the other two were left due.
+        rows = await store.fetch("SELECT next_attempt_at FROM deliveries")
+        now = datetime.now(UTC)
+        assert sorted(r["next_attempt_at"] > now for r in rows) == [False, False, True, True, True]
         assert len(receiver.requests) == 3
         receiver.gate.set()
         await settled(store, n=5)
