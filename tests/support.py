@@ -108,6 +108,18 @@ async def shown(api: Api, path: str, check: Callable[[Any], bool], within: float
     return await eventually(body, what, within=within)
 
 
+def trio_wall_clock() -> Any:
+    """A wall clock for the server (``Server(config, clock=...)``) that reads
+    the real time now and then moves with trio's clock: on a MockClock, a
+    test jumps the server's "now" past an expiry or a window instead of
+    waiting for it."""
+    from datetime import UTC, datetime, timedelta
+
+    from server.clock import TrioClock
+
+    return TrioClock(datetime.now(UTC) - timedelta(seconds=trio.current_time()))
+
+
 async def raw_http(base_url: str, request: bytes, *, whole: bool = True) -> bytes:
     """Send raw bytes to the server and read the answer: until the server closes
     (``whole``), or just the head."""
