@@ -218,6 +218,8 @@ async def stalled_then_reading(server: Server, *, pings: bool) -> tuple[int | No
             async def keep_pinging() -> None:
                 while True:
                     await stalled.send_frame(OP_PING, b"alive")
+                    # A peer that shows it is alive now and then, as it would:
+                    # the pace is the scenario's, not a wait for anything.
                     await trio.sleep(0.1)
 
             nursery.start_soon(keep_pinging)
