@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 import trio
+import trio.testing
 from support import TEST_SECRET, Api, admin_token, open_ws
 
 from server.config import Config, Limits
@@ -21,6 +22,14 @@ def database_url(switchboard_database_url: str) -> str:
     """A fresh, empty database for one test, in the run's one embedded PostgreSQL
     (the client kit's, so that the kit's tests and ours share it)."""
     return switchboard_database_url
+
+
+@pytest.fixture
+def clock() -> trio.testing.MockClock:
+    """trio's MockClock at the real pace; a test that asks for it jumps it on
+    (pytest-trio's ``mock_clock`` stands still: nothing that waits for time
+    to pass, a poll or a hang guard, ever ends on it unless the test jumps)."""
+    return trio.testing.MockClock(rate=1.0)
 
 
 @pytest.fixture

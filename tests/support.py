@@ -1,11 +1,13 @@
-"""Test helpers: tokens, a JSON REST client, a WebSocket client that sorts frames."""
+"""Test helpers: tokens, waiting for what happens on its own, a JSON REST
+client, a WebSocket client that sorts frames."""
 
 from __future__ import annotations
 
 import contextlib
+import inspect
 import subprocess
-from collections.abc import AsyncIterator
-from typing import Any
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any, TypeVar
 
 import httpx
 import orjson
@@ -17,6 +19,9 @@ from server.auth import Role, Tokens
 TEST_SECRET = "test-secret-" + "x" * 40
 TOKENS = Tokens(TEST_SECRET)
 TIMEOUT = 10  # seconds before a test gives up waiting (a hang guard, not a measurement)
+POLL = 0.05  # seconds between two looks of ``eventually``
+
+T = TypeVar("T")
 
 
 def token(org: str, role: str) -> str:
@@ -50,6 +55,69 @@ async def logged_in(server: Any, email: str, role: str | None) -> tuple[str, str
     async with Api.open(server.base_url) as anon:
         access = (await login(anon, email))["access_token"]
     return user, str(access)
+
+
+async def eventually(
+    check: Callable[[], Awaitable[T | None] | T | None],
+    what: str | Callable[[], str] | None = None,
+    *,
+    within: float = TIMEOUT,
+) -> T:
+    """The first truthy answer of ``check``, asked again every ``POLL`` seconds.
+
+    For what happens on its own, out of the test's hands, with no event to
+    wait on: a verdict, a delivery, a row in the database, another process's
+    state. ``check`` is a plain function or a coroutine function; an exception
+    it raises ends the wait. ``within`` is a hang guard, not a measurement:
+    once it is spent, an AssertionError says what was awaited (``what``: a
+    string, or a function that says it then; by default the check's name) and
+    what ``check`` answered last.
+    """
+    last: object = None
+    with trio.move_on_after(within):
+        while True:
+            answer = check()
+            if inspect.isawaitable(answer):
+                answer = await answer
+            if answer:
+                return answer
+            last = answer
+            await trio.sleep(POLL)
+    if what is None:
+        what = getattr(check, "__qualname__", repr(check))
+    elif callable(what):
+        what = what()
+    tail = "" if last is None else f" (last answer: {repr(last)[:500]})"
+    raise AssertionError(f"gave up waiting for {what} after {within} s{tail}")
+
+
+async def shown(api: Api, path: str, check: Callable[[Any], bool], within: float = 15.0) -> Any:
+    """The body of ``GET path`` once ``check(body)`` holds: what the server
+    works out on its own (a verdict, a status) shows there in a while, some of
+    it after a sweep every few seconds (hence the longer hang guard)."""
+    last: Any = None
+
+    async def body() -> Any:
+        nonlocal last
+        last = await api.ok("GET", path)
+        return last if check(last) else None
+
+    def what() -> str:
+        return f"GET {path} to pass the check (it last showed {repr(last)[:500]})"
+
+    return await eventually(body, what, within=within)
+
+
+def trio_wall_clock() -> Any:
+    """A wall clock for the server (``Server(config, clock=...)``) that reads
+    the real time now and then moves with trio's clock: on a MockClock, a
+    test jumps the server's "now" past an expiry or a window instead of
+    waiting for it."""
+    from datetime import UTC, datetime, timedelta
+
+    from server.clock import TrioClock
+
+    return TrioClock(datetime.now(UTC) - timedelta(seconds=trio.current_time()))
 
 
 async def raw_http(base_url: str, request: bytes, *, whole: bool = True) -> bytes:

@@ -50,6 +50,12 @@ class TextBuffer:
             self._text = "".join(self._chunks)
         return self._text
 
+    @property
+    def chunks(self) -> tuple[str, ...]:
+        """The pieces the text is kept in, in order: none longer than twice
+        CHUNK, none empty unless it is the only one."""
+        return tuple(self._chunks)
+
     def apply(self, op: Sequence[Component], *, max_length: int | None = None) -> None:
         """Apply an operation, or raise (changing nothing).
 

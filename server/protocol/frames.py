@@ -210,6 +210,12 @@ class FrameDecoder:
         self._frame_mask = b""
         self._frame_offset = 0
 
+    @property
+    def held(self) -> int:
+        """Bytes kept for what is not complete yet: input not parsed, the message
+        reassembled so far, and the head of an oversized one until it is told."""
+        return len(self._buffer) + len(self._parts) + len(self._peek or b"")
+
     def receive(self, data: bytes) -> list[Received]:
         """Feed bytes from the socket; return what they completed.
 

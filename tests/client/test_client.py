@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import random
+from functools import partial
 from typing import Any
 
 import pytest
@@ -16,7 +17,54 @@ from switchboard_client import (
     SwitchboardError,
     connect,
 )
-from switchboard_client.testing import RunningServer, assert_event, refute_event
+from switchboard_client.testing import RunningServer, assert_event
+
+QUICK = Backoff(base=0.05, cap=0.5)  # the kit's, for clients that connect on their own
+
+
+class Relay:
+    """A TCP relay in front of the server: a client connected through it loses
+    its connection when the test calls :meth:`cut`, as on a failing network."""
+
+    def __init__(self, server: RunningServer) -> None:
+        self.server = server
+        self.port = 0
+        self.scopes: list[trio.CancelScope] = []
+
+    @property
+    def ws_url(self) -> str:
+        return f"ws://127.0.0.1:{self.port}/ws"
+
+    async def carry(self, near: trio.SocketStream) -> None:
+        """Relay one connection until either side closes it, or :meth:`cut`."""
+        far = await trio.open_tcp_stream("127.0.0.1", self.server.server.port)
+        async with near, far, trio.open_nursery() as nursery:
+            self.scopes.append(nursery.cancel_scope)
+            nursery.start_soon(self._pipe, near, far, nursery.cancel_scope)
+            nursery.start_soon(self._pipe, far, near, nursery.cancel_scope)
+
+    @staticmethod
+    async def _pipe(
+        source: trio.SocketStream, sink: trio.SocketStream, both: trio.CancelScope
+    ) -> None:
+        with contextlib.suppress(trio.BrokenResourceError):
+            while chunk := await source.receive_some():
+                await sink.send_all(chunk)
+        both.cancel()  # one side is gone: so is the connection
+
+    def cut(self) -> None:
+        """Drop every connection carried so far (both ends are closed)."""
+        for scope in self.scopes:
+            scope.cancel()
+        self.scopes.clear()
+
+
+@pytest.fixture
+async def relay(switchboard_server: RunningServer, nursery: trio.Nursery) -> Relay:
+    running = Relay(switchboard_server)
+    listeners = await nursery.start(partial(trio.serve_tcp, running.carry, 0, host="127.0.0.1"))
+    running.port = listeners[0].socket.getsockname()[1]
+    return running
 
 
 async def test_subscribe_commands_and_typed_errors(
@@ -40,7 +88,10 @@ async def test_subscribe_commands_and_typed_errors(
         with pytest.raises(SwitchboardError) as wrong:
             await client.service_update("demo", service="api", status="sideways")
         assert wrong.value.code == "invalid_field" and wrong.value.field == "status"
-        await refute_event(events, "service.updated", within=0.2)
+        # Refused, they published nothing: the next update seen is the next one made.
+        await client.service_update("demo", service="website", status="degraded_performance")
+        after = await assert_event(events, "service.updated")
+        assert after.data["service"]["name"] == "Website", after
     async with switchboard_client(role="viewer") as viewer:
         with pytest.raises(SwitchboardError) as denied:
             await viewer.incident_create("demo", name="No")
@@ -82,12 +133,13 @@ async def test_reconnect_after_a_restart_mid_stream_has_no_gap_and_no_duplicate(
         assert watcher.connects == 3
 
 
-async def test_a_killed_connection_resumes(switchboard_client: Any) -> None:
-    async with switchboard_client(role="responder") as client:
+async def test_a_killed_connection_resumes(switchboard_server: RunningServer, relay: Relay) -> None:
+    responder = switchboard_server.token(role="responder")
+    async with connect(relay.ws_url, responder, backoff=QUICK) as client:
         events = await client.subscribe("org:demo")
         await client.service_update("demo", service="api", status="partial_outage")
         before = await assert_event(events, "service.updated")
-        await client._ws._stream.aclose()  # the TCP connection dies under it
+        relay.cut()  # the TCP connection dies under it
         # Sent into the dying connection, it may fail (whether it ran is unknown).
         with contextlib.suppress(ConnectionLost):
             await client.service_update("demo", service="api", status="operational")
@@ -124,12 +176,16 @@ async def test_connecting_to_nothing_gives_up_when_told() -> None:
 
 
 async def test_two_clients_editing_one_room_converge(
-    switchboard_server: RunningServer, switchboard_client: Any
+    switchboard_server: RunningServer, switchboard_client: Any, relay: Relay
 ) -> None:
     async with switchboard_client(role="admin") as admin:
         incident = await admin.incident_create("demo", name="Notes")
     room_id = incident["notes_room"]
-    async with switchboard_client(role="responder") as a, switchboard_client(role="responder") as b:
+    responder = switchboard_server.token(role="responder")
+    async with (
+        connect(relay.ws_url, responder, backoff=QUICK) as a,
+        switchboard_client(role="responder") as b,
+    ):
         ra = await a.join_room(room_id, name="Ana")
         rb = await b.join_room(room_id, name="Bo")
         rng = random.Random(3)
@@ -142,7 +198,7 @@ async def test_two_clients_editing_one_room_converge(
                 else:
                     await room.insert(pos, rng.choice(["x", "😀", "é", "漢"]))
             if n == 30:
-                await a._ws._stream.aclose()  # one of them drops and resumes mid-typing
+                relay.cut()  # one of them drops and resumes mid-typing
         await ra.flush()
         await rb.flush()
         with trio.fail_after(10):
@@ -153,6 +209,7 @@ async def test_two_clients_editing_one_room_converge(
             while not any(p.get("status") == "typing" for p in ra.participants):
                 await ra.next()
         assert {p["name"] for p in ra.participants} == {"Ana", "Bo"}
+        assert (a.connects, b.connects) == (2, 1)
     async with switchboard_client(role="viewer") as viewer:
         room = await viewer.join_room(room_id)
         assert room.text == ra.text and room.rev == ra.rev

@@ -8,7 +8,7 @@ import dataclasses
 
 import pytest
 import trio
-from support import TIMEOUT, Api
+from support import Api, eventually
 
 from server.config import Config, Limits
 from server.main import Server
@@ -25,9 +25,8 @@ async def test_old_resolved_incidents_are_served_from_the_store(
     await api.ok("POST", f"{ORG}/incidents/{old['id']}/resolve", {"body": "Fixed."})
     live = await api.ok("POST", f"{ORG}/incidents", {"name": "Still going"}, status=201)
     handle = await server.registry.org("demo")  # type: ignore[union-attr]
-    with trio.fail_after(TIMEOUT):  # the actor's timer archives it a second after
-        while old["id"] in handle.state.incidents:  # noqa: ASYNC110 - the actor's own state
-            await trio.sleep(0.05)
+    # The actor's timer archives it a second after.
+    await eventually(lambda: old["id"] not in handle.state.incidents, "the incident archived")
     assert live["id"] in handle.state.incidents and handle.state.archived_incidents == 1
 
     async def served_alike(base: str, bearer_api: Api) -> None:

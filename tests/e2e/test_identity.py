@@ -7,6 +7,7 @@ from typing import Any
 
 import pytest
 import trio
+import trio.testing
 from support import (
     PASSWORD,
     Api,
@@ -16,9 +17,10 @@ from support import (
     make_user,
     open_ws,
     token,
+    trio_wall_clock,
 )
 
-from server.config import Limits
+from server.config import Config, Limits
 from server.main import Server
 from server.protocol.frames import CLOSE_REVOKED
 
@@ -90,7 +92,9 @@ async def test_a_login_survives_a_restart(config: Any, nursery: trio.Nursery) ->
 
 
 @pytest.mark.parametrize("limits", [Limits(logins_burst=100, login_failures_free=2)])
-async def test_guessing_one_account_is_slowed(server: Server) -> None:
+async def test_guessing_one_account_is_slowed(
+    server: Server, mock_clock: trio.testing.MockClock
+) -> None:
     await make_user(server, "target@example.com", "viewer")
     async with Api.open(server.base_url) as anon:
         bad = {"email": "target@example.com", "password": "wrong password!"}
@@ -101,21 +105,23 @@ async def test_guessing_one_account_is_slowed(server: Server) -> None:
         assert slowed.status_code == 429 and slowed.json()["error"]["code"] == "rate_limited"
         wait = int(slowed.headers["Retry-After"])
         assert wait >= 1
-        await trio.sleep(wait)
+        mock_clock.jump(wait)
         await login(anon, "target@example.com")  # the right password, once the wait is over
         # Success forgets the failures.
         assert (await anon.post("/api/v1/auth/login", bad)).status_code == 401
 
 
 @pytest.mark.parametrize("limits", [Limits(logins_burst=3, logins_per_second=1.0)])
-async def test_logins_from_one_address_are_rate_limited(server: Server) -> None:
+async def test_logins_from_one_address_are_rate_limited(
+    server: Server, mock_clock: trio.testing.MockClock
+) -> None:
     async with Api.open(server.base_url) as anon:
         body = {"email": f"x{0}@example.com", "password": "not the one"}
         for _ in range(3):
             assert (await anon.post("/api/v1/auth/login", body)).status_code == 401
         limited = await anon.post("/api/v1/auth/login", body)
         assert limited.status_code == 429 and limited.headers["Retry-After"] == "1"
-        await trio.sleep(int(limited.headers["Retry-After"]))  # as the answer says
+        mock_clock.jump(int(limited.headers["Retry-After"]))  # as the answer says
         assert (await anon.post("/api/v1/auth/login", body)).status_code == 401  # recovered
 
 
@@ -268,20 +274,27 @@ async def test_api_tokens_are_shown_once_scoped_and_revocable(server: Server) ->
         assert revoked.status_code == 401 and "revoked" in revoked.json()["error"]["message"]
 
 
-async def test_an_api_token_expires(server: Server) -> None:
-    soon = (datetime.now(UTC) + timedelta(seconds=1)).isoformat()
-    async with Api.open(server.base_url, admin_token()) as api:
-        made = await api.ok(
-            "POST",
-            "/api/v1/orgs/demo/tokens",
-            {"name": "short", "role": "viewer", "expires_at": soon},
-            status=201,
-        )
-    async with Api.open(server.base_url, made["token"]) as short:
-        assert (await short.get("/api/v1/orgs/demo")).status_code == 200
-        await trio.sleep(1.2)
-        late = await short.get("/api/v1/orgs/demo")
-        assert late.status_code == 401 and "expired" in late.json()["error"]["message"]
+async def test_an_api_token_expires(
+    config: Config, nursery: trio.Nursery, mock_clock: trio.testing.MockClock
+) -> None:
+    wall = trio_wall_clock()  # the server's "now" moves with mock_clock
+    server: Server = await nursery.start(Server(config, clock=wall).run)
+    try:
+        soon = (wall.now() + timedelta(seconds=1)).isoformat()
+        async with Api.open(server.base_url, admin_token()) as api:
+            made = await api.ok(
+                "POST",
+                "/api/v1/orgs/demo/tokens",
+                {"name": "short", "role": "viewer", "expires_at": soon},
+                status=201,
+            )
+        async with Api.open(server.base_url, made["token"]) as short:
+            assert (await short.get("/api/v1/orgs/demo")).status_code == 200
+            mock_clock.jump(1)
+            late = await short.get("/api/v1/orgs/demo")
+            assert late.status_code == 401 and "expired" in late.json()["error"]["message"]
+    finally:
+        await server.stop()
 
 
 async def test_revoking_access_closes_live_connections(server: Server) -> None:

@@ -18,7 +18,7 @@ from typing import Any
 
 import pytest
 import trio
-from support import TIMEOUT, Api, open_ws, token
+from support import TIMEOUT, Api, eventually, open_ws, token
 
 from server.config import Limits
 from server.main import Server
@@ -38,26 +38,31 @@ async def events_locked(database_url: str, seconds: float) -> AsyncIterator[None
                 await conn.execute("LOCK TABLE events IN ACCESS EXCLUSIVE MODE")
                 await conn.execute(f"SELECT pg_sleep({seconds})")
 
-        async with trio.open_nursery() as nursery:
-            nursery.start_soon(lambda: other.run(hold, write=False))
-            with trio.fail_after(TIMEOUT):
-                while not await other.fetch(  # noqa: ASYNC110 - the database has no event to wait on
+        async def held() -> bool:
+            return bool(
+                await other.fetch(
                     "SELECT 1 FROM pg_locks WHERE relation = 'events'::regclass"
                     " AND mode = 'AccessExclusiveLock' AND granted"
-                ):
-                    await trio.sleep(0.02)
+                )
+            )
+
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(lambda: other.run(hold, write=False))
+            await eventually(held, "the lock on events")
             yield
 
 
 async def until_ok(api: Api, method: str, path: str, body: Any, key: str) -> Any:
     """Retry (as a client would) until the server can answer again."""
-    with trio.fail_after(TIMEOUT):
-        while True:
-            answer = await api.request(method, path, body, headers={"Idempotency-Key": key})
-            if answer.status_code < 500:
-                return answer
-            assert answer.json()["error"]["code"] in ("unavailable", "outcome_unknown")
-            await trio.sleep(0.1)
+
+    async def answered() -> Any:
+        answer = await api.request(method, path, body, headers={"Idempotency-Key": key})
+        if answer.status_code < 500:
+            return answer
+        assert answer.json()["error"]["code"] in ("unavailable", "outcome_unknown")
+        return None
+
+    return await eventually(answered, f"{method} {path} to be answered")
 
 
 async def test_an_unconfirmed_write_is_outcome_unknown_and_its_retry_changes_nothing(
@@ -129,13 +134,15 @@ async def test_the_socket_says_outcome_unknown_and_replays_a_keyed_command(
         async with events_locked(database_url, 3.0):
             unknown = await ws.request(dict(command))
             assert unknown["type"] == "error" and unknown["code"] == "outcome_unknown", unknown
-        with trio.fail_after(TIMEOUT):
-            while True:
-                answer = await ws.request(dict(command))
-                if answer["type"] == "ack":
-                    break
-                assert answer["code"] in ("unavailable", "outcome_unknown"), answer
-                await trio.sleep(0.1)
+
+        async def acked() -> dict[str, Any] | None:
+            answer = await ws.request(dict(command))
+            if answer["type"] == "ack":
+                return answer
+            assert answer["code"] in ("unavailable", "outcome_unknown"), answer
+            return None
+
+        answer = await eventually(acked, "the command to be acknowledged")
         assert answer["result"]["status"] == "degraded_performance"
         replayed = await ws.request(dict(command))
         assert replayed["type"] == "ack" and replayed["replayed"] is True
@@ -226,6 +233,8 @@ async def test_readiness_and_every_wait_end_within_their_bounds_when_the_databas
                     "demo", "service.update", {"service": "api", "status": "partial_outage"}
                 )
             assert answer["code"] in ("unavailable", "outcome_unknown"), answer
-    with trio.fail_after(TIMEOUT):
-        while (await api.get("/ready")).status_code != 200:  # noqa: ASYNC110 - polling a peer
-            await trio.sleep(0.1)
+
+    async def ready() -> bool:
+        return (await api.get("/ready")).status_code == 200
+
+    await eventually(ready, "the server to be ready again")

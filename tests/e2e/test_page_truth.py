@@ -7,8 +7,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-import trio
-from support import TIMEOUT, Api
+from support import Api, shown
 
 from server.main import Server
 from server.monitoring.service import Outcome
@@ -44,9 +43,7 @@ async def monitor_of(api: Api, service: str, **fields: Any) -> dict[str, Any]:
 
 
 async def verdict_reaches(api: Api, monitor_id: str, verdict: str) -> None:
-    with trio.fail_after(TIMEOUT):
-        while (await api.ok("GET", f"{ORG}/monitors/{monitor_id}"))["verdict"] != verdict:  # noqa: ASYNC110 - polls the REST view
-            await trio.sleep(0.05)
+    await shown(api, f"{ORG}/monitors/{monitor_id}", lambda m: m["verdict"] == verdict)
 
 
 async def test_a_recovery_posted_in_an_update_happens(api: Api) -> None:

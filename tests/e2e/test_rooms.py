@@ -7,7 +7,8 @@ from typing import Any
 
 import pytest
 import trio
-from support import Api, RawWs, Ws, admin_token, open_ws, token
+import trio.testing
+from support import Api, RawWs, Ws, admin_token, eventually, open_ws, token, trio_wall_clock
 from switchboard_ot import OTClient, Outgoing, normalize
 
 from server.config import Config, Limits
@@ -479,46 +480,51 @@ async def test_the_largest_operation_fits_in_a_message(api: Api, server: Server)
 
 @pytest.mark.parametrize("limits", [Limits(room_history_days=1 / 86_400, room_snapshot_every=1)])
 async def test_a_room_log_is_compacted_behind_the_history_it_keeps(
-    api: Api, server: Server, config: Config, nursery: trio.Nursery
+    config: Config, nursery: trio.Nursery, clock: trio.testing.MockClock
 ) -> None:
     """Beyond the history window (a second here) the log behind a snapshot is
     forgotten: the text then answers 410 history_compacted, what is kept reads
     as before, and the room carries on across a restart."""
-    incident, room = await new_room(api)
-    store, stream = server.registry.store, f"room:{room}"  # type: ignore[union-attr]
+    wall = trio_wall_clock()  # the server's "now" moves with the clock's jumps
+    server: Server = await nursery.start(Server(config, clock=wall).run)
+    async with Api.open(server.base_url, admin_token()) as api:
+        incident, room = await new_room(api)
+        store, stream = server.registry.store, f"room:{room}"  # type: ignore[union-attr]
 
-    async def write(ws: Ws, rev: int, op: list[Any]) -> None:
-        ack = await ws.request(
-            {"type": "doc.op", "room": room, "rev": rev, "op": op, "client_op_id": rev + 1}
-        )
-        assert ack["rev"] == rev + 1
+        async def write(ws: Ws, rev: int, op: list[Any]) -> None:
+            ack = await ws.request(
+                {"type": "doc.op", "room": room, "rev": rev, "op": op, "client_op_id": rev + 1}
+            )
+            assert ack["rev"] == rev + 1
 
-    async with open_ws(server.base_url) as ws:
-        await ws.hello(token("demo", "responder"))
-        await ws.subscribe_room(room, "keeper-1234", "Keeper")
-        await write(ws, 0, ["Disk full."])
-        await trio.sleep(1.2)  # the snapshot of "Disk full." leaves the window
-        await write(ws, 1, [10, " Cleaned."])
-    with trio.fail_after(10):
-        while (await store.events_after(stream, 0, limit=1))[0].version == 1:  # noqa: ASYNC110 - polls the store
-            await trio.sleep(0.05)
-    kept = await store.events_after(stream, 0)
-    assert [e.version for e in kept] == [3]  # room.created and the first edit are gone
+        async with open_ws(server.base_url) as ws:
+            await ws.hello(token("demo", "responder"))
+            await ws.subscribe_room(room, "keeper-1234", "Keeper")
+            await write(ws, 0, ["Disk full."])
+            clock.jump(1.2)  # the snapshot of "Disk full." leaves the window
+            await write(ws, 1, [10, " Cleaned."])
 
-    forgotten = await api.get(f"/api/v1/rooms/{room}/text?rev=0")
-    assert forgotten.status_code == 410
-    assert forgotten.json()["error"]["code"] == "history_compacted"
-    assert forgotten.json()["error"]["field"] == "rev"
-    too_early = await api.get(f"/api/v1/rooms/{room}/text?at=2000-01-01T00:00:00Z")
-    assert too_early.status_code == 410 and too_early.json()["error"]["field"] == "at"
-    assert (await api.ok("GET", f"/api/v1/rooms/{room}/text?rev=1"))["text"] == "Disk full."
-    both = "Disk full. Cleaned."
-    assert (await api.ok("GET", f"/api/v1/rooms/{room}/text?rev=2"))["text"] == both
-    notes = await api.ok("GET", f"/api/v1/orgs/demo/incidents/{incident}/notes")
-    assert [u["notes"]["text"] for u in notes["updates"]] == [None]  # opened before the window
+        async def compacted() -> bool:
+            return (await store.events_after(stream, 0, limit=1))[0].version > 1
+
+        await eventually(compacted)
+        kept = await store.events_after(stream, 0)
+        assert [e.version for e in kept] == [3]  # room.created and the first edit are gone
+
+        forgotten = await api.get(f"/api/v1/rooms/{room}/text?rev=0")
+        assert forgotten.status_code == 410
+        assert forgotten.json()["error"]["code"] == "history_compacted"
+        assert forgotten.json()["error"]["field"] == "rev"
+        too_early = await api.get(f"/api/v1/rooms/{room}/text?at=2000-01-01T00:00:00Z")
+        assert too_early.status_code == 410 and too_early.json()["error"]["field"] == "at"
+        assert (await api.ok("GET", f"/api/v1/rooms/{room}/text?rev=1"))["text"] == "Disk full."
+        both = "Disk full. Cleaned."
+        assert (await api.ok("GET", f"/api/v1/rooms/{room}/text?rev=2"))["text"] == both
+        notes = await api.ok("GET", f"/api/v1/orgs/demo/incidents/{incident}/notes")
+        assert [u["notes"]["text"] for u in notes["updates"]] == [None]  # opened before the window
 
     await server.stop()
-    again: Server = await nursery.start(Server(config).run)
+    again: Server = await nursery.start(Server(config, clock=wall).run)
     try:
         async with Api.open(again.base_url, admin_token()) as api2:
             assert (await api2.ok("GET", f"/api/v1/rooms/{room}/text"))["text"] == both

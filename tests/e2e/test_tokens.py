@@ -15,6 +15,7 @@ import jwt
 import orjson
 import pytest
 import trio
+import trio.testing
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from oidc_support import AUDIENCE, ISSUER, KeyServer, external, jwk
 from support import TEST_SECRET, Api, admin_token, open_ws, token
@@ -153,7 +154,9 @@ async def test_external_identity_provider_tokens(oidc_server: Server, keys: KeyS
 
 
 @pytest.mark.parametrize("limits", [Limits(public_per_second=5.0, public_burst=3)])
-async def test_public_pages_are_rate_limited_per_address(server: Server) -> None:
+async def test_public_pages_are_rate_limited_per_address(
+    server: Server, mock_clock: trio.testing.MockClock
+) -> None:
     async with Api.open(server.base_url) as anon:
         for _ in range(3):
             assert (await anon.get("/status/demo/api/v2/status.json")).status_code == 200
@@ -161,12 +164,14 @@ async def test_public_pages_are_rate_limited_per_address(server: Server) -> None
         assert limited.status_code == 429 and limited.headers["Retry-After"] == "1"
         assert limited.json()["error"]["code"] == "rate_limited"
         assert (await anon.get("/health")).status_code == 200  # probes are not public pages
-        await trio.sleep(0.25)  # one token refills in 0.2 s
+        mock_clock.jump(0.25)  # one token refills in 0.2 s
         assert (await anon.get("/status/demo/api/v2/status.json")).status_code == 200
 
 
 @pytest.mark.parametrize("limits", [Limits(connects_per_second=5.0, connects_burst=2)])
-async def test_websocket_connects_are_rate_limited_per_address(server: Server) -> None:
+async def test_websocket_connects_are_rate_limited_per_address(
+    server: Server, mock_clock: trio.testing.MockClock
+) -> None:
     host, port = server.base_url.removeprefix("http://").rsplit(":", 1)
     async with open_ws(server.base_url), open_ws(server.base_url):
         stream = await trio.open_tcp_stream(host, int(port))
@@ -181,20 +186,22 @@ async def test_websocket_connects_are_rate_limited_per_address(server: Server) -
                     answer += chunk
         assert answer.startswith(b"HTTP/1.1 429") and b"Retry-After: 1" in answer
         assert b'"code":"rate_limited"' in answer
-        await trio.sleep(0.25)  # one token refills in 0.2 s
+        mock_clock.jump(0.25)  # one token refills in 0.2 s
         async with open_ws(server.base_url) as ws:
             assert (await ws.request({"type": "ping"}))["type"] == "pong"
 
 
 @pytest.mark.parametrize("limits", [Limits(messages_per_second=5.0, messages_burst=5)])
-async def test_messages_per_connection_are_rate_limited(server: Server) -> None:
+async def test_messages_per_connection_are_rate_limited(
+    server: Server, mock_clock: trio.testing.MockClock
+) -> None:
     async with open_ws(server.base_url) as ws:
         answers = [await ws.request({"type": "ping"}) for _ in range(5)]
         assert all(a["type"] == "pong" for a in answers)
         await ws.send({"type": "ping", "id": "over"})
         limited = await ws.reply()
         assert limited["code"] == "rate_limited" and "200" not in limited["message"]
-        await trio.sleep(0.25)  # one token refills in 0.2 s
+        mock_clock.jump(0.25)  # one token refills in 0.2 s
         assert (await ws.request({"type": "ping"}))["type"] == "pong"  # recovered
 
 

@@ -7,7 +7,6 @@ from collections.abc import AsyncIterator, Iterator
 
 import pytest
 import trio
-import trio.testing
 from monitor_support import Probes
 from support import Api, admin_token
 from target import HttpServer, serve_http
@@ -25,12 +24,6 @@ def probes() -> Iterator[Probes]:
     running = Probes()
     yield running
     running.stop_all()
-
-
-@pytest.fixture
-def clock() -> trio.testing.MockClock:
-    """trio's MockClock at the real pace; a test that asks for it jumps it on."""
-    return trio.testing.MockClock(rate=1.0)
 
 
 @pytest.fixture

@@ -1,5 +1,5 @@
-"""Helpers of the monitoring tests: making monitors, waiting for what travels
-on its own, and ``switchboard probe`` processes, one per region."""
+"""Helpers of the monitoring tests: making monitors, waiting for probes to
+report, and ``switchboard probe`` processes, one per region."""
 
 from __future__ import annotations
 
@@ -9,33 +9,21 @@ import subprocess
 import sys
 from typing import Any
 
-import trio
-from support import TOKENS, Api, token
+from support import TOKENS, Api, shown, token
 
 ORG = "/api/v1/orgs/demo"
-
-
-async def eventually(api: Api, path: str, check: Any, seconds: float = 15.0) -> Any:
-    """GET ``path`` until ``check(body)`` holds (the verdict travels on its own);
-    ``seconds`` is a hang guard, not a measurement."""
-    with trio.fail_after(seconds):
-        while True:
-            body = await api.ok("GET", path)
-            if check(body):
-                return body
-            await trio.sleep(0.05)
 
 
 async def reporting(base_url: str, *regions: str) -> None:
     """Wait until probes of ``regions`` have made themselves known (a monitor
     checked everywhere may then ask a quorum of them); a 60 s hang guard."""
     async with Api.open(base_url, token("*", "admin"), keep_alive=False) as operator:
-        with trio.fail_after(60):
-            while True:
-                known = (await operator.ok("GET", "/api/v1/monitoring"))["regions"]
-                if set(regions) <= {r["region"] for r in known}:
-                    return
-                await trio.sleep(0.1)
+        await shown(
+            operator,
+            "/api/v1/monitoring",
+            lambda seen: set(regions) <= {r["region"] for r in seen["regions"]},
+            60,
+        )
 
 
 async def make(api: Api, **fields: Any) -> dict[str, Any]:

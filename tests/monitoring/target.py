@@ -54,6 +54,8 @@ class HttpServer:
             if request is None:
                 return
             reply = self.routes.get(request.path, Reply(404, b"not found"))
+            # A slow target on purpose: the tests of slowness and timeouts are about
+            # how long it takes, so this wait is real time.
             await trio.sleep(reply.delay)
             if reply.drop:
                 return

@@ -4,13 +4,13 @@ reaching the organization, heartbeats, results and uptime over REST."""
 from __future__ import annotations
 
 import re
-from typing import Any
 
 import trio
-from monitor_support import ORG, eventually, make
-from support import Api, token
+from monitor_support import ORG, make
+from support import Api, shown, token
 from target import HttpServer, Reply
 
+from server.config import Config
 from server.main import Server
 from server.monitoring.service import Outcome
 
@@ -23,19 +23,19 @@ async def test_an_outage_sets_the_service_and_recovery_restores_it(
     monitor = await make(api, name="API health", spec=spec)
     check = await api.ok("POST", f"{ORG}/monitors/{monitor['id']}/check")
     assert check["outcome"] == "up" and check["region"] == "local" and check["status_code"] == 200
-    await eventually(api, f"{ORG}/monitors/{monitor['id']}", lambda m: m["verdict"] == "up")
+    await shown(api, f"{ORG}/monitors/{monitor['id']}", lambda m: m["verdict"] == "up")
 
     web.routes["/health"] = Reply(503, b"busy")
     check = await api.ok("POST", f"{ORG}/monitors/{monitor['id']}/check")
     assert check["outcome"] == "down" and check["error"] == "status 503, expected 200-399"
-    await eventually(api, f"{ORG}/services/API", lambda s: s["status"] == "major_outage")
+    await shown(api, f"{ORG}/services/API", lambda s: s["status"] == "major_outage")
     seen = await api.ok("GET", f"{ORG}/monitors/{monitor['id']}")
     assert seen["verdict"] == "down" and seen["failing_regions"] == ["local"]
     assert seen["error"] == "status 503, expected 200-399"
 
     web.routes["/health"] = Reply(200, b'{"db": "ok"}')
     await api.ok("POST", f"{ORG}/monitors/{monitor['id']}/check")
-    await eventually(api, f"{ORG}/services/API", lambda s: s["status"] == "operational")
+    await shown(api, f"{ORG}/services/API", lambda s: s["status"] == "operational")
 
 
 async def test_an_incident_is_opened_and_resolved_by_the_monitor(
@@ -48,9 +48,7 @@ async def test_an_incident_is_opened_and_resolved_by_the_monitor(
     )
     web.routes["/"] = Reply(200, b"Oops")
     await api.ok("POST", f"{ORG}/monitors/{monitor['id']}/check")
-    opened = await eventually(
-        api, f"{ORG}/incidents?status=active", lambda page: len(page["data"]) == 1
-    )
+    opened = await shown(api, f"{ORG}/incidents?status=active", lambda page: len(page["data"]) == 1)
     incident = opened["data"][0]
     assert incident["name"] == "Website is down"
     # The public reads the service's name; why, in the check's words, stays with members.
@@ -60,7 +58,7 @@ async def test_an_incident_is_opened_and_resolved_by_the_monitor(
     assert "keyword 'Welcome' not found" in seen["error"]
     web.routes["/"] = Reply(200, b"Welcome back")
     await api.ok("POST", f"{ORG}/monitors/{monitor['id']}/check")
-    await eventually(api, f"{ORG}/incidents/{incident['id']}", lambda i: i["status"] == "resolved")
+    await shown(api, f"{ORG}/incidents/{incident['id']}", lambda i: i["status"] == "resolved")
 
 
 async def test_a_quorum_of_regions_decides(server: Server, api: Api) -> None:
@@ -75,13 +73,13 @@ async def test_a_quorum_of_regions_decides(server: Server, api: Api) -> None:
     assert monitoring is not None
     monitoring.report("eu-west", monitor["id"], Outcome("down", error="timed out after 10 s"))
     monitoring.report("us-east", monitor["id"], Outcome("up", latency_ms=20.0))
-    seen = await eventually(
+    seen = await shown(
         api, f"{ORG}/monitors/{monitor['id']}", lambda m: m["failing_regions"] == ["eu-west"]
     )
     assert seen["verdict"] == "up"  # one bad path is no outage, but it is said
     assert (await api.ok("GET", f"{ORG}/services/API"))["status"] == "operational"
     monitoring.report("us-east", monitor["id"], Outcome("down", error="connection refused"))
-    await eventually(api, f"{ORG}/services/API", lambda s: s["status"] == "major_outage")
+    await shown(api, f"{ORG}/services/API", lambda s: s["status"] == "major_outage")
     seen = await api.ok("GET", f"{ORG}/monitors/{monitor['id']}")
     assert seen["verdict"] == "down" and seen["failing_regions"] == ["eu-west", "us-east"]
 
@@ -96,17 +94,15 @@ async def test_heartbeats_keep_it_up_and_silence_brings_it_down(server: Server, 
         assert (await anonymous.get(f"/api/v1/heartbeat/{token}")).status_code == 200
         missing = await anonymous.get("/api/v1/heartbeat/sbh_nothing")
         assert missing.status_code == 404 and missing.json()["error"]["code"] == "not_found"
-    await eventually(api, f"{ORG}/monitors/{monitor['id']}", lambda m: m["verdict"] == "up")
+    await shown(api, f"{ORG}/monitors/{monitor['id']}", lambda m: m["verdict"] == "up")
     monitoring = server.monitoring
     assert monitoring is not None
     monitoring.last_beat[monitor["id"]] -= 61  # a minute of silence, as far as it knows
-    seen = await eventually(
-        api, f"{ORG}/monitors/{monitor['id']}", lambda m: m["verdict"] == "down"
-    )
+    seen = await shown(api, f"{ORG}/monitors/{monitor['id']}", lambda m: m["verdict"] == "down")
     assert re.fullmatch(r"no heartbeat for 6\d s \(expected every 60 s\)", seen["error"])
     async with Api.open(server.base_url) as anonymous:
         await anonymous.post(f"/api/v1/heartbeat/{token}")
-    await eventually(api, f"{ORG}/monitors/{monitor['id']}", lambda m: m["verdict"] == "up")
+    await shown(api, f"{ORG}/monitors/{monitor['id']}", lambda m: m["verdict"] == "up")
 
 
 async def test_a_heartbeat_says_how_the_job_went_as_kuma_s_push_url_does(
@@ -118,16 +114,16 @@ async def test_a_heartbeat_says_how_the_job_went_as_kuma_s_push_url_does(
     async with Api.open(server.base_url) as job:
         failed = await job.get(f"{beat}?status=down&msg=backup+failed&ping=")
         assert failed.status_code == 200 and failed.json() == {"ok": True}
-        seen = await eventually(api, path, lambda m: m["verdict"] == "down")
+        seen = await shown(api, path, lambda m: m["verdict"] == "down")
         assert seen["error"] == "backup failed"
         assert (await job.get(f"{beat}?status=up&msg=OK&ping=12.5")).status_code == 200
-        await eventually(api, path, lambda m: m["verdict"] == "up")
+        await shown(api, path, lambda m: m["verdict"] == "up")
         form = await job.client.post(beat, data={"status": "down", "msg": "disk full"})
         assert form.status_code == 200
-        seen = await eventually(api, path, lambda m: m["verdict"] == "down")
+        seen = await shown(api, path, lambda m: m["verdict"] == "down")
         assert seen["error"] == "disk full"
         assert (await job.post(beat, {"status": "up", "ping": 3})).status_code == 200
-        await eventually(api, path, lambda m: m["verdict"] == "up")
+        await shown(api, path, lambda m: m["verdict"] == "up")
         for query, field in (
             ("status=late", "status"),
             ("ping=-1", "ping"),
@@ -231,13 +227,11 @@ async def test_monitors_are_managed_over_the_org_topic_with_the_client(server: S
 
 
 async def test_the_tours_monitor_watches_the_demo_server_itself(
-    config: Any, nursery: trio.Nursery
+    config: Config, nursery: trio.Nursery
 ) -> None:
     """The README's monitor (the server's own /health) works on the demo as
     written: it was a host that does not resolve, and opened an incident."""
     import dataclasses
-
-    from server.config import Config
 
     demo = Config.from_env(demo=True)
     assert demo.check_networks == "public,private,loopback"
@@ -258,7 +252,7 @@ async def test_the_tours_monitor_watches_the_demo_server_itself(
             for _ in range(2):  # down_after and up_after are 2 by default
                 check = await api.ok("POST", f"{ORG}/monitors/{monitor['id']}/check")
                 assert check["outcome"] == "up", check
-            await eventually(api, f"{ORG}/monitors/{monitor['id']}", lambda m: m["verdict"] == "up")
+            await shown(api, f"{ORG}/monitors/{monitor['id']}", lambda m: m["verdict"] == "up")
             assert (await api.ok("GET", f"{ORG}/incidents?status=active"))["data"] == []
     finally:
         await started.stop()

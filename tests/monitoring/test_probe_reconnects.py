@@ -3,11 +3,10 @@ once each, when it comes back."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any
 
 import trio
-from support import Api
+from support import Api, eventually
 from switchboard_client.testing import RunningServer
 from target import HttpServer, Reply
 
@@ -16,14 +15,6 @@ from server.monitoring.remote import RemoteProbe
 from server.netguard import ANY
 
 ORG = "/api/v1/orgs/demo"
-
-
-async def until(check: Callable[[], bool], seconds: float = 10.0) -> None:
-    with trio.fail_after(seconds):
-        while True:
-            if check():
-                return
-            await trio.sleep(0.02)
 
 
 async def results(api: Api, monitor: str) -> list[dict[str, Any]]:
@@ -61,18 +52,21 @@ async def test_results_made_while_the_server_is_away_arrive_after(
     await nursery.start(probe.run)
     assert list(probe.scheduler.entries) == [monitor["id"]]
     entry = probe.scheduler.entries[monitor["id"]]
+    check = probe.scheduler.check  # what the schedule runs for each monitor it has due
 
-    await probe._check(entry.org, entry.monitor)  # one check, sent at once
-    await until(lambda: probe.sent == 1)
+    await check(entry.org, entry.monitor)  # one check, sent at once
+    await eventually(lambda: probe.sent == 1, "the result to be acknowledged")
 
     await switchboard_server.server.stop()  # away...
     web.routes["/r"] = Reply(503, b"down")
-    await probe._check(entry.org, entry.monitor)  # ...while the probe goes on
-    await probe._check(entry.org, entry.monitor)
+    await check(entry.org, entry.monitor)  # ...while the probe goes on
+    await check(entry.org, entry.monitor)
     assert len(probe.outbox) == 2
     await switchboard_server.restart()  # ...and back, on the same port
 
-    await until(lambda: not probe.outbox and probe.sent == 3, seconds=30)
+    await eventually(
+        lambda: not probe.outbox and probe.sent == 3, "the results to be acknowledged", within=30
+    )
     assert switchboard_server.server.monitoring is not None
     await switchboard_server.server.monitoring.flush()
     async with Api.open(switchboard_server.url, switchboard_server.token()) as api:

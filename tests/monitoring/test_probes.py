@@ -3,9 +3,8 @@ probe processes, and what a probe token may not do."""
 
 from __future__ import annotations
 
-import trio
 from monitor_support import ORG, Probes, make
-from support import TOKENS, Api, open_ws, token
+from support import TOKENS, Api, open_ws, shown, token
 from switchboard_client import connect
 from target import HttpServer, Reply
 
@@ -82,19 +81,11 @@ async def test_two_probe_processes_reach_a_quorum(
     )
     probes.start(server.base_url, "eu-west")
     probes.start(server.base_url, "us-east")
-    with trio.fail_after(40):
-        while True:  # both regions have checked it and agree it is up
-            seen = await api.ok("GET", f"{ORG}/monitors/{monitor['id']}")
-            if seen["verdict"] == "up" and len(web.seen) >= 2:
-                break
-            await trio.sleep(0.2)
+    path = f"{ORG}/monitors/{monitor['id']}"
+    # Both regions have checked it and agree it is up.
+    await shown(api, path, lambda m: m["verdict"] == "up" and len(web.seen) >= 2, 40)
     web.routes["/edge"] = Reply(503, b"no")
-    with trio.fail_after(40):
-        while True:
-            seen = await api.ok("GET", f"{ORG}/monitors/{monitor['id']}")
-            if seen["verdict"] == "down":
-                break
-            await trio.sleep(0.2)
+    seen = await shown(api, path, lambda m: m["verdict"] == "down", 40)
     assert seen["failing_regions"] == ["eu-west", "us-east"]
     assert (await api.ok("GET", f"{ORG}/services/API"))["status"] == "major_outage"
     assert server.monitoring is not None

@@ -7,8 +7,8 @@ from typing import Any
 
 import trio
 import trio.testing
-from monitor_support import ORG, eventually
-from support import TOKENS, Api
+from monitor_support import ORG
+from support import TOKENS, Api, shown
 from switchboard_client import connect
 from target import HttpServer, Reply
 
@@ -45,12 +45,12 @@ async def test_a_quorum_the_regions_cannot_meet_is_refused_and_then_said(
         await jumping_api.ok("POST", f"{path}/check")  # the server's region checks it...
         result = {"id": "r1", "monitor": made["id"], "at": "2026-01-01T00:00:00Z", "outcome": "up"}
         await probe.report("eu-west", [result])  # ...and so does eu-west
-        seen = await eventually(jumping_api, path, lambda m: m["verdict"] == "up")
+        seen = await shown(jumping_api, path, lambda m: m["verdict"] == "up")
         assert seen["regions_live"] == ["eu-west", "local"] and seen["regions_stale"] == []
         assert seen["quorum_met"] is True and seen["quorum_note"] is None
     # eu-west's probe is gone: a minute and a half later, it is stale and offline.
     clock.jump(100)
-    seen = await eventually(jumping_api, path, lambda m: m["quorum_met"] is False)
+    seen = await shown(jumping_api, path, lambda m: m["quorum_met"] is False)
     assert seen["regions_stale"] == ["eu-west"] and "local" in seen["regions_live"]
     assert seen["quorum_note"] == (
         "quorum 2 cannot be met now: only 1 region reports (local); eu-west is stale,"

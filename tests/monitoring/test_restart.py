@@ -8,8 +8,8 @@ from dataclasses import replace
 
 import pytest
 import trio
-from monitor_support import ORG, Probes, eventually, reporting
-from support import Api, admin_token
+from monitor_support import ORG, Probes, reporting
+from support import Api, admin_token, eventually, shown
 from target import HttpServer, Reply
 
 from server.config import Config
@@ -55,7 +55,7 @@ async def test_a_restart_keeps_the_verdict_until_enough_regions_report_again(
             201,
         )
         path = f"{ORG}/monitors/{monitor['id']}"
-        await eventually(api, path, lambda m: m["failing_regions"] == REGIONS, 60)
+        await shown(api, path, lambda m: m["failing_regions"] == REGIONS, 60)
         seen = await api.ok("GET", path)
         assert seen["verdict"] == "down"
         before = (await api.ok("GET", ORG))["version"]
@@ -64,11 +64,11 @@ async def test_a_restart_keeps_the_verdict_until_enough_regions_report_again(
     again: Server = await nursery.start(Server(replace(config, port=server.port)).run)
     monitoring = again.monitoring
     assert monitoring is not None
-    with trio.fail_after(60):  # every region has reported since the restart
-        while True:
-            if sorted(monitoring.trackers[monitor["id"]].regions) == REGIONS:
-                break
-            await trio.sleep(0.1)
+    await eventually(
+        lambda: sorted(monitoring.trackers[monitor["id"]].regions) == REGIONS,
+        "every region to report since the restart",
+        within=60,
+    )
 
     async with Api.open(again.base_url, admin_token()) as api:
         seen = await api.ok("GET", path)

@@ -16,8 +16,8 @@ import orjson
 import pytest
 import trio
 import trio.testing
-from monitor_support import ORG, Probes, eventually, make, reporting
-from support import Api, token
+from monitor_support import ORG, Probes, make, reporting
+from support import Api, eventually, shown, token
 from target import HttpServer, Reply
 
 from server.domain.model import parse_iso
@@ -33,13 +33,12 @@ async def jump_while_live(
     has reported the monitor again (the dead one cannot)."""
     jumped = datetime.now(UTC)
     clock.jump(JUMP)
-    with trio.fail_after(30):  # a hang guard: probes check every 10 s
-        while True:
-            page = await api.ok("GET", f"{ORG}/monitors/{monitor_id}/results?limit=100")
-            fresh = {r["region"] for r in page["data"] if parse_iso(r["at"]) > jumped}
-            if fresh >= set(live):
-                return
-            await trio.sleep(0.1)
+
+    def fresh(page: dict[str, Any]) -> bool:
+        return {r["region"] for r in page["data"] if parse_iso(r["at"]) > jumped} >= set(live)
+
+    results = f"{ORG}/monitors/{monitor_id}/results?limit=100"
+    await shown(api, results, fresh, 30)  # a hang guard: probes check every 10 s
 
 
 def hooked(web: HttpServer) -> list[tuple[str, Any]]:
@@ -49,6 +48,11 @@ def hooked(web: HttpServer) -> list[tuple[str, Any]]:
         for seen in web.seen
         if seen.path == "/hook"
     ]
+
+
+def probe_news(web: HttpServer) -> list[str]:
+    """The probes' notifications the hook received, by event."""
+    return [event for event, _ in hooked(web) if event.startswith("probe.")]
 
 
 @pytest.mark.slow
@@ -75,7 +79,7 @@ async def test_a_dead_probe_leaves_the_quorum_goes_offline_and_is_told_once(
         spec={"url": web.url("/edge"), "timeout": 2},
     )
     path = f"{ORG}/monitors/{monitor['id']}"
-    seen = await eventually(jumping_api, path, lambda m: len(m["failing_regions"]) == 3, 60)
+    seen = await shown(jumping_api, path, lambda m: len(m["failing_regions"]) == 3, 60)
     assert seen["verdict"] == "down"
     probes.kill("eu-west")  # while it sees the monitor down
     web.routes["/edge"] = Reply(200, b"ok")
@@ -84,7 +88,7 @@ async def test_a_dead_probe_leaves_the_quorum_goes_offline_and_is_told_once(
     # Once eu-west is stale, only the live ones count, and they disagree.
     for _ in range(2):
         await jump_while_live(clock, jumping_api, monitor["id"], ["local", "us-east"])
-    seen = await eventually(jumping_api, path, lambda m: m["verdict"] == "up")
+    seen = await shown(jumping_api, path, lambda m: m["verdict"] == "up")
     assert seen["failing_regions"] == ["us-east"]
     assert seen["regions_stale"] == ["eu-west"] and seen["regions_live"] == ["local", "us-east"]
     assert seen["quorum_met"] is True  # two live regions for a quorum of two
@@ -93,11 +97,7 @@ async def test_a_dead_probe_leaves_the_quorum_goes_offline_and_is_told_once(
     # Ninety seconds without a word: its probe is offline, and the members hear it.
     for _ in range(2):
         await jump_while_live(clock, jumping_api, monitor["id"], ["local", "us-east"])
-    with trio.fail_after(30):
-        while True:
-            if [e for e, _ in hooked(web) if e.startswith("probe.")] == ["probe.offline"]:
-                break
-            await trio.sleep(0.05)
+    await eventually(lambda: probe_news(web) == ["probe.offline"], "probe.offline", within=30)
     offline = next(data for event, data in hooked(web) if event == "probe.offline")
     assert offline["region"] == "eu-west" and offline["last_seen"]
     assert offline["monitors"] == [{"id": monitor["id"], "name": "Edge"}]
@@ -116,12 +116,9 @@ async def test_a_dead_probe_leaves_the_quorum_goes_offline_and_is_told_once(
     }
 
     probes.start(server.base_url, "eu-west")  # back
-    with trio.fail_after(30):
-        while True:
-            told = [e for e, _ in hooked(web) if e.startswith("probe.")]
-            if told == ["probe.offline", "probe.online"]:
-                break
-            await trio.sleep(0.05)
+    await eventually(
+        lambda: probe_news(web) == ["probe.offline", "probe.online"], "probe.online", within=30
+    )
     # One more sweep of the regions: it is still told once.
     await jump_while_live(clock, jumping_api, monitor["id"], ["eu-west", "local", "us-east"])
     assert server.notify_feed is not None and server.notifier is not None

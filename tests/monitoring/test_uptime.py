@@ -17,8 +17,8 @@ from typing import Any
 import pytest
 import trio
 import trio.testing
-from monitor_support import ORG, eventually, make
-from support import Api
+from monitor_support import ORG, make
+from support import Api, shown
 
 from server.clock import TrioClock
 from server.config import Config
@@ -49,8 +49,8 @@ async def verdict(
         result = Outcome(outcome, error="no")
         server.monitoring.report(region.replace("_", "-"), monitor["id"], result, made)
     path = f"{ORG}/monitors/{monitor['id']}"
-    shown = await eventually(api, path, lambda m: m["verdict"] == want)
-    return parse_iso(shown["verdict_since"])
+    seen = await shown(api, path, lambda m: m["verdict"] == want)
+    return parse_iso(seen["verdict_since"])
 
 
 async def outage(

@@ -12,35 +12,23 @@ import email
 import email.policy
 import socket
 import threading
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from email.message import EmailMessage
-from typing import Any, TypeVar
+from typing import Any
 
 import h11
 import orjson
 import trio
 from aiosmtpd.controller import Controller
-from support import TEST_SECRET
+from support import TEST_SECRET, eventually
 
 from server.main import Server
 from server.notify import Notifier, derive_key
 
-T = TypeVar("T")
 KEY = derive_key(TEST_SECRET)
 BASE_URL = "https://status.example"
-TIMEOUT = 10.0  # seconds before a wait gives up (a hang guard, not a measurement)
-
-
-async def eventually(check: Callable[[], Awaitable[T | None]]) -> T:
-    """The first truthy answer of ``check``, asked every 20 ms; TooSlowError after TIMEOUT."""
-    with trio.fail_after(TIMEOUT):
-        while True:
-            answer = await check()
-            if answer:
-                return answer
-            await trio.sleep(0.02)
 
 
 @dataclass
@@ -83,7 +71,7 @@ class Receiver:
             found = self.requests if path is None else self.to(path)
             return found if len(found) >= n else None
 
-        return await eventually(enough)
+        return await eventually(enough, f"{n} request(s) to {path or 'the receiver'}")
 
     async def serve(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
         listeners = await trio.open_tcp_listeners(0, host="127.0.0.1")
@@ -178,7 +166,7 @@ class Mailbox:
             found = self.to(address)
             return found if len(found) >= n else None
 
-        return await eventually(enough)
+        return await eventually(enough, f"{n} message(s) to {address}")
 
 
 def text_of(message: EmailMessage) -> str:

@@ -14,7 +14,8 @@ from typing import Any
 import orjson
 import pytest
 import trio
-from notify_support import BASE_URL, KEY, Mailbox, Receiver, eventually, html_of, text_of, worker
+from notify_support import BASE_URL, KEY, Mailbox, Receiver, html_of, text_of, worker
+from support import eventually
 
 from server.auth import SYSTEM
 from server.clock import Clock
@@ -91,7 +92,7 @@ async def settled(store: Store, status: str = "sent", n: int = 1) -> list[dict[s
         rows = await store.fetch("SELECT * FROM deliveries ORDER BY created_at, id")
         return rows if sum(r["status"] == status for r in rows) >= n else None
 
-    return await eventually(check)
+    return await eventually(check, f"{n} deliveries {status}")
 
 
 def test_a_real_incident_makes_created_updated_resolved() -> None:
@@ -351,13 +352,23 @@ async def test_a_stopped_worker_hands_back_what_it_was_sending(
 async def test_a_wakeup_sends_at_once_rather_than_at_the_next_poll(
     make_notifier: MakeNotifier, receiver: Receiver, store: Store, nursery: trio.Nursery
 ) -> None:
-    notifier = make_notifier(poll_seconds=60)
-    await channel(notifier, ChannelKind.WEBHOOK, {"url": receiver.url(), "secret": SECRET})
+    """A notification queued after the worker has looked wakes it. Its next
+    poll is an hour away, and the one send it has is held by the receiver (so
+    no finished send wakes it either): only the wake-up can bring the second."""
+    notifier = make_notifier(poll_seconds=3600, http_timeout=3600, lease_seconds=7200)
+    created, updated = incident_events()[:2]
+    first = [NotificationEvent.INCIDENT_CREATED]
+    then = [NotificationEvent.INCIDENT_UPDATED]
+    await channel(notifier, ChannelKind.WEBHOOK, {"url": receiver.url("/first")}, first)
+    await channel(notifier, ChannelKind.WEBHOOK, {"url": receiver.url("/then")}, then)
+    await notifier.notify("demo", *created)  # due before the worker starts
+    receiver.gate = trio.Event()
     async with worker(nursery, notifier):
-        await trio.sleep(0.1)  # the worker is idle, waiting out its 60 s poll
-        with trio.fail_after(5):
-            await notifier.notify("demo", *incident_events()[0])
-            await receiver.count(1)
+        await receiver.count(1, "/first")  # the worker has looked, and is sending that one
+        await notifier.notify("demo", *updated)
+        await receiver.count(1, "/then")
+        receiver.gate.set()
+        await settled(store, n=2)
 
 
 async def test_concurrency_is_bounded(
@@ -370,7 +381,10 @@ async def test_concurrency_is_bounded(
     async with worker(nursery, notifier):
         await notifier.notify("demo", *incident_events()[0])
         await receiver.count(3)
-        await trio.sleep(0.3)  # room for a fourth, if the bound did not hold
+        # Three are leased (claimed, in flight); the other two were left due.
+        rows = await store.fetch("SELECT next_attempt_at FROM deliveries")
+        now = datetime.now(UTC)
+        assert sorted(r["next_attempt_at"] > now for r in rows) == [False, False, True, True, True]
         assert len(receiver.requests) == 3
         receiver.gate.set()
         await settled(store, n=5)

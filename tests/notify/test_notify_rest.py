@@ -13,8 +13,8 @@ from typing import Any
 
 import httpx
 import pytest
-from notify_support import Mailbox, Receiver, Wired, eventually, html_of, text_of
-from support import Api, admin_token, token
+from notify_support import Mailbox, Receiver, Wired, html_of, text_of
+from support import Api, admin_token, eventually, token
 
 from server.ratelimit import KeyedBuckets
 

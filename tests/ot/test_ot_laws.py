@@ -478,10 +478,10 @@ def test_selection_examples() -> None:
 
 
 def buffer_invariants(buf: TextBuffer) -> None:
-    """Peeks at the chunks (internal): none over twice CHUNK, none empty but a sole one."""
-    chunks = buf._chunks
+    """The chunks it keeps: none over twice CHUNK, none empty but a sole one."""
+    chunks = buf.chunks
     assert chunks
-    assert all(chunks) or chunks == [""]
+    assert all(chunks) or chunks == ("",)
     assert max(len(c) for c in chunks) <= 2 * text_buffer.CHUNK
     assert sum(len(c) for c in chunks) == len(buf)
 
@@ -576,7 +576,7 @@ def test_text_buffer_big_insert_splits_and_delete_all_empties() -> None:
     buf.apply([1, big, 1])
     assert str(buf) == "a" + big + "b"
     buffer_invariants(buf)
-    assert len(buf._chunks) > 2
+    assert len(buf.chunks) > 2
     buf.apply([-(len(big) + 2)])
     assert str(buf) == ""
     assert len(buf) == 0

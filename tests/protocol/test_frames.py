@@ -515,7 +515,7 @@ def test_arbitrary_chunking_gives_the_same_items(stream_items: list, data: st.Da
     for chunk in chunks:
         chunked += dec.receive(chunk)
     assert chunked == whole
-    assert not dec._buffer and not dec._parts
+    assert dec.held == 0
 
 
 @SETTINGS
@@ -575,7 +575,7 @@ def test_too_large_reported_once_its_head_is_read() -> None:
         TooLarge(False, 10, payload[: f.PEEK])
     ]
     assert dec.receive(frame[header + f.PEEK :]) == []
-    assert len(dec._parts) == 0
+    assert dec.held == 0
 
 
 @pytest.mark.parametrize("binary", [False, True])
@@ -609,9 +609,9 @@ def test_limit_crossed_by_a_later_fragment() -> None:
     dec = FrameDecoder(10)
     assert dec.receive(client(OP_BINARY, b"12345", fin=False)) == []
     assert dec.receive(client(OP_CONTINUATION, b"6789a", fin=False)) == []  # exactly 10
-    assert dec._parts  # still buffering: within the limit
+    assert dec.held == 10  # still buffering: within the limit
     assert dec.receive(header_only(OP_CONTINUATION, 1, fin=False)) == []
-    assert len(dec._parts) == 0  # what had been buffered is dropped at once
+    assert dec.held == 10  # given up on: only its head is kept, for the refusal
     assert dec.receive(b"\x00") == []
     told = dec.receive(client(OP_CONTINUATION, b"end"))
     assert len(told) == 1 and isinstance(told[0], TooLarge) and told[0].binary
@@ -647,14 +647,13 @@ def test_discarding_does_not_accumulate_memory() -> None:
     assert out == [TooLarge(True, limit, payload[: f.PEEK])]
     for i in range(chunk, len(frame), chunk):
         assert dec.receive(frame[i : i + chunk]) == []
-        assert len(dec._parts) == 0
-        assert len(dec._buffer) <= chunk
-    assert dec._buffer == bytearray()
+        assert dec.held <= chunk  # what came, discarded as it comes
+    assert dec.held == 0
     # a second huge fragment of the same message: still discarded, nothing new reported
     assert dec.receive(header_only(OP_CONTINUATION, 1 << 20)) == []
     for _ in range(256):
         assert dec.receive(b"\x00" * chunk) == []
-    assert len(dec._parts) == 0 and len(dec._buffer) == 0
+    assert dec.held == 0
     assert dec.receive(client(OP_TEXT, b"fine")) == [Message(False, b"fine")]
 
 

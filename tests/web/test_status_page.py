@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import re
-import time
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
 import trio
 from playwright.sync_api import expect
-from support import TOKENS
+from support import TOKENS, eventually
 from switchboard_client import connect
 
 
@@ -110,10 +109,7 @@ async def _probe_reports_down(url: str, region: str, monitor_id: str) -> None:
 
 def _until_drawn(url: str, text: str) -> None:
     """The verdict travels on its own: wait until the server's drawing shows it."""
-    deadline = time.monotonic() + 10
-    while text not in httpx.get(url).text:
-        assert time.monotonic() < deadline, f"{text!r} never appeared"
-        time.sleep(0.05)
+    trio.run(eventually, lambda: text in httpx.get(url).text, f"{text!r} on {url}")
 
 
 def test_the_page_works_with_javascript_off(

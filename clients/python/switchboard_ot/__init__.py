@@ -33,7 +33,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from typing import Final, TypeAlias
+from typing import TypeAlias
 
 Component: TypeAlias = int | str
 Op: TypeAlias = list[Component]
@@ -307,10 +307,7 @@ class Selection:
 
 
 # ---------------------------------------------------------------------------
-# the text itself, for a live room
-
-
-CHUNK: Final = 512  # code points; chunks are split at twice this (measured: bench/trace_replay.py)
+# the client's side
 
 
 @dataclass(frozen=True, slots=True)
