@@ -14,56 +14,26 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any
 
 from ..errors import InvalidTransition
 
+# Moments and a service's status sit below the entities, in values.py (monitors
+# need them, and the state holds monitors); they are read from here too.
+from .values import ServiceStatus as ServiceStatus
+from .values import iso as iso
+from .values import iso_or_none as iso_or_none
+from .values import parse_iso as parse_iso
+from .values import parse_iso_or_none as parse_iso_or_none
+from .values import to_millisecond as to_millisecond
+
 if TYPE_CHECKING:
     from .monitors import Monitor
 
 # ---------------------------------------------------------------------------
-# time
-
-
-def to_millisecond(moment: datetime) -> datetime:
-    """The precision (and zone) every stored time has: what :func:`iso` keeps."""
-    moment = moment.astimezone(UTC)
-    return moment.replace(microsecond=moment.microsecond // 1000 * 1000)
-
-
-def iso(moment: datetime) -> str:
-    """RFC 3339 in UTC with milliseconds, e.g. ``2026-11-22T12:00:00.123Z``."""
-    return moment.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
-
-
-def iso_or_none(moment: datetime | None) -> str | None:
-    return None if moment is None else iso(moment)
-
-
-def parse_iso(text: str) -> datetime:
-    """Inverse of :func:`iso`; accepts any RFC 3339 offset."""
-    moment = datetime.fromisoformat(text)
-    if moment.tzinfo is None:
-        raise ValueError(f"{text!r} has no timezone")
-    return moment.astimezone(UTC)
-
-
-def parse_iso_or_none(text: str | None) -> datetime | None:
-    return None if text is None else parse_iso(text)
-
-
-# ---------------------------------------------------------------------------
 # statuses
-
-
-class ServiceStatus(StrEnum):
-    OPERATIONAL = "operational"
-    DEGRADED_PERFORMANCE = "degraded_performance"
-    PARTIAL_OUTAGE = "partial_outage"
-    MAJOR_OUTAGE = "major_outage"
-    UNDER_MAINTENANCE = "under_maintenance"
 
 
 # The worsening chain incidents move along. ``under_maintenance`` is not on it:

@@ -21,7 +21,7 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
-from .model import ServiceStatus, iso, iso_or_none, parse_iso, parse_iso_or_none
+from .values import ServiceStatus, iso, iso_or_none, parse_iso, parse_iso_or_none
 
 
 class MonitorKind(StrEnum):
