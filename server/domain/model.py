@@ -16,9 +16,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from enum import StrEnum
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from ..errors import InvalidTransition
+from .monitors import Monitor, monitor_due
 
 # Moments and a service's status sit below the entities, in values.py (monitors
 # need them, and the state holds monitors); they are read from here too.
@@ -28,9 +29,6 @@ from .values import iso_or_none as iso_or_none
 from .values import parse_iso as parse_iso
 from .values import parse_iso_or_none as parse_iso_or_none
 from .values import to_millisecond as to_millisecond
-
-if TYPE_CHECKING:
-    from .monitors import Monitor
 
 # ---------------------------------------------------------------------------
 # statuses
@@ -582,8 +580,6 @@ class OrgState:
         """The earliest moment the actor must act on its own: a maintenance to
         start or complete, a monitor's incident to resolve or its flapping to
         end, or (with ``keep_resolved``) an incident to archive."""
-        from .monitor_rules import monitor_due
-
         dues = [d for m in self.maintenances.values() if (d := m.next_due()) is not None]
         dues += [d for m in self.monitors.values() if (d := monitor_due(m, self.incidents))]
         if keep_resolved is not None:
@@ -612,8 +608,6 @@ class OrgState:
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> OrgState:
-        from .monitors import Monitor
-
         incidents = {i["id"]: Incident.from_dict(i) for i in d["incidents"]}
         return cls(
             org=Org.from_dict(d["org"]),

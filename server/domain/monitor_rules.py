@@ -29,9 +29,9 @@ from __future__ import annotations
 
 import hashlib
 import secrets
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from dataclasses import replace
-from datetime import datetime, timedelta
+from datetime import datetime
 from functools import partial
 from typing import Any
 
@@ -47,6 +47,7 @@ from .monitors import (
     MonitorPolicy,
     Verdict,
     kept_secrets,
+    monitor_due,
 )
 from .schema import MISSING
 
@@ -410,23 +411,6 @@ def due(tx: rules.Tx) -> None:
             extra["alert"] = _alert(tx, new, alert, changes=len(monitor.changes))
         _put(tx, replace(new, updated_at=now), extra=extra)
         rules.settle(tx, [new.service_id], new.id)
-
-
-def monitor_due(monitor: Monitor, incidents: Mapping[str, Any]) -> datetime | None:
-    """When the organization's actor must next act on this monitor by itself."""
-    if monitor.paused:
-        return None
-    if monitor.flapping_since is not None and monitor.changes:
-        return monitor.changes[-1] + monitor.flap_window
-    incident = incidents.get(monitor.incident_id or "")
-    if (
-        incident is not None
-        and incident.active
-        and monitor.verdict is Verdict.UP
-        and monitor.verdict_since is not None
-    ):
-        return monitor.verdict_since + timedelta(seconds=monitor.resolve_after)
-    return None
 
 
 def after_maintenance(tx: rules.Tx, service_ids: Iterable[str]) -> None:

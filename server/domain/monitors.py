@@ -229,3 +229,20 @@ class Monitor:
             changes=tuple(parse_iso(t) for t in d.get("changes", ())),
             flapping_since=parse_iso_or_none(d.get("flapping_since")),
         )
+
+
+def monitor_due(monitor: Monitor, incidents: Mapping[str, Any]) -> datetime | None:
+    """When the organization's actor must next act on this monitor by itself."""
+    if monitor.paused:
+        return None
+    if monitor.flapping_since is not None and monitor.changes:
+        return monitor.changes[-1] + monitor.flap_window
+    incident = incidents.get(monitor.incident_id or "")
+    if (
+        incident is not None
+        and incident.active
+        and monitor.verdict is Verdict.UP
+        and monitor.verdict_since is not None
+    ):
+        return monitor.verdict_since + timedelta(seconds=monitor.resolve_after)
+    return None
