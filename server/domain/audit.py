@@ -12,10 +12,9 @@ from typing import Any
 from ..errors import NotFound
 from . import commands as c
 from .model import OrgState
-from .monitor_rules import find_monitor
 from .monitors import redact
-from .rules import find_incident, find_maintenance, find_service
 from .schema import given
+from .transaction import find_incident, find_maintenance, find_monitor, find_service
 
 # For each change: the field naming what it changes, and how to find that.
 _TARGETS: dict[type, tuple[str, Callable[[OrgState, str], Any]]] = {

@@ -35,7 +35,7 @@ from datetime import datetime
 from functools import partial
 from typing import Any
 
-from ..errors import Conflict, NotFound, ValidationError
+from ..errors import Conflict, ValidationError
 from ..monitoring.specs import parse_spec, spec_to_dict  # plain records, beside the probes
 from . import commands as c
 from . import rules, texts
@@ -50,19 +50,9 @@ from .monitors import (
     monitor_due,
 )
 from .schema import MISSING
+from .transaction import Tx, find_monitor, find_service
 
 MAX_MONITORS = 1_000  # per organization
-
-
-def find_monitor(state: Any, ref: str) -> Monitor:
-    found = state.monitors.get(ref)
-    if found is None:
-        folded = ref.casefold()
-        found = next((m for m in state.monitors.values() if m.name.casefold() == folded), None)
-    if found is None:
-        raise NotFound(f"no monitor {ref!r}", field="monitor")
-    assert isinstance(found, Monitor)
-    return found
 
 
 def _check_spec(kind: MonitorKind, spec: dict[str, Any]) -> dict[str, Any]:
@@ -121,20 +111,20 @@ def _check_unique(state: Any, name: str, other_than: str | None = None) -> None:
 
 
 def _put(
-    tx: rules.Tx, monitor: Monitor, *, created: bool = False, extra: dict[str, Any] | None = None
+    tx: Tx, monitor: Monitor, *, created: bool = False, extra: dict[str, Any] | None = None
 ) -> None:
     name = "monitor.created" if created else "monitor.updated"
     tx.emit(name, {"monitor": monitor.to_dict(stored=True), **(extra or {})})
 
 
-def _create(tx: rules.Tx, cmd: c.CreateMonitor) -> Any:
+def _create(tx: Tx, cmd: c.CreateMonitor) -> Any:
     state = tx.state
     if len(state.monitors) >= MAX_MONITORS:
         raise ValidationError(
             f"an organization may have at most {MAX_MONITORS} monitors", field="name"
         )
     _check_unique(state, cmd.name)
-    service = rules.find_service(state, cmd.service)
+    service = find_service(state, cmd.service)
     spec = _check_spec(cmd.kind, cmd.spec)
     regions = tuple(cmd.regions)
     _check_regions(cmd.kind, regions, cmd.quorum, tx.ctx.regions)
@@ -179,14 +169,14 @@ def heartbeat_digest(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
-def _update(tx: rules.Tx, cmd: c.UpdateMonitor) -> Any:
+def _update(tx: Tx, cmd: c.UpdateMonitor) -> Any:
     old = find_monitor(tx.state, cmd.monitor)
     changes: dict[str, Any] = {}
     if cmd.name is not MISSING and cmd.name != old.name:
         _check_unique(tx.state, cmd.name, other_than=old.id)
         changes["name"] = cmd.name
     if cmd.service is not MISSING:
-        changes["service_id"] = rules.find_service(tx.state, cmd.service).id
+        changes["service_id"] = find_service(tx.state, cmd.service).id
     if cmd.spec is not MISSING:
         changes["spec"] = _check_spec(old.kind, kept_secrets(old.spec, cmd.spec))
     if cmd.regions is not MISSING:
@@ -226,7 +216,7 @@ def _update(tx: rules.Tx, cmd: c.UpdateMonitor) -> Any:
     return new.to_dict()
 
 
-def _delete(tx: rules.Tx, cmd: c.DeleteMonitor) -> Any:
+def _delete(tx: Tx, cmd: c.DeleteMonitor) -> Any:
     monitor = _end_effect(tx, find_monitor(tx.state, cmd.monitor))
     tx.emit("monitor.deleted", {"id": monitor.id})
     rules.settle(tx, [monitor.service_id], monitor.id)
@@ -234,14 +224,14 @@ def _delete(tx: rules.Tx, cmd: c.DeleteMonitor) -> Any:
     return {"deleted": monitor.id}
 
 
-def drop_for_service(tx: rules.Tx, service_id: str) -> None:
+def drop_for_service(tx: Tx, service_id: str) -> None:
     """A service is going: its monitors go first (ending what they did)."""
     for monitor in list(tx.state.monitors.values()):
         if monitor.service_id == service_id:
             _delete(tx, c.DeleteMonitor(monitor.id))
 
 
-def _set_state(tx: rules.Tx, cmd: c.SetMonitorState) -> Any:
+def _set_state(tx: Tx, cmd: c.SetMonitorState) -> Any:
     old = find_monitor(tx.state, cmd.monitor)
     if old.paused:
         return old.to_dict()
@@ -296,7 +286,7 @@ def _muted(state: Any, service_id: str) -> bool:
     return service is None or rules.shown_status(state, service) is ServiceStatus.UNDER_MAINTENANCE
 
 
-def _act(tx: rules.Tx, monitor: Monitor, *, muted: bool = False) -> Monitor:
+def _act(tx: Tx, monitor: Monitor, *, muted: bool = False) -> Monitor:
     """The incident policy: the monitor's incident says what its verdict asks."""
     service = tx.state.services.get(monitor.service_id)
     if monitor.policy is not MonitorPolicy.INCIDENT or muted or service is None:
@@ -312,8 +302,7 @@ def _act(tx: rules.Tx, monitor: Monitor, *, muted: bool = False) -> Monitor:
         if monitor.flapping_since == tx.ctx.now:
             body = say("flapping_body")
         if incident is None:
-            opened = rules.handle(
-                tx,
+            opened = tx.handle(
                 c.CreateIncident(
                     name=say("degraded_title" if degraded else "down_title"),
                     body=body,
@@ -327,8 +316,7 @@ def _act(tx: rules.Tx, monitor: Monitor, *, muted: bool = False) -> Monitor:
                 if incident.status is IncidentStatus.MONITORING
                 else MISSING
             )
-            rules.handle(
-                tx,
+            tx.handle(
                 c.UpdateIncident(
                     incident=incident.id, status=status, body=body, services={service.id: need}
                 ),
@@ -343,8 +331,7 @@ def _act(tx: rules.Tx, monitor: Monitor, *, muted: bool = False) -> Monitor:
     ):
         # The service shows it at once; the incident closes once the recovery
         # has held for resolve_after (see due()).
-        rules.handle(
-            tx,
+        tx.handle(
             c.UpdateIncident(
                 incident=incident.id,
                 status=IncidentStatus.MONITORING,
@@ -355,7 +342,7 @@ def _act(tx: rules.Tx, monitor: Monitor, *, muted: bool = False) -> Monitor:
     return monitor
 
 
-def _say(tx: rules.Tx, monitor: Monitor, service: str, name: str) -> str:
+def _say(tx: Tx, monitor: Monitor, service: str, name: str) -> str:
     org = tx.state.org
     window = monitor.flap_window.total_seconds()
     return texts.render(
@@ -369,15 +356,15 @@ def _say(tx: rules.Tx, monitor: Monitor, service: str, name: str) -> str:
     )
 
 
-def _resolve(tx: rules.Tx, monitor: Monitor, body: str) -> Monitor:
+def _resolve(tx: Tx, monitor: Monitor, body: str) -> Monitor:
     """Close the incident this monitor opened, if it is still open."""
     incident = tx.state.incidents.get(monitor.incident_id or "")
     if incident is not None and incident.active:
-        rules.handle(tx, c.ResolveIncident(incident=incident.id, body=body))
+        tx.handle(c.ResolveIncident(incident=incident.id, body=body))
     return replace(monitor, incident_id=None)
 
 
-def _end_effect(tx: rules.Tx, monitor: Monitor) -> Monitor:
+def _end_effect(tx: Tx, monitor: Monitor) -> Monitor:
     """What the monitor did ends (paused, deleted, moved, its policy changed)."""
     service = tx.state.services.get(monitor.service_id)
     name = service.name if service is not None else "The service"
@@ -386,7 +373,7 @@ def _end_effect(tx: rules.Tx, monitor: Monitor) -> Monitor:
     return replace(monitor, changes=(), flapping_since=None)
 
 
-def due(tx: rules.Tx) -> None:
+def due(tx: Tx) -> None:
     """Timers: a flapping monitor still for a whole window is stable again; a
     recovered one's incident is resolved once the recovery has held."""
     now = tx.ctx.now
@@ -413,7 +400,7 @@ def due(tx: rules.Tx) -> None:
         rules.settle(tx, [new.service_id], new.id)
 
 
-def after_maintenance(tx: rules.Tx, service_ids: Iterable[str]) -> None:
+def after_maintenance(tx: Tx, service_ids: Iterable[str]) -> None:
     """A maintenance ended: what its services' monitors see applies at once,
     and a problem they saw meanwhile is told now."""
     ids = set(service_ids)
@@ -433,7 +420,7 @@ def after_maintenance(tx: rules.Tx, service_ids: Iterable[str]) -> None:
 
 
 def _alert(
-    tx: rules.Tx,
+    tx: Tx,
     monitor: Monitor,
     kind: str,
     *,
@@ -472,7 +459,7 @@ def target(monitor: Monitor) -> str | None:
     return None
 
 
-def show_regions(tx: rules.Tx, service_id: str) -> None:
+def show_regions(tx: Tx, service_id: str) -> None:
     """The service shows the regions where any of its monitors is seen failing
     (and the public, the labels of those that have one)."""
     service = tx.state.services.get(service_id)

@@ -18,6 +18,7 @@ from ..errors import ValidationError
 from . import commands as c
 from .model import Incident, IncidentStatus, Postmortem, Update, check_incident_move
 from .schema import MISSING
+from .transaction import Tx, find_incident
 
 # What the timeline says when the postmortem is revised (rules.DEFAULT_BODIES
 # has the words for its first publication).
@@ -36,7 +37,7 @@ def writes(old: Incident, cmd: c.UpdateIncident) -> bool:
     return cmd.status is IncidentStatus.POSTMORTEM
 
 
-def write(tx: rules.Tx, old: Incident, cmd: c.UpdateIncident) -> Any:
+def write(tx: Tx, old: Incident, cmd: c.UpdateIncident) -> Any:
     """Publish or revise ``old``'s postmortem with ``cmd.body`` (name and impact
     may change in the same breath)."""
     status = old.status if cmd.status is MISSING else cmd.status
@@ -67,8 +68,8 @@ def write(tx: rules.Tx, old: Incident, cmd: c.UpdateIncident) -> Any:
     return incident.to_dict()
 
 
-def _write_postmortem(tx: rules.Tx, cmd: c.WritePostmortem) -> Any:
-    old = rules.find_incident(tx.state, cmd.incident)
+def _write_postmortem(tx: Tx, cmd: c.WritePostmortem) -> Any:
+    old = find_incident(tx.state, cmd.incident)
     update = c.UpdateIncident(
         incident=cmd.incident, status=IncidentStatus.POSTMORTEM, body=cmd.body
     )

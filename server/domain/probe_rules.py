@@ -14,12 +14,12 @@ from __future__ import annotations
 from typing import Any
 
 from . import commands as c
-from . import rules
 from .model import iso_or_none
 from .monitors import checked_in
+from .transaction import Tx
 
 
-def _note(tx: rules.Tx, cmd: c.NoteProbe) -> Any:
+def _note(tx: Tx, cmd: c.NoteProbe) -> Any:
     checked = sorted(
         (m for m in tx.state.monitors.values() if checked_in(m, cmd.region)),
         key=lambda m: m.name.casefold(),

@@ -39,7 +39,6 @@ from typing import Any
 from ..errors import Conflict, InvalidTransition, NotFound, ValidationError
 from . import commands as c
 from . import texts
-from .events import PUBLIC_EVENTS, Event, apply
 from .model import (
     IMPACT_OF_STATUS,
     MAINTENANCE_OVER,
@@ -62,7 +61,7 @@ from .model import (
     worst,
 )
 from .schema import MISSING
-from .status import overall_status
+from .transaction import Decision, Tx, find_incident, find_maintenance, find_service
 
 # Words the URLs use (``/admin/incidents/{id}`` and ``/admin/join/{token}``
 # sit beside ``/admin/{org}``).
@@ -85,61 +84,6 @@ DEFAULT_BODIES: Mapping[str, str] = {
 }
 
 
-class Tx:
-    """A command in the making: a fork of the state and the events so far."""
-
-    def __init__(self, state: OrgState, ctx: c.Context) -> None:
-        self.state = state.fork()
-        self.ctx = ctx
-        self.events: list[Event] = []
-
-    def emit(self, name: str, data: Mapping[str, Any]) -> None:
-        public = name in PUBLIC_EVENTS
-        event = Event(
-            version=self.state.version + 1,
-            public_seq=self.state.public_seq + 1 if public else None,
-            name=name,
-            data=data,
-            at=self.ctx.now,
-            author=self.ctx.author,
-        )
-        apply(self.state, event)
-        self.events.append(event)
-
-    def put_service(
-        self, service: Service, *, created: bool = False, extra: Mapping[str, Any] | None = None
-    ) -> None:
-        name = "service.created" if created else "service.updated"
-        self.emit(name, {"service": service.to_dict(), **(extra or {})})
-
-    def put_incident(self, incident: Incident, *, created: bool = False) -> None:
-        name = "incident.created" if created else "incident.updated"
-        self.emit(name, {"incident": incident.to_dict()})
-
-    def put_maintenance(self, maintenance: Maintenance, *, created: bool = False) -> None:
-        name = "maintenance.created" if created else "maintenance.updated"
-        # Its services by name too, for those it is told to (notifications).
-        services = [
-            {"id": s.id, "name": s.name}
-            for sid in maintenance.service_ids
-            if (s := self.state.services.get(sid)) is not None
-        ]
-        self.emit(name, {"maintenance": maintenance.to_dict(), "services": services})
-
-    def finish(self) -> None:
-        """Emit ``status.changed`` if the page's overall status moved."""
-        status = overall_status(self.state)
-        if status != self.state.status:
-            self.emit("status.changed", {"status": status.to_dict()})
-
-
-@dataclasses.dataclass(frozen=True, slots=True)
-class Decision:
-    state: OrgState
-    events: list[Event]
-    result: Any  # JSON-ready; what the caller is told
-
-
 def new_org(cmd: c.CreateOrg, ctx: c.Context) -> Decision:
     """The first event of a new organization's stream."""
     check_slug(cmd.slug)
@@ -152,7 +96,7 @@ def new_org(cmd: c.CreateOrg, ctx: c.Context) -> Decision:
         updated_at=ctx.now,
         listed=cmd.listed,
     )
-    tx = Tx(OrgState(org=org), ctx)
+    tx = Tx(OrgState(org=org), ctx, _HANDLERS)
     tx.emit("org.created", {"org": org.to_dict()})
     return Decision(tx.state, tx.events, org.to_dict())
 
@@ -166,39 +110,10 @@ def decide(state: OrgState, cmd: Any, ctx: c.Context) -> Decision:
     """Apply one command to a fork of ``state``; see the module docstring."""
     if state.deleted:
         raise NotFound(f"organization {state.org.slug!r} was deleted")
-    tx = Tx(state, dataclasses.replace(ctx, now=to_millisecond(ctx.now)))
-    result = handle(tx, cmd)
+    tx = Tx(state, dataclasses.replace(ctx, now=to_millisecond(ctx.now)), _HANDLERS)
+    result = tx.handle(cmd)
     tx.finish()
     return Decision(tx.state, tx.events, result)
-
-
-# ---------------------------------------------------------------------------
-# lookups
-
-
-def find_service(state: OrgState, ref: str) -> Service:
-    service = state.services.get(ref)
-    if service is not None:
-        return service
-    folded = ref.casefold()
-    for service in state.services.values():
-        if service.name.casefold() == folded:
-            return service
-    raise NotFound(f"no service {ref!r} (give its id or its name)", field="service")
-
-
-def find_incident(state: OrgState, ref: str) -> Incident:
-    try:
-        return state.incidents[ref]
-    except KeyError:
-        raise NotFound(f"no incident {ref!r}", field="incident") from None
-
-
-def find_maintenance(state: OrgState, ref: str) -> Maintenance:
-    try:
-        return state.maintenances[ref]
-    except KeyError:
-        raise NotFound(f"no maintenance {ref!r}", field="maintenance") from None
 
 
 def shown_status(
@@ -759,12 +674,7 @@ _HANDLERS: Mapping[type, Any] = {
 }
 
 
-def handle(tx: Tx, cmd: Any) -> Any:
-    """Carry out one command within a transaction (another command's, maybe)."""
-    return _HANDLERS[type(cmd)](tx, cmd)
-
-
-# Monitors' rules build on the ones above (and call them through `handle`).
+# Monitors' rules build on the ones above (and call them through `Tx.handle`).
 from . import monitor_rules, probe_rules  # noqa: E402
 
 _HANDLERS = {**_HANDLERS, **monitor_rules.HANDLERS, **probe_rules.HANDLERS}

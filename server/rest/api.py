@@ -17,9 +17,8 @@ from quart import Blueprint, Response, g, request
 from ..actors.mailbox import Replay
 from ..auth import ALL_ORGS, Principal
 from ..domain import commands as c
-from ..domain import rules, views
+from ..domain import transaction, views
 from ..domain.model import OrgState
-from ..domain.monitor_rules import find_monitor
 from ..domain.monitors import Monitor
 from ..domain.schema import given, parse
 from ..errors import InvalidTransition, NotFound, ValidationError
@@ -64,7 +63,7 @@ COLLECTIONS: tuple[Collection, ...] = (
         c.CreateService,
         c.UpdateService,
         c.DeleteService,
-        rules.find_service,
+        transaction.find_service,
         lambda state, _: views.ordered_services(state),
     ),
     Collection(
@@ -73,7 +72,7 @@ COLLECTIONS: tuple[Collection, ...] = (
         c.CreateIncident,
         c.UpdateIncident,
         c.DeleteIncident,
-        rules.find_incident,
+        transaction.find_incident,
         views.filter_incidents,
         views.INCIDENT_FILTERS,
         "all",
@@ -85,7 +84,7 @@ COLLECTIONS: tuple[Collection, ...] = (
         c.ScheduleMaintenance,
         c.UpdateMaintenance,
         c.DeleteMaintenance,
-        rules.find_maintenance,
+        transaction.find_maintenance,
         views.filter_maintenances,
         views.MAINTENANCE_FILTERS,
         "all",
@@ -97,7 +96,7 @@ COLLECTIONS: tuple[Collection, ...] = (
         c.CreateMonitor,
         c.UpdateMonitor,
         c.DeleteMonitor,
-        find_monitor,
+        transaction.find_monitor,
         lambda state, _: sorted(state.monitors.values(), key=lambda m: m.name.casefold()),
         view=lambda monitor: _monitor_view(monitor),
     ),

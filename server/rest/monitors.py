@@ -13,9 +13,9 @@ from typing import Any
 from quart import Blueprint, Response, request
 
 from ..domain.model import iso, parse_iso, to_millisecond
-from ..domain.monitor_rules import find_monitor
 from ..domain.monitors import Monitor
 from ..domain.schema import parse
+from ..domain.transaction import find_monitor
 from ..errors import NotFound, ValidationError
 from ..monitoring.service import MAX_BEAT_MESSAGE, Beat
 from ..monitoring.uptime import WINDOWS, summarize, verdict_spans

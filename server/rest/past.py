@@ -5,7 +5,7 @@ longer ago than ``Limits.incident_memory_days``), read from the store."""
 from __future__ import annotations
 
 from ..actors.org import OrgHandle
-from ..domain import rules, views
+from ..domain import transaction, views
 from ..domain.model import Incident
 from ..errors import NotFound
 from ..store.history import archived_incident, archived_incidents
@@ -15,7 +15,7 @@ from .common import parts
 async def find_incident(handle: OrgHandle, ref: str) -> Incident:
     """The incident ``ref`` names (id or name; an archived one by id)."""
     try:
-        return rules.find_incident(handle.state, ref)
+        return transaction.find_incident(handle.state, ref)
     except NotFound:
         found = await archived_incident(parts().store, handle.stream, ref)
         if found is None:

@@ -15,9 +15,9 @@ from typing import Annotated, Any
 from quart import Blueprint, Response, request
 
 from ..auth import ALL_ORGS
-from ..domain import rules
 from ..domain.commands import Name
 from ..domain.schema import Text, convert, parse
+from ..domain.transaction import find_incident
 from ..errors import HistoryCompacted, NotFound, ValidationError
 from ..store.history import texts_at
 from .access import authorize_named, caller, room_of
@@ -112,7 +112,7 @@ async def get_text(room_id: str) -> Response:
 async def incident_notes(org: str, incident: str) -> Response:
     """The incident's timeline beside its notes as they were at each update."""
     state = (await parts().registry.org(org)).state
-    found = rules.find_incident(state, incident)
+    found = find_incident(state, incident)
     if found.notes_room is None:
         raise NotFound(f"incident {incident!r} has no notes room", field="incident")
     handle = await parts().registry.room(found.notes_room)

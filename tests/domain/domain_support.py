@@ -31,6 +31,7 @@ from server.domain.model import (
     Service,
     ServiceStatus,
 )
+from server.domain.transaction import Decision, find_service
 from server.errors import DomainError
 
 T0 = datetime(2026, 1, 1, 12, 0, tzinfo=UTC)
@@ -70,7 +71,7 @@ class Harness:
             now=self.now if now is None else now, author=self.author, new_id=self.new_id
         )
 
-    def decide(self, cmd: Any, *, now: datetime | None = None) -> rules.Decision:
+    def decide(self, cmd: Any, *, now: datetime | None = None) -> Decision:
         """Decide a command object; on success adopt the new state and its events."""
         decision = rules.decide(self.state, cmd, self.ctx(now))
         self.state = decision.state
@@ -78,24 +79,24 @@ class Harness:
         self.last = decision
         return decision
 
-    def do(self, name: str, data: Any = None, *, now: datetime | None = None) -> rules.Decision:
+    def do(self, name: str, data: Any = None, *, now: datetime | None = None) -> Decision:
         """Parse a wire command and decide it."""
         return self.decide(c.parse_command(name, data), now=now)
 
-    def tick(self, now: datetime | None = None) -> rules.Decision:
+    def tick(self, now: datetime | None = None) -> Decision:
         return self.decide(c.Tick(), now=now)
 
     def advance(self, **delta: float) -> datetime:
         self.now = self.now + timedelta(**delta)
         return self.now
 
-    def names(self, decision: rules.Decision | None = None) -> list[str]:
+    def names(self, decision: Decision | None = None) -> list[str]:
         return [e.name for e in (decision or self.last).events]
 
     # -- shortcuts ------------------------------------------------------------
 
     def service(self, ref: str) -> Service:
-        return rules.find_service(self.state, ref)
+        return find_service(self.state, ref)
 
     def status(self, ref: str) -> ServiceStatus:
         return self.service(ref).status
@@ -106,7 +107,7 @@ class Harness:
     def add_service(self, name: str, **fields: Any) -> str:
         return self.do("service.create", {"name": name, **fields}).result["id"]
 
-    def set_status(self, ref: str, status: str) -> rules.Decision:
+    def set_status(self, ref: str, status: str) -> Decision:
         return self.do("service.update", {"service": ref, "status": status})
 
     def open_incident(
@@ -115,10 +116,10 @@ class Harness:
         data = {"name": name, "services": services or {}, **fields}
         return self.do("incident.create", data).result["id"]
 
-    def update_incident(self, incident_id: str, **fields: Any) -> rules.Decision:
+    def update_incident(self, incident_id: str, **fields: Any) -> Decision:
         return self.do("incident.update", {"incident": incident_id, **fields})
 
-    def resolve(self, incident_id: str, **fields: Any) -> rules.Decision:
+    def resolve(self, incident_id: str, **fields: Any) -> Decision:
         return self.do("incident.resolve", {"incident": incident_id, **fields})
 
     def schedule(
@@ -332,7 +333,7 @@ class Step:
 
     before: OrgState
     command: Any
-    decision: rules.Decision | None = None
+    decision: Decision | None = None
     error: DomainError | None = None
     after: OrgState | None = field(default=None)
 

@@ -13,6 +13,7 @@ from server.domain import commands as c
 from server.domain import rules
 from server.domain.model import IncidentStatus, ServiceStatus
 from server.domain.monitors import Verdict
+from server.domain.transaction import Decision
 from server.errors import Conflict, NotFound, ValidationError
 
 HTTP = {"url": "https://api.example.com/health"}
@@ -367,7 +368,7 @@ def test_a_probe_going_offline_is_told_to_the_organizations_it_checks_for(
 
 
 def test_a_quorum_that_cannot_be_met_is_refused(api: Harness) -> None:
-    def create(reporting: frozenset[str] | None, **fields: Any) -> rules.Decision:
+    def create(reporting: frozenset[str] | None, **fields: Any) -> Decision:
         data = {"name": "Q", "service": "API", "kind": "http", "spec": HTTP, **fields}
         ctx = dataclasses.replace(api.ctx(), regions=reporting)
         return rules.decide(api.state, c.parse_command("monitor.create", data), ctx)

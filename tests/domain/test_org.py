@@ -13,6 +13,7 @@ from server.domain import commands as c
 from server.domain import rules
 from server.domain.model import ALL_OPERATIONAL
 from server.domain.schema import parse
+from server.domain.transaction import Decision
 from server.errors import NotFound, ValidationError
 
 
@@ -20,7 +21,7 @@ def parse_org(slug: object, name: object = "Demo") -> c.CreateOrg:
     return parse(c.CreateOrg, {"slug": slug, "name": name}, where="org.create")
 
 
-def create(slug: str) -> rules.Decision:
+def create(slug: str) -> Decision:
     ctx = c.Context(now=T0, author="alice", new_id=lambda: "org1")
     return rules.new_org(parse_org(slug), ctx)
 

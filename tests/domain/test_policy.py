@@ -20,7 +20,6 @@ from domain_support import SETUP, Harness, Step, at, random_program, run_program
 from hypothesis import HealthCheck, example, given, settings
 
 from server.domain import commands as c
-from server.domain import rules
 from server.domain.model import (
     ACTIVE_INCIDENT,
     CHAIN,
@@ -36,6 +35,7 @@ from server.domain.model import (
 )
 from server.domain.schema import MISSING
 from server.domain.status import overall_status
+from server.domain.transaction import Decision, find_service
 from server.errors import Conflict, ValidationError
 
 OP = ServiceStatus.OPERATIONAL
@@ -311,7 +311,7 @@ class PolicyModel:
         """A hand-set status below what the incidents require is refused."""
         if not isinstance(cmd, c.UpdateService) or cmd.status is MISSING or cmd.status is UM:
             return False
-        sid = rules.find_service(before, cmd.service).id
+        sid = find_service(before, cmd.service).id
         return SEVERITY[self.required(sid)] > SEVERITY[cmd.status]
 
     def maintenance_moved(
@@ -327,7 +327,7 @@ class PolicyModel:
                 if self.manual.get(sid) is UM:
                     self.manual[sid] = OP
 
-    def step(self, before: OrgState, cmd: Any, decision: rules.Decision) -> None:
+    def step(self, before: OrgState, cmd: Any, decision: Decision) -> None:
         result = decision.result
         if isinstance(cmd, c.CreateService):
             self.manual[result["id"]] = cmd.status
@@ -337,7 +337,7 @@ class PolicyModel:
         elif isinstance(cmd, c.DeleteService):
             del self.manual[result["deleted"]]
         elif isinstance(cmd, c.CreateIncident):
-            reqs = {rules.find_service(before, ref).id: s for ref, s in cmd.services.items()}
+            reqs = {find_service(before, ref).id: s for ref, s in cmd.services.items()}
             self.incidents[result["id"]] = (cmd.status in ACTIVE_INCIDENT, reqs)
         elif isinstance(cmd, c.UpdateIncident | c.ResolveIncident):
             _, reqs = self.incidents[result["id"]]
@@ -345,7 +345,7 @@ class PolicyModel:
             if services is not MISSING:
                 reqs = {
                     **reqs,
-                    **{rules.find_service(before, r).id: s for r, s in services.items()},
+                    **{find_service(before, r).id: s for r, s in services.items()},
                 }
             active = IncidentStatus(result["status"]) in ACTIVE_INCIDENT
             self.incidents[result["id"]] = (active, reqs)

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 from domain_support import T0, Harness, at
 
-from server.domain import rules
 from server.domain.model import ServiceStatus
+from server.domain.transaction import find_service
 from server.errors import Conflict, NotFound, ValidationError
 
 
@@ -322,13 +322,13 @@ class TestLookup:
     def test_by_id_or_by_name_any_case(self, org: Harness) -> None:
         service_id = org.add_service("Public API")
         for ref in (service_id, "Public API", "public api", "PUBLIC API"):
-            assert rules.find_service(org.state, ref).id == service_id
+            assert find_service(org.state, ref).id == service_id
 
     def test_id_wins_over_a_name(self, org: Harness) -> None:
         first = org.add_service("API")
         second = org.add_service(first)  # a service literally named like the first one's id
-        assert rules.find_service(org.state, first).id == first
-        assert rules.find_service(org.state, first.upper()).id == second
+        assert find_service(org.state, first).id == first
+        assert find_service(org.state, first.upper()).id == second
 
     @pytest.mark.parametrize(
         ("command", "data"),
