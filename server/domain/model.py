@@ -220,7 +220,7 @@ class Service:
     """A service (Statuspage: component) and its current status.
 
     ``status`` is what the service shows, worked out from what holds it
-    (see :func:`server.domain.rules.shown_status`): under maintenance while a
+    (see :func:`server.domain.holds.shown_status`): under maintenance while a
     running maintenance covers it, else the worst of ``manual`` (what a
     person set, or it was created with), what each active incident requires
     of it and what its monitors ask for.

@@ -6,7 +6,7 @@ for the monitor's ``down_status`` (a major outage unless set otherwise),
 policy carries the effect out:
 
 * ``status``: the service is held to it while it lasts (the worst of what
-  holds a service is what it shows: see rules.py);
+  holds a service is what it shows: see rules.py and holds.py);
 * ``incident``: an incident is opened that requires it of the service (so the
   service follows, as with any incident) and updated when the effect changes;
   when the monitor is up again the incident moves to ``monitoring`` and the
@@ -38,7 +38,8 @@ from typing import Any
 from ..errors import Conflict, ValidationError
 from ..monitoring.specs import parse_spec, spec_to_dict  # plain records, beside the probes
 from . import commands as c
-from . import rules, texts
+from . import texts
+from .holds import settle, shown_status
 from .model import IncidentStatus, ServiceStatus, iso, iso_or_none
 from .monitors import (
     FLAP_CHANGES,
@@ -209,7 +210,7 @@ def _update(tx: Tx, cmd: c.UpdateMonitor) -> Any:
         new = replace(new, verdict=Verdict.UNKNOWN, verdict_since=tx.ctx.now, failing_regions=())
     new = replace(new, updated_at=tx.ctx.now)
     _put(tx, new)
-    rules.settle(tx, {old.service_id, new.service_id}, new.id)
+    settle(tx, {old.service_id, new.service_id}, new.id)
     show_regions(tx, new.service_id)
     if new.service_id != old.service_id:
         show_regions(tx, old.service_id)
@@ -219,7 +220,7 @@ def _update(tx: Tx, cmd: c.UpdateMonitor) -> Any:
 def _delete(tx: Tx, cmd: c.DeleteMonitor) -> Any:
     monitor = _end_effect(tx, find_monitor(tx.state, cmd.monitor))
     tx.emit("monitor.deleted", {"id": monitor.id})
-    rules.settle(tx, [monitor.service_id], monitor.id)
+    settle(tx, [monitor.service_id], monitor.id)
     show_regions(tx, monitor.service_id)
     return {"deleted": monitor.id}
 
@@ -253,7 +254,7 @@ def _set_state(tx: Tx, cmd: c.SetMonitorState) -> Any:
     if alert is not None and not muted:
         extra["alert"] = _alert(tx, new, alert, since=old.verdict_since)
     _put(tx, new, extra=extra)
-    rules.settle(tx, [new.service_id], new.id)
+    settle(tx, [new.service_id], new.id)
     show_regions(tx, new.service_id)
     return new.to_dict()
 
@@ -283,7 +284,7 @@ def _muted(state: Any, service_id: str) -> bool:
     """A service under maintenance: its monitors' verdicts are recorded, and
     open no incident and alert nobody until the maintenance ends."""
     service = state.services.get(service_id)
-    return service is None or rules.shown_status(state, service) is ServiceStatus.UNDER_MAINTENANCE
+    return service is None or shown_status(state, service) is ServiceStatus.UNDER_MAINTENANCE
 
 
 def _act(tx: Tx, monitor: Monitor, *, muted: bool = False) -> Monitor:
@@ -397,7 +398,7 @@ def due(tx: Tx) -> None:
         if alert is not None and not _muted(tx.state, new.service_id):
             extra["alert"] = _alert(tx, new, alert, changes=len(monitor.changes))
         _put(tx, replace(new, updated_at=now), extra=extra)
-        rules.settle(tx, [new.service_id], new.id)
+        settle(tx, [new.service_id], new.id)
 
 
 def after_maintenance(tx: Tx, service_ids: Iterable[str]) -> None:
@@ -416,7 +417,7 @@ def after_maintenance(tx: Tx, service_ids: Iterable[str]) -> None:
             extra["alert"] = _alert(tx, new, kind, after_maintenance=True)
         if new != monitor or extra:
             _put(tx, replace(new, updated_at=tx.ctx.now), extra=extra)
-            rules.settle(tx, [new.service_id], new.id)
+            settle(tx, [new.service_id], new.id)
 
 
 def _alert(

@@ -6,8 +6,8 @@ changes the state it was given; a rule that is broken raises a
 :class:`~server.errors.DomainError` and nothing happens.
 
 The status policy, in one place: a service's status is worked out from what
-holds it (:func:`shown_status`), never remembered apart from it, so that the
-service, its incidents and its monitors cannot disagree.
+holds it (:func:`~server.domain.holds.shown_status`), never remembered apart
+from it, so that the service, its incidents and its monitors cannot disagree.
 
 * A running maintenance holds its services under maintenance; so does a
   person who puts a service under maintenance by hand.
@@ -31,7 +31,7 @@ service, its incidents and its monitors cannot disagree.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import replace
 from datetime import datetime
 from typing import Any
@@ -39,11 +39,11 @@ from typing import Any
 from ..errors import Conflict, InvalidTransition, NotFound, ValidationError
 from . import commands as c
 from . import texts
+from .holds import holders_of, service_moves, settle, shown_status
 from .model import (
     IMPACT_OF_STATUS,
     MAINTENANCE_OVER,
     SEVERITY,
-    AffectedService,
     Group,
     Impact,
     Incident,
@@ -114,87 +114,6 @@ def decide(state: OrgState, cmd: Any, ctx: c.Context) -> Decision:
     result = tx.handle(cmd)
     tx.finish()
     return Decision(tx.state, tx.events, result)
-
-
-def shown_status(
-    state: OrgState,
-    service: Service,
-    *,
-    incidents: Mapping[str, Incident] | None = None,
-    maintenances: Mapping[str, Maintenance] | None = None,
-) -> ServiceStatus:
-    """What ``service`` shows, from what holds it (see the module docstring).
-
-    ``incidents`` and ``maintenances`` stand in for the state's: what a change
-    would do is seen before it is made.
-    """
-    maintenances = state.maintenances if maintenances is None else maintenances
-    if service.manual is ServiceStatus.UNDER_MAINTENANCE or any(
-        m.running and service.id in m.service_ids for m in maintenances.values()
-    ):
-        return ServiceStatus.UNDER_MAINTENANCE
-    return worst(service.manual, *(need for _, need in _holds(state, service.id, incidents)))
-
-
-def _holds(
-    state: OrgState, service_id: str, incidents: Mapping[str, Incident] | None = None
-) -> Iterator[tuple[str, ServiceStatus]]:
-    """What holds a service besides a person: (who, what it requires) for each
-    active incident naming it and each monitor asking something of it."""
-    for incident in (state.incidents if incidents is None else incidents).values():
-        if incident.active and service_id in incident.services:
-            yield f"the incident {incident.name!r}", incident.services[service_id]
-    for monitor in state.monitors.values():
-        if monitor.service_id == service_id and (asked := monitor.asks()) is not None:
-            yield f"the monitor {monitor.name!r}", asked
-
-
-def _settled(
-    state: OrgState,
-    service_ids: Iterable[str],
-    *,
-    incidents: Mapping[str, Incident] | None = None,
-    maintenances: Mapping[str, Maintenance] | None = None,
-    release: bool = False,
-) -> Iterator[tuple[Service, Service]]:
-    """(before, after) for each of ``service_ids`` that would change. With
-    ``release`` (a maintenance ending), what a person put under maintenance by
-    hand is released: the work is over."""
-    for service_id in dict.fromkeys(service_ids):
-        old = state.services.get(service_id)
-        if old is None:
-            continue
-        new = old
-        if release and old.manual is ServiceStatus.UNDER_MAINTENANCE:
-            new = replace(new, manual=ServiceStatus.OPERATIONAL)
-        shown = shown_status(state, new, incidents=incidents, maintenances=maintenances)
-        new = replace(new, status=shown)
-        if new != old:
-            yield old, new
-
-
-def _moves(state: OrgState, service_ids: Iterable[str], **how: Any) -> list[AffectedService]:
-    """The services among ``service_ids`` whose status would change (old -> new)."""
-    return [
-        AffectedService(old.id, old.name, old.status, new.status)
-        for old, new in _settled(state, service_ids, **how)
-        if new.status is not old.status
-    ]
-
-
-def settle(
-    tx: Tx, service_ids: Iterable[str], cause: str, *, release: bool = False
-) -> tuple[AffectedService, ...]:
-    """Show on each of ``service_ids`` what holds it now; ``cause`` (an incident,
-    maintenance or monitor id) is recorded on the changes it makes."""
-    moves = []
-    for old, new in list(_settled(tx.state, service_ids, release=release)):
-        extra = {"cause": cause}
-        if new.status is not old.status:
-            extra["previous_status"] = old.status.value
-            moves.append(AffectedService(old.id, old.name, old.status, new.status))
-        tx.put_service(replace(new, updated_at=tx.ctx.now), extra=extra)
-    return tuple(moves)
 
 
 # ---------------------------------------------------------------------------
@@ -313,7 +232,9 @@ def _check_manual(state: OrgState, service: Service, status: ServiceStatus) -> N
     if status is ServiceStatus.UNDER_MAINTENANCE:
         return
     holders = [
-        (who, need) for who, need in _holds(state, service.id) if SEVERITY[need] > SEVERITY[status]
+        (who, need)
+        for who, need in holders_of(state, service.id)
+        if SEVERITY[need] > SEVERITY[status]
     ]
     if holders:
         need = worst(*(n for _, n in holders))
@@ -419,7 +340,7 @@ def _with_moves(tx: Tx, incident: Incident, *, entry: bool = True) -> Incident:
     if not entry:
         return incident
     incidents = {**tx.state.incidents, incident.id: incident}
-    moves = _moves(tx.state, incident.services, incidents=incidents)
+    moves = service_moves(tx.state, incident.services, incidents=incidents)
     last = replace(incident.updates[-1], affected=tuple(moves))
     return replace(incident, updates=(*incident.updates[:-1], last))
 
@@ -502,7 +423,7 @@ def _move_maintenance(
     if status is not old.status or body:
         maintenances = {**tx.state.maintenances, new.id: new}
         moves = (
-            _moves(tx.state, new.service_ids, maintenances=maintenances, release=ended)
+            service_moves(tx.state, new.service_ids, maintenances=maintenances, release=ended)
             if moved
             else ()
         )
