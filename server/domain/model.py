@@ -143,6 +143,21 @@ def check_maintenance_move(old: MaintenanceStatus, new: MaintenanceStatus) -> No
         raise InvalidTransition(f"maintenance status {old} -> {new} is not allowed: {why}")
 
 
+# Used when an update changes the status without saying anything.
+DEFAULT_BODIES: Mapping[str, str] = {
+    "investigating": "We are investigating this issue.",
+    "identified": "The issue has been identified and a fix is being implemented.",
+    "monitoring": "A fix has been implemented and we are monitoring the results.",
+    "resolved": "This incident has been resolved.",
+    "postmortem": "A postmortem has been published.",
+    "scheduled": "This maintenance is scheduled.",
+    "in_progress": "Scheduled maintenance is currently in progress.",
+    "verifying": "Maintenance work is done; we are verifying the results.",
+    "completed": "The scheduled maintenance has been completed.",
+    "cancelled": "This scheduled maintenance has been cancelled.",
+}
+
+
 # ---------------------------------------------------------------------------
 # entities
 

@@ -16,11 +16,18 @@ from typing import Any
 
 from ..errors import ValidationError
 from . import commands as c
-from .model import Incident, IncidentStatus, Postmortem, Update, check_incident_move
+from .model import (
+    DEFAULT_BODIES,
+    Incident,
+    IncidentStatus,
+    Postmortem,
+    Update,
+    check_incident_move,
+)
 from .schema import MISSING
 from .transaction import Tx, find_incident
 
-# What the timeline says when the postmortem is revised (rules.DEFAULT_BODIES
+# What the timeline says when the postmortem is revised (DEFAULT_BODIES
 # has the words for its first publication).
 POSTMORTEM_REVISED = "The postmortem has been revised."
 EMPTY = "a postmortem needs its text: say what happened and why"
@@ -54,7 +61,7 @@ def write(tx: Tx, old: Incident, cmd: c.UpdateIncident) -> Any:
     said: str | None = None
     if old.postmortem is None:
         incident = replace(incident, postmortem=Postmortem(body, now, now))
-        said = rules.DEFAULT_BODIES["postmortem"]
+        said = DEFAULT_BODIES["postmortem"]
     elif old.postmortem.body != body:
         incident = replace(incident, postmortem=replace(old.postmortem, body=body, updated_at=now))
         said = POSTMORTEM_REVISED
@@ -77,7 +84,3 @@ def _write_postmortem(tx: Tx, cmd: c.WritePostmortem) -> Any:
 
 
 HANDLERS: dict[type, Any] = {c.WritePostmortem: _write_postmortem}
-
-# Last, as in rules.py: each module may be imported first, and each needs the
-# other only once it runs.
-from . import rules  # noqa: E402

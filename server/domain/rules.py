@@ -41,6 +41,7 @@ from . import commands as c
 from . import texts
 from .holds import holders_of, service_moves, settle, shown_status
 from .model import (
+    DEFAULT_BODIES,
     IMPACT_OF_STATUS,
     MAINTENANCE_OVER,
     SEVERITY,
@@ -68,20 +69,6 @@ from .transaction import Decision, Tx, find_incident, find_maintenance, find_ser
 RESERVED_SLUGS = frozenset(
     {"api", "admin", "ws", "static", "status", "health", "ready", "new", "incidents", "join"}
 )
-
-# Used when an update changes the status without saying anything.
-DEFAULT_BODIES: Mapping[str, str] = {
-    "investigating": "We are investigating this issue.",
-    "identified": "The issue has been identified and a fix is being implemented.",
-    "monitoring": "A fix has been implemented and we are monitoring the results.",
-    "resolved": "This incident has been resolved.",
-    "postmortem": "A postmortem has been published.",
-    "scheduled": "This maintenance is scheduled.",
-    "in_progress": "Scheduled maintenance is currently in progress.",
-    "verifying": "Maintenance work is done; we are verifying the results.",
-    "completed": "The scheduled maintenance has been completed.",
-    "cancelled": "This scheduled maintenance has been cancelled.",
-}
 
 
 def new_org(cmd: c.CreateOrg, ctx: c.Context) -> Decision:

@@ -10,13 +10,13 @@ from domain_support import T0, Harness, at, stamp
 from server.domain import commands as c
 from server.domain.model import (
     ACTIVE_INCIDENT,
+    DEFAULT_BODIES,
     INCIDENT_MOVES,
     Impact,
     IncidentStatus,
     ServiceStatus,
     check_incident_move,
 )
-from server.domain.rules import DEFAULT_BODIES
 from server.errors import InvalidTransition, ValidationError
 
 S = IncidentStatus

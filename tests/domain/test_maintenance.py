@@ -8,6 +8,7 @@ import pytest
 from domain_support import T0, Harness, at, stamp
 
 from server.domain.model import (
+    DEFAULT_BODIES,
     MAINTENANCE_MOVES,
     MAINTENANCE_OVER,
     MAINTENANCE_RUNNING,
@@ -15,7 +16,6 @@ from server.domain.model import (
     ServiceStatus,
     check_maintenance_move,
 )
-from server.domain.rules import DEFAULT_BODIES
 from server.errors import InvalidTransition, ValidationError
 
 M = MaintenanceStatus

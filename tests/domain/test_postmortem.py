@@ -7,9 +7,8 @@ from typing import Any
 import pytest
 from domain_support import T0, Harness, at, replay
 
-from server.domain.model import Incident, IncidentStatus, Postmortem
+from server.domain.model import DEFAULT_BODIES, Incident, IncidentStatus, Postmortem
 from server.domain.postmortems import POSTMORTEM_REVISED
-from server.domain.rules import DEFAULT_BODIES
 from server.errors import InvalidTransition, ValidationError
 
 TEXT = "# What happened\n\nA deploy dropped an index.\n\n- queries slowed\n- we rolled back"
