@@ -38,7 +38,7 @@ from typing import Any
 
 from ..errors import Conflict, InvalidTransition, NotFound, ValidationError
 from . import commands as c
-from . import texts
+from . import monitor_rules, postmortems, probe_rules, texts
 from .holds import holders_of, service_moves, settle, shown_status
 from .model import (
     DEFAULT_BODIES,
@@ -564,6 +564,9 @@ def _archive_due(tx: Tx) -> None:
             tx.emit("incident.archived", {"id": incident.id, "incident": incident.to_dict()})
 
 
+# The dispatch table every transaction is given: the rules here, and those of
+# monitor_rules (which opens and resolves incidents through Tx.handle),
+# probe_rules and postmortems.
 _HANDLERS: Mapping[type, Any] = {
     c.UpdateOrg: _update_org,
     c.DeleteOrg: _delete_org,
@@ -579,15 +582,7 @@ _HANDLERS: Mapping[type, Any] = {
     c.CancelMaintenance: _cancel_maintenance,
     c.DeleteMaintenance: _delete_maintenance,
     c.Tick: _tick,
+    **monitor_rules.HANDLERS,
+    **probe_rules.HANDLERS,
+    **postmortems.HANDLERS,
 }
-
-
-# Monitors' rules build on the ones above (and call them through `Tx.handle`).
-from . import monitor_rules, probe_rules  # noqa: E402
-
-_HANDLERS = {**_HANDLERS, **monitor_rules.HANDLERS, **probe_rules.HANDLERS}
-
-# So do postmortems' (an incident update that writes one is theirs).
-from . import postmortems  # noqa: E402
-
-_HANDLERS = {**_HANDLERS, **postmortems.HANDLERS}
