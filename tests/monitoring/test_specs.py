@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
+import httpx
 import orjson
 import pytest
+from hypothesis import assume, given, settings
+from hypothesis import strategies as st
 
 from server.errors import ValidationError
 from server.monitoring.specs import (
@@ -272,3 +276,87 @@ class TestRoundTrip:
         assert isinstance(spec, HttpSpec)
         assert spec.headers == {"A": "b"} and spec.expected_status == ["200-399"]
         assert out["method"] == "GET" and type(out["method"]) is str
+
+
+def told_by_the_client(url: str) -> object:
+    """What the URL check said when it asked httpx, the client that sends the
+    requests: its refusal, or that there is no host (or what it raised)."""
+    try:
+        host = httpx.URL(url).host
+    except httpx.InvalidURL as exc:
+        return f"url is not a valid URL: {exc}"
+    except Exception as exc:
+        return type(exc)
+    return None if host else f"url must name a host; got {url!r}"
+
+
+def told_by_the_spec(url: str) -> object:
+    try:
+        parse_spec("http", {"url": url})
+    except ValidationError as exc:
+        return exc.message
+    except Exception as exc:
+        return type(exc)
+    return None
+
+
+# Pieces of URLs the schema lets through (http or https, no whitespace, no
+# control character but DEL), chosen where httpx's reading of a URL can fail.
+_HOST_CHARS = "abzAZ09-._~!$&'()*+,;=\"`{}%|\\<>[]^:@\x7füßé中\u0300\u200d\U0001f600"
+_hosts = st.one_of(
+    st.text(_HOST_CHARS, max_size=12),
+    st.builds("xn--{}".format, st.text("abz09-.%^é", max_size=8)),
+    st.builds("{}.{}.{}.{}".format, *[st.integers(0, 999) for _ in range(4)]),
+    st.builds("[{}]".format, st.text("0123456789abcdefg:.%z", max_size=16)),
+    st.lists(
+        st.sampled_from(["a", "B", "xn--bcher-kva", "ü", "-a", "a-", "", "1"]), max_size=4
+    ).map(".".join),
+)
+_urls = st.builds(
+    "{}://{}{}{}{}".format,
+    st.sampled_from(["http", "https", "HTTP", "hTtPs"]),
+    st.sampled_from(["", "user@", "u:p@", "a@b@"]),
+    _hosts,
+    st.one_of(st.just(""), st.text("0123456789+-_x٨:", max_size=6).map(":{}".format)),
+    st.sampled_from(["", "/", "/a/../b?q=1#f", "?x", "#y"]),
+)
+
+
+class TestTheUrlAsTheClientReadsIt:
+    """The URL check is the client's own reading of a URL, ported so that it
+    needs no HTTP library: for any URL the schema lets through it says what
+    asking httpx said."""
+
+    @pytest.mark.parametrize(
+        "url",
+        [
+            URL,
+            "HTTP://A/",
+            "http://a:99999/",
+            "http://a:+80/",
+            "http://a:x/",
+            "http://1.2.3.999/",
+            "http://1.2.3.4:8080/",
+            "http://[::1/",
+            "http://[zz]/",
+            "http://[::1]:80/",
+            "http://ü.com/",
+            "http://a..ü/",
+            "http://xn--bcher-kva.example/",
+            "http:///x",
+            "http://:80/",
+            "http://u@/",
+            "http://a@b@c:1/",
+            "http://%zz/",
+            "http://a\x7f/",
+            "http://a^b/",
+        ],
+    )
+    def test_known_urls(self, url: str) -> None:
+        assert told_by_the_spec(url) == told_by_the_client(url)
+
+    @settings(max_examples=2_000, deadline=None)
+    @given(url=_urls)
+    def test_any_url(self, url: str) -> None:
+        assume(re.fullmatch(r"https?://\S+", url, re.IGNORECASE))  # else the schema refuses it
+        assert told_by_the_spec(url) == told_by_the_client(url)
