@@ -36,7 +36,6 @@ from functools import partial
 from typing import Any
 
 from ..errors import Conflict, ValidationError
-from ..monitoring.specs import parse_spec, spec_to_dict  # plain records, beside the probes
 from . import commands as c
 from . import texts
 from .holds import settle, shown_status
@@ -51,6 +50,7 @@ from .monitors import (
     monitor_due,
 )
 from .schema import MISSING
+from .specs import parse_spec, spec_to_dict
 from .transaction import Tx, find_monitor, find_service
 
 MAX_MONITORS = 1_000  # per organization

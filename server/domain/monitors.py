@@ -114,7 +114,7 @@ class Monitor:
     name: str
     service_id: str
     kind: MonitorKind
-    spec: Mapping[str, Any]  # the kind's settings (server.monitoring.specs), JSON form
+    spec: Mapping[str, Any]  # the kind's settings (server.domain.specs), JSON form
     interval: int  # seconds between checks in each region
     regions: tuple[str, ...]  # where it is checked; empty: every region there is
     quorum: int  # regions that must agree before it is down

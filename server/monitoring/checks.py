@@ -25,8 +25,8 @@ import trio
 
 from server import __version__
 
+from ..domain.specs import HttpSpec, TcpSpec, TlsSpec, json_text
 from ..netguard import GuardedTransport, NetworkRule, Refused, connect
-from .specs import HttpSpec, TcpSpec, TlsSpec, json_text
 
 Outcome: TypeAlias = Literal["up", "degraded", "down"]
 

@@ -13,11 +13,11 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from ..domain.monitors import Monitor
+from ..domain.specs import HttpSpec, TcpSpec, TlsSpec, parse_spec
 from ..errors import ValidationError
 from ..netguard import DEFAULT_RULE, NetworkRule, Refused, resolve
 from .checks import HttpClients, check_http, check_tcp, check_tls, describe_error
 from .service import Outcome
-from .specs import HttpSpec, TcpSpec, TlsSpec, parse_spec
 
 DEFAULT = NetworkRule.parse(DEFAULT_RULE)
 

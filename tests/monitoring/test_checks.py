@@ -22,6 +22,7 @@ import trustme
 from target import HttpServer, Reply, listen
 
 from server import __version__
+from server.domain.specs import HttpSpec, TcpSpec, TlsSpec, parse_spec
 from server.monitoring.checks import (
     MAX_BODY,
     CheckResult,
@@ -32,7 +33,6 @@ from server.monitoring.checks import (
     describe_error,
     make_client,
 )
-from server.monitoring.specs import HttpSpec, TcpSpec, TlsSpec, parse_spec
 from server.netguard import ANY
 
 MiB = 1024 * 1024

@@ -23,9 +23,9 @@ from support import Api, open_ws, token
 from target import HttpServer, Reply, serve_http
 
 from server.config import Config
+from server.domain.specs import HttpSpec
 from server.main import Server
 from server.monitoring.checks import check_http, make_client
-from server.monitoring.specs import HttpSpec
 from server.netguard import NetworkRule, Refused, resolve
 
 ORG = "/api/v1/orgs/demo"

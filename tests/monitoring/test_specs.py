@@ -11,8 +11,7 @@ import pytest
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
-from server.errors import ValidationError
-from server.monitoring.specs import (
+from server.domain.specs import (
     HttpMethod,
     HttpSpec,
     TcpSpec,
@@ -20,6 +19,7 @@ from server.monitoring.specs import (
     parse_spec,
     spec_to_dict,
 )
+from server.errors import ValidationError
 
 URL = "https://status.example.com/health"
 

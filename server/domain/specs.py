@@ -11,6 +11,12 @@ Most fields are checked by :mod:`server.domain.schema`; the few it cannot
 express (seconds as a fractional number, a request body whose whitespace
 matters, a JSON scalar of any type) carry their own converter in the field's
 metadata, and rules that tie fields together are checked after parsing.
+
+The records are the domain's (the monitors' rules check a spec when it is
+set; the probes in server/monitoring act on it), and like the rest of the
+domain they need nothing that does I/O: a URL is read as httpx, the client
+the checks send with, reads it, without httpx (tests/monitoring/test_specs.py
+holds the two to the same answers).
 """
 
 from __future__ import annotations
@@ -27,8 +33,8 @@ from typing import Annotated, Any, Final, TypeAlias
 import idna
 import orjson
 
-from server.domain.schema import Items, Range, Text, check_chars, parse
-from server.errors import ValidationError
+from ..errors import ValidationError
+from .schema import Items, Range, Text, check_chars, parse
 
 
 class HttpMethod(StrEnum):
