@@ -340,8 +340,15 @@ def _url_host(url: str) -> str:
         except ValueError:
             raise _Refused(f"Invalid port: {port!r}") from None
     # Shown decoded, as the client shows it. An A-label that does not decode
-    # raises idna.IDNAError here, as the client's url.host does.
-    return idna.decode(encoded) if encoded.startswith("xn--") else encoded
+    # is refused: the client's url.host raises on it, so no check could run.
+    if not encoded.startswith("xn--"):
+        return encoded
+    try:
+        return str(idna.decode(encoded))
+    except idna.IDNAError:
+        raise _Refused(
+            f"Invalid IDNA hostname: {host!r} (an A-label that does not decode)"
+        ) from None
 
 
 def _check_http(spec: HttpSpec, prefix: str) -> None:
