@@ -19,14 +19,8 @@ Server -> client, unprompted: ``event {topic, seq, name, data, at}``, and in
 rooms ``presence {topic, participants|participant|left}``.
 Any request may instead be answered by ``error {id, code, message}``.
 
-Error codes (stable; see docs/protocol.md for each):
-``invalid_json``, ``invalid_message``, ``unknown_type``, ``invalid_field``,
-``too_large``, ``binary_unsupported``, ``unknown_topic``, ``unauthorized``,
-``forbidden``, ``not_subscribed``, ``already_subscribed``, ``bad_state``,
-``too_many_subscriptions``, ``not_found``, ``conflict``,
-``invalid_transition``, ``invalid_op``, ``stale_revision``,
-``document_too_large``, ``op_too_large``, ``rate_limited``, ``unavailable``,
-``internal``.
+Error codes are stable: ``server/errors.py`` holds their table (``CODES``), and
+docs/protocol.md says what each one means.
 """
 
 from __future__ import annotations
