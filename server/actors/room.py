@@ -207,8 +207,7 @@ def _op_frame(topic: str, applied: Applied, at: str) -> bytes:
         "client_op_id": applied.client_op_id,
         "author": applied.author,
     }
-    event = m.EventMessage(topic=topic, seq=applied.rev, name="doc.op", data=data, at=at)
-    return frames.text_frame(orjson.dumps(event))
+    return frames.text_frame(m.encode_event(topic, applied.rev, "doc.op", data, at))
 
 
 def room_deleted_frame(topic: str, seq: int, at: datetime) -> bytes:
@@ -219,7 +218,7 @@ def room_deleted_frame(topic: str, seq: int, at: datetime) -> bytes:
 
 def _ack_frame(request_id: m.RequestId, rev: int) -> bytes:
     """``ack {id, rev}``, made once per operation."""
-    return frames.text_frame(m.encode(m.Ack(id=request_id, rev=rev)))
+    return frames.text_frame(m.encode_rev_ack(request_id, rev))
 
 
 # -- the actor ----------------------------------------------------------------------

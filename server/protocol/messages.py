@@ -243,3 +243,23 @@ def encode(message: ServerMessage) -> bytes:
     return orjson.dumps(
         {name: value for name in message.__slots__ if (value := getattr(message, name)) is not None}
     )
+
+
+# The two messages a room sends for every operation, encoded without building
+# the dataclass (a frozen dataclass's construction and ``encode`` cost about a
+# microsecond each, a tenth of an operation's whole path). A test holds each
+# to the bytes ``encode`` makes of its dataclass.
+
+
+def encode_event(topic: str, seq: int, name: str, data: Any, at: str) -> bytes:
+    """``encode(EventMessage(topic=..., seq=..., name=..., data=..., at=...))``."""
+    return orjson.dumps(
+        {"type": "event", "topic": topic, "seq": seq, "name": name, "data": data, "at": at}
+    )
+
+
+def encode_rev_ack(request_id: RequestId, rev: int) -> bytes:
+    """``encode(Ack(id=request_id, rev=rev))``: a ``doc.op``'s answer."""
+    if request_id is None:
+        return orjson.dumps({"type": "ack", "rev": rev})
+    return orjson.dumps({"type": "ack", "id": request_id, "rev": rev})

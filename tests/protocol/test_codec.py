@@ -653,3 +653,25 @@ def test_encode_every_server_type_first(message: Any) -> None:
     assert next(iter(obj)) == "type"
     assert obj["type"] == message.type
     assert None not in obj.values()
+
+
+@given(
+    request_id=st.one_of(st.none(), st.integers(0, 2**53 - 1), st.text(max_size=64)),
+    rev=st.integers(0, 2**53 - 1),
+)
+def test_the_rooms_fast_ack_is_the_catalogues(request_id: Any, rev: int) -> None:
+    assert m.encode_rev_ack(request_id, rev) == m.encode(m.Ack(id=request_id, rev=rev))
+
+
+@given(
+    seq=st.integers(0, 2**53 - 1),
+    data=st.dictionaries(
+        st.text(max_size=8), st.one_of(st.none(), st.integers(-(2**53), 2**53), st.text())
+    ),
+)
+def test_the_rooms_fast_event_is_the_catalogues(seq: int, data: dict[str, Any]) -> None:
+    made = m.encode_event("room:r1", seq, "doc.op", data, "2026-12-03T00:00:00Z")
+    message = m.EventMessage(
+        topic="room:r1", seq=seq, name="doc.op", data=data, at="2026-12-03T00:00:00Z"
+    )
+    assert made == m.encode(message) == orjson.dumps(message)
