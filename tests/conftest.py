@@ -13,6 +13,7 @@ from support import TEST_SECRET, Api, admin_token, open_ws
 
 from server.config import Config, Limits
 from server.main import Server
+from server.store import Store
 
 warnings.filterwarnings("ignore", message=".*XDG_RUNTIME_DIR.*")
 
@@ -22,6 +23,13 @@ def database_url(switchboard_database_url: str) -> str:
     """A fresh, empty database for one test, in the run's one embedded PostgreSQL
     (the client kit's, so that the kit's tests and ours share it)."""
     return switchboard_database_url
+
+
+@pytest.fixture
+async def store(database_url: str) -> AsyncIterator[Store]:
+    """The event store on the test database, migrated."""
+    async with Store.open(database_url) as opened:
+        yield opened
 
 
 @pytest.fixture

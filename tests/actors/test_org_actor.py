@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import itertools
 import math
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -66,12 +65,6 @@ class Recorder:
             if message["name"] == name:
                 return message
         raise AssertionError("closed")
-
-
-@pytest.fixture
-async def store(database_url: str) -> AsyncIterator[Store]:
-    async with Store.open(database_url) as opened:
-        yield opened
 
 
 async def start_registry(store: Store, nursery: trio.Nursery, limits: Limits = LIMITS) -> Registry:

@@ -19,12 +19,6 @@ from server.store import Store
 
 
 @pytest.fixture
-async def store(database_url: str) -> AsyncIterator[Store]:
-    async with Store.open(database_url) as opened:
-        yield opened
-
-
-@pytest.fixture
 def mailbox() -> Iterator[Mailbox]:
     box = Mailbox()
     box.controller.start()

@@ -5,11 +5,8 @@ were written; and what an earlier version kept a row per check moves over."""
 from __future__ import annotations
 
 import importlib.resources
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
-
-import pytest
 
 from server.store import Store
 from server.store.monitoring import (
@@ -25,12 +22,6 @@ from server.store.monitoring import (
 )
 
 DAY = datetime(2026, 3, 1, 12, tzinfo=UTC)
-
-
-@pytest.fixture
-async def store(database_url: str) -> AsyncIterator[Store]:
-    async with Store.open(database_url) as opened:
-        yield opened
 
 
 def row(monitor: str, at: datetime, outcome: str = "up", **kw: Any) -> ResultRow:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -17,12 +16,6 @@ T0 = datetime(2026, 1, 1, tzinfo=UTC)
 
 def ev(version: int, public: int | None = None, name: str = "thing.happened") -> Event:
     return Event(version, public, name, {"n": version, "nested": {"ok": True}}, T0, "tester")
-
-
-@pytest.fixture
-async def store(database_url: str) -> AsyncIterator[Store]:
-    async with Store.open(database_url) as opened:
-        yield opened
 
 
 async def test_migrations_apply_once(store: Store) -> None:
