@@ -9,12 +9,15 @@ from .audit import AuditEntry
 from .database import Database, Duplicate, Refused, StoreError, StoreUnavailable, WriteUnconfirmed
 from .embedded import embedded_dsn
 from .eventlog import ConcurrencyError, Loaded, NewStream, QuotaExceeded, Store, StreamExists
+from .leases import Lease, Leases
 
 __all__ = [
     "AuditEntry",
     "ConcurrencyError",
     "Database",
     "Duplicate",
+    "Lease",
+    "Leases",
     "Loaded",
     "NewStream",
     "QuotaExceeded",

@@ -75,9 +75,16 @@ _BUMP = """
 WITH bump AS (
     UPDATE streams SET version = $2 + cardinality($3::bigint[]), wake_at = $9,
                        listed = coalesce($10::boolean, listed)
-    WHERE id = $1 AND version = $2
+    WHERE id = $1 AND version = $2{fence}
     RETURNING id
 )"""
+
+# An append fenced by its writer's lease: it commits only while the lease has
+# that epoch. FOR SHARE makes a takeover (an UPDATE of the lease) wait for an
+# append in flight, and an append wait for a takeover in flight and then see
+# its new epoch (see store/leases.py).
+_FENCE = """
+      AND EXISTS (SELECT 1 FROM leases WHERE stream = $1 AND epoch = $11 FOR SHARE)"""
 
 # Audit rows and idempotency receipts are written only if the append happens.
 _AUDIT = """, audit AS (
@@ -123,11 +130,14 @@ FROM bump, unnest($3::bigint[], $4::bigint[], $5::text[], $6::json[],
 
 
 @functools.cache
-def _append_sql(audit: bool, receipts: bool, archive: bool, verdicts: bool = False) -> str:
-    """The append statement: bump the version if still expected, insert the
-    events, and with them (or not at all) audit rows, receipts, archived
-    incidents' entries and monitors' verdict changes."""
-    sql, n = _BUMP, 11
+def _append_sql(
+    audit: bool, receipts: bool, archive: bool, verdicts: bool = False, fenced: bool = False
+) -> str:
+    """The append statement: bump the version if still expected (and, fenced,
+    if the writer's lease epoch is still the lease's), insert the events, and
+    with them (or not at all) audit rows, receipts, archived incidents' entries
+    and monitors' verdict changes."""
+    sql, n = _BUMP.format(fence=_FENCE if fenced else ""), 12 if fenced else 11
     if audit:
         sql += _AUDIT.format(*range(n, n + 9))
         n += 9
@@ -243,8 +253,11 @@ class Store(Database):
         receipts: Sequence[ReceiptRow] = (),
         archived: Sequence[Archived] = (),
         verdicts: Sequence[VerdictRow] = (),
+        epoch: int | None = None,
     ) -> None:
-        """Append a batch atomically, if the stream is still at ``expected_version``.
+        """Append a batch atomically, if the stream is still at ``expected_version``
+        (and, given an ``epoch``, if the stream's lease still has it: see
+        :mod:`.leases`); ConcurrencyError if not.
 
         ``wake_at`` records when the stream's actor must next run a timer, so
         that a restarted server knows which actors to start at once; ``listed``
@@ -256,7 +269,7 @@ class Store(Database):
         at all.
         """
 
-        extras = (wake_at, audit, listed, receipts, archived, verdicts)
+        extras = (wake_at, audit, listed, receipts, archived, verdicts, epoch)
 
         async def work(conn: Connection) -> None:
             if not create:
@@ -482,6 +495,7 @@ async def _append(
     receipts: Sequence[ReceiptRow] = (),
     archived: Sequence[Archived] = (),
     verdicts: Sequence[VerdictRow] = (),
+    epoch: int | None = None,
 ) -> None:
     if not events:
         return
@@ -513,8 +527,9 @@ async def _append(
             [v.at for v in verdicts],
             [v.verdict for v in verdicts],
         ]
+    fence = [] if epoch is None else [epoch]
     status = await conn.execute(
-        _append_sql(bool(audit), bool(receipts), bool(archived), bool(verdicts)),
+        _append_sql(bool(audit), bool(receipts), bool(archived), bool(verdicts), bool(fence)),
         stream,
         expected,
         [e.version for e in events],
@@ -525,7 +540,9 @@ async def _append(
         [e.author for e in events],
         wake_at,
         listed,
+        *fence,
         *columns,
     )
     if status != f"INSERT 0 {len(events)}":
-        raise ConcurrencyError(f"{stream} is no longer at version {expected}")
+        why = f"version {expected}" if epoch is None else f"version {expected}, lease epoch {epoch}"
+        raise ConcurrencyError(f"{stream} is no longer at {why}")
