@@ -54,6 +54,10 @@ class Handle(Generic[M]):
         self.stopping = False
         self.stopped = trio.Event()
         self.stats = ActorStats()
+        # With leases (several nodes): the epoch this node's appends carry, and
+        # whether another node has taken the lease since.
+        self.epoch: int | None = None
+        self.deposed = False
 
     def subscriber_count(self) -> int:
         return sum(len(t.subscribers) for t in self.topics.values())

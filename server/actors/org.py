@@ -270,6 +270,7 @@ class OrgActor(BatchActor[Do]):
                     VerdictRow(monitor, e.version, e.at, verdict)
                     for monitor, e, verdict in verdict_changes(self.state, events)
                 ],
+                epoch=self.org.epoch,
             )
             self.state = state
             self.org.publish(state, events)

@@ -31,11 +31,12 @@ from ..domain.model import to_millisecond
 from ..domain.room import RoomMeta
 from ..errors import Conflict, NotFound, OutcomeUnknown, Unavailable
 from ..ids import new_id
-from ..store import QuotaExceeded, Store, StoreUnavailable, StreamExists
+from ..store import ConcurrencyError, Lease, QuotaExceeded, Store, StoreUnavailable, StreamExists
 from ..store.receipts import Receipt
 from .base import BatchActor, Handle
 from .mailbox import Do, Future, Reply
 from .org import Observer, OrgActor, OrgHandle
+from .ownership import Elsewhere, Ownership
 from .room import RoomActor, RoomHandle, room_deleted_frame
 
 log = logging.getLogger(__name__)
@@ -52,8 +53,10 @@ class Registry:
         *,
         clock: Clock | None = None,
         id_factory: Callable[[], str] = new_id,
+        ownership: Ownership | None = None,
     ) -> None:
         self.store = store
+        self.ownership = ownership  # None: this process alone, no leases
         self.limits = limits
         self.base_url = base_url
         self.clock = clock or Clock()
@@ -136,6 +139,8 @@ class Registry:
                 await handle.stopped.wait()
                 continue
             await handle.ready.wait()
+            if isinstance(handle.load_error, Elsewhere):
+                raise Elsewhere(handle.stream, handle.load_error.owner)
             if isinstance(handle.load_error, NotFound):
                 raise NotFound(f"no {handle.kind} {handle.key!r}", field=handle.kind)
             if handle.load_error is not None:
@@ -162,18 +167,38 @@ class Registry:
 
     async def _supervise(self, handle: Handle[Any]) -> None:
         crashes = 0
+        lease: Lease | None = None
         try:
             while True:
                 actor = None
                 try:
+                    if self.ownership is not None:
+                        lease = await self.ownership.take(handle.stream)
+                        handle.epoch = lease.epoch
                     actor = await self._load(handle)
                     if actor is None:
                         handle.load_error = NotFound(f"no {handle.kind} {handle.key!r}")
                         return
                     handle.ready.set()
-                    await actor.run()
+                    await self._run(handle, actor, lease)
+                    return
+                except Elsewhere as exc:  # another node runs it: not here, not now
+                    lease = None
+                    if not handle.ready.is_set():
+                        handle.load_error = exc
                     return
                 except Exception as exc:  # any crash: restart from the store
+                    if lease is not None and isinstance(exc, ConcurrencyError):
+                        # Fenced, if another node took the lease: then stop, do not restart.
+                        holder = await self._holder(handle.stream)
+                        if holder is None or holder.epoch != lease.epoch:
+                            handle.deposed = True
+                            log.warning("%s: deposed by another node: %s", handle.stream, exc)
+                    if handle.deposed:
+                        lease = None
+                        if actor is not None:
+                            actor.fail_inflight(exc)
+                        return
                     if not handle.ready.is_set():
                         # Never loaded: tell the waiting callers, let the next one retry.
                         handle.load_error = exc
@@ -193,11 +218,47 @@ class Registry:
         finally:
             handle.stopping = True
             handle.inbox.close()
+            if lease is not None and self.ownership is not None and not handle.deposed:
+                with (
+                    trio.CancelScope(shield=True),
+                    trio.move_on_after(self.limits.database_seconds),
+                ):
+                    await self.ownership.release(lease)
             self._fail_waiting(handle)
             if self._handles.get(handle.stream) is handle:
                 del self._handles[handle.stream]
             handle.ready.set()
             handle.stopped.set()
+
+    async def _run(self, handle: Handle[Any], actor: BatchActor[Any], lease: Lease | None) -> None:
+        """Run the actor; with a lease, renew it meanwhile, and when another
+        node takes it, close the inbox so that the actor stops after the batch
+        in hand (whose append the fencing refuses)."""
+        if lease is None or self.ownership is None:
+            await actor.run()
+            return
+        ownership, keeper = self.ownership, trio.CancelScope()
+
+        async def keep() -> None:
+            with keeper:
+                if await ownership.keep(lease) is None:
+                    handle.deposed = handle.stopping = True
+                    handle.inbox.close()
+
+        assert self._nursery is not None
+        self._nursery.start_soon(keep, name=f"lease {handle.stream}")
+        try:
+            await actor.run()
+        finally:
+            keeper.cancel()
+
+    async def _holder(self, stream: str) -> Lease | None:
+        """Who holds the stream's lease now (None: nobody, or not known)."""
+        assert self.ownership is not None
+        try:
+            return await self.ownership.leases.holder(stream)
+        except StoreUnavailable:
+            return None
 
     @staticmethod
     def _fail_waiting(handle: Handle[Any]) -> None:

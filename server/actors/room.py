@@ -431,7 +431,9 @@ class RoomActor(BatchActor[RoomMessage]):
     async def _commit_in_order(self, decided_receive: trio.MemoryReceiveChannel[_Decided]) -> None:
         async for decided in decided_receive:
             if decided.event is not None:
-                await self.store.append(self.room.stream, decided.expected, [decided.event])
+                await self.store.append(
+                    self.room.stream, decided.expected, [decided.event], epoch=self.room.epoch
+                )
                 self._publish(decided.applied, iso(decided.at))
                 self.room.stats.commits += 1
                 self.room.stats.events += 1
