@@ -28,6 +28,12 @@ class Limits:
     ring: int = 1024  # recent events per topic kept for resume with `since`
     snapshot_every: int = 200  # events between snapshots
     actor_idle_seconds: float = 300.0  # an unwatched actor stops after this
+    # With a node id (several nodes, one database): how long an actor's lease
+    # lasts unrenewed, and how often its node renews it. A dead node's actors
+    # can be taken over after at most lease_seconds; a node cut off from the
+    # database for longer loses them.
+    lease_seconds: float = 8.0
+    lease_renew_seconds: float = 2.0
     incident_memory_days: float = 90.0  # resolved longer ago: served from the store, not memory
     heartbeat_ms: int = 30_000  # clients send something at least this often
     handshake_timeout: float = 10.0  # seconds to receive a connection's first request head
@@ -125,6 +131,8 @@ class Config:
     allow_private_webhooks: bool = False  # subscribers' webhooks may point into private networks
     # Where monitors' checks and notification channels may connect (server/netguard.py).
     check_networks: str = "public,private"
+    # This node's name among several sharing one database; None: alone, no leases.
+    node_id: str | None = None
     limits: Limits = field(default_factory=Limits)
 
     def base_url(self, port: int | None = None) -> str:

@@ -22,6 +22,7 @@ import trio
 
 from . import gcwatch
 from .actors.gateway import Gateway
+from .actors.ownership import Ownership
 from .actors.registry import Registry
 from .auth import Tokens, load_secret
 from .clock import Clock
@@ -41,7 +42,7 @@ from .protocol.frames import CLOSE_GOING_AWAY
 from .ratelimit import parse_networks
 from .rest.common import Parts
 from .seed import seed_demo
-from .store import Store, StoreError, embedded_dsn, receipts
+from .store import Leases, Store, StoreError, embedded_dsn, receipts
 
 log = logging.getLogger(__name__)
 
@@ -99,6 +100,7 @@ class Server:
                     self.base_url,
                     clock=self.clock,
                     id_factory=self.id_factory,
+                    ownership=_ownership(config, store),
                 )
                 await nursery.start(self.registry.run)
                 self.gateway = Gateway(self.registry, self.auth, config.limits, trusted)
@@ -260,4 +262,17 @@ def _notifier(
     )
     return Notifier(
         store, base_url=base_url, key=derive_key(secret), settings=settings, clock=clock
+    )
+
+
+def _ownership(config: Config, store: Store) -> Ownership | None:
+    """Leases for this node's actors, when it is one of several (a node id)."""
+    if config.node_id is None:
+        return None
+    limits = config.limits
+    return Ownership(
+        Leases(store),
+        config.node_id,
+        seconds=limits.lease_seconds,
+        renew=limits.lease_renew_seconds,
     )
