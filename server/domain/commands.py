@@ -16,11 +16,13 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Annotated, Any, TypeAlias
 
+import orjson
+
 from ..errors import ValidationError
 from .access import Action
 from .model import Impact, IncidentStatus, MaintenanceStatus, ServiceStatus
 from .monitors import MonitorKind, MonitorPolicy, Verdict
-from .schema import MISSING, Items, Missing, Range, Text, parse
+from .schema import MISSING, Items, Missing, Range, Text, given, parse
 
 Name: TypeAlias = Annotated[str, Text(1, 100)]
 Description: TypeAlias = Annotated[str, Text(0, 1_000, lines=True)]
@@ -317,6 +319,26 @@ COMMAND_NAMES: Mapping[type, str] = {
     SetMonitorState: "monitor.state",
     NoteProbe: "probe.state",
 }
+
+
+#: Every command by its name, internal ones included (what a node forwards).
+COMMAND_TYPES: Mapping[str, type] = {name: cls for cls, name in COMMAND_NAMES.items()}
+
+
+def to_wire(command: Any) -> tuple[str, dict[str, Any]]:
+    """A command as its name and JSON-ready data: what :func:`from_wire`
+    builds back, equal, on another node."""
+    return COMMAND_NAMES[type(command)], orjson.loads(orjson.dumps(given(command)))
+
+
+def from_wire(name: str, data: Any) -> Any:
+    """The command :func:`to_wire` gave ``(name, data)`` for; ValidationError
+    for what no node would have sent."""
+    try:
+        cls = COMMAND_TYPES[name]
+    except KeyError:
+        raise ValidationError(f"unknown command {name!r}", field="name") from None
+    return parse(cls, data, where=name)
 
 
 def action_of(command: type | object) -> Action:

@@ -72,7 +72,11 @@ class Harness:
         )
 
     def decide(self, cmd: Any, *, now: datetime | None = None) -> Decision:
-        """Decide a command object; on success adopt the new state and its events."""
+        """Decide a command object; on success adopt the new state and its events.
+
+        Every command decided here also crosses the wire form nodes forward
+        commands in, and must come back equal."""
+        assert c.from_wire(*c.to_wire(cmd)) == cmd, cmd
         decision = rules.decide(self.state, cmd, self.ctx(now))
         self.state = decision.state
         self.log.extend(decision.events)
