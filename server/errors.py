@@ -289,6 +289,29 @@ class Internal(PeerError):
         super().__init__("the server failed to handle this request")
 
 
+class Relayed(_Coded):
+    """An error another node gave a forwarded request, told here as it was
+    (its code, and so its status, message and field)."""
+
+
+# The kinds whose answer carries more than the code (headers), rebuilt as
+# themselves; any other code is Relayed.
+_REBUILT: Final[Mapping[str, type[PeerError]]] = {
+    cls.code: cls for cls in (AuthError, Forbidden, Unavailable, OutcomeUnknown)
+}
+
+
+def relayed(code: str, message: str, field: str | None = None) -> PeerError:
+    """The error another node answered with, to be told to our peer unchanged.
+    A code the table does not hold (a newer node's) is told as ``internal``."""
+    if code not in CODES:
+        return Internal()
+    kind = _REBUILT.get(code)
+    if kind is not None:
+        return kind(message, field=field)
+    return Relayed(code, message, field=field)
+
+
 def peer_error(error: BaseException) -> PeerError:
     """What to tell the peer about ``error``: itself if it is one of the family,
     else :class:`Internal`."""
