@@ -23,7 +23,8 @@ WebSocket ``error`` frame, a refused handshake)::
 
 The store's failures join the family where a peer hears of them
 (``store.StoreUnavailable`` is an ``Unavailable``, ``store.WriteUnconfirmed``
-an ``OutcomeUnknown``). The operational-transform module is shared with the
+an ``OutcomeUnknown``), and so do the cluster bus's
+(``cluster.bus.BusUnavailable``, ``cluster.bus.Unanswered``). The operational-transform module is shared with the
 bundled client and knows nothing of this family: its ``OTError`` is the peer's
 malformed operation, and ``domain.room`` turns it into a ``RoomError`` at the
 boundary.

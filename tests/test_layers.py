@@ -9,7 +9,7 @@ and its imports become the edges of one graph:
   ``if TYPE_CHECKING:`` do not (they never run);
 * ``importlib`` and ``__import__`` are not seen.
 
-Two rules are checked on that graph.
+Three rules are checked on that graph.
 
 **No import cycle passes through** :data:`ACYCLIC`: each module there can be
 imported first, and is built only from modules below it. That is the whole
@@ -26,6 +26,11 @@ through the domain. h11 and wsproto are not on the list: they are sans-IO
 (bytes in, events out, and back; they never touch a socket), which is what the
 protocol itself is, and the protocol may use them (its handshake reads HTTP
 with h11).
+
+**asyncio stays in its bridges.** asyncpg and nats-py run on asyncio, which
+trio-asyncio bridges into trio; each library of :data:`BRIDGED` is imported
+only by its bridge module (``store.database``, ``cluster.bus``), which
+offers the rest of the server a trio API.
 """
 
 from __future__ import annotations
@@ -53,6 +58,7 @@ IO_LIBRARIES = frozenset(
         "trio_websocket",
         "anyio",
         "asyncpg",
+        "nats",
         "pgserver",
         "sqlite3",
         "httpx",
@@ -75,6 +81,15 @@ IO_LIBRARIES = frozenset(
         "tempfile",
     }
 )
+
+#: Libraries of asyncio's world, and the bridge modules that alone may import
+#: each (the rest of the server sees only their trio-flavoured API).
+BRIDGED: Mapping[str, frozenset[str]] = {
+    "asyncio": frozenset(),
+    "asyncpg": frozenset({"server.store.database"}),
+    "nats": frozenset({"server.cluster.bus"}),
+    "trio_asyncio": frozenset({"server.store.database", "server.cluster.bus"}),
+}
 
 
 def within(module: str, prefixes: Iterable[str]) -> bool:
@@ -301,6 +316,18 @@ def test_the_floor_imports_nothing_that_does_io_nor_the_rest_of_the_server() -> 
         for name in imported(module)
         if _is_io(name)
         or (within(name, [PACKAGE]) and not (within(name, FLOOR) or name in checked))
+    )
+    assert not wrong, "\n".join(wrong)
+
+
+def test_asyncio_libraries_are_imported_only_by_their_bridges() -> None:
+    assert any(within(name, ["nats"]) for name in imported("server.cluster.bus"))
+    wrong = sorted(
+        f"{module} imports {name}"
+        for module in modules()
+        for name in imported(module)
+        for library, bridges in BRIDGED.items()
+        if within(name, [library]) and module not in bridges
     )
     assert not wrong, "\n".join(wrong)
 

@@ -1,8 +1,9 @@
 """PostgreSQL through asyncpg, bridged into trio by trio-asyncio.
 
-This module is the only place that knows asyncio exists: it alone imports
-asyncpg and trio-asyncio. :class:`Database`'s methods are trio-flavoured, and
-each runs its whole database conversation as one asyncio coroutine on the
+This module is the only place that knows PostgreSQL runs on asyncio: it
+alone imports asyncpg, and it is one of the two bridges that import
+trio-asyncio (the other is NATS's, ``cluster/bus.py``). :class:`Database`'s
+methods are trio-flavoured, and each runs its whole database conversation as one asyncio coroutine on the
 trio-asyncio loop (one crossing of the bridge per operation, not per
 statement). The other store modules hand it SQL (:meth:`Database.fetch`,
 :meth:`Database.write`) or a whole conversation (:meth:`Database.run`).
