@@ -3,9 +3,9 @@
 This module is the only place that knows PostgreSQL runs on asyncio: it
 alone imports asyncpg, and it is one of the two bridges that import
 trio-asyncio (the other is NATS's, ``cluster/bus.py``). :class:`Database`'s
-methods are trio-flavoured, and each runs its whole database conversation as one asyncio coroutine on the
-trio-asyncio loop (one crossing of the bridge per operation, not per
-statement). The other store modules hand it SQL (:meth:`Database.fetch`,
+methods are trio-flavoured, and each runs its whole database conversation
+as one asyncio coroutine on the trio-asyncio loop (one crossing of the
+bridge per operation, not per statement). The other store modules hand it SQL (:meth:`Database.fetch`,
 :meth:`Database.write`) or a whole conversation (:meth:`Database.run`).
 
 Connections are held in a small trio-side pool: acquiring one is a trio
