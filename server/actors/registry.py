@@ -17,7 +17,7 @@ from __future__ import annotations
 import logging
 import secrets
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import Any, Protocol
 
 import trio
 
@@ -42,6 +42,22 @@ from .room import RoomActor, RoomHandle, room_deleted_frame
 log = logging.getLogger(__name__)
 
 RESTART_BACKOFF = (0.0, 0.1, 0.5, 1.0, 2.0, 5.0)  # seconds, then 5 s each time
+
+
+class Forward(Protocol):
+    """Sends a command to the node that runs its organization (``owner``);
+    ``reply`` gets that node's answer."""
+
+    def __call__(
+        self,
+        owner: str,
+        slug: str,
+        command: Any,
+        author: str | None,
+        reply: Reply,
+        origin: Origin | None,
+        receipt: Receipt | None,
+    ) -> None: ...
 
 
 class Registry:
@@ -72,6 +88,9 @@ class Registry:
         self.regions: Callable[[], frozenset[str]] | None = None
         self._nursery: trio.Nursery | None = None
         self.crashes = 0
+        # Sends a command for an organization another node runs to that node
+        # (cluster.router); None: this node alone, or no bus.
+        self.forward: Forward | None = None
 
     # -- lifecycle -------------------------------------------------------------
 
@@ -280,15 +299,25 @@ class Registry:
         reply: Reply,
         origin: Origin | None = None,
         receipt: Receipt | None = None,
+        *,
+        forwarded: bool = False,
     ) -> None:
         """Queue a command; ``reply`` is answered once it is durable (or refused).
 
-        Raises what the preflight refuses (a DomainError) before queueing."""
+        Raises what the preflight refuses (a DomainError) before queueing. An
+        organization another node runs gets the command forwarded, unless it
+        was ``forwarded`` here already (then: Elsewhere, ``unavailable``)."""
         if self.preflight is not None:
             await self.preflight(command)
         with trio.move_on_after(self.limits.database_seconds) as scope:
             while True:
-                handle = await self.org(slug)
+                try:
+                    handle = await self.org(slug)
+                except Elsewhere as exc:
+                    if forwarded or self.forward is None or exc.owner is None:
+                        raise
+                    self.forward(exc.owner, slug, command, author, reply, origin, receipt)
+                    return
                 try:
                     await handle.put(Do(command, author, reply, origin, receipt))
                     return
@@ -304,11 +333,13 @@ class Registry:
         author: str | None,
         origin: Origin | None = None,
         receipt: Receipt | None = None,
+        *,
+        forwarded: bool = False,
     ) -> Any:
         """Run a command and wait for its result (raises DomainError, Unavailable,
         OutcomeUnknown); a :class:`Replay` when its idempotency key was seen."""
         future = Future()
-        await self.submit(slug, command, author, future, origin, receipt)
+        await self.submit(slug, command, author, future, origin, receipt, forwarded=forwarded)
         bound = self.limits.database_seconds
         with trio.move_on_after(bound):
             return await future.wait()
