@@ -58,6 +58,11 @@ class Handle(Generic[M]):
         # whether another node has taken the lease since.
         self.epoch: int | None = None
         self.deposed = False
+        # Following (several nodes): the handle mirrors an actor that ``owner``
+        # runs; its state and topics follow that node's commits, and commands
+        # sent to it are forwarded there.
+        self.following = False
+        self.owner: str | None = None
 
     def subscriber_count(self) -> int:
         return sum(len(t.subscribers) for t in self.topics.values())

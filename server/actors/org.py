@@ -130,6 +130,8 @@ class OrgHandle(Handle[Do]):
                 public.append((event.public_seq, frame))
         org.publish(members)
         status.publish(public)
+        if self.following:  # the owner's node tells its observers
+            return
         for observe in self.observers:
             observe(self.slug, state, events)
 
@@ -180,21 +182,11 @@ class OrgActor(BatchActor[Do]):
         regions: Callable[[], frozenset[str] | None] = lambda: None,
     ) -> OrgActor | None:
         """Rebuild from the latest snapshot plus the events after it; None if no such org."""
-        since = handle.topics["org"].seq if handle.topics else None
-        loaded = await store.load(handle.stream, since=since, history=handle.limits.ring)
+        loaded = await load_org(handle, store)
         if loaded is None:
             return None
-        state = None if loaded.snapshot is None else OrgState.from_dict(loaded.snapshot)
-        for event in loaded.events:
-            if event.version <= loaded.snapshot_version:
-                continue
-            if state is None:
-                state = _genesis(event)
-            apply(state, event)
-        if state is None:
-            raise ValueError(f"{handle.stream} has neither a snapshot nor events")  # corrupt
-        handle.restore_topics(loaded, state)
-        return cls(handle, state, store, clock, new_id, loaded.snapshot_version, regions)
+        state, snapshot_version = loaded
+        return cls(handle, state, store, clock, new_id, snapshot_version, regions)
 
     # -- BatchActor ------------------------------------------------------------------
 
@@ -333,6 +325,27 @@ def _replay(request: Do, receipt: Receipt, seen: ReceiptRow | Kept) -> tuple[Do,
             False,
         )
     return request, Replay(seen.answer), True
+
+
+async def load_org(handle: OrgHandle, store: Store) -> tuple[OrgState, int] | None:
+    """The organization's state from its latest snapshot plus the events after
+    it, made the handle's committed one (its topics get what they missed), with
+    the snapshot's version; None if there is no such organization."""
+    since = handle.topics["org"].seq if handle.topics else None
+    loaded = await store.load(handle.stream, since=since, history=handle.limits.ring)
+    if loaded is None:
+        return None
+    state = None if loaded.snapshot is None else OrgState.from_dict(loaded.snapshot)
+    for event in loaded.events:
+        if event.version <= loaded.snapshot_version:
+            continue
+        if state is None:
+            state = _genesis(event)
+        apply(state, event)
+    if state is None:
+        raise ValueError(f"{handle.stream} has neither a snapshot nor events")  # corrupt
+    handle.restore_topics(loaded, state)
+    return state, loaded.snapshot_version
 
 
 def _genesis(event: Event) -> OrgState:

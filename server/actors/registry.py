@@ -91,6 +91,9 @@ class Registry:
         # Sends a command for an organization another node runs to that node
         # (cluster.router); None: this node alone, or no bus.
         self.forward: Forward | None = None
+        # Mirrors an organization another node runs, from its commits, until
+        # nobody runs it any more (cluster.fanout); None: no following.
+        self.follow: Callable[[OrgHandle], Awaitable[None]] | None = None
 
     # -- lifecycle -------------------------------------------------------------
 
@@ -201,11 +204,20 @@ class Registry:
                     handle.ready.set()
                     await self._run(handle, actor, lease)
                     return
-                except Elsewhere as exc:  # another node runs it: not here, not now
+                except Elsewhere as exc:  # another node runs it: follow it, or not here
                     lease = None
-                    if not handle.ready.is_set():
-                        handle.load_error = exc
-                    return
+                    if self.follow is None or not isinstance(handle, OrgHandle):
+                        if not handle.ready.is_set():
+                            handle.load_error = exc
+                        return
+                    handle.following, handle.owner = True, exc.owner
+                    try:
+                        await self.follow(handle)  # sets ready once loaded
+                    finally:
+                        handle.following = False
+                    if handle.stopping:
+                        return
+                    continue  # nobody runs it now: this node may take it over
                 except Exception as exc:  # any crash: restart from the store
                     if lease is not None and isinstance(exc, ConcurrencyError):
                         # Fenced, if another node took the lease: then stop, do not restart.
@@ -313,10 +325,15 @@ class Registry:
             while True:
                 try:
                     handle = await self.org(slug)
+                    owner = handle.owner if handle.following else None
                 except Elsewhere as exc:
-                    if forwarded or self.forward is None or exc.owner is None:
+                    owner = exc.owner
+                    if owner is None:
                         raise
-                    self.forward(exc.owner, slug, command, author, reply, origin, receipt)
+                if owner is not None:
+                    if forwarded or self.forward is None:
+                        raise Elsewhere(f"org:{slug}", owner)
+                    self.forward(owner, slug, command, author, reply, origin, receipt)
                     return
                 try:
                     await handle.put(Do(command, author, reply, origin, receipt))

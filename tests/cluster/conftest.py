@@ -8,15 +8,26 @@ the venv's ``bin/``), which is where we look, then on ``PATH``.
 
 from __future__ import annotations
 
+import itertools
 import shutil
 import socket
 import subprocess
 import sysconfig
 from collections.abc import AsyncIterator
+from contextlib import AsyncExitStack
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 import trio
+
+from server.actors.ownership import Ownership
+from server.actors.registry import Registry
+from server.cluster.bus import Bus
+from server.cluster.fanout import Fanout
+from server.cluster.router import Router
+from server.config import Limits
+from server.store import Leases, Store
 
 #: How long a test waits for the real server to come up or for a state it
 #: causes; never reached when things work, it only turns a hang into a failure.
@@ -93,3 +104,63 @@ async def nats_server(tmp_path: Path) -> AsyncIterator[NatsServer]:
     finally:
         await server.kill()
         print(f"--- nats-server's log ---\n{server.log()}")  # shown when the test failed
+
+
+# -- two nodes --------------------------------------------------------------------------
+
+LIMITS = Limits(actor_idle_seconds=3600, database_seconds=5, lease_renew_seconds=0.5)
+
+
+@dataclass
+class Node:
+    name: str
+    store: Store
+    registry: Registry
+    router: Router
+    router_scope: trio.CancelScope
+    router_done: trio.Event
+    fanout: Fanout
+
+
+async def run_router(
+    node_router: Router,
+    scope: trio.CancelScope,
+    done: trio.Event,
+    *,
+    task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED,
+) -> None:
+    try:
+        with scope:
+            await node_router.run(task_status=task_status)
+    finally:
+        done.set()
+
+
+@pytest.fixture
+async def nodes(  # the two nodes "a" and "b", on one database and one NATS
+    database_url: str, nats_server: NatsServer, nursery: trio.Nursery
+) -> AsyncIterator[dict[str, Node]]:
+    ids = (f"id{n}" for n in itertools.count())
+    made: dict[str, Node] = {}
+    async with AsyncExitStack() as stack:
+        for name in ("a", "b"):
+            store = await stack.enter_async_context(Store.open(database_url))
+            bus = await stack.enter_async_context(Bus.open(nats_server.url, name=name))
+            ownership = Ownership(Leases(store), name, seconds=60, renew=0.5)
+            registry = Registry(
+                store, LIMITS, "http://test", id_factory=lambda: next(ids), ownership=ownership
+            )
+            await nursery.start(registry.run)
+            router = Router(bus, registry, name)
+            scope, done = trio.CancelScope(), trio.Event()
+            await nursery.start(run_router, router, scope, done)
+            fanout = Fanout(bus, store, ownership)
+            registry.observers.append(fanout.observe)
+            registry.follow = fanout.follow
+            await nursery.start(fanout.run)
+            made[name] = Node(name, store, registry, router, scope, done, fanout)
+        yield made
+        for node in made.values():
+            with trio.move_on_after(5):
+                await node.registry.shutdown()
+        nursery.cancel_scope.cancel()
