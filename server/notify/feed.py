@@ -12,13 +12,14 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import trio
 
 from ..domain.events import Event, public_data
 from ..domain.model import OrgState
-from ..store import Store, StoreError
+from ..store import Claimed, Store, StoreError
 from .deliveries import Notifier
 from .records import NotificationEvent
 
@@ -56,11 +57,23 @@ LEFT JOIN LATERAL (
 WHERE s.id = $1
 """
 
+# The cursor moves from where the reader found it, or not at all: of two
+# nodes that read the same events, one writes their deliveries.
 _MOVE = """
-INSERT INTO notify_cursors (stream, version) VALUES ($1, $2)
+INSERT INTO notify_cursors (stream, version) VALUES ($1, $3)
 ON CONFLICT (stream) DO UPDATE SET version = EXCLUDED.version
-WHERE notify_cursors.version < EXCLUDED.version
+WHERE notify_cursors.version = $2
 """
+
+
+@dataclass(frozen=True, slots=True)
+class Batch:
+    """Events of one stream read past its cursor, and where the cursor goes."""
+
+    stream: str
+    since: int
+    upto: int
+    events: list[Event]
 
 
 class Feed:
@@ -96,34 +109,44 @@ class Feed:
                 await trio.sleep(1.0)
 
     async def tell(self, stream: str) -> int:
-        """Turn the next events of ``stream`` into deliveries; how many were read."""
+        """Turn the next events of ``stream`` into deliveries; how many were told
+        (0 as well when another node told them first)."""
+        batch = await self.read(stream)
+        return 0 if batch is None else await self.write(batch)
+
+    async def read(self, stream: str) -> Batch | None:
+        """The next events of ``stream`` that may be told; None if none."""
         rows = await self.store.fetch(_EVENTS, stream, BATCH)
         if not rows:
-            return 0  # no such stream
-        events = [r for r in rows if r["version"] is not None]
+            return None  # no such stream
+        found = [r for r in rows if r["version"] is not None]
         # All read: the cursor goes to the end of the log; else past the last read.
-        upto = events[-1]["version"] if len(events) == BATCH else rows[0]["upto"]
+        upto = found[-1]["version"] if len(found) == BATCH else rows[0]["upto"]
         if upto <= rows[0]["since"]:
-            return 0
-        org = stream.removeprefix("org:")
+            return None
+        events = [
+            Event(r["version"], r["public_seq"], r["name"], r["data"], r["at"], r["author"])
+            for r in found
+        ]
+        return Batch(stream, rows[0]["since"], upto, events)
+
+    async def write(self, batch: Batch) -> int:
+        """Make ``batch``'s deliveries and move the cursor past it, if the
+        cursor is still where it was read (else 0: another node did)."""
+        org = batch.stream.removeprefix("org:")
         statements: list[tuple[str, Sequence[Any]]] = []
-        for row in events:
-            event = Event(
-                row["version"],
-                row["public_seq"],
-                row["name"],
-                row["data"],
-                row["at"],
-                row["author"],
-            )
+        for event in batch.events:
             told = notification_for(event)
             if told is not None:
                 statements.append(self.notifier.fan_out(org, *told))
-        statements.append((_MOVE, (stream, upto)))
-        await self.store.write(statements)
-        if len(statements) > 1:
+        claim = (_MOVE, (batch.stream, batch.since, batch.upto))
+        try:
+            await self.store.write(statements, claim=claim)
+        except Claimed:
+            return 0
+        if statements:
             self.notifier.wake()
-        return len(events)
+        return len(batch.events)
 
 
 # -- which events are told, and how ------------------------------------------

@@ -6,13 +6,22 @@ only :mod:`.database` does.
 
 from . import receipts
 from .audit import AuditEntry
-from .database import Database, Duplicate, Refused, StoreError, StoreUnavailable, WriteUnconfirmed
+from .database import (
+    Claimed,
+    Database,
+    Duplicate,
+    Refused,
+    StoreError,
+    StoreUnavailable,
+    WriteUnconfirmed,
+)
 from .embedded import embedded_dsn
 from .eventlog import ConcurrencyError, Loaded, NewStream, QuotaExceeded, Store, StreamExists
 from .leases import Lease, Leases
 
 __all__ = [
     "AuditEntry",
+    "Claimed",
     "ConcurrencyError",
     "Database",
     "Duplicate",

@@ -61,6 +61,11 @@ class Duplicate(StoreError):
     """A row with that key (or unique value) already exists."""
 
 
+class Claimed(StoreError):
+    """A write's claim found nothing to claim: another writer got there first,
+    and nothing was written."""
+
+
 async def _init_connection(conn: Connection) -> None:
     for kind in ("json", "jsonb"):
         # Binary format: for json that is the text itself, so orjson's bytes go
@@ -276,16 +281,27 @@ class Database:
     # -- plain tables -----------------------------------------------------------
 
     async def write(
-        self, statements: Sequence[tuple[str, Sequence[Any]]], audit: Sequence[AuditEntry] = ()
+        self,
+        statements: Sequence[tuple[str, Sequence[Any]]],
+        audit: Sequence[AuditEntry] = (),
+        *,
+        claim: tuple[str, Sequence[Any]] | None = None,
     ) -> list[str]:
         """Run ``(sql, args)`` statements and insert ``audit`` rows in one transaction.
 
         Returns each statement's status (``"UPDATE 1"``...); a unique key
-        taken already raises :class:`Duplicate` and nothing is written.
+        taken already raises :class:`Duplicate` and nothing is written. A
+        ``claim`` runs first and must change a row (an ``UPDATE ... WHERE``
+        that still finds what the writer read, say), else :class:`Claimed` and
+        nothing is written: of writers racing for one claim, one writes.
         """
 
         async def work(conn: Connection) -> list[str]:
             async with conn.transaction():
+                if claim is not None:
+                    status = await conn.execute(claim[0], *claim[1])
+                    if status.endswith(" 0"):
+                        raise Claimed(status)
                 statuses = []
                 for sql, args in statements:
                     try:

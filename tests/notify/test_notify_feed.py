@@ -15,6 +15,7 @@ from server.domain import commands as c
 from server.domain.monitors import Verdict
 from server.main import Server
 from server.notify import verify
+from server.notify.feed import Feed
 
 ORG = "/api/v1/orgs/demo"
 
@@ -110,3 +111,24 @@ async def test_a_monitor_going_down_and_up_is_told(
     got = await receiver.count(2)
     assert [r.json()["event"] for r in got] == ["monitor.down", "monitor.up"]
     assert got[0].json()["data"]["message"] == "refused"
+
+
+async def test_two_nodes_reading_the_same_events_tell_them_once(
+    wired: Wired, api: Api, receiver: Receiver
+) -> None:
+    """Each node's feed sweeps every organization: when two read the same
+    events, the one that moves the cursor first makes the deliveries, and the
+    other makes none."""
+    await hook(api, receiver, events=["incident.created"])
+    server = wired.server
+    assert server.notify_feed is not None and server.notifier is not None
+    other = Feed(server.notify_feed.store, server.notifier)  # another node's
+    server.notify_feed.due.clear()
+    server.registry.observers.remove(server.notify_feed.observe)  # let the test interleave
+    await api.ok("POST", f"{ORG}/incidents", {"name": "Once"}, 201)
+    seen_there = await other.read("org:demo")
+    assert seen_there is not None
+    await server.notify_feed.tell("org:demo")  # (or its own sweep did, just before)
+    assert await other.write(seen_there) == 0  # the cursor moved meanwhile
+    await receiver.count(1)
+    assert len(await server.notifier.deliveries("demo")) == 1
