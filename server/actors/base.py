@@ -117,6 +117,10 @@ class BatchActor(Generic[M]):
     def timer_message(self) -> M:
         raise NotImplementedError
 
+    def keeps_running(self) -> bool:
+        """Whether to stay up though idle (no subscribers, no timer)."""
+        return False
+
     async def commit(self, batch: list[M]) -> None:
         raise NotImplementedError
 
@@ -166,7 +170,7 @@ class BatchActor(Generic[M]):
                 return batch
             if due is not None and self.clock.now() >= due:
                 return [self.timer_message()]
-            if due is None and self.handle.subscriber_count() == 0:
+            if due is None and self.handle.subscriber_count() == 0 and not self.keeps_running():
                 # Idle: refuse new work (senders retry through the registry) and
                 # stop. The inbox is empty: we timed out waiting on it just now.
                 self.handle.stopping = True

@@ -188,6 +188,11 @@ class OrgActor(BatchActor[Do]):
         state, snapshot_version = loaded
         return cls(handle, state, store, clock, new_id, snapshot_version, regions)
 
+    def keeps_running(self) -> bool:
+        """Among several nodes, an organization with monitors stays with its
+        node: their checks run where it runs, and must not stop with it."""
+        return self.org.epoch is not None and bool(self.state.monitors)
+
     # -- BatchActor ------------------------------------------------------------------
 
     @property

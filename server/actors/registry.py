@@ -31,7 +31,15 @@ from ..domain.model import to_millisecond
 from ..domain.room import RoomMeta
 from ..errors import Conflict, NotFound, OutcomeUnknown, Unavailable
 from ..ids import new_id
-from ..store import ConcurrencyError, Lease, QuotaExceeded, Store, StoreUnavailable, StreamExists
+from ..store import (
+    ConcurrencyError,
+    Lease,
+    QuotaExceeded,
+    Store,
+    StoreError,
+    StoreUnavailable,
+    StreamExists,
+)
 from ..store.receipts import Receipt
 from .base import BatchActor, Handle
 from .mailbox import Do, Future, Reply
@@ -94,6 +102,9 @@ class Registry:
         # Mirrors an organization another node runs, from its commits, until
         # nobody runs it any more (cluster.fanout); None: no following.
         self.follow: Callable[[OrgHandle], Awaitable[None]] | None = None
+        # Told the slug of an organization this node stops running or following,
+        # among several nodes (the monitoring lets its monitors go).
+        self.lost: list[Callable[[str], None]] = []
 
     # -- lifecycle -------------------------------------------------------------
 
@@ -107,6 +118,8 @@ class Registry:
                         stream.removeprefix("org:"), self.limits, self.base_url, self.observers
                     )
                 )
+            if self.ownership is not None:
+                nursery.start_soon(self._adopt, self.ownership)
             task_status.started()
             await trio.sleep_forever()
 
@@ -249,6 +262,9 @@ class Registry:
         finally:
             handle.stopping = True
             handle.inbox.close()
+            if self.ownership is not None and isinstance(handle, OrgHandle):
+                for lost in self.lost:
+                    lost(handle.slug)
             if lease is not None and self.ownership is not None and not handle.deposed:
                 with (
                     trio.CancelScope(shield=True),
@@ -260,6 +276,24 @@ class Registry:
                 del self._handles[handle.stream]
             handle.ready.set()
             handle.stopped.set()
+
+    async def _adopt(self, ownership: Ownership) -> None:
+        """Take over the organizations whose node died (their leases ran out
+        unreleased), at once rather than on their next request: their timers
+        and monitors must go on. Of nodes racing for one, one takes it; the
+        others follow it."""
+        while True:
+            await trio.sleep(ownership.renew_seconds)
+            try:
+                orphans = await ownership.leases.orphans("org:")
+            except StoreError as exc:
+                log.warning("cannot look for organizations to adopt: %s", exc)
+                continue
+            for stream in orphans:
+                try:
+                    await self.org(stream.removeprefix("org:"))
+                except (NotFound, Unavailable) as exc:
+                    log.info("%s not adopted: %s", stream, exc)
 
     async def _run(self, handle: Handle[Any], actor: BatchActor[Any], lease: Lease | None) -> None:
         """Run the actor; with a lease, renew it meanwhile, and when another

@@ -100,7 +100,7 @@ class Fanout:
             handle.ready.set()
             epoch = self.bus.epoch
             last_asked = trio.current_time()
-            while True:
+            while not handle.stopping:  # (the registry shutting down)
                 with trio.move_on_after(limits.lease_renew_seconds):
                     try:
                         message = await sub.receive()

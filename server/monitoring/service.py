@@ -157,6 +157,12 @@ class Monitoring:
         for monitor_id in gone:
             self._drop(monitor_id)
 
+    def let_go(self, slug: str) -> None:
+        """This node no longer runs ``slug`` (another does, or will): its
+        monitors are checked there."""
+        for monitor_id in set(self.by_org.get(slug, ())):
+            self._drop(monitor_id)
+
     def _put(self, org: str, monitor: Monitor) -> None:
         old = self.monitors.get(monitor.id)
         if old is not None and old[1] == monitor:
@@ -551,6 +557,7 @@ class Monitoring:
 
     async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
         self.registry.observers.append(self.observe)
+        self.registry.lost.append(self.let_go)
         self.registry.regions = self.known_regions
         try:
             async with trio.open_nursery() as nursery:
@@ -567,6 +574,7 @@ class Monitoring:
                 task_status.started()
         finally:
             self.registry.observers.remove(self.observe)
+            self.registry.lost.remove(self.let_go)
             self.registry.regions = None
 
     async def _load_regions(self) -> None:
@@ -673,7 +681,10 @@ class Monitoring:
                     handle = await self.registry.org(slug)
                 except DomainError:
                     continue  # deleted
-                self.observe(slug, handle.state, ())
+                except Unavailable:
+                    continue  # another node runs it, and checks its monitors
+                if not handle.following:  # another node checks those
+                    self.observe(slug, handle.state, ())
             after = slugs[-1]
 
     async def flush(self) -> None:

@@ -12,6 +12,8 @@ clocks disagree still agree on who holds what.
   still the caller's (an expired lease nobody took is still safely its own:
   nobody else can have written).
 * :meth:`Leases.release` lets it go at once, on a graceful stop.
+* :meth:`Leases.orphans` finds the leases whose holder let them run out
+  without releasing them (it died): the streams to adopt.
 
 **Fencing.** The event log's append carries the writer's epoch
 (``Store.append(..., epoch=...)``) and commits only if the lease still has
@@ -56,9 +58,17 @@ WHERE stream = $1 AND owner = $2 AND epoch = $3
 RETURNING stream, owner, epoch, expires_at
 """
 
+# A released lease keeps its epoch (fencing needs it to only grow) and loses
+# its owner: free for anyone, and not an orphan.
 _RELEASE = """
-UPDATE leases SET expires_at = clock_timestamp()
+UPDATE leases SET expires_at = clock_timestamp(), owner = ''
 WHERE stream = $1 AND owner = $2 AND epoch = $3
+"""
+
+_ORPHANS = """
+SELECT stream FROM leases
+WHERE stream LIKE $1 AND owner <> '' AND expires_at <= clock_timestamp()
+ORDER BY stream LIMIT $2
 """
 
 _HOLDER = """
@@ -96,6 +106,12 @@ class Leases:
     async def release(self, lease: Lease) -> None:
         """Let the lease go now, so another node may take it without waiting."""
         await self.database.write([(_RELEASE, (lease.stream, lease.owner, lease.epoch))])
+
+    async def orphans(self, prefix: str, limit: int = 100) -> list[str]:
+        """Streams (of ids starting with ``prefix``) whose owner let its lease
+        run out without releasing it: it died, or is cut off."""
+        rows = await self.database.fetch(_ORPHANS, prefix.replace("%", r"\%") + "%", limit)
+        return [row["stream"] for row in rows]
 
     async def holder(self, stream: str) -> Lease | None:
         """Who holds ``stream``'s lease now; None if nobody does (never taken, or

@@ -7,12 +7,15 @@ from __future__ import annotations
 from typing import Any
 
 import orjson
-from conftest import Node
+import trio
+from conftest import LIMITS, Node
 from support import eventually
 
 from server.actors.org import OrgHandle
+from server.actors.ownership import Ownership
+from server.actors.registry import Registry
 from server.domain import commands as c
-from server.store import Store
+from server.store import Leases, Store
 
 
 class Recorder:
@@ -104,3 +107,33 @@ async def test_when_the_owner_is_gone_the_follower_takes_over_with_its_subscribe
     assert recorder.events[-1]["data"]["service"]["name"] == "After"
     holder = await nodes["b"].store.fetch("SELECT owner FROM leases WHERE stream = 'org:acme'")
     assert holder == [{"owner": "b"}]
+
+
+async def test_an_organization_whose_node_died_is_adopted_unasked(
+    nodes: dict[str, Node],
+) -> None:
+    """Its lease ran out unreleased (its node died, or paused past it): another
+    node takes it over on its own, so its timers and monitors go on, and the
+    old node, if it wakes, finds it has lost it."""
+    owner, _ = await acme(nodes)
+    await nodes["b"].registry.shutdown()  # b does not even follow it
+    await nodes["a"].store.write(
+        [("UPDATE leases SET expires_at = clock_timestamp() WHERE stream = 'org:acme'", ())]
+    )
+    third = Registry(
+        nodes["b"].store,
+        LIMITS,
+        "http://test",
+        ownership=Ownership(Leases(nodes["b"].store), "c", seconds=60, renew=0.2),
+    )
+    async with trio.open_nursery() as nursery:
+        await nursery.start(third.run)
+        await eventually(
+            lambda: any(h.stream == "org:acme" and not h.following for h in third.running()),
+            "c to adopt acme",
+        )
+        await eventually(lambda: owner.stopped.is_set(), "a to learn it lost acme")
+        assert owner.deposed
+        with trio.fail_after(10):
+            await third.shutdown()
+        nursery.cancel_scope.cancel()

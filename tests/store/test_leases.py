@@ -136,6 +136,7 @@ async def two_owners(store: Store, leases: Leases, steps: list[tuple[str, str]])
     stream = await new_stream(store)
     nodes = {"a": Node("a"), "b": Node("b")}
     newest = 0  # the newest epoch given so far
+    free = False  # its holder let it go
     written: list[int] = []  # the epoch of each committed event, in order
     for who, action in steps:
         node = nodes[who]
@@ -143,16 +144,17 @@ async def two_owners(store: Store, leases: Leases, steps: list[tuple[str, str]])
             lease = await leases.acquire(stream, who, GONE if action == "acquire-short" else LONG)
             if lease is not None:
                 assert lease.epoch == newest + 1
-                newest = lease.epoch
+                newest, free = lease.epoch, False
                 node.lease = lease
                 node.version = await version(store, stream)
         elif node.lease is None:
             continue
         elif action == "renew":
             renewed = await leases.renew(node.lease, LONG)
-            assert (renewed is not None) == (node.lease.epoch == newest)
+            assert (renewed is not None) == (node.lease.epoch == newest and not free)
         elif action == "release":
             await leases.release(node.lease)
+            free = free or node.lease.epoch == newest
         else:
             try:
                 await store.append(
@@ -251,3 +253,17 @@ async def test_an_append_waits_for_a_takeover_in_flight_and_is_then_refused(
         go_on.append(True)
     assert refused == [True]
     assert await version(store, stream) == 0
+
+
+async def test_orphans_are_the_leases_run_out_not_those_let_go(
+    store: Store, leases: Leases
+) -> None:
+    died, released, live = [await new_stream(store) for _ in range(3)]
+    assert await leases.acquire(died, "a", GONE) is not None  # a died: never renewed
+    freed = await leases.acquire(released, "a", LONG)
+    assert freed is not None
+    await leases.release(freed)
+    assert await leases.acquire(live, "b", LONG) is not None
+    assert await leases.orphans("org:lease-") == [died]
+    again = await leases.acquire(released, "b", LONG)
+    assert again is not None and again.epoch == freed.epoch + 1  # epochs only grow
