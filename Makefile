@@ -6,7 +6,7 @@ HOST   ?= 127.0.0.1
 PORT   ?= 8080
 DATA   ?= .switchboard
 
-.PHONY: run test venv lint bench clean
+.PHONY: run test venv lint bench clean cluster
 
 $(BIN)/.installed: pyproject.toml clients/python/pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -18,6 +18,10 @@ venv: $(BIN)/.installed
 
 run: venv
 	$(BIN)/switchboard serve --demo --host $(HOST) --port $(PORT) --data-dir $(DATA)
+
+# A NATS server, an embedded PostgreSQL and three nodes sharing them.
+cluster: venv
+	$(BIN)/python -m server.cluster.local
 
 test: venv
 	$(BIN)/pytest $(PYTEST_ARGS)
@@ -33,4 +37,4 @@ bench: venv
 	$(BIN)/python bench/monitors.py
 
 clean:
-	rm -rf $(VENV) build *.egg-info .pytest_cache .hypothesis
+	rm -rf $(VENV) build *.egg-info .pytest_cache .hypothesis .switchboard-cluster

@@ -73,6 +73,16 @@ def _parser() -> argparse.ArgumentParser:
     )
     serve.add_argument("--public-url", help="how clients reach this server (for links)")
     serve.add_argument(
+        "--nats",
+        action="append",
+        default=[],
+        help="a NATS server URL to join other nodes through (repeat for a cluster; also "
+        "SWITCHBOARD_NATS, comma-separated); needs --node-id",
+    )
+    serve.add_argument(
+        "--node-id", help="this node's name among the nodes (also SWITCHBOARD_NODE_ID)"
+    )
+    serve.add_argument(
         "--demo", action="store_true", help="create the demo organization if missing"
     )
     serve.add_argument(
@@ -251,7 +261,12 @@ def main(argv: list[str] | None = None) -> int:
         smtp_starttls=False if args.no_smtp_starttls else None,
         allow_private_webhooks=args.allow_private_webhooks or None,
         check_networks=args.check_networks,
+        nats=tuple(args.nats) or None,
+        node_id=args.node_id,
     )
+    if bool(config.nats) != bool(config.node_id):
+        print("switchboard serve: --nats and --node-id go together", file=sys.stderr)
+        return 2
     try:
         for pair in args.limit:
             config = dataclasses.replace(config, limits=parse_limits(pair, config.limits))

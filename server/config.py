@@ -133,6 +133,8 @@ class Config:
     check_networks: str = "public,private"
     # This node's name among several sharing one database; None: alone, no leases.
     node_id: str | None = None
+    # The NATS servers the nodes talk through (with node_id); empty: none.
+    nats: tuple[str, ...] = ()
     limits: Limits = field(default_factory=Limits)
 
     def base_url(self, port: int | None = None) -> str:
@@ -169,6 +171,10 @@ class Config:
             env["smtp_password"] = password
         if networks := os.environ.get("SWITCHBOARD_CHECK_NETWORKS"):
             env["check_networks"] = networks
+        if nats := os.environ.get("SWITCHBOARD_NATS"):
+            env["nats"] = tuple(u.strip() for u in nats.split(",") if u.strip())
+        if node := os.environ.get("SWITCHBOARD_NODE_ID"):
+            env["node_id"] = node
         env.update({k: v for k, v in overrides.items() if v is not None})
         if env.get("demo") and "check_networks" not in env:
             # The demo's monitors may watch this machine (the tour checks /health).

@@ -14,7 +14,8 @@ import contextlib
 import dataclasses
 import functools
 import logging
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -26,6 +27,9 @@ from .actors.ownership import Ownership
 from .actors.registry import Registry
 from .auth import Tokens, load_secret
 from .clock import Clock
+from .cluster.bus import Bus
+from .cluster.fanout import Fanout
+from .cluster.router import Router
 from .config import Config
 from .domain.commands import CreateMonitor, UpdateMonitor
 from .gcwatch import GcPauses
@@ -85,7 +89,11 @@ class Server:
             trusted = parse_networks(config.trusted_proxies)
             rule = NetworkRule.parse(config.check_networks)
             bound = config.limits.database_seconds
-            async with Store.open(self.dsn, bound=bound) as store, trio.open_nursery() as nursery:
+            async with (
+                Store.open(self.dsn, bound=bound) as store,
+                _bus(config) as bus,
+                trio.open_nursery() as nursery,
+            ):
                 directory = Directory(
                     store, self.tokens, config.limits, clock=self.clock or Clock()
                 )
@@ -100,8 +108,10 @@ class Server:
                     self.base_url,
                     clock=self.clock,
                     id_factory=self.id_factory,
-                    ownership=_ownership(config, store),
+                    ownership=(ownership := _ownership(config, store)),
                 )
+                if bus is not None and ownership is not None:
+                    await _join_cluster(nursery, bus, store, self.registry, ownership)
                 await nursery.start(self.registry.run)
                 self.gateway = Gateway(self.registry, self.auth, config.limits, trusted)
                 directory.revoke = self.gateway.revoke
@@ -134,6 +144,7 @@ class Server:
                         self.monitoring,
                         self.notifier,
                         self.runtime,
+                        bus,
                     )
                 )
                 auth = self.auth
@@ -276,3 +287,25 @@ def _ownership(config: Config, store: Store) -> Ownership | None:
         seconds=limits.lease_seconds,
         renew=limits.lease_renew_seconds,
     )
+
+
+@asynccontextmanager
+async def _bus(config: Config) -> AsyncIterator[Bus | None]:
+    """The NATS bus, when this node is one of several; else None."""
+    if not config.nats:
+        yield None
+        return
+    assert config.node_id is not None
+    async with Bus.open(config.nats, name=config.node_id) as bus:
+        yield bus
+
+
+async def _join_cluster(
+    nursery: trio.Nursery, bus: Bus, store: Store, registry: Registry, ownership: Ownership
+) -> None:
+    """Forward commands for organizations other nodes run, and follow them."""
+    fanout = Fanout(bus, store, ownership)
+    registry.observers.append(fanout.observe)
+    registry.follow = fanout.follow
+    await nursery.start(fanout.run)
+    await nursery.start(Router(bus, registry, ownership.node).run)

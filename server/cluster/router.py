@@ -31,9 +31,9 @@ from ..actors.mailbox import Replay, Reply
 from ..actors.registry import Registry
 from ..auth import Origin
 from ..domain.commands import from_wire, to_wire
-from ..errors import Internal, PeerError, relayed
+from ..errors import Internal, PeerError, Unavailable, relayed
 from ..store.receipts import Receipt
-from .bus import Bus, BusError, Message, SlowConsumer
+from .bus import Bus, BusError, Message, NoResponders, SlowConsumer
 
 log = logging.getLogger(__name__)
 
@@ -95,11 +95,20 @@ class Router:
             "origin": None if origin is None else asdict(origin),
             "receipt": None if receipt is None else asdict(receipt),
         }
-        self._nursery.start_soon(self._forward, owner, orjson.dumps(request), reply)
+        self._nursery.start_soon(self._forward, owner, slug, orjson.dumps(request), reply)
 
-    async def _forward(self, owner: str, payload: bytes, reply: Reply) -> None:
+    async def _forward(self, owner: str, slug: str, payload: bytes, reply: Reply) -> None:
         try:
             answer = orjson.loads(await self.bus.request(subject(owner), payload, self.bound))
+        except NoResponders:
+            reply.reject(
+                Unavailable(
+                    f"organization {slug!r} is run by node {owner!r}, which does not answer"
+                    " (if it stopped, another node takes over when its lease runs out);"
+                    " nothing was changed: try again"
+                )
+            )
+            return
         except (BusError, PeerError) as exc:
             reply.reject(exc)
             return

@@ -42,6 +42,7 @@ class Parts:
     monitoring: Any = None  # server.monitoring.service.Monitoring, when it runs
     notifier: Any = None  # server.notify.Notifier, when it runs
     runtime: Callable[[], dict[str, Any]] | None = None  # the process's own figures
+    bus: Any = None  # server.cluster.bus.Bus, among several nodes
 
 
 def parts() -> Parts:

@@ -42,6 +42,9 @@ READY_SECONDS = 1.0  # a readiness probe hears within this, whatever the databas
 @bp.get("/ready")
 async def ready() -> Response:
     """Ready to serve: the database answers (503 within a second when it does not)."""
+    bus = parts().bus
+    if bus is not None and not bus.connected:
+        return json_response({"status": "unavailable", "reason": "not connected to NATS"}, 503)
     reason = f"the database did not answer within {READY_SECONDS:g} s"
     with trio.move_on_after(READY_SECONDS):
         try:
