@@ -9,8 +9,6 @@ the venv's ``bin/``), which is where we look, then on ``PATH``.
 from __future__ import annotations
 
 import itertools
-import socket
-import subprocess
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack
 from dataclasses import dataclass
@@ -18,76 +16,20 @@ from pathlib import Path
 
 import pytest
 import trio
+from nats_support import NatsServer, started
 
 from server.actors.ownership import Ownership
 from server.actors.registry import Registry
 from server.cluster.bus import Bus
 from server.cluster.fanout import Fanout
-from server.cluster.local import nats_server_binary
 from server.cluster.router import Router
 from server.config import Limits
 from server.store import Leases, Store
 
-#: How long a test waits for the real server to come up or for a state it
-#: causes; never reached when things work, it only turns a hang into a failure.
-BOUND = 30.0
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-class NatsServer:
-    """One nats-server process on a fixed port: started, killed, started again
-    on the same port. Its stderr (its log) goes to a file the test can read."""
-
-    def __init__(self, binary: str, port: int, folder: Path) -> None:
-        self.binary = binary
-        self.port = port
-        self.url = f"nats://127.0.0.1:{port}"
-        self.log_path = folder / "nats-server.log"
-        self._process: trio.Process | None = None
-
-    async def start(self) -> None:
-        assert self._process is None, "already running"
-        with self.log_path.open("ab") as log:
-            self._process = await trio.lowlevel.open_process(
-                [self.binary, "-a", "127.0.0.1", "-p", str(self.port)],
-                stdin=subprocess.DEVNULL,
-                stdout=log,
-                stderr=log,
-            )
-        with trio.move_on_after(BOUND):
-            while self._process.poll() is None:
-                try:
-                    stream = await trio.open_tcp_stream("127.0.0.1", self.port)
-                except OSError:
-                    await trio.sleep(0.02)
-                    continue
-                await stream.aclose()
-                return
-        await self.kill()
-        pytest.fail(f"nats-server did not start on port {self.port}:\n{self.log()}")
-
-    async def kill(self) -> None:
-        """SIGKILL, and wait for the process to end (its port is then free):
-        the clients see their connections drop, with no goodbye."""
-        process, self._process = self._process, None
-        if process is not None:
-            process.kill()
-            with trio.CancelScope(shield=True), trio.move_on_after(BOUND):
-                await process.wait()
-
-    def log(self) -> str:
-        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
-
 
 @pytest.fixture
 async def nats_server(tmp_path: Path) -> AsyncIterator[NatsServer]:
-    server = NatsServer(nats_server_binary(), free_port(), tmp_path)
-    await server.start()
+    server = await started(tmp_path)
     try:
         yield server
     finally:

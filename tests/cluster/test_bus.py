@@ -8,7 +8,7 @@ from contextlib import asynccontextmanager
 
 import pytest
 import trio
-from conftest import BOUND, NatsServer, free_port
+from nats_support import BOUND, NatsServer, free_port
 
 from server.cluster.bus import (
     Bus,
