@@ -29,6 +29,7 @@ from .auth import Tokens, load_secret
 from .clock import Clock
 from .cluster.bus import Bus
 from .cluster.fanout import Fanout
+from .cluster.identity import IdentitySync
 from .cluster.router import Router
 from .config import Config
 from .domain.commands import CreateMonitor, UpdateMonitor
@@ -112,6 +113,7 @@ class Server:
                 )
                 if bus is not None and ownership is not None:
                     await _join_cluster(nursery, bus, store, self.registry, ownership)
+                    await nursery.start(IdentitySync(bus, directory, ownership.node).run)
                 await nursery.start(self.registry.run)
                 self.gateway = Gateway(self.registry, self.auth, config.limits, trusted)
                 directory.revoke = self.gateway.revoke

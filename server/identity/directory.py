@@ -63,6 +63,8 @@ class Directory:
     limits: Limits
     clock: Clock = field(default_factory=Clock)
     revoke: Revoker = lambda match, reason: None
+    # Told after each change is written (among several nodes: the others reload).
+    changed: Callable[[], None] = lambda: None
     users: dict[str, User] = field(default_factory=dict)
     by_email: dict[str, str] = field(default_factory=dict)
     memberships: dict[str, dict[str, Role]] = field(default_factory=dict)  # user -> org -> role
@@ -112,6 +114,36 @@ class Directory:
                 r["expires_at"],
                 _maker(r),
             )
+
+    async def _write(
+        self, statements: Sequence[tuple[str, Sequence[Any]]], audit: Sequence[AuditEntry] = ()
+    ) -> list[str]:
+        """Write a change (with its audit rows), then say so (``changed``)."""
+        statuses = await self.store.write(statements, audit)
+        self.changed()
+        return statuses
+
+    async def reload(self) -> None:
+        """Read everything again, after another node changed something, and
+        close the connections whose credentials ended or whose roles changed."""
+        fresh = Directory(self.store, self.tokens, self.limits, self.clock)
+        await fresh.load()
+        moved = {
+            user
+            for user in set(self.memberships) | set(fresh.memberships)
+            if self.memberships.get(user) != fresh.memberships.get(user)
+        }
+        self.users, self.by_email = fresh.users, fresh.by_email
+        self.memberships, self.sessions = fresh.memberships, fresh.sessions
+        self.api_tokens, self.invitations = fresh.api_tokens, fresh.invitations
+        sessions, tokens = self.sessions, self.api_tokens
+        self.revoke(
+            lambda p: (
+                (p.kind == "user" and (p.session not in sessions or p.id in moved))
+                or (p.kind == "token" and p.id not in tokens)
+            ),
+            "credentials changed",
+        )
 
     # -- principals ---------------------------------------------------------------
 
@@ -211,7 +243,7 @@ class Directory:
         session_id = new_id(16)
         refresh = new_secret("sbr", session_id)
         expires = at + timedelta(days=self.limits.session_days)
-        await self.store.write(
+        await self._write(
             [sql.insert_session(session_id, user.id, digest(refresh), at, expires, ip)], audit
         )
         self.sessions[session_id] = Session(session_id, user.id, digest(refresh), at, expires)
@@ -247,7 +279,7 @@ class Directory:
         new = new_secret("sbr", session.id)
         expires = self.clock.now() + timedelta(days=self.limits.session_days)
         async with self.lock:
-            (status,) = await self.store.write(
+            (status,) = await self._write(
                 [sql.rotate_session(session.id, old, digest(new), expires)]
             )
             if status != "UPDATE 1":
@@ -263,7 +295,7 @@ class Directory:
             await self._end_session(session, "logged out")
 
     async def _end_session(self, session: Session, reason: str) -> None:
-        await self.store.write([sql.revoke_session(session.id, self.clock.now())])
+        await self._write([sql.revoke_session(session.id, self.clock.now())])
         self.sessions.pop(session.id, None)
         self.revoke(lambda p: p.session == session.id, reason)
 
@@ -299,7 +331,7 @@ class Directory:
         audit += extra_audit
         async with self.lock:
             try:
-                await self.store.write(statements, audit)
+                await self._write(statements, audit)
             except Duplicate:
                 raise Conflict(f"a user with email {email!r} exists", field="email") from None
             self.users[user.id] = user
@@ -339,7 +371,7 @@ class Directory:
             at = self.clock.now()
             made = self._cap_made(org, ("user", user_id), role) if role < current else Made()
             details = {"from": str(current), "to": str(role)}
-            await self.store.write(
+            await self._write(
                 [sql.put_membership(user_id, org, str(role), at), *made.statements(at)],
                 [
                     self._audit(org, origin, "member.role", user_id, details, at),
@@ -361,7 +393,7 @@ class Directory:
             at = self.clock.now()
             made = self._cap_made(org, ("user", user_id), None)
             details = {"email": self.users[user_id].email, "role": str(current)}
-            await self.store.write(
+            await self._write(
                 [sql.delete_membership(user_id, org), *made.statements(at)],
                 [
                     self._audit(org, origin, "member.remove", user_id, details, at),
@@ -397,7 +429,7 @@ class Directory:
         invitation = Invitation(
             inv_id, org, role, email, digest(link), origin.subject, at, expires, _maker_of(origin)
         )
-        await self.store.write(
+        await self._write(
             [
                 sql.insert_invitation(
                     inv_id,
@@ -425,7 +457,7 @@ class Directory:
         if invitation is None or invitation.org != org:
             raise NotFound(f"no pending invitation {inv_id!r}", field="invitation")
         at = self.clock.now()
-        await self.store.write(
+        await self._write(
             [sql.revoke_invitation(inv_id, at)],
             [self._audit(org, origin, "invitation.revoke", inv_id, None, at)],
         )
@@ -482,7 +514,7 @@ class Directory:
             if user is not None:
                 origin = Origin("user", user.id, user.email, ip)
                 async with self.lock:
-                    await self.store.write(
+                    await self._write(
                         [
                             sql.put_membership(user.id, invitation.org, str(invitation.role), at),
                             sql.accept_invitation(invitation.id, user.id, at),
@@ -579,7 +611,7 @@ class Directory:
             expires_at,
             _maker_of(origin),
         )
-        await self.store.write(
+        await self._write(
             [
                 sql.insert_token(
                     token_id,
@@ -614,7 +646,7 @@ class Directory:
         at = self.clock.now()
         async with self.lock:
             made = self._cap_made(org, ("token", token_id), None)
-            await self.store.write(
+            await self._write(
                 [sql.revoke_token(token_id, at), *made.statements(at)],
                 [
                     self._audit(org, origin, "token.revoke", token_id, {"name": token.name}, at),
