@@ -47,7 +47,8 @@ class Handle(Generic[M]):
         self.key = key
         self.stream = f"{self.kind}:{key}"
         self.limits = limits
-        self.inbox, self.inbox_receive = trio.open_memory_channel[M](inbox or limits.inbox)
+        self.inbox_size = inbox or limits.inbox
+        self.inbox, self.inbox_receive = trio.open_memory_channel[M](self.inbox_size)
         self.topics: dict[str, Topic] = {}
         self.ready = trio.Event()  # set once the first load finished, well or not
         self.load_error: BaseException | None = None
@@ -63,6 +64,12 @@ class Handle(Generic[M]):
         # sent to it are forwarded there.
         self.following = False
         self.owner: str | None = None
+
+    def reopen(self) -> None:
+        """A new inbox, for a handle whose actor stopped (it was deposed) and
+        goes on: its topics and subscribers stay."""
+        self.inbox, self.inbox_receive = trio.open_memory_channel[M](self.inbox_size)
+        self.stopping = self.deposed = False
 
     def subscriber_count(self) -> int:
         return sum(len(t.subscribers) for t in self.topics.values())

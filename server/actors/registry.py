@@ -105,6 +105,7 @@ class Registry:
         # Told the slug of an organization this node stops running or following,
         # among several nodes (the monitoring lets its monitors go).
         self.lost: list[Callable[[str], None]] = []
+        self._shutting_down = False
 
     # -- lifecycle -------------------------------------------------------------
 
@@ -129,6 +130,7 @@ class Registry:
         Callers bound the wait (``trio.move_on_after``): an actor stuck on the
         database must not hold the process forever.
         """
+        self._shutting_down = True
         handles = list(self._handles.values())
         for handle in handles:
             handle.stopping = True
@@ -216,6 +218,9 @@ class Registry:
                         return
                     handle.ready.set()
                     await self._run(handle, actor, lease)
+                    if self._may_follow(handle):
+                        lease = None
+                        continue  # deposed: follow the new owner behind the same handle
                     return
                 except Elsewhere as exc:  # another node runs it: follow it, or not here
                     lease = None
@@ -242,6 +247,8 @@ class Registry:
                         lease = None
                         if actor is not None:
                             actor.fail_inflight(exc)
+                        if self._may_follow(handle):
+                            continue  # follow the new owner behind the same handle
                         return
                     if not handle.ready.is_set():
                         # Never loaded: tell the waiting callers, let the next one retry.
@@ -316,6 +323,20 @@ class Registry:
             await actor.run()
         finally:
             keeper.cancel()
+
+    def _may_follow(self, handle: Handle[Any]) -> bool:
+        """A deposed organization's handle goes on as a follower of its new
+        owner, so that its subscribers here keep getting its events: its inbox
+        is opened again for when it is this node's once more."""
+        if not (handle.deposed and self.follow is not None and isinstance(handle, OrgHandle)):
+            return False
+        if self._shutting_down:
+            return False
+        self._fail_waiting(handle)
+        handle.reopen()
+        for lost in self.lost:
+            lost(handle.slug)
+        return True
 
     async def _holder(self, stream: str) -> Lease | None:
         """Who holds the stream's lease now (None: nobody, or not known)."""

@@ -132,8 +132,27 @@ async def test_an_organization_whose_node_died_is_adopted_unasked(
             lambda: any(h.stream == "org:acme" and not h.following for h in third.running()),
             "c to adopt acme",
         )
-        await eventually(lambda: owner.stopped.is_set(), "a to learn it lost acme")
-        assert owner.deposed
+        await eventually(lambda: owner.following and owner.owner == "c", "a to learn it lost acme")
         with trio.fail_after(10):
             await third.shutdown()
         nursery.cancel_scope.cancel()
+
+
+async def test_subscribers_of_a_deposed_node_keep_getting_events(
+    nodes: dict[str, Node],
+) -> None:
+    """The node paused past its lease and lost the organization: its handle
+    goes on as a follower of the new owner, so its subscribers miss nothing."""
+    owner, _ = await acme(nodes)
+    recorder = Recorder()
+    owner.topics["status"].add(recorder)  # type: ignore[arg-type]
+    await nodes["b"].store.write(
+        [("UPDATE leases SET expires_at = clock_timestamp() WHERE stream = 'org:acme'", ())]
+    )
+    assert await Leases(nodes["b"].store).acquire("org:acme", "b", 60) is not None  # b takes it
+    await eventually(lambda: owner.following and owner.owner == "b", "a to follow b")
+    await nodes["b"].registry.execute("acme", c.CreateService(name="After"), "tester")
+    await eventually(lambda: recorder.events, "a's subscriber to hear of it")
+    assert recorder.events[-1]["data"]["service"]["name"] == "After"
+    await nodes["a"].registry.execute("acme", c.CreateService(name="Via a"), "tester")
+    assert "Via a" in names(await nodes["b"].registry.org("acme"))
