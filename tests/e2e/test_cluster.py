@@ -165,7 +165,9 @@ async def test_a_node_dies_and_another_pauses_and_nothing_is_lost_or_doubled(
         # however many times it moved.
         top = max(e.public_seq or 0 for e in await store.events_after("org:demo", 0, 10_000))
         await eventually(
-            lambda: all(w.seqs and w.seqs[-1] == top for w in watchers), "every watcher to catch up"
+            lambda: all(w.seqs and w.seqs[-1] == top for w in watchers),
+            "every watcher to catch up",
+            within=BOUND,
         )
         for watcher in watchers:
             assert watcher.seqs == list(range(watcher.seqs[0], top + 1)), watcher.seqs
