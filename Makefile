@@ -35,6 +35,7 @@ bench: venv
 	$(BIN)/python bench/fanout.py
 	$(BIN)/python bench/pages.py
 	$(BIN)/python bench/monitors.py
+	$(BIN)/python bench/cluster.py
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache .hypothesis .switchboard-cluster
