@@ -39,6 +39,7 @@ from bench.fanout import (  # noqa: E402
     Subscriber,
     connect_subscribers,
     handshake,
+    paced,
     raise_fd_limit,
     read_one_message,
     send_json,
@@ -49,7 +50,7 @@ from server.store.embedded import embedded_dsn  # noqa: E402
 
 
 def measure(
-    nodes: list[ServerProc], placement: list[int], paced: float, flood: float
+    nodes: list[ServerProc], placement: list[int], paced_seconds: float, flood: float
 ) -> dict[str, float]:
     """Subscribers ``placement[i]`` on node i; the publisher on node 0."""
     owner = nodes[0]
@@ -63,20 +64,7 @@ def measure(
     time.sleep(1.0)
     receiver = Receiver(subs, publisher)
     sent: dict[int, float] = {}
-    latencies: list[float] = []
-    marker, next_at = 0, time.perf_counter()
-    end = next_at + paced
-    while time.perf_counter() < end:
-        now = time.perf_counter()
-        if now >= next_at:
-            marker += 1
-            sent[marker] = time.perf_counter()
-            publisher.publish(marker)
-            next_at += 1.0
-        receiver.pump(sent, latencies, max(0.0, min(0.05, next_at - now)))
-    drain = time.perf_counter() + 3.0
-    while len(latencies) < marker * len(subs) and time.perf_counter() < drain:
-        receiver.pump(sent, latencies, 0.05)
+    latencies, marker = paced(receiver, publisher, sent, paced_seconds, len(subs), drain=3.0)
     expected = marker * len(subs)
     received, t0 = 0, time.perf_counter()
     while time.perf_counter() < t0 + flood:

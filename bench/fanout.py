@@ -336,6 +336,36 @@ class Receiver:
         return received
 
 
+def paced(
+    receiver: Receiver,
+    publisher: Publisher,
+    sent: dict[int, float],
+    seconds: float,
+    n: int,
+    *,
+    drain: float,
+) -> tuple[list[float], int]:
+    """One change a second for ``seconds``, then up to ``drain`` seconds for the
+    last deliveries: each delivery's publish->receipt latency, and how many
+    changes were made (their markers are 1..that)."""
+    latencies: list[float] = []
+    marker = 0
+    end = time.perf_counter() + seconds
+    next_at = time.perf_counter()
+    while time.perf_counter() < end:
+        now = time.perf_counter()
+        if now >= next_at:
+            marker += 1
+            sent[marker] = time.perf_counter()
+            publisher.publish(marker)
+            next_at += 1.0
+        receiver.pump(sent, latencies, max(0.0, min(0.05, next_at - now)))
+    drain_until = time.perf_counter() + drain
+    while len(latencies) < marker * n and time.perf_counter() < drain_until:
+        receiver.pump(sent, latencies, 0.05)
+    return latencies, marker
+
+
 def run(
     kind: str,
     n: int,
@@ -360,23 +390,8 @@ def run(
 
             receiver = Receiver(subs, publisher)
 
-            # Paced: one change per second.
             sent: dict[int, float] = {}
-            latencies: list[float] = []
-            marker = 0
-            end = time.perf_counter() + paced_seconds
-            next_at = time.perf_counter()
-            while time.perf_counter() < end:
-                now = time.perf_counter()
-                if now >= next_at:
-                    marker += 1
-                    sent[marker] = time.perf_counter()
-                    publisher.publish(marker)
-                    next_at += 1.0
-                receiver.pump(sent, latencies, max(0.0, min(0.05, next_at - now)))
-            drain_until = time.perf_counter() + 2.0
-            while len(latencies) < marker * n and time.perf_counter() < drain_until:
-                receiver.pump(sent, latencies, 0.05)
+            latencies, marker = paced(receiver, publisher, sent, paced_seconds, n, drain=2.0)
             paced_expected = marker * n
 
             # Flood: as fast as the server acks, with a window of outstanding commands
