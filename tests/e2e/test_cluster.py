@@ -56,7 +56,7 @@ class Watcher:
             except Exception:  # its node died (or refused it): the next node
                 at += 1
                 self.moves += 1
-                await trio.sleep(0.2)
+                await trio.sleep(0.2)  # a client's pause before reconnecting: the scenario
 
 
 async def owner(store: Store) -> str:
