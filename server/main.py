@@ -307,7 +307,5 @@ async def _join_cluster(
 ) -> None:
     """Forward commands for organizations other nodes run, and follow them."""
     fanout = Fanout(bus, store, ownership)
-    registry.observers.append(fanout.observe)
-    registry.follow = fanout.follow
-    await nursery.start(fanout.run)
+    await nursery.start(fanout.run, registry)
     await nursery.start(Router(bus, registry, ownership.node).run)

@@ -36,6 +36,7 @@ import trio
 
 from ..actors.org import OrgHandle, load_org
 from ..actors.ownership import Ownership
+from ..actors.registry import Registry
 from ..domain.events import Event, apply
 from ..domain.model import OrgState
 from ..store import Store, StoreError
@@ -76,14 +77,23 @@ class Fanout:
         except trio.WouldBlock:
             log.warning("%s: commit not published (the queue is full); followers re-read", slug)
 
-    async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
-        """Publish what :meth:`observe` queued, in order."""
+    async def run(
+        self, registry: Registry, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED
+    ) -> None:
+        """Be ``registry``'s observer and follower while running, and publish
+        what :meth:`observe` queued, in order."""
+        registry.observers.append(self.observe)
+        registry.follow = self.follow
         task_status.started()
-        async for slug, payload in self._queue:
-            try:
-                await self.bus.publish(subject(slug), payload)
-            except BusError as exc:
-                log.warning("%s: commit not published (%s); followers re-read", slug, exc)
+        try:
+            async for slug, payload in self._queue:
+                try:
+                    await self.bus.publish(subject(slug), payload)
+                except BusError as exc:
+                    log.warning("%s: commit not published (%s); followers re-read", slug, exc)
+        finally:
+            registry.observers.remove(self.observe)
+            registry.follow = None
 
     # -- a follower's side -----------------------------------------------------------
 

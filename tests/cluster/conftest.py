@@ -86,9 +86,7 @@ async def nodes(  # the two nodes "a" and "b", on one database and one NATS
             scope, done = trio.CancelScope(), trio.Event()
             await nursery.start(run_router, router, scope, done)
             fanout = Fanout(bus, store, ownership)
-            registry.observers.append(fanout.observe)
-            registry.follow = fanout.follow
-            await nursery.start(fanout.run)
+            await nursery.start(fanout.run, registry)
             made[name] = Node(name, store, registry, router, scope, done, fanout)
         yield made
         for node in made.values():
