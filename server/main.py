@@ -30,6 +30,7 @@ from .clock import Clock
 from .cluster.bus import Bus
 from .cluster.fanout import Fanout
 from .cluster.identity import IdentitySync
+from .cluster.rooms import RoomRelay
 from .cluster.router import Router
 from .config import Config
 from .domain.commands import CreateMonitor, UpdateMonitor
@@ -305,7 +306,9 @@ async def _bus(config: Config) -> AsyncIterator[Bus | None]:
 async def _join_cluster(
     nursery: trio.Nursery, bus: Bus, store: Store, registry: Registry, ownership: Ownership
 ) -> None:
-    """Forward commands for organizations other nodes run, and follow them."""
+    """Forward commands for organizations other nodes run, follow them, and
+    reach the rooms other nodes run."""
     fanout = Fanout(bus, store, ownership)
     await nursery.start(fanout.run, registry)
     await nursery.start(Router(bus, registry, ownership.node).run)
+    await nursery.start(RoomRelay(bus, registry, ownership.node).run)

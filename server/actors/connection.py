@@ -44,7 +44,7 @@ from ..ratelimit import Bucket
 if TYPE_CHECKING:
     from ..auth import Principal
     from ..config import Limits
-    from .room import RoomHandle
+    from .room import RoomDoor
     from .topic import Topic
 
 log = logging.getLogger(__name__)
@@ -82,12 +82,55 @@ class Membership:
     from the token)."""
 
     topic: Topic
-    room: RoomHandle | None = None
+    room: RoomDoor | None = None
     client_id: str = ""
     may_edit: bool = False
 
 
-class Connection:
+class Member:
+    """Something on topics (a connection, or a stand-in for one): its
+    memberships, changed only through :meth:`join` and :meth:`leave`."""
+
+    __slots__ = ()
+    memberships: dict[str, Membership]
+    state: State
+
+    def send_frame(self, frame: bytes) -> None:
+        raise NotImplementedError
+
+    def send(self, message: ServerMessage) -> None:
+        self.send_frame(frames.text_frame(encode(message)))
+
+    def close(self, code: int, reason: str = "") -> None:
+        raise NotImplementedError
+
+    def membership(self, name: str) -> Membership | None:
+        """This connection on the topic ``name``, if it is on it."""
+        return self.memberships.get(name)
+
+    def join(
+        self,
+        topic: Topic,
+        room: RoomDoor | None = None,
+        client_id: str = "",
+        may_edit: bool = False,
+    ) -> None:
+        """Be on ``topic`` from now on (in ``room``, as ``client_id``)."""
+        topic.add(self)
+        self.memberships[topic.name] = Membership(topic, room, client_id, may_edit)
+
+    def leave(self, name: str) -> bool:
+        """Be off the topic ``name`` (and out of its room); False if not on it."""
+        membership = self.memberships.pop(name, None)
+        if membership is None:
+            return False
+        membership.topic.discard(self)
+        if membership.room is not None:
+            membership.room.leave_soon(self)
+        return True
+
+
+class Connection(Member):
     __slots__ = (
         "__weakref__",
         "address",
@@ -134,33 +177,6 @@ class Connection:
         self.scope = trio.CancelScope()
         self.close_code: int | None = None
 
-    # -- memberships --------------------------------------------------------------
-
-    def membership(self, name: str) -> Membership | None:
-        """This connection on the topic ``name``, if it is on it."""
-        return self.memberships.get(name)
-
-    def join(
-        self,
-        topic: Topic,
-        room: RoomHandle | None = None,
-        client_id: str = "",
-        may_edit: bool = False,
-    ) -> None:
-        """Be on ``topic`` from now on (in ``room``, as ``client_id``)."""
-        topic.add(self)
-        self.memberships[topic.name] = Membership(topic, room, client_id, may_edit)
-
-    def leave(self, name: str) -> bool:
-        """Be off the topic ``name`` (and out of its room); False if not on it."""
-        membership = self.memberships.pop(name, None)
-        if membership is None:
-            return False
-        membership.topic.discard(self)
-        if membership.room is not None:
-            membership.room.leave_soon(self)
-        return True
-
     # -- sending ----------------------------------------------------------------
 
     def send_frame(self, frame: bytes) -> None:
@@ -168,9 +184,6 @@ class Connection:
         if self.state is not State.OPEN:
             return
         self._write(frame)
-
-    def send(self, message: ServerMessage) -> None:
-        self.send_frame(frames.text_frame(encode(message)))
 
     def _write(self, frame: bytes) -> None:
         if self.backlog is not None:

@@ -65,7 +65,7 @@ from ..ratelimit import KeyedBuckets, Network, client_address
 from ..store.receipts import Receipt, fingerprint, scope_of
 from .connection import Connection, State, send_short
 from .mailbox import FrameReply, error_message
-from .room import Join, OpRequest, PresenceUpdate, RoomHandle, room_limits
+from .room import Join, OpRequest, PresenceUpdate, RoomDoor, room_limits
 
 if TYPE_CHECKING:
     from ..config import Limits
@@ -310,13 +310,13 @@ class Gateway:
 
     async def _room(
         self, conn: Connection, key: str, action: Action, request_id: m.RequestId
-    ) -> RoomHandle:
+    ) -> RoomDoor:
         """A room the connection's principal may ``action``; to others it does not exist."""
         principal = conn.principal
         if principal is None:
             raise AuthError("rooms need a token: send hello with one first")
         try:
-            handle = await self.registry.room(key)
+            handle = await self.registry.reach_room(key)
         except DomainError:
             handle = None
         if handle is None or not principal.may(Action.READ, handle.org):
@@ -450,7 +450,7 @@ class Gateway:
 
     async def _joined_room(
         self, conn: Connection, key: str, *, edit: bool, request_id: m.RequestId
-    ) -> tuple[RoomHandle, str]:
+    ) -> tuple[RoomDoor, str]:
         """The room (and the connection's client id in it) for an edit or a presence.
 
         What was learnt at join is kept on the connection, so this costs no lookup.
@@ -470,7 +470,7 @@ class Gateway:
         if edit and not membership.may_edit:
             raise Forbidden("editing a room needs the role responder or higher")
         if membership.room.stopping:  # shutting down: the next actor, if any
-            membership.room = await self.registry.room(key)
+            membership.room = await self.registry.reach_room(key)
         return membership.room, membership.client_id
 
     async def _doc_op(self, conn: Connection, message: m.DocOp) -> None:

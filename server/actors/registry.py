@@ -45,7 +45,7 @@ from .base import BatchActor, Handle
 from .mailbox import Do, Future, Reply
 from .org import Observer, OrgActor, OrgHandle
 from .ownership import Elsewhere, Ownership
-from .room import RoomActor, RoomHandle, room_deleted_frame
+from .room import RoomActor, RoomDoor, RoomHandle, room_deleted_frame
 
 log = logging.getLogger(__name__)
 
@@ -66,6 +66,16 @@ class Forward(Protocol):
         origin: Origin | None,
         receipt: Receipt | None,
     ) -> None: ...
+
+
+class RoomsElsewhere(Protocol):
+    """Reaches rooms that another node runs (``cluster.rooms``)."""
+
+    async def reach(self, room_id: str, owner: str | None) -> RoomDoor:
+        """A door to the room ``owner`` runs."""
+
+    async def delete(self, room_id: str, owner: str | None, origin: Origin | None) -> None:
+        """Have ``owner`` delete the room."""
 
 
 class Registry:
@@ -102,6 +112,8 @@ class Registry:
         # Mirrors an organization another node runs, from its commits, until
         # nobody runs it any more (cluster.fanout); None: no following.
         self.follow: Callable[[OrgHandle], Awaitable[None]] | None = None
+        # Reaches the rooms other nodes run (cluster.rooms); None: this node alone.
+        self.elsewhere: RoomsElsewhere | None = None
         # Told the slug of an organization this node stops running or following,
         # among several nodes (the monitoring lets its monitors go).
         self.lost: list[Callable[[str], None]] = []
@@ -158,6 +170,16 @@ class Registry:
         handle = await self._get(f"room:{room_id}", lambda: RoomHandle(room_id, self.limits))
         assert isinstance(handle, RoomHandle)
         return handle
+
+    async def reach_room(self, room_id: str) -> RoomDoor:
+        """The room, wherever it runs: its handle when this node runs it (or
+        may start it), else, among several nodes, a door to the node that does."""
+        try:
+            return await self.room(room_id)
+        except Elsewhere as exc:
+            if self.elsewhere is None:
+                raise
+            return await self.elsewhere.reach(room_id, exc.owner)
 
     def loaded_room(self, room_id: str) -> RoomHandle | None:
         """The room's handle if its actor is running now (without starting it)."""
@@ -272,6 +294,8 @@ class Registry:
             if self.ownership is not None and isinstance(handle, OrgHandle):
                 for lost in self.lost:
                     lost(handle.slug)
+            if isinstance(handle, RoomHandle) and handle.deposed:
+                handle.disband("the room moved to another node; subscribe again")
             if lease is not None and self.ownership is not None and not handle.deposed:
                 with (
                     trio.CancelScope(shield=True),
@@ -462,11 +486,21 @@ class Registry:
             ) from None
         return meta.to_dict()
 
-    async def delete_room(self, room_id: str, origin: Origin | None = None) -> None:
+    async def delete_room(
+        self, room_id: str, origin: Origin | None = None, *, forwarded: bool = False
+    ) -> None:
         """Delete an ad-hoc room and its whole log. Its subscribers are told
-        (``room.deleted``); an incident's notes room stays with its incident."""
+        (``room.deleted``); an incident's notes room stays with its incident.
+        A room another node runs is deleted by that node (``forwarded``: this
+        node was asked by another, and does not ask a third)."""
         stream = f"room:{room_id}"
-        handle = await self.room(room_id)
+        try:
+            handle = await self.room(room_id)
+        except Elsewhere as exc:
+            if self.elsewhere is None or forwarded:
+                raise
+            await self.elsewhere.delete(room_id, exc.owner, origin)
+            return
         assert handle.meta is not None
         if handle.meta.incident is not None:
             raise Conflict(

@@ -26,7 +26,7 @@ import zlib
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from functools import partial
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 import orjson
 import trio
@@ -48,7 +48,8 @@ from .mailbox import Future, error_message
 from .topic import Topic
 
 if TYPE_CHECKING:
-    from .connection import Connection
+    from ..protocol.messages import ServerMessage
+    from .connection import Membership
 
 log = logging.getLogger(__name__)
 
@@ -69,12 +70,58 @@ def room_limits(limits: Limits) -> RoomLimits:
     )
 
 
+# -- who is in a room, and how a room is reached -----------------------------------
+
+
+class Peer(Protocol):
+    """A client in a room, as its actor sees it: a connection to this node
+    (:class:`~server.actors.connection.Connection`), or one to another node
+    (``server.cluster.rooms``)."""
+
+    @property
+    def state(self) -> State: ...
+
+    def membership(self, name: str) -> Membership | None: ...
+
+    def join(
+        self,
+        topic: Topic,
+        room: RoomDoor | None = None,
+        client_id: str = "",
+        may_edit: bool = False,
+    ) -> None: ...
+
+    def send(self, message: ServerMessage) -> None: ...
+
+    def send_frame(self, frame: bytes) -> None: ...
+
+    def close(self, code: int, reason: str = "") -> None: ...
+
+
+class RoomDoor(Protocol):
+    """A room as the gateway and the REST routes use it: its actor's handle
+    when this node runs it, else a way through to the node that does."""
+
+    key: str
+    meta: RoomMeta | None
+    stopping: bool
+
+    @property
+    def org(self) -> str: ...
+
+    async def put(self, message: RoomMessage) -> None: ...
+
+    async def read(self) -> dict[str, Any]: ...
+
+    def leave_soon(self, conn: Peer) -> None: ...
+
+
 # -- the inbox ------------------------------------------------------------------
 
 
 @dataclass(slots=True)
 class OpRequest:
-    conn: Connection | None
+    conn: Peer | None
     request_id: m.RequestId
     client_id: str
     client_op_id: int
@@ -85,7 +132,7 @@ class OpRequest:
 
 @dataclass(slots=True)
 class Join:
-    conn: Connection
+    conn: Peer
     request_id: m.RequestId
     since: int | None
     client_id: str
@@ -96,12 +143,12 @@ class Join:
 
 @dataclass(slots=True)
 class Leave:
-    conn: Connection
+    conn: Peer
 
 
 @dataclass(slots=True)
 class PresenceUpdate:
-    conn: Connection
+    conn: Peer
     request_id: m.RequestId
     rev: int | None
     selection: Selection | None
@@ -136,7 +183,7 @@ class Participant:
     name: str
     colour: str
     role: str
-    conn: Connection
+    conn: Peer
     selection: Selection | None = None
     status: str = "active"
 
@@ -180,18 +227,25 @@ class RoomHandle(Handle[RoomMessage]):
             request.reply.reject(error)
 
     async def read(self) -> dict[str, Any]:
-        """The committed text now: ``{"rev", "text"}``."""
+        """The committed text now, and who is here: ``{"rev", "text", "participants"}``."""
         future = Future()
         await self.put(Read(future))
         result: dict[str, Any] = await future.wait()
         return result
 
-    def leave_soon(self, conn: Connection) -> None:
+    def leave_soon(self, conn: Peer) -> None:
         """A subscriber's connection ended; the actor removes its participant."""
         try:
             self.inbox.send_nowait(Leave(conn))
         except (trio.WouldBlock, trio.ClosedResourceError):
             return  # busy or stopping: the sweep after its next batch catches it
+
+    def disband(self, reason: str) -> None:
+        """Close every participant's connection (the room stopped running
+        here for good): they reconnect and find it where it runs now."""
+        for participant in list(self.participants.values()):
+            participant.conn.close(CLOSE_GOING_AWAY, reason)
+        self.participants.clear()
 
     def presence(self, **news: Any) -> bytes:
         """A ``presence`` frame of this room."""
@@ -487,7 +541,13 @@ class RoomActor(BatchActor[RoomMessage]):
         elif isinstance(request, PresenceUpdate):
             self._presence(request)
         elif isinstance(request, Read):
-            request.reply.resolve({"rev": self.state.rev, "text": str(self.state.text)})
+            request.reply.resolve(
+                {
+                    "rev": self.state.rev,
+                    "text": str(self.state.text),
+                    "participants": [p.to_dict() for p in self.room.participants.values()],
+                }
+            )
 
     def _join(self, join: Join) -> None:
         conn, topic, room = join.conn, self.room.topic, self.room
@@ -528,7 +588,7 @@ class RoomActor(BatchActor[RoomMessage]):
         conn.join(topic, self.room, join.client_id, join.may_edit)
         self._broadcast(self.room.presence(participant=participant.to_dict()), skip=conn)
 
-    def _leave(self, conn: Connection) -> None:
+    def _leave(self, conn: Peer) -> None:
         for client_id, participant in list(self.room.participants.items()):
             if participant.conn is conn:
                 del self.room.participants[client_id]
@@ -580,7 +640,7 @@ class RoomActor(BatchActor[RoomMessage]):
         operation on it would be (``stale_revision``)."""
         update.conn.send(error_message(RoomError("stale_revision", why), update.request_id))
 
-    def _broadcast(self, frame: bytes, *, skip: Connection | None) -> None:
+    def _broadcast(self, frame: bytes, *, skip: Peer | None) -> None:
         for subscriber in self.room.topic.subscribers:
             if subscriber is not skip:
                 subscriber.send_frame(frame)

@@ -13,7 +13,7 @@ from typing import Any
 from quart import g, request
 from quart_trio import QuartTrio
 
-from ..actors.room import RoomHandle
+from ..actors.room import RoomDoor
 from ..auth import NEEDS_TOKEN, Action, Principal, Role, authorize, authorize_server
 from ..domain.schema import check_chars
 from ..errors import AuthError, NotFound
@@ -82,10 +82,10 @@ async def enforce() -> None:
         g.room = await _room(who, args["room_id"], entry.action)
 
 
-async def _room(who: Principal, room_id: str, action: Action) -> RoomHandle:
+async def _room(who: Principal, room_id: str, action: Action) -> RoomDoor:
     """A room ``who`` may ``action``; to others it does not exist."""
     try:
-        handle = await parts().registry.room(room_id)
+        handle = await parts().registry.reach_room(room_id)
     except NotFound:
         handle = None
     if handle is None or not who.may(Action.READ, handle.org):
@@ -108,9 +108,9 @@ def acting_role() -> Role:
     return found
 
 
-def room_of() -> RoomHandle:
+def room_of() -> RoomDoor:
     """The room the route names, found (and authorized) by :func:`enforce`."""
-    found: RoomHandle = g.room
+    found: RoomDoor = g.room
     return found
 
 

@@ -66,7 +66,7 @@ async def get_room(room_id: str) -> Response:
             **handle.meta.to_dict(),
             "rev": now["rev"],
             "length": len(now["text"]),
-            "participants": [p.to_dict() for p in handle.participants.values()],
+            "participants": now["participants"],
         }
     )
 
@@ -115,7 +115,7 @@ async def incident_notes(org: str, incident: str) -> Response:
     found = find_incident(state, incident)
     if found.notes_room is None:
         raise NotFound(f"incident {incident!r} has no notes room", field="incident")
-    handle = await parts().registry.room(found.notes_room)
+    handle = await parts().registry.reach_room(found.notes_room)
     now = await handle.read()
     notes = await texts_at(
         parts().store, found.notes_room, times=[u.created_at for u in found.updates]

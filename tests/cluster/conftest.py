@@ -11,7 +11,7 @@ from __future__ import annotations
 import itertools
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import pytest
@@ -23,7 +23,8 @@ from server.actors.registry import Registry
 from server.cluster.bus import Bus
 from server.cluster.fanout import Fanout
 from server.cluster.router import Router
-from server.config import Limits
+from server.config import Config, Limits
+from server.main import Server
 from server.store import Leases, Store
 
 
@@ -93,3 +94,29 @@ async def nodes(  # the two nodes "a" and "b", on one database and one NATS
             with trio.move_on_after(5):
                 await node.registry.shutdown()
         nursery.cancel_scope.cancel()
+
+
+# -- two whole servers ----------------------------------------------------------------
+
+SERVER_LIMITS = Limits(lease_seconds=4, lease_renew_seconds=0.5)
+
+
+@pytest.fixture
+async def servers(
+    config: Config, nats_server: NatsServer, nursery: trio.Nursery, tmp_path: Path
+) -> AsyncIterator[dict[str, Server]]:
+    """Nodes "a" and "b", whole servers in this process on one database and
+    one NATS; "a" starts first and runs the demo organization."""
+    made: dict[str, Server] = {}
+    for name in ("a", "b"):
+        node = replace(
+            config,
+            node_id=name,
+            nats=(nats_server.url,),
+            data_dir=tmp_path / name,
+            limits=SERVER_LIMITS,
+        )
+        made[name] = await nursery.start(Server(node).run)
+    yield made
+    for running in made.values():
+        await running.stop()
