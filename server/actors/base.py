@@ -64,6 +64,13 @@ class Handle(Generic[M]):
         # sent to it are forwarded there.
         self.following = False
         self.owner: str | None = None
+        self.look_now = trio.CancelScope()  # cancelled: the follower looks at the lease now
+        self.moved = trio.Event()  # set (and renewed) when following ends or its owner changes
+
+    def owner_changed(self) -> None:
+        """Wake whoever waits for this handle's owner to change."""
+        self.moved.set()
+        self.moved = trio.Event()
 
     def reopen(self) -> None:
         """A new inbox, for a handle whose actor stopped (it was deposed) and

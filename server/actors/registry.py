@@ -65,6 +65,8 @@ class Forward(Protocol):
         reply: Reply,
         origin: Origin | None,
         receipt: Receipt | None,
+        *,
+        again: bool = True,
     ) -> None: ...
 
 
@@ -255,6 +257,7 @@ class Registry:
                         await self.follow(handle)  # sets ready once loaded
                     finally:
                         handle.following = False
+                        handle.owner_changed()
                     if handle.stopping:
                         return
                     continue  # nobody runs it now: this node may take it over
@@ -392,12 +395,15 @@ class Registry:
         receipt: Receipt | None = None,
         *,
         forwarded: bool = False,
+        again: bool = True,
     ) -> None:
         """Queue a command; ``reply`` is answered once it is durable (or refused).
 
         Raises what the preflight refuses (a DomainError) before queueing. An
         organization another node runs gets the command forwarded, unless it
-        was ``forwarded`` here already (then: Elsewhere, ``unavailable``)."""
+        was ``forwarded`` here already (then: Elsewhere, ``unavailable``);
+        ``again``: the router may submit it once more if the owner turns out
+        to have let the organization go (see :meth:`recheck`)."""
         if self.preflight is not None:
             await self.preflight(command)
         with trio.move_on_after(self.limits.database_seconds) as scope:
@@ -412,7 +418,7 @@ class Registry:
                 if owner is not None:
                     if forwarded or self.forward is None:
                         raise Elsewhere(f"org:{slug}", owner)
-                    self.forward(owner, slug, command, author, reply, origin, receipt)
+                    self.forward(owner, slug, command, author, reply, origin, receipt, again=again)
                     return
                 try:
                     await handle.put(Do(command, author, reply, origin, receipt))
@@ -421,6 +427,30 @@ class Registry:
                     continue  # it stopped meanwhile; the next lookup starts another
         if scope.cancelled_caught:
             reply.reject(Unavailable(f"organization {slug!r} is too busy; try again"))
+
+    async def recheck(self, slug: str, owner: str) -> bool:
+        """``owner`` does not answer: whether it has let the organization go
+        (a node stopping releases its leases; a dead one's run out). If so,
+        this node's follower stops following it now rather than at its next
+        look, and this returns once the organization is taken over (here or by
+        another node), so that a command can be submitted again at once."""
+        handle = self._handles.get(f"org:{slug}")
+        if self.ownership is None or not isinstance(handle, OrgHandle):
+            return False
+        if not (handle.following and handle.owner == owner):
+            return True  # it has moved already
+        try:
+            holder = await self.ownership.leases.holder(handle.stream)
+        except StoreError:
+            return False
+        if holder is not None and holder.owner == owner:
+            return False  # still its: it is away, not gone
+        handle.look_now.cancel()
+        with trio.move_on_after(self.limits.database_seconds):
+            while handle.following and handle.owner == owner and not handle.stopping:
+                await handle.moved.wait()
+            return True
+        return False
 
     async def execute(
         self,

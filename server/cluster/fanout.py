@@ -111,7 +111,8 @@ class Fanout:
             epoch = self.bus.epoch
             last_asked = trio.current_time()
             while not handle.stopping:  # (the registry shutting down)
-                with trio.move_on_after(limits.lease_renew_seconds):
+                handle.look_now = trio.move_on_after(limits.lease_renew_seconds)
+                with handle.look_now:
                     try:
                         message = await sub.receive()
                     except SlowConsumer:
@@ -166,6 +167,7 @@ class Fanout:
             holder = await self.ownership.leases.holder(handle.stream)
         except StoreError:
             return True
-        if holder is not None:
+        if holder is not None and holder.owner != handle.owner:
             handle.owner = holder.owner
+            handle.owner_changed()
         return holder is not None and holder.owner != self.ownership.node

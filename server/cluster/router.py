@@ -21,7 +21,9 @@ not yet expired) is ``unavailable`` at once: nothing was done.
 from __future__ import annotations
 
 import logging
+from collections.abc import Awaitable, Callable
 from dataclasses import asdict
+from functools import partial
 from typing import Any
 
 import orjson
@@ -83,8 +85,13 @@ class Router:
         reply: Reply,
         origin: Origin | None,
         receipt: Receipt | None,
+        *,
+        again: bool = True,
     ) -> None:
-        """Send ``command`` to ``owner``; ``reply`` gets its answer."""
+        """Send ``command`` to ``owner``; ``reply`` gets its answer. If the
+        owner does not answer because it let the organization go (a node
+        stopping), the command is submitted ``again``, once, to whoever
+        runs it now (this node, or another)."""
         assert self._nursery is not None
         name, data = to_wire(command)
         request = {
@@ -95,12 +102,30 @@ class Router:
             "origin": None if origin is None else asdict(origin),
             "receipt": None if receipt is None else asdict(receipt),
         }
-        self._nursery.start_soon(self._forward, owner, slug, orjson.dumps(request), reply)
+        resubmit = None
+        if again:
+            resubmit = partial(
+                self.registry.submit, slug, command, author, reply, origin, receipt, again=False
+            )
+        self._nursery.start_soon(self._forward, owner, slug, orjson.dumps(request), reply, resubmit)
 
-    async def _forward(self, owner: str, slug: str, payload: bytes, reply: Reply) -> None:
+    async def _forward(
+        self,
+        owner: str,
+        slug: str,
+        payload: bytes,
+        reply: Reply,
+        resubmit: Callable[[], Awaitable[None]] | None,
+    ) -> None:
         try:
             answer = orjson.loads(await self.bus.request(subject(owner), payload, self.bound))
         except NoResponders:
+            if resubmit is not None and await self.registry.recheck(slug, owner):
+                try:
+                    await resubmit()
+                except PeerError as exc:
+                    reply.reject(exc)
+                return
             reply.reject(
                 Unavailable(
                     f"organization {slug!r} is run by node {owner!r}, which does not answer"

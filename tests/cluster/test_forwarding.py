@@ -91,3 +91,22 @@ async def test_a_forwarded_command_is_not_forwarded_again(nodes: dict[str, Node]
     with pytest.raises(Elsewhere) as told:
         await nodes["b"].registry.execute("acme", c.CreateService(name="Web"), "x", forwarded=True)
     assert told.value.owner == "a"
+
+
+async def test_a_command_for_an_owner_that_let_go_runs_where_the_organization_is_now(
+    nodes: dict[str, Node],
+) -> None:
+    """The owner stopped (its leases released) before the other node's
+    follower noticed: the command is not refused, it runs on the node that
+    takes the organization over, once."""
+    await owned_by_a(nodes)
+    a, b = nodes["a"], nodes["b"]
+    await b.registry.org("acme")  # b follows a
+    a.router_scope.cancel()
+    await a.router_done.wait()
+    await a.registry.shutdown()  # lets its leases go
+    result = await b.registry.execute("acme", c.CreateService(name="Web"), "x")
+    handle = await b.registry.org("acme")
+    assert not handle.following
+    assert [s.name for s in handle.state.services.values()].count("Web") == 1
+    assert handle.state.services[result["id"]].name == "Web"
