@@ -23,7 +23,7 @@ import enum
 import itertools
 import math
 import random
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -128,14 +128,17 @@ class Client:
 
     def __init__(
         self,
-        url: str,
+        url: str | Sequence[str],
         token: str | None,
         backoff: Backoff,
         *,
         request_timeout: float = 15.0,
         seed: int | None = None,
     ) -> None:
-        self.url = url
+        self.urls = [url] if isinstance(url, str) else list(url)
+        if not self.urls:
+            raise ValueError("give at least one server URL")
+        self.url = self.urls[0]  # the one connected to, or tried next
         self.token = token
         self.backoff = backoff
         self.request_timeout = request_timeout
@@ -193,7 +196,7 @@ class Client:
             except SwitchboardError as exc:
                 if exc.code in ("unauthorized", "forbidden"):
                     self._fatal = exc  # retrying will not help
-                else:
+                elif exc.code != "unavailable":  # (a topic between nodes: try again)
                     raise
             finally:
                 self._ws = None
@@ -209,6 +212,8 @@ class Client:
                     raise self._fatal
                 return
             self._set_state(State.RECONNECTING)
+            # The next server, if several were given: the one just lost may be down.
+            self.url = self.urls[(self.urls.index(self.url) + 1) % len(self.urls)]
             await trio.sleep(self.backoff.delay(attempt, self._rng))
             attempt += 1
         self._set_state(State.CLOSED)
@@ -232,6 +237,8 @@ class Client:
                 message["since"] = sub.seq
             await ws.send_message(orjson.dumps(message).decode())
             answer = await self._raw_reply(ws, f"resub:{topic}")
+            if answer.get("type") == "error" and answer.get("code") == "unavailable":
+                raise error_from(answer)  # (moving between nodes): reconnect, resume later
             if answer.get("type") == "error":
                 sub._send.close()
                 self._subscriptions.pop(topic, None)
@@ -462,7 +469,7 @@ for _name in COMMANDS:
 
 @asynccontextmanager
 async def connect(
-    url: str,
+    url: str | Sequence[str],
     token: str | None = None,
     *,
     backoff: Backoff | None = None,
@@ -473,10 +480,14 @@ async def connect(
 
     Returns once connected (raises if the first connection fails for good:
     a refused token, or ``max_attempts`` spent). Reconnects on its own after.
+    Several URLs (the nodes of a cluster) are tried in turn: each
+    reconnection goes to the next one, and subscriptions resume there.
     """
-    if url.startswith("http"):
-        url = url.replace("http", "ws", 1).rstrip("/") + "/ws"
-    client = Client(url, token, backoff or Backoff(), request_timeout=request_timeout, seed=seed)
+    urls = [url] if isinstance(url, str) else list(url)
+    urls = [
+        u.replace("http", "ws", 1).rstrip("/") + "/ws" if u.startswith("http") else u for u in urls
+    ]
+    client = Client(urls, token, backoff or Backoff(), request_timeout=request_timeout, seed=seed)
     try:
         async with trio.open_nursery() as nursery:
             await nursery.start(client._run)
