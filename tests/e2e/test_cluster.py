@@ -1,6 +1,7 @@
 """Three node processes on one PostgreSQL and one NATS: writes through any
-node, subscribers on every node, the owner of the organization killed with
-SIGKILL, then its successor paused with SIGSTOP past its lease."""
+node, subscribers on every node, a room edited through a node that does not
+run it, the owner of the organization and the room killed with SIGKILL, then
+its successor paused with SIGSTOP past its lease."""
 
 from __future__ import annotations
 
@@ -8,13 +9,16 @@ import os
 import signal
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import httpx
 import pytest
 import trio
 from nats_support import started
-from support import Api, ServerProcess, admin_token, eventually, open_ws
+from support import Api, ServerProcess, admin_token, eventually, open_ws, shown, token
+from switchboard_client import connect
+from switchboard_client.client import Backoff
 
 from server.store import Store
 
@@ -59,9 +63,51 @@ class Watcher:
                 await trio.sleep(0.2)  # a client's pause before reconnecting: the scenario
 
 
-async def owner(store: Store) -> str:
+class Typist:
+    """Types numbered words at the end of a room through the bundled client,
+    given every node's URL (the first one it is given a node that does not
+    run the room); keeps the words the room acknowledged."""
+
+    def __init__(self, urls: list[str], room: str) -> None:
+        self.urls = urls
+        self.room = room
+        self.acked: list[str] = []
+        self.connects = 0
+
+    async def run(self, *, task_status: trio.TaskStatus[None]) -> None:
+        backoff = Backoff(base=0.1, cap=1.0)
+        async with connect(self.urls, token("demo", "responder"), backoff=backoff) as client:
+            room = await client.join_room(self.room, name="Typist")
+            task_status.started()
+            for n in range(10_000):
+                word = f"w{n};"
+                await room.insert(len(room.text), word)
+                with trio.fail_after(BOUND):
+                    await room.flush()
+                if word in room.text:  # (a reset to the room's text would drop it)
+                    self.acked.append(word)
+                self.connects = client.connects
+                await trio.sleep(0.05)
+
+
+async def anchor(url: str, room: str, *, task_status: trio.TaskStatus[None]) -> None:
+    """A client in the room on ``url``, which then runs it; stays until its node dies."""
+    try:
+        async with open_ws(url) as ws:
+            await ws.hello(token("demo", "responder"))
+            joined = await ws.request(
+                {"type": "subscribe", "topic": f"room:{room}", "client_id": "anchor-01"}
+            )
+            assert joined["type"] == "subscribed", joined
+            task_status.started()
+            await trio.sleep_forever()
+    except OSError:  # its node died under it
+        pass
+
+
+async def owner(store: Store, stream: str = "org:demo") -> str:
     rows = await store.fetch(
-        "SELECT owner FROM leases WHERE stream = 'org:demo' AND expires_at > clock_timestamp()"
+        "SELECT owner FROM leases WHERE stream = $1 AND expires_at > clock_timestamp()", stream
     )
     return str(rows[0]["owner"]) if rows else ""
 
@@ -119,6 +165,28 @@ async def test_a_node_dies_and_another_pauses_and_nothing_is_lost_or_doubled(
             assert await write(apis["abc"[n % 3]], n), n
             acked += 1
 
+        # The organization's node runs the incident's notes room too (a client
+        # there joined first); the typist's node passes it through.
+        runs = await owner(store)
+        incident = await apis[runs].ok("POST", f"{ORG}/incidents", {"name": "Edge down"}, 201)
+        room = incident["notes_room"]
+        await nursery.start(anchor, nodes[runs].base_url, room)
+        assert await owner(store, f"room:{room}") == runs
+        others = [n.base_url for name, n in nodes.items() if name != runs]
+        typist = Typist([*others, nodes[runs].base_url], room)
+        await nursery.start(typist.run)
+        await eventually(lambda: len(typist.acked) >= 5, "words typed through another node")
+
+        # A maintenance that starts while the owner is dead and ends after:
+        # the node that adopts the organization runs its timers unasked.
+        now = datetime.now(UTC)
+        window = {
+            "name": "Failover window",
+            "scheduled_for": (now + timedelta(seconds=3)).isoformat(),
+            "scheduled_until": (now + timedelta(seconds=16)).isoformat(),
+        }
+        maintenance = await apis["a"].ok("POST", f"{ORG}/maintenances", window, 201)
+
         # Kill the owner; writes through the others come back once its lease runs out.
         dead = await owner(store)
         assert dead in nodes
@@ -172,4 +240,32 @@ async def test_a_node_dies_and_another_pauses_and_nothing_is_lost_or_doubled(
         for watcher in watchers:
             assert watcher.seqs == list(range(watcher.seqs[0], top + 1)), watcher.seqs
         assert any(w.moves for w in watchers)  # those on the dead node moved
+
+        # The maintenance started and ended by itself, on the nodes that lived.
+        done = await shown(
+            apis[last],
+            f"{ORG}/maintenances/{maintenance['id']}",
+            lambda m: m["status"] == "completed",
+            within=BOUND,
+        )
+        moves = [(u["status"], u["author"]) for u in done["updates"]]
+        assert moves == [
+            ("scheduled", "admin-tester"),
+            ("in_progress", "system"),  # by the timer, on whichever node ran it then
+            ("completed", "system"),
+        ]
+        late = [
+            datetime.fromisoformat(done[got]) - datetime.fromisoformat(done[due])
+            for got, due in (("started_at", "scheduled_for"), ("completed_at", "scheduled_until"))
+        ]
+        print(f"maintenance started {late[0]} after its time, completed {late[1]} after")
+
+        # Every word the room acknowledged is in its text once, though the node
+        # that ran it died: the typist moved and went on.
+        typed = len(typist.acked)
+        await eventually(lambda: len(typist.acked) > typed, "more words after the moves")
+        async with Api.open(nodes[last].base_url, admin_token("demo")) as api:
+            text = (await api.ok("GET", f"/api/v1/rooms/{room}/text"))["text"]
+        assert all(text.count(word) == 1 for word in typist.acked), (typist.acked, text)
+        assert typist.connects > 1
         nursery.cancel_scope.cancel()
