@@ -1,10 +1,13 @@
 """Two whole nodes (servers in this process) on one PostgreSQL and one NATS
-server, which is killed and started again on the same port.
+server, which is killed and started again on the same port (or one node
+alone is cut off from it, through a relay).
 
 While NATS is away, each node goes on serving what it runs, to its own
 subscribers; what must be forwarded, or followed first, is refused with
-``unavailable`` (never a hang), and ``/ready`` says ``503``; when NATS is
-back, ``/ready`` says ``200`` again, and forwarding and following work.
+``unavailable`` (never a hang), and ``/ready`` says ``503``. When NATS is
+back, ``/ready`` says ``200``, followers read the commits they missed from
+the event log with no new commit needed (their subscribers get each once, in
+order), and forwarding works again.
 """
 
 from __future__ import annotations
@@ -17,7 +20,7 @@ from typing import Any
 import httpx
 import pytest
 import trio
-from nats_support import BOUND, NatsServer, start_nodes, stop_nodes
+from nats_support import BOUND, NatsServer, Relay, start_nodes, stop_nodes
 from support import Api, Ws, admin_token, eventually, open_ws, sql, token
 
 from server.actors.registry import Registry
@@ -92,6 +95,15 @@ async def heard(ws: Ws, server: Server) -> list[dict[str, Any]]:
     while not got or got[-1]["seq"] < top:
         got.append(await ws.event(topic="status:demo"))
     return got
+
+
+async def accepted(api: Api, n: int) -> bool:
+    return await change(api, n) == 200
+
+
+def in_order(events: list[dict[str, Any]], after: int) -> bool:
+    """Whether ``events`` are the ones right after seq ``after``, each once."""
+    return [e["seq"] for e in events] == list(range(after + 1, after + 1 + len(events)))
 
 
 def statuses(events: list[dict[str, Any]]) -> list[str]:
@@ -197,3 +209,84 @@ async def test_a_node_deposed_while_nats_is_away_keeps_its_subscribers_and_follo
         await eventually(forwarded, "a write through b")
         after = await on_b.event(topic="status:acme")
         assert after["seq"] == made["seq"] + 1 and after["data"]["service"]["name"] == "DB"
+
+
+async def test_after_nats_returns_the_follower_catches_up_and_forwards_again(
+    servers: dict[str, Server], nats_server: NatsServer
+) -> None:
+    a, b = servers["a"], servers["b"]
+    async with (
+        apis(servers, admin_token()) as (via_a, via_b),
+        open_ws(b.base_url) as on_b,
+    ):
+        subscribed = await on_b.subscribe("status:demo")
+        assert await change(via_b, 0) == 200
+        before = await heard(on_b, a)
+        assert in_order(before, subscribed["seq"])
+
+        await kill(nats_server, via_a, via_b)
+        for n in range(1, 6):  # missed by b: nothing reaches it
+            assert await change(via_a, n) == 200
+        await nats_server.start()
+
+        # No new write is needed: b reads what it missed from the log.
+        missed = await heard(on_b, a)
+        assert in_order(missed, before[-1]["seq"])
+        assert statuses(missed) == [STATUSES[n % 4] for n in range(1, 6)]
+        owner, follower = await registry(a).org("demo"), await registry(b).org("demo")
+        assert follower.following and follower.state.version == owner.state.version
+
+        # Forwarding works again; b's subscriber hears it right after the
+        # rest (anything told twice would come before it).
+        await eventually(lambda: accepted(via_b, 6), "a write through b")
+        after = await heard(on_b, a)
+        assert in_order(after, missed[-1]["seq"])
+        assert statuses(after) == [STATUSES[6 % 4]]
+
+
+@pytest.fixture
+async def relay(nats_server: NatsServer, nursery: trio.Nursery) -> Relay:
+    found = Relay(nats_server)
+    await nursery.start(found.serve)
+    return found
+
+
+@pytest.fixture
+async def apart(
+    config: Config, nats_server: NatsServer, relay: Relay, tmp_path: Path, nursery: trio.Nursery
+) -> AsyncIterator[dict[str, Server]]:
+    """Nodes ``a``, reaching NATS through ``relay`` (to be cut off alone), and ``b``."""
+    made = await start_nodes(config, {"a": relay.url, "b": nats_server.url}, tmp_path, nursery)
+    yield made
+    await stop_nodes(made)
+
+
+async def test_when_only_the_owner_is_cut_off_its_followers_catch_up_after(
+    apart: dict[str, Server], relay: Relay
+) -> None:
+    """The other nodes see no reconnection of their own: the owner, back,
+    tells them it has commits they may have missed."""
+    a, b = apart["a"], apart["b"]
+    async with (
+        apis(apart, admin_token()) as (via_a, via_b),
+        open_ws(b.base_url) as on_b,
+    ):
+        await on_b.subscribe("status:demo")
+        assert await change(via_b, 0) == 200
+        before = await heard(on_b, a)
+
+        relay.cut()
+        await eventually(lambda: all_say(503, via_a), "503 on a")
+        assert await ready(via_b) == 200  # b is connected; a is not
+        for n in range(1, 4):
+            assert await change(via_a, n) == 200
+        # Nothing answers for a on NATS.
+        await unavailable(via_b.patch(f"{ORG}/services/website", {"status": "major_outage"}))
+        relay.mend()
+
+        missed = await heard(on_b, a)  # with no new write
+        assert in_order(missed, before[-1]["seq"])
+        assert statuses(missed) == list(STATUSES[1:4])
+        await eventually(lambda: accepted(via_b, 4), "a write through b")
+        after = await heard(on_b, a)
+        assert in_order(after, missed[-1]["seq"]) and statuses(after) == [STATUSES[0]]
