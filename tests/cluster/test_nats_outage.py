@@ -7,7 +7,8 @@ subscribers; what must be forwarded, or followed first, is refused with
 ``unavailable`` (never a hang), and ``/ready`` says ``503``. When NATS is
 back, ``/ready`` says ``200``, followers read the commits they missed from
 the event log with no new commit needed (their subscribers get each once, in
-order), and forwarding works again.
+order), forwarding works again, and a change of identities made meanwhile
+reaches the other node.
 """
 
 from __future__ import annotations
@@ -244,6 +245,25 @@ async def test_after_nats_returns_the_follower_catches_up_and_forwards_again(
         assert statuses(after) == [STATUSES[6 % 4]]
 
 
+async def test_a_directory_change_made_while_nats_is_away_reaches_the_other_node(
+    servers: dict[str, Server], nats_server: NatsServer
+) -> None:
+    a, b = servers["a"], servers["b"]
+    async with Api.open(a.base_url, admin_token()) as via_a, Api.open(b.base_url) as anon_b:
+        await kill(nats_server, via_a, anon_b)
+        made = await via_a.ok("POST", f"{ORG}/tokens", {"name": "ci", "role": "viewer"}, 201)
+        secret = made["token"]
+        headers = {"Authorization": f"Bearer {secret}"}
+        assert (await anon_b.get(ORG, headers=headers)).status_code == 401  # not yet known
+
+        await nats_server.start()
+
+        async def known() -> bool:
+            return (await anon_b.get(ORG, headers=headers)).status_code == 200
+
+        await eventually(known, "b to know the token made meanwhile")
+
+
 @pytest.fixture
 async def relay(nats_server: NatsServer, nursery: trio.Nursery) -> Relay:
     found = Relay(nats_server)
@@ -290,3 +310,21 @@ async def test_when_only_the_owner_is_cut_off_its_followers_catch_up_after(
         await eventually(lambda: accepted(via_b, 4), "a write through b")
         after = await heard(on_b, a)
         assert in_order(after, missed[-1]["seq"]) and statuses(after) == [STATUSES[0]]
+
+
+async def test_a_directory_change_on_a_node_cut_off_alone_reaches_the_others_after(
+    apart: dict[str, Server], relay: Relay
+) -> None:
+    a, b = apart["a"], apart["b"]
+    async with Api.open(a.base_url, admin_token()) as via_a, Api.open(b.base_url) as anon_b:
+        relay.cut()
+        await eventually(lambda: all_say(503, via_a), "503 on a")
+        made = await via_a.ok("POST", f"{ORG}/tokens", {"name": "ci", "role": "viewer"}, 201)
+        headers = {"Authorization": f"Bearer {made['token']}"}
+        assert (await anon_b.get(ORG, headers=headers)).status_code == 401
+        relay.mend()
+
+        async def known() -> bool:
+            return (await anon_b.get(ORG, headers=headers)).status_code == 200
+
+        await eventually(known, "b to know the token made on a meanwhile")
