@@ -23,7 +23,9 @@ run: venv
 cluster: venv
 	$(BIN)/python -m server.cluster.local
 
+# Chromium, its emoji font and the browser tests' npm packages, when missing.
 test: venv
+	tests/setup-system
 	$(BIN)/pytest $(PYTEST_ARGS)
 
 lint: venv
