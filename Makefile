@@ -8,10 +8,11 @@ DATA   ?= .switchboard
 
 .PHONY: run test venv lint bench clean cluster
 
+# Quietly: the build backend's notices about editable installs are not news.
 $(BIN)/.installed: pyproject.toml clients/python/pyproject.toml
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[test]' -e clients/python
+	PYTHONWARNINGS=ignore $(BIN)/pip install --quiet --upgrade pip
+	PYTHONWARNINGS=ignore $(BIN)/pip install --quiet -e '.[test]' -e clients/python
 	touch $@
 
 venv: $(BIN)/.installed
