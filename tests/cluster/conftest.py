@@ -17,13 +17,15 @@ from pathlib import Path
 import pytest
 import trio
 from nats_support import NatsServer, started
+from support import TEST_SECRET
 
 from server.actors.ownership import Ownership
 from server.actors.registry import Registry
 from server.cluster.bus import Bus
 from server.cluster.fanout import Fanout
 from server.cluster.router import Router
-from server.config import Limits
+from server.config import Config, Limits
+from server.main import Server
 from server.store import Leases, Store
 
 
@@ -93,3 +95,35 @@ async def nodes(  # the two nodes "a" and "b", on one database and one NATS
             with trio.move_on_after(5):
                 await node.registry.shutdown()
         nursery.cancel_scope.cancel()
+
+
+# -- two whole servers --------------------------------------------------------------------
+
+
+@pytest.fixture
+async def servers(
+    database_url: str, nats_server: NatsServer, tmp_path: Path, nursery: trio.Nursery
+) -> AsyncIterator[dict[str, Server]]:
+    """Two whole servers in this process, nodes "a" and "b" on one database and
+    one NATS; "a" made the demo organization and runs it. Their own probes
+    check from the regions "zone-a" and "zone-b"."""
+    made: dict[str, Server] = {}
+    for name in ("a", "b"):
+        config = Config(
+            host="127.0.0.1",
+            port=0,
+            data_dir=tmp_path / name,
+            database_url=database_url,
+            secret=TEST_SECRET,
+            demo=name == "a",
+            limits=Limits(lease_renew_seconds=0.5),
+            check_networks="any",
+            region=f"zone-{name}",
+            nats=(nats_server.url,),
+            node_id=name,
+        )
+        made[name] = await nursery.start(Server(config).run)
+    yield made
+    for server in made.values():
+        with trio.move_on_after(30):
+            await server.stop()
