@@ -37,6 +37,7 @@ remembered there, so a batch sent again to any node counts once.
 from __future__ import annotations
 
 import logging
+import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -473,8 +474,11 @@ class Monitoring:
         feed = self.feeds.get(region)
         if feed is None:
             assigned = {mon.id: (org, mon) for org, mon in self.assignments(region)}
+            # Numbered from a start of its own, so that a probe coming from another
+            # node, or from before a restart, gets a snapshot, not these events.
+            start = secrets.randbits(32) << 20
             feed = self.feeds[region] = ProbeFeed(
-                Topic(f"probe:{region}", ring_size=PROBE_RING), assigned, {}
+                Topic(f"probe:{region}", ring_size=PROBE_RING, seq=start), assigned, {}
             )
         return feed
 

@@ -16,7 +16,7 @@ import httpx
 import pytest
 import trio
 from nats_support import BOUND, NatsServer
-from support import TOKENS, Api, admin_token, eventually, shown, token
+from support import TOKENS, Api, admin_token, eventually, open_ws, shown, token
 from switchboard_client import connect
 from switchboard_client.errors import SwitchboardError
 
@@ -144,6 +144,14 @@ async def test_a_probe_on_either_node_is_given_every_monitor_of_its_region(
             await api["a"].ok("PATCH", f"{ORG}/monitors/Later", {"paused": True})
             event = await next_event(feed)
             assert event.name == "monitor.unassigned" and event.data == {"id": later["id"]}
+            seen = feed.seq
+        # Moved to a with b's ``since``: each node numbers its events its own way,
+        # so the probe gets a snapshot there, never a's events as if they were b's.
+        async with open_ws(servers["a"].base_url) as ws:
+            await ws.hello(TOKENS.issue_probe("eu-west"))
+            moved = await ws.subscribe("probe:eu-west", since=seen)
+            assert not moved["resumed"]
+            assert [m["monitor"]["name"] for m in moved["snapshot"]["monitors"]] == ["Europe"]
 
 
 async def test_a_batch_is_counted_on_the_nodes_that_run_its_monitors(
