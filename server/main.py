@@ -30,6 +30,7 @@ from .clock import Clock
 from .cluster.bus import Bus
 from .cluster.fanout import Fanout
 from .cluster.identity import IdentitySync
+from .cluster.monitors import MonitorRelay
 from .cluster.rooms import RoomRelay
 from .cluster.router import Router
 from .config import Config
@@ -128,6 +129,9 @@ class Server:
                     probe=Probe(rule) if config.probe else None,
                 )
                 await nursery.start(self.monitoring.run)
+                if bus is not None and ownership is not None:
+                    relay = MonitorRelay(bus, self.registry, self.monitoring, ownership.node)
+                    await nursery.start(relay.run)
                 self.registry.preflight = functools.partial(_preflight, rule)
                 self.gateway.monitoring = self.monitoring
                 self.notifier = _notifier(config, store, self.base_url, secret, self.clock)

@@ -84,8 +84,9 @@ class ProbeTopics(Protocol):
     ) -> None:
         """A probe of ``region`` subscribes (answered on ``conn``)."""
 
-    def probe_report(self, region: str, data: Any) -> dict[str, Any]:
-        """A probe's ``probe.report`` data; ValidationError if it is malformed."""
+    async def probe_report(self, region: str, data: Any) -> dict[str, Any]:
+        """A probe's ``probe.report`` data; ValidationError if it is malformed,
+        Unavailable (or OutcomeUnknown) if some of it could not be counted now."""
 
 
 @dataclass(slots=True)
@@ -381,7 +382,7 @@ class Gateway:
             raise ProtocolError("invalid_field", "a command needs an id", field="id")
         topic = parse_topic(message.topic, id=message.id)
         if topic.kind == "probe":
-            self._probe_report(conn, topic.key, message)
+            await self._probe_report(conn, topic.key, message)
             return
         if topic.kind != "org":
             raise ProtocolError(
@@ -431,7 +432,7 @@ class Gateway:
         assert self.monitoring is not None  # checked by _probe_region
         return self.monitoring
 
-    def _probe_report(self, conn: Connection, region: str, message: m.Command) -> None:
+    async def _probe_report(self, conn: Connection, region: str, message: m.Command) -> None:
         self._probe_region(conn, region, message.id)
         if message.name != "probe.report":
             raise ProtocolError(
@@ -441,7 +442,7 @@ class Gateway:
                 field="name",
             )
         try:
-            result = self._probes().probe_report(region, message.data)
+            result = await self._probes().probe_report(region, message.data)
         except ValidationError as exc:
             raise ProtocolError(
                 "invalid_field", exc.message, id=message.id, field=exc.field

@@ -67,12 +67,18 @@ class OrgHandle(Handle[Do]):
     kind = "org"
 
     def __init__(
-        self, slug: str, limits: Limits, base_url: str, observers: Sequence[Observer] = ()
+        self,
+        slug: str,
+        limits: Limits,
+        base_url: str,
+        observers: Sequence[Observer] = (),
+        mirrors: Sequence[Observer] = (),
     ) -> None:
         super().__init__(slug, limits)
         self.slug = slug
         self.base_url = base_url
-        self.observers = observers
+        self.observers = observers  # told of the states it commits, on the node that runs it
+        self.mirrors = mirrors  # told of the states it follows, on the other nodes
         self.committed: OrgState | None = None
         self._cache: dict[Any, bytes] = {}
         self._cache_version = -1
@@ -130,9 +136,8 @@ class OrgHandle(Handle[Do]):
                 public.append((event.public_seq, frame))
         org.publish(members)
         status.publish(public)
-        if self.following:  # the owner's node tells its observers
-            return
-        for observe in self.observers:
+        # The owner's node tells its observers; a follower, its mirrors.
+        for observe in self.mirrors if self.following else self.observers:
             observe(self.slug, state, events)
 
     def restore_topics(self, loaded: Loaded, state: OrgState) -> None:

@@ -101,6 +101,9 @@ class Registry:
         self._handles: dict[str, Handle[Any]] = {}  # by stream id
         self._deleting: set[str] = set()  # streams being deleted: no actor may start
         self.observers: list[Observer] = []  # see OrgHandle.publish
+        # Told of each state a follower applies (an organization another node
+        # runs), as observers are of the states this node commits.
+        self.mirrors: list[Observer] = []
         # Checks a command needs that take I/O (a monitor's target resolved against
         # the network rule), run before it is queued, by every door alike.
         self.preflight: Callable[[Any], Awaitable[None]] | None = None
@@ -129,11 +132,7 @@ class Registry:
         async with trio.open_nursery() as nursery:
             self._nursery = nursery
             for stream, _ in await self.store.wakeups("org"):
-                self._start(
-                    OrgHandle(
-                        stream.removeprefix("org:"), self.limits, self.base_url, self.observers
-                    )
-                )
+                self._start(self._org_handle(stream.removeprefix("org:")))
             if self.ownership is not None:
                 nursery.start_soon(self._adopt, self.ownership)
             task_status.started()
@@ -160,13 +159,27 @@ class Registry:
 
     async def org(self, slug: str) -> OrgHandle:
         """The handle of a live, loaded organization; NotFound if there is none."""
-        handle = await self._get(
-            f"org:{slug}", lambda: OrgHandle(slug, self.limits, self.base_url, self.observers)
-        )
+        handle = await self._get(f"org:{slug}", lambda: self._org_handle(slug))
         assert isinstance(handle, OrgHandle)
         if handle.state.deleted:
             raise NotFound(f"organization {slug!r} was deleted", field="org")
         return handle
+
+    def _org_handle(self, slug: str) -> OrgHandle:
+        return OrgHandle(slug, self.limits, self.base_url, self.observers, self.mirrors)
+
+    async def locate(self, slug: str) -> tuple[OrgHandle | None, str | None]:
+        """Where ``slug`` runs: ``(handle, None)`` when this node runs it (it
+        takes the organization's lease first if nobody holds it), ``(handle or
+        None, node)`` when another node does. Elsewhere when another node holds
+        it and which is not known; NotFound when there is no such organization."""
+        try:
+            handle = await self.org(slug)
+        except Elsewhere as exc:
+            if exc.owner is None:
+                raise
+            return None, exc.owner
+        return handle, handle.owner if handle.following else None
 
     async def room(self, room_id: str) -> RoomHandle:
         """The handle of a live, loaded room; NotFound if there is none."""
@@ -436,18 +449,13 @@ class Registry:
             await self.preflight(command)
         with trio.move_on_after(self.limits.database_seconds) as scope:
             while True:
-                try:
-                    handle = await self.org(slug)
-                    owner = handle.owner if handle.following else None
-                except Elsewhere as exc:
-                    owner = exc.owner
-                    if owner is None:
-                        raise
+                handle, owner = await self.locate(slug)
                 if owner is not None:
                     if forwarded or self.forward is None:
                         raise Elsewhere(f"org:{slug}", owner)
                     self.forward(owner, slug, command, author, reply, origin, receipt, again=again)
                     return
+                assert handle is not None
                 try:
                     await handle.put(Do(command, author, reply, origin, receipt))
                     return

@@ -24,8 +24,10 @@ them to its own subscribers.
   ``Limits.lease_renew_seconds``, message or not) makes it read what it
   missed from the event log instead: never a gap, never a duplicate.
 * It follows while someone is subscribed to the organization on this node or
-  asked for it lately (``Limits.actor_idle_seconds``), and while the owner's
-  lease lasts: checked every ``Limits.lease_renew_seconds``. When nobody
+  asked for it lately (``Limits.actor_idle_seconds``), or while it has
+  monitors (every node gives the probes connected to it their monitors, see
+  :mod:`.monitors`), and while the owner's lease lasts: checked every
+  ``Limits.lease_renew_seconds``. When nobody
   holds the lease any more (the owner died and its lease ran out), following
   ends and the registry takes the organization over on this node, behind the
   same handle, so its subscribers stay subscribed.
@@ -156,8 +158,8 @@ class Fanout:
                     if not applied or commit.get("version", 0) > handle.state.version:
                         await self._catch_up(handle)
                     continue
-                if handle.subscriber_count():
-                    last_asked = trio.current_time()
+                if handle.subscriber_count() or handle.state.monitors:
+                    last_asked = trio.current_time()  # (every node hands monitors to probes)
                 elif trio.current_time() - last_asked > limits.actor_idle_seconds:
                     handle.stopping = True
                     return

@@ -33,9 +33,10 @@ from ..actors.mailbox import Replay, Reply
 from ..actors.registry import Registry
 from ..auth import Origin
 from ..domain.commands import from_wire, to_wire
-from ..errors import Internal, PeerError, Unavailable, relayed
+from ..errors import PeerError, Unavailable
 from ..store.receipts import Receipt
-from .bus import Bus, BusError, Message, NoResponders, SlowConsumer
+from .bus import Bus, BusError, NoResponders
+from .requests import answered, serve
 
 log = logging.getLogger(__name__)
 
@@ -64,13 +65,7 @@ class Router:
             self.registry.forward = self.forward
             task_status.started()
             try:
-                while True:
-                    try:
-                        message = await sub.receive()
-                    except SlowConsumer as exc:  # their senders learn it by the bound
-                        log.warning("forwarded commands dropped: %s", exc)
-                        continue
-                    nursery.start_soon(self._answer, message)
+                await serve(sub, nursery, self._answer, "forwarded command")
             finally:
                 self.registry.forward = None
 
@@ -118,7 +113,7 @@ class Router:
         resubmit: Callable[[], Awaitable[None]] | None,
     ) -> None:
         try:
-            answer = orjson.loads(await self.bus.request(subject(owner), payload, self.bound))
+            answer = answered(await self.bus.request(subject(owner), payload, self.bound))
         except NoResponders:
             if resubmit is not None and await self.registry.recheck(slug, owner):
                 try:
@@ -134,43 +129,26 @@ class Router:
                 )
             )
             return
-        except (BusError, PeerError) as exc:
+        except (BusError, PeerError) as exc:  # the owner's error, or the bus's
             reply.reject(exc)
             return
-        if "error" in answer:
-            error = answer["error"]
-            reply.reject(relayed(error["code"], error["message"], error.get("field")))
-        elif answer.get("replayed"):
+        if answer.get("replayed"):
             reply.resolve(Replay(answer["result"]))
         else:
             reply.resolve(answer["result"])
 
     # -- the owner's side ------------------------------------------------------------
 
-    async def _answer(self, message: Message) -> None:
-        answer: dict[str, Any]
-        try:
-            request = orjson.loads(message.data)
-            origin, receipt = request["origin"], request["receipt"]
-            result = await self.registry.execute(
-                request["slug"],
-                from_wire(request["name"], request["data"]),
-                request["author"],
-                None if origin is None else Origin(**origin),
-                None if receipt is None else Receipt(**receipt),
-                forwarded=True,
-            )
-        except PeerError as exc:
-            answer = {"error": exc.to_dict()}
-        except Exception:  # our bug: the sender hears internal, as it would locally
-            log.exception("a forwarded command failed")
-            answer = {"error": Internal().to_dict()}
-        else:
-            if isinstance(result, Replay):
-                answer = {"result": result.answer, "replayed": True}
-            else:
-                answer = {"result": result}
-        try:
-            await message.respond(orjson.dumps(answer))
-        except BusError as exc:  # the sender's bound tells it the outcome is unknown
-            log.warning("the answer to a forwarded command was lost: %s", exc)
+    async def _answer(self, request: dict[str, Any]) -> dict[str, Any]:
+        origin, receipt = request["origin"], request["receipt"]
+        result = await self.registry.execute(
+            request["slug"],
+            from_wire(request["name"], request["data"]),
+            request["author"],
+            None if origin is None else Origin(**origin),
+            None if receipt is None else Receipt(**receipt),
+            forwarded=True,
+        )
+        if isinstance(result, Replay):
+            return {"result": result.answer, "replayed": True}
+        return {"result": result}

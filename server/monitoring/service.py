@@ -23,16 +23,26 @@ Remote probes' regions are watched too (see :mod:`.regions`): one whose probe
 falls silent is offline, counts for no quorum, and the organizations it
 checks for are told (a :class:`~server.domain.commands.NoteProbe` each) when
 it goes and when it comes back.
+
+Among several nodes, each node also keeps the monitors of the organizations
+it follows (the registry's mirrors: another node runs them), so that a probe
+connected to any node is given every monitor of its region; only the node
+that runs an organization checks its monitors with its own probe, judges
+them and writes their results. A result, a heartbeat or a check asked of a
+node for a monitor another node runs goes to that node through ``relay``
+(:mod:`server.cluster.monitors`), which counts it there; a result's id is
+remembered there, so a batch sent again to any node counts once.
 """
 
 from __future__ import annotations
 
 import logging
+import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
-from typing import Annotated, Any
+from typing import Annotated, Any, Protocol
 
 import orjson
 import trio
@@ -46,7 +56,7 @@ from ..domain.model import OrgState, iso, iso_or_none
 from ..domain.monitor_rules import heartbeat_digest
 from ..domain.monitors import Monitor, MonitorKind, Verdict, checked_in
 from ..domain.schema import Items, Range, Text, parse
-from ..errors import Conflict, DomainError, NotFound, Unavailable
+from ..errors import Conflict, DomainError, NotFound, PeerError, Unavailable
 from ..protocol import frames
 from ..protocol import messages as m
 from ..store import Store, StoreError
@@ -76,6 +86,25 @@ _MONITOR_EVENTS = ("monitor.", "org.deleted")  # what changes the monitors an or
 SEEN_RESULTS = 100_000  # result ids remembered per region, so a resent batch counts once
 STALE_SWEEP = 5.0  # seconds between looks for regions gone stale without a word
 SAVE_SEEN_EVERY = 60.0  # seconds: how often a live region's last result is written down
+CHECK_SECONDS = 60.0  # the longest a check may take (a spec's timeout is at most this)
+
+
+class Relay(Protocol):
+    """Carries what a node took for a monitor of an organization another node
+    runs to that node (``node``), which counts it (server.cluster.monitors).
+    Each raises Unavailable (nothing was done: try again) or OutcomeUnknown,
+    within its bound."""
+
+    async def results(
+        self, node: str, region: str, results: Sequence[ProbeResult]
+    ) -> dict[str, Any]:
+        """A probe's results; ``{"accepted": n, "unknown": [monitor ids]}``."""
+
+    async def beat(self, node: str, monitor_id: str, beat: Beat) -> bool:
+        """A heartbeat; False if the monitor is gone."""
+
+    async def check(self, node: str, monitor_id: str, bound: float) -> tuple[str, Outcome]:
+        """A check now, from ``node``'s region: that region and the outcome."""
 
 
 class ProbeOutcome(StrEnum):
@@ -123,6 +152,10 @@ class Monitoring:
         self.probe = probe
         self.monitors: dict[str, tuple[str, Monitor]] = {}  # id -> (org, monitor)
         self.by_org: dict[str, set[str]] = {}  # org -> its monitors' ids
+        # org -> whether this node runs it (checks, judges, counts its monitors);
+        # False: it follows it, and knows its monitors for the probes only.
+        self.orgs: dict[str, bool] = {}
+        self.relay: Relay | None = None  # to the other nodes (set by server.cluster.monitors)
         self.trackers: dict[str, Tracker] = {}
         self.heartbeats: dict[str, str] = {}  # token digest -> monitor id
         self.last_beat: dict[str, float] = {}  # monitor id -> trio time
@@ -144,31 +177,59 @@ class Monitoring:
     # -- the organizations' monitors ----------------------------------------------
 
     def observe(self, slug: str, state: OrgState, events: Sequence[Event]) -> None:
-        """An organization committed (or, with no events, was loaded): take its
-        monitors as they are now. Runs in the organization's actor after every
-        commit, so a commit that touched no monitor costs one look at its events."""
-        if events and not any(e.name.startswith(_MONITOR_EVENTS) for e in events):
+        """An organization this node runs committed (or, with no events, was
+        loaded): take its monitors as they are now. Runs in the organization's
+        actor after every commit, so a commit that touched no monitor costs one
+        look at its events."""
+        self._take(slug, state, events, runs=True)
+
+    def mirror(self, slug: str, state: OrgState, events: Sequence[Event]) -> None:
+        """An organization another node runs, as this node follows it: its
+        monitors, for the probes connected here (checked and judged there)."""
+        self._take(slug, state, events, runs=False)
+
+    def _take(self, slug: str, state: OrgState, events: Sequence[Event], *, runs: bool) -> None:
+        was = self.orgs.get(slug)
+        if was is runs and events and not any(e.name.startswith(_MONITOR_EVENTS) for e in events):
             return
+        if was and not runs:  # another node runs it now: its monitors are judged there
+            self.let_go(slug)
+            was = None
+        if state.deleted:
+            self.orgs.pop(slug, None)
+        else:
+            self.orgs[slug] = runs
         gone = set(self.by_org.get(slug, ()))
         if not state.deleted:
             for monitor in state.monitors.values():
                 gone.discard(monitor.id)
-                self._put(slug, monitor)
+                # Taken over here: known already, its monitors now get their checks.
+                self._put(slug, monitor, taken_over=was is not runs)
         for monitor_id in gone:
             self._drop(monitor_id)
 
     def let_go(self, slug: str) -> None:
-        """This node no longer runs ``slug`` (another does, or will): its
-        monitors are checked there."""
+        """This node no longer runs or follows ``slug`` (another node runs it, or
+        will): its monitors are checked there, and known here no more."""
+        self.orgs.pop(slug, None)
         for monitor_id in set(self.by_org.get(slug, ())):
             self._drop(monitor_id)
 
-    def _put(self, org: str, monitor: Monitor) -> None:
+    def _runs(self, org: str) -> bool:
+        """Whether this node runs ``org`` (checks, judges and counts its monitors)."""
+        return self.orgs.get(org, False)
+
+    def _put(self, org: str, monitor: Monitor, *, taken_over: bool = False) -> None:
         old = self.monitors.get(monitor.id)
-        if old is not None and old[1] == monitor:
+        if old is not None and old[1] == monitor and not taken_over:
             return  # unchanged
         self.monitors[monitor.id] = (org, monitor)
         self.by_org.setdefault(org, set()).add(monitor.id)
+        if monitor.kind is MonitorKind.HEARTBEAT and monitor.heartbeat_hash:
+            self.heartbeats[monitor.heartbeat_hash] = monitor.id
+        self._reassign(org, monitor.id, monitor)
+        if not self._runs(org):
+            return  # checked, judged and counted where it runs
         tracker = self.trackers.get(monitor.id)
         shape = (monitor.down_after, monitor.up_after, monitor.quorum)
         if (
@@ -182,10 +243,7 @@ class Monitoring:
                 tracker.forget(region)  # no longer checked there
         if old is not None and old[1].verdict is not monitor.verdict:
             self.asked.pop(monitor.id, None)  # the organization has it now
-        self._reassign(org, monitor.id, monitor)
         if monitor.kind is MonitorKind.HEARTBEAT:
-            if monitor.heartbeat_hash:
-                self.heartbeats[monitor.heartbeat_hash] = monitor.id
             self.last_beat.setdefault(monitor.id, trio.current_time())
             return
         if self.probe is not None and checked_in(monitor, self.region):
@@ -345,10 +403,26 @@ class Monitoring:
         if result:
             life.heard = now
             life.last_seen = self.registry.clock.now()
-        feed = self.feeds[region]
-        if life.state == OFFLINE and (result or not feed.assigned):
+        if life.state == OFFLINE and (result or not self._intervals(region)):
             life.heard = now
             self._turn(region, life, LIVE)
+
+    def _intervals(self, region: str) -> list[int]:
+        """The intervals of the monitors ``region``'s probe checks for this node
+        (of the organizations it runs): the results this node should hear."""
+        feed = self._feed(region)
+        return [mon.interval for org, mon in feed.assigned.values() if self._runs(org)]
+
+    def probes_here(self) -> list[str]:
+        """The regions with a probe connected to this node now."""
+        return sorted(name for name, feed in self.feeds.items() if feed.topic.subscribers)
+
+    def probes_elsewhere(self, regions: Sequence[str]) -> None:
+        """Another node says probes of ``regions`` are connected to it: here, as
+        if they were connected to this one (their results for this node's
+        monitors come through that node)."""
+        for region in regions:
+            self._heard(region, result=False)
 
     def _turn(self, region: str, life: Life, state: str) -> None:
         life.state = state
@@ -400,8 +474,11 @@ class Monitoring:
         feed = self.feeds.get(region)
         if feed is None:
             assigned = {mon.id: (org, mon) for org, mon in self.assignments(region)}
+            # Numbered from a start of its own, so that a probe coming from another
+            # node, or from before a restart, gets a snapshot, not these events.
+            start = secrets.randbits(32) << 20
             feed = self.feeds[region] = ProbeFeed(
-                Topic(f"probe:{region}", ring_size=PROBE_RING), assigned, {}
+                Topic(f"probe:{region}", ring_size=PROBE_RING, seq=start), assigned, {}
             )
         return feed
 
@@ -443,18 +520,90 @@ class Monitoring:
         )
         feed.topic.publish([(seq, frames.text_frame(orjson.dumps(message)))])
 
-    def probe_report(self, region: str, data: Any) -> dict[str, Any]:
+    async def probe_report(self, region: str, data: Any) -> dict[str, Any]:
         """A remote probe's ``probe.report``, as it came (ValidationError if malformed)."""
         report = parse(ProbeReport, data, where="probe.report")
-        return self.report_many(region, report.results)
+        return await self.report_many(region, report.results)
 
-    def report_many(self, region: str, results: Sequence[ProbeResult]) -> dict[str, Any]:
-        """A remote probe's batch. A result already taken (resent after a lost
-        answer) is not counted twice; one for a monitor deleted since is dropped."""
-        feed = self._feed(region)
+    async def report_many(self, region: str, results: Sequence[ProbeResult]) -> dict[str, Any]:
+        """A remote probe's batch. Each result counts on the node that runs its
+        monitor's organization: here, or sent there (all at once, each within
+        its bound). A result already taken (resent after a lost answer) is not
+        counted twice; one for a monitor deleted since is dropped.
+
+        Unavailable (or OutcomeUnknown) when some could not be handed to their
+        node: the rest were counted, and the probe sends the batch again
+        (what was counted counts once)."""
+        self._feed(region)
         if results:
             self._heard(region, result=True)
-        taken, unknown = 0, []
+        here: list[ProbeResult] = []
+        away: dict[str, list[ProbeResult]] = {}  # by organization
+        unknown: list[str] = []
+        for r in results:
+            found = self.monitors.get(r.monitor)
+            if found is None:
+                unknown.append(r.monitor)
+            elif self._runs(found[0]):
+                here.append(r)
+            else:
+                away.setdefault(found[0], []).append(r)
+        nodes: dict[str, list[ProbeResult]] = {}
+        failed: list[PeerError] = []
+        for org, part in away.items():
+            try:
+                node = await self._node_of(org)
+            except NotFound:  # deleted meanwhile
+                unknown.extend(r.monitor for r in part)
+                continue
+            except Unavailable as exc:
+                failed.append(exc)
+                continue
+            if node is None:
+                here.extend(part)
+            else:
+                nodes.setdefault(node, []).extend(part)
+        taken = self._count(region, here, unknown)
+
+        async def send(node: str, part: list[ProbeResult]) -> None:
+            nonlocal taken
+            try:
+                answer = await self._relay_to(node).results(node, region, part)
+            except PeerError as exc:
+                log.info("probe %s: %d results for node %s wait: %s", region, len(part), node, exc)
+                failed.append(exc)
+                return
+            taken += answer["accepted"]
+            unknown.extend(answer["unknown"])
+
+        async with trio.open_nursery() as nursery:
+            for node, part in nodes.items():
+                nursery.start_soon(send, node, part)
+        if failed:
+            raise failed[0]
+        return {"accepted": taken, "unknown": unknown}
+
+    def taken_for(self, region: str, results: Sequence[ProbeResult]) -> dict[str, Any]:
+        """Results another node took from a probe of ``region`` for monitors of
+        organizations this node runs (see :mod:`server.cluster.monitors`),
+        counted as if the probe had sent them here. Unavailable, and nothing
+        counted, if some are of an organization this node does not run (any
+        more): the sender looks for its node again."""
+        for r in results:
+            found = self.monitors.get(r.monitor)
+            if found is not None:
+                self._run_here(found[0])
+        self._feed(region)
+        if results:
+            self._heard(region, result=True)  # (its probe is connected to another node)
+        unknown: list[str] = []
+        return {"accepted": self._count(region, results, unknown), "unknown": unknown}
+
+    def _count(self, region: str, results: Sequence[ProbeResult], unknown: list[str]) -> int:
+        """Count the results of monitors this node runs, each id once (those of
+        monitors gone go to ``unknown``); how many were new."""
+        feed = self._feed(region)
+        taken = 0
         for r in results:
             if r.id in feed.seen:
                 continue
@@ -466,7 +615,29 @@ class Monitoring:
                 taken += 1
             else:
                 unknown.append(r.monitor)
-        return {"accepted": taken, "unknown": unknown}
+        return taken
+
+    async def _node_of(self, org: str) -> str | None:
+        """The node that runs ``org``; None when it is this one (which takes the
+        organization over if nobody runs it: its lease was free). Unavailable
+        when that cannot be known now; NotFound if it was deleted."""
+        _, node = await self.registry.locate(org)
+        if node is None and not self._runs(org):
+            raise Unavailable(f"organization {org!r} changes nodes; try again")
+        return node
+
+    def _run_here(self, org: str) -> None:
+        """Unavailable unless this node runs ``org`` (asked by a node that
+        thought so, it looks for its node again)."""
+        if not self._runs(org):
+            raise Unavailable(f"organization {org!r} is not run by this node (any more); try again")
+
+    def _relay_to(self, node: str) -> Relay:
+        if self.relay is None:
+            raise Unavailable(
+                f"node {node!r} runs the monitor's organization, and cannot be reached"
+            )
+        return self.relay
 
     # -- results --------------------------------------------------------------------
 
@@ -475,9 +646,24 @@ class Monitoring:
         self.own_last_seen = self.registry.clock.now()
         self.report(self.region, monitor.id, outcome)
 
-    async def check_now(self, monitor_id: str) -> Outcome:
-        """Check a monitor here and now (out of its schedule), and count the result."""
+    async def check_now(self, monitor_id: str) -> tuple[str, Outcome]:
+        """Check a monitor now (out of its schedule) from the region of the node
+        that runs its organization, and count the result: that region, and the
+        outcome."""
         found = self.monitors.get(monitor_id)
+        if found is not None and not self._runs(found[0]):
+            node = await self._node_of(found[0])
+            if node is not None:
+                bound = self.registry.limits.database_seconds + CHECK_SECONDS
+                return await self._relay_to(node).check(node, monitor_id, bound)
+        return self.region, await self.check_here(monitor_id)
+
+    async def check_here(self, monitor_id: str) -> Outcome:
+        """Check a monitor of an organization this node runs with its own probe,
+        and count the result."""
+        found = self.monitors.get(monitor_id)
+        if found is not None:
+            self._run_here(found[0])
         if found is None or found[1].kind is MonitorKind.HEARTBEAT or self.probe is None:
             raise Conflict(
                 "this monitor cannot be checked from here: heartbeats come to the server, and "
@@ -492,9 +678,10 @@ class Monitoring:
     def report(
         self, region: str, monitor_id: str, outcome: Outcome, at: datetime | None = None
     ) -> bool:
-        """A probe's result; False if the monitor is unknown (deleted since)."""
+        """A probe's result for a monitor of an organization this node runs;
+        False if the monitor is unknown (deleted since) or run elsewhere."""
         found = self.monitors.get(monitor_id)
-        if found is None:
+        if found is None or not self._runs(found[0]):
             return False
         org, monitor = found
         if outcome.outcome not in ("up", "degraded", "down"):
@@ -537,14 +724,33 @@ class Monitoring:
         self.wanted[monitor.id] = (org, verdict, tuple(failing), error)
         self._send_now.set()
 
-    def beat(self, token: str, beat: Beat | None = None) -> bool:
+    async def beat(self, token: str, beat: Beat | None = None) -> bool:
         """A heartbeat arrived (``beat``: what the job said of itself; none: up);
-        False if the token names no monitor. A job that says it failed ran: its
-        beat is a failure, not a silence."""
+        False if the token names no monitor. It counts on the node that runs
+        the monitor's organization: here, or sent there (Unavailable or
+        OutcomeUnknown when it could not be)."""
         monitor_id = self.heartbeats.get(heartbeat_digest(token))
-        if monitor_id is None:
+        found = None if monitor_id is None else self.monitors.get(monitor_id)
+        if monitor_id is None or found is None:
             return False
         beat = beat or Beat()
+        if not self._runs(found[0]):
+            try:
+                node = await self._node_of(found[0])
+            except NotFound:
+                return False
+            if node is not None:
+                return await self._relay_to(node).beat(node, monitor_id, beat)
+        return self.beat_here(monitor_id, beat)
+
+    def beat_here(self, monitor_id: str, beat: Beat) -> bool:
+        """A heartbeat for a monitor of an organization this node runs; False if
+        the monitor is gone. A job that says it failed ran: its beat is a
+        failure, not a silence."""
+        found = self.monitors.get(monitor_id)
+        if found is None:
+            return False
+        self._run_here(found[0])
         self.last_beat[monitor_id] = trio.current_time()
         self.missed_at.pop(monitor_id, None)
         words = beat.msg or None
@@ -557,6 +763,7 @@ class Monitoring:
 
     async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
         self.registry.observers.append(self.observe)
+        self.registry.mirrors.append(self.mirror)
         self.registry.lost.append(self.let_go)
         self.registry.regions = self.known_regions
         try:
@@ -568,12 +775,13 @@ class Monitoring:
                 nursery.start_soon(self._sweep_stale)
                 nursery.start_soon(self._forget)
                 await self._load_regions()
-                await self._discover()
+                await self.discover()
                 nursery.start_soon(self._sweep_regions)
                 nursery.start_soon(self._announcer)
                 task_status.started()
         finally:
             self.registry.observers.remove(self.observe)
+            self.registry.mirrors.remove(self.mirror)
             self.registry.lost.remove(self.let_go)
             self.registry.regions = None
 
@@ -602,8 +810,7 @@ class Monitoring:
             now = trio.current_time()
             for name, life in list(self.lives.items()):
                 feed = self._feed(name)
-                intervals = [mon.interval for _, mon in feed.assigned.values()]
-                state = life.judge(now, bool(feed.topic.subscribers), intervals)
+                state = life.judge(now, bool(feed.topic.subscribers), self._intervals(name))
                 if state != life.state:
                     self._turn(name, life, state)
                 elif (
@@ -647,7 +854,11 @@ class Monitoring:
         """Tell each organization whose monitors ``region`` checks that its probe
         went offline (or, if it was told so, that it is back)."""
         state = life.state
-        orgs = {org for org, mon in self.monitors.values() if checked_in(mon, region)}
+        orgs = {
+            org
+            for org, mon in self.monitors.values()
+            if checked_in(mon, region) and self._runs(org)
+        }
         if state == LIVE and life.told_offline is not None:
             orgs &= life.told_offline
         command = c.NoteProbe(
@@ -672,8 +883,10 @@ class Monitoring:
                 life.told_offline = None
             self._save(region)
 
-    async def _discover(self) -> None:
-        """Load every organization once, so that its monitors are known."""
+    async def discover(self) -> None:
+        """Load every organization once, so that its monitors are known (among
+        several nodes: follow those another node runs; those with monitors
+        stay followed)."""
         after = ""
         while slugs := await self.registry.slugs(after=after, limit=200):
             for slug in slugs:
@@ -682,8 +895,10 @@ class Monitoring:
                 except DomainError:
                     continue  # deleted
                 except Unavailable:
-                    continue  # another node runs it, and checks its monitors
-                if not handle.following:  # another node checks those
+                    continue  # another node runs it, and nothing here follows it
+                if handle.following:
+                    self.mirror(slug, handle.state, ())
+                else:
                     self.observe(slug, handle.state, ())
             after = slugs[-1]
 
@@ -733,7 +948,7 @@ class Monitoring:
             now = trio.current_time()
             for monitor_id in list(self.heartbeats.values()):
                 found = self.monitors.get(monitor_id)
-                if found is None or found[1].paused:
+                if found is None or found[1].paused or not self._runs(found[0]):
                     continue
                 monitor = found[1]
                 last = self.last_beat.get(monitor_id, now)

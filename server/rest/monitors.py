@@ -93,12 +93,13 @@ async def uptime(org: str, ref: str) -> Response:
 
 @bp.post("/orgs/<org>/monitors/<ref>/check")
 async def check_now(org: str, ref: str) -> Response:
-    """Run the monitor's check now from the server's region; the result counts."""
+    """Run the monitor's check now, from the region of the node that runs the
+    organization; the result counts."""
     monitor = await _monitor(org, ref)
-    outcome = await parts().monitoring.check_now(monitor.id)
+    region, outcome = await parts().monitoring.check_now(monitor.id)
     return json_response(
         {
-            "region": parts().monitoring.region,
+            "region": region,
             "outcome": outcome.outcome,
             "latency_ms": None if outcome.latency_ms is None else round(outcome.latency_ms, 1),
             "status_code": outcome.status_code,
@@ -150,7 +151,7 @@ async def heartbeat(token: str) -> Response:
     whole credential."""
     beat = await _beat()
     monitoring = parts().monitoring
-    if monitoring is None or len(token) > 200 or not monitoring.beat(token, beat):
+    if monitoring is None or len(token) > 200 or not await monitoring.beat(token, beat):
         raise NotFound("no heartbeat monitor has this token", field="token")
     if request.method == "HEAD":
         return Response(b"", 200)

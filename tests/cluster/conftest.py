@@ -11,12 +11,13 @@ from __future__ import annotations
 import itertools
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 import trio
 from nats_support import NatsServer, started
+from support import TEST_SECRET
 
 from server.actors.ownership import Ownership
 from server.actors.registry import Registry
@@ -96,27 +97,35 @@ async def nodes(  # the two nodes "a" and "b", on one database and one NATS
         nursery.cancel_scope.cancel()
 
 
-# -- two whole servers ----------------------------------------------------------------
+# -- two whole servers --------------------------------------------------------------------
 
 SERVER_LIMITS = Limits(lease_seconds=4, lease_renew_seconds=0.5)
 
 
 @pytest.fixture
 async def servers(
-    config: Config, nats_server: NatsServer, nursery: trio.Nursery, tmp_path: Path
+    database_url: str, nats_server: NatsServer, tmp_path: Path, nursery: trio.Nursery
 ) -> AsyncIterator[dict[str, Server]]:
-    """Nodes "a" and "b", whole servers in this process on one database and
-    one NATS; "a" starts first and runs the demo organization."""
+    """Two whole servers in this process, nodes "a" and "b" on one database and
+    one NATS; "a" made the demo organization and runs it. Their own probes
+    check from the regions "zone-a" and "zone-b"."""
     made: dict[str, Server] = {}
     for name in ("a", "b"):
-        node = replace(
-            config,
-            node_id=name,
-            nats=(nats_server.url,),
+        config = Config(
+            host="127.0.0.1",
+            port=0,
             data_dir=tmp_path / name,
+            database_url=database_url,
+            secret=TEST_SECRET,
+            demo=name == "a",
             limits=SERVER_LIMITS,
+            check_networks="any",
+            region=f"zone-{name}",
+            nats=(nats_server.url,),
+            node_id=name,
         )
-        made[name] = await nursery.start(Server(node).run)
+        made[name] = await nursery.start(Server(config).run)
     yield made
-    for running in made.values():
-        await running.stop()
+    for server in made.values():
+        with trio.move_on_after(30):
+            await server.stop()
