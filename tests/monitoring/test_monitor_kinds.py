@@ -10,11 +10,15 @@ from typing import Any
 import pytest
 import trio
 from kind_targets import HealthServer, PgDoor, health_server, open_pg_door, serve_dns, serve_echo
-from support import Api, token
+from monitor_support import make
+from support import TOKENS, Api, shown, token
 from test_check_ping import allowed, ping_range
 from test_network_rule import responder
 
 from server.main import Server
+from server.monitoring.probe import Probe
+from server.monitoring.remote import RemoteProbe
+from server.netguard import ANY
 
 ORG = "/api/v1/orgs/demo"
 
@@ -93,6 +97,41 @@ async def test_a_dsn_goes_to_the_database_and_never_back_to_members(
     assert "dsn" not in read["spec"] and read["spec"]["timeout"] == 5
     for seen in (made, read, audit):
         assert "hunter2" not in str(seen), seen
+
+
+async def test_a_remote_probe_checks_them_too(
+    server: Server, api: Api, nursery: trio.Nursery, database_url: str
+) -> None:
+    """A probe on another machine gets each monitor whole (the DSN too, which
+    it needs) and runs the same checks."""
+    dns = await serve_dns(nursery)
+    dns.zone[("db.example.test", "A")] = ["192.0.2.5"]
+    door, database = await open_pg_door(nursery, database_url)
+    dsn = f"postgresql://postgres:pw@127.0.0.1:{door.port}/{database}?sslmode=disable"
+    specs = {
+        "dns": {"name": "db.example.test", "resolver": "127.0.0.1", "resolver_port": dns.port},
+        "postgres": {"dsn": dsn},
+    }
+    made = [
+        await make(api, name=f"Remote {kind}", kind=kind, spec=spec, regions=["eu-west"])
+        for kind, spec in specs.items()
+    ]
+    remote = RemoteProbe(
+        server.base_url, TOKENS.issue_probe("eu-west"), "eu-west", probe=Probe(ANY), every=0.2
+    )
+    await nursery.start(remote.run)
+    for monitor in made:
+        seen = await shown(
+            api,
+            f"{ORG}/monitors/{monitor['id']}/results",
+            lambda page: bool(page["data"]),
+            60,
+        )
+        (result,) = seen["data"][:1]
+        assert result["region"] == "eu-west"
+        assert result["outcome"] == "up", (monitor["kind"], result)
+    assert dns.asked and door.connections >= 1
+    await remote.probe.aclose()
 
 
 async def test_each_kinds_target_is_held_to_the_rule_when_made(guarded: Server) -> None:

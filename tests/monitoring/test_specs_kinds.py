@@ -4,13 +4,15 @@ and what members are shown of a DSN."""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any
 
 import orjson
 import pytest
 
 from server.domain.dsn import DsnError, SslMode, parse_dsn, shown_dsn
-from server.domain.monitors import kept_secrets, shown_spec
+from server.domain.monitor_rules import target
+from server.domain.monitors import Monitor, MonitorKind, MonitorPolicy, kept_secrets, shown_spec
 from server.domain.specs import (
     DnsSpec,
     GrpcSpec,
@@ -25,6 +27,7 @@ from server.domain.specs import (
     spec_to_dict,
     ws_target,
 )
+from server.domain.values import ServiceStatus
 from server.errors import ValidationError
 
 DSN = "postgresql://app:s3cret%40pw@db.internal:6432/orders?sslmode=verify-full"
@@ -333,3 +336,38 @@ def test_round_trip_through_json(kind: str, data: dict[str, Any]) -> None:
     stored = orjson.loads(orjson.dumps(spec_to_dict(spec)))
     assert parse_spec(kind, stored) == spec
     assert spec_to_dict(parse_spec(kind, stored)) == stored
+
+
+@pytest.mark.parametrize(
+    ("kind", "data", "shown"),
+    [
+        ("dns", {"name": "example.com", "record_type": "MX"}, "example.com MX"),
+        ("ping", {"host": "10.0.0.1"}, "10.0.0.1"),
+        ("websocket", {"url": "wss://example.com/live?key=k"}, "wss://example.com/live"),
+        ("postgres", {"dsn": DSN}, "db.internal:6432/orders"),
+        ("grpc", {"host": "api.internal", "port": 50051}, "api.internal:50051"),
+    ],
+)
+def test_alerts_name_the_target_without_its_secrets(
+    kind: str, data: dict[str, Any], shown: str
+) -> None:
+    now = datetime.now(UTC)
+    monitor = Monitor(
+        id="m1",
+        name="M",
+        service_id="s1",
+        kind=MonitorKind(kind),
+        spec=spec_to_dict(parse_spec(kind, data)),
+        interval=30,
+        regions=(),
+        quorum=1,
+        down_after=2,
+        up_after=2,
+        policy=MonitorPolicy.STATUS,
+        down_status=ServiceStatus.MAJOR_OUTAGE,
+        grace=60,
+        paused=False,
+        created_at=now,
+        updated_at=now,
+    )
+    assert target(monitor) == shown
