@@ -29,8 +29,9 @@ with h11).
 
 **asyncio stays in its bridges.** asyncpg and nats-py run on asyncio, which
 trio-asyncio bridges into trio; each library of :data:`BRIDGED` is imported
-only by its bridge module (``store.database``, ``cluster.bus``), which
-offers the rest of the server a trio API.
+only by its bridge modules (``store.database``, ``cluster.bus``, and the
+PostgreSQL monitors' ``monitoring.pgcheck``), which offer the rest of the
+server a trio API.
 """
 
 from __future__ import annotations
@@ -86,9 +87,11 @@ IO_LIBRARIES = frozenset(
 #: each (the rest of the server sees only their trio-flavoured API).
 BRIDGED: Mapping[str, frozenset[str]] = {
     "asyncio": frozenset(),
-    "asyncpg": frozenset({"server.store.database"}),
+    "asyncpg": frozenset({"server.store.database", "server.monitoring.pgcheck"}),
     "nats": frozenset({"server.cluster.bus"}),
-    "trio_asyncio": frozenset({"server.store.database", "server.cluster.bus"}),
+    "trio_asyncio": frozenset(
+        {"server.store.database", "server.cluster.bus", "server.monitoring.pgcheck"}
+    ),
 }
 
 

@@ -38,10 +38,12 @@ from typing import Any
 from ..errors import Conflict, ValidationError
 from . import commands as c
 from . import texts
+from .dsn import DsnError, parse_dsn
 from .holds import settle, shown_status
 from .model import IncidentStatus, ServiceStatus, iso, iso_or_none
 from .monitors import (
     FLAP_CHANGES,
+    SHOWN_ONLY,
     Monitor,
     MonitorKind,
     MonitorPolicy,
@@ -57,7 +59,7 @@ MAX_MONITORS = 1_000  # per organization
 
 
 def _check_spec(kind: MonitorKind, spec: dict[str, Any]) -> dict[str, Any]:
-    spec = {k: v for k, v in spec.items() if k != "body_set"}  # what members are shown
+    spec = {k: v for k, v in spec.items() if k not in SHOWN_ONLY}  # what members are shown
     if kind is MonitorKind.HEARTBEAT:
         if spec:
             raise ValidationError("a heartbeat monitor takes no spec", field="spec")
@@ -451,11 +453,22 @@ def _alert(
 
 def target(monitor: Monitor) -> str | None:
     """What the monitor checks, for people: a URL (its query string dropped, as
-    it may hold a key), ``host:port``, or None for a heartbeat."""
+    it may hold a key), ``host:port``, a host, a DNS name and record type, a
+    database's ``host:port/database``, or None for a heartbeat."""
     spec = monitor.spec
     if "url" in spec:
         return str(spec["url"]).split("?", 1)[0].split("#", 1)[0]
+    if "dsn" in spec:
+        try:
+            dsn = parse_dsn(str(spec["dsn"]))
+        except DsnError:
+            return None
+        return f"{dsn.host}:{dsn.port}/{dsn.database}"
+    if "record_type" in spec:
+        return f"{spec['name']} {spec['record_type']}"
     if "host" in spec:
+        if monitor.kind is MonitorKind.PING:
+            return str(spec["host"])
         return f"{spec['host']}:{spec.get('port', 443)}"
     return None
 

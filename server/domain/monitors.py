@@ -21,6 +21,7 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
+from .dsn import shown_dsn
 from .values import ServiceStatus, iso, iso_or_none, parse_iso, parse_iso_or_none
 
 
@@ -28,6 +29,11 @@ class MonitorKind(StrEnum):
     HTTP = "http"
     TCP = "tcp"
     TLS = "tls"
+    DNS = "dns"
+    PING = "ping"
+    WEBSOCKET = "websocket"
+    POSTGRES = "postgres"
+    GRPC = "grpc"
     HEARTBEAT = "heartbeat"  # a job calls /api/v1/heartbeat/{token}; silence is failure
 
 
@@ -57,28 +63,37 @@ RESOLVE_AFTER = 300  # seconds up before the incident a monitor opened is resolv
 
 
 #: What a spec holds that is write-only: it may carry credentials. Members see
-#: the header names but not their values, and whether a body is set.
-SECRET_FIELDS = ("headers", "body")
+#: the header names but not their values, whether a body is set, and a
+#: PostgreSQL DSN without its password.
+SECRET_FIELDS = ("headers", "body", "dsn")
+#: What members are shown in place of the secrets; ignored when sent back.
+SHOWN_ONLY = ("body_set", "dsn_shown")
 
 
 def shown_spec(spec: Mapping[str, Any]) -> dict[str, Any]:
-    """A spec as members see it: each header's value is ``null`` and the body is
-    replaced by ``body_set``. Sending that back in an update keeps both."""
+    """A spec as members see it: each header's value is ``null``, the body is
+    replaced by ``body_set`` and the DSN by ``dsn_shown`` (its password
+    ``***``). Sending that back in an update keeps them all."""
     shown = {k: v for k, v in spec.items() if k not in SECRET_FIELDS}
     if "headers" in spec:
         shown["headers"] = dict.fromkeys(spec["headers"])
     if "body" in spec:
         shown["body_set"] = spec["body"] is not None
+    if "dsn" in spec:
+        shown["dsn_shown"] = shown_dsn(str(spec["dsn"]))
     return shown
 
 
 def kept_secrets(old: Mapping[str, Any], new: Mapping[str, Any]) -> dict[str, Any]:
     """An update's spec with the secrets it does not restate kept from ``old``:
     no ``body`` keeps the body (``null`` removes it), no ``headers`` keeps them
-    all, and a header whose value is ``null`` keeps that header's value."""
-    merged = {k: v for k, v in new.items() if k != "body_set"}
+    all, a header whose value is ``null`` keeps that header's value, and no
+    ``dsn`` (or a ``null`` one) keeps the DSN."""
+    merged = {k: v for k, v in new.items() if k not in SHOWN_ONLY}
     if "body" not in merged and old.get("body") is not None:
         merged["body"] = old["body"]
+    if merged.get("dsn") is None and old.get("dsn") is not None:
+        merged["dsn"] = old["dsn"]
     if "headers" not in merged:
         if old.get("headers"):
             merged["headers"] = dict(old["headers"])

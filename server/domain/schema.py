@@ -320,10 +320,10 @@ def _build_fields(cls: type) -> tuple[_Field, ...]:
         mode = f.metadata.get("parse")
         if not f.init or mode is False:
             continue
-        if mode == "as_is":  # checked by the caller before parsing
-            out.append(_Field(f.name, lambda value, where: value, False))
-            continue
         required = f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING
+        if mode == "as_is":  # checked by the caller before parsing
+            out.append(_Field(f.name, lambda value, where: value, required))
+            continue
         out.append(_Field(f.name, _converter(hints[f.name]), required))
     return tuple(out)
 

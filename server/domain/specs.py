@@ -1,7 +1,8 @@
 """What an uptime check looks at: typed records read from a monitor's JSON ``spec``.
 
 A monitor stores its settings as a JSON object whose shape depends on its kind
-(``http``, ``tcp`` or ``tls``). :func:`parse_spec` turns that object into one
+(``http``, ``tcp``, ``tls``, ``dns``, ``ping``, ``websocket``, ``postgres`` or
+``grpc``). :func:`parse_spec` turns that object into one
 of the frozen records below, refusing anything a probe could not act on with a
 :class:`~server.errors.ValidationError` that names the field, and
 :func:`spec_to_dict` turns a record back into the same JSON (the two
@@ -32,8 +33,10 @@ from typing import Annotated, Any, Final, TypeAlias
 
 import idna
 import orjson
+import re2
 
 from ..errors import ValidationError
+from .dsn import DsnError, parse_dsn
 from .schema import Items, Range, Text, check_chars, parse
 
 
@@ -115,15 +118,20 @@ def _seconds(lo: float, hi: float) -> Check:
 
 def _body(value: Any, where: str) -> str | None:
     """A request body, kept as given: unlike other text, its whitespace may matter."""
+    return _as_given(value, where, MAX_BODY_BYTES)
+
+
+def _as_given(value: Any, where: str, max_bytes: int) -> str | None:
+    """Text kept as given, whitespace and all, of at most ``max_bytes`` bytes."""
     if value is None:
         return None
     if not isinstance(value, str):
         raise ValidationError(f"{where} must be a string", field=where)
     check_chars(value, where)
     size = len(value.encode())
-    if size > MAX_BODY_BYTES:
+    if size > max_bytes:
         raise ValidationError(
-            f"{where} must be at most {MAX_BODY_BYTES:,} bytes (got {size:,})", field=where
+            f"{where} must be at most {max_bytes:,} bytes (got {size:,})", field=where
         )
     return value
 
@@ -221,9 +229,292 @@ class TlsSpec:
     server_name: Host | None = None
 
 
-Spec: TypeAlias = HttpSpec | TcpSpec | TlsSpec
+class RecordType(StrEnum):
+    A = "A"
+    AAAA = "AAAA"
+    CNAME = "CNAME"
+    MX = "MX"
+    TXT = "TXT"
+    NS = "NS"
 
-SPEC_TYPES: Final[dict[str, type[Spec]]] = {"http": HttpSpec, "tcp": TcpSpec, "tls": TlsSpec}
+
+class Match(StrEnum):
+    ANY = "any"  # at least one expected value is among the records
+    ALL = "all"  # every expected value is among the records
+
+
+# A domain name: the host pattern without its IP address part (an address is
+# a name too, to DNS, but never the one meant).
+DOMAIN_PATTERN: Final = HOST_PATTERN.split("|", 1)[0]
+DomainName: TypeAlias = Annotated[
+    str, Text(1, 253, DOMAIN_PATTERN, "must be a domain name like www.example.com")
+]
+ExpectedValue: TypeAlias = Annotated[str, Text(1, MAX_EXPECTED_TEXT)]
+ExpectedValues: TypeAlias = Annotated[list[ExpectedValue], Items(20)]
+
+
+@dataclass(frozen=True, slots=True)
+class DnsSpec:
+    """A name that must resolve, to records of ``record_type``.
+
+    ``resolver`` (and ``resolver_port``) names the DNS server asked; without
+    one, the servers the prober's system uses. ``expected`` values, when
+    given, are compared with the records (see :func:`dns_value`): with
+    ``match`` ``any`` one of them must be there, with ``all`` every one.
+    """
+
+    name: DomainName
+    record_type: RecordType = RecordType.A
+    resolver: Host | None = None
+    resolver_port: Port = 53
+    expected: ExpectedValues = field(default_factory=list)
+    match: Match = Match.ANY
+    timeout: float = _own(_seconds(1, 60), 10.0)
+    degraded_ms: DegradedMs | None = None
+
+
+def dns_value(kind: RecordType, text: str) -> str:
+    """A record (or an expected value) as the text it is compared by;
+    ValueError if it cannot be one of ``kind``.
+
+    Addresses in their compressed form, names in lower case without the final
+    dot, ``MX`` as ``preference exchange`` (an expected value may leave the
+    preference out: it then matches the exchange alone), ``TXT`` as its
+    strings joined, exactly.
+    """
+    text = text.strip()
+    if kind is RecordType.A:
+        return str(ipaddress.IPv4Address(text))
+    if kind is RecordType.AAAA:
+        return ipaddress.IPv6Address(text).compressed
+    if kind is RecordType.TXT:
+        return text
+    preference = ""
+    if kind is RecordType.MX:
+        first, _, rest = text.partition(" ")
+        if rest:
+            if not first.isascii() or not first.isdigit() or int(first) > 65_535:
+                raise ValueError("an MX value is an exchange, or a preference and an exchange")
+            preference, text = f"{int(first)} ", rest.strip()
+    name = text.lower().rstrip(".") if text != "." else "."
+    if name != "." and re.fullmatch(DOMAIN_PATTERN, name) is None:
+        raise ValueError("not a domain name")
+    return preference + name
+
+
+def dns_matches(kind: RecordType, expected: str, found: str) -> bool:
+    """Whether the record ``found`` is the ``expected`` value (both as
+    :func:`dns_value` writes them)."""
+    if expected == found:
+        return True
+    return kind is RecordType.MX and " " not in expected and found.partition(" ")[2] == expected
+
+
+@dataclass(frozen=True, slots=True)
+class PingSpec:
+    """A host that must answer ICMP echo requests: ``count`` of them are sent;
+    all lost is down, some lost (or an average round trip slower than
+    ``degraded_ms``) degraded."""
+
+    host: Host
+    count: Annotated[int, Range(1, 10)] = 3
+    timeout: float = _own(_seconds(1, 60), 10.0)
+    degraded_ms: DegradedMs | None = None
+
+
+MAX_MESSAGE_BYTES: Final = 64 * 1024
+MAX_PATTERN: Final = 500
+WsUrl: TypeAlias = Annotated[
+    str, Text(1, 2_000, r"(?i)wss?://\S+", "must be a ws:// or wss:// URL")
+]
+# What the WebSocket handshake sets itself.
+HANDSHAKE_HEADERS: Final = FRAMING_HEADERS | {
+    "host",
+    "sec-websocket-key",
+    "sec-websocket-version",
+    "sec-websocket-extensions",
+    "sec-websocket-protocol",
+    "sec-websocket-accept",
+}
+_RE2_OPTIONS: Final = re2.Options()
+_RE2_OPTIONS.log_errors = False
+
+
+def _message(value: Any, where: str) -> str | None:
+    """A text message to send, kept as given (its whitespace may matter)."""
+    if value == "":
+        raise ValidationError(f"{where} must not be empty", field=where)
+    return _as_given(value, where, MAX_MESSAGE_BYTES)
+
+
+def _pattern(value: Any, where: str) -> str | None:
+    """A regular expression in RE2's syntax (linear time whatever the text:
+    no pattern a member writes can stall a probe)."""
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        raise ValidationError(f"{where} must be a string", field=where)
+    check_chars(value, where)
+    if not 0 < len(value) <= MAX_PATTERN:
+        raise ValidationError(
+            f"{where} must be 1 to {MAX_PATTERN} characters (got {len(value)})", field=where
+        )
+    try:
+        re2.compile(value, _RE2_OPTIONS)
+    except re2.error as exc:
+        why = exc.args[0] if exc.args else "invalid"
+        if isinstance(why, bytes):
+            why = why.decode(errors="replace")
+        raise ValidationError(
+            f"{where} is not a valid regular expression (RE2 syntax): {why}", field=where
+        ) from None
+    return value
+
+
+def compile_pattern(pattern: str) -> Any:
+    """A checked pattern (see :func:`_pattern`), compiled."""
+    return re2.compile(pattern, _RE2_OPTIONS)
+
+
+@dataclass(frozen=True, slots=True)
+class WebSocketSpec:
+    """A WebSocket endpoint whose upgrade must succeed.
+
+    ``send`` is a text message sent once connected; ``expect`` must then be
+    found in the first message the server sends (case-sensitive), or
+    ``expect_regex`` (RE2 syntax) must match somewhere in it. Only the first
+    64 KiB of that message are read.
+    """
+
+    url: WsUrl
+    headers: Headers = field(default_factory=dict)
+    send: str | None = _own(_message)
+    expect: Keyword | None = None
+    expect_regex: str | None = _own(_pattern)
+    timeout: float = _own(_seconds(1, 60), 10.0)
+    degraded_ms: DegradedMs | None = None
+    verify_tls: bool = True
+
+
+@dataclass(frozen=True, slots=True)
+class WsTarget:
+    secure: bool
+    host: str  # as connected to and sent in Host (IDNA-encoded; IPv6 unbracketed)
+    port: int
+    resource: str  # the path and query
+
+    @property
+    def authority(self) -> str:
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        default = 443 if self.secure else 80
+        return host if self.port == default else f"{host}:{self.port}"
+
+
+def ws_target(url: str) -> WsTarget:
+    """Where a ``ws://`` or ``wss://`` URL points; ValueError if it names no
+    reachable host."""
+    scheme, _, rest = url.partition("://")
+    authority = re.split(r"[/?#]", rest, maxsplit=1)[0]
+    resource = rest[len(authority) :].split("#", 1)[0] or "/"
+    if resource.startswith("?"):
+        resource = "/" + resource
+    _, at, hostport = authority.rpartition("@")
+    if at:
+        raise ValueError("credentials in the URL are not accepted (send a header instead)")
+    found = re.fullmatch(r"(\[[^\]]*\]|[^:\[\]]*)(?::(\d*))?", hostport)
+    if found is None:
+        raise ValueError("its host and port cannot be read")
+    host, port_text = found[1], found[2]
+    if host.startswith("["):
+        try:
+            host = ipaddress.IPv6Address(host[1:-1]).compressed
+        except ValueError:
+            raise ValueError(f"{host} is not an IPv6 address") from None
+    elif not host:
+        raise ValueError("it names no host")
+    else:
+        try:
+            host = idna.encode(host.lower().rstrip("."), uts46=True).decode("ascii")
+        except idna.IDNAError:
+            raise ValueError(f"{host!r} is not a host name") from None
+        if re.fullmatch(HOST_PATTERN, host) is None:
+            raise ValueError(f"{host!r} is not a host name")
+    secure = scheme.lower() == "wss"
+    port = int(port_text) if port_text else (443 if secure else 80)
+    if not 1 <= port <= 65_535:
+        raise ValueError(f"port {port} is outside 1-65535")
+    return WsTarget(secure, host, port, resource)
+
+
+def _dsn(value: Any, where: str) -> str:
+    """A PostgreSQL URL (see :mod:`.dsn`); the errors never repeat it."""
+    if not isinstance(value, str):
+        raise ValidationError(f"{where} must be a string", field=where)
+    try:
+        parse_dsn(value)
+    except DsnError as exc:
+        raise ValidationError(f"{where} {exc}", field=where) from None
+    return value
+
+
+@dataclass(frozen=True, slots=True)
+class PostgresSpec:
+    """A PostgreSQL server that must accept a connection and answer ``SELECT 1``.
+
+    ``dsn`` is a secret (it holds the password): written, never shown again
+    in full.
+    """
+
+    dsn: str = field(metadata={"parse": "as_is", "check": _dsn})
+    timeout: float = _own(_seconds(1, 60), 10.0)
+    degraded_ms: DegradedMs | None = None
+
+
+GrpcService: TypeAlias = Annotated[
+    str,
+    Text(
+        0,
+        200,
+        r"[A-Za-z0-9_.]*",
+        "must be a service name like my.package.Service, or empty for the whole server",
+    ),
+]
+
+
+@dataclass(frozen=True, slots=True)
+class GrpcSpec:
+    """A gRPC server whose standard health service (``grpc.health.v1.Health``)
+    must say SERVING for ``service`` ("": the server as a whole).
+
+    ``tls`` speaks TLS (verified unless ``verify_tls`` is false; the name
+    verified is ``server_name`` when given, else ``host``); plaintext HTTP/2
+    otherwise.
+    """
+
+    host: Host
+    port: Port
+    service: GrpcService = ""
+    tls: bool = False
+    verify_tls: bool = True
+    server_name: Host | None = None
+    timeout: float = _own(_seconds(1, 60), 10.0)
+    degraded_ms: DegradedMs | None = None
+
+
+Spec: TypeAlias = (
+    HttpSpec | TcpSpec | TlsSpec | DnsSpec | PingSpec | WebSocketSpec | PostgresSpec | GrpcSpec
+)
+
+SPEC_TYPES: Final[dict[str, type[Spec]]] = {
+    "http": HttpSpec,
+    "tcp": TcpSpec,
+    "tls": TlsSpec,
+    "dns": DnsSpec,
+    "ping": PingSpec,
+    "websocket": WebSocketSpec,
+    "postgres": PostgresSpec,
+    "grpc": GrpcSpec,
+}
 
 
 def parse_spec(kind: str, data: Any, *, prefix: str = "") -> Spec:
@@ -249,10 +540,16 @@ def parse_spec(kind: str, data: Any, *, prefix: str = "") -> Spec:
     spec = parse(cls, values, where=where, prefix=prefix)
     if isinstance(spec, HttpSpec):
         _check_http(spec, prefix)
-    else:
+    elif isinstance(spec, DnsSpec):
+        _check_dns(spec, prefix)
+    elif isinstance(spec, WebSocketSpec):
+        _check_websocket(spec, prefix)
+    elif not isinstance(spec, PostgresSpec):
         _check_host(spec.host, f"{prefix}host")
-        if isinstance(spec, TlsSpec) and spec.server_name is not None:
+        if isinstance(spec, TlsSpec | GrpcSpec) and spec.server_name is not None:
             _check_host(spec.server_name, f"{prefix}server_name")
+        if isinstance(spec, GrpcSpec):
+            _check_grpc(spec, prefix)
     return spec
 
 
@@ -361,13 +658,7 @@ def _check_http(spec: HttpSpec, prefix: str) -> None:
     if not host:
         raise ValidationError(f"{where} must name a host; got {spec.url!r}", field=where)
 
-    for name in spec.headers:
-        if name.lower() in FRAMING_HEADERS:
-            where = f"{prefix}headers.{name}"
-            raise ValidationError(
-                f"{where}: the {name} header is set by the client and cannot be given",
-                field=where,
-            )
+    _refuse_headers(spec.headers, FRAMING_HEADERS, "the client", prefix)
 
     if not spec.expected_status:
         where = f"{prefix}expected_status"
@@ -395,3 +686,52 @@ def _check_http(spec: HttpSpec, prefix: str) -> None:
                     f"{where} needs a response body, which a HEAD request never gets",
                     field=where,
                 )
+
+
+def _check_dns(spec: DnsSpec, prefix: str) -> None:
+    if spec.resolver is not None:
+        _check_host(spec.resolver, f"{prefix}resolver")
+    for i, value in enumerate(spec.expected):
+        try:
+            dns_value(spec.record_type, value)
+        except ValueError as exc:
+            where = f"{prefix}expected[{i}]"
+            raise ValidationError(
+                f"{where} is not a {spec.record_type.value} value ({exc}); got {value!r}",
+                field=where,
+            ) from None
+    if spec.match is Match.ALL and not spec.expected:
+        where = f"{prefix}match"
+        raise ValidationError(f"{where} needs expected values to match", field=where)
+
+
+def _refuse_headers(
+    headers: dict[str, str], refused: frozenset[str], setter: str, prefix: str
+) -> None:
+    for name in headers:
+        if name.lower() in refused:
+            where = f"{prefix}headers.{name}"
+            raise ValidationError(
+                f"{where}: the {name} header is set by {setter} and cannot be given",
+                field=where,
+            )
+
+
+def _check_websocket(spec: WebSocketSpec, prefix: str) -> None:
+    where = f"{prefix}url"
+    try:
+        ws_target(spec.url)
+    except ValueError as exc:
+        raise ValidationError(f"{where} is not a valid URL: {exc}", field=where) from None
+    _refuse_headers(spec.headers, HANDSHAKE_HEADERS, "the WebSocket handshake", prefix)
+    if spec.expect is not None and spec.expect_regex is not None:
+        where = f"{prefix}expect_regex"
+        raise ValidationError(f"{where} and expect cannot both be given", field=where)
+
+
+def _check_grpc(spec: GrpcSpec, prefix: str) -> None:
+    if not spec.tls:
+        for name, given in (("verify_tls", not spec.verify_tls), ("server_name", spec.server_name)):
+            if given:
+                where = f"{prefix}{name}"
+                raise ValidationError(f"{where} needs tls: true", field=where)

@@ -44,7 +44,7 @@ class CheckResult:
     expires_at: datetime | None = None  # TLS: the certificate's notAfter
 
 
-def _down(
+def down(
     error: str,
     latency_ms: float | None = None,
     *,
@@ -54,7 +54,7 @@ def _down(
     return CheckResult("down", latency_ms, error, status_code, expires_at)
 
 
-def _timed(
+def timed(
     latency_ms: float, degraded_ms: int | None, status_code: int | None = None
 ) -> CheckResult:
     """Up, or degraded when slower than the threshold."""
@@ -64,12 +64,12 @@ def _timed(
     return CheckResult("up", latency_ms, None, status_code)
 
 
-def _ms_since(start: float) -> float:
+def ms_since(start: float) -> float:
     return round((trio.current_time() - start) * 1000, 1)
 
 
-def _timed_out(seconds: float) -> CheckResult:
-    return _down(f"timed out after {seconds:g} s")
+def timed_out(seconds: float) -> CheckResult:
+    return down(f"timed out after {seconds:g} s")
 
 
 # ---------------------------------------------------------------------------
@@ -168,17 +168,17 @@ async def check_http(spec: HttpSpec, client: httpx.AsyncClient) -> CheckResult:
         with trio.fail_after(spec.timeout):
             fetched = await _fetch(spec, client)
     except (trio.TooSlowError, httpx.TimeoutException):
-        return _timed_out(spec.timeout)
+        return timed_out(spec.timeout)
     except (httpx.HTTPError, httpx.InvalidURL, OSError) as exc:
-        return _down(describe_error(exc))
+        return down(describe_error(exc))
     if fetched is None:
-        return _down(f"more than {MAX_REDIRECTS} redirects")
-    latency = _ms_since(start)
+        return down(f"more than {MAX_REDIRECTS} redirects")
+    latency = ms_since(start)
     status, text, body, truncated = fetched
     problem = _http_problem(spec, status, text, body, truncated)
     if problem is not None:
-        return _down(problem, latency, status_code=status)
-    return _timed(latency, spec.degraded_ms, status)
+        return down(problem, latency, status_code=status)
+    return timed(latency, spec.degraded_ms, status)
 
 
 async def _fetch(spec: HttpSpec, client: httpx.AsyncClient) -> tuple[int, str, bytes, bool] | None:
@@ -246,10 +246,10 @@ def _http_problem(
     if spec.keyword is not None:
         found = spec.keyword in text
         if spec.keyword_absent and found:
-            return f"keyword {_quote(spec.keyword)} found"
+            return f"keyword {quoted(spec.keyword)} found"
         if not spec.keyword_absent and not found:
             where = " in the first 1 MiB" if truncated else ""
-            return f"keyword {_quote(spec.keyword)} not found{where}"
+            return f"keyword {quoted(spec.keyword)} not found{where}"
     if spec.json_path is not None:
         return _json_problem(spec.json_path, spec.json_expected, body, truncated)
     return None
@@ -274,7 +274,7 @@ def _json_problem(path: str, expected: str | None, body: bytes, truncated: bool)
     if expected is not None and json_text(value) != expected:
         # What the target said is not repeated: the words reach people who
         # may not see the target itself (and it may be an internal service).
-        return f"JSON path {path} does not hold {_quote(expected)} (it holds {_kind(value)})"
+        return f"JSON path {path} does not hold {quoted(expected)} (it holds {_kind(value)})"
     return None
 
 
@@ -288,7 +288,7 @@ def _kind(value: object) -> str:
     return "a list" if isinstance(value, list) else "an object"
 
 
-def _quote(text: str, limit: int = 60) -> str:
+def quoted(text: str, limit: int = 60) -> str:
     if len(text) > limit:
         text = text[: limit - 1] + "…"
     return repr(text)
@@ -305,16 +305,16 @@ async def check_tcp(spec: TcpSpec, rule: NetworkRule) -> CheckResult:
         with trio.fail_after(spec.timeout):
             stream = await connect(rule, spec.host, spec.port)
     except trio.TooSlowError:
-        return _timed_out(spec.timeout)
+        return timed_out(spec.timeout)
     except (OSError, Refused) as exc:
-        return _down(describe_error(exc))
-    latency = _ms_since(start)
+        return down(describe_error(exc))
+    latency = ms_since(start)
     await trio.aclose_forcefully(stream)
-    return _timed(latency, spec.degraded_ms)
+    return timed(latency, spec.degraded_ms)
 
 
 @functools.cache
-def _default_context() -> ssl.SSLContext:
+def default_context() -> ssl.SSLContext:
     """The system's trust store, loaded once: loading it costs more than a handshake."""
     return ssl.create_default_context()
 
@@ -328,7 +328,7 @@ async def check_tls(
     ``ssl_context`` must verify certificates (the default does); latency is the
     time to connect and complete the handshake.
     """
-    context = ssl_context or _default_context()
+    context = ssl_context or default_context()
     start = trio.current_time()
     try:
         with trio.fail_after(spec.timeout):
@@ -340,19 +340,19 @@ async def check_tls(
             finally:
                 await trio.aclose_forcefully(stream)
     except trio.TooSlowError:
-        return _timed_out(spec.timeout)
+        return timed_out(spec.timeout)
     except (OSError, trio.BrokenResourceError, Refused) as exc:
-        return _down(describe_error(exc))
-    latency = _ms_since(start)
+        return down(describe_error(exc))
+    latency = ms_since(start)
 
     not_after = cert.get("notAfter") if cert else None
     if not isinstance(not_after, str):
-        return _down("the certificate could not be read", latency)
+        return down("the certificate could not be read", latency)
     expires = datetime.fromtimestamp(ssl.cert_time_to_seconds(not_after), UTC)
     left = expires - datetime.now(UTC)
     when = f"{expires:%Y-%m-%d %H:%M} UTC"
     if left <= timedelta(0):
-        return _down(f"certificate expired on {when}", latency, expires_at=expires)
+        return down(f"certificate expired on {when}", latency, expires_at=expires)
     if left < timedelta(days=spec.days_before_expiry):
         error = f"certificate expires in {_span(left)}, on {when}"
         return CheckResult("degraded", latency, error, expires_at=expires)

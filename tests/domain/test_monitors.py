@@ -56,7 +56,7 @@ def test_a_monitor_is_made_with_defaults_and_a_normal_spec(api: Harness) -> None
         ({"regions": ["eu", "eu"]}, "regions"),
         ({"regions": ["eu"], "quorum": 2}, "quorum"),
         ({"down_status": "operational"}, "down_status"),
-        ({"kind": "ping"}, "kind"),
+        ({"kind": "icmp"}, "kind"),
         ({"kind": "heartbeat"}, "spec"),
         ({"service": "Nope"}, "service"),
     ],

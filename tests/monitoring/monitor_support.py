@@ -3,15 +3,34 @@ report, and ``switchboard probe`` processes, one per region."""
 
 from __future__ import annotations
 
+import contextlib
+import dataclasses
 import os
 import signal
 import subprocess
 import sys
+from collections.abc import AsyncIterator
 from typing import Any
 
+import trio
 from support import TOKENS, Api, shown, token
 
+from server.config import Config
+from server.main import Server
+
 ORG = "/api/v1/orgs/demo"
+
+
+@contextlib.asynccontextmanager
+async def serving(config: Config, nursery: trio.Nursery, rule: str) -> AsyncIterator[Server]:
+    """The server, with ``rule`` as its network rule for checks."""
+    running: Server = await nursery.start(
+        Server(dataclasses.replace(config, check_networks=rule)).run
+    )
+    try:
+        yield running
+    finally:
+        await running.stop()
 
 
 async def reporting(base_url: str, *regions: str) -> None:

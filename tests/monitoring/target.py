@@ -7,6 +7,7 @@ back what the probe sent.
 
 from __future__ import annotations
 
+import ssl
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from functools import partial
@@ -14,6 +15,7 @@ from typing import Any
 
 import h11
 import trio
+import trustme
 
 
 @dataclass
@@ -121,3 +123,10 @@ async def serve_http(nursery: trio.Nursery, host: str = "127.0.0.1") -> HttpServ
     server = HttpServer(host=host)
     server.port = await listen(nursery, trio.serve_tcp, server.handle, host=host)
     return server
+
+
+def leaf_context(cert: trustme.LeafCert) -> ssl.SSLContext:
+    """A server context presenting ``cert``."""
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    cert.configure_cert(context)
+    return context

@@ -8,7 +8,6 @@ trustme CA that only the tests' SSL contexts trust.
 
 from __future__ import annotations
 
-import socket
 import ssl
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
@@ -19,7 +18,7 @@ import orjson
 import pytest
 import trio
 import trustme
-from target import HttpServer, Reply, listen
+from target import HttpServer, Reply, leaf_context, listen
 
 from server import __version__
 from server.domain.specs import HttpSpec, TcpSpec, TlsSpec, parse_spec
@@ -38,40 +37,12 @@ from server.netguard import ANY
 MiB = 1024 * 1024
 
 
-def leaf_context(cert: trustme.LeafCert) -> ssl.SSLContext:
-    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-    cert.configure_cert(context)
-    return context
-
-
 async def serve_tls(nursery: trio.Nursery, cert: trustme.LeafCert) -> HttpServer:
     server = HttpServer("https")
     server.port = await listen(
         nursery, partial(trio.serve_ssl_over_tcp, ssl_context=leaf_context(cert)), server.handle
     )
     return server
-
-
-@pytest.fixture
-def closed_port() -> int:
-    """A port nothing listens on: connections to it are refused."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-    return port
-
-
-@pytest.fixture
-def ca() -> trustme.CA:
-    return trustme.CA()
-
-
-@pytest.fixture
-def trusting(ca: trustme.CA) -> ssl.SSLContext:
-    """A client context that trusts the tests' CA (and nothing else)."""
-    context = ssl.create_default_context()
-    ca.configure_trust(context)
-    return context
 
 
 @pytest.fixture

@@ -12,13 +12,12 @@ on this machine.
 
 from __future__ import annotations
 
-import contextlib
-import dataclasses
 from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
 import trio
+from monitor_support import serving
 from support import Api, open_ws, token
 from target import HttpServer, Reply, serve_http
 
@@ -32,28 +31,10 @@ ORG = "/api/v1/orgs/demo"
 
 
 @pytest.fixture
-async def guarded(config: Config, nursery: trio.Nursery) -> AsyncIterator[Server]:
-    """The server with the default rule (public and private networks)."""
-    async with serving(config, nursery, "public,private") as running:
-        yield running
-
-
-@pytest.fixture
 async def only_two(config: Config, nursery: trio.Nursery) -> AsyncIterator[Server]:
     """The server allowed to reach 127.0.0.2 and nothing else."""
     async with serving(config, nursery, "127.0.0.2/32") as running:
         yield running
-
-
-@contextlib.asynccontextmanager
-async def serving(config: Config, nursery: trio.Nursery, rule: str) -> AsyncIterator[Server]:
-    running: Server = await nursery.start(
-        Server(dataclasses.replace(config, check_networks=rule)).run
-    )
-    try:
-        yield running
-    finally:
-        await running.stop()
 
 
 @pytest.fixture

@@ -225,7 +225,7 @@ class TestTcpAndTls:
     def test_refused(self, kind: str, data: dict[str, Any], field: str) -> None:
         assert refused(kind, data).field == field
 
-    @pytest.mark.parametrize("kind", ["heartbeat", "HTTP", "ping", ""])
+    @pytest.mark.parametrize("kind", ["heartbeat", "HTTP", "icmp", ""])
     def test_unknown_kind(self, kind: str) -> None:
         error = refused(kind, {})
         assert error.field == "kind"
