@@ -143,7 +143,7 @@ async def test_subscribers_of_a_deposed_node_keep_getting_events(
 ) -> None:
     """The node paused past its lease and lost the organization: its handle
     goes on as a follower of the new owner, so its subscribers miss nothing."""
-    owner, _ = await acme(nodes)
+    owner, follower = await acme(nodes)
     recorder = Recorder()
     owner.topics["status"].add(recorder)  # type: ignore[arg-type]
     await nodes["b"].store.write(
@@ -151,6 +151,8 @@ async def test_subscribers_of_a_deposed_node_keep_getting_events(
     )
     assert await Leases(nodes["b"].store).acquire("org:acme", "b", 60) is not None  # b takes it
     await eventually(lambda: owner.following and owner.owner == "b", "a to follow b")
+    # (The lease was taken behind b's registry: wait for it to see that it is b's.)
+    await eventually(lambda: not follower.following, "b to run what it holds")
     await nodes["b"].registry.execute("acme", c.CreateService(name="After"), "tester")
     await eventually(lambda: recorder.events, "a's subscriber to hear of it")
     assert recorder.events[-1]["data"]["service"]["name"] == "After"
