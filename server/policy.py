@@ -129,6 +129,7 @@ ROUTES: Final[dict[tuple[str, str], Access]] = {
     ("GET", "/api/v1/monitoring"): OPERATOR,
     ("DELETE", "/api/v1/monitoring/regions/<region>"): OPERATOR,
     ("GET", "/api/v1/runtime"): OPERATOR,
+    ("GET", "/metrics"): OPERATOR,  # Prometheus' scrape (server.metrics)
     ("GET", "/api/v1/audit"): OPERATOR,  # the server's own log: logins
     # An organization and what it holds.
     ("GET", _ORG): READ,

@@ -88,6 +88,7 @@ EXPECTED[("GET", "/api/v1/monitoring")] = SERVER
 EXPECTED[("DELETE", "/api/v1/monitoring/regions/{}")] = SERVER
 EXPECTED[("GET", "/api/v1/audit")] = SERVER
 EXPECTED[("GET", "/api/v1/runtime")] = SERVER
+EXPECTED[("GET", "/metrics")] = SERVER
 for _method, _route in (
     ("GET", "channels"),
     ("POST", "channels"),
