@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import re
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -130,3 +131,58 @@ async def test_connections_subscribers_and_deliveries_are_counted(server: Server
 async def _subscribers_gone(base_url: str) -> Scrape | None:
     found = await scrape(base_url)
     return found if found.value("switchboard_websocket_connections") == 0 else None
+
+
+# What PromQL says that is not a metric's name.
+PROMQL_WORDS = {"by", "without", "on", "ignoring", "group_left", "group_right", "bool"}
+PROMQL_WORDS |= {"and", "or", "unless", "offset", "inf", "nan"}
+
+
+def metric_names(expr: str) -> set[str]:
+    """The metrics a PromQL expression reads: its identifiers, less functions
+    (followed by ``(``), label matchers, grouping clauses, ranges and words."""
+    text = re.sub(r'"(?:[^"\\]|\\.)*"', '""', expr)  # strings
+    text = re.sub(r"\{[^}]*\}", "", text)  # label matchers
+    text = re.sub(r"\[[^\]]*\]", "", text)  # ranges
+    text = re.sub(r"\b(by|without|on|ignoring|group_left|group_right)\s*\([^)]*\)", "", text)
+    names = set()
+    for found in re.finditer(r"[a-zA-Z_:][a-zA-Z0-9_:]*", text):
+        rest = text[found.end() :].lstrip()
+        if rest.startswith("(") or found.group() in PROMQL_WORDS:
+            continue
+        names.add(found.group())
+    return names
+
+
+def dashboard_expressions() -> list[str]:
+    dashboard = json.loads(DASHBOARD.read_text())
+    exprs = [
+        target["expr"]
+        for panel in dashboard["panels"]
+        for target in panel.get("targets", [])
+        if "expr" in target
+    ]
+    for variable in dashboard["templating"]["list"]:
+        query = variable.get("query")
+        if isinstance(query, dict):
+            found = re.fullmatch(r"label_values\((\w+),\s*\w+\)", query["query"])
+            assert found, query
+            exprs.append(found.group(1))
+    return exprs
+
+
+def test_metric_names_are_read_from_promql() -> None:
+    assert metric_names(
+        'histogram_quantile(0.99, sum by (le, kind) (rate(a_bucket{x=~"$y"}[$__rate_interval])))'
+    ) == {"a_bucket"}
+    assert metric_names('b{org=~"$org"} >= 0 and on (i) c') == {"b", "c"}
+
+
+async def test_the_grafana_dashboard_reads_only_metrics_a_scrape_has(server: Server) -> None:
+    """Every metric the dashboard's panels and variables ask for is one the
+    server exports (the families are there even before they have samples)."""
+    exported = (await scrape(server.base_url)).names()
+    exprs = dashboard_expressions()
+    asked = set().union(*(metric_names(e) for e in exprs))
+    assert len(exprs) > 30 and {"monitor_status", "switchboard_subscribers"} <= asked
+    assert asked - exported == set()
