@@ -40,6 +40,9 @@ EXPECTED: dict[tuple[str, str], int] = {
     ("GET", "/status/{}/history.atom"): PUBLIC,
     ("GET", "/status/{}/badge.svg"): PUBLIC,
     ("GET", "/status/{}/services/{}/badge.svg"): PUBLIC,
+    ("GET", "/status/{}/monitors/{}/uptime.svg"): PUBLIC,
+    ("GET", "/status/{}/monitors/{}/response-time.svg"): PUBLIC,
+    ("GET", "/status/{}/monitors/{}/certificate.svg"): PUBLIC,
     # The console's pages are shells: their scripts call the API with the login.
     ("GET", "/admin"): PUBLIC,
     ("GET", "/admin/{}"): PUBLIC,

@@ -5,6 +5,7 @@ and a certificate's days left as a remote probe saw them."""
 from __future__ import annotations
 
 import ssl
+import xml.etree.ElementTree as ET
 from datetime import UTC, datetime, timedelta
 from functools import partial
 from pathlib import Path
@@ -127,3 +128,6 @@ async def test_a_certificate_s_days_left_as_a_remote_probe_saw_them(
     assert seen.value("switchboard_probe_connected", region="certs") == 1
     assert seen.value("switchboard_probe_last_result_age_seconds", region="certs") >= 0
     assert seen.find("switchboard_check_results_total", region="certs", outcome="up")
+    async with Api.open(server.base_url) as anon:  # and its public badge says the same
+        answer = await anon.get(f"/status/demo/monitors/{monitor['id']}/certificate.svg")
+    assert ET.fromstring(answer.content).get("aria-label") == "certificate: 39 days"
