@@ -186,3 +186,29 @@ async def test_the_grafana_dashboard_reads_only_metrics_a_scrape_has(server: Ser
     asked = set().union(*(metric_names(e) for e in exprs))
     assert len(exprs) > 30 and {"monitor_status", "switchboard_subscribers"} <= asked
     assert asked - exported == set()
+
+
+async def test_room_operations_are_counted_once(server: Server) -> None:
+    """Two edits and a resend of the first: two operations applied, not three."""
+    responder = token("demo", "responder")
+    async with Api.open(server.base_url, responder) as api:
+        incident = await api.ok("POST", "/api/v1/orgs/demo/incidents", {"name": "Notes"}, 201)
+    room = incident["notes_room"]
+    before = await scrape(server.base_url)
+    async with open_ws(server.base_url) as ws:
+        await ws.hello(responder)
+        await ws.subscribe_room(room, "counter-1", "Counter")
+        first = {"type": "doc.op", "room": room, "rev": 0, "op": ["hello"], "client_op_id": 1}
+        assert (await ws.request(dict(first)))["rev"] == 1
+        assert (await ws.request(dict(first)))["rev"] == 1  # a resend: acknowledged, not applied
+        second = {"type": "doc.op", "room": room, "rev": 1, "op": [5, "!"], "client_op_id": 2}
+        assert (await ws.request(second))["rev"] == 2
+        during = await scrape(server.base_url)
+    assert during.value("switchboard_subscribers", kind="room") == 1
+    assert during.value("switchboard_actors", kind="room") == 1
+    ops = "switchboard_room_operations_total"
+    assert during.value(ops) - before.value(ops) == 2
+    commits = during.value("switchboard_actor_commits_total", kind="room") - before.value(
+        "switchboard_actor_commits_total", kind="room"
+    )
+    assert commits == 2  # each edit waited for its ack; the resend made no event
