@@ -22,6 +22,7 @@ from .rest import (
     drawings,
     idempotency,
     identity,
+    metrics,
     monitors,
     openapi,
     pages,
@@ -69,6 +70,7 @@ def create_app(server_parts: Parts) -> QuartTrio:
     app.register_blueprint(identity.bp)
     app.register_blueprint(monitors.bp)
     app.register_blueprint(notify_rest.bp)
+    app.register_blueprint(metrics.bp)
     app.config["NOTIFIER"] = server_parts.notifier
     app.config["BODY_TIMEOUT"] = limits.body_seconds
 

@@ -152,6 +152,7 @@ class Server:
                         self.notifier,
                         self.runtime,
                         bus,
+                        _metrics(self),
                     )
                 )
                 auth = self.auth
@@ -252,6 +253,12 @@ def _create_app(parts: Parts):  # type: ignore[no-untyped-def]
     from .app import create_app  # Quart is heavy to import; only the server needs it
 
     return create_app(parts)
+
+
+def _metrics(server: Server) -> Any:
+    from .metrics import Metrics  # only the server needs prometheus_client
+
+    return Metrics(server)
 
 
 def _notifier(

@@ -106,6 +106,10 @@ ROUTES: Final[dict[tuple[str, str], Access]] = {
     ("GET", "/status/<org>/history.atom"): PUBLIC,
     ("GET", "/status/<org>/badge.svg"): PUBLIC,
     ("GET", "/status/<org>/services/<service>/badge.svg"): PUBLIC,
+    # A monitor's badges: only of a service the page lists (see pages.public_monitor).
+    ("GET", "/status/<org>/monitors/<monitor>/uptime.svg"): PUBLIC,
+    ("GET", "/status/<org>/monitors/<monitor>/response-time.svg"): PUBLIC,
+    ("GET", "/status/<org>/monitors/<monitor>/certificate.svg"): PUBLIC,
     ("GET", "/status/<org>/api/v2/<path:document>"): PUBLIC,
     # Anyone may subscribe to a status page; the links carry their own secret.
     ("POST", "/status/<org>/subscribe"): PUBLIC,
@@ -129,6 +133,7 @@ ROUTES: Final[dict[tuple[str, str], Access]] = {
     ("GET", "/api/v1/monitoring"): OPERATOR,
     ("DELETE", "/api/v1/monitoring/regions/<region>"): OPERATOR,
     ("GET", "/api/v1/runtime"): OPERATOR,
+    ("GET", "/metrics"): OPERATOR,  # Prometheus' scrape (server.metrics)
     ("GET", "/api/v1/audit"): OPERATOR,  # the server's own log: logins
     # An organization and what it holds.
     ("GET", _ORG): READ,

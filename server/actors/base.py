@@ -12,10 +12,11 @@ after a final snapshot.
 
 from __future__ import annotations
 
+import bisect
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Generic, TypeVar
+from typing import Any, Final, Generic, TypeVar
 
 import trio
 
@@ -30,12 +31,56 @@ log = logging.getLogger(__name__)
 M = TypeVar("M")
 
 
+#: Upper bounds (seconds) of the commit-latency histogram's buckets; then +Inf.
+COMMIT_BUCKETS: Final = (
+    0.001,
+    0.0025,
+    0.005,
+    0.01,
+    0.025,
+    0.05,
+    0.1,
+    0.25,
+    0.5,
+    1.0,
+    2.5,
+    5.0,
+    10.0,
+)
+
+
+def _no_commits() -> list[int]:
+    return [0] * (len(COMMIT_BUCKETS) + 1)
+
+
 @dataclass(slots=True)
 class ActorStats:
     commands: int = 0  # requests decided (accepted or refused)
     commits: int = 0  # appends to the log: one per batch with events
     events: int = 0
     restarts: int = 0
+    ops: int = 0  # rooms: text operations applied
+    # How long appends took: counts per COMMIT_BUCKETS bucket (not cumulative), and their sum.
+    commit_buckets: list[int] = field(default_factory=_no_commits)
+    commit_seconds: float = 0.0
+
+    def committed(self, seconds: float, events: int) -> None:
+        """One append to the log, of ``events`` events, took ``seconds``."""
+        self.commits += 1
+        self.events += events
+        self.commit_seconds += seconds
+        self.commit_buckets[bisect.bisect_left(COMMIT_BUCKETS, seconds)] += 1
+
+    def add(self, other: ActorStats) -> None:
+        """Count ``other``'s figures in these too."""
+        self.commands += other.commands
+        self.commits += other.commits
+        self.events += other.events
+        self.restarts += other.restarts
+        self.ops += other.ops
+        self.commit_seconds += other.commit_seconds
+        for i, count in enumerate(other.commit_buckets):
+            self.commit_buckets[i] += count
 
 
 class Handle(Generic[M]):

@@ -17,6 +17,7 @@ a trip through the inbox, and always see a state that is durable.
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
@@ -254,6 +255,7 @@ class OrgActor(BatchActor[Do]):
                 made[(receipt.scope, receipt.key)] = held[(receipt.scope, receipt.key)] = row
         if events:
             self.committing = True
+            started = time.perf_counter()
             await self.store.append(
                 self.org.stream,
                 self.state.version,
@@ -274,10 +276,10 @@ class OrgActor(BatchActor[Do]):
                 ],
                 epoch=self.org.epoch,
             )
+            took = time.perf_counter() - started
             self.state = state
             self.org.publish(state, events)
-            self.org.stats.commits += 1
-            self.org.stats.events += len(events)
+            self.org.stats.committed(took, len(events))
             self._remember(made)
         for request, value, ok in outcomes:
             if request.reply is None:

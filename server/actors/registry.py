@@ -41,7 +41,7 @@ from ..store import (
     StreamExists,
 )
 from ..store.receipts import Receipt
-from .base import BatchActor, Handle
+from .base import ActorStats, BatchActor, Handle
 from .mailbox import Do, Future, Reply
 from .org import Observer, OrgActor, OrgHandle
 from .ownership import Elsewhere, Ownership
@@ -112,6 +112,8 @@ class Registry:
         self.regions: Callable[[], frozenset[str]] | None = None
         self._nursery: trio.Nursery | None = None
         self.crashes = 0
+        # The figures of actors that have stopped, by kind: counted on (see actor_stats).
+        self._retired: dict[str, ActorStats] = {}
         # Sends a command for an organization another node runs to that node
         # (cluster.router); None: this node alone, or no bus.
         self.forward: Forward | None = None
@@ -154,6 +156,16 @@ class Registry:
 
     def running(self) -> list[Handle[Any]]:
         return list(self._handles.values())
+
+    def actor_stats(self) -> dict[str, ActorStats]:
+        """Every actor's figures since the start, by kind (``org``, ``room``):
+        those running now and those that have stopped, so that they only grow."""
+        totals = {"org": ActorStats(), "room": ActorStats()}
+        for kind, retired in self._retired.items():
+            totals.setdefault(kind, ActorStats()).add(retired)
+        for handle in self._handles.values():
+            totals.setdefault(handle.kind, ActorStats()).add(handle.stats)
+        return totals
 
     # -- finding actors ----------------------------------------------------------
 
@@ -201,6 +213,13 @@ class Registry:
         """The room's handle if its actor is running now (without starting it)."""
         handle = self._handles.get(f"room:{room_id}")
         return handle if isinstance(handle, RoomHandle) else None
+
+    def loaded_org(self, slug: str) -> OrgHandle | None:
+        """The organization's handle if it is loaded now (without starting it)."""
+        handle = self._handles.get(f"org:{slug}")
+        if isinstance(handle, OrgHandle) and handle.committed is not None:
+            return handle
+        return None
 
     async def _get(self, stream: str, make: Callable[[], Handle[Any]]) -> Handle[Any]:
         while True:
@@ -318,6 +337,7 @@ class Registry:
             self._fail_waiting(handle)
             if self._handles.get(handle.stream) is handle:
                 del self._handles[handle.stream]
+            self._retired.setdefault(handle.kind, ActorStats()).add(handle.stats)
             handle.ready.set()
             handle.stopped.set()
 

@@ -22,6 +22,7 @@ along with the subscriptions.
 from __future__ import annotations
 
 import logging
+import time
 import zlib
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -485,12 +486,13 @@ class RoomActor(BatchActor[RoomMessage]):
     async def _commit_in_order(self, decided_receive: trio.MemoryReceiveChannel[_Decided]) -> None:
         async for decided in decided_receive:
             if decided.event is not None:
+                started = time.perf_counter()
                 await self.store.append(
                     self.room.stream, decided.expected, [decided.event], epoch=self.room.epoch
                 )
+                self.room.stats.committed(time.perf_counter() - started, 1)
+                self.room.stats.ops += len(decided.applied)
                 self._publish(decided.applied, iso(decided.at))
-                self.room.stats.commits += 1
-                self.room.stats.events += 1
             for result, request in decided.repeats:
                 if request.conn is not None:
                     request.conn.send_frame(_ack_frame(request.request_id, result.rev))

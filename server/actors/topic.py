@@ -26,11 +26,36 @@ def _bytes(frame: Frame) -> bytes:
     return frame if isinstance(frame, bytes) else frame()
 
 
+class Flow:
+    """What the topics of one kind published since the process started: events,
+    and the writes (deliveries) and bytes handed to their subscribers. Counted
+    once per publish, not per subscriber: the fan-out loop stays as it was."""
+
+    __slots__ = ("bytes", "deliveries", "events")
+
+    def __init__(self) -> None:
+        self.events = 0
+        self.deliveries = 0
+        self.bytes = 0
+
+
+#: By topic kind (``status``, ``org``, ``room``, ``probe``), for the whole process.
+FLOWS: dict[str, Flow] = {}
+
+
+def flow_of(kind: str) -> Flow:
+    found = FLOWS.get(kind)
+    if found is None:
+        found = FLOWS[kind] = Flow()
+    return found
+
+
 class Topic:
-    __slots__ = ("name", "ring", "seq", "subscribers")
+    __slots__ = ("flow", "name", "ring", "seq", "subscribers")
 
     def __init__(self, name: str, *, ring_size: int, seq: int = 0) -> None:
         self.name = name
+        self.flow = flow_of(name.partition(":")[0])
         self.seq = seq
         self.subscribers: dict[Subscriber, None] = {}  # insertion-ordered set
         self.ring: deque[tuple[int, Frame]] = deque(maxlen=ring_size)
@@ -50,9 +75,14 @@ class Topic:
             self.seq = seq
             self.ring.append((seq, frame))
         data = items[0][1] if len(items) == 1 else b"".join(frame for _, frame in items)
+        subscribers = self.subscribers
+        flow = self.flow
+        flow.events += len(items)
+        flow.deliveries += len(subscribers)
+        flow.bytes += len(subscribers) * len(data)
         # A subscriber never leaves during this loop: closing only marks it,
         # and it is removed by its own task afterwards.
-        for subscriber in self.subscribers:
+        for subscriber in subscribers:
             subscriber.send_frame(data)
 
     def publish_with_acks(
@@ -82,24 +112,32 @@ class Topic:
         authors = {author for _, _, author, _ in items if author is not None}
         made: list[bytes] | None = None
         shared: bytes | None = None
+        own = others = 0  # bytes written to authors; how many others got ``shared``
         for subscriber in self.subscribers:
             if subscriber in authors and all(a is subscriber for _, _, a, _ in items):
                 # Only its own items: acks alone, no event frame needed.
-                subscriber.send_frame(b"".join(ack or b"" for _, _, _, ack in items))
+                acks = b"".join(ack or b"" for _, _, _, ack in items)
+                own += len(acks)
+                subscriber.send_frame(acks)
                 continue
             if made is None:
                 made = [_bytes(frame) for _, frame, _, _ in items]
             if subscriber in authors:
-                subscriber.send_frame(
-                    b"".join(
-                        ack if author is subscriber and ack is not None else frame
-                        for frame, (_, _, author, ack) in zip(made, items, strict=True)
-                    )
+                mixed = b"".join(
+                    ack if author is subscriber and ack is not None else frame
+                    for frame, (_, _, author, ack) in zip(made, items, strict=True)
                 )
+                own += len(mixed)
+                subscriber.send_frame(mixed)
             else:
                 if shared is None:
                     shared = b"".join(made)
+                others += 1
                 subscriber.send_frame(shared)
+        flow = self.flow
+        flow.events += len(items)
+        flow.deliveries += len(self.subscribers)
+        flow.bytes += own + (others * len(shared) if shared is not None else 0)
 
     def remember(self, seq: int, frame: bytes) -> None:
         """Put an already-delivered frame back in the ring (when an actor restarts)."""

@@ -123,7 +123,9 @@ class Probe:
                 raise AssertionError(f"no check for {monitor.kind}")
         except Exception as exc:  # a check must always give an outcome
             return Outcome("down", error=describe_error(exc))
-        return Outcome(result.outcome, result.latency_ms, result.status_code, result.error)
+        return Outcome(
+            result.outcome, result.latency_ms, result.status_code, result.error, result.expires_at
+        )
 
     async def aclose(self) -> None:
         await self.clients.aclose()

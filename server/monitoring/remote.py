@@ -67,6 +67,7 @@ class RemoteProbe:
                 "latency_ms": outcome.latency_ms,
                 "status_code": outcome.status_code,
                 "error": outcome.error,
+                **({"cert_expires_at": iso(outcome.expires_at)} if outcome.expires_at else {}),
             }
         )
         if len(self.outbox) > MAX_OUTBOX:

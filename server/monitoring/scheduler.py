@@ -13,12 +13,14 @@ logs: lag is the measure of a scheduler that keeps up.
 
 from __future__ import annotations
 
+import bisect
 import heapq
 import logging
 import random
 from collections import deque
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from typing import Final
 
 import trio
 
@@ -36,13 +38,26 @@ class Entry:
     generation: int  # the entry is current while it matches the scheduler's
 
 
+#: Upper bounds (seconds) of the lag histogram's buckets; then +Inf.
+LAG_BUCKETS: Final = (0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0)
+
+
 @dataclass(slots=True)
 class Lag:
-    """How late checks started (the last 100,000, in seconds), and checks missed."""
+    """How late checks started (the last 100,000, in seconds, and every one
+    counted in LAG_BUCKETS), and checks missed."""
 
     samples: deque[float] = field(default_factory=lambda: deque(maxlen=100_000))
     skipped: int = 0  # due while the previous check of the same monitor still ran
     started: int = 0  # checks started
+    buckets: list[int] = field(default_factory=lambda: [0] * (len(LAG_BUCKETS) + 1))
+    total: float = 0.0  # seconds, summed
+
+    def record(self, lag: float) -> None:
+        self.samples.append(lag)
+        self.started += 1
+        self.total += lag
+        self.buckets[bisect.bisect_left(LAG_BUCKETS, lag)] += 1
 
     def percentiles(self) -> dict[str, float | None]:
         ordered = sorted(self.samples)
@@ -106,8 +121,7 @@ class Scheduler:
                     self.lag.skipped += 1  # still at the last one: a missed check
                     continue
                 await self.limiter.acquire_on_behalf_of(monitor_id)
-                self.lag.samples.append(trio.current_time() - due)
-                self.lag.started += 1
+                self.lag.record(trio.current_time() - due)
                 self.running.add(monitor_id)
                 nursery.start_soon(self._one, entry, name=f"check {monitor_id}")
 

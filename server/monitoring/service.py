@@ -130,6 +130,7 @@ class Outcome:
     latency_ms: float | None = None
     status_code: int | None = None
     error: str | None = None
+    expires_at: datetime | None = None  # TLS: when the certificate seen expires
 
 
 class Monitoring:
@@ -173,6 +174,9 @@ class Monitoring:
         self._flush_now = trio.Event()
         self._send_now = trio.Event()
         self.results = 0  # reported since start
+        self.counted: dict[tuple[str, str], int] = {}  # (region, outcome) -> results since start
+        self.latency: dict[str, float | None] = {}  # monitor id -> its last result's latency (ms)
+        self.cert_expires: dict[str, datetime] = {}  # monitor id -> its certificate's expiry
 
     # -- the organizations' monitors ----------------------------------------------
 
@@ -260,6 +264,8 @@ class Monitoring:
         self.trackers.pop(monitor_id, None)
         self.last_beat.pop(monitor_id, None)
         self.missed_at.pop(monitor_id, None)
+        self.latency.pop(monitor_id, None)
+        self.cert_expires.pop(monitor_id, None)
         self.asked.pop(monitor_id, None)
         self.wanted.pop(monitor_id, None)
         self.scheduler.drop(monitor_id)
@@ -610,7 +616,7 @@ class Monitoring:
             feed.seen[r.id] = None
             if len(feed.seen) > SEEN_RESULTS:
                 del feed.seen[next(iter(feed.seen))]
-            outcome = Outcome(r.outcome, r.latency_ms, r.status_code, r.error)
+            outcome = Outcome(r.outcome, r.latency_ms, r.status_code, r.error, r.cert_expires_at)
             if self.report(region, r.monitor, outcome, r.at):
                 taken += 1
             else:
@@ -687,6 +693,11 @@ class Monitoring:
         if outcome.outcome not in ("up", "degraded", "down"):
             raise ValueError(f"outcome must be up, degraded or down; got {outcome.outcome!r}")
         self.results += 1
+        counted = (region, outcome.outcome)
+        self.counted[counted] = self.counted.get(counted, 0) + 1
+        self.latency[monitor_id] = outcome.latency_ms
+        if outcome.expires_at is not None:
+            self.cert_expires[monitor_id] = outcome.expires_at
         self.buffer.append(
             ResultRow(
                 monitor_id,
@@ -999,6 +1010,7 @@ class ProbeResult:
     latency_ms: float | None = None
     status_code: Annotated[int, Range(100, 599)] | None = None
     error: Annotated[str, Text(0, 1_000, lines=True)] | None = None
+    cert_expires_at: datetime | None = None  # TLS: when the certificate seen expires
 
 
 class BeatStatus(StrEnum):

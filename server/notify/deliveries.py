@@ -114,6 +114,7 @@ _DELIVERY = (
 )
 
 DELIVERY_STATUSES = ("pending", "sent", "failed")
+ATTEMPT_OUTCOMES = ("sent", "retried", "failed")  # failed: for good (no attempt left, or refused)
 
 
 class Notifier:
@@ -143,6 +144,8 @@ class Notifier:
         self._destinations: dict[str, deque[dict[str, Any]]] = {}  # by receiver
         self._settled: dict[str, trio.Event] = {}
         self._last_cleanup = -float("inf")
+        # This worker's attempts since the start, by what came of them.
+        self.attempts: dict[str, int] = dict.fromkeys(ATTEMPT_OUTCOMES, 0)
 
     @property
     def base_url(self) -> str:
@@ -332,6 +335,16 @@ class Notifier:
         self.wake()
         return delivery_id
 
+    async def queue(self) -> dict[str, int]:
+        """Deliveries waiting, in every organization: ``pending`` and, of those,
+        ``due`` now (a worker that keeps up has few of these)."""
+        rows = await self.store.fetch(
+            "SELECT count(*) AS pending, count(*) FILTER (WHERE next_attempt_at <= $1) AS due"
+            " FROM deliveries WHERE status = 'pending'",
+            self.clock.now(),
+        )
+        return {"pending": int(rows[0]["pending"]), "due": int(rows[0]["due"])}
+
     # -- deliveries, as the admins see them ------------------------------------------------------
 
     async def delivery(self, org: str, delivery_id: str) -> dict[str, Any]:
@@ -496,11 +509,13 @@ class Notifier:
         except Exception as exc:  # a bug of ours: keep the worker, keep the row retrying
             log.exception("notifications: delivery %s failed unexpectedly", row["id"])
             error = SendError(f"internal error: {type(exc).__name__}")
+        came_to, statement = self._outcome(row["id"], attempt, status_code, error)
         try:
-            await self.store.write([self._outcome(row["id"], attempt, status_code, error)])
+            await self.store.write([statement])
         except Exception as exc:
             log.warning("notifications: outcome of %s not recorded: %s", row["id"], exc)
             return  # still leased: tried again when the lease is over
+        self.attempts[came_to] += 1
         self._in_flight.discard(row["id"])
         if (settled := self._settled.pop(row["id"], None)) is not None:
             settled.set()
@@ -508,10 +523,11 @@ class Notifier:
 
     def _outcome(
         self, delivery_id: str, attempt: int, status_code: int | None, error: SendError | None
-    ) -> Statement:
+    ) -> tuple[str, Statement]:
+        """What came of an attempt (one of ATTEMPT_OUTCOMES), and the statement recording it."""
         now = self.clock.now()
         if error is None:
-            return (
+            return "sent", (
                 "UPDATE deliveries SET status = 'sent', attempts = $2, sent_at = $3,"
                 " last_status_code = $4, next_attempt_at = NULL WHERE id = $1",
                 (delivery_id, attempt, now, status_code),
@@ -520,7 +536,7 @@ class Notifier:
         code = error.status_code
         retry = self.settings.retry
         if error.permanent or attempt >= retry.attempts:
-            return (
+            return "failed", (
                 "UPDATE deliveries SET status = 'failed', attempts = $2, last_error = $3,"
                 " last_status_code = $4, next_attempt_at = NULL WHERE id = $1",
                 (delivery_id, attempt, error.message, code),
@@ -528,7 +544,7 @@ class Notifier:
         delay = retry.delay(attempt)
         if error.retry_after is not None:
             delay = max(delay, min(error.retry_after, retry.cap))
-        return (
+        return "retried", (
             "UPDATE deliveries SET attempts = $2, last_error = $3, last_status_code = $4,"
             " next_attempt_at = $5 WHERE id = $1",
             (delivery_id, attempt, error.message, code, now + timedelta(seconds=delay)),

@@ -43,6 +43,7 @@ class Parts:
     notifier: Any = None  # server.notify.Notifier, when it runs
     runtime: Callable[[], dict[str, Any]] | None = None  # the process's own figures
     bus: Any = None  # server.cluster.bus.Bus, among several nodes
+    metrics: Any = None  # server.metrics.Metrics: what GET /metrics shows
 
 
 def parts() -> Parts:

@@ -12,6 +12,7 @@ import gzip
 import logging
 import time
 from collections.abc import Awaitable, Callable
+from typing import TypeVar, cast
 
 import trio
 from quart import current_app
@@ -24,6 +25,11 @@ log = logging.getLogger(__name__)
 BARS_TTL = 300.0
 # Drawn pages, feeds and badges kept at most (then all are forgotten at once).
 _DRAWN_MAX = 4096
+# A monitor's figures on its badges (uptime, response time) are worked out again
+# after a change of its organization, and at least this often.
+FIGURES_TTL = 60.0
+
+T = TypeVar("T")
 
 
 class Drawings:
@@ -35,6 +41,8 @@ class Drawings:
         self.bars_lock = trio.Lock()
         self.drawn: dict[tuple[str, ...], tuple[tuple[float, ...], bytes, bytes]] = {}
         self.drawing: dict[tuple[str, ...], trio.Lock] = {}
+        self.figures: dict[tuple[str, ...], tuple[int, float, object]] = {}
+        self.figures_lock = trio.Lock()
 
 
 def _kept() -> Drawings:
@@ -65,6 +73,31 @@ async def bars(
         made = time.monotonic()
         kept.bars[stream] = (version, made, made_bars)
         return made, made_bars
+
+
+async def figure(
+    key: tuple[str, ...], version: int, work: Callable[[], Awaitable[T]], ttl: float = FIGURES_TTL
+) -> T:
+    """What ``work`` finds (a monitor's uptime, say), kept per organization
+    ``version`` for ``ttl`` seconds: a crowd asking for a badge costs one query."""
+    kept = _kept()
+
+    def fresh() -> T | None:
+        cached = kept.figures.get(key)
+        if cached and cached[0] == version and time.monotonic() - cached[1] < ttl:
+            return cast(T, cached[2])
+        return None
+
+    if (found := fresh()) is not None:
+        return found
+    async with kept.figures_lock:
+        if (found := fresh()) is not None:
+            return found
+        made = await work()
+        if len(kept.figures) >= _DRAWN_MAX:
+            kept.figures.clear()
+        kept.figures[key] = (version, time.monotonic(), made)
+        return made
 
 
 async def drawn(

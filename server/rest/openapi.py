@@ -244,6 +244,9 @@ def document() -> dict[str, Any]:
             " pauses (server operators)"
         )
     }
+    scrape = _op("Prometheus metrics, or OpenMetrics (server operators)")
+    scrape["responses"]["200"]["content"] = {"text/plain": {"schema": {"type": "string"}}}
+    paths["/metrics"] = {"get": scrape}
     beat = [
         *_path_params("token"),
         _query("status", {"type": "string", "enum": ["up", "down"]}, "how the job went (up)"),

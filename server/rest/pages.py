@@ -9,8 +9,9 @@ shows changes (:mod:`.drawings`).
 
 from __future__ import annotations
 
+import hashlib
 import html
-from collections.abc import Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
@@ -18,11 +19,13 @@ from quart import Blueprint, Response, render_template, request
 
 from ..actors.org import OrgHandle
 from ..domain import history, views
-from ..domain.model import Incident, Maintenance, OrgState
-from ..errors import NotFound
+from ..domain.model import Incident, Maintenance, OrgState, to_millisecond
+from ..domain.monitors import Monitor, MonitorKind
+from ..errors import NotFound, ValidationError
+from ..monitoring import uptime
 from ..monitoring.uptime import daily_shares, verdict_spans
 from ..store.history import status_changes
-from ..store.monitoring import org_verdicts
+from ..store.monitoring import monitor_verdicts, org_verdicts, rollups, since_days
 from . import drawings, markdown, render
 from .common import parts, query_int
 from .past import find_incident, incidents_newest_first
@@ -326,15 +329,27 @@ def _width(text: str) -> int:
 
 
 async def _badge(
-    key: tuple[str, ...], label: str, message: str, colour_key: str, version: int
+    key: tuple[str, ...],
+    label: str,
+    message: str,
+    colour_key: str,
+    version: int,
+    *,
+    etag: str | None = None,
 ) -> Response:
-    etag = f"v{version}"
+    """A badge, drawn once per ``version`` of what it shows, with that as its
+    ETag; or, for one whose words do not follow a version (a monitor's
+    figures), once per words, with ``etag`` made from them."""
+    if etag is None:
+        etag, stamp = f"v{version}", (float(version),)
+    else:
+        key, stamp = (*key, message), (0.0,)
     headers = {"ETag": f'"{etag}"', "Cache-Control": "no-cache", "Access-Control-Allow-Origin": "*"}
     if request.if_none_match.contains(etag):
         return Response(b"", 304, headers)
     body, gz = await drawings.drawn(
         (*key, label),
-        (version,),
+        stamp,
         lambda: render_template(
             "badge.svg.xml",
             label=label,
@@ -381,3 +396,125 @@ async def service_badge(org: str, service: str) -> Response:
     return await _badge(
         ("badge", org, found.id), label, words.lower(), found.status.value, state.version
     )
+
+
+# -- monitors' badges -------------------------------------------------------------
+
+BADGE_WINDOWS = ("24h", "7d", "30d")
+
+
+def public_monitor(state: OrgState, monitor_id: str) -> Monitor | None:
+    """A monitor whose badges anyone may see: named by its id (its name is the
+    members'), of a service the public page lists. A service kept off the page
+    while it works (``only_show_if_degraded``) keeps its monitors' figures to
+    the members too. To everyone else such a monitor does not exist."""
+    monitor = state.monitors.get(monitor_id)
+    if monitor is None:
+        return None
+    service = state.services.get(monitor.service_id)
+    if service is None or service.only_show_if_degraded:
+        return None
+    return monitor
+
+
+Figure = Callable[[Monitor, datetime], Awaitable[tuple[str, str]]]
+
+
+async def _monitor_badge(
+    org: str, monitor_id: str, what: str, default_label: str, figure: Figure
+) -> Response:
+    """A monitor's badge: ``figure(state, monitor, now)`` gives its words and
+    colour, kept a minute per organization version (see drawings.figure)."""
+    try:
+        handle = await _org(org)
+    except NotFound:
+        return _badge_missing("status page")
+    state = handle.state
+    monitor = public_monitor(state, monitor_id)
+    if monitor is None:
+        return _badge_missing("monitor")
+    label = request.args.get("label", default_label)[:40]
+    message, colour = await drawings.figure(
+        ("figure", org, monitor.id, what),
+        state.version,
+        lambda: figure(monitor, to_millisecond(parts().registry.clock.now())),
+    )
+    digest = hashlib.blake2b(f"{label}\0{message}\0{colour}".encode(), digest_size=8)
+    return await _badge(
+        ("badge", org, monitor.id, what),
+        label,
+        message,
+        colour,
+        state.version,
+        etag=f"m{digest.hexdigest()}",
+    )
+
+
+def uptime_colour(percent: float) -> str:
+    """Green from 99.9 %, then amber, orange (from 95 %) and red."""
+    if percent >= 99.9:
+        return "operational"
+    if percent >= 99.0:
+        return "degraded_performance"
+    return "partial_outage" if percent >= 95.0 else "major_outage"
+
+
+@bp.get("/status/<org>/monitors/<monitor>/uptime.svg")
+async def uptime_badge(org: str, monitor: str) -> Response:
+    """The monitor's uptime over ``?window=`` 24h (the default), 7d or 30d,
+    from its verdicts, as its uptime report works it out."""
+    window = request.args.get("window", "24h")
+    if window not in BADGE_WINDOWS:
+        raise ValidationError(
+            f"window must be one of {', '.join(BADGE_WINDOWS)}; got {window!r}", field="window"
+        )
+
+    async def figure(found: Monitor, now: datetime) -> tuple[str, str]:
+        since = now - uptime.WINDOWS[window]
+        changes = await monitor_verdicts(parts().store, found.id, since)
+        spans = verdict_spans(
+            changes, found.verdict.value, found.verdict_since or found.created_at, now
+        )
+        found_share = uptime.share(*uptime.measure(spans, since, now))
+        if found_share is None:
+            return "no data", "unknown"
+        return f"{found_share:.2f}%", uptime_colour(found_share)
+
+    return await _monitor_badge(org, monitor, f"uptime-{window}", f"uptime {window}", figure)
+
+
+@bp.get("/status/<org>/monitors/<monitor>/response-time.svg")
+async def response_time_badge(org: str, monitor: str) -> Response:
+    """The monitor's average response time over the last 24 hours (every
+    region's checks, from the hourly rollups)."""
+
+    async def figure(found: Monitor, now: datetime) -> tuple[str, str]:
+        rows = await rollups(parts().store, found.id, since_days(now, 1))
+        count = sum(r["latency_count"] or 0 for r in rows)
+        if not count:
+            return "no data", "unknown"
+        return f"{sum(r['latency_sum'] or 0 for r in rows) / count:,.0f} ms", "info"
+
+    return await _monitor_badge(org, monitor, "response-time", "response 24h", figure)
+
+
+@bp.get("/status/<org>/monitors/<monitor>/certificate.svg")
+async def certificate_badge(org: str, monitor: str) -> Response:
+    """A TLS monitor's certificate: the days left until it expires, as the
+    last check that saw it found (amber within its ``days_before_expiry``)."""
+
+    async def figure(found: Monitor, now: datetime) -> tuple[str, str]:
+        monitoring = parts().monitoring
+        expires = monitoring.cert_expires.get(found.id) if monitoring is not None else None
+        if found.kind is not MonitorKind.TLS:
+            return "not checked", "unknown"
+        if expires is None:
+            return "no data", "unknown"
+        days = int((expires - now).total_seconds() // 86_400)
+        if expires <= now:
+            return "expired", "major_outage"
+        warn = int(found.spec.get("days_before_expiry", 14))
+        words = "1 day" if days == 1 else f"{days} days"
+        return words, "degraded_performance" if days < warn else "operational"
+
+    return await _monitor_badge(org, monitor, "certificate", "certificate", figure)

@@ -66,6 +66,8 @@ BADGE_COLOURS: Mapping[str, str] = {
     "major_outage": "#b3261e",
     "maintenance": "#1a5fb4",
     "under_maintenance": "#1a5fb4",
+    "info": "#1a5fb4",  # a figure that is neither good nor bad (a response time)
+    "unknown": "#5f6368",  # no data yet
 }
 
 LABELS: Mapping[str, Mapping[str, str]] = {

@@ -7,8 +7,10 @@ import subprocess
 import sys
 from typing import Any
 
+import httpx
 import orjson
 import trio
+from support import eventually
 from switchboard_client.testing import RunningServer
 
 
@@ -166,3 +168,112 @@ async def test_rooms_and_unreachable_servers(switchboard_server: RunningServer) 
         )
     )
     assert done.returncode == 4 and "cannot reach" in done.stderr
+
+
+async def eventually_ok_json(server: RunningServer, *args: str, check: Any) -> Any:
+    """``ok_json`` until ``check`` holds of its answer (results reach the
+    database within a second or so)."""
+
+    async def answer() -> Any:
+        found = await ok_json(server, *args)
+        return found if check(found) else None
+
+    return await eventually(answer, f"switchboard-cli {' '.join(args)}")
+
+
+async def test_monitors(switchboard_server: RunningServer) -> None:
+    """The server's own pages are the targets: /health answers, /nosuch does not."""
+    url = switchboard_server.url
+    made = await ok_json(
+        switchboard_server,
+        *("monitor", "create", "demo", "Health", "--service", "API"),
+        *("--url", f"{url}/health", "--interval", "3600"),
+    )
+    assert made["kind"] == "http" and made["spec"]["url"] == f"{url}/health"
+    code, _, err = await cli(
+        switchboard_server, "monitor", "create", "demo", "Nightly", "--service", "API"
+    )
+    assert code == 1 and "spec.url" in err  # an http monitor needs its URL
+    code, out, _ = await cli(
+        switchboard_server,
+        *("monitor", "create", "demo", "Backup", "--service", "API", "--kind", "heartbeat"),
+    )
+    beat_url = out.split("heartbeat URL (shown once): ", 1)[1].strip()
+    assert code == 0 and beat_url.startswith(f"{url}/api/v1/heartbeat/")
+    async with httpx.AsyncClient() as http:
+        assert (await http.get(beat_url)).json() == {"ok": True}
+
+    checked = await ok_json(switchboard_server, "monitor", "check", "demo", "Health")
+    assert checked["outcome"] == "up" and checked["status_code"] == 200
+    code, out, _ = await cli(switchboard_server, "monitor", "check", "demo", "health")
+    assert code == 0 and out.startswith("up from local in ")
+    listed = await ok_json(switchboard_server, "monitor", "list", "demo")
+    assert {m["name"] for m in listed["data"]} >= {"Health", "Backup"}
+    paused = await ok_json(switchboard_server, "monitor", "pause", "demo", made["id"])
+    assert paused["paused"] is True
+    code, out, _ = await cli(switchboard_server, "monitor", "list", "demo")
+    line = next(ln for ln in out.splitlines() if " Health " in ln)
+    assert code == 0 and " paused " in line and f"{url}/health" in line
+    resumed = await ok_json(switchboard_server, "monitor", "resume", "demo", "Health")
+    assert resumed["paused"] is False
+
+    results = await eventually_ok_json(
+        switchboard_server,
+        *("monitor", "results", "demo", "Health", "--limit", "5"),
+        check=lambda r: len(r["data"]) >= 2,
+    )
+    assert {r["outcome"] for r in results["data"]} == {"up"}
+    code, out, _ = await cli(switchboard_server, "monitor", "results", "demo", "Health")
+    assert code == 0 and "local" in out and " up " in out
+    uptime = await ok_json(switchboard_server, "monitor", "uptime", "demo", "Health")
+    assert set(uptime["windows"]) == {"24h", "7d", "30d", "90d"}
+    code, out, _ = await cli(switchboard_server, "monitor", "uptime", "demo", "Health")
+    assert code == 0 and out.splitlines()[0].startswith("verdict: ")
+
+    code, _, err = await cli(switchboard_server, "monitor", "check", "demo", "nosuch")
+    assert code == 1 and "not_found" in err
+    code, _, err = await cli(
+        switchboard_server,
+        *("monitor", "create", "demo", "Bad", "--service", "API", "--spec", "{oops"),
+    )
+    assert code == 2 and "--spec" in err
+    code, _, err = await cli(
+        switchboard_server,
+        *("monitor", "create", "demo", "Port", "--service", "API", "--kind", "tcp"),
+    )
+    assert code == 1 and "spec.host" in err
+    code, _, err = await cli(
+        switchboard_server, "monitor", "pause", "demo", "Health", token="viewer"
+    )
+    assert code == 3 and "forbidden" in err
+
+
+async def test_channels(switchboard_server: RunningServer) -> None:
+    """A webhook to the server's own heartbeat door takes the test message; one
+    to a port where nothing listens does not."""
+    url = switchboard_server.url
+    backup = await ok_json(
+        switchboard_server,
+        *("monitor", "create", "demo", "Receiver", "--service", "API", "--kind", "heartbeat"),
+    )
+    receiver = f"{url}/api/v1/heartbeat/{backup['heartbeat_token']}"
+    headers = {"Authorization": f"Bearer {switchboard_server.token('demo', 'admin')}"}
+    async with httpx.AsyncClient(base_url=url, headers=headers) as http:
+        for name, target in (("Ops hook", receiver), ("Dead hook", "http://127.0.0.1:9/")):
+            made = await http.post(
+                "/api/v1/orgs/demo/channels",
+                json={"kind": "webhook", "name": name, "config": {"url": target}},
+            )
+            assert made.status_code == 201, made.text
+    listed = await ok_json(switchboard_server, "channel", "list", "demo")
+    assert [c["name"] for c in listed["data"]] == ["Ops hook", "Dead hook"]
+    code, out, _ = await cli(switchboard_server, "channel", "list", "demo")
+    assert code == 0 and "Ops hook" in out and "webhook" in out
+    code, out, err = await cli(switchboard_server, "channel", "test", "demo", "ops hook")
+    assert code == 0 and out.startswith("sent to Ops hook"), err
+    code, _, err = await cli(switchboard_server, "channel", "test", "demo", "Dead hook")
+    assert code == 1 and "failed" in err
+    code, _, err = await cli(switchboard_server, "channel", "test", "demo", "nosuch")
+    assert code == 1 and "not_found" in err
+    code, _, err = await cli(switchboard_server, "channel", "list", "demo", token="responder")
+    assert code == 3 and "forbidden" in err

@@ -40,6 +40,9 @@ EXPECTED: dict[tuple[str, str], int] = {
     ("GET", "/status/{}/history.atom"): PUBLIC,
     ("GET", "/status/{}/badge.svg"): PUBLIC,
     ("GET", "/status/{}/services/{}/badge.svg"): PUBLIC,
+    ("GET", "/status/{}/monitors/{}/uptime.svg"): PUBLIC,
+    ("GET", "/status/{}/monitors/{}/response-time.svg"): PUBLIC,
+    ("GET", "/status/{}/monitors/{}/certificate.svg"): PUBLIC,
     # The console's pages are shells: their scripts call the API with the login.
     ("GET", "/admin"): PUBLIC,
     ("GET", "/admin/{}"): PUBLIC,
@@ -88,6 +91,7 @@ EXPECTED[("GET", "/api/v1/monitoring")] = SERVER
 EXPECTED[("DELETE", "/api/v1/monitoring/regions/{}")] = SERVER
 EXPECTED[("GET", "/api/v1/audit")] = SERVER
 EXPECTED[("GET", "/api/v1/runtime")] = SERVER
+EXPECTED[("GET", "/metrics")] = SERVER
 for _method, _route in (
     ("GET", "channels"),
     ("POST", "channels"),

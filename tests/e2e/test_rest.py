@@ -180,6 +180,7 @@ async def test_the_openapi_document_describes_every_route(server: Server, api: A
                 "/api/v1/monitoring",
                 "/api/v1/audit",
                 "/api/v1/runtime",
+                "/metrics",
                 "/health",
                 "/ready",
             )

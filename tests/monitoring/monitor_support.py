@@ -58,11 +58,19 @@ class Probes:
     def __init__(self) -> None:
         self.running: dict[str, subprocess.Popen[bytes]] = {}
 
-    def start(self, server_url: str, region: str, *, networks: str = "loopback") -> None:
+    def start(
+        self,
+        server_url: str,
+        region: str,
+        *,
+        networks: str = "loopback",
+        env: dict[str, str] | None = None,
+    ) -> None:
         """A probe of ``region`` checking ``server_url``'s monitors; ``networks``
         is where its checks may connect (``public``: it cannot reach the tests'
-        targets on loopback, and sees every one of them down)."""
-        env = {**os.environ, "SWITCHBOARD_TOKEN": TOKENS.issue_probe(region)}
+        targets on loopback, and sees every one of them down); ``env``: more of
+        its environment (``SSL_CERT_FILE``: the certificates it trusts)."""
+        env = {**os.environ, **(env or {}), "SWITCHBOARD_TOKEN": TOKENS.issue_probe(region)}
         command = [
             sys.executable,
             "-m",

@@ -6,7 +6,8 @@ The server is ``--url`` (or ``SWITCHBOARD_URL``; default
 
 ==  =========================================================
 0   done
-1   the server refused (not found, invalid field, conflict...)
+1   the server refused (not found, invalid field, conflict...), or a
+    channel's test message could not be delivered
 2   wrong usage
 3   not allowed: no token, a bad one, or a role too low
 4   the server cannot be reached or is unavailable
@@ -19,6 +20,7 @@ import argparse
 import os
 import sys
 from typing import Any
+from urllib.parse import quote
 
 import httpx
 import orjson
@@ -104,7 +106,51 @@ def _parser() -> argparse.ArgumentParser:
     how.add_argument("--append", metavar="TEXT")
     how.add_argument("--prepend", metavar="TEXT")
     how.add_argument("--set", metavar="TEXT", help="replace the whole text")
+
+    _monitor_parsers(sub)
+    channel = sub.add_parser("channel", help="notification channels (admins)").add_subparsers(
+        dest="action", required=True
+    )
+    channel.add_parser("list", help="an organization's channels").add_argument("org")
+    test = channel.add_parser("test", help="send a test message and say how it went")
+    test.add_argument("org")
+    test.add_argument("channel", help="its id or name")
     return parser
+
+
+def _monitor_parsers(sub: Any) -> None:
+    monitor = sub.add_parser("monitor", help="uptime monitors").add_subparsers(
+        dest="action", required=True
+    )
+    monitor.add_parser("list", help="an organization's monitors and verdicts").add_argument("org")
+    create = monitor.add_parser("create", help="make a monitor")
+    create.add_argument("org")
+    create.add_argument("name")
+    create.add_argument("--service", required=True, help="the service it watches")
+    create.add_argument("--kind", default="http", choices=["http", "tcp", "tls", "heartbeat"])
+    create.add_argument("--url", dest="target_url", help="http: what to request")
+    create.add_argument("--host", help="tcp, tls: where to connect")
+    create.add_argument("--port", type=int, help="tcp, tls: the port (tls: 443)")
+    create.add_argument("--spec", help="more of the kind's settings, as a JSON object")
+    create.add_argument("--interval", type=int, help="seconds between checks (30)")
+    create.add_argument("--region", action="append", default=[], help="check from there only")
+    create.add_argument("--quorum", type=int, help="regions that must agree it is down (1)")
+    create.add_argument("--policy", choices=["status", "incident", "none"])
+    create.add_argument("--paused", action="store_true", help="make it paused")
+    for verb, words in (("pause", "stop checking"), ("resume", "check again")):
+        one = monitor.add_parser(verb, help=words)
+        one.add_argument("org")
+        one.add_argument("monitor", help="its id or name")
+    check = monitor.add_parser("check", help="check now from the server's region")
+    check.add_argument("org")
+    check.add_argument("monitor", help="its id or name")
+    results = monitor.add_parser("results", help="its latest results, newest first")
+    results.add_argument("org")
+    results.add_argument("monitor", help="its id or name")
+    results.add_argument("--limit", type=int, default=20)
+    uptime = monitor.add_parser("uptime", help="its uptime over 24 h, 7, 30 and 90 days")
+    uptime.add_argument("org")
+    uptime.add_argument("monitor", help="its id or name")
 
 
 def _fail_for(error: SwitchboardError) -> Failure:
@@ -116,14 +162,24 @@ def _fail_for(error: SwitchboardError) -> Failure:
     return Failure(REFUSED, f"{error.code}: {error.message}{where}")
 
 
-async def _rest(args: argparse.Namespace, method: str, path: str) -> Any:
-    base = args.url.removesuffix("/ws").rstrip("/")
+def _http_base(args: argparse.Namespace) -> str:
+    base: str = args.url.removesuffix("/ws").rstrip("/")
     if base.startswith("ws"):  # ws:// -> http://, wss:// -> https://
         base = "http" + base[2:]
+    return base
+
+
+async def _rest(args: argparse.Namespace, method: str, path: str, body: Any = None) -> Any:
+    base = _http_base(args)
     headers = {"Authorization": f"Bearer {args.token}"} if args.token else {}
     try:
         async with httpx.AsyncClient(base_url=base, timeout=15) as http:
-            response = await http.request(method, path, headers=headers)
+            response = await http.request(
+                method,
+                path,
+                headers=headers,
+                content=None if body is None else orjson.dumps(body),
+            )
     except httpx.HTTPError as exc:
         raise Failure(UNREACHABLE, f"cannot reach {base}: {exc}") from None
     body = response.json() if response.content else {}
@@ -247,10 +303,131 @@ async def _room(args: argparse.Namespace) -> None:
         _out(args, {"room": args.room, "rev": room.rev, "text": room.text}, f"rev {room.rev}")
 
 
+def _segment(ref: str) -> str:
+    return quote(ref, safe="")
+
+
+def _monitor_path(args: argparse.Namespace, tail: str = "") -> str:
+    return f"/api/v1/orgs/{_segment(args.org)}/monitors/{_segment(args.monitor)}{tail}"
+
+
+def _spec(args: argparse.Namespace) -> dict[str, Any]:
+    spec: dict[str, Any] = {}
+    if args.spec:
+        try:
+            spec = orjson.loads(args.spec)
+        except orjson.JSONDecodeError as exc:
+            raise Failure(USAGE, f"--spec is not JSON: {exc}") from None
+        if not isinstance(spec, dict):
+            raise Failure(USAGE, "--spec must be a JSON object")
+    given = {"url": args.target_url, "host": args.host, "port": args.port}
+    spec.update({k: v for k, v in given.items() if v is not None})
+    return spec
+
+
+def _ms(value: Any) -> str:
+    return "-" if value is None else f"{value:,.0f} ms"
+
+
+async def _monitor(args: argparse.Namespace) -> None:
+    org = f"/api/v1/orgs/{_segment(args.org)}/monitors"
+    if args.action == "list":
+        listed: dict[str, Any] = {"data": []}
+        following: str | None = f"{org}?limit=200"
+        while following:
+            page = await _rest(args, "GET", following)
+            listed["data"].extend(page["data"])
+            following = page["page"]["next"]
+        lines = []
+        for mon in listed["data"]:
+            target = mon["spec"].get("url") or mon["spec"].get("host") or ""
+            state = "paused" if mon["paused"] else mon["verdict"]
+            lines.append(f"{mon['id']}  {mon['name']:<24} {mon['kind']:<9} {state:<8} {target}")
+        _out(args, listed, "\n".join(lines) or "(no monitors)")
+    elif args.action == "create":
+        body: dict[str, Any] = {"name": args.name, "service": args.service, "kind": args.kind}
+        body["spec"] = _spec(args)
+        optional = {"interval": args.interval, "quorum": args.quorum, "policy": args.policy}
+        body.update({k: v for k, v in optional.items() if v is not None})
+        if args.region:
+            body["regions"] = args.region
+        if args.paused:
+            body["paused"] = True
+        made = await _rest(args, "POST", org, body)
+        text = f"monitor.create: done {made['id']}"
+        if made.get("heartbeat_token"):
+            beat = f"{_http_base(args)}/api/v1/heartbeat/{made['heartbeat_token']}"
+            text += f"\nheartbeat URL (shown once): {beat}"
+        _out(args, made, text)
+    elif args.action in ("pause", "resume"):
+        changed = await _rest(
+            args, "PATCH", _monitor_path(args), {"paused": args.action == "pause"}
+        )
+        _out(args, changed, f"monitor.update: {args.action}d {changed.get('id', '')}".rstrip())
+    elif args.action == "check":
+        checked = await _rest(args, "POST", _monitor_path(args, "/check"), {})
+        words = f" ({checked['error']})" if checked.get("error") else ""
+        _out(
+            args,
+            checked,
+            f"{checked['outcome']} from {checked['region']} in {_ms(checked['latency_ms'])}{words}",
+        )
+    elif args.action == "results":
+        listed = await _rest(args, "GET", _monitor_path(args, f"/results?limit={args.limit}"))
+        lines = [
+            f"{r['at']}  {r['region']:<10} {r['outcome']:<8} {_ms(r['latency_ms']):>9}"
+            + (f"  {r['message']}" if r.get("message") else "")
+            for r in listed["data"]
+        ]
+        _out(args, listed, "\n".join(lines) or "(no results yet)")
+    else:
+        report = await _rest(args, "GET", _monitor_path(args, "/uptime"))
+        lines = [f"verdict: {report['verdict']}"]
+        for window, figures in report["windows"].items():
+            shown = "no data" if figures["uptime"] is None else f"{figures['uptime']:.3f}%"
+            lines.append(f"  {window:<4} {shown:>9}  ({figures['checks']} checks)")
+        _out(args, report, "\n".join(lines))
+
+
+async def _channel(args: argparse.Namespace) -> None:
+    path = f"/api/v1/orgs/{_segment(args.org)}/channels"
+    listed = await _rest(args, "GET", path)
+    if args.action == "list":
+        lines = [
+            f"{ch['id']}  {ch['name']:<24} {ch['kind']:<8}"
+            + (" (disabled)" if ch["disabled"] else "")
+            for ch in listed["data"]
+        ]
+        _out(args, listed, "\n".join(lines) or "(no channels)")
+        return
+    folded = args.channel.casefold()
+    found = next(
+        (ch for ch in listed["data"] if folded in (ch["id"].casefold(), ch["name"].casefold())),
+        None,
+    )
+    if found is None:
+        raise Failure(REFUSED, f"not_found: there is no channel {args.channel!r} (field channel)")
+    delivery = await _rest(args, "POST", f"{path}/{_segment(found['id'])}/test", {})
+    if delivery["status"] == "sent":
+        _out(args, delivery, f"sent to {found['name']} ({delivery['id']})")
+    elif not delivery["attempts"]:
+        _out(args, delivery, f"queued for {found['name']}, not tried yet ({delivery['id']})")
+    else:
+        if args.json:
+            _out(args, delivery, "")
+        raise Failure(
+            REFUSED, f"the test message to {found['name']} failed: {delivery['last_error']}"
+        )
+
+
 async def run(args: argparse.Namespace) -> None:
     try:
         if args.command == "status":
             await _status(args)
+        elif args.command == "monitor":
+            await _monitor(args)
+        elif args.command == "channel":
+            await _channel(args)
         elif args.command == "tail":
             await _tail(args)
         elif args.command == "room":
