@@ -30,12 +30,13 @@ from ..domain.audit import details
 from ..domain.events import Event, apply, member_data, public_data, verdict_changes
 from ..domain.model import Org, OrgState, iso, parse_iso
 from ..domain.rules import decide
+from ..domain.schema import MISSING
 from ..domain.statuspage import render
 from ..domain.views import member_snapshot, public_snapshot
-from ..errors import DomainError, ValidationError
+from ..errors import Conflict, DomainError, ValidationError
 from ..protocol import frames
 from ..protocol import messages as m
-from ..store import AuditEntry, Loaded, NewStream, Store, receipts
+from ..store import AuditEntry, DomainTaken, Loaded, NewStream, Store, receipts
 from ..store.eventlog import Archived, ReceiptRow, VerdictRow
 from ..store.receipts import Kept, Receipt
 from .base import BatchActor, Handle
@@ -249,26 +250,15 @@ class OrgActor(BatchActor[Do]):
                 made[(receipt.scope, receipt.key)] = held[(receipt.scope, receipt.key)] = row
         if events:
             self.committing = True
-            await self.store.append(
-                self.org.stream,
-                self.state.version,
-                events,
-                wake_at=state.next_due(self.keep_resolved),
-                create=_rooms_created(events, self.org.slug),
-                audit=audit,
-                listed=state.org.listed and not state.deleted,
-                receipts=list(made.values()),
-                archived=[
-                    Archived(e.data["id"], e.version, parse_iso(e.data["incident"]["started_at"]))
-                    for e in events
-                    if e.name == "incident.archived"
-                ],
-                verdicts=[
-                    VerdictRow(monitor, e.version, e.at, verdict)
-                    for monitor, e, verdict in verdict_changes(self.state, events)
-                ],
-                epoch=self.org.epoch,
-            )
+            domains = () if state.deleted else state.org.domains
+            try:
+                await self._append(state, events, audit, made, domains)
+            except DomainTaken as exc:
+                # Another organization claimed the name since the preflight
+                # looked: the changes that claim it are refused, the rest
+                # decided again (nothing of the batch was written).
+                await self._without_claims(batch, outcomes, exc.host)
+                return
             self.state = state
             self.org.publish(state, events)
             self.org.stats.commits += 1
@@ -281,6 +271,54 @@ class OrgActor(BatchActor[Do]):
                 request.reply.resolve(value)
             else:
                 request.reply.reject(value)
+
+    async def _without_claims(
+        self, batch: list[Do], outcomes: list[tuple[Do, Any, bool]], host: str
+    ) -> None:
+        claims = {
+            id(request)
+            for request, _, ok in outcomes
+            if ok
+            and isinstance(request.command, c.UpdateOrg)
+            and request.command.domains is not MISSING
+        }
+        taken = Conflict(f"{host} is claimed by another organization", field="domains")
+        for request in batch:
+            if id(request) in claims:
+                self.org.reject(request, taken)
+        self.inflight = [r for r in batch if id(r) not in claims]
+        self.committing = False
+        await self.commit(self.inflight)
+
+    async def _append(
+        self,
+        state: OrgState,
+        events: list[Event],
+        audit: list[AuditEntry],
+        made: dict[tuple[str, str], ReceiptRow],
+        domains: tuple[str, ...],
+    ) -> None:
+        await self.store.append(
+            self.org.stream,
+            self.state.version,
+            events,
+            wake_at=state.next_due(self.keep_resolved),
+            create=_rooms_created(events, self.org.slug),
+            audit=audit,
+            listed=state.org.listed and not state.deleted,
+            receipts=list(made.values()),
+            archived=[
+                Archived(e.data["id"], e.version, parse_iso(e.data["incident"]["started_at"]))
+                for e in events
+                if e.name == "incident.archived"
+            ],
+            verdicts=[
+                VerdictRow(monitor, e.version, e.at, verdict)
+                for monitor, e, verdict in verdict_changes(self.state, events)
+            ],
+            epoch=self.org.epoch,
+            domains=None if domains == self.state.org.domains else domains,
+        )
 
     async def _receipts_of(
         self, batch: list[Do], now: datetime
