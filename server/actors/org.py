@@ -57,6 +57,8 @@ def _event_frame(topic: str, seq: int, event: Event, data: Any) -> bytes:
     return frames.text_frame(orjson.dumps(message))
 
 
+_CACHE_MAX = 256  # documents and snapshots one organization keeps rendered
+
 # Told of every committed state and its events (and of a state loaded, with
 # the events replayed); called in the actor's task: must not block.
 Observer = Callable[[str, OrgState, Sequence[Event]], None]
@@ -99,9 +101,15 @@ class OrgHandle(Handle[Do]):
             data = self._cache[key] = build()
         return data
 
-    def document(self, name: str) -> bytes:
-        """A Statuspage v2 document, rendered once per committed version."""
-        return self._cached(name, lambda: orjson.dumps(render(self.state, name, self.base_url)))
+    def document(self, name: str, page_url: str | None = None) -> bytes:
+        """A Statuspage v2 document, rendered once per committed version (and
+        ``page_url``: where its reader found the page, which its links name)."""
+        if len(self._cache) > _CACHE_MAX:  # many hosts named: begin again
+            self._cache.clear()
+        return self._cached(
+            (name, page_url),
+            lambda: orjson.dumps(render(self.state, name, self.base_url, page_url)),
+        )
 
     def snapshot(self, kind: str) -> bytes:
         """The JSON snapshot a subscriber of ``kind`` ("status" or "org") receives."""

@@ -43,6 +43,7 @@ class Parts:
     notifier: Any = None  # server.notify.Notifier, when it runs
     runtime: Callable[[], dict[str, Any]] | None = None  # the process's own figures
     bus: Any = None  # server.cluster.bus.Bus, among several nodes
+    hosts: Any = None  # server.rest.hosts.Hosts: which host names serve which organization
 
 
 def parts() -> Parts:

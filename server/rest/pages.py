@@ -23,8 +23,9 @@ from ..errors import NotFound
 from ..monitoring.uptime import daily_shares, verdict_spans
 from ..store.history import status_changes
 from ..store.monitoring import org_verdicts
-from . import drawings, markdown, render
+from . import drawings, hosts, markdown, render
 from .common import parts, query_int
+from .hosts import page_path
 from .past import find_incident, incidents_newest_first
 from .web import compressed, page_headers
 
@@ -138,6 +139,7 @@ def _context(state: OrgState) -> dict[str, Any]:
     return {
         "org": org,
         "slug": org.slug,
+        "root": page_path(org.slug),  # where the page's links start on this host
         "names": {s.id: s.name for s in state.services.values()},
         "groups": {g.id: g.name for g in state.groups.values()},
         "overall": state.status.to_dict(),
@@ -161,7 +163,9 @@ async def status_page(org: str) -> Response:
     made, service_bars = await _service_bars(handle, now)
     stamp = (state.version, made)
     body, gz = await drawings.drawn(
-        ("page", handle.stream), stamp, lambda: _draw_status(state, service_bars, now)
+        ("page", handle.stream, page_path(org)),
+        stamp,
+        lambda: _draw_status(state, service_bars, now),
     )
     return compressed(body, gz, PUBLIC_PAGE, "text/html; charset=utf-8")
 
@@ -178,6 +182,7 @@ async def _draw_status(state: OrgState, service_bars: dict[str, history.Bar], no
     ]
     data = render.page_json(
         org=state.org.slug,
+        root=context["root"],
         seq=state.public_seq,
         snapshot=snapshot,
         today=now.date().isoformat(),
@@ -291,9 +296,9 @@ async def _feed(org: str, template: str, content_type: str) -> Response:
     }
     if request.if_none_match.contains(etag):
         return Response(b"", 304, headers)
-    page_url = f"{parts().base_url}/status/{org}"
+    page_url = hosts.page_url(org)
     body, gz = await drawings.drawn(
-        (template, handle.stream),
+        (template, handle.stream, page_url),
         (state.version,),
         lambda: render_template(
             template,

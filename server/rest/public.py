@@ -10,6 +10,7 @@ from ..errors import RateLimited
 from ..ratelimit import KeyedBuckets
 from ..store import StoreError
 from .common import client_ip, error_response, json_response, parts
+from .hosts import page_url
 from .web import page_headers
 
 bp = Blueprint("public", __name__)
@@ -71,7 +72,8 @@ async def statuspage(org: str, document: str) -> Response:
     headers = {**PUBLIC_HEADERS, "ETag": f'"{version}"'}
     if request.if_none_match.contains_weak(version):  # compares unquoted tags
         return Response(b"", 304, headers)
-    return Response(handle.document(document), 200, headers, content_type="application/json")
+    body = handle.document(document, page_url(org))
+    return Response(body, 200, headers, content_type="application/json")
 
 
 @bp.get("/ws")
