@@ -238,6 +238,22 @@ async def incident_page(org: str, incident: str) -> Response:
     )
 
 
+@bp.get("/status/<org>/maintenances/<maintenance>")
+async def maintenance_page(org: str, maintenance: str) -> Response:
+    """One maintenance (its ``shortlink``), as the incident page shows an incident."""
+    missing = f"There is no maintenance {maintenance!r} on {org!r}'s status page."
+    try:
+        state = (await _org(org)).state
+    except NotFound:
+        return await _missing(missing)
+    item = state.maintenances.get(maintenance)
+    if item is None:
+        return await _missing(missing)
+    return await _page(
+        "maintenance.html", live=False, item=item.to_dict(public=True), **_context(state)
+    )
+
+
 # -- feeds ----------------------------------------------------------------------
 
 
@@ -267,7 +283,7 @@ def _entries(state: OrgState, page_url: str) -> list[dict[str, Any]]:
             link = f"{page_url}/incidents/{item.id}"
             published = item.started_at
         else:
-            link = page_url
+            link = f"{page_url}/maintenances/{item.id}"
             published = item.created_at
         entries.append(
             {

@@ -55,7 +55,7 @@ function incident(i, nameOf) {
 
 function maintenance(m, nameOf) {
   const affects = m.service_ids.length ? ` <span class="affects">Affects ${esc(named(m.service_ids, nameOf))}</span>` : "";
-  return `<article class="maintenance" id="maintenance-${m.id}"><h3 class="incident-name">${esc(m.name)}</h3><p class="meta"><span class="tag progress-${m.status}">${L.progress[m.status]}</span> <span class="window"><time datetime="${m.scheduled_for}">${when(m.scheduled_for)}</time> to <time datetime="${m.scheduled_until}">${when(m.scheduled_until)}</time></span>${affects}</p>${updateList(m.updates)}</article>`;
+  return `<article class="maintenance" id="maintenance-${m.id}"><h3 class="incident-name"><a href="${data.root}/maintenances/${m.id}">${esc(m.name)}</a></h3><p class="meta"><span class="tag progress-${m.status}">${L.progress[m.status]}</span> <span class="window"><time datetime="${m.scheduled_for}">${when(m.scheduled_for)}</time> to <time datetime="${m.scheduled_until}">${when(m.scheduled_until)}</time></span>${affects}</p>${updateList(m.updates)}</article>`;
 }
 
 function service(s) {
