@@ -29,7 +29,6 @@ nodes, read again every :data:`REFRESH_SECONDS`.
 from __future__ import annotations
 
 import contextlib
-import logging
 import re
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Final
@@ -42,8 +41,6 @@ from ..domain.model import OrgState
 from ..ratelimit import Network, trusted_peer
 from ..store import Store, StoreError
 from .common import parts
-
-log = logging.getLogger(__name__)
 
 # Paths that are the server's own on every host.
 SERVER_PATHS: Final = ("/admin", "/api/v1", "/health", "/ready", "/metrics", "/static", "/ws")
