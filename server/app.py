@@ -20,6 +20,7 @@ from .rest import (
     api,
     console,
     drawings,
+    hosts,
     idempotency,
     identity,
     metrics,
@@ -72,6 +73,10 @@ def create_app(server_parts: Parts) -> QuartTrio:
     app.register_blueprint(notify_rest.bp)
     app.register_blueprint(metrics.bp)
     app.config["NOTIFIER"] = server_parts.notifier
+    if server_parts.hosts is not None:
+        app.asgi_app = hosts.ByHost(  # type: ignore[method-assign]
+            app.asgi_app, server_parts.hosts, server_parts.trusted_proxies
+        )
     app.config["BODY_TIMEOUT"] = limits.body_seconds
 
     @app.before_request

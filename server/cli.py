@@ -40,6 +40,14 @@ def _org(text: str) -> str:
     return text
 
 
+def _slug(text: str) -> str:
+    if re.fullmatch(SLUG_PATTERN, text) is None:
+        raise argparse.ArgumentTypeError(
+            "an organization slug (lowercase letters, digits, hyphens)"
+        )
+    return text
+
+
 def _role(text: str) -> Role:
     try:
         return Role.parse(text)
@@ -72,6 +80,13 @@ def _parser() -> argparse.ArgumentParser:
         help="PostgreSQL URL (also DATABASE_URL); default: the embedded server in the data folder",
     )
     serve.add_argument("--public-url", help="how clients reach this server (for links)")
+    serve.add_argument(
+        "--default-org",
+        metavar="SLUG",
+        type=_slug,
+        help="serve this organization's public page at the root of every host name no "
+        "organization claimed (also SWITCHBOARD_DEFAULT_ORG)",
+    )
     serve.add_argument(
         "--nats",
         action="append",
@@ -248,6 +263,7 @@ def main(argv: list[str] | None = None) -> int:
         data_dir=args.data_dir,
         database_url=args.database_url,
         public_url=args.public_url,
+        default_org=args.default_org,
         demo=args.demo or None,
         trusted_proxies=tuple(args.trusted_proxy) or None,
         oidc_file=args.oidc,

@@ -116,6 +116,9 @@ class Config:
     database_url: str | None = None  # None: the embedded PostgreSQL in data_dir
     secret: str | None = None  # None: read or create <data_dir>/secret
     public_url: str | None = None  # how clients reach us; default http://host:port
+    # The organization served at the root of every host name no organization
+    # claimed (one tenant); None: the server's own front page there.
+    default_org: str | None = None
     demo: bool = False  # seed the demo organization on first start
     trusted_proxies: tuple[str, ...] = ()  # addresses/networks whose X-Forwarded-For we believe
     oidc_file: Path | None = None  # JSON list of external identity providers
@@ -155,6 +158,8 @@ class Config:
             env["secret"] = secret
         if public := os.environ.get("SWITCHBOARD_PUBLIC_URL"):
             env["public_url"] = public
+        if default_org := os.environ.get("SWITCHBOARD_DEFAULT_ORG"):
+            env["default_org"] = default_org
         if data := os.environ.get("SWITCHBOARD_DATA_DIR"):
             env["data_dir"] = Path(data)
         if limits := os.environ.get("SWITCHBOARD_LIMITS"):

@@ -48,6 +48,7 @@ from .notify.feed import Feed
 from .protocol.frames import CLOSE_GOING_AWAY
 from .ratelimit import parse_networks
 from .rest.common import Parts
+from .rest.hosts import Hosts
 from .seed import seed_demo
 from .store import Leases, Store, StoreError, embedded_dsn, receipts
 
@@ -75,6 +76,7 @@ class Server:
         self.notifier: Notifier | None = None
         self.notify_feed: Feed | None = None
         self.listener: Listener | None = None
+        self.hosts: Hosts | None = None
         self.gc_pauses = GcPauses()
         self._stop = trio.Event()
         self._stopped = trio.Event()
@@ -116,6 +118,11 @@ class Server:
                 if bus is not None and ownership is not None:
                     await _join_cluster(nursery, bus, store, self.registry, ownership)
                     await nursery.start(IdentitySync(bus, directory, ownership.node).run)
+                self.hosts = Hosts(config.default_org)
+                await self.hosts.load(store)
+                self.registry.observers.append(self.hosts.observe)
+                if config.node_id is not None:  # other nodes' claims too
+                    nursery.start_soon(self.hosts.refresh, store)
                 await nursery.start(self.registry.run)
                 self.gateway = Gateway(self.registry, self.auth, config.limits, trusted)
                 directory.revoke = self.gateway.revoke
@@ -153,6 +160,7 @@ class Server:
                         self.runtime,
                         bus,
                         _metrics(self),
+                        self.hosts,
                     )
                 )
                 auth = self.auth

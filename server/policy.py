@@ -102,6 +102,7 @@ ROUTES: Final[dict[tuple[str, str], Access]] = {
     ("GET", "/status/<org>"): PUBLIC,
     ("GET", "/status/<org>/history"): PUBLIC,
     ("GET", "/status/<org>/incidents/<incident>"): PUBLIC,
+    ("GET", "/status/<org>/maintenances/<maintenance>"): PUBLIC,
     ("GET", "/status/<org>/history.rss"): PUBLIC,
     ("GET", "/status/<org>/history.atom"): PUBLIC,
     ("GET", "/status/<org>/badge.svg"): PUBLIC,

@@ -107,6 +107,12 @@ def client_address(peer: str, forwarded_for: str | None, trusted: Sequence[Netwo
     return peer
 
 
+def trusted_peer(peer: str, trusted: Sequence[Network]) -> bool:
+    """Whether the peer is one of the trusted proxies (whose forwarded headers
+    are believed)."""
+    return bool(trusted) and _within(peer, trusted)
+
+
 def _within(address: str, networks: Sequence[Network]) -> bool:
     try:
         ip = ipaddress.ip_address(address)

@@ -67,6 +67,8 @@ def test_probe_and_serve_refuse_bad_flags_plainly(tmp_path: Path) -> None:
     assert no_token.returncode == 2 and "give --token" in no_token.stderr
     bad_port = switchboard("serve", "--smtp-port", "twenty-five", "--data-dir", str(tmp_path))
     assert bad_port.returncode == 2 and "--smtp-port" in bad_port.stderr
+    bad_org = switchboard("serve", "--default-org", "Not A Slug", "--data-dir", str(tmp_path))
+    assert bad_org.returncode == 2 and "organization slug" in bad_org.stderr
     for half in (["--nats", "nats://127.0.0.1:1"], ["--node-id", "a"]):
         alone = switchboard("serve", *half, "--data-dir", str(tmp_path))
         assert alone.returncode == 2 and "--nats and --node-id go together" in alone.stderr

@@ -31,12 +31,13 @@ from ..domain.audit import details
 from ..domain.events import Event, apply, member_data, public_data, verdict_changes
 from ..domain.model import Org, OrgState, iso, parse_iso
 from ..domain.rules import decide
+from ..domain.schema import MISSING
 from ..domain.statuspage import render
 from ..domain.views import member_snapshot, public_snapshot
-from ..errors import DomainError, ValidationError
+from ..errors import Conflict, DomainError, ValidationError
 from ..protocol import frames
 from ..protocol import messages as m
-from ..store import AuditEntry, Loaded, NewStream, Store, receipts
+from ..store import AuditEntry, DomainTaken, Loaded, NewStream, Store, receipts
 from ..store.eventlog import Archived, ReceiptRow, VerdictRow
 from ..store.receipts import Kept, Receipt
 from .base import BatchActor, Handle
@@ -56,6 +57,8 @@ def _event_frame(topic: str, seq: int, event: Event, data: Any) -> bytes:
     message = m.EventMessage(topic=topic, seq=seq, name=event.name, data=data, at=iso(event.at))
     return frames.text_frame(orjson.dumps(message))
 
+
+_CACHE_MAX = 256  # documents and snapshots one organization keeps rendered
 
 # Told of every committed state and its events (and of a state loaded, with
 # the events replayed); called in the actor's task: must not block.
@@ -105,9 +108,15 @@ class OrgHandle(Handle[Do]):
             data = self._cache[key] = build()
         return data
 
-    def document(self, name: str) -> bytes:
-        """A Statuspage v2 document, rendered once per committed version."""
-        return self._cached(name, lambda: orjson.dumps(render(self.state, name, self.base_url)))
+    def document(self, name: str, page_url: str | None = None) -> bytes:
+        """A Statuspage v2 document, rendered once per committed version (and
+        ``page_url``: where its reader found the page, which its links name)."""
+        if len(self._cache) > _CACHE_MAX:  # many hosts named: begin again
+            self._cache.clear()
+        return self._cached(
+            (name, page_url),
+            lambda: orjson.dumps(render(self.state, name, self.base_url, page_url)),
+        )
 
     def snapshot(self, kind: str) -> bytes:
         """The JSON snapshot a subscriber of ``kind`` ("status" or "org") receives."""
@@ -255,27 +264,16 @@ class OrgActor(BatchActor[Do]):
                 made[(receipt.scope, receipt.key)] = held[(receipt.scope, receipt.key)] = row
         if events:
             self.committing = True
+            domains = () if state.deleted else state.org.domains
             started = time.perf_counter()
-            await self.store.append(
-                self.org.stream,
-                self.state.version,
-                events,
-                wake_at=state.next_due(self.keep_resolved),
-                create=_rooms_created(events, self.org.slug),
-                audit=audit,
-                listed=state.org.listed and not state.deleted,
-                receipts=list(made.values()),
-                archived=[
-                    Archived(e.data["id"], e.version, parse_iso(e.data["incident"]["started_at"]))
-                    for e in events
-                    if e.name == "incident.archived"
-                ],
-                verdicts=[
-                    VerdictRow(monitor, e.version, e.at, verdict)
-                    for monitor, e, verdict in verdict_changes(self.state, events)
-                ],
-                epoch=self.org.epoch,
-            )
+            try:
+                await self._append(state, events, audit, made, domains)
+            except DomainTaken as exc:
+                # Another organization claimed the name since the preflight
+                # looked: the changes that claim it are refused, the rest
+                # decided again (nothing of the batch was written).
+                await self._without_claims(batch, outcomes, exc.host)
+                return
             took = time.perf_counter() - started
             self.state = state
             self.org.publish(state, events)
@@ -288,6 +286,54 @@ class OrgActor(BatchActor[Do]):
                 request.reply.resolve(value)
             else:
                 request.reply.reject(value)
+
+    async def _without_claims(
+        self, batch: list[Do], outcomes: list[tuple[Do, Any, bool]], host: str
+    ) -> None:
+        claims = {
+            id(request)
+            for request, _, ok in outcomes
+            if ok
+            and isinstance(request.command, c.UpdateOrg)
+            and request.command.domains is not MISSING
+        }
+        taken = Conflict(f"{host} is claimed by another organization", field="domains")
+        for request in batch:
+            if id(request) in claims:
+                self.org.reject(request, taken)
+        self.inflight = [r for r in batch if id(r) not in claims]
+        self.committing = False
+        await self.commit(self.inflight)
+
+    async def _append(
+        self,
+        state: OrgState,
+        events: list[Event],
+        audit: list[AuditEntry],
+        made: dict[tuple[str, str], ReceiptRow],
+        domains: tuple[str, ...],
+    ) -> None:
+        await self.store.append(
+            self.org.stream,
+            self.state.version,
+            events,
+            wake_at=state.next_due(self.keep_resolved),
+            create=_rooms_created(events, self.org.slug),
+            audit=audit,
+            listed=state.org.listed and not state.deleted,
+            receipts=list(made.values()),
+            archived=[
+                Archived(e.data["id"], e.version, parse_iso(e.data["incident"]["started_at"]))
+                for e in events
+                if e.name == "incident.archived"
+            ],
+            verdicts=[
+                VerdictRow(monitor, e.version, e.at, verdict)
+                for monitor, e, verdict in verdict_changes(self.state, events)
+            ],
+            epoch=self.org.epoch,
+            domains=None if domains == self.state.org.domains else domains,
+        )
 
     async def _receipts_of(
         self, batch: list[Do], now: datetime

@@ -18,6 +18,7 @@ import logging
 import secrets
 from collections.abc import Awaitable, Callable
 from typing import Any, Protocol
+from urllib.parse import urlsplit
 
 import trio
 
@@ -27,8 +28,10 @@ from ..config import Limits
 from ..domain import commands as c
 from ..domain import rules
 from ..domain.events import Event
+from ..domain.hosts import check_domains
 from ..domain.model import to_millisecond
 from ..domain.room import RoomMeta
+from ..domain.schema import MISSING
 from ..errors import Conflict, NotFound, OutcomeUnknown, Unavailable
 from ..ids import new_id
 from ..store import (
@@ -467,6 +470,8 @@ class Registry:
         to have let the organization go (see :meth:`recheck`)."""
         if self.preflight is not None:
             await self.preflight(command)
+        if isinstance(command, c.UpdateOrg) and command.domains is not MISSING:
+            await self._domains_free(slug, check_domains(command.domains))
         with trio.move_on_after(self.limits.database_seconds) as scope:
             while True:
                 handle, owner = await self.locate(slug)
@@ -483,6 +488,20 @@ class Registry:
                     continue  # it stopped meanwhile; the next lookup starts another
         if scope.cancelled_caught:
             reply.reject(Unavailable(f"organization {slug!r} is too busy; try again"))
+
+    async def _domains_free(self, slug: str, hosts: tuple[str, ...]) -> None:
+        """Conflict if one of ``hosts`` is this server's own name or another
+        organization's (the store refuses a claim that races past this)."""
+        own = urlsplit(self.base_url).hostname
+        for host in hosts:
+            if host == own:
+                raise Conflict(
+                    f"{host} is this server's own address (its public URL); claim another",
+                    field="domains",
+                )
+        for host, stream in sorted((await self.store.domains(hosts)).items()):
+            if stream != f"org:{slug}":
+                raise Conflict(f"{host} is claimed by another organization", field="domains")
 
     async def recheck(self, slug: str, owner: str) -> bool:
         """``owner`` does not answer: whether it has let the organization go

@@ -20,6 +20,7 @@ import orjson
 
 from ..errors import ValidationError
 from .access import Action
+from .hosts import MAX_DOMAINS
 from .model import Impact, IncidentStatus, MaintenanceStatus, ServiceStatus
 from .monitors import MonitorKind, MonitorPolicy, Verdict
 from .schema import MISSING, Items, Missing, Range, Text, given, parse
@@ -43,6 +44,7 @@ Region: TypeAlias = Annotated[
 ]
 RegionLabels: TypeAlias = Annotated[dict[Region, Annotated[str, Text(1, 60)]], Items(50)]
 MonitorTexts: TypeAlias = Annotated[dict[str, Annotated[str, Text(1, 1_000)]], Items(20)]
+Domains: TypeAlias = Annotated[list[Annotated[str, Text(1, 253)]], Items(MAX_DOMAINS)]
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,6 +61,8 @@ class UpdateOrg:
     # Each replaces the whole set: {} names no region, and restores every text.
     region_labels: RegionLabels | Missing = MISSING
     monitor_texts: MonitorTexts | Missing = MISSING
+    # Host names serving the public page at their root; replaces the whole set.
+    domains: Domains | Missing = MISSING
 
 
 @dataclass(frozen=True, slots=True)

@@ -176,6 +176,9 @@ class Org:
     # one is never named), and the words of incidents monitors open (see texts.py).
     region_labels: Mapping[str, str] = field(default_factory=dict)
     monitor_texts: Mapping[str, str] = field(default_factory=dict)  # only those changed
+    # Host names that serve this organization's public page at their root
+    # (custom domains; see hosts.py): unique across the server.
+    domains: tuple[str, ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -185,6 +188,7 @@ class Org:
             "listed": self.listed,
             "region_labels": dict(self.region_labels),
             "monitor_texts": dict(self.monitor_texts),
+            "domains": list(self.domains),
             "created_at": iso(self.created_at),
             "updated_at": iso(self.updated_at),
         }
@@ -200,6 +204,7 @@ class Org:
             listed=d.get("listed", False),  # earlier organizations: unlisted
             region_labels=dict(d.get("region_labels") or {}),
             monitor_texts=dict(d.get("monitor_texts") or {}),
+            domains=tuple(d.get("domains") or ()),
         )
 
 

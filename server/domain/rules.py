@@ -38,7 +38,7 @@ from typing import Any
 
 from ..errors import Conflict, InvalidTransition, NotFound, ValidationError
 from . import commands as c
-from . import monitor_rules, postmortems, probe_rules, texts
+from . import hosts, monitor_rules, postmortems, probe_rules, texts
 from .holds import holders_of, service_moves, settle, shown_status
 from .model import (
     DEFAULT_BODIES,
@@ -117,6 +117,8 @@ def _update_org(tx: Tx, cmd: c.UpdateOrg) -> Any:
         org = replace(org, region_labels=dict(cmd.region_labels))
     if cmd.monitor_texts is not MISSING:
         org = replace(org, monitor_texts=texts.check(cmd.monitor_texts))
+    if cmd.domains is not MISSING:
+        org = replace(org, domains=hosts.check_domains(cmd.domains))
     if org != old:
         org = replace(org, updated_at=tx.ctx.now)
         tx.emit("org.updated", {"org": org.to_dict()})

@@ -50,12 +50,14 @@ POSTMORTEM_KEYS = ("postmortem_body", "postmortem_body_last_updated_at", "postmo
 
 
 class Renderer:
-    """Renders one organization; ``base_url`` is where the server is reached."""
+    """Renders one organization; ``base_url`` is where the server is reached,
+    ``page_url`` (if given) where the reader found the page (the root of a
+    custom domain, say)."""
 
-    def __init__(self, state: OrgState, base_url: str) -> None:
+    def __init__(self, state: OrgState, base_url: str, page_url: str | None = None) -> None:
         self.state = state
         self.page_id = state.org.id
-        self.page_url = f"{base_url.rstrip('/')}/status/{state.org.slug}"
+        self.page_url = page_url or f"{base_url.rstrip('/')}/status/{state.org.slug}"
 
     # -- pieces -------------------------------------------------------------
 
@@ -281,6 +283,9 @@ DOCUMENTS: Mapping[str, Callable[[Renderer], dict[str, Any]]] = {
 }
 
 
-def render(state: OrgState, document: str, base_url: str) -> dict[str, Any]:
-    """One Statuspage v2 document (a key of :data:`DOCUMENTS`) for ``state``."""
-    return DOCUMENTS[document](Renderer(state, base_url))
+def render(
+    state: OrgState, document: str, base_url: str, page_url: str | None = None
+) -> dict[str, Any]:
+    """One Statuspage v2 document (a key of :data:`DOCUMENTS`) for ``state``;
+    its links start with ``page_url`` when given."""
+    return DOCUMENTS[document](Renderer(state, base_url, page_url))

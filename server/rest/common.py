@@ -44,6 +44,7 @@ class Parts:
     runtime: Callable[[], dict[str, Any]] | None = None  # the process's own figures
     bus: Any = None  # server.cluster.bus.Bus, among several nodes
     metrics: Any = None  # server.metrics.Metrics: what GET /metrics shows
+    hosts: Any = None  # server.rest.hosts.Hosts: which host names serve which organization
 
 
 def parts() -> Parts:

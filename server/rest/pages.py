@@ -26,8 +26,9 @@ from ..monitoring import uptime
 from ..monitoring.uptime import daily_shares, verdict_spans
 from ..store.history import status_changes
 from ..store.monitoring import monitor_verdicts, org_verdicts, rollups, since_days
-from . import drawings, markdown, render
+from . import drawings, hosts, markdown, render
 from .common import parts, query_int
+from .hosts import page_path
 from .past import find_incident, incidents_newest_first
 from .web import compressed, page_headers
 
@@ -141,6 +142,7 @@ def _context(state: OrgState) -> dict[str, Any]:
     return {
         "org": org,
         "slug": org.slug,
+        "root": page_path(org.slug),  # where the page's links start on this host
         "names": {s.id: s.name for s in state.services.values()},
         "groups": {g.id: g.name for g in state.groups.values()},
         "overall": state.status.to_dict(),
@@ -164,7 +166,9 @@ async def status_page(org: str) -> Response:
     made, service_bars = await _service_bars(handle, now)
     stamp = (state.version, made)
     body, gz = await drawings.drawn(
-        ("page", handle.stream), stamp, lambda: _draw_status(state, service_bars, now)
+        ("page", handle.stream, page_path(org)),
+        stamp,
+        lambda: _draw_status(state, service_bars, now),
     )
     return compressed(body, gz, PUBLIC_PAGE, "text/html; charset=utf-8")
 
@@ -181,6 +185,7 @@ async def _draw_status(state: OrgState, service_bars: dict[str, history.Bar], no
     ]
     data = render.page_json(
         org=state.org.slug,
+        root=context["root"],
         seq=state.public_seq,
         snapshot=snapshot,
         today=now.date().isoformat(),
@@ -236,6 +241,22 @@ async def incident_page(org: str, incident: str) -> Response:
     )
 
 
+@bp.get("/status/<org>/maintenances/<maintenance>")
+async def maintenance_page(org: str, maintenance: str) -> Response:
+    """One maintenance (its ``shortlink``), as the incident page shows an incident."""
+    missing = f"There is no maintenance {maintenance!r} on {org!r}'s status page."
+    try:
+        state = (await _org(org)).state
+    except NotFound:
+        return await _missing(missing)
+    item = state.maintenances.get(maintenance)
+    if item is None:
+        return await _missing(missing)
+    return await _page(
+        "maintenance.html", live=False, item=item.to_dict(public=True), **_context(state)
+    )
+
+
 # -- feeds ----------------------------------------------------------------------
 
 
@@ -265,7 +286,7 @@ def _entries(state: OrgState, page_url: str) -> list[dict[str, Any]]:
             link = f"{page_url}/incidents/{item.id}"
             published = item.started_at
         else:
-            link = page_url
+            link = f"{page_url}/maintenances/{item.id}"
             published = item.created_at
         entries.append(
             {
@@ -294,9 +315,9 @@ async def _feed(org: str, template: str, content_type: str) -> Response:
     }
     if request.if_none_match.contains(etag):
         return Response(b"", 304, headers)
-    page_url = f"{parts().base_url}/status/{org}"
+    page_url = hosts.page_url(org)
     body, gz = await drawings.drawn(
-        (template, handle.stream),
+        (template, handle.stream, page_url),
         (state.version,),
         lambda: render_template(
             template,

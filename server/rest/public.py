@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import trio
 from quart import Blueprint, Response, current_app, render_template, request
 
@@ -10,6 +12,7 @@ from ..errors import RateLimited
 from ..ratelimit import KeyedBuckets
 from ..store import StoreError
 from .common import client_ip, error_response, json_response, parts
+from .hosts import page_url
 from .web import page_headers
 
 bp = Blueprint("public", __name__)
@@ -28,6 +31,46 @@ async def limit_public() -> None:
 
 # Widgets and exporters fetch these from other origins.
 PUBLIC_HEADERS = {"Access-Control-Allow-Origin": "*", "Cache-Control": "no-cache"}
+# Every answer on a public path says so, errors (404, 429) included, and shows
+# scripts of other origins the headers they read.
+CROSS_ORIGIN = {
+    "Access-Control-Allow-Origin": "*",
+    "Access-Control-Expose-Headers": "ETag, Retry-After",
+}
+PREFLIGHT_SECONDS = 86400  # how long a browser may keep a preflight's answer
+_HEADER_NAMES = re.compile(r"[A-Za-z0-9!#$%&'*+.^_`|~-]+(?:\s*,\s*[A-Za-z0-9!#$%&'*+.^_`|~-]+)*")
+
+
+def _public_path() -> bool:
+    return request.path.startswith("/status/")
+
+
+@bp.before_app_request
+async def preflight() -> Response | None:
+    """A browser's CORS preflight for a public path: reading (GET, HEAD) with
+    whatever request headers it asks for is allowed from any origin. Nothing
+    else is (a subscription's POST stays with the page's own form)."""
+    if request.method != "OPTIONS" or not _public_path():
+        return None
+    if "Access-Control-Request-Method" not in request.headers:
+        return None  # a plain OPTIONS: routing answers it
+    headers = {
+        **CROSS_ORIGIN,
+        "Access-Control-Allow-Methods": "GET, HEAD, OPTIONS",
+        "Access-Control-Max-Age": str(PREFLIGHT_SECONDS),
+    }
+    asked = request.headers.get("Access-Control-Request-Headers", "").strip()
+    if asked and _HEADER_NAMES.fullmatch(asked):
+        headers["Access-Control-Allow-Headers"] = asked
+    return Response(b"", 204, headers)
+
+
+@bp.after_app_request
+async def cross_origin(response: Response) -> Response:
+    if _public_path():
+        for name, value in CROSS_ORIGIN.items():
+            response.headers.setdefault(name, value)
+    return response
 
 
 @bp.get("/health")
@@ -71,7 +114,8 @@ async def statuspage(org: str, document: str) -> Response:
     headers = {**PUBLIC_HEADERS, "ETag": f'"{version}"'}
     if request.if_none_match.contains_weak(version):  # compares unquoted tags
         return Response(b"", 304, headers)
-    return Response(handle.document(document), 200, headers, content_type="application/json")
+    body = handle.document(document, page_url(org))
+    return Response(body, 200, headers, content_type="application/json")
 
 
 @bp.get("/ws")

@@ -16,7 +16,15 @@ from .database import (
     WriteUnconfirmed,
 )
 from .embedded import embedded_dsn
-from .eventlog import ConcurrencyError, Loaded, NewStream, QuotaExceeded, Store, StreamExists
+from .eventlog import (
+    ConcurrencyError,
+    DomainTaken,
+    Loaded,
+    NewStream,
+    QuotaExceeded,
+    Store,
+    StreamExists,
+)
 from .leases import Lease, Leases
 
 __all__ = [
@@ -24,6 +32,7 @@ __all__ = [
     "Claimed",
     "ConcurrencyError",
     "Database",
+    "DomainTaken",
     "Duplicate",
     "Lease",
     "Leases",

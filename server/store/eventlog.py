@@ -37,6 +37,14 @@ class ConcurrencyError(StoreError):
     """The stream moved past the expected version: another writer got there first."""
 
 
+class DomainTaken(StoreError):
+    """A host name another stream has claimed already; nothing was written."""
+
+    def __init__(self, host: str) -> None:
+        super().__init__(f"{host} is claimed by another organization")
+        self.host = host
+
+
 @dataclass(frozen=True, slots=True)
 class NewStream:
     """A stream to create along with an append: its id, kind and first events."""
@@ -254,6 +262,7 @@ class Store(Database):
         archived: Sequence[Archived] = (),
         verdicts: Sequence[VerdictRow] = (),
         epoch: int | None = None,
+        domains: Sequence[str] | None = None,
     ) -> None:
         """Append a batch atomically, if the stream is still at ``expected_version``
         (and, given an ``epoch``, if the stream's lease still has it: see
@@ -266,19 +275,22 @@ class Store(Database):
         is taken), so that what an event announces exists once it is durable.
         ``audit`` rows, idempotency ``receipts``, ``archived`` incidents'
         entries and monitors' ``verdicts`` are written with the events, or not
-        at all.
+        at all; so are the host names the stream claims, given ``domains``
+        (None: unchanged), or DomainTaken if another stream has one.
         """
 
         extras = (wake_at, audit, listed, receipts, archived, verdicts, epoch)
 
         async def work(conn: Connection) -> None:
-            if not create:
+            if not create and domains is None:
                 await _append(conn, stream, expected_version, events, *extras)
                 return
             async with conn.transaction():
                 for new in create:
                     await _insert_stream(conn, new.id, new.kind)
                     await _append(conn, new.id, 0, new.events, None)
+                if domains is not None:
+                    await _claim_domains(conn, stream, domains)
                 await _append(conn, stream, expected_version, events, *extras)
 
         await self.run(work, write=True)
@@ -453,6 +465,21 @@ class Store(Database):
 
         return await self.run(work, write=False)
 
+    async def domains(self, hosts: Sequence[str] | None = None) -> dict[str, str]:
+        """Claimed host names and the stream of each: all of them, or those of
+        ``hosts`` that are claimed."""
+
+        async def work(conn: Connection) -> dict[str, str]:
+            if hosts is None:
+                rows = await conn.fetch("SELECT host, stream FROM domains")
+            else:
+                rows = await conn.fetch(
+                    "SELECT host, stream FROM domains WHERE host = ANY($1::text[])", list(hosts)
+                )
+            return {r["host"]: r["stream"] for r in rows}
+
+        return await self.run(work, write=False)
+
     async def streams(self, kind: str, *, after: str = "", limit: int = 100) -> list[str]:
         """Stream ids of one kind, in id order, for paging through them."""
 
@@ -482,6 +509,30 @@ async def _insert_stream(
     )
     if status == "INSERT 0 0":
         raise StreamExists(stream)
+
+
+async def _claim_domains(conn: Connection, stream: str, hosts: Sequence[str]) -> None:
+    """Make ``hosts`` the names ``stream`` claims (in the caller's transaction);
+    DomainTaken if another stream holds one. Of two streams claiming a name at
+    once, the second waits for the first to commit, then finds it taken."""
+    wanted = list(hosts)
+    await conn.execute(
+        "DELETE FROM domains WHERE stream = $1 AND NOT (host = ANY($2::text[]))", stream, wanted
+    )
+    await conn.execute(
+        "INSERT INTO domains (host, stream) SELECT h, $1 FROM unnest($2::text[]) AS h"
+        " ON CONFLICT (host) DO NOTHING",
+        stream,
+        wanted,
+    )
+    taken = await conn.fetchval(
+        "SELECT host FROM domains WHERE host = ANY($2::text[]) AND stream <> $1"
+        " ORDER BY host LIMIT 1",
+        stream,
+        wanted,
+    )
+    if taken is not None:
+        raise DomainTaken(taken)
 
 
 async def _append(

@@ -10,7 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from server.domain import commands as c
-from server.domain import rules
+from server.domain import hosts, rules
 from server.domain.model import ALL_OPERATIONAL
 from server.domain.schema import parse
 from server.domain.transaction import Decision
@@ -139,6 +139,7 @@ class TestCreate:
             "listed": False,
             "region_labels": {},
             "monitor_texts": {},
+            "domains": [],
             "created_at": "2026-01-01T12:00:00.000Z",
             "updated_at": "2026-01-01T12:00:00.000Z",
         }
@@ -175,6 +176,29 @@ class TestUpdate:
         assert decision.events == []
         assert decision.result["name"] == "Demo"
         assert org.state.version == before.version
+
+    def test_domains_are_kept_as_a_host_header_carries_them(self, org: Harness) -> None:
+        given_names = ["Status.Example.COM.", "bücher.example", "status.example.com"]
+        decision = org.do("org.update", {"domains": given_names})
+        assert org.names() == ["org.updated"]
+        assert decision.result["domains"] == ["status.example.com", "xn--bcher-kva.example"]
+        assert decision.events[0].data["org"]["domains"] == decision.result["domains"]
+        assert org.state.org.domains == ("status.example.com", "xn--bcher-kva.example")
+        same = org.do("org.update", {"domains": ["status.example.com", "XN--BCHER-KVA.example"]})
+        assert same.events == []
+        assert org.do("org.update", {"domains": []}).result["domains"] == []
+
+    @given(
+        st.from_regex(
+            r"[a-z0-9]([a-z0-9-]{0,10}[a-z0-9])?(\.[a-z0-9]([a-z0-9-]{0,10}[a-z0-9])?){0,3}\.[a-z]{2,6}",
+            fullmatch=True,
+        )
+    )
+    def test_a_host_name_is_its_own_normal_form(self, name: str) -> None:
+        if any(label.startswith("xn--") for label in name.split(".")):
+            return  # punycode labels must also decode
+        assert hosts.host_name(name) == name
+        assert hosts.host_name(name.upper() + ".") == name
 
 
 class TestDelete:

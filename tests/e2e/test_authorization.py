@@ -36,6 +36,7 @@ EXPECTED: dict[tuple[str, str], int] = {
     ("GET", "/status/{}"): PUBLIC,
     ("GET", "/status/{}/history"): PUBLIC,
     ("GET", "/status/{}/incidents/{}"): PUBLIC,
+    ("GET", "/status/{}/maintenances/{}"): PUBLIC,
     ("GET", "/status/{}/history.rss"): PUBLIC,
     ("GET", "/status/{}/history.atom"): PUBLIC,
     ("GET", "/status/{}/badge.svg"): PUBLIC,

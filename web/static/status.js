@@ -50,12 +50,12 @@ function updateList(updates) {
 function incident(i, nameOf) {
   const ids = Object.keys(i.services);
   const affects = ids.length ? ` <span class="affects">Affects ${esc(named(ids, nameOf))}</span>` : "";
-  return `<article class="incident impact-${i.impact}" id="incident-${i.id}"><h3 class="incident-name"><a href="/status/${data.org}/incidents/${i.id}">${esc(i.name)}</a></h3><p class="meta"><span class="tag impact-${i.impact}">${L.impact[i.impact]}</span>${affects}</p>${updateList(i.updates)}</article>`;
+  return `<article class="incident impact-${i.impact}" id="incident-${i.id}"><h3 class="incident-name"><a href="${data.root}/incidents/${i.id}">${esc(i.name)}</a></h3><p class="meta"><span class="tag impact-${i.impact}">${L.impact[i.impact]}</span>${affects}</p>${updateList(i.updates)}</article>`;
 }
 
 function maintenance(m, nameOf) {
   const affects = m.service_ids.length ? ` <span class="affects">Affects ${esc(named(m.service_ids, nameOf))}</span>` : "";
-  return `<article class="maintenance" id="maintenance-${m.id}"><h3 class="incident-name">${esc(m.name)}</h3><p class="meta"><span class="tag progress-${m.status}">${L.progress[m.status]}</span> <span class="window"><time datetime="${m.scheduled_for}">${when(m.scheduled_for)}</time> to <time datetime="${m.scheduled_until}">${when(m.scheduled_until)}</time></span>${affects}</p>${updateList(m.updates)}</article>`;
+  return `<article class="maintenance" id="maintenance-${m.id}"><h3 class="incident-name"><a href="${data.root}/maintenances/${m.id}">${esc(m.name)}</a></h3><p class="meta"><span class="tag progress-${m.status}">${L.progress[m.status]}</span> <span class="window"><time datetime="${m.scheduled_for}">${when(m.scheduled_for)}</time> to <time datetime="${m.scheduled_until}">${when(m.scheduled_until)}</time></span>${affects}</p>${updateList(m.updates)}</article>`;
 }
 
 function service(s) {
@@ -103,7 +103,7 @@ function historyDays() {
     const list = byDay.get(d) || [];
     const body = list.length ? list.map((i) => {
       const last = i.updates[i.updates.length - 1];
-      return `<article class="past impact-${i.impact}" id="past-${i.id}"><h4 class="incident-name"><a href="/status/${data.org}/incidents/${i.id}">${esc(i.name)}</a></h4><p>${esc(last.body || L.progress[last.status])}</p><p class="when">${L.progress[i.status]} <time datetime="${last.created_at}">${when(last.created_at)}</time></p></article>`;
+      return `<article class="past impact-${i.impact}" id="past-${i.id}"><h4 class="incident-name"><a href="${data.root}/incidents/${i.id}">${esc(i.name)}</a></h4><p>${esc(last.body || L.progress[last.status])}</p><p class="when">${L.progress[i.status]} <time datetime="${last.created_at}">${when(last.created_at)}</time></p></article>`;
     }).join("") : `<p class="muted">No incidents reported.</p>`;
     out.push(`<div class="day"><h3 class="day-name">${d}</h3>${body}</div>`);
   }
