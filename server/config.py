@@ -44,6 +44,9 @@ class Limits:
     max_connections: int = 0  # open connections; 0: the open-files limit less a reserve
     reserved_connections: int = 32  # kept, above max_connections, for health checks and operators
     max_headers: int = 100  # header fields in one request
+    # 1: the listener answers public documents (status pages, the Statuspage
+    # API, feeds, badges) itself from what it kept; 0: all goes through Quart.
+    fast_reads: int = 1
     room_max_document: int = 1_048_576  # code points in a room's text
     # Code points one operation may insert: at most 4 UTF-8 bytes each, an
     # operation this size still fits a message (max_message), with room to spare.

@@ -9,6 +9,12 @@ app, exactly as Hypercorn's own worker would.
 A WebSocket upgrade must be the first request on its connection, which is
 what browsers and WebSocket libraries do.
 
+Public documents (status pages, the Statuspage API, feeds, badges) take a
+fast road too (:mod:`server.fastreads`): the listener answers them itself,
+request after request, from answers the app made once per change, and hands
+the connection to Hypercorn at the first request that is not one
+(``Limits.fast_reads`` turns it off).
+
 What every connection is held to (the limits are in :class:`~server.config.Limits`):
 
 * its first request head within ``handshake_timeout``, at most
@@ -48,6 +54,7 @@ from hypercorn.trio.lifespan import Lifespan
 from hypercorn.trio.tcp_server import TCPServer
 from hypercorn.trio.worker_context import WorkerContext
 from hypercorn.typing import ConnectionState
+from hypercorn.utils import parse_socket_addr
 
 from .actors.connection import send_short
 from .actors.gateway import Gateway
@@ -55,6 +62,7 @@ from .protocol.handshake import is_upgrade_request
 
 if TYPE_CHECKING:
     from .config import Limits
+    from .fastreads import FastReads
 
 log = logging.getLogger(__name__)
 
@@ -268,6 +276,14 @@ class Listener:
         self.open = 0  # connections accepted and not yet closed
         self.shed = 0  # connections refused for want of room
         self.say = ThrottledLog(log)
+        # Public documents answered here (see server.fastreads); turned off by
+        # Limits.fast_reads, or by setting this False (later connections).
+        self.fast: FastReads | None = None
+        if limits.fast_reads:
+            from .fastreads import FastReads  # imports the app's modules: only a server needs it
+
+            self.fast = FastReads(app, limits, MAX_HEAD, self.lifespan_state)
+        self.fast_reads = self.fast is not None
 
     @property
     def port(self) -> int:
@@ -284,6 +300,8 @@ class Listener:
                     await self._accept_loop(handlers)
                 # Stopped accepting: let HTTP connections finish, then cut them.
                 await self.context.terminated.set()
+                if self.fast is not None:
+                    self.fast.stop()
                 handlers.cancel_scope.deadline = trio.current_time() + 5
             await self.lifespan.wait_for_shutdown()
             lifespan_nursery.cancel_scope.cancel()
@@ -362,9 +380,17 @@ class Listener:
             if is_upgrade_request(head):
                 await self.gateway.serve(sock, head, rest, peer)
                 return
+            data = head + rest
+            if self.fast is not None and self.fast_reads:
+                client = parse_socket_addr(sock.family, addr)
+                server = parse_socket_addr(sock.family, sock.getsockname())
+                left = await self.fast.serve(sock, data, client, server)
+                if left is None:
+                    return  # answered to the end
+                data = left  # from the first request the fast road does not answer
             stream = PrefixedStream(
                 trio.SocketStream(trio.socket.from_stdlib_socket(sock)),
-                head + rest,
+                data,
                 self.limits.write_stall_seconds,
             )
             state = ConnectionState(self.lifespan_state.copy())

@@ -180,6 +180,20 @@ class Registry:
             raise NotFound(f"organization {slug!r} was deleted", field="org")
         return handle
 
+    def loaded(self, stream: str) -> Handle[Any] | None:
+        """The handle of ``stream`` when :meth:`org` or :meth:`room` would
+        give it at once (loaded, not stopping, not being deleted); else None."""
+        handle = self._handles.get(stream)
+        if (
+            handle is None
+            or handle.stopping
+            or handle.load_error is not None
+            or not handle.ready.is_set()
+            or stream in self._deleting
+        ):
+            return None
+        return handle
+
     def _org_handle(self, slug: str) -> OrgHandle:
         return OrgHandle(slug, self.limits, self.base_url, self.observers, self.mirrors)
 

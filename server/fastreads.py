@@ -1,0 +1,581 @@
+"""The fast road for public documents: answered by the listener itself.
+
+An organization's status page, its history, an incident's or a maintenance's
+page, every Statuspage ``/api/v2`` document, the feeds and the badges are the
+same bytes for everyone who asks, until the organization changes. Through
+Hypercorn and Quart each request for them costs about half a millisecond of
+CPU, nearly all of it the framework around a byte string already drawn; here
+it costs a dictionary lookup and a socket write.
+
+How an answer is made. The first request for a document, in each
+:func:`variant`, runs through the Quart app in this process, as Hypercorn
+would run it (the same ASGI scope), and h11 frames the response as it frames
+Hypercorn's (:meth:`FastReads.frame`). Those bytes are kept with the stamp of
+what they show: the organization's version; for the status page also its
+bars' (:data:`~server.rest.drawings.BARS_TTL`), for a monitor's badge its
+figures' (:data:`~server.rest.drawings.FIGURES_TTL`). A later request of the
+same variant whose stamp has not moved gets those bytes with a fresh
+``Date``: the same status, headers and body the framework gives, by
+construction. Answers are kept only when the stamp was the same before and
+after the app ran (nothing changed meanwhile) and the status is 200 or 304.
+
+What makes a variant (:func:`variant`): the method, HTTP version and
+keep-alive; the target (path and query, as sent); the scheme and host the
+reader came through (:func:`~server.rest.hosts.reader`, which decides the
+links and the organization at the root of a custom domain); whether the
+client takes gzip; and ``If-None-Match``. Nothing else in a request changes
+what the public routes answer; a route that comes to read another header
+must add it there (``tests/e2e/test_fast_reads.py`` compares both roads).
+
+Rate limits: each answer takes a token from the same per-address buckets as
+the framework (``public_per_second``); a request over the limit gets the
+framework's ``429``, kept per ``Retry-After`` value.
+
+What the listener hands to Hypercorn instead, with the bytes already read (the
+rest of the connection goes there too): any request this road does not
+recognize, or not wholly (another method, a body, ``Expect``, ``Upgrade``, a
+path with escapes, a query parameter its route does not read, too many header
+fields, a head that does not parse); and a head over the size limit. The connection limits of the listener hold on
+this road: the keep-alive idle bound covers each later head, a silence in a
+head is bounded by ``http_read_seconds``, a write that makes no progress by
+``write_stall_seconds``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import socket
+import time
+from collections.abc import MutableMapping
+from typing import TYPE_CHECKING, Any, Final
+from urllib.parse import parse_qsl, unquote
+from wsgiref.handlers import format_date_time
+
+import h11
+import trio
+from hypercorn.utils import build_and_validate_headers, suppress_body
+
+from .actors.org import OrgHandle
+from .domain.statuspage import DOCUMENTS
+from .errors import retry_after
+from .ratelimit import KeyedBuckets, client_address, trusted_peer
+from .rest import drawings
+from .rest.hosts import SERVER_PATHS, reader
+from .rest.pages import BADGE_WINDOWS
+
+if TYPE_CHECKING:
+    from .config import Limits
+    from .rest.common import Parts
+
+
+KEPT_MAX: Final = 4096  # answers kept (then all are forgotten at once)
+KEPT_BYTES: Final = 64 * 1024 * 1024  # ... or bytes of them
+HEADS_MAX: Final = 4096  # request heads kept parsed
+# What an answer is stamped with: what must not have moved for it to stand.
+VERSION: Final = 0  # the organization's version
+PAGE: Final = 1  # ... and its bars (the status page)
+FIGURES: Final = 2  # ... and a monitor's figures (its badges)
+FIXED: Final = 3  # nothing: a 429 of a given Retry-After
+# A monitor's badges, and the figures (drawings.figure keys' last part) each shows.
+MONITOR_BADGES: Final = {
+    "uptime.svg": tuple(f"uptime-{window}" for window in BADGE_WINDOWS),
+    "response-time.svg": ("response-time",),
+    "certificate.svg": ("certificate",),
+}
+FEEDS: Final = frozenset({"history.rss", "history.atom"})
+# A date of the length of every other, where an answer's Date goes.
+_NO_DATE: Final = b"Thu, 01 Jan 1970 00:00:00 GMT"
+_DATE_FIELD: Final = b"\r\ndate: " + _NO_DATE
+_BODY_FIELDS: Final = frozenset({b"content-length", b"transfer-encoding", b"expect", b"upgrade"})
+_USED_FIELDS: Final = (
+    b"host",
+    b"accept-encoding",
+    b"if-none-match",
+    b"x-forwarded-for",
+    b"x-forwarded-host",
+    b"x-forwarded-proto",
+)
+
+
+class Head:
+    """A request head this road may answer, as h11 read it."""
+
+    __slots__ = (
+        "fields",
+        "framing",
+        "headers",
+        "method",
+        "origins",
+        "raw",
+        "target",
+        "variant",
+    )
+
+    def __init__(
+        self,
+        raw: bytes,
+        request: h11.Request,
+        headers: list[tuple[bytes, bytes]],
+        fields: dict[bytes, bytes],
+        keep_alive: bool,
+    ) -> None:
+        self.raw = raw
+        self.method = request.method.decode("ascii")
+        self.headers = headers
+        self.fields = fields
+        self.target = request.target
+        self.framing = (request.method, request.http_version, keep_alive)
+        self.variant = (
+            *self.framing,
+            request.target,
+            b"gzip" in fields.get(b"accept-encoding", b""),
+            fields.get(b"if-none-match"),
+        )
+        # The reader's (scheme, host): from a trusted proxy's headers, or not.
+        self.origins: list[tuple[str, str | None] | None] = [None, None]
+
+    def header(self, name: str) -> str | None:
+        value = self.fields.get(name.encode("latin-1"))
+        return None if value is None else value.decode("latin-1")
+
+    def origin(self, trusted: bool, peer: str, proxies: Any) -> tuple[str, str | None]:
+        found = self.origins[trusted]
+        if found is None:
+            found = self.origins[trusted] = reader("http", self.header, peer, proxies)
+        return found
+
+
+_UNREAD: Final[Any] = object()  # a head not parsed yet
+
+
+def parse(raw: bytes, max_head: int, max_headers: int) -> Head | None:
+    """``raw`` (one request head) read by h11; None when this road does not answer it."""
+    conn = h11.Connection(h11.SERVER, max_incomplete_event_size=max_head)
+    conn.receive_data(raw)
+    try:
+        request = conn.next_event()
+        end = conn.next_event()
+    except h11.RemoteProtocolError:
+        return None
+    if not isinstance(request, h11.Request) or not isinstance(end, h11.EndOfMessage):
+        return None
+    if request.method not in (b"GET", b"HEAD") or not request.target.startswith(b"/"):
+        return None
+    headers = list(request.headers)
+    if len(headers) > max_headers:
+        return None  # the app answers 431
+    path = request.target.partition(b"?")[0]
+    if b"%" in path or b"//" in path:
+        return None  # routing decodes or redirects those: the app's to answer
+    fields: dict[bytes, bytes] = {}
+    tokens: set[bytes] = set()
+    for name, value in headers:
+        if name in _BODY_FIELDS:
+            return None
+        if name == b"connection":
+            tokens.update(t.strip() for t in value.lower().split(b","))
+        if name in _USED_FIELDS:
+            fields.setdefault(name, value)  # the first, as the app reads it
+    # As h11 decides it (and so Hypercorn's answer says so).
+    keep_alive = b"close" not in tokens and request.http_version >= b"1.1"
+    return Head(raw, request, headers, fields, keep_alive)
+
+
+def variant(head: Head, origin: tuple[str, str | None], root: str | None) -> tuple[Any, ...]:
+    """What the answer to ``head`` depends on, besides the stamp of what it shows."""
+    return (head.variant, origin, root)
+
+
+class Answer:
+    """A whole response, as bytes, but for its Date."""
+
+    __slots__ = ("after", "before", "close", "extra", "kind", "second", "stamp", "status", "wire")
+
+    def __init__(self, wire: bytes, status: int, close: bool) -> None:
+        at = wire.rindex(_DATE_FIELD, 0, wire.index(b"\r\n\r\n")) + len(_DATE_FIELD)
+        self.before = wire[: at - len(_NO_DATE)]
+        self.after = wire[at:]
+        self.status = status
+        self.close = close  # the connection ends after it
+        self.kind = FIXED
+        self.stamp: Any = None
+        self.extra: Any = None
+        self.second = -1
+        self.wire = b""
+
+    def dated(self, second: int, date: bytes) -> bytes:
+        if second != self.second:
+            self.wire = self.before + date + self.after
+            self.second = second
+        return self.wire
+
+
+class _Route:
+    __slots__ = ("extra", "kind", "params", "slug")
+
+    def __init__(
+        self, kind: int, slug: str, params: frozenset[str] = frozenset(), extra: Any = None
+    ) -> None:
+        self.kind = kind
+        self.slug = slug
+        self.params = params  # the query parameters its route reads
+        self.extra = extra
+
+
+LABEL: Final = frozenset({"label"})
+
+
+def route(target: bytes, root: str | None) -> _Route | None:
+    """The public document ``target`` names (on a host whose root is the
+    organization ``root``), and what stamps it; None for anything else,
+    and for a query with parameters the document's route does not read."""
+    path, _, query = target.decode("ascii").partition("?")
+    found = _document(path, root)
+    if found is None or (query and not {k for k, _ in parse_qsl(query, True)} <= found.params):
+        return None
+    return found
+
+
+def _document(path: str, root: str | None) -> _Route | None:
+    if root is not None and not any(
+        path == p or path.startswith(p + "/") for p in (*SERVER_PATHS, "/status")
+    ):
+        path = f"/status/{root}" + ("" if path == "/" else path)
+    parts = path.split("/")
+    if len(parts) < 3 or parts[1] != "status" or "" in parts[2:]:
+        return None
+    slug, rest = parts[2], parts[3:]
+    found = len(rest)
+    if found == 0:
+        return _Route(PAGE, slug)
+    if found == 1 and rest[0] == "history":
+        return _Route(VERSION, slug, frozenset({"page"}))
+    if (found == 1 and rest[0] == "badge.svg") or (
+        found == 3 and rest[0] == "services" and rest[2] == "badge.svg"
+    ):
+        return _Route(VERSION, slug, LABEL)
+    if (
+        (found == 1 and rest[0] in FEEDS)
+        or (found == 2 and rest[0] in ("incidents", "maintenances"))
+        or (found >= 3 and rest[0] == "api" and rest[1] == "v2" and "/".join(rest[2:]) in DOCUMENTS)
+    ):
+        return _Route(VERSION, slug)
+    if found == 3 and rest[0] == "monitors" and rest[2] in MONITOR_BADGES:
+        keys = tuple(("figure", slug, rest[1], what) for what in MONITOR_BADGES[rest[2]])
+        params = LABEL | {"window"} if rest[2] == "uptime.svg" else LABEL
+        return _Route(FIGURES, slug, params, keys)
+    return None
+
+
+class FastReads:
+    """The listener's road for public documents (see the module docstring)."""
+
+    def __init__(self, app: Any, limits: Limits, max_head: int, state: dict[str, Any]) -> None:
+        parts: Parts = app.config["SWITCHBOARD"]
+        self.app = app
+        self.registry = parts.registry
+        self.hosts = parts.hosts
+        self.proxies = parts.trusted_proxies
+        self.drawings: drawings.Drawings = app.config["DRAWINGS"]
+        self.buckets: KeyedBuckets = app.config["PUBLIC_BUCKETS"]
+        self.limits = limits
+        self.max_head = max_head
+        self.state = state  # the lifespan's, as Hypercorn gives each request
+        self.heads: dict[bytes, Head | None] = {}
+        self.answers: dict[Any, Answer] = {}
+        self.kept_bytes = 0
+        self.making: dict[Any, trio.Event] = {}  # variants whose answer is being made
+        self.idle: set[trio.CancelScope] = set()  # connections waiting for a request
+        self.stopping = False
+        self._second = -1
+        self._date = b""
+        # What it did: answers sent from what was kept, answers made by the
+        # app (and sent), connections handed to Hypercorn.
+        self.answered = 0
+        self.made = 0
+        self.handed = 0
+
+    def stop(self) -> None:
+        """The server stops: idle connections end now, busy ones after their answer."""
+        self.stopping = True
+        for scope in list(self.idle):
+            scope.cancel()
+
+    def figures(self) -> dict[str, int]:
+        return {"answered": self.answered, "made": self.made, "handed_over": self.handed}
+
+    # -- a connection ----------------------------------------------------------------
+
+    async def serve(
+        self, sock: socket.socket, data: bytes, client: Any, server: Any
+    ) -> bytes | None:
+        """Answer the requests in ``data`` and those that follow on ``sock``
+        while this road may. The bytes to hand to Hypercorn, from the first
+        request it may not answer; None once the connection is done."""
+        peer = client[0] if client else ""
+        trusted = bool(self.proxies) and trusted_peer(peer, self.proxies)
+        proxies = self.proxies if trusted else ()
+        out: list[bytes] = []
+        deadline = trio.current_time() + self.limits.http_keepalive_seconds
+        waited = True
+        while True:
+            end = data.find(b"\r\n\r\n")
+            if end < 0 or end + 4 > self.max_head:
+                if out:
+                    if not await self._send(sock, out):
+                        return None
+                    out = []
+                    deadline = trio.current_time() + self.limits.http_keepalive_seconds
+                if len(data) > self.max_head:
+                    return self._hand(data)
+                if not waited:
+                    await trio.lowlevel.checkpoint()  # a client that never waits yields too
+                more, waited = await self._receive(sock, deadline)
+                if not more:
+                    return None
+                data += more
+                continue
+            raw = data[: end + 4]
+            head = self.heads.get(raw, _UNREAD)
+            if head is _UNREAD:
+                if len(self.heads) >= HEADS_MAX:
+                    self.heads.clear()
+                head = self.heads[raw] = parse(raw, self.max_head, self.limits.max_headers)
+            if head is None:
+                return await self._hand_after(sock, out, data)
+            origin = head.origin(trusted, peer, proxies)
+            root = self.hosts.org_at(origin[1]) if self.hosts is not None else None
+            key = variant(head, origin, root)
+            answer = self.answers.get(key)
+            if answer is not None and answer.stamp == self._stamp(answer.kind, answer.extra):
+                wait = self.buckets.take(self._ip(head, peer, proxies) if trusted else peer)
+                if wait:
+                    answer = await self._limited(head, wait, client, server)
+                else:
+                    self.answered += 1
+            else:
+                found = route(head.target, root)
+                if found is None:
+                    return await self._hand_after(sock, out, data)
+                if out:  # what came before goes first: making this may take a while
+                    if not await self._send(sock, out):
+                        return None
+                    out = []
+                underway = self.making.get(key)
+                if underway is not None:
+                    await underway.wait()  # another connection makes this very answer
+                    continue  # and this one looks again
+                answer = await self._make(head, key, found, client, server)
+            second = int(time.time())
+            if second != self._second:
+                self._date = format_date_time(second).encode("ascii")
+                self._second = second
+            out.append(answer.dated(second, self._date))
+            data = data[end + 4 :]
+            if answer.close:
+                await self._send(sock, out)
+                with contextlib.suppress(OSError):
+                    sock.shutdown(socket.SHUT_WR)
+                return None
+            if self.stopping and not data:
+                await self._send(sock, out)
+                return None
+
+    def _hand(self, data: bytes) -> bytes:
+        self.handed += 1
+        return data
+
+    async def _hand_after(self, sock: socket.socket, out: list[bytes], data: bytes) -> bytes | None:
+        """Hand ``data`` over once what was answered before it is sent."""
+        if out and not await self._send(sock, out):
+            return None
+        return self._hand(data)
+
+    async def _receive(self, sock: socket.socket, deadline: float) -> tuple[bytes, bool]:
+        """What the peer sends next (b"" when it left, or was silent too long)
+        and whether that took a wait."""
+        try:
+            return sock.recv(65536), False
+        except BlockingIOError:
+            pass
+        except OSError:
+            return b"", False
+        while not self.stopping:
+            until = min(deadline, trio.current_time() + self.limits.http_read_seconds)
+            with trio.move_on_at(until) as waiting:
+                self.idle.add(waiting)
+                try:
+                    await trio.lowlevel.wait_readable(sock)
+                finally:
+                    self.idle.discard(waiting)
+            if waiting.cancelled_caught:
+                return b"", True
+            try:
+                return sock.recv(65536), True
+            except BlockingIOError:
+                continue
+            except OSError:
+                return b"", True
+        return b"", True
+
+    async def _send(self, sock: socket.socket, out: list[bytes]) -> bool:
+        """Write ``out``; False when the peer is gone or took nothing for
+        ``write_stall_seconds``."""
+        data = out[0] if len(out) == 1 else b"".join(out)
+        try:
+            sent = sock.send(data)
+        except BlockingIOError:
+            sent = 0
+        except OSError:
+            return False
+        if sent == len(data):
+            return True
+        view = memoryview(data)[sent:]
+        while view:
+            with trio.move_on_after(self.limits.write_stall_seconds):
+                await trio.lowlevel.wait_writable(sock)
+            try:
+                sent = sock.send(view)
+            except BlockingIOError:
+                return False  # no progress for the whole stall bound
+            except OSError:
+                return False
+            view = view[sent:]
+        return True
+
+    # -- answers ---------------------------------------------------------------------
+
+    def _stamp(self, kind: int, extra: Any) -> Any:
+        """The stamp of what an answer of ``kind`` about ``extra[0]`` (a
+        stream) shows now; None when it cannot be known without the app."""
+        if kind == FIXED:
+            return None
+        stream = extra[0]
+        handle = self.registry.loaded(stream)
+        if not isinstance(handle, OrgHandle) or handle.committed is None:
+            return None
+        state = handle.committed
+        if state.deleted:
+            return None
+        if kind == VERSION:
+            return state.version
+        now = time.monotonic()
+        if kind == PAGE:
+            bars = self.drawings.bars.get(stream)
+            if bars is None or bars[0] != state.version or now - bars[1] >= drawings.BARS_TTL:
+                return None
+            return (state.version, bars[1])
+        figures = self.drawings.figures
+        made = []
+        for key in extra[1]:
+            figure = figures.get(key)
+            fresh = (
+                figure is not None
+                and figure[0] == state.version
+                and now - figure[1] < drawings.FIGURES_TTL
+            )
+            made.append(figure[1] if fresh and figure is not None else None)
+        return (state.version, tuple(made))
+
+    async def _make(self, head: Head, key: Any, found: _Route, client: Any, server: Any) -> Answer:
+        """The answer to ``head`` from the app (which takes its token), kept
+        when nothing it shows moved meanwhile."""
+        extra = (f"org:{found.slug}", found.extra)
+        self.making[key] = done = trio.Event()
+        try:
+            before = self._stamp(found.kind, extra)
+            answer = await self.answer(head, client, server)
+            self.made += 1
+            after = self._stamp(found.kind, extra)
+            if answer.status in (200, 304) and before is not None and before == after:
+                answer.kind, answer.extra, answer.stamp = found.kind, extra, before
+                self._keep(key, answer)
+            return answer
+        finally:
+            del self.making[key]
+            done.set()
+
+    def _ip(self, head: Head, peer: str, proxies: Any) -> str:
+        """The client's address, behind a trusted proxy (as the app finds it)."""
+        forwarded = head.fields.get(b"x-forwarded-for")
+        return client_address(
+            peer, None if forwarded is None else forwarded.decode("latin-1"), proxies
+        )
+
+    async def _limited(self, head: Head, wait: float, client: Any, server: Any) -> Answer:
+        """The app's 429 for ``head`` over its rate limit (kept per Retry-After)."""
+        key = (FIXED, head.framing, retry_after(wait))
+        kept = self.answers.get(key)
+        if kept is not None:
+            return kept
+        answer = await self.answer(head, client, server)  # over the limit there too
+        self.made += 1
+        if answer.status == 429 and f"\r\nretry-after: {key[2]}\r\n".encode() in answer.before:
+            self._keep(key, answer)
+        return answer
+
+    def _keep(self, key: Any, answer: Answer) -> None:
+        size = len(answer.before) + len(answer.after)
+        if len(self.answers) >= KEPT_MAX or self.kept_bytes + size > KEPT_BYTES:
+            self.answers.clear()
+            self.kept_bytes = 0
+        old = self.answers.get(key)
+        if old is not None:
+            self.kept_bytes -= len(old.before) + len(old.after)
+        self.answers[key] = answer
+        self.kept_bytes += size
+
+    async def answer(self, head: Head, client: Any, server: Any) -> Answer:
+        """``head`` answered by the app, as Hypercorn would call it and frame the answer."""
+        path, _, query = head.target.partition(b"?")
+        scope = {
+            "type": "http",
+            "http_version": head.framing[1].decode(),
+            "asgi": {"spec_version": "2.1", "version": "3.0"},
+            "method": head.method,
+            "scheme": "http",
+            "path": unquote(path.decode("ascii")),
+            "raw_path": path,
+            "query_string": query,
+            "root_path": "",
+            "headers": head.headers,
+            "client": client,
+            "server": server,
+            "state": self.state.copy(),
+            "extensions": {},
+        }
+        asked = False
+        sent: list[MutableMapping[str, Any]] = []
+
+        async def receive() -> dict[str, Any]:
+            nonlocal asked
+            if not asked:
+                asked = True
+                return {"type": "http.request", "body": b"", "more_body": False}
+            await trio.sleep_forever()
+            raise AssertionError("unreachable")
+
+        async def send(message: MutableMapping[str, Any]) -> None:
+            sent.append(message)
+
+        await self.app(scope, receive, send)
+        start = sent[0]
+        assert start["type"] == "http.response.start", start
+        body = b"".join(m.get("body", b"") for m in sent[1:] if m["type"] == "http.response.body")
+        return self.frame(head, int(start["status"]), start.get("headers", []), body)
+
+    @staticmethod
+    def frame(head: Head, status: int, headers: Any, body: bytes) -> Answer:
+        """The response's bytes as Hypercorn's h11 protocol writes them (its
+        Date field left to fill)."""
+        conn = h11.Connection(h11.SERVER)
+        conn.receive_data(head.raw)
+        conn.next_event()
+        conn.next_event()
+        fields = build_and_validate_headers(headers)
+        fields.append((b"date", _NO_DATE))
+        wire = conn.send(h11.Response(status_code=status, headers=fields)) or b""
+        if body and not suppress_body(head.method, status):
+            wire += conn.send(h11.Data(data=body)) or b""
+        wire += conn.send(h11.EndOfMessage()) or b""
+        return Answer(wire, status, conn.our_state is not h11.DONE)
