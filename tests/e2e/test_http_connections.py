@@ -135,3 +135,54 @@ async def test_later_requests_are_held_to_the_same_rules(server: Server) -> None
 async def test_a_silent_connection_is_closed(server: Server) -> None:
     async with await connect(server) as stream:
         assert await until_closed(stream) == b""
+
+
+# -- the same on the listener's fast road (public documents) -------------------------
+
+DOC = b"GET /status/demo/api/v2/status.json HTTP/1.1\r\nHost: t\r\n\r\n"
+
+
+async def test_a_public_document_then_connection_close(server: Server) -> None:
+    async with await connect(server) as stream:
+        await stream.send_all(DOC + DOC.replace(b"\r\n\r\n", b"\r\nConnection: close\r\n\r\n"))
+        got = await until_closed(stream)
+    assert answers(got) == [b"HTTP/1.1 200 ", b"HTTP/1.1 200 "]
+    assert got.lower().count(b"connection: close\r\n") == 1 and got.endswith(b"}}")
+
+
+async def test_http_1_0_gets_its_document_and_the_end(server: Server) -> None:
+    async with await connect(server) as stream:
+        await stream.send_all(b"GET /status/demo/api/v2/status.json HTTP/1.0\r\n\r\n" + DOC)
+        got = await until_closed(stream)
+    assert answers(got) == [b"HTTP/1.1 200 "] and b"connection: close\r\n" in got.lower()
+
+
+async def test_idle_and_unfinished_after_public_documents(server: Server) -> None:
+    async with await connect(server) as stream:
+        await stream.send_all(DOC + DOC)
+        assert answers(await until_closed(stream)) == [b"HTTP/1.1 200 "] * 2
+    async with await connect(server) as stream:
+        await stream.send_all(DOC + b"GET /status/demo HTTP/1.1\r\nHost: t\r\nX-Slow")
+        assert answers(await until_closed(stream)) == [b"HTTP/1.1 200 "]
+
+
+async def test_documents_and_other_requests_share_a_connection_in_order(server: Server) -> None:
+    """The fast road answers while it can, then hands the rest of the
+    connection to the framework, which answers in order."""
+    badge = b"GET /status/demo/badge.svg HTTP/1.1\r\nHost: t\r\n\r\n"
+    async with await connect(server) as stream:
+        await stream.send_all(DOC + badge + GET + DOC + badge)
+        got = await until_closed(stream)
+    assert answers(got) == [b"HTTP/1.1 200 "] * 5
+    kinds = re.findall(rb"content-type: ([a-z/+]+)", got)
+    json, svg = b"application/json", b"image/svg+xml"
+    assert kinds == [json, svg, json, json, svg]
+    assert got.index(b'{"status":"ok"}') < got.rindex(b'"status":{"indicator"')
+
+
+async def test_later_heads_after_documents_are_held_to_the_same_rules(server: Server) -> None:
+    many = b"GET /status/demo/badge.svg HTTP/1.1\r\nHost: t\r\n" + b"X-A: b\r\n" * 101 + b"\r\n"
+    async with await connect(server) as stream:
+        await stream.send_all(DOC + many)
+        got = await until_closed(stream)
+    assert answers(got)[:2] == [b"HTTP/1.1 200 ", b"HTTP/1.1 431 "]
