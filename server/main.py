@@ -218,6 +218,7 @@ class Server:
                 "websockets": len(gateway.connections) if gateway else 0,
             },
             "websocket": dataclasses.asdict(gateway.stats) if gateway else {},
+            "fast_reads": listener.fast.figures() if listener and listener.fast else {},
             "gc": self.gc_pauses.summary(),
         }
 

@@ -184,6 +184,16 @@ class Metrics:
                 "Connections refused for want of room (503, or a 1013 close)",
                 value=listener.shed,
             )
+            if listener.fast is not None:
+                reads = CounterMetricFamily(
+                    "switchboard_fast_reads",
+                    "Public documents on the listener's fast road: answered from what it kept,"
+                    " made by the app; connections handed to the framework",
+                    labels=["outcome"],
+                )
+                for outcome, value in listener.fast.figures().items():
+                    reads.add_metric([outcome], value)
+                yield reads
         if gateway is None:
             return
         stats = gateway.stats

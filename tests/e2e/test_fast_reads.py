@@ -18,6 +18,7 @@ import h11
 import pytest
 import trio
 import trio.testing
+from metrics_support import scrape
 from support import TIMEOUT, Api, admin_token
 from test_domains import incident_and_maintenance
 
@@ -201,6 +202,12 @@ async def compare_everything(server: Server, targets: Sequence[str], host: tuple
 async def test_every_public_document_is_the_same_on_both_roads(server: Server, api: Api) -> None:
     ids = await make_org_busy(api)
     await compare_everything(server, [f"/status/demo{d}" for d in documents(ids)], ())
+    # What the road did is in the metrics.
+    found = await scrape(server.base_url)
+    answered = found.value("switchboard_fast_reads_total", outcome="answered")
+    assert answered >= 2 * len(documents(ids)) and found.value(
+        "switchboard_fast_reads_total", outcome="made"
+    ) >= len(documents(ids))
 
 
 async def test_and_at_the_root_of_a_custom_domain(server: Server, api: Api) -> None:
