@@ -44,6 +44,7 @@ head is bounded by ``http_read_seconds``, a write that makes no progress by
 from __future__ import annotations
 
 import contextlib
+import math
 import socket
 import time
 from collections.abc import MutableMapping
@@ -267,6 +268,16 @@ def _document(path: str, root: str | None) -> _Route | None:
     return None
 
 
+class _Conn:
+    """A connection on the fast road: the scope that bounds its waits."""
+
+    __slots__ = ("scope", "waiting")
+
+    def __init__(self) -> None:
+        self.scope = trio.CancelScope()
+        self.waiting = False  # for its next request
+
+
 class FastReads:
     """The listener's road for public documents (see the module docstring)."""
 
@@ -285,7 +296,12 @@ class FastReads:
         self.answers: dict[Any, Answer] = {}
         self.kept_bytes = 0
         self.making: dict[Any, trio.Event] = {}  # variants whose answer is being made
-        self.idle: set[trio.CancelScope] = set()  # connections waiting for a request
+        self.conns: set[_Conn] = set()
+        # A connection waits this long for its next request (its whole head),
+        # and up to an eighth more: its deadline moves only when it would
+        # move by more than that, not at each request.
+        self.idle = min(limits.http_keepalive_seconds, limits.http_read_seconds)
+        self.slack = self.idle / 8
         self.stopping = False
         self._second = -1
         self._date = b""
@@ -298,8 +314,9 @@ class FastReads:
     def stop(self) -> None:
         """The server stops: idle connections end now, busy ones after their answer."""
         self.stopping = True
-        for scope in list(self.idle):
-            scope.cancel()
+        for conn in list(self.conns):
+            if conn.waiting:
+                conn.scope.cancel()
 
     def figures(self) -> dict[str, int]:
         return {"answered": self.answered, "made": self.made, "handed_over": self.handed}
@@ -312,25 +329,34 @@ class FastReads:
         """Answer the requests in ``data`` and those that follow on ``sock``
         while this road may. The bytes to hand to Hypercorn, from the first
         request it may not answer; None once the connection is done."""
+        conn = _Conn()
+        self.conns.add(conn)
+        try:
+            with conn.scope:
+                self._wait_from_now(conn)
+                return await self._serve(conn, sock, data, client, server)
+            return None  # silent past its bound, or the server stops
+        finally:
+            self.conns.discard(conn)
+
+    async def _serve(
+        self, conn: _Conn, sock: socket.socket, data: bytes, client: Any, server: Any
+    ) -> bytes | None:
         peer = client[0] if client else ""
         trusted = bool(self.proxies) and trusted_peer(peer, self.proxies)
         proxies = self.proxies if trusted else ()
         out: list[bytes] = []
-        deadline = trio.current_time() + self.limits.http_keepalive_seconds
-        waited = True
         while True:
             end = data.find(b"\r\n\r\n")
             if end < 0 or end + 4 > self.max_head:
                 if out:
-                    if not await self._send(sock, out):
+                    if not await self._send(conn, sock, out):
                         return None
                     out = []
-                    deadline = trio.current_time() + self.limits.http_keepalive_seconds
+                    self._wait_from_now(conn)
                 if len(data) > self.max_head:
                     return self._hand(data)
-                if not waited:
-                    await trio.lowlevel.checkpoint()  # a client that never waits yields too
-                more, waited = await self._receive(sock, deadline)
+                more = await self._receive(conn, sock)
                 if not more:
                     return None
                 data += more
@@ -342,7 +368,7 @@ class FastReads:
                     self.heads.clear()
                 head = self.heads[raw] = parse(raw, self.max_head, self.limits.max_headers)
             if head is None:
-                return await self._hand_after(sock, out, data)
+                return await self._hand_after(conn, sock, out, data)
             origin = head.origin(trusted, peer, proxies)
             root = self.hosts.org_at(origin[1]) if self.hosts is not None else None
             key = variant(head, origin, root)
@@ -350,17 +376,19 @@ class FastReads:
             if answer is not None and answer.stamp == self._stamp(answer.kind, answer.extra):
                 wait = self.buckets.take(self._ip(head, peer, proxies) if trusted else peer)
                 if wait:
+                    conn.scope.deadline = math.inf  # for the app, should it make the 429
                     answer = await self._limited(head, wait, client, server)
                 else:
                     self.answered += 1
             else:
                 found = route(head.target, root)
                 if found is None:
-                    return await self._hand_after(sock, out, data)
+                    return await self._hand_after(conn, sock, out, data)
                 if out:  # what came before goes first: making this may take a while
-                    if not await self._send(sock, out):
+                    if not await self._send(conn, sock, out):
                         return None
                     out = []
+                conn.scope.deadline = math.inf  # the idle bound is for waiting for requests
                 underway = self.making.get(key)
                 if underway is not None:
                     await underway.wait()  # another connection makes this very answer
@@ -372,53 +400,47 @@ class FastReads:
                 self._second = second
             out.append(answer.dated(second, self._date))
             data = data[end + 4 :]
-            if answer.close:
-                await self._send(sock, out)
+            if answer.close or (self.stopping and not data):
+                await self._send(conn, sock, out)
                 with contextlib.suppress(OSError):
                     sock.shutdown(socket.SHUT_WR)
                 return None
-            if self.stopping and not data:
-                await self._send(sock, out)
-                return None
+
+    def _wait_from_now(self, conn: _Conn) -> None:
+        """Bound the wait for the next request, from now (see ``slack``)."""
+        until = trio.current_time() + self.idle
+        if not until <= conn.scope.deadline <= until + self.slack:
+            conn.scope.deadline = until + self.slack
 
     def _hand(self, data: bytes) -> bytes:
         self.handed += 1
         return data
 
-    async def _hand_after(self, sock: socket.socket, out: list[bytes], data: bytes) -> bytes | None:
+    async def _hand_after(
+        self, conn: _Conn, sock: socket.socket, out: list[bytes], data: bytes
+    ) -> bytes | None:
         """Hand ``data`` over once what was answered before it is sent."""
-        if out and not await self._send(sock, out):
+        if out and not await self._send(conn, sock, out):
             return None
         return self._hand(data)
 
-    async def _receive(self, sock: socket.socket, deadline: float) -> tuple[bytes, bool]:
-        """What the peer sends next (b"" when it left, or was silent too long)
-        and whether that took a wait."""
-        try:
-            return sock.recv(65536), False
-        except BlockingIOError:
-            pass
-        except OSError:
-            return b"", False
+    async def _receive(self, conn: _Conn, sock: socket.socket) -> bytes:
+        """What the peer sends next; b"" when it left, or the server stops."""
         while not self.stopping:
-            until = min(deadline, trio.current_time() + self.limits.http_read_seconds)
-            with trio.move_on_at(until) as waiting:
-                self.idle.add(waiting)
-                try:
-                    await trio.lowlevel.wait_readable(sock)
-                finally:
-                    self.idle.discard(waiting)
-            if waiting.cancelled_caught:
-                return b"", True
+            conn.waiting = True
             try:
-                return sock.recv(65536), True
+                await trio.lowlevel.wait_readable(sock)
+            finally:
+                conn.waiting = False
+            try:
+                return sock.recv(65536)
             except BlockingIOError:
                 continue
             except OSError:
-                return b"", True
-        return b"", True
+                return b""
+        return b""
 
-    async def _send(self, sock: socket.socket, out: list[bytes]) -> bool:
+    async def _send(self, conn: _Conn, sock: socket.socket, out: list[bytes]) -> bool:
         """Write ``out``; False when the peer is gone or took nothing for
         ``write_stall_seconds``."""
         data = out[0] if len(out) == 1 else b"".join(out)
@@ -430,6 +452,7 @@ class FastReads:
             return False
         if sent == len(data):
             return True
+        conn.scope.deadline = math.inf  # a slow reader is held to the write stall bound
         view = memoryview(data)[sent:]
         while view:
             with trio.move_on_after(self.limits.write_stall_seconds):
