@@ -1,15 +1,28 @@
-"""Public pages benchmark: what a crowd opening the status page costs.
+"""Public pages benchmark: what a crowd opening the status page costs, on
+the listener's fast road and through the framework, beside nginx.
 
-One server process (``switchboard serve`` on its embedded PostgreSQL, the demo
-organization plus extra services and a history of resolved incidents) and one
-client process (this one) holding C keep-alive HTTP/1.1 connections, each
+Two server processes (``switchboard serve`` on its embedded PostgreSQL, the
+demo organization plus extra services and a history of resolved incidents,
+seeded alike): one as it runs by default, where the listener answers public
+documents itself (``fast``), and one with ``--limit fast_reads=0``, where
+every request goes through Hypercorn and Quart (``framework``). As the
+reference, nginx (one process) serves the same documents' bytes from files,
+gzipped ones with ``gzip_static`` (``nginx``); it is Debian's (``apt-get
+install nginx-core``), and without it its lines are left out.
+
+One client process (this one) holds C keep-alive HTTP/1.1 connections, each
 asking for one path again and again (``Accept-Encoding: gzip``, as browsers
 do). The client is plain non-blocking sockets with ``selectors``, parsing only
-the head and ``Content-Length``. For each path it prints requests/s,
-latency p50/p99, bytes on the wire per response, and server CPU per request.
+the head and ``Content-Length``. For each path and server it prints
+requests/s, latency p50/p99, bytes on the wire per response, and server CPU
+per request (the server process's user + system time over the requests: the
+figure that says most when the machine is busy; on two cores the server is
+pinned to one and this client to the other, and a Python client is what
+limits requests/s against the fast road and nginx).
 
-A status change is made every second during the status page's run, so the
-server also redraws it (once per change) while it serves.
+A status change is made every second during the status page's run on each
+Switchboard server, so the server also redraws it (once per change) while it
+serves.
 
 Run: ``python bench/pages.py`` (see --help).
 """
@@ -18,18 +31,21 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import selectors
+import shutil
 import socket
 import statistics
+import subprocess
 import tempfile
 import threading
 import time
 import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
-from fanout import ServerProc, token
+from fanout import PIN, ServerProc, token
 
 PATHS = (
     "/status/demo",
@@ -37,6 +53,13 @@ PATHS = (
     "/status/demo/badge.svg",
     "/status/demo/history.rss",
 )
+
+
+class Served(Protocol):
+    host: str
+    port: int
+
+    def cpu_seconds(self) -> float: ...
 
 
 def call(
@@ -98,6 +121,7 @@ class Conn:
 @dataclass
 class Result:
     path: str
+    server: str
     requests: int
     seconds: float
     latencies: list[float]
@@ -109,13 +133,13 @@ class Result:
         p50 = statistics.median(lat) * 1000
         p99 = lat[int(len(lat) * 0.99) - 1] * 1000
         return (
-            f"{self.path:40} {self.requests / self.seconds:9,.0f} req/s  "
+            f"{self.path:36} {self.server:9} {self.requests / self.seconds:9,.0f} req/s  "
             f"p50 {p50:6.2f} ms  p99 {p99:6.2f} ms  {self.wire_bytes / self.requests / 1024:7.1f} KiB/resp  "
             f"{self.cpu / self.requests * 1e6:6.0f} µs CPU/req"
         )
 
 
-def load(server: ServerProc, path: str, clients: int, seconds: float) -> Result:
+def load(server: Served, name: str, path: str, clients: int, seconds: float) -> Result:
     request = (
         f"GET {path} HTTP/1.1\r\nHost: bench\r\nAccept-Encoding: gzip\r\nUser-Agent: bench\r\n\r\n"
     ).encode()
@@ -162,7 +186,7 @@ def load(server: ServerProc, path: str, clients: int, seconds: float) -> Result:
     cpu = server.cpu_seconds() - cpu0
     for conn in conns:
         conn.sock.close()
-    return Result(path, len(latencies), elapsed, latencies, wire, cpu)
+    return Result(path, name, len(latencies), elapsed, latencies, wire, cpu)
 
 
 def flapping(server: ServerProc, stop: threading.Event) -> None:
@@ -171,6 +195,95 @@ def flapping(server: ServerProc, stop: threading.Event) -> None:
     while not stop.wait(1.0):
         call(server, "PATCH", "/api/v1/orgs/demo/services/API", {"status": statuses[n % 2]})
         n += 1
+
+
+NGINX_CONF = """
+daemon off;
+master_process off;
+worker_processes 1;
+pid {dir}/nginx.pid;
+events {{ worker_connections 1024; }}
+http {{
+    access_log off;
+    client_body_temp_path {dir}/body;
+    proxy_temp_path {dir}/proxy;
+    fastcgi_temp_path {dir}/fastcgi;
+    uwsgi_temp_path {dir}/uwsgi;
+    scgi_temp_path {dir}/scgi;
+    types {{
+        text/html html;
+        application/json json;
+        image/svg+xml svg;
+        application/rss+xml rss;
+    }}
+    charset utf-8;
+    charset_types application/json image/svg+xml application/rss+xml;
+    keepalive_requests 1000000;
+    server {{
+        listen 127.0.0.1:{port};
+        root {dir}/root;
+        gzip_static on;
+        location = /status/demo {{ try_files /status/demo.html =404; }}
+    }}
+}}
+"""
+
+
+@dataclass
+class Nginx:
+    """nginx serving each of ``PATHS`` as ``source`` answers it, from files."""
+
+    process: subprocess.Popen[bytes]
+    host: str
+    port: int
+
+    @classmethod
+    def start(cls, folder: Path, source: ServerProc) -> Nginx | None:
+        binary = shutil.which("nginx") or (
+            "/usr/sbin/nginx" if Path("/usr/sbin/nginx").exists() else None
+        )
+        if binary is None:
+            print(
+                "nginx: not installed (Debian: apt-get install nginx-core); its lines are left out"
+            )
+            return None
+        root = folder / "root"
+        for path in PATHS:
+            name = root / (path.lstrip("/") + (".html" if path == "/status/demo" else ""))
+            name.parent.mkdir(parents=True, exist_ok=True)
+            plain = urllib.request.urlopen(f"http://{source.host}:{source.port}{path}").read()
+            name.write_bytes(plain)
+            asked = urllib.request.Request(
+                f"http://{source.host}:{source.port}{path}", headers={"Accept-Encoding": "gzip"}
+            )
+            with urllib.request.urlopen(asked) as answer:
+                if answer.headers.get("Content-Encoding") == "gzip":
+                    Path(f"{name}.gz").write_bytes(answer.read())
+        with socket.socket() as probe:
+            probe.bind(("127.0.0.1", 0))
+            port = probe.getsockname()[1]
+        conf = folder / "nginx.conf"
+        conf.write_text(NGINX_CONF.format(dir=folder, port=port))
+        process = subprocess.Popen(
+            [binary, "-e", str(folder / "error.log"), "-c", str(conf), "-p", str(folder)]
+        )
+        if PIN:
+            os.sched_setaffinity(process.pid, {0})
+        for _ in range(100):
+            try:
+                socket.create_connection(("127.0.0.1", port)).close()
+                break
+            except OSError:
+                time.sleep(0.05)
+        return cls(process, "127.0.0.1", port)
+
+    def cpu_seconds(self) -> float:
+        fields = Path(f"/proc/{self.process.pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+    def stop(self) -> None:
+        self.process.terminate()
+        self.process.wait(30)
 
 
 def main() -> None:
@@ -183,26 +296,42 @@ def main() -> None:
     )
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
-        server = ServerProc.start("switchboard", Path(tmp), None, limits=("public_per_second=0",))
+        servers: dict[str, ServerProc] = {}
+        nginx: Nginx | None = None
         try:
-            seed(server, args.services, args.incidents)
-            page = urllib.request.urlopen(f"http://{server.host}:{server.port}/status/demo").read()
+            for road, limits in (("fast", ()), ("framework", ("fast_reads=0",))):
+                servers[road] = ServerProc.start(
+                    "switchboard", Path(tmp) / road, None, ("public_per_second=0", *limits)
+                )
+                seed(servers[road], args.services, args.incidents)
+            fast = servers["fast"]
+            page = urllib.request.urlopen(f"http://{fast.host}:{fast.port}/status/demo").read()
+            nginx = Nginx.start(Path(tmp) / "nginx", fast)
             print(
                 f"status page: {args.services + 5} services, {args.incidents} past incidents, "
                 f"{len(page) / 1024:.1f} KiB of HTML"
             )
-            print(f"{args.clients} keep-alive clients, {args.seconds:.0f} s per path\n")
+            print(f"{args.clients} keep-alive clients, {args.seconds:.0f} s per path and server\n")
+            targets: list[tuple[str, Served]] = [*servers.items()]
+            if nginx is not None:
+                targets.append(("nginx", nginx))
             for path in PATHS:
-                stop = threading.Event()
-                changer = threading.Thread(target=flapping, args=(server, stop), daemon=True)
-                if path == "/status/demo":
-                    changer.start()
-                print(load(server, path, args.clients, args.seconds).line(), flush=True)
-                stop.set()
-                if changer.is_alive():
-                    changer.join()
+                for name, target in targets:
+                    stop = threading.Event()
+                    changer = threading.Thread(target=flapping, args=(target, stop), daemon=True)
+                    if path == "/status/demo" and isinstance(target, ServerProc):
+                        changer.start()
+                    print(load(target, name, path, args.clients, args.seconds).line(), flush=True)
+                    stop.set()
+                    if changer.is_alive():
+                        changer.join()
+            for road, server in servers.items():
+                print(f"\n{road}: fast_reads {server.runtime()['fast_reads'] or 'off'}")
         finally:
-            server.stop()
+            for server in servers.values():
+                server.stop()
+            if nginx is not None:
+                nginx.stop()
 
 
 if __name__ == "__main__":
