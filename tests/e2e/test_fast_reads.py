@@ -185,7 +185,11 @@ def variants(targets: Sequence[str], host: tuple[tuple[str, str], ...] = ()) -> 
     ]
 
 
-async def compare_everything(server: Server, targets: Sequence[str], host: tuple[Any, ...]) -> None:
+async def compare_everything(
+    server: Server, targets: Sequence[str], host: tuple[Any, ...]
+) -> list[Answer]:
+    """Every variant of ``targets``, and again with each one's ETag, compared
+    on both roads; the first answers."""
     answers = await both_roads(server, variants(targets, host))
     assert all(status == 200 for status, _, _ in answers), [a[0] for a in answers]
     # Asked again with the ETag each gave: 304s, the same on both roads.
@@ -197,6 +201,7 @@ async def compare_everything(server: Server, targets: Sequence[str], host: tuple
     assert len(conditional) > len(targets)  # the documents with an ETag
     again = await both_roads(server, conditional)
     assert all(status == 304 for status, _, _ in again), [a[0] for a in again]
+    return answers
 
 
 async def test_every_public_document_is_the_same_on_both_roads(server: Server, api: Api) -> None:
@@ -222,20 +227,41 @@ async def test_and_at_the_root_of_a_custom_domain(server: Server, api: Api) -> N
 
 
 @pytest.fixture
-async def default_org_server(config: Config, nursery: trio.Nursery) -> AsyncIterator[Server]:
-    """The server with --default-org demo."""
-    one_tenant = dataclasses.replace(config, default_org="demo")
-    running: Server = await nursery.start(Server(one_tenant).run)
+async def other_server(
+    config: Config, nursery: trio.Nursery, request: Any
+) -> AsyncIterator[Server]:
+    """The server with other settings (``request.param``: Config's fields)."""
+    running: Server = await nursery.start(Server(dataclasses.replace(config, **request.param)).run)
     yield running
     await running.stop()
 
 
-async def test_and_under_a_default_org(default_org_server: Server) -> None:
-    server = default_org_server
+@pytest.mark.parametrize("other_server", [{"default_org": "demo"}], indirect=True)
+async def test_and_under_a_default_org(other_server: Server) -> None:
+    server = other_server
     async with Api.open(server.base_url, admin_token("demo")) as api:
         ids = await make_org_busy(api)
     targets = [d or "/" for d in documents(ids)]
     await compare_everything(server, targets, (("Host", "anything.test"),))
+
+
+@pytest.mark.parametrize("other_server", [{"trusted_proxies": ("127.0.0.0/8",)}], indirect=True)
+async def test_and_behind_a_trusted_proxy(other_server: Server) -> None:
+    """The host and scheme a trusted proxy says the reader used make the links."""
+    server = other_server
+    async with Api.open(server.base_url, admin_token("demo")) as api:
+        ids = await make_org_busy(api)
+        await api.ok("PATCH", "/api/v1/orgs/demo", {"domains": [HOST]})
+    proxied = (
+        ("Host", "10.0.0.5:8080"),
+        ("X-Forwarded-Host", HOST),
+        ("X-Forwarded-Proto", "https"),
+        ("X-Forwarded-For", "203.0.113.7"),
+    )
+    targets = [d or "/" for d in documents(ids)]
+    answers = await compare_everything(server, targets, proxied)
+    linked = [body for _, _, body in answers if f"https://{HOST}/".encode() in body]
+    assert len(linked) >= 5  # the feeds and the Statuspage documents at least
 
 
 @pytest.mark.parametrize("limits", [Limits(public_per_second=0.1, public_burst=3)])
