@@ -31,24 +31,39 @@ Rate limits: each answer takes a token from the same per-address buckets as
 the framework (``public_per_second``); a request over the limit gets the
 framework's ``429``, kept per ``Retry-After`` value.
 
+Between requests a connection is parked with one loop (:meth:`FastReads.run`):
+an epoll of its own over every parked socket, which reads what each sends
+and writes the kept answers without waking the connection's task (a trio
+wait per request costs more than the rest of the answer). The task is woken
+for what the loop does not do alone: an answer the app must make, a request
+to hand over, a ``Connection: close``, a reader too slow to take an answer
+at once, the end.
+
 What the listener hands to Hypercorn instead, with the bytes already read (the
 rest of the connection goes there too): any request this road does not
 recognize, or not wholly (another method, a body, ``Expect``, ``Upgrade``, a
 path with escapes, a query parameter its route does not read, too many header
-fields, a head that does not parse); and a head over the size limit. The connection limits of the listener hold on
-this road: the keep-alive idle bound covers each later head, a silence in a
-head is bounded by ``http_read_seconds``, a write that makes no progress by
-``write_stall_seconds``.
+fields, a head that does not parse); and a head over the size limit.
+
+The connection limits of the listener hold on this road: a connection waits
+for the whole head of its next request ``http_keepalive_seconds`` at most
+(``http_read_seconds``, if smaller), give or take an eighth; a write that
+makes no progress for ``write_stall_seconds`` ends it; when the server
+stops, waiting connections are closed at once and busy ones after their
+answer.
 """
 
 from __future__ import annotations
 
 import contextlib
+import logging
 import math
+import re
+import select
 import socket
 import time
-from collections.abc import MutableMapping
-from typing import TYPE_CHECKING, Any, Final
+from collections.abc import Callable, MutableMapping
+from typing import TYPE_CHECKING, Any, Final, cast
 from urllib.parse import parse_qsl, unquote
 from wsgiref.handlers import format_date_time
 
@@ -59,7 +74,7 @@ from hypercorn.utils import build_and_validate_headers, suppress_body
 from .actors.org import OrgHandle
 from .domain.statuspage import DOCUMENTS
 from .errors import retry_after
-from .ratelimit import KeyedBuckets, client_address, trusted_peer
+from .ratelimit import KeyedBuckets, Network, client_address, trusted_peer
 from .rest import drawings
 from .rest.hosts import SERVER_PATHS, reader
 from .rest.pages import BADGE_WINDOWS
@@ -211,6 +226,10 @@ class Answer:
         return self.wire
 
 
+# Over the rate limit, and no 429 kept to say so (the app makes it).
+_LIMITED_UNKEPT: Final = cast(Answer, object())
+
+
 class _Route:
     __slots__ = ("extra", "kind", "params", "slug")
 
@@ -269,20 +288,56 @@ def _document(path: str, root: str | None) -> _Route | None:
 
 
 class _Conn:
-    """A connection on the fast road: the scope that bounds its waits."""
+    """A connection on the fast road."""
 
-    __slots__ = ("scope", "waiting")
+    __slots__ = (
+        "client",
+        "data",
+        "fd",
+        "idle_until",
+        "peer",
+        "proxies",
+        "scope",
+        "server",
+        "sock",
+        "trusted",
+        "unsent",
+        "waiting",
+        "woken",
+    )
 
-    def __init__(self) -> None:
-        self.scope = trio.CancelScope()
-        self.waiting = False  # for its next request
+    def __init__(
+        self, sock: socket.socket, client: Any, server: Any, proxies: tuple[Network, ...]
+    ) -> None:
+        self.sock = sock
+        self.fd = sock.fileno()
+        self.client = client
+        self.server = server
+        self.peer: str = client[0] if client else ""
+        self.trusted = bool(proxies) and trusted_peer(self.peer, proxies)
+        self.proxies = proxies if self.trusted else ()
+        self.scope = trio.CancelScope()  # bounds its task's waits
+        self.waiting = False  # its task waits for its next request
+        # Parked with the loop (see FastReads.run):
+        self.woken: trio.Event | None = None  # set when the loop gives it back
+        self.data = b""  # what it read and did not answer (a head's beginning)
+        self.unsent = b""  # what it answered and could not write at once
+        self.idle_until = math.inf  # the loop closes it if no request is whole by then
 
 
 class FastReads:
     """The listener's road for public documents (see the module docstring)."""
 
-    def __init__(self, app: Any, limits: Limits, max_head: int, state: dict[str, Any]) -> None:
+    def __init__(
+        self,
+        app: Any,
+        limits: Limits,
+        max_head: int,
+        state: dict[str, Any],
+        say: Callable[..., None],
+    ) -> None:
         parts: Parts = app.config["SWITCHBOARD"]
+        self.say = say  # the listener's log, throttled
         self.app = app
         self.registry = parts.registry
         self.hosts = parts.hosts
@@ -298,10 +353,13 @@ class FastReads:
         self.making: dict[Any, trio.Event] = {}  # variants whose answer is being made
         self.conns: set[_Conn] = set()
         # A connection waits this long for its next request (its whole head),
-        # and up to an eighth more: its deadline moves only when it would
-        # move by more than that, not at each request.
+        # give or take an eighth (how often the loop looks, and how far a
+        # task's deadline may lag behind, so that it is not moved at each request).
         self.idle = min(limits.http_keepalive_seconds, limits.http_read_seconds)
         self.slack = self.idle / 8
+        self.parked: dict[int, _Conn] = {}  # by descriptor: the loop's
+        self.epoll: select.epoll | None = None  # while the loop runs
+        self._running = trio.CancelScope()  # the loop's
         self.stopping = False
         self._second = -1
         self._date = b""
@@ -314,6 +372,9 @@ class FastReads:
     def stop(self) -> None:
         """The server stops: idle connections end now, busy ones after their answer."""
         self.stopping = True
+        self._running.cancel()
+        for conn in list(self.parked.values()):
+            self._unpark(conn, close=True)
         for conn in list(self.conns):
             if conn.waiting:
                 conn.scope.cancel()
@@ -321,7 +382,134 @@ class FastReads:
     def figures(self) -> dict[str, int]:
         return {"answered": self.answered, "made": self.made, "handed_over": self.handed}
 
-    # -- a connection ----------------------------------------------------------------
+    # -- the loop: connections between requests ----------------------------------------
+
+    async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
+        """Watch the parked connections (those waiting for their next
+        request) with one epoll of its own, and answer what they ask from
+        what is kept, without waking their tasks: a task is woken only for
+        what the loop cannot do alone (an answer to make, a request to hand
+        over, a slow reader, the end)."""
+        self.epoll = epoll = select.epoll()
+        try:
+            with self._running:
+                async with trio.open_nursery() as nursery:
+                    nursery.start_soon(self._sweep)
+                    task_status.started()
+                    while True:
+                        await trio.lowlevel.wait_readable(epoll.fileno())
+                        for fd, _ in epoll.poll(0, 512):
+                            conn = self.parked.get(fd)
+                            if conn is None:
+                                continue
+                            try:
+                                self._readable(conn)
+                            except Exception:  # one connection's failure must not end the loop
+                                self.say(
+                                    logging.ERROR,
+                                    "fast",
+                                    "a parked connection failed",
+                                    exc_info=True,
+                                )
+                                self._unpark(conn, close=True)
+        finally:
+            self.epoll = None
+            for conn in list(self.parked.values()):
+                self._unpark(conn, close=True)
+            epoll.close()
+
+    async def _sweep(self) -> None:
+        """Close the parked connections that have waited too long."""
+        while True:
+            await trio.sleep(self.slack)
+            now = trio.current_time()
+            for conn in list(self.parked.values()):
+                if conn.idle_until < now:
+                    self._unpark(conn, close=True)
+
+    def _readable(self, conn: _Conn) -> None:
+        """What a parked connection sent: answered from what is kept while
+        that can be; the connection's task is woken for the rest."""
+        try:
+            chunk = conn.sock.recv(65536)
+        except BlockingIOError:
+            return
+        except OSError:
+            chunk = b""
+        if not chunk:
+            self._unpark(conn, close=True)
+            return
+        data = conn.data + chunk if conn.data else chunk
+        out: list[bytes] = []
+        while not self.stopping:
+            end = data.find(b"\r\n\r\n")
+            if end < 0 or end + 4 > self.max_head:
+                break
+            head = self._head(data[: end + 4])
+            if head is None or not head.framing[2]:  # not ours, or the last: the task's
+                break
+            answer = self._kept(conn, head, self._variant(conn, head)[0])
+            if answer is None or answer is _LIMITED_UNKEPT:
+                break
+            out.append(self._dated(answer))
+            data = data[end + 4 :]
+        conn.data = data
+        if out:
+            if not self._write_now(conn, out):
+                self._unpark(conn)  # a slow reader: its task writes the rest
+                return
+            conn.idle_until = trio.current_time() + self.idle
+        if self.stopping or data.find(b"\r\n\r\n") >= 0 or len(data) > self.max_head:
+            self._unpark(conn)  # a request the loop does not answer alone
+
+    def _write_now(self, conn: _Conn, out: list[bytes]) -> bool:
+        """Write ``out`` if the socket takes it all now; else keep the rest
+        in ``unsent`` and say False."""
+        data = out[0] if len(out) == 1 else b"".join(out)
+        try:
+            sent = conn.sock.send(data)
+        except BlockingIOError:
+            sent = 0
+        except OSError:
+            sent = len(data)  # the peer is gone: the next read says so
+        if sent < len(data):
+            conn.unsent = data[sent:]
+            return False
+        return True
+
+    async def _park(self, conn: _Conn) -> bool:
+        """Leave ``conn`` to the loop until it needs its task again; False
+        when the connection is over."""
+        conn.data = conn.unsent = b""
+        epoll = self.epoll
+        if epoll is None or self.stopping:
+            return not self.stopping
+        conn.woken = woken = trio.Event()
+        conn.idle_until = trio.current_time() + self.idle
+        self.parked[conn.fd] = conn
+        epoll.register(conn.fd, select.EPOLLIN)
+        try:
+            await woken.wait()
+        finally:
+            if self.parked.get(conn.fd) is conn:  # cancelled while parked
+                self._unpark(conn, close=True)
+        return conn.woken is not None
+
+    def _unpark(self, conn: _Conn, *, close: bool = False) -> None:
+        """Give ``conn`` back to its task (with what it read and did not
+        answer, in ``data``); or, with ``close``, end it."""
+        if self.parked.pop(conn.fd, None) is None:
+            return
+        if self.epoll is not None:
+            with contextlib.suppress(OSError, ValueError):
+                self.epoll.unregister(conn.fd)
+        woken = conn.woken
+        if close:
+            conn.woken = None
+        if woken is not None:
+            woken.set()
+
+    # -- a connection's task -------------------------------------------------------------
 
     async def serve(
         self, sock: socket.socket, data: bytes, client: Any, server: Any
@@ -329,63 +517,56 @@ class FastReads:
         """Answer the requests in ``data`` and those that follow on ``sock``
         while this road may. The bytes to hand to Hypercorn, from the first
         request it may not answer; None once the connection is done."""
-        conn = _Conn()
+        conn = _Conn(sock, client, server, self.proxies)
         self.conns.add(conn)
         try:
             with conn.scope:
                 self._wait_from_now(conn)
-                return await self._serve(conn, sock, data, client, server)
+                return await self._serve(conn, data)
             return None  # silent past its bound, or the server stops
         finally:
             self.conns.discard(conn)
 
-    async def _serve(
-        self, conn: _Conn, sock: socket.socket, data: bytes, client: Any, server: Any
-    ) -> bytes | None:
-        peer = client[0] if client else ""
-        trusted = bool(self.proxies) and trusted_peer(peer, self.proxies)
-        proxies = self.proxies if trusted else ()
+    async def _serve(self, conn: _Conn, data: bytes) -> bytes | None:
         out: list[bytes] = []
         while True:
             end = data.find(b"\r\n\r\n")
             if end < 0 or end + 4 > self.max_head:
                 if out:
-                    if not await self._send(conn, sock, out):
+                    if not await self._send(conn, out):
                         return None
                     out = []
                     self._wait_from_now(conn)
                 if len(data) > self.max_head:
                     return self._hand(data)
-                more = await self._receive(conn, sock)
+                if not data and self.epoll is not None:
+                    conn.scope.deadline = math.inf  # the loop keeps the idle bound
+                    if not await self._park(conn):
+                        return None
+                    data = conn.data
+                    if conn.unsent and not await self._send(conn, [conn.unsent]):
+                        return None
+                    self._wait_from_now(conn)
+                    continue
+                more = await self._receive(conn)
                 if not more:
                     return None
                 data += more
                 continue
-            raw = data[: end + 4]
-            head = self.heads.get(raw, _UNREAD)
-            if head is _UNREAD:
-                if len(self.heads) >= HEADS_MAX:
-                    self.heads.clear()
-                head = self.heads[raw] = parse(raw, self.max_head, self.limits.max_headers)
+            head = self._head(data[: end + 4])
             if head is None:
-                return await self._hand_after(conn, sock, out, data)
-            origin = head.origin(trusted, peer, proxies)
-            root = self.hosts.org_at(origin[1]) if self.hosts is not None else None
-            key = variant(head, origin, root)
-            answer = self.answers.get(key)
-            if answer is not None and answer.stamp == self._stamp(answer.kind, answer.extra):
-                wait = self.buckets.take(self._ip(head, peer, proxies) if trusted else peer)
-                if wait:
-                    conn.scope.deadline = math.inf  # for the app, should it make the 429
-                    answer = await self._limited(head, wait, client, server)
-                else:
-                    self.answered += 1
-            else:
+                return await self._hand_after(conn, out, data)
+            key, root = self._variant(conn, head)
+            answer = self._kept(conn, head, key)
+            if answer is _LIMITED_UNKEPT:
+                conn.scope.deadline = math.inf  # for the app, as it makes the 429
+                answer = await self._limited(conn, head)
+            elif answer is None:
                 found = route(head.target, root)
                 if found is None:
-                    return await self._hand_after(conn, sock, out, data)
+                    return await self._hand_after(conn, out, data)
                 if out:  # what came before goes first: making this may take a while
-                    if not await self._send(conn, sock, out):
+                    if not await self._send(conn, out):
                         return None
                     out = []
                 conn.scope.deadline = math.inf  # the idle bound is for waiting for requests
@@ -393,18 +574,50 @@ class FastReads:
                 if underway is not None:
                     await underway.wait()  # another connection makes this very answer
                     continue  # and this one looks again
-                answer = await self._make(head, key, found, client, server)
-            second = int(time.time())
-            if second != self._second:
-                self._date = format_date_time(second).encode("ascii")
-                self._second = second
-            out.append(answer.dated(second, self._date))
+                answer = await self._make(conn, head, key, found)
+            out.append(self._dated(answer))
             data = data[end + 4 :]
             if answer.close or (self.stopping and not data):
-                await self._send(conn, sock, out)
+                await self._send(conn, out)
                 with contextlib.suppress(OSError):
-                    sock.shutdown(socket.SHUT_WR)
+                    conn.sock.shutdown(socket.SHUT_WR)
                 return None
+
+    def _head(self, raw: bytes) -> Head | None:
+        """``raw`` parsed (kept by its bytes); None when this road does not answer it."""
+        head = self.heads.get(raw, _UNREAD)
+        if head is _UNREAD:
+            if len(self.heads) >= HEADS_MAX:
+                self.heads.clear()
+            head = self.heads[raw] = parse(raw, self.max_head, self.limits.max_headers)
+        return head  # type: ignore[no-any-return]
+
+    def _variant(self, conn: _Conn, head: Head) -> tuple[Any, str | None]:
+        """The variant ``head`` asks for, and the organization at its host's root."""
+        origin = head.origin(conn.trusted, conn.peer, conn.proxies)
+        root = self.hosts.org_at(origin[1]) if self.hosts is not None else None
+        return variant(head, origin, root), root
+
+    def _kept(self, conn: _Conn, head: Head, key: Any) -> Answer | None:
+        """The kept answer to ``head``, its client's token taken; or the kept
+        429 when it is over its rate limit (:data:`_LIMITED_UNKEPT` when
+        there is none yet). None when there is no answer that stands: then
+        no token was taken."""
+        answer = self.answers.get(key)
+        if answer is None or answer.stamp != self._stamp(answer.kind, answer.extra):
+            return None
+        wait = self.buckets.take(self._ip(conn, head) if conn.trusted else conn.peer)
+        if wait:
+            return self.answers.get((FIXED, head.framing, retry_after(wait)), _LIMITED_UNKEPT)
+        self.answered += 1
+        return answer
+
+    def _dated(self, answer: Answer) -> bytes:
+        second = int(time.time())
+        if second != self._second:
+            self._date = format_date_time(second).encode("ascii")
+            self._second = second
+        return answer.dated(second, self._date)
 
     def _wait_from_now(self, conn: _Conn) -> None:
         """Bound the wait for the next request, from now (see ``slack``)."""
@@ -416,49 +629,40 @@ class FastReads:
         self.handed += 1
         return data
 
-    async def _hand_after(
-        self, conn: _Conn, sock: socket.socket, out: list[bytes], data: bytes
-    ) -> bytes | None:
+    async def _hand_after(self, conn: _Conn, out: list[bytes], data: bytes) -> bytes | None:
         """Hand ``data`` over once what was answered before it is sent."""
-        if out and not await self._send(conn, sock, out):
+        if out and not await self._send(conn, out):
             return None
         return self._hand(data)
 
-    async def _receive(self, conn: _Conn, sock: socket.socket) -> bytes:
+    async def _receive(self, conn: _Conn) -> bytes:
         """What the peer sends next; b"" when it left, or the server stops."""
         while not self.stopping:
             conn.waiting = True
             try:
-                await trio.lowlevel.wait_readable(sock)
+                await trio.lowlevel.wait_readable(conn.sock)
             finally:
                 conn.waiting = False
             try:
-                return sock.recv(65536)
+                return conn.sock.recv(65536)
             except BlockingIOError:
                 continue
             except OSError:
                 return b""
         return b""
 
-    async def _send(self, conn: _Conn, sock: socket.socket, out: list[bytes]) -> bool:
-        """Write ``out``; False when the peer is gone or took nothing for
-        ``write_stall_seconds``."""
-        data = out[0] if len(out) == 1 else b"".join(out)
-        try:
-            sent = sock.send(data)
-        except BlockingIOError:
-            sent = 0
-        except OSError:
-            return False
-        if sent == len(data):
+    async def _send(self, conn: _Conn, out: list[bytes]) -> bool:
+        """Write ``out``; False when the peer took nothing for
+        ``write_stall_seconds`` (or is gone)."""
+        if self._write_now(conn, out):
             return True
         conn.scope.deadline = math.inf  # a slow reader is held to the write stall bound
-        view = memoryview(data)[sent:]
+        view, conn.unsent = memoryview(conn.unsent), b""
         while view:
             with trio.move_on_after(self.limits.write_stall_seconds):
-                await trio.lowlevel.wait_writable(sock)
+                await trio.lowlevel.wait_writable(conn.sock)
             try:
-                sent = sock.send(view)
+                sent = conn.sock.send(view)
             except BlockingIOError:
                 return False  # no progress for the whole stall bound
             except OSError:
@@ -500,14 +704,14 @@ class FastReads:
             made.append(figure[1] if fresh and figure is not None else None)
         return (state.version, tuple(made))
 
-    async def _make(self, head: Head, key: Any, found: _Route, client: Any, server: Any) -> Answer:
+    async def _make(self, conn: _Conn, head: Head, key: Any, found: _Route) -> Answer:
         """The answer to ``head`` from the app (which takes its token), kept
         when nothing it shows moved meanwhile."""
         extra = (f"org:{found.slug}", found.extra)
         self.making[key] = done = trio.Event()
         try:
             before = self._stamp(found.kind, extra)
-            answer = await self.answer(head, client, server)
+            answer = await self.answer(head, conn.client, conn.server)
             self.made += 1
             after = self._stamp(found.kind, extra)
             if answer.status in (200, 304) and before is not None and before == after:
@@ -518,23 +722,20 @@ class FastReads:
             del self.making[key]
             done.set()
 
-    def _ip(self, head: Head, peer: str, proxies: Any) -> str:
+    def _ip(self, conn: _Conn, head: Head) -> str:
         """The client's address, behind a trusted proxy (as the app finds it)."""
         forwarded = head.fields.get(b"x-forwarded-for")
         return client_address(
-            peer, None if forwarded is None else forwarded.decode("latin-1"), proxies
+            conn.peer, None if forwarded is None else forwarded.decode("latin-1"), conn.proxies
         )
 
-    async def _limited(self, head: Head, wait: float, client: Any, server: Any) -> Answer:
-        """The app's 429 for ``head`` over its rate limit (kept per Retry-After)."""
-        key = (FIXED, head.framing, retry_after(wait))
-        kept = self.answers.get(key)
-        if kept is not None:
-            return kept
-        answer = await self.answer(head, client, server)  # over the limit there too
+    async def _limited(self, conn: _Conn, head: Head) -> Answer:
+        """The app's 429 for ``head``, over its rate limit; kept per Retry-After."""
+        answer = await self.answer(head, conn.client, conn.server)  # over the limit there too
         self.made += 1
-        if answer.status == 429 and f"\r\nretry-after: {key[2]}\r\n".encode() in answer.before:
-            self._keep(key, answer)
+        found = re.search(rb"\r\nretry-after: (\d+)\r\n", answer.before)
+        if answer.status == 429 and found is not None:
+            self._keep((FIXED, head.framing, found[1].decode()), answer)
         return answer
 
     def _keep(self, key: Any, answer: Answer) -> None:

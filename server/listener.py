@@ -282,7 +282,7 @@ class Listener:
         if limits.fast_reads:
             from .fastreads import FastReads  # imports the app's modules: only a server needs it
 
-            self.fast = FastReads(app, limits, MAX_HEAD, self.lifespan_state)
+            self.fast = FastReads(app, limits, MAX_HEAD, self.lifespan_state, self.say)
         self.fast_reads = self.fast is not None
 
     @property
@@ -295,6 +295,8 @@ class Listener:
             await self.lifespan.wait_for_startup()
             async with trio.open_nursery() as handlers:
                 self._handlers = handlers
+                if self.fast is not None:
+                    await handlers.start(self.fast.run)
                 task_status.started()
                 with self._accepting:
                     await self._accept_loop(handlers)
