@@ -310,3 +310,42 @@ async def test_what_the_fast_road_does_not_keep_the_framework_answers(
     answers = await both_roads(server, variants(targets), kept=False)
     assert [a[0] for a in answers[::4]] == [200, 200, 404, 404, 422, 404, 404, 404, 404, 200]
     assert listener.fast.handed > handed and listener.fast.made > made
+
+
+async def test_a_reader_that_falls_behind_gets_every_answer_in_order(server: Server) -> None:
+    """Answers that do not fit the socket at once are written as the reader
+    takes them (by the connection's task, under the write-stall bound)."""
+    client = await Client.open(server)
+    async with client.stream:
+        for _ in range(3):  # made (twice: the first drew its bars), then kept
+            first = await client.ask("/status/demo")  # and the connection waits with the loop
+        asked = h11.Request(method="GET", target="/status/demo", headers=[("Host", "t")])
+        with trio.fail_after(TIMEOUT):
+            await client.stream.send_all(b"GET /status/demo HTTP/1.1\r\nHost: t\r\n\r\n" * 200)
+            await trio.sleep(0.2)  # (not a measurement: the server gets ahead of the reader)
+            bodies: list[bytes] = []
+            while len(bodies) < 200:  # megabytes of answers, read now
+                client.conn.send(asked)
+                client.conn.send(h11.EndOfMessage())
+                body = b""
+                while not isinstance(event := client.conn.next_event(), h11.EndOfMessage):
+                    if event is h11.NEED_DATA:
+                        client.conn.receive_data(await client.stream.receive_some(65536))
+                    elif isinstance(event, h11.Data):
+                        body += event.data
+                bodies.append(body)
+                client.conn.start_next_cycle()
+    assert set(bodies) == {first[2]} and len(first[2]) > 10_000
+
+
+async def test_waiting_connections_end_when_the_server_stops(server: Server) -> None:
+    listener = server.listener
+    assert listener is not None and listener.fast is not None
+    client = await Client.open(server)
+    async with client.stream:
+        for _ in range(2):  # the second from the loop the connection waits with
+            assert (await client.ask("/status/demo/badge.svg"))[0] == 200
+        assert len(listener.fast.parked) == 1
+        with trio.fail_after(TIMEOUT):
+            await server.stop()
+            assert await client.stream.receive_some(100) == b""
