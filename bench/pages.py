@@ -20,6 +20,10 @@ figure that says most when the machine is busy; on two cores the server is
 pinned to one and this client to the other, and a Python client is what
 limits requests/s against the fast road and nginx).
 
+With ``--runs N`` each path is measured N times on each server, the servers
+in turn, and the medians are shown: on a machine others use too, the servers
+then share its noise.
+
 A status change is made every second during the status page's run on each
 Switchboard server, so the server also redraws it (once per change) while it
 serves.
@@ -128,15 +132,26 @@ class Result:
     wire_bytes: int
     cpu: float
 
-    def line(self) -> str:
+    def figures(self) -> tuple[float, float, float, float, float]:
+        """Requests/s, p50 and p99 (ms), KiB per response, µs of server CPU per request."""
         lat = sorted(self.latencies)
-        p50 = statistics.median(lat) * 1000
-        p99 = lat[int(len(lat) * 0.99) - 1] * 1000
         return (
-            f"{self.path:36} {self.server:9} {self.requests / self.seconds:9,.0f} req/s  "
-            f"p50 {p50:6.2f} ms  p99 {p99:6.2f} ms  {self.wire_bytes / self.requests / 1024:7.1f} KiB/resp  "
-            f"{self.cpu / self.requests * 1e6:6.0f} µs CPU/req"
+            self.requests / self.seconds,
+            statistics.median(lat) * 1000,
+            lat[int(len(lat) * 0.99) - 1] * 1000,
+            self.wire_bytes / self.requests / 1024,
+            self.cpu / self.requests * 1e6,
         )
+
+
+def line(results: list[Result]) -> str:
+    """One path on one server: each figure the median of the runs."""
+    columns = zip(*(r.figures() for r in results), strict=True)
+    rate, p50, p99, size, cpu = (statistics.median(column) for column in columns)
+    return (
+        f"{results[0].path:36} {results[0].server:9} {rate:9,.0f} req/s  "
+        f"p50 {p50:6.2f} ms  p99 {p99:6.2f} ms  {size:7.1f} KiB/resp  {cpu:6.0f} µs CPU/req"
+    )
 
 
 def load(server: Served, name: str, path: str, clients: int, seconds: float) -> Result:
@@ -290,6 +305,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--clients", type=int, default=50)
     parser.add_argument("--seconds", type=float, default=10.0)
+    parser.add_argument(
+        "--runs", type=int, default=1, help="runs per path and server, in turn; medians shown"
+    )
     parser.add_argument("--services", type=int, default=20, help="services beyond the demo's five")
     parser.add_argument(
         "--incidents", type=int, default=200, help="resolved incidents in the history"
@@ -311,20 +329,29 @@ def main() -> None:
                 f"status page: {args.services + 5} services, {args.incidents} past incidents, "
                 f"{len(page) / 1024:.1f} KiB of HTML"
             )
-            print(f"{args.clients} keep-alive clients, {args.seconds:.0f} s per path and server\n")
+            print(
+                f"{args.clients} keep-alive clients, {args.seconds:.0f} s per path and server,"
+                f" {args.runs} run(s) each (medians)\n"
+            )
             targets: list[tuple[str, Served]] = [*servers.items()]
             if nginx is not None:
                 targets.append(("nginx", nginx))
             for path in PATHS:
-                for name, target in targets:
-                    stop = threading.Event()
-                    changer = threading.Thread(target=flapping, args=(target, stop), daemon=True)
-                    if path == "/status/demo" and isinstance(target, ServerProc):
-                        changer.start()
-                    print(load(target, name, path, args.clients, args.seconds).line(), flush=True)
-                    stop.set()
-                    if changer.is_alive():
-                        changer.join()
+                results: dict[str, list[Result]] = {name: [] for name, _ in targets}
+                for _ in range(args.runs):  # the servers in turn, so that they share the noise
+                    for name, target in targets:
+                        stop = threading.Event()
+                        changer = threading.Thread(
+                            target=flapping, args=(target, stop), daemon=True
+                        )
+                        if path == "/status/demo" and isinstance(target, ServerProc):
+                            changer.start()
+                        results[name].append(load(target, name, path, args.clients, args.seconds))
+                        stop.set()
+                        if changer.is_alive():
+                            changer.join()
+                for runs in results.values():
+                    print(line(runs), flush=True)
             for road, server in servers.items():
                 print(f"\n{road}: fast_reads {server.runtime()['fast_reads'] or 'off'}")
         finally:
