@@ -349,3 +349,23 @@ async def test_waiting_connections_end_when_the_server_stops(server: Server) -> 
         with trio.fail_after(TIMEOUT):
             await server.stop()
             assert await client.stream.receive_some(100) == b""
+
+
+async def test_a_monitor_badge_is_stamped_with_the_figures_it_shows(
+    server: Server, api: Api
+) -> None:
+    """What the road watches for a monitor's badge is what the badge's route
+    keeps its figures under (else a badge would stand past its figures' time)."""
+    from server.fastreads import route
+
+    listener = server.listener
+    assert listener is not None and listener.fast is not None
+    monitor = (await make_org_busy(api))["monitor"]
+    for badge in ("uptime.svg?window=7d", "uptime.svg", "response-time.svg", "certificate.svg"):
+        target = f"/status/demo/monitors/{monitor}/{badge}"
+        client = await Client.open(server)
+        async with client.stream:
+            assert (await client.ask(target))[0] == 200
+        found = route(target.encode(), None)
+        assert found is not None
+        assert set(found.extra) & set(listener.fast.drawings.figures), badge
