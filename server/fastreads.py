@@ -86,7 +86,8 @@ if TYPE_CHECKING:
 
 KEPT_MAX: Final = 4096  # answers kept (then all are forgotten at once)
 KEPT_BYTES: Final = 64 * 1024 * 1024  # ... or bytes of them
-HEADS_MAX: Final = 4096  # request heads kept parsed
+HEADS_MAX: Final = 4096  # request heads kept parsed...
+HEAD_KEPT_BYTES: Final = 4096  # ... of at most this size (longer ones are parsed each time)
 # What an answer is stamped with: what must not have moved for it to stand.
 VERSION: Final = 0  # the organization's version
 PAGE: Final = 1  # ... and its bars (the status page)
@@ -585,12 +586,14 @@ class FastReads:
 
     def _head(self, raw: bytes) -> Head | None:
         """``raw`` parsed (kept by its bytes); None when this road does not answer it."""
-        head = self.heads.get(raw, _UNREAD)
+        head: Head | None = self.heads.get(raw, _UNREAD)
         if head is _UNREAD:
-            if len(self.heads) >= HEADS_MAX:
-                self.heads.clear()
-            head = self.heads[raw] = parse(raw, self.max_head, self.limits.max_headers)
-        return head  # type: ignore[no-any-return]
+            head = parse(raw, self.max_head, self.limits.max_headers)
+            if len(raw) <= HEAD_KEPT_BYTES:
+                if len(self.heads) >= HEADS_MAX:
+                    self.heads.clear()
+                self.heads[raw] = head
+        return head
 
     def _variant(self, conn: _Conn, head: Head) -> tuple[Any, str | None]:
         """The variant ``head`` asks for, and the organization at its host's root."""
