@@ -565,11 +565,12 @@ class Notifier:
             body = self._envelope(row, row["payload"])
             headers = senders.webhook_headers(row["id"], row["event"], body, config.get("secret"))
             return await senders.post(self._client, config["url"], body, headers)
-        rendered = senders.render(row["org"], row["event"], row["payload"], self.base_url)
+        event, payload = row["event"], row["payload"]
+        rendered = senders.render(row["org"], event, payload, self.base_url)
         if kind == ChannelKind.SLACK.value:
-            body = orjson.dumps({"text": senders.slack_text(rendered)})
-            headers = {"Content-Type": "application/json", "User-Agent": senders.USER_AGENT}
-            return await senders.post(self._client, config["url"], body, headers)
+            colour = senders.COLOURS[senders.tone(event, payload)]
+            body = orjson.dumps(senders.slack_message(rendered, colour))
+            return await senders.post(self._client, config["url"], body, _JSON_HEADERS)
         smtp = self.settings.smtp
         message = senders.build_email(
             smtp, config["to"], rendered, delivery_id=row["id"], event=row["event"]
@@ -606,6 +607,12 @@ class Notifier:
             smtp, [address], rendered, delivery_id=row["id"], event=event, unsubscribe=unsubscribe
         )
         return await senders.send_email(smtp, message)
+
+
+_JSON_HEADERS: Mapping[str, str] = {
+    "Content-Type": "application/json",
+    "User-Agent": senders.USER_AGENT,
+}
 
 
 def _change_details(old: Channel, new: Channel) -> dict[str, Any]:
