@@ -1,4 +1,5 @@
-"""Sending one message: a signed webhook, a Slack-style message, or an email.
+"""Sending one message: a signed webhook, a Slack-style message, or an email
+(PagerDuty has a module of its own).
 
 A sender either returns the receiver's status code (the message was accepted)
 or raises :class:`SendError`, which says why not and whether trying again
@@ -289,7 +290,7 @@ def html_text(rendered: Rendered, unsubscribe: str | None) -> str:
 
 
 class Tone(StrEnum):
-    """How bad the news is: a message's colour."""
+    """How bad the news is: a message's colour, PagerDuty's severity."""
 
     CRITICAL = "critical"
     MAJOR = "major"

@@ -14,11 +14,10 @@ from typing import Any
 import orjson
 import pytest
 import trio
-from notify_support import BASE_URL, KEY, Mailbox, Receiver, html_of, text_of, worker
+from notify_support import BASE_URL, KEY, Later, Mailbox, Receiver, html_of, text_of, worker
 from support import eventually
 
 from server.auth import SYSTEM
-from server.clock import Clock
 from server.domain import commands as c
 from server.domain import rules
 from server.domain.events import Event
@@ -566,16 +565,6 @@ async def test_a_strangers_webhook_may_not_point_into_our_network(
         " (subscribers' webhooks reach public addresses only; see --allow-private-webhooks)"
     )
     assert receiver.requests == []
-
-
-class Later(Clock):
-    """The real time, moved on by ``ahead``."""
-
-    def __init__(self) -> None:
-        self.ahead = timedelta(0)
-
-    def now(self) -> datetime:
-        return super().now() + self.ahead
 
 
 async def test_a_confirmation_link_expires_and_the_sign_up_is_forgotten(
