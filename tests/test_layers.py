@@ -79,6 +79,9 @@ IO_LIBRARIES = frozenset(
         "pathlib",
         "shutil",
         "tempfile",
+        "apprise",
+        "requests",
+        "urllib3",
     }
 )
 

@@ -38,9 +38,10 @@ from ..ids import new_id
 from ..netguard import GuardedTransport, Refused, resolve
 from ..ratelimit import KeyedBuckets
 from ..store import Duplicate, Store, StoreError
-from . import pagerduty, senders
+from . import pagerduty, senders, via_apprise
 from .records import (
     CONFIGS,
+    DERIVED,
     PAGERDUTY_EVENTS,
     SECRETS,
     SUBSCRIBER_EVENTS,
@@ -140,6 +141,7 @@ class Notifier:
             self.settings.subscribes_per_minute / 60, self.settings.subscribes_burst
         )
         self._client: httpx.AsyncClient | None = None  # channels
+        self._threads = trio.CapacityLimiter(self.settings.concurrency)  # Apprise's sends
         self._strangers: httpx.AsyncClient | None = None  # subscribers' webhooks
         self._wakeup = trio.Event()
         self._in_flight: set[str] = set()
@@ -206,12 +208,21 @@ class Notifier:
         return checked
 
     async def _check_target(self, kind: ChannelKind, config: dict[str, Any]) -> dict[str, Any]:
-        """A checked config: its URL must be somewhere the network rule lets us
-        connect to (a name that does not resolve yet is let be: sending will
-        say so)."""
+        """A checked config, with what is derived from it: its URL must be one
+        Apprise can use (an Apprise channel's) and somewhere the network rule
+        lets us connect to (a name that does not resolve yet is let be: sending
+        will say so)."""
         url = config.get("url")
         if not isinstance(url, str):
             return config
+        if kind is ChannelKind.APPRISE:
+            try:
+                parsed = await via_apprise.check(url)
+            except ValueError as exc:
+                raise ValidationError(f"config.url {exc}", field="config.url") from None
+            for host, port in parsed.hosts:
+                await self._check_host(host, port)
+            return {**config, "service": parsed.service, "masked_url": parsed.masked}
         parts = urlsplit(url)
         await self._check_host(
             parts.hostname or "", parts.port or (443 if parts.scheme == "https" else 80)
@@ -290,7 +301,9 @@ class Notifier:
             new = replace(new, name=change.name)
         if change.config is not MISSING:
             # Merged, so that a new URL keeps the secret; a null changes nothing.
-            merged = {**old.config, **{k: v for k, v in change.config.items() if v is not None}}
+            derived = DERIVED.get(old.kind, frozenset())
+            kept = {k: v for k, v in old.config.items() if k not in derived}
+            merged = {**kept, **{k: v for k, v in change.config.items() if v is not None}}
             checked = self._check_config(old.kind, merged)
             new = replace(new, config=await self._check_target(old.kind, checked))
         if change.events is not MISSING:
@@ -571,7 +584,7 @@ class Notifier:
         )
 
     async def _send(self, row: Mapping[str, Any]) -> int | None:
-        """The receiver's status code."""
+        """The receiver's status code (None from Apprise, which does not say one)."""
         if row["channel_id"] is not None:
             return await self._to_channel(row)
         return await self._to_subscriber(row)
@@ -595,6 +608,12 @@ class Notifier:
             return await senders.post(self._client, config["url"], body, _JSON_HEADERS)
         if kind == ChannelKind.PAGERDUTY.value:
             return await self._to_pagerduty(row, rendered)
+        if kind == ChannelKind.APPRISE.value:
+            text = senders.plain_text(rendered, None)
+            mood = senders.tone(event, payload)
+            rule = self.settings.network_rule
+            await via_apprise.send(config["url"], rendered.subject, text, mood, rule, self._threads)
+            return None
         smtp = self.settings.smtp
         message = senders.build_email(
             smtp, config["to"], rendered, delivery_id=row["id"], event=row["event"]

@@ -54,6 +54,7 @@ class ChannelKind(Enum):
     WEBHOOK = "webhook"
     SLACK = "slack"
     EMAIL = "email"
+    APPRISE = "apprise"  # any service Apprise knows, by an Apprise URL
     PAGERDUTY = "pagerduty"  # PagerDuty's Events API v2: alerts opened and closed
 
 
@@ -83,6 +84,14 @@ class EmailConfig:
     to: Annotated[list[Address], Items(50)]
 
 
+AppriseUrl = Annotated[str, Text(4, 4000)]  # Apprise's own parsing says the rest
+
+
+@dataclass(frozen=True, slots=True)
+class AppriseConfig:
+    url: AppriseUrl
+
+
 RoutingKey = Annotated[
     str,
     Text(
@@ -104,6 +113,7 @@ CONFIGS: Mapping[ChannelKind, type] = {
     ChannelKind.WEBHOOK: WebhookConfig,
     ChannelKind.SLACK: SlackConfig,
     ChannelKind.EMAIL: EmailConfig,
+    ChannelKind.APPRISE: AppriseConfig,
     ChannelKind.PAGERDUTY: PagerDutyConfig,
 }
 
@@ -111,7 +121,14 @@ CONFIGS: Mapping[ChannelKind, type] = {
 #: (in the API or the audit log) once given.
 SECRETS: Mapping[ChannelKind, frozenset[str]] = {
     ChannelKind.WEBHOOK: frozenset({"secret"}),
+    ChannelKind.APPRISE: frozenset({"url"}),  # it holds the service's tokens
     ChannelKind.PAGERDUTY: frozenset({"routing_key"}),
+}
+
+#: What a channel's config holds that is derived from what was given (shown
+#: in its place), made again whenever the config changes.
+DERIVED: Mapping[ChannelKind, frozenset[str]] = {
+    ChannelKind.APPRISE: frozenset({"service", "masked_url"}),
 }
 
 

@@ -1,5 +1,5 @@
 """Sending one message: a signed webhook, a Slack-style message, or an email
-(PagerDuty has a module of its own).
+(Apprise and PagerDuty have modules of their own).
 
 A sender either returns the receiver's status code (the message was accepted)
 or raises :class:`SendError`, which says why not and whether trying again
@@ -290,7 +290,8 @@ def html_text(rendered: Rendered, unsubscribe: str | None) -> str:
 
 
 class Tone(StrEnum):
-    """How bad the news is: a message's colour, PagerDuty's severity."""
+    """How bad the news is: a message's colour, Apprise's notification type,
+    PagerDuty's severity."""
 
     CRITICAL = "critical"
     MAJOR = "major"

@@ -54,18 +54,21 @@ class Receiver:
     and a body, for a receiver shaped like a service).
 
     ``gate``, when set, holds every answer until the event is set (a slow
-    receiver).
+    receiver). ``location`` goes with every redirect. ``host`` is where it
+    listens.
     """
 
     script: list[int | tuple[int, str]] = field(default_factory=list)
     requests: list[Received] = field(default_factory=list)
     gate: trio.Event | None = None
     answer: Callable[[Received], tuple[int, bytes]] | None = None
+    location: str | None = None
+    host: str = "127.0.0.1"
     port: int = 0
     arrived: trio.Event = field(default_factory=trio.Event)
 
     def url(self, path: str = "/hook") -> str:
-        return f"http://127.0.0.1:{self.port}{path}"
+        return f"http://{self.host}:{self.port}{path}"
 
     def to(self, path: str) -> list[Received]:
         return [r for r in self.requests if r.path == path]
@@ -80,7 +83,7 @@ class Receiver:
         return await eventually(enough, f"{n} request(s) to {path or 'the receiver'}")
 
     async def serve(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
-        listeners = await trio.open_tcp_listeners(0, host="127.0.0.1")
+        listeners = await trio.open_tcp_listeners(0, host=self.host)
         self.port = listeners[0].socket.getsockname()[1]
         task_status.started()
         await trio.serve_listeners(self._connection, listeners)
@@ -128,6 +131,8 @@ class Receiver:
                 headers = [("content-type", "text/plain"), ("content-length", str(len(answer)))]
                 if wait is not None:
                     headers.append(("retry-after", wait))
+                if self.location is not None and 300 <= status < 400:
+                    headers.append(("location", self.location))
                 await stream.send_all(conn.send(h11.Response(status_code=status, headers=headers)))
                 await stream.send_all(conn.send(h11.Data(data=answer)))
                 await stream.send_all(conn.send(h11.EndOfMessage()))

@@ -1,9 +1,10 @@
-"""PagerDuty channels, on the whole server.
+"""Apprise and PagerDuty channels, on the whole server.
 
 Channels are made over REST; what they are told comes from real changes
 (incidents through the API, monitor verdicts through the organization's
-actor); PagerDuty's events go to a receiver on loopback that answers as
-PagerDuty's Events API v2 does.
+actor); Apprise posts with its own ``json://`` and ``form://`` services, and
+PagerDuty's events go to a receiver that answers as PagerDuty's Events API v2
+does, all on loopback.
 """
 
 from __future__ import annotations
@@ -12,13 +13,16 @@ import dataclasses
 from collections.abc import AsyncIterator, Callable
 from datetime import timedelta
 from typing import Any
+from urllib.parse import parse_qs
 
 import orjson
 import pytest
+import trio
 from notify_support import Later, Received, Receiver, Wired, set_verdicts, unchecked_monitor
 from support import Api, admin_token, eventually
 
 from server.domain.monitors import Verdict
+from server.netguard import NetworkRule
 from server.notify import RetryPolicy
 
 ORG = "/api/v1/orgs/demo"
@@ -46,6 +50,174 @@ async def delivered(api: Api, n: int, status: str = "sent") -> list[dict[str, An
 async def audit_of(api: Api, channel_id: str) -> list[dict[str, Any]]:
     rows = (await api.ok("GET", f"{ORG}/audit?limit=200"))["data"]
     return [r for r in rows if r["target"] == channel_id]
+
+
+def rule(wired: Wired, text: str) -> None:
+    """The server's network rule from now on, for channels made and messages sent."""
+    notifier = wired.notifier
+    notifier.settings = dataclasses.replace(notifier.settings, network_rule=NetworkRule.parse(text))
+
+
+# -- Apprise ------------------------------------------------------------------------------
+
+
+async def test_an_apprise_url_is_a_secret_shown_masked(
+    api: Api, wired: Wired, receiver: Receiver
+) -> None:
+    url = f"json://127.0.0.1:{receiver.port}/apprise?+X-Token=hunter2"
+    made = await api.ok(
+        "POST", CHANNELS, {"kind": "apprise", "name": "Chat", "config": {"url": url}}, 201
+    )
+    assert made["kind"] == "apprise" and "secret" not in made
+    masked = {"service": "JSON", "masked_url": f"json://127.0.0.1:{receiver.port}/…"}
+    assert made["config"] == masked
+    one = f"{CHANNELS}/{made['id']}"
+    assert (await api.ok("GET", one))["config"] == masked
+    (stored,) = await wired.notifier.channels("demo")
+    assert stored.config["url"] == url  # what is sent through
+
+    other = f"form://127.0.0.1:{receiver.port}/other?-token=swordfish"
+    changed = await api.ok("PATCH", one, {"config": {"url": other}})
+    assert changed["config"] == {
+        "service": "Form",
+        "masked_url": f"form://127.0.0.1:{receiver.port}/…",
+    }
+    renamed = await api.ok("PATCH", one, {"name": "Chat ops"})  # the URL stays
+    assert renamed["config"] == changed["config"]
+    (stored,) = await wired.notifier.channels("demo")
+    assert stored.config["url"] == other
+
+    entries = await audit_of(api, made["id"])
+    assert {e["action"] for e in entries} == {"channel.create", "channel.update"}
+    update = next(e for e in entries if e["details"].get("changed") == ["config", "url"])
+    assert update["details"]["to"] == {"config": changed["config"]}
+    seen = str(await api.ok("GET", f"{ORG}/audit?limit=200")) + str(await api.ok("GET", CHANNELS))
+    assert "hunter2" not in seen and "swordfish" not in seen
+
+
+async def test_an_apprise_url_is_checked_by_apprise(api: Api) -> None:
+    for url, said in [
+        ("hooks.example/notify", "must be an Apprise URL"),
+        ("nosuchservice://x", "names no service Apprise knows"),
+        ("tgram://not-a-bot-token", "is not a tgram:// URL Apprise can use"),
+        ("json://", "is not a json:// URL Apprise can use"),
+        ("https://hooks.example/notify", "is not the URL of a service Apprise knows"),
+        ("", "config.url"),
+    ]:
+        answer = await api.post(CHANNELS, {"kind": "apprise", "name": "x", "config": {"url": url}})
+        assert answer.status_code == 422, (url, answer.text)
+        error = answer.json()["error"]
+        assert error["field"] == "config.url" and said in error["message"], (url, error)
+    # Services with their own https:// URLs are known by them.
+    made = await api.ok(
+        "POST",
+        CHANNELS,
+        {
+            "kind": "apprise",
+            "name": "Discord",
+            "config": {"url": "https://discord.com/api/webhooks/1234567/abcdefghijk"},
+        },
+        201,
+    )
+    assert made["config"] == {"service": "Discord", "masked_url": "discord://…"}
+    answer = await api.patch(f"{CHANNELS}/{made['id']}", {"config": {"url": "nope://"}})
+    assert answer.status_code == 422 and answer.json()["error"]["field"] == "config.url"
+
+
+async def test_an_incident_reaches_apprise_json_with_its_type(
+    api: Api, wired: Wired, receiver: Receiver
+) -> None:
+    url = f"json://127.0.0.1:{receiver.port}/apprise?+X-Token=hunter2"  # a header
+    await api.ok("POST", CHANNELS, {"kind": "apprise", "name": "Chat", "config": {"url": url}}, 201)
+    made = await api.ok(
+        "POST",
+        f"{ORG}/incidents",
+        {"name": "Card payments fail", "services": {"API": "major_outage"}, "body": "Looking."},
+        201,
+    )
+    await api.ok("POST", f"{ORG}/incidents/{made['id']}/resolve", {"body": "Fixed."})
+    opened, resolved = await receiver.count(2, "/apprise")
+    rows = await delivered(api, 2)
+    assert opened.method == "POST" and opened.headers["x-token"] == "hunter2"
+    assert opened.headers["content-type"] == "application/json"
+    body = opened.json()
+    assert body["title"] == "[demo] New incident: Card payments fail"
+    assert body["type"] == "failure"  # a critical incident
+    link = f"{wired.notifier.base_url}/status/demo/incidents/{made['id']}"
+    assert "Status: Investigating · impact: Critical" in body["message"]
+    assert "Looking." in body["message"] and f"View the incident: {link}" in body["message"]
+    assert resolved.json()["type"] == "success"
+    assert resolved.json()["title"] == "[demo] Resolved: Card payments fail"
+    assert [r["event"] for r in rows] == ["incident.created", "incident.resolved"]
+    assert all(r["attempts"] == 1 and r["last_status_code"] is None for r in rows)
+
+
+async def test_a_test_message_reaches_apprise_form(api: Api, receiver: Receiver) -> None:
+    url = f"form://127.0.0.1:{receiver.port}/form"
+    made = await api.ok(
+        "POST", CHANNELS, {"kind": "apprise", "name": "Form", "config": {"url": url}}, 201
+    )
+    tried = await api.ok("POST", f"{CHANNELS}/{made['id']}/test")
+    assert tried["status"] == "sent" and tried["attempts"] == 1
+    (got,) = receiver.to("/form")
+    assert got.headers["content-type"] == "application/x-www-form-urlencoded"
+    form = {k: v for k, (v,) in parse_qs(got.body.decode()).items()}
+    assert form["title"] == "[demo] Test notification" and form["type"] == "info"
+    assert "This is a test notification sent by admin-tester" in form["message"]
+
+
+async def test_an_apprise_failure_says_why_and_is_retried(api: Api, receiver: Receiver) -> None:
+    url = f"json://127.0.0.1:{receiver.port}/apprise"
+    made = await api.ok(
+        "POST", CHANNELS, {"kind": "apprise", "name": "Chat", "config": {"url": url}}, 201
+    )
+    receiver.script = [503]
+    tried = await api.ok("POST", f"{CHANNELS}/{made['id']}/test")
+    assert tried["status"] == "pending" and tried["attempts"] == 1
+    assert tried["last_error"].startswith("JSON did not take the message: ")
+    assert "error=503" in tried["last_error"] and tried["last_status_code"] is None
+    (row,) = await delivered(api, 1)
+    assert row["attempts"] == 2 and row["last_error"] == tried["last_error"]
+    assert len(receiver.to("/apprise")) == 2
+
+
+async def test_apprise_connects_only_where_the_rule_allows(
+    api: Api, wired: Wired, receiver: Receiver, nursery: trio.Nursery
+) -> None:
+    url = f"json://127.0.0.1:{receiver.port}/apprise"
+    rule(wired, "public")
+    answer = await api.post(CHANNELS, {"kind": "apprise", "name": "x", "config": {"url": url}})
+    assert answer.status_code == 422
+    assert answer.json()["error"]["field"] == "config.url"
+    assert "does not connect to" in answer.json()["error"]["message"]
+
+    # Made while the rule allowed it, sent after it changed: checked before sending.
+    rule(wired, "127.0.0.1/32")
+    made = await api.ok(
+        "POST", CHANNELS, {"kind": "apprise", "name": "Local", "config": {"url": url}}, 201
+    )
+    rule(wired, "public")
+    tried = await api.ok("POST", f"{CHANNELS}/{made['id']}/test")
+    assert tried["status"] == "failed" and tried["attempts"] == 1
+    assert "127.0.0.1 is in a network this server does not connect to" in tried["last_error"]
+
+    # A redirect (which the URL may ask Apprise to follow) is held to the rule
+    # on the connection Apprise makes.
+    inside = Receiver(host="127.0.0.2")
+    await nursery.start(inside.serve)
+    rule(wired, "127.0.0.1/32")
+    receiver.location = inside.url("/stolen")
+    hops = await api.ok(
+        "POST",
+        CHANNELS,
+        {"kind": "apprise", "name": "Hops", "config": {"url": f"{url}?redirect=yes"}},
+        201,
+    )
+    receiver.script = [307]
+    tried = await api.ok("POST", f"{CHANNELS}/{hops['id']}/test")
+    assert tried["status"] == "failed", tried
+    assert tried["last_error"].startswith("127.0.0.2 is in a network this server does not")
+    assert len(receiver.to("/apprise")) == 1 and inside.requests == []
 
 
 # -- PagerDuty ------------------------------------------------------------------------------
