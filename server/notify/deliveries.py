@@ -622,14 +622,13 @@ class Notifier:
 
     async def _to_pagerduty(self, row: Mapping[str, Any], rendered: senders.Rendered) -> int | None:
         """The delivery's events, in order; none if a later delivery of the same
-        alert was sent and resolved it (a trigger retried after its resolve
-        would open an alert about something that is over)."""
+        alert has been sent: being retried, it would put PagerDuty back to an
+        older state (open an alert about something over, resolve one that is
+        open again)."""
         config, event, payload = row["channel_config"], row["event"], row["payload"]
         about = pagerduty.subject(event, payload, row["id"])
         if about is not None and await self._overtaken(row, about):
-            raise SendError(
-                "not sent: a later delivery has already resolved this alert", permanent=True
-            )
+            raise SendError("not sent: a later delivery of this alert was sent", permanent=True)
         messages = pagerduty.messages(
             org=row["org"],
             event=event,
@@ -660,17 +659,16 @@ class Notifier:
 
     async def _overtaken(self, row: Mapping[str, Any], about: pagerduty.Subject) -> bool:
         rows = await self.store.fetch(
-            "SELECT event, payload FROM deliveries"
+            "SELECT 1 FROM deliveries"
             " WHERE channel_id = $1 AND seq > $2 AND status = 'sent'"
-            " AND event LIKE $3 AND payload #>> $4::text[] = $5"
-            " ORDER BY seq DESC LIMIT 1",
+            " AND event LIKE $3 AND payload #>> $4::text[] = $5 LIMIT 1",
             row["channel_id"],
             row["seq"],
             about.events,
             about.path,
             about.id,
         )
-        return bool(rows) and pagerduty.resolves(rows[0]["event"], rows[0]["payload"])
+        return bool(rows)
 
     async def _to_subscriber(self, row: Mapping[str, Any]) -> int:
         kind, address = row["subscriber_kind"], row["subscriber_address"]

@@ -21,8 +21,8 @@ once, under a key of its own. Maintenances are not sent: a PagerDuty channel
 cannot choose them.
 
 This module only says what to send; :mod:`.deliveries` sends it, in order,
-and does not send a late trigger that a later resolve has overtaken (see
-:meth:`.deliveries.Notifier._to_pagerduty`).
+and does not send a delivery being retried once a later one of the same
+alert was sent (see :meth:`.deliveries.Notifier._to_pagerduty`).
 """
 
 from __future__ import annotations
@@ -103,12 +103,6 @@ def actions(event: str, payload: Mapping[str, Any]) -> list[str]:
     if event == "test":
         return [TRIGGER, RESOLVE]
     return []
-
-
-def resolves(event: str, payload: Mapping[str, Any]) -> bool:
-    """Whether ``event`` leaves its alert resolved."""
-    done = actions(event, payload)
-    return bool(done) and done[-1] == RESOLVE
 
 
 def _details(event: str, payload: Mapping[str, Any], rendered: Rendered) -> dict[str, Any]:

@@ -407,7 +407,7 @@ async def test_a_late_trigger_is_not_sent_after_its_resolve(
     notifier.wake()
     (failed,) = [r for r in await delivered(api, 1, "failed") if r["status"] == "failed"]
     assert failed["id"] == down["id"] and failed["attempts"] == 2
-    assert failed["last_error"] == "not sent: a later delivery has already resolved this alert"
+    assert failed["last_error"] == "not sent: a later delivery of this alert was sent"
     actions = [r.json()["event_action"] for r in pagerduty.requests]
     assert actions == ["trigger", "resolve"]  # the first trigger was refused (503)
 
