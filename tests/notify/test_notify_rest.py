@@ -227,7 +227,9 @@ async def test_a_test_notification_is_sent_and_its_outcome_shown(
     assert delivery["status"] == "sent" and delivery["attempts"] == 1
     assert delivery["event"] == "test" and delivery["channel_id"] == made["id"]
     (got,) = receiver.requests
-    assert "This is a test notification sent by admin-tester" in got.json()["text"]
+    assert got.json()["text"] == "*[demo] Test notification*"
+    (attachment,) = got.json()["attachments"]
+    assert "This is a test notification sent by admin-tester" in attachment["text"]
 
     receiver.script = [502]
     failed = await api.ok("POST", f"{CHANNELS}/{made['id']}/test")
