@@ -309,15 +309,16 @@ function labelsOf(formEl) {
 
 // A server's message in the form's words: the fields it names as the API
 // does, called by their labels ("scheduled_until must be after
-// scheduled_for" -> "Ends must be after Starts"). Only the field the error
-// names, and names that cannot be plain words (with an underscore), change.
+// scheduled_for" -> "Ends must be after Starts"). Names that cannot be plain
+// words (with an underscore) change wherever they are; the field the error
+// names, where it begins the message ("email must be an email address").
 export function inFormWords(message, formEl, named) {
   const labels = labelsOf(formEl);
   const field = named ? String(named).split(".")[0] : null;
-  return String(message).replace(/(?<![\w.])[a-z][a-z0-9_]*(?![\w.])/g, (word) => {
+  return String(message).replace(/(?<![\w.])[a-z][a-z0-9_]*(?![\w.])/g, (word, at) => {
     const label = labels.get(word);
     if (!label || label.toLowerCase() === word) return word;
-    return word === field || word.includes("_") ? label : word;
+    return word.includes("_") || (word === field && at === 0) ? label : word;
   });
 }
 
