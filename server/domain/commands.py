@@ -75,6 +75,7 @@ class CreateService:
     status: ServiceStatus = ServiceStatus.OPERATIONAL
     showcase: bool = True
     only_show_if_degraded: bool = False
+    show_response_times: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,6 +88,7 @@ class UpdateService:
     status: ServiceStatus | Missing = MISSING
     showcase: bool | Missing = MISSING
     only_show_if_degraded: bool | Missing = MISSING
+    show_response_times: bool | Missing = MISSING
 
 
 @dataclass(frozen=True, slots=True)

@@ -257,6 +257,8 @@ class Service:
     # says where a problem is seen, by label only.
     failing_regions: tuple[str, ...] = ()
     seen_from: tuple[str, ...] = ()
+    # The public page draws its monitors' hourly response times (off unless set).
+    show_response_times: bool = False
 
     def to_dict(self, *, public: bool = False) -> dict[str, Any]:
         out: dict[str, Any] = {
@@ -268,6 +270,7 @@ class Service:
             "status": self.status.value,
             "showcase": self.showcase,
             "only_show_if_degraded": self.only_show_if_degraded,
+            "show_response_times": self.show_response_times,
             "created_at": iso(self.created_at),
             "updated_at": iso(self.updated_at),
         }
@@ -300,6 +303,7 @@ class Service:
             manual=ServiceStatus(manual),
             failing_regions=tuple(d.get("failing_regions", ())),
             seen_from=tuple(d.get("seen_from", ())),
+            show_response_times=d.get("show_response_times", False),  # earlier: off
         )
 
 

@@ -178,6 +178,7 @@ def _create_service(tx: Tx, cmd: c.CreateService) -> Any:
         status=cmd.status,
         showcase=cmd.showcase,
         only_show_if_degraded=cmd.only_show_if_degraded,
+        show_response_times=cmd.show_response_times,
         created_at=tx.ctx.now,
         updated_at=tx.ctx.now,
         manual=cmd.status,
@@ -196,7 +197,7 @@ def _update_service(tx: Tx, cmd: c.UpdateService) -> Any:
         changes["description"] = cmd.description or None
     if cmd.group is not MISSING:
         changes["group_id"] = _group_for(tx, cmd.group)
-    for attr in ("position", "showcase", "only_show_if_degraded"):
+    for attr in ("position", "showcase", "only_show_if_degraded", "show_response_times"):
         value = getattr(cmd, attr)
         if value is not MISSING:
             changes[attr] = value

@@ -4,16 +4,20 @@
 embeds the public snapshot and the public topic's ``seq`` it was drawn from,
 so that ``web/static/status.js`` subscribes with ``since`` and misses nothing
 between the drawing and the subscription. What is drawn is kept until what it
-shows changes (:mod:`.drawings`).
+shows changes (:mod:`.drawings`). Two small documents serve the script: what
+happened on each day of the bars (``days.json``, for the days' popovers) and
+the response-time charts (``response-times.json``, for a service that starts
+showing one while the page is open).
 """
 
 from __future__ import annotations
 
 import html
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
+import orjson
 from quart import Blueprint, Response, render_template, request
 
 from ..actors.org import OrgHandle
@@ -23,7 +27,7 @@ from ..errors import NotFound
 from ..monitoring.uptime import daily_shares, verdict_spans
 from ..store.history import status_changes
 from ..store.monitoring import org_verdicts
-from . import drawings, markdown, render
+from . import charts, drawings, markdown, render
 from .common import parts, query_int
 from .past import find_incident, incidents_newest_first
 from .web import compressed, page_headers
@@ -31,6 +35,7 @@ from .web import compressed, page_headers
 bp = Blueprint("pages", __name__)
 
 BAR_DAYS = 90
+PHONE_DAYS = 30  # the days a bar shows on a phone (switchboard.css)
 RECENT_DAYS = 14
 HISTORY_PAGE = 20
 FEED_ENTRIES = 50
@@ -56,7 +61,7 @@ async def _missing(message: str) -> Response:
 
 async def _service_bars(handle: OrgHandle, now: datetime) -> tuple[float, dict[str, history.Bar]]:
     """Each service's daily bars, and when they were worked out (kept a while:
-    see :func:`drawings.bars`)."""
+    see :func:`drawings.figures`)."""
     state = handle.state
 
     async def work() -> dict[str, history.Bar]:
@@ -70,7 +75,18 @@ async def _service_bars(handle: OrgHandle, now: datetime) -> tuple[float, dict[s
             }
         return bars
 
-    return await drawings.bars(handle.stream, state.version, work)
+    return await drawings.figures("bars", handle.stream, state.version, work)
+
+
+async def _service_hours(
+    handle: OrgHandle, now: datetime
+) -> tuple[float, dict[str, list[charts.Hour]]]:
+    """The hours the response-time charts show, and when they were read (kept
+    as the bars are)."""
+    state = handle.state
+    return await drawings.figures(
+        "response-times", handle.stream, state.version, lambda: charts.service_hours(state, now)
+    )
 
 
 async def _measured_uptimes(
@@ -115,6 +131,7 @@ def bar_view(bar: history.Bar) -> dict[str, Any]:
         uptime = percent(d.uptime)
         days.append(
             {
+                "iso": d.day.isoformat(),
                 "date": date_text,
                 "status": status,
                 "uptime": uptime,
@@ -159,14 +176,20 @@ async def status_page(org: str) -> Response:
     state = handle.state
     now = datetime.now(UTC)
     made, service_bars = await _service_bars(handle, now)
-    stamp = (state.version, made)
+    read, hours = await _service_hours(handle, now)
+    stamp = (state.version, made, read)
     body, gz = await drawings.drawn(
-        ("page", handle.stream), stamp, lambda: _draw_status(state, service_bars, now)
+        ("page", handle.stream), stamp, lambda: _draw_status(state, service_bars, hours, now)
     )
     return compressed(body, gz, PUBLIC_PAGE, "text/html; charset=utf-8")
 
 
-async def _draw_status(state: OrgState, service_bars: dict[str, history.Bar], now: datetime) -> str:
+async def _draw_status(
+    state: OrgState,
+    service_bars: dict[str, history.Bar],
+    hours: dict[str, list[charts.Hour]],
+    now: datetime,
+) -> str:
     snapshot = views.public_snapshot(state)
     bars = {sid: bar_view(bar) for sid, bar in service_bars.items()}
     recent = history.recent_days(state.incidents.values(), now, RECENT_DAYS)
@@ -182,6 +205,7 @@ async def _draw_status(state: OrgState, service_bars: dict[str, history.Bar], no
         snapshot=snapshot,
         today=now.date().isoformat(),
         bar_days=BAR_DAYS,
+        phone_days=PHONE_DAYS,
         recent_days=RECENT_DAYS,
         past=[i for _, items in days for i in items],
     )
@@ -191,6 +215,8 @@ async def _draw_status(state: OrgState, service_bars: dict[str, history.Bar], no
         snapshot=snapshot,
         blocks=blocks,
         bars=bars,
+        charts=charts.chart_views(hours, state, now),
+        phone_days=PHONE_DAYS,
         days=days,
         data=data,
         **context,
@@ -231,6 +257,95 @@ async def incident_page(org: str, incident: str) -> Response:
     return await _page(
         "incident.html", live=False, item=item.to_dict(public=True), **_context(handle.state)
     )
+
+
+@bp.get("/status/<org>/maintenances/<maintenance>")
+async def maintenance_page(org: str, maintenance: str) -> Response:
+    try:
+        state = (await _org(org)).state
+    except NotFound:
+        return await _missing(f"There is no status page called {org!r}.")
+    item = state.maintenances.get(maintenance)
+    if item is None:
+        return await _missing(f"There is no maintenance {maintenance!r} on {org!r}'s status page.")
+    return await _page(
+        "maintenance.html", live=False, item=item.to_dict(public=True), **_context(state)
+    )
+
+
+# -- what the script reads ------------------------------------------------------
+
+
+# Cached by browsers and proxies, asked again each time (a 304 while unchanged).
+PUBLIC_HEADERS = {"Cache-Control": "no-cache", "Access-Control-Allow-Origin": "*"}
+
+
+def _public_document(etag: str, build: Callable[[], dict[str, Any]]) -> Response:
+    """A small JSON document of the public page, revalidated by its ``ETag``."""
+    headers = {**PUBLIC_HEADERS, "ETag": f'"{etag}"'}
+    if request.if_none_match.contains(etag):
+        return Response(b"", 304, headers)
+    return Response(orjson.dumps(build()), 200, headers, content_type="application/json")
+
+
+@bp.get("/status/<org>/days.json")
+async def days_document(org: str) -> Response:
+    """What happened on each day of the bars: per service, the incidents that
+    named it and the maintenances that covered it, day by day."""
+    state = (await _org(org)).state
+    now = datetime.now(UTC)
+    etag = f"v{state.version}-{now.date().isoformat()}"  # spans still open end today
+    return _public_document(etag, lambda: _days(state, now))
+
+
+def _days(state: OrgState, now: datetime) -> dict[str, Any]:
+    touched = history.days_touched(
+        state.incidents.values(), state.maintenances.values(), now, BAR_DAYS
+    )
+    items: dict[str, Any] = {}
+    for incident in state.incidents.values():
+        if any(incident.id in ids for days in touched.values() for ids in days.values()):
+            items[incident.id] = {
+                "kind": "incident",
+                "name": incident.name,
+                "url": f"/status/{state.org.slug}/incidents/{incident.id}",
+                "tag": render.IMPACT_WORDS[incident.impact.value],
+                "window": _window(incident.started_at, incident.resolved_at),
+            }
+    for m in state.maintenances.values():
+        if any(m.id in ids for days in touched.values() for ids in days.values()):
+            assert m.started_at is not None  # only maintenances that ran touch a day
+            items[m.id] = {
+                "kind": "maintenance",
+                "name": m.name,
+                "url": f"/status/{state.org.slug}/maintenances/{m.id}",
+                "tag": "Maintenance",
+                "window": _window(m.started_at, m.completed_at),
+            }
+    return {
+        "today": now.date().isoformat(),
+        "days": BAR_DAYS,
+        "services": {
+            sid: {d.isoformat(): ids for d, ids in sorted(days.items())}
+            for sid, days in touched.items()
+        },
+        "items": items,
+    }
+
+
+def _window(start: datetime, end: datetime | None) -> str:
+    return f"{render.when(start)} to {render.when(end)}" if end else f"Since {render.when(start)}"
+
+
+@bp.get("/status/<org>/response-times.json")
+async def response_times_document(org: str) -> Response:
+    """The response-time chart of each service that shows one, as the page draws it."""
+    handle = await _org(org)
+    state = handle.state
+    now = datetime.now(UTC)
+    read, hours = await _service_hours(handle, now)
+    etag = f"v{state.version}-{read:.3f}-{charts.first_hour(now):%Y%m%d%H}"
+    return _public_document(etag, lambda: {"services": charts.chart_views(hours, state, now)})
 
 
 # -- feeds ----------------------------------------------------------------------
