@@ -20,7 +20,7 @@ import orjson
 
 from ..errors import ValidationError
 from .access import Action
-from .model import Impact, IncidentStatus, MaintenanceStatus, ServiceStatus
+from .model import Impact, IncidentStatus, MaintenanceStatus, ServiceStatus, SignUp
 from .monitors import MonitorKind, MonitorPolicy, Verdict
 from .schema import MISSING, Items, Missing, Range, Text, given, parse
 
@@ -43,6 +43,7 @@ Region: TypeAlias = Annotated[
 ]
 RegionLabels: TypeAlias = Annotated[dict[Region, Annotated[str, Text(1, 60)]], Items(50)]
 MonitorTexts: TypeAlias = Annotated[dict[str, Annotated[str, Text(1, 1_000)]], Items(20)]
+SignUps: TypeAlias = Annotated[list[SignUp], Items(len(SignUp))]
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,6 +60,7 @@ class UpdateOrg:
     # Each replaces the whole set: {} names no region, and restores every text.
     region_labels: RegionLabels | Missing = MISSING
     monitor_texts: MonitorTexts | Missing = MISSING
+    subscriptions: SignUps | Missing = MISSING  # replaces the set; [] offers the feeds only
 
 
 @dataclass(frozen=True, slots=True)

@@ -158,6 +158,13 @@ DEFAULT_BODIES: Mapping[str, str] = {
 }
 
 
+class SignUp(StrEnum):
+    """How the public may subscribe to a status page's notifications."""
+
+    EMAIL = "email"
+    WEBHOOK = "webhook"
+
+
 # ---------------------------------------------------------------------------
 # entities
 
@@ -176,6 +183,9 @@ class Org:
     # one is never named), and the words of incidents monitors open (see texts.py).
     region_labels: Mapping[str, str] = field(default_factory=dict)
     monitor_texts: Mapping[str, str] = field(default_factory=dict)  # only those changed
+    # The ways its status page offers to subscribe (email only where the server
+    # can send mail), in SignUp's order; none: the feeds only.
+    subscriptions: tuple[SignUp, ...] = tuple(SignUp)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -185,6 +195,7 @@ class Org:
             "listed": self.listed,
             "region_labels": dict(self.region_labels),
             "monitor_texts": dict(self.monitor_texts),
+            "subscriptions": [kind.value for kind in self.subscriptions],
             "created_at": iso(self.created_at),
             "updated_at": iso(self.updated_at),
         }
@@ -200,6 +211,10 @@ class Org:
             listed=d.get("listed", False),  # earlier organizations: unlisted
             region_labels=dict(d.get("region_labels") or {}),
             monitor_texts=dict(d.get("monitor_texts") or {}),
+            # Earlier organizations offered every way there was.
+            subscriptions=tuple(
+                SignUp(k) for k in d.get("subscriptions", [k.value for k in SignUp])
+            ),
         )
 
 

@@ -55,6 +55,7 @@ from .model import (
     OrgState,
     Service,
     ServiceStatus,
+    SignUp,
     Update,
     check_incident_move,
     check_maintenance_move,
@@ -117,6 +118,9 @@ def _update_org(tx: Tx, cmd: c.UpdateOrg) -> Any:
         org = replace(org, region_labels=dict(cmd.region_labels))
     if cmd.monitor_texts is not MISSING:
         org = replace(org, monitor_texts=texts.check(cmd.monitor_texts))
+    if cmd.subscriptions is not MISSING:
+        wanted = set(cmd.subscriptions)
+        org = replace(org, subscriptions=tuple(k for k in SignUp if k in wanted))
     if org != old:
         org = replace(org, updated_at=tx.ctx.now)
         tx.emit("org.updated", {"org": org.to_dict()})

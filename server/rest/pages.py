@@ -25,6 +25,7 @@ from ..domain import history, views
 from ..domain.model import Incident, Maintenance, OrgState
 from ..errors import NotFound
 from ..monitoring.uptime import daily_shares, verdict_spans
+from ..notify.deliveries import Notifier
 from ..store.history import status_changes
 from ..store.monitoring import org_verdicts
 from . import charts, drawings, markdown, render
@@ -158,13 +159,18 @@ def _context(state: OrgState) -> dict[str, Any]:
         "names": {s.id: s.name for s in state.services.values()},
         "groups": {g.id: g.name for g in state.groups.values()},
         "overall": state.status.to_dict(),
-        "subscribe_by_email": _email_enabled(),
+        "offer": offered(state, parts().notifier),
     }
 
 
-def _email_enabled() -> bool:
-    notifier = parts().notifier
-    return bool(notifier is not None and notifier.settings.smtp.enabled)
+def offered(state: OrgState, notifier: Notifier | None) -> list[str]:
+    """The ways the organization's page offers to subscribe: those it chose
+    that this server can send (email needs a mail server; nothing is sent
+    without a notifier). The feeds are always offered."""
+    if notifier is None:
+        return []
+    possible = {"webhook", "email"} if notifier.settings.smtp.enabled else {"webhook"}
+    return [k.value for k in state.org.subscriptions if k.value in possible]
 
 
 @bp.get("/status/<org>")
