@@ -103,6 +103,8 @@ ROUTES: Final[dict[tuple[str, str], Access]] = {
     ("GET", "/status/<org>/history"): PUBLIC,
     ("GET", "/status/<org>/incidents/<incident>"): PUBLIC,
     ("GET", "/status/<org>/maintenances/<maintenance>"): PUBLIC,
+    ("GET", "/status/<org>/days.json"): PUBLIC,
+    ("GET", "/status/<org>/response-times.json"): PUBLIC,
     ("GET", "/status/<org>/history.rss"): PUBLIC,
     ("GET", "/status/<org>/history.atom"): PUBLIC,
     ("GET", "/status/<org>/badge.svg"): PUBLIC,

@@ -21,7 +21,7 @@ import orjson
 from ..errors import ValidationError
 from .access import Action
 from .hosts import MAX_DOMAINS
-from .model import Impact, IncidentStatus, MaintenanceStatus, ServiceStatus
+from .model import Impact, IncidentStatus, MaintenanceStatus, ServiceStatus, SignUp
 from .monitors import MonitorKind, MonitorPolicy, Verdict
 from .schema import MISSING, Items, Missing, Range, Text, given, parse
 
@@ -45,6 +45,7 @@ Region: TypeAlias = Annotated[
 RegionLabels: TypeAlias = Annotated[dict[Region, Annotated[str, Text(1, 60)]], Items(50)]
 MonitorTexts: TypeAlias = Annotated[dict[str, Annotated[str, Text(1, 1_000)]], Items(20)]
 Domains: TypeAlias = Annotated[list[Annotated[str, Text(1, 253)]], Items(MAX_DOMAINS)]
+SignUps: TypeAlias = Annotated[list[SignUp], Items(len(SignUp))]
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,6 +64,7 @@ class UpdateOrg:
     monitor_texts: MonitorTexts | Missing = MISSING
     # Host names serving the public page at their root; replaces the whole set.
     domains: Domains | Missing = MISSING
+    subscriptions: SignUps | Missing = MISSING  # replaces the set; [] offers the feeds only
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,6 +81,7 @@ class CreateService:
     status: ServiceStatus = ServiceStatus.OPERATIONAL
     showcase: bool = True
     only_show_if_degraded: bool = False
+    show_response_times: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,6 +94,7 @@ class UpdateService:
     status: ServiceStatus | Missing = MISSING
     showcase: bool | Missing = MISSING
     only_show_if_degraded: bool | Missing = MISSING
+    show_response_times: bool | Missing = MISSING
 
 
 @dataclass(frozen=True, slots=True)

@@ -158,6 +158,13 @@ DEFAULT_BODIES: Mapping[str, str] = {
 }
 
 
+class SignUp(StrEnum):
+    """How the public may subscribe to a status page's notifications."""
+
+    EMAIL = "email"
+    WEBHOOK = "webhook"
+
+
 # ---------------------------------------------------------------------------
 # entities
 
@@ -179,6 +186,9 @@ class Org:
     # Host names that serve this organization's public page at their root
     # (custom domains; see hosts.py): unique across the server.
     domains: tuple[str, ...] = ()
+    # The ways its status page offers to subscribe (email only where the server
+    # can send mail), in SignUp's order; none: the feeds only.
+    subscriptions: tuple[SignUp, ...] = tuple(SignUp)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -189,6 +199,7 @@ class Org:
             "region_labels": dict(self.region_labels),
             "monitor_texts": dict(self.monitor_texts),
             "domains": list(self.domains),
+            "subscriptions": [kind.value for kind in self.subscriptions],
             "created_at": iso(self.created_at),
             "updated_at": iso(self.updated_at),
         }
@@ -205,6 +216,10 @@ class Org:
             region_labels=dict(d.get("region_labels") or {}),
             monitor_texts=dict(d.get("monitor_texts") or {}),
             domains=tuple(d.get("domains") or ()),
+            # Earlier organizations offered every way there was.
+            subscriptions=tuple(
+                SignUp(k) for k in d.get("subscriptions", [k.value for k in SignUp])
+            ),
         )
 
 
@@ -262,6 +277,8 @@ class Service:
     # says where a problem is seen, by label only.
     failing_regions: tuple[str, ...] = ()
     seen_from: tuple[str, ...] = ()
+    # The public page draws its monitors' hourly response times (off unless set).
+    show_response_times: bool = False
 
     def to_dict(self, *, public: bool = False) -> dict[str, Any]:
         out: dict[str, Any] = {
@@ -273,6 +290,7 @@ class Service:
             "status": self.status.value,
             "showcase": self.showcase,
             "only_show_if_degraded": self.only_show_if_degraded,
+            "show_response_times": self.show_response_times,
             "created_at": iso(self.created_at),
             "updated_at": iso(self.updated_at),
         }
@@ -305,6 +323,7 @@ class Service:
             manual=ServiceStatus(manual),
             failing_regions=tuple(d.get("failing_regions", ())),
             seen_from=tuple(d.get("seen_from", ())),
+            show_response_times=d.get("show_response_times", False),  # earlier: off
         )
 
 

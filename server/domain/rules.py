@@ -55,6 +55,7 @@ from .model import (
     OrgState,
     Service,
     ServiceStatus,
+    SignUp,
     Update,
     check_incident_move,
     check_maintenance_move,
@@ -119,6 +120,9 @@ def _update_org(tx: Tx, cmd: c.UpdateOrg) -> Any:
         org = replace(org, monitor_texts=texts.check(cmd.monitor_texts))
     if cmd.domains is not MISSING:
         org = replace(org, domains=hosts.check_domains(cmd.domains))
+    if cmd.subscriptions is not MISSING:
+        wanted = set(cmd.subscriptions)
+        org = replace(org, subscriptions=tuple(k for k in SignUp if k in wanted))
     if org != old:
         org = replace(org, updated_at=tx.ctx.now)
         tx.emit("org.updated", {"org": org.to_dict()})
@@ -180,6 +184,7 @@ def _create_service(tx: Tx, cmd: c.CreateService) -> Any:
         status=cmd.status,
         showcase=cmd.showcase,
         only_show_if_degraded=cmd.only_show_if_degraded,
+        show_response_times=cmd.show_response_times,
         created_at=tx.ctx.now,
         updated_at=tx.ctx.now,
         manual=cmd.status,
@@ -198,7 +203,7 @@ def _update_service(tx: Tx, cmd: c.UpdateService) -> Any:
         changes["description"] = cmd.description or None
     if cmd.group is not MISSING:
         changes["group_id"] = _group_for(tx, cmd.group)
-    for attr in ("position", "showcase", "only_show_if_degraded"):
+    for attr in ("position", "showcase", "only_show_if_degraded", "show_response_times"):
         value = getattr(cmd, attr)
         if value is not MISSING:
             changes[attr] = value

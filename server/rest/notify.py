@@ -35,6 +35,7 @@ from .common import (
     query_choice,
     query_int,
 )
+from .pages import offered
 from .web import ASSETS, page_headers
 
 bp = Blueprint("notify", __name__)
@@ -182,12 +183,22 @@ def _wants_html() -> bool:
     return best != "application/json"
 
 
-def _page(title: str, message: str, status: int = 200, *, button: str | None = None) -> Response:
-    """A small page of the status site: a heading, a message, maybe a one-button form."""
+def _page(
+    title: str,
+    message: str,
+    status: int = 200,
+    *,
+    button: str | None = None,
+    back: str | None = None,
+) -> Response:
+    """A small page of the status site: a heading, a message, maybe a one-button
+    form, maybe a link back to the status page ``back``."""
     e = html.escape
     form = (
         f'<form method="post"><button type="submit">{e(button)}</button></form>\n' if button else ""
     )
+    if back:
+        form += f'<p><a href="{e(back)}">Back to the status page</a></p>\n'
     body = (
         '<!doctype html>\n<html lang="en"><head><meta charset="utf-8">'
         '<meta name="viewport" content="width=device-width, initial-scale=1">'
@@ -204,10 +215,10 @@ def _page(title: str, message: str, status: int = 200, *, button: str | None = N
     )
 
 
-def _problem_page(error: DomainError | RateLimited) -> Response:
+def _problem_page(error: DomainError | RateLimited, back: str | None = None) -> Response:
     status = error.http_status
     titles = {404: "Link not valid", 429: "Too many requests", 422: "Please check the form"}
-    page = _page(titles.get(status, "Something is wrong"), error.message, status)
+    page = _page(titles.get(status, "Something is wrong"), error.message, status, back=back)
     if isinstance(error, RateLimited):
         page.headers["Retry-After"] = retry_after(error.retry_after)
     return page
@@ -222,22 +233,25 @@ async def subscribe(org: str) -> Response:
         wait = notifier.subscribe_buckets.take(client_ip())
         if wait:
             raise RateLimited("too many sign-ups from this address; try again later", wait)
-        await parts().registry.org(org)  # NotFound for a page that does not exist
+        handle = await parts().registry.org(org)  # NotFound for a page that does not exist
         if browser:
             form = await request.form
             body: dict[str, Any] = {k: v for k in ("email", "webhook") if (v := form.get(k))}
         else:
             body = await json_body()
         kind, address = parse(SignUp, body, where="subscription").target()
-        if kind is SubscriberKind.EMAIL and not notifier.settings.smtp.enabled:
-            raise ValidationError("this status page does not offer email updates", field="email")
+        if kind.value not in offered(handle.state, notifier):
+            raise ValidationError(
+                f"this status page does not offer {kind.value} updates", field=kind.value
+            )
         await notifier.subscriptions.subscribe(org, kind, address)
     except (DomainError, RateLimited) as error:
         if browser:
-            return _problem_page(error)
+            return _problem_page(error, back=f"/status/{org}" if error.http_status != 404 else None)
         raise
     if browser:
-        return _page("Check your inbox", SENT, 202)
+        title = "Check your inbox" if kind is SubscriberKind.EMAIL else "Check your webhook"
+        return _page(title, SENT, 202, back=f"/status/{org}")
     return json_response({"status": "confirmation_sent", "message": SENT}, 202)
 
 

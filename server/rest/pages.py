@@ -4,7 +4,10 @@
 embeds the public snapshot and the public topic's ``seq`` it was drawn from,
 so that ``web/static/status.js`` subscribes with ``since`` and misses nothing
 between the drawing and the subscription. What is drawn is kept until what it
-shows changes (:mod:`.drawings`).
+shows changes (:mod:`.drawings`). Two small documents serve the script: what
+happened on each day of the bars (``days.json``, for the days' popovers) and
+the response-time charts (``response-times.json``, for a service that starts
+showing one while the page is open).
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ from collections.abc import Awaitable, Callable, Iterable
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
+import orjson
 from quart import Blueprint, Response, render_template, request
 
 from ..actors.org import OrgHandle
@@ -24,9 +28,10 @@ from ..domain.monitors import Monitor, MonitorKind
 from ..errors import NotFound, ValidationError
 from ..monitoring import uptime
 from ..monitoring.uptime import daily_shares, verdict_spans
+from ..notify.deliveries import Notifier
 from ..store.history import status_changes
 from ..store.monitoring import monitor_verdicts, org_verdicts, rollups, since_days
-from . import drawings, hosts, markdown, render
+from . import charts, drawings, hosts, markdown, render
 from .common import parts, query_int
 from .hosts import page_path
 from .past import find_incident, incidents_newest_first
@@ -35,6 +40,7 @@ from .web import compressed, page_headers
 bp = Blueprint("pages", __name__)
 
 BAR_DAYS = 90
+PHONE_DAYS = 30  # the days a bar shows on a phone (switchboard.css)
 RECENT_DAYS = 14
 HISTORY_PAGE = 20
 FEED_ENTRIES = 50
@@ -60,7 +66,7 @@ async def _missing(message: str) -> Response:
 
 async def _service_bars(handle: OrgHandle, now: datetime) -> tuple[float, dict[str, history.Bar]]:
     """Each service's daily bars, and when they were worked out (kept a while:
-    see :func:`drawings.bars`)."""
+    see :func:`drawings.figures`)."""
     state = handle.state
 
     async def work() -> dict[str, history.Bar]:
@@ -74,7 +80,18 @@ async def _service_bars(handle: OrgHandle, now: datetime) -> tuple[float, dict[s
             }
         return bars
 
-    return await drawings.bars(handle.stream, state.version, work)
+    return await drawings.figures("bars", handle.stream, state.version, work)
+
+
+async def _service_hours(
+    handle: OrgHandle, now: datetime
+) -> tuple[float, dict[str, list[charts.Hour]]]:
+    """The hours the response-time charts show, and when they were read (kept
+    as the bars are)."""
+    state = handle.state
+    return await drawings.figures(
+        "response-times", handle.stream, state.version, lambda: charts.service_hours(state, now)
+    )
 
 
 async def _measured_uptimes(
@@ -119,6 +136,7 @@ def bar_view(bar: history.Bar) -> dict[str, Any]:
         uptime = percent(d.uptime)
         days.append(
             {
+                "iso": d.day.isoformat(),
                 "date": date_text,
                 "status": status,
                 "uptime": uptime,
@@ -146,13 +164,18 @@ def _context(state: OrgState) -> dict[str, Any]:
         "names": {s.id: s.name for s in state.services.values()},
         "groups": {g.id: g.name for g in state.groups.values()},
         "overall": state.status.to_dict(),
-        "subscribe_by_email": _email_enabled(),
+        "offer": offered(state, parts().notifier),
     }
 
 
-def _email_enabled() -> bool:
-    notifier = parts().notifier
-    return bool(notifier is not None and notifier.settings.smtp.enabled)
+def offered(state: OrgState, notifier: Notifier | None) -> list[str]:
+    """The ways the organization's page offers to subscribe: those it chose
+    that this server can send (email needs a mail server; nothing is sent
+    without a notifier). The feeds are always offered."""
+    if notifier is None:
+        return []
+    possible = {"webhook", "email"} if notifier.settings.smtp.enabled else {"webhook"}
+    return [k.value for k in state.org.subscriptions if k.value in possible]
 
 
 @bp.get("/status/<org>")
@@ -164,16 +187,22 @@ async def status_page(org: str) -> Response:
     state = handle.state
     now = datetime.now(UTC)
     made, service_bars = await _service_bars(handle, now)
-    stamp = (state.version, made)
+    read, hours = await _service_hours(handle, now)
+    stamp = (state.version, made, read)
     body, gz = await drawings.drawn(
         ("page", handle.stream, page_path(org)),
         stamp,
-        lambda: _draw_status(state, service_bars, now),
+        lambda: _draw_status(state, service_bars, hours, now),
     )
     return compressed(body, gz, PUBLIC_PAGE, "text/html; charset=utf-8")
 
 
-async def _draw_status(state: OrgState, service_bars: dict[str, history.Bar], now: datetime) -> str:
+async def _draw_status(
+    state: OrgState,
+    service_bars: dict[str, history.Bar],
+    hours: dict[str, list[charts.Hour]],
+    now: datetime,
+) -> str:
     snapshot = views.public_snapshot(state)
     bars = {sid: bar_view(bar) for sid, bar in service_bars.items()}
     recent = history.recent_days(state.incidents.values(), now, RECENT_DAYS)
@@ -190,6 +219,7 @@ async def _draw_status(state: OrgState, service_bars: dict[str, history.Bar], no
         snapshot=snapshot,
         today=now.date().isoformat(),
         bar_days=BAR_DAYS,
+        phone_days=PHONE_DAYS,
         recent_days=RECENT_DAYS,
         past=[i for _, items in days for i in items],
     )
@@ -199,6 +229,8 @@ async def _draw_status(state: OrgState, service_bars: dict[str, history.Bar], no
         snapshot=snapshot,
         blocks=blocks,
         bars=bars,
+        charts=charts.chart_views(hours, state, now),
+        phone_days=PHONE_DAYS,
         days=days,
         data=data,
         **context,
@@ -255,6 +287,81 @@ async def maintenance_page(org: str, maintenance: str) -> Response:
     return await _page(
         "maintenance.html", live=False, item=item.to_dict(public=True), **_context(state)
     )
+
+
+# -- what the script reads ------------------------------------------------------
+
+
+# Cached by browsers and proxies, asked again each time (a 304 while unchanged).
+PUBLIC_HEADERS = {"Cache-Control": "no-cache", "Access-Control-Allow-Origin": "*"}
+
+
+def _public_document(etag: str, build: Callable[[], dict[str, Any]]) -> Response:
+    """A small JSON document of the public page, revalidated by its ``ETag``."""
+    headers = {**PUBLIC_HEADERS, "ETag": f'"{etag}"'}
+    if request.if_none_match.contains(etag):
+        return Response(b"", 304, headers)
+    return Response(orjson.dumps(build()), 200, headers, content_type="application/json")
+
+
+@bp.get("/status/<org>/days.json")
+async def days_document(org: str) -> Response:
+    """What happened on each day of the bars: per service, the incidents that
+    named it and the maintenances that covered it, day by day."""
+    state = (await _org(org)).state
+    now = datetime.now(UTC)
+    etag = f"v{state.version}-{now.date().isoformat()}"  # spans still open end today
+    return _public_document(etag, lambda: _days(state, now))
+
+
+def _days(state: OrgState, now: datetime) -> dict[str, Any]:
+    touched = history.days_touched(
+        state.incidents.values(), state.maintenances.values(), now, BAR_DAYS
+    )
+    items: dict[str, Any] = {}
+    for incident in state.incidents.values():
+        if any(incident.id in ids for days in touched.values() for ids in days.values()):
+            items[incident.id] = {
+                "kind": "incident",
+                "name": incident.name,
+                "url": f"/status/{state.org.slug}/incidents/{incident.id}",
+                "tag": render.IMPACT_WORDS[incident.impact.value],
+                "window": _window(incident.started_at, incident.resolved_at),
+            }
+    for m in state.maintenances.values():
+        if any(m.id in ids for days in touched.values() for ids in days.values()):
+            assert m.started_at is not None  # only maintenances that ran touch a day
+            items[m.id] = {
+                "kind": "maintenance",
+                "name": m.name,
+                "url": f"/status/{state.org.slug}/maintenances/{m.id}",
+                "tag": "Maintenance",
+                "window": _window(m.started_at, m.completed_at),
+            }
+    return {
+        "today": now.date().isoformat(),
+        "days": BAR_DAYS,
+        "services": {
+            sid: {d.isoformat(): ids for d, ids in sorted(days.items())}
+            for sid, days in touched.items()
+        },
+        "items": items,
+    }
+
+
+def _window(start: datetime, end: datetime | None) -> str:
+    return f"{render.when(start)} to {render.when(end)}" if end else f"Since {render.when(start)}"
+
+
+@bp.get("/status/<org>/response-times.json")
+async def response_times_document(org: str) -> Response:
+    """The response-time chart of each service that shows one, as the page draws it."""
+    handle = await _org(org)
+    state = handle.state
+    now = datetime.now(UTC)
+    read, hours = await _service_hours(handle, now)
+    etag = f"v{state.version}-{read:.3f}-{charts.first_hour(now):%Y%m%d%H}"
+    return _public_document(etag, lambda: {"services": charts.chart_views(hours, state, now)})
 
 
 # -- feeds ----------------------------------------------------------------------

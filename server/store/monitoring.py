@@ -241,6 +241,23 @@ async def rollups(store: Database, monitor: str, since: datetime) -> list[dict[s
     )
 
 
+async def hourly_latencies(
+    store: Database, monitors: Sequence[str], since: datetime
+) -> list[dict[str, Any]]:
+    """Each of ``monitors``' response times by hour since ``since`` (every region's
+    together), oldest first: ``{monitor, hour, latency_sum, latency_count, latency_max}``."""
+    if not monitors:
+        return []
+    return await store.fetch(
+        "SELECT monitor, hour, sum(latency_sum) AS latency_sum,"
+        " sum(latency_count)::integer AS latency_count, max(latency_max) AS latency_max"
+        " FROM check_rollups WHERE monitor = ANY($1::text[]) AND hour >= $2"
+        " GROUP BY monitor, hour ORDER BY hour",
+        list(monitors),
+        since,
+    )
+
+
 async def region_rollups(store: Database, monitor: str, since: datetime) -> list[dict[str, Any]]:
     """A monitor's checks and failures by region and hour since ``since`` (rollups
     made before regions were kept apart are left out)."""

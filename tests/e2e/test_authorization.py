@@ -37,6 +37,8 @@ EXPECTED: dict[tuple[str, str], int] = {
     ("GET", "/status/{}/history"): PUBLIC,
     ("GET", "/status/{}/incidents/{}"): PUBLIC,
     ("GET", "/status/{}/maintenances/{}"): PUBLIC,
+    ("GET", "/status/{}/days.json"): PUBLIC,
+    ("GET", "/status/{}/response-times.json"): PUBLIC,
     ("GET", "/status/{}/history.rss"): PUBLIC,
     ("GET", "/status/{}/history.atom"): PUBLIC,
     ("GET", "/status/{}/badge.svg"): PUBLIC,

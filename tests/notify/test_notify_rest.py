@@ -453,6 +453,32 @@ async def test_the_sign_up_form_works_without_javascript(wired: Wired, mailbox: 
         assert missing.status_code == 404 and "text/html" in missing.headers["content-type"]
 
 
+async def test_the_page_offers_the_ways_the_organization_chose(
+    api: Api, public: httpx.AsyncClient
+) -> None:
+    # With a mail server, both ways; the organization may keep to one, or none.
+    page = (await public.get("/status/demo")).text
+    assert 'name="email"' in page and 'name="webhook"' in page
+    await api.ok("PATCH", ORG, {"subscriptions": ["webhook"]})
+    page = (await public.get("/status/demo")).text
+    assert 'name="email"' not in page and 'name="webhook"' in page
+    refused = await public.post("/status/demo/subscribe", json={"email": "no@example.com"})
+    assert refused.status_code == 422 and error_of(refused) == {
+        "code": "invalid_field",
+        "message": "this status page does not offer email updates",
+        "field": "email",
+    }
+    await api.ok("PATCH", ORG, {"subscriptions": []})
+    page = (await public.get("/status/demo")).text
+    assert 'id="subscribe"' in page and "history.rss" in page and "<form" not in page
+    refused = await public.post("/status/demo/subscribe", json={"webhook": "https://x.example/h"})
+    assert refused.status_code == 422 and error_of(refused)["field"] == "webhook"
+    assert "does not offer webhook updates" in error_of(refused)["message"]
+    await api.ok("PATCH", ORG, {"subscriptions": ["email", "webhook"]})
+    accepted = await public.post("/status/demo/subscribe", json={"email": "yes@example.com"})
+    assert accepted.status_code == 202
+
+
 async def test_sign_up_input_is_checked(wired: Wired, public: httpx.AsyncClient) -> None:
     bad: list[tuple[Any, int, str, str | None]] = [
         ({}, 422, "invalid_field", "email"),

@@ -3,8 +3,11 @@
 // subscribes to status:<org> with `since` = that seq, applies each event to
 // the snapshot and redraws the sections with the same markup as the server's
 // templates (web/templates/_status.html), words from the embedded labels.
+// The bars' days open popovers (days.js); a service's response-time chart is
+// drawn from the server's view of it (server/rest/charts.py).
 
 import { Live } from "./live.js";
+import * as days from "./days.js";
 
 const data = JSON.parse(document.getElementById("page-data").textContent);
 const L = data.labels;
@@ -120,12 +123,43 @@ function newBar() {
   const today = new Date(data.today + "T00:00:00Z");
   const cells = [];
   for (let n = data.bar_days - 1; n >= 0; n--) {
-    const d = day(new Date(today.getTime() - n * 86_400_000));
-    cells.push(n ? `<span class="d s-none" title="${dayLabel(d, null)}"></span>` : `<span class="d s-operational" title="${dayLabel(d, "operational", "100.00%")}"></span>`);
+    const t = new Date(today.getTime() - n * 86_400_000);
+    const d = day(t);
+    const iso = t.toISOString().slice(0, 10);
+    cells.push(n ? `<span class="d s-none" title="${dayLabel(d, null)}" data-date="${iso}"></span>` : `<span class="d s-operational" title="${dayLabel(d, "operational", "100.00%")}" data-date="${iso}"></span>`);
   }
   const t = document.createElement("template");
-  t.innerHTML = `<div class="bar" role="img" aria-label="Last ${data.bar_days} days: 100.00% uptime">${cells.join("")}</div><p class="bar-legend" aria-hidden="true"><span>${data.bar_days} days ago</span><span class="uptime">100.00% uptime</span><span>Today</span></p>`;
+  t.innerHTML = `<div class="bar" role="img" aria-label="Last ${data.bar_days} days: 100.00% uptime">${cells.join("")}</div><p class="bar-legend" aria-hidden="true"><span><span class="all-days">${data.bar_days} days ago</span><span class="phone-days">${data.phone_days} days ago</span></span><span class="uptime">100.00% uptime</span><span>Today</span></p>`;
   return [...t.content.childNodes];
+}
+
+// -- response times: the server's view of each chart (server/rest/charts.py) ----
+
+const charts = new Map(); // service id -> the chart's view, once read
+
+export function chart(sid, c) {
+  const plot = c.path
+    ? `<svg class="chart-plot" viewBox="0 0 ${c.width} ${c.height}" preserveAspectRatio="none" role="img" aria-label="${esc(c.summary)}"><line class="chart-top" x1="0" y1="${c.top}" x2="${c.width}" y2="${c.top}"/><line class="chart-base" x1="0" y1="${c.height}" x2="${c.width}" y2="${c.height}"/><path class="chart-line" d="${esc(c.path)}"/></svg><p class="chart-legend" aria-hidden="true"><span>${c.hours} hours ago</span><span>${esc(c.scale)}</span><span>Now</span></p>`
+    : "";
+  const t = document.createElement("template");
+  t.innerHTML = `<figure class="chart" id="chart-${sid}"><figcaption class="chart-head"><span class="chart-title">Response time</span> <span class="chart-caption">${esc(c.caption)}</span></figcaption>${plot}</figure>`;
+  return t.content.firstChild;
+}
+
+let chartsAsked = false;
+// A service started showing its response times: read the charts, then draw.
+async function readCharts() {
+  if (chartsAsked) return;
+  chartsAsked = true;
+  try {
+    const response = await fetch(`/status/${encodeURIComponent(data.org)}/response-times.json`, { cache: "no-cache" });
+    if (response.ok) for (const [sid, c] of Object.entries((await response.json()).services)) charts.set(sid, c);
+  } catch (e) {
+    return; // shown at the next load of the page
+  } finally {
+    chartsAsked = false;
+  }
+  redrawSoon();
 }
 
 function markToday(bar, status) {
@@ -156,20 +190,34 @@ export function draw() {
   $("overall").innerHTML = banner(snap.status);
   setSection("incidents", snap.incidents.map((i) => incident(i, nameOf)).join(""), snap.incidents.length > 0);
   setSection("maintenances", snap.maintenances.map((m) => maintenance(m, nameOf)).join(""), snap.maintenances.length > 0);
-  // Keep each service's bar (drawn by the server) across the redraw.
+  // Keep each service's bar (drawn by the server), the popover open under it
+  // and its chart across the redraw.
   const kept = new Map();
   for (const li of document.querySelectorAll("#components li.service")) {
-    const bar = li.querySelector(".bar");
-    if (bar) kept.set(li.id, [bar, bar.nextElementSibling]);
+    kept.set(li.id, {
+      bar: [...li.querySelectorAll(":scope > .bar, :scope > .day-pop, :scope > .bar-legend")],
+      chart: li.querySelector(":scope > .chart"),
+    });
   }
   setSection("components", components());
+  let missing = false;
   for (const s of snap.services) {
     const li = $(`service-${s.id}`);
     if (!li) continue;
-    if (!s.showcase) continue;
-    const nodes = kept.get(li.id) || newBar();
-    li.append(...nodes);
+    const was = kept.get(li.id) || { bar: [], chart: null };
+    if (s.showcase) {
+      li.append(...(was.bar.length ? was.bar : newBar()));
+      days.enhance(li.querySelector(":scope > .bar"), s.name);
+    }
+    if (s.show_response_times) {
+      const view = charts.get(s.id);
+      if (view) li.append(chart(s.id, view));
+      else if (was.chart) li.append(was.chart);
+      else missing = true;
+    }
   }
+  if (missing) readCharts();
+  days.redrawn();
   $("history-days").innerHTML = historyDays();
 }
 
@@ -212,6 +260,7 @@ export function apply(event) {
       break;
     case "incident.created":
     case "incident.updated":
+      days.stale();
       snap.incidents = put(snap.incidents, d.incident, (i) => ACTIVE.has(i.status), newestFirst);
       if (ACTIVE.has(d.incident.status)) past.delete(d.incident.id);
       else past.set(d.incident.id, d.incident);
@@ -222,6 +271,7 @@ export function apply(event) {
       break;
     case "maintenance.created":
     case "maintenance.updated":
+      days.stale();
       snap.maintenances = put(snap.maintenances, d.maintenance, (m) => !OVER.has(m.status), soonestFirst);
       break;
     case "maintenance.deleted":
@@ -257,6 +307,12 @@ function redrawSoon() {
     draw();
     document.title = `${snap.org.name} status`;
   });
+}
+
+days.start(data.org);
+for (const s of snap.services) {
+  const bar = document.querySelector(`#service-${s.id} > .bar`);
+  if (bar) days.enhance(bar, s.name);
 }
 
 const live = new Live({ onState: showState });

@@ -95,16 +95,17 @@ export function sentence(text) {
   return /[.!?]$/.test(first) ? first : `${first}.`;
 }
 
-// What to tell a person about a failed request, in plain words.
-export function explain(error) {
+// What to tell a person about a failed request, in plain words (`words`:
+// the error's message as the page puts it).
+export function explain(error, words = error && error.message) {
   if (error instanceof ApiError) {
-    let text = sentence(error.message);
+    let text = sentence(words);
     if (error.status === 429 && error.retryAfter) text += ` Try again in ${error.retryAfter} seconds.`;
     else if (error.status === 503) text += " Try again in a moment.";
     return text;
   }
   if (error instanceof TypeError) return "The server could not be reached. Check the connection and try again.";
-  return sentence(error && error.message);
+  return sentence(words);
 }
 
 // -- elements ------------------------------------------------------------------
@@ -292,11 +293,41 @@ function boxFor(formEl, name) {
   return null;
 }
 
+// The labels a form shows for its fields, by the names the server knows them by.
+function labelsOf(formEl) {
+  const out = new Map();
+  for (const box of formEl.querySelectorAll("[data-field]")) {
+    const label = box.querySelector(":scope > label, :scope > legend");
+    if (!label) continue;
+    const copy = label.cloneNode(true);
+    for (const extra of copy.querySelectorAll(".req, .vh")) extra.remove();
+    const text = copy.textContent.trim();
+    if (text) out.set(box.dataset.field, text);
+  }
+  return out;
+}
+
+// A server's message in the form's words: the fields it names as the API
+// does, called by their labels ("scheduled_until must be after
+// scheduled_for" -> "Ends must be after Starts"). Names that cannot be plain
+// words (with an underscore) change wherever they are; the field the error
+// names, where it begins the message ("email must be an email address").
+export function inFormWords(message, formEl, named) {
+  const labels = labelsOf(formEl);
+  const field = named ? String(named).split(".")[0] : null;
+  return String(message).replace(/(?<![\w.])[a-z][a-z0-9_]*(?![\w.])/g, (word, at) => {
+    const label = labels.get(word);
+    if (!label || label.toLowerCase() === word) return word;
+    return word.includes("_") || (word === field && at === 0) ? label : word;
+  });
+}
+
 // Show an error: next to the field it names (aria-invalid, aria-describedby,
-// focus), else at the top of the form.
+// focus), else at the top of the form; in the form's words.
 export function showError(formEl, error) {
   clearErrors(formEl);
-  const message = explain(error);
+  const words = error && error.message ? inFormWords(error.message, formEl, error.field) : undefined;
+  const message = explain(error, words);
   const box = boxFor(formEl, error && error.field);
   if (box) {
     const p = box.querySelector(".field-error");
@@ -415,12 +446,29 @@ export function say(text, kind = "ok") {
   const region = document.getElementById(kind === "error" ? "alert" : "notice");
   const other = document.getElementById(kind === "error" ? "notice" : "alert");
   if (!region) return;
+  keepClearOfToasts(region.parentElement);
   if (other) other.textContent = "";
   region.textContent = text;
   clearTimeout(sayTimer);
   sayTimer = setTimeout(() => {
     region.textContent = "";
   }, kind === "error" ? 12_000 : 6_000);
+}
+
+// The page keeps room below its content for the messages shown over it
+// (--toasts, in console.css), so that scrolled to the end, its last row is
+// never under one; a reader already at the end stays there.
+let toastsWatched = null;
+function keepClearOfToasts(box) {
+  if (!box || toastsWatched === box || typeof ResizeObserver === "undefined") return;
+  toastsWatched = box;
+  new ResizeObserver(() => {
+    const root = document.documentElement;
+    const atEnd = scrollY + innerHeight >= root.scrollHeight - 2;
+    const room = box.offsetHeight ? box.offsetHeight + parseFloat(getComputedStyle(box).bottom || "0") : 0;
+    root.style.setProperty("--toasts", `${Math.ceil(room)}px`);
+    if (atEnd && room) scrollTo({ top: root.scrollHeight, behavior: "instant" });
+  }).observe(box);
 }
 
 // Copy text, saying whether it worked.
