@@ -42,6 +42,7 @@ from .holds import settle, shown_status
 from .model import IncidentStatus, ServiceStatus, iso, iso_or_none
 from .monitors import (
     FLAP_CHANGES,
+    OPENED_KEPT,
     Monitor,
     MonitorKind,
     MonitorPolicy,
@@ -310,7 +311,11 @@ def _act(tx: Tx, monitor: Monitor, *, muted: bool = False) -> Monitor:
                     services={service.id: need},
                 ),
             )
-            return replace(monitor, incident_id=opened["id"])
+            return replace(
+                monitor,
+                incident_id=opened["id"],
+                opened_incidents=(*monitor.opened_incidents, opened["id"])[-OPENED_KEPT:],
+            )
         if incident.services.get(service.id) is not need or monitor.flapping_since == tx.ctx.now:
             status = (
                 IncidentStatus.INVESTIGATING

@@ -12,7 +12,7 @@ from domain_support import T0, Harness, at, replay
 from server.domain import commands as c
 from server.domain import rules
 from server.domain.model import IncidentStatus, ServiceStatus
-from server.domain.monitors import Verdict
+from server.domain.monitors import OPENED_KEPT, Verdict
 from server.domain.transaction import Decision
 from server.errors import Conflict, NotFound, ValidationError
 
@@ -188,6 +188,25 @@ def test_a_failure_while_recovering_reopens_the_same_incident(api: Harness) -> N
     assert incident.status is IncidentStatus.INVESTIGATING
     assert len(api.state.incidents) == 1
     assert api.status("API") is ServiceStatus.MAJOR_OUTAGE
+
+
+def test_a_monitor_remembers_the_incidents_it_opened(api: Harness) -> None:
+    made = monitor(api, policy="incident", resolve_after=0)
+    opened = []
+    for _ in range(OPENED_KEPT + 2):
+        verdict(api, made["id"], Verdict.DOWN)
+        opened.append(api.state.monitors[made["id"]].incident_id)
+        api.advance(minutes=10)  # slower than flapping
+        verdict(api, made["id"], Verdict.UP)  # resolved at once: the next is a new one
+        api.advance(minutes=10)
+    assert len(set(opened)) == len(opened)
+    kept = api.state.monitors[made["id"]].opened_incidents
+    assert kept == tuple(opened[-OPENED_KEPT:])
+    # A person's incident is not the monitor's; pausing it keeps what it opened.
+    api.do("incident.create", {"name": "Slow API", "services": {"API": "partial_outage"}})
+    api.do("monitor.update", {"monitor": made["id"], "paused": True})
+    assert api.state.monitors[made["id"]].opened_incidents == kept
+    assert api.state.monitors[made["id"]].to_dict()["opened_incidents"] == list(kept)
 
 
 def test_the_words_of_its_incidents_are_the_organizations(api: Harness) -> None:
