@@ -164,6 +164,7 @@ ROUTES: Final[dict[tuple[str, str], Access]] = {
     ("GET", f"{_ORG}/monitors/<ref>/incidents"): READ,
     ("GET", f"{_ORG}/uptime"): READ,
     ("POST", f"{_ORG}/monitors/<ref>/check"): CHANGE,
+    ("POST", f"{_ORG}/monitors/<ref>/token"): runs(c.NewHeartbeatToken),
     ("GET", f"{_ORG}/probes"): READ,
     # Rooms: another organization's room does not exist, as far as answers say.
     ("POST", "/api/v1/rooms"): Access("org-in-body", Action.CHANGE),

@@ -226,6 +226,19 @@ def _delete(tx: Tx, cmd: c.DeleteMonitor) -> Any:
     return {"deleted": monitor.id}
 
 
+def _renew_token(tx: Tx, cmd: c.NewHeartbeatToken) -> Any:
+    old = find_monitor(tx.state, cmd.monitor)
+    if old.kind is not MonitorKind.HEARTBEAT:
+        raise ValidationError(
+            f"{old.name!r} is a {old.kind.value} monitor: only heartbeats have a push URL",
+            field="monitor",
+        )
+    token = (tx.ctx.new_secret or _new_token)()
+    new = replace(old, heartbeat_hash=heartbeat_digest(token), updated_at=tx.ctx.now)
+    _put(tx, new)
+    return {**new.to_dict(), "heartbeat_token": token}  # shown once, as when it was made
+
+
 def drop_for_service(tx: Tx, service_id: str) -> None:
     """A service is going: its monitors go first (ending what they did)."""
     for monitor in list(tx.state.monitors.values()):
@@ -492,5 +505,6 @@ HANDLERS: dict[type, Any] = {
     c.CreateMonitor: _create,
     c.UpdateMonitor: _update,
     c.DeleteMonitor: _delete,
+    c.NewHeartbeatToken: _renew_token,
     c.SetMonitorState: _set_state,
 }

@@ -185,6 +185,8 @@ class Monitoring:
             self.asked.pop(monitor.id, None)  # the organization has it now
         self._reassign(org, monitor.id, monitor)
         if monitor.kind is MonitorKind.HEARTBEAT:
+            if old is not None and old[1].heartbeat_hash != monitor.heartbeat_hash:
+                self.heartbeats.pop(old[1].heartbeat_hash or "", None)  # a new push URL
             if monitor.heartbeat_hash:
                 self.heartbeats[monitor.heartbeat_hash] = monitor.id
             self.last_beat.setdefault(monitor.id, trio.current_time())

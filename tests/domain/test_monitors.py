@@ -12,6 +12,7 @@ from domain_support import T0, Harness, at, replay
 from server.domain import commands as c
 from server.domain import rules
 from server.domain.model import IncidentStatus, ServiceStatus
+from server.domain.monitor_rules import heartbeat_digest
 from server.domain.monitors import OPENED_KEPT, Verdict
 from server.domain.transaction import Decision
 from server.errors import Conflict, NotFound, ValidationError
@@ -83,6 +84,21 @@ def test_a_heartbeat_monitor_gets_its_token_once(api: Harness) -> None:
     stored = api.state.monitors[made["id"]]
     assert stored.heartbeat_hash and token not in str(stored.to_dict())
     assert token not in str([e.to_dict() for e in api.log])
+
+
+def test_a_heartbeat_gets_a_new_token_and_the_old_one_is_forgotten(api: Harness) -> None:
+    made = monitor(api, name="Nightly backup", kind="heartbeat", spec={}, interval=3600)
+    renewed = api.do("monitor.token", {"monitor": "Nightly backup"}).result
+    assert renewed["heartbeat_token"].startswith("sbh_")
+    assert renewed["heartbeat_token"] != made["heartbeat_token"]
+    stored = api.state.monitors[made["id"]]
+    assert stored.heartbeat_hash == heartbeat_digest(renewed["heartbeat_token"])
+    assert api.names() == ["monitor.updated"]
+    assert renewed["heartbeat_token"] not in str([e.to_dict() for e in api.log])
+    monitor(api, name="Site")
+    with pytest.raises(ValidationError, match="only heartbeats have a push URL") as refused:
+        api.do("monitor.token", {"monitor": "Site"})
+    assert refused.value.field == "monitor"
 
 
 def test_status_policy_holds_the_service_while_it_lasts(api: Harness) -> None:

@@ -86,6 +86,7 @@ EXPECTED[("GET", "/api/v1/orgs/{}/monitors/{}/response-times")] = VIEWER
 EXPECTED[("GET", "/api/v1/orgs/{}/monitors/{}/incidents")] = VIEWER
 EXPECTED[("GET", "/api/v1/orgs/{}/uptime")] = VIEWER
 EXPECTED[("POST", "/api/v1/orgs/{}/monitors/{}/check")] = RESPONDER
+EXPECTED[("POST", "/api/v1/orgs/{}/monitors/{}/token")] = RESPONDER
 EXPECTED[("GET", "/api/v1/orgs/{}/probes")] = VIEWER
 EXPECTED[("GET", "/api/v1/monitoring")] = SERVER
 EXPECTED[("DELETE", "/api/v1/monitoring/regions/{}")] = SERVER
@@ -235,7 +236,7 @@ EXPECTED_COMMANDS: dict[str, int] = {
             ("service", ("create", "update", "delete")),
             ("incident", ("create", "update", "resolve", "postmortem", "delete")),
             ("maintenance", ("schedule", "update", "cancel", "delete")),
-            ("monitor", ("create", "update", "delete")),
+            ("monitor", ("create", "update", "delete", "token")),
         )
         for verb in verbs
     },
