@@ -7,6 +7,7 @@
 //
 // Routes: /admin                      login, or the first organization
 //         /admin/<org>/<view>         incidents, services, maintenances, team, tokens, audit
+//         /admin/<org>/monitors/<id>  a monitor's page
 //         /admin/join/<invitation>    accept an invitation
 // (/admin/incidents/<id> is the incident room: another page.)
 
@@ -18,11 +19,13 @@ import { servicesView } from "./console/services.js";
 import { incidentsView } from "./console/incidents.js";
 import { maintenancesView } from "./console/maintenances.js";
 import { teamView, tokensView, auditView, joinPage } from "./console/team.js";
+import { monitorsView } from "./console/monitors.js";
 
 const VIEWS = [
   { id: "incidents", label: "Incidents", need: "viewer", mount: incidentsView },
   { id: "services", label: "Services", need: "viewer", mount: servicesView },
   { id: "maintenances", label: "Maintenance", need: "viewer", mount: maintenancesView },
+  { id: "monitors", label: "Monitors", need: "viewer", mount: monitorsView, deeper: true },
   { id: "team", label: "Team", need: "admin", mount: teamView },
   { id: "tokens", label: "API tokens", need: "admin", mount: tokensView },
   { id: "audit", label: "Audit log", need: "admin", mount: auditView },
@@ -47,6 +50,7 @@ function emptyData(slug) {
     services: new Map(),
     incidents: new Map(),
     maintenances: new Map(),
+    monitors: new Map(), // as the topic has them (GET .../monitors adds what the regions see)
     probes: [], // GET .../probes: the regions its monitors are checked from
   };
 }
@@ -141,6 +145,13 @@ function applyEvent(event) {
     case "maintenance.deleted":
       data.maintenances.delete(d.id);
       break;
+    case "monitor.created":
+    case "monitor.updated":
+      data.monitors.set(d.monitor.id, d.monitor);
+      break;
+    case "monitor.deleted":
+      data.monitors.delete(d.id);
+      break;
     case "status.changed":
       data.status = d.status;
       break;
@@ -183,6 +194,7 @@ function applySnapshot(snapshot) {
   for (const i of snapshot.incidents) data.incidents.set(i.id, i);
   for (const [id, m] of data.maintenances) if (!["completed", "cancelled"].includes(m.status)) data.maintenances.delete(id);
   for (const m of snapshot.maintenances) data.maintenances.set(m.id, m);
+  data.monitors = new Map((snapshot.monitors || []).map((m) => [m.id, m]));
   data.ready = true;
   data.error = null;
   changed();
@@ -343,7 +355,7 @@ async function route({ focus = false } = {}) {
   const view = VIEWS.find((v) => v.id === r.view);
   drawChrome(view);
   unmount();
-  if (!view || r.rest.length) {
+  if (!view || (r.rest.length && !(view.deeper && r.rest.length === 1))) {
     showProblem("Page not found", "There is no such page in the console.", false, true);
     return;
   }
@@ -352,7 +364,7 @@ async function route({ focus = false } = {}) {
     return;
   }
   document.title = `${view.label} · ${org.name} · Switchboard`;
-  mounted = view.mount(app, main) || null;
+  mounted = view.mount(app, main, r.rest) || null;
   drawStatus();
   if (focus) {
     const h1 = main.querySelector("h1");
