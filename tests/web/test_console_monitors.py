@@ -1,13 +1,16 @@
 """The console's monitoring screens in a real browser: monitors made, watched
-going down and up live, their page and chart, and a heartbeat's push URL.
-The checks reach a small web server the test runs on loopback, whose answer
-it switches between 200 and 500.
+going down and up live, their page and chart, a heartbeat's push URL, and the
+server's probes for its operators. The checks reach a small web server the
+test runs on loopback, whose answer it switches between 200 and 500.
 """
 
 from __future__ import annotations
 
 import math
+import os
 import re
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -20,9 +23,9 @@ import pytest
 import trio
 from accessibility import in_every_look
 from playwright.sync_api import expect
-from support import TOKENS
+from support import TEST_SECRET, TOKENS
 from switchboard_client import connect
-from test_admin import field_error, log_in, server_message, shown
+from test_admin import _probe_reports, field_error, log_in, server_message, shown
 
 ORG = "/api/v1/orgs/demo"
 
@@ -333,3 +336,65 @@ async def _a_day_of_results(url: str, monitor_id: str) -> None:
             results.append(result)
         async with connect(url, TOKENS.issue_probe(region)) as probe:
             await probe.report(region, results)
+
+
+def test_the_server_s_operators_see_its_probes(web_server: Any, page: Any, screenshot: Any) -> None:
+    env = {
+        **os.environ,
+        "SWITCHBOARD_PASSWORD": "operator's long password",
+        "SWITCHBOARD_SECRET": TEST_SECRET,
+    }
+    command = [sys.executable, "-m", "server", "user", "create", "--email", "ops@example.com"]
+    command += ["--operator", "--database-url", web_server.database_url]
+    command += ["--data-dir", str(web_server.data_dir)]
+    made = subprocess.run(command, capture_output=True, text=True, timeout=60, env=env)
+    assert made.returncode == 0, made.stderr
+    web_server.restart()  # the directory is read at start
+    edge = web_server.ok(
+        "POST",
+        f"{ORG}/monitors",
+        {
+            "name": "Edge from eu-west",
+            "service": "API",
+            "kind": "http",
+            "regions": ["eu-west"],
+            "spec": {"url": "http://edge.test/"},
+        },
+    )
+    trio.run(_probe_reports, web_server.url, "ap-south", edge["id"])
+
+    # A member who is no operator has no Probes page.
+    log_in(web_server, page, "/admin/probes")
+    expect(page.get_by_role("heading", level=1)).to_have_text("Probes")
+    expect(page.locator("main")).to_contain_text("This page is for the server's operators.")
+    nav = page.get_by_role("navigation", name="Console sections")
+    expect(nav.get_by_role("link", name="Probes")).to_have_count(0)
+    page.get_by_role("button", name="Log out").click()
+
+    page.get_by_label("Email").fill("ops@example.com")
+    page.get_by_label("Password").fill("operator's long password")
+    page.get_by_role("button", name="Log in").click()
+    expect(page.get_by_role("heading", level=1)).to_have_text("No organization yet")
+    nav.get_by_role("link", name="Probes").click()
+    expect(page.get_by_role("heading", level=1)).to_have_text("Probes")
+    expect(nav.get_by_role("link", name="Probes")).to_have_attribute("aria-current", "page")
+    local = page.locator(".probes-table tr[data-region='local']")
+    expect(local).to_contain_text("Online")
+    expect(local).to_contain_text("this server's own")
+    remote = page.locator(".probes-table tr[data-region='ap-south']")
+    expect(remote).to_contain_text("Online")
+    expect(remote.locator("td[data-label='Lag']")).to_have_text(re.compile(r"^\d+ s ago$"))
+    stats = web_server.ok("GET", "/api/v1/monitoring", bearer=web_server.token("*", "admin"))
+    for region, row in (("local", local), ("ap-south", remote)):
+        checks = next(r for r in stats["regions"] if r["region"] == region)["monitors"]
+        expect(row.locator("td[data-label='Monitors']")).to_have_text(str(checks))
+    figures = page.locator(".figures")
+    expect(figures).to_contain_text("Start lag p50")
+    expect(figures).to_contain_text("Start lag p99")
+    expect(figures.locator("div", has_text="Checks started").locator("dd")).to_have_text(
+        re.compile(r"^\d+$")
+    )
+    assert stats["lag_seconds"].keys() >= {"p50", "p99"}
+    screenshot(page, "console-probes")
+    in_every_look(page, "probes", f"{web_server.url}/admin/probes")
+    web_server.ok("DELETE", f"{ORG}/monitors/{edge['id']}")

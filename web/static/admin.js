@@ -8,6 +8,7 @@
 // Routes: /admin                      login, or the first organization
 //         /admin/<org>/<view>         incidents, services, maintenances, team, tokens, audit
 //         /admin/<org>/monitors/<id>  a monitor's page
+//         /admin/probes               the server's probes (its operators)
 //         /admin/join/<invitation>    accept an invitation
 // (/admin/incidents/<id> is the incident room: another page.)
 
@@ -20,6 +21,7 @@ import { incidentsView } from "./console/incidents.js";
 import { maintenancesView } from "./console/maintenances.js";
 import { teamView, tokensView, auditView, joinPage } from "./console/team.js";
 import { monitorsView } from "./console/monitors.js";
+import { probesView } from "./console/probes.js";
 
 const VIEWS = [
   { id: "incidents", label: "Incidents", need: "viewer", mount: incidentsView },
@@ -272,6 +274,7 @@ function parse(pathname) {
   });
   if (!parts.length) return { name: "home" };
   if (parts[0] === "join" && parts.length === 2 && parts[1].startsWith("sbi_")) return { name: "join", token: parts[1] };
+  if (parts[0] === "probes" && parts.length === 1) return { name: "probes" };
   return { name: "org", org: parts[0], view: parts[1] || "", rest: parts.slice(2) };
 }
 
@@ -329,6 +332,10 @@ async function route({ focus = false } = {}) {
     }
     if (ticket !== routing) return;
   }
+  if (r.name === "probes") {
+    showProbes(focus);
+    return;
+  }
   if (r.name === "home") {
     if (!app.orgs.length) {
       app.org = null;
@@ -366,12 +373,35 @@ async function route({ focus = false } = {}) {
   document.title = `${view.label} · ${org.name} · Switchboard`;
   mounted = view.mount(app, main, r.rest) || null;
   drawStatus();
-  if (focus) {
-    const h1 = main.querySelector("h1");
-    if (h1) {
-      h1.tabIndex = -1;
-      h1.focus();
-    }
+  if (focus) focusHeading();
+}
+
+// The server's probes, for its operators; the organization shown stays the
+// one chosen before (the first one, else none).
+function showProbes(focus) {
+  if (!app.org && app.orgs.length) {
+    app.org = app.orgs[0].slug;
+    app.role = app.orgs[0].role;
+  }
+  if (app.org) follow(app.org);
+  drawChrome(PROBES);
+  unmount();
+  if (!app.me.server_operator) {
+    showProblem("Probes", "This page is for the server's operators.", false, true);
+    return;
+  }
+  document.title = "Probes · Switchboard";
+  mounted = probesView(app, main);
+  drawStatus();
+  if (focus) focusHeading();
+}
+const PROBES = { id: "probes" };
+
+function focusHeading() {
+  const h1 = main.querySelector("h1");
+  if (h1) {
+    h1.tabIndex = -1;
+    h1.focus();
   }
 }
 
@@ -466,7 +496,8 @@ function drawChrome(view) {
   const who = clear($("who"));
   const nav = clear($("views"));
   const logged = Boolean(app.me);
-  nav.hidden = !logged || !app.org;
+  const operator = logged && app.me.server_operator;
+  nav.hidden = !logged || (!app.org && !operator);
   if (!logged) return;
   if (app.orgs.length) {
     const select = h(
@@ -488,16 +519,19 @@ function drawChrome(view) {
     ),
     h("button", { type: "button", id: "logout", onclick: logout }, "Log out"),
   ]);
-  if (!app.org) return;
+  if (!app.org && !operator) return;
   const list = h("ul", {});
-  for (const v of VIEWS) {
+  for (const v of app.org ? VIEWS : []) {
     if (!app.can(v.need)) continue;
     const current = view && view.id === v.id;
     list.append(h("li", {}, h("a", { href: link(app.org, v.id), "data-route": "", "aria-current": current ? "page" : null }, v.label)));
   }
+  if (operator) {
+    list.append(h("li", { class: "server-view" }, h("a", { href: "/admin/probes", "data-route": "", "aria-current": view === PROBES ? "page" : null }, "Probes")));
+  }
   add(nav, [
     list,
-    h("p", { class: "public-link" }, h("a", { href: `/status/${encodeURIComponent(app.org)}`, target: "_blank", rel: "noopener" }, "Public page", h("span", { "aria-hidden": "true" }, " ↗"), h("span", { class: "vh" }, " (opens in a new tab)"))),
+    !app.org ? null : h("p", { class: "public-link" }, h("a", { href: `/status/${encodeURIComponent(app.org)}`, target: "_blank", rel: "noopener" }, "Public page", h("span", { "aria-hidden": "true" }, " ↗"), h("span", { class: "vh" }, " (opens in a new tab)"))),
   ]);
 }
 
