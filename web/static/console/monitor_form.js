@@ -19,13 +19,25 @@ const POLICIES = [
 const DOWN_STATUSES = ["degraded_performance", "partial_outage", "major_outage"];
 const METHODS = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"];
 
-// What a monitor checks, in a few words: its URL, host and port, or "heartbeat".
+// "45 s", "10 min", "1 h 30 min", "1 d"
+export function duration(seconds) {
+  if (seconds < 60 || (seconds < 120 && seconds % 60)) return `${seconds} s`;
+  if (seconds < 3600) return `${Math.round(seconds / 60)} min`;
+  if (seconds < 86_400 || seconds % 86_400) {
+    const h = Math.floor(seconds / 3600);
+    const m = Math.round((seconds % 3600) / 60);
+    return m ? `${h} h ${m} min` : `${h} h`;
+  }
+  return `${seconds / 86_400} d`;
+}
+
+// What a monitor checks, in a few words: its URL, host and port, or its beat.
 export function target(m) {
   const s = m.spec || {};
   if (m.kind === "http") return `${s.method && s.method !== "GET" ? `${s.method} ` : ""}${s.url || ""}`;
   if (m.kind === "tcp") return `${s.host}:${s.port}`;
   if (m.kind === "tls") return `${s.server_name || s.host}:${s.port} (certificate)`;
-  return `expected every ${m.interval} s`;
+  return `expected every ${duration(m.interval)}`;
 }
 
 // -- the settings of each kind ----------------------------------------------------

@@ -6,7 +6,7 @@
 import { h, add, clear, redraw, say, explain, time, tag, formDialog, PROGRESS, IMPACT } from "./dom.js";
 import { loading } from "./services.js";
 import { ms, percent, responseChart, uptimeBars } from "./charts.js";
-import { KINDS, target, pushUrlBox } from "./monitor_form.js";
+import { KINDS, target, duration, pushUrlBox } from "./monitor_form.js";
 import { VERDICT, verdictBadge, regionStates, actionButtons } from "./monitors.js";
 
 const RANGES = [
@@ -166,7 +166,7 @@ export function monitorPage(app, main, ref) {
           { class: "lede muted" },
           `${KINDS[m.kind]}: ${target(m)}. `,
           service ? `Watches ${service.name}. ` : "",
-          m.kind === "heartbeat" ? `Expected every ${m.interval} s (grace ${m.grace} s).` : `Every ${m.interval} s from ${m.regions.length ? m.regions.join(", ") : "every region"}, quorum ${m.quorum}.`,
+          m.kind === "heartbeat" ? `Grace ${duration(m.grace)}.` : `Every ${duration(m.interval)} from ${m.regions.length ? m.regions.join(", ") : "every region"}, quorum ${m.quorum}.`,
         ),
         notes,
         m.kind === "heartbeat" ? heartbeatBox(m) : null,
