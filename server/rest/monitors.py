@@ -8,6 +8,7 @@ tables; these routes read them.
 from __future__ import annotations
 
 import contextlib
+from datetime import timedelta
 from typing import Any
 
 from quart import Blueprint, Response, request
@@ -64,10 +65,21 @@ async def results(org: str, ref: str) -> Response:
                 f"query parameter before must be an RFC 3339 time; got {raw!r}", field="before"
             ) from None
     rows = await recent_results(parts().store, monitor.id, before=before, limit=limit + 1)
-    data = [_result(row) for row in rows[:limit]]
+    data = [_result(row) for row in rows]
     following = None
     if len(rows) > limit:
-        following = f"{request.path}?limit={limit}&before={data[-1]['at']}"
+        # A page ends between two moments (to the millisecond, as they are said),
+        # so that results made at once by several regions are not split between
+        # pages, where the next page's ``before`` would leave some out.
+        cut = limit
+        while cut and data[cut - 1]["at"] == data[limit]["at"]:
+            cut -= 1
+        if cut:
+            resume = parse_iso(data[cut]["at"]) + timedelta(milliseconds=1)
+        else:  # more than a page in one millisecond: cut there
+            cut, resume = limit, parse_iso(data[limit - 1]["at"])
+        data = data[:cut]
+        following = f"{request.path}?limit={limit}&before={iso(resume)}"
     return json_response({"data": data, "next": following})
 
 

@@ -9,7 +9,7 @@ from datetime import UTC, datetime, timedelta
 from monitor_support import ORG, make
 from support import Api, shown
 
-from server.domain.model import parse_iso
+from server.domain.model import iso, parse_iso
 from server.main import Server
 from server.monitoring.service import Outcome
 
@@ -123,3 +123,19 @@ async def test_every_monitors_uptime_at_a_glance(server: Server, api: Api) -> No
         "uptime": {"24h": None, "30d": None},  # no verdict yet: nothing known
         "response_times": [],
     }
+
+
+async def test_a_page_of_results_never_splits_a_moment(server: Server, api: Api) -> None:
+    monitor = await make(api, name="Edge", regions=["eu-west", "us-east"], spec=EDGE)
+    assert server.monitoring is not None
+    now = datetime.now(UTC)
+    then = now - timedelta(seconds=30)
+    for region, at in (("eu-west", now), ("eu-west", then), ("us-east", then)):
+        server.monitoring.report(region, monitor["id"], Outcome("up", latency_ms=9.0), at)
+    await server.monitoring.flush()
+    first = await api.ok("GET", f"{ORG}/monitors/{monitor['id']}/results?limit=2")
+    assert [r["region"] for r in first["data"]] == ["eu-west"]  # not one of the two at `then`
+    second = await api.ok("GET", first["next"])
+    assert sorted(r["region"] for r in second["data"]) == ["eu-west", "us-east"]
+    assert {r["at"] for r in second["data"]} == {iso(then)}
+    assert second["next"] is None
