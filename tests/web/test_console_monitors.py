@@ -186,8 +186,9 @@ def test_an_http_monitor_goes_down_and_up_live_and_draws_its_chart(
     expect(page.get_by_role("button", name="Pause Checkout API")).to_be_visible()
     assert web_server.ok("GET", f"{ORG}/monitors/{made['id']}")["paused"] is False
 
-    for where, path in (("monitors", "/admin/demo/monitors"), ("a monitor", page.url)):
-        in_every_look(page, where, path if path.startswith("http") else web_server.url + path)
+    own_page = page.url
+    in_every_look(page, "monitors", f"{web_server.url}/admin/demo/monitors")
+    in_every_look(page, "a monitor", own_page)
     page.set_viewport_size({"width": 390, "height": 844})
     expect(page.locator(".chart-svg .pt").first).to_be_visible()
     width = page.evaluate("document.documentElement.scrollWidth")

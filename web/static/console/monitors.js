@@ -101,10 +101,14 @@ export function monitorsView(app, main, rest) {
 
   async function loadAll() {
     try {
-      const page = await app.api("GET", "/monitors?limit=200");
-      for (const m of page.data) {
-        views.set(m.id, m);
-        app.upsert("monitors", m);
+      let path = "/monitors?limit=200";
+      while (path) {
+        const page = await app.api("GET", path);
+        for (const m of page.data) {
+          views.set(m.id, m);
+          app.upsert("monitors", m);
+        }
+        path = page.page.next;
       }
       error = null;
     } catch (e) {
