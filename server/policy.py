@@ -168,7 +168,11 @@ ROUTES: Final[dict[tuple[str, str], Access]] = {
     ("DELETE", f"{_ORG}/monitors/<ref>"): runs(c.DeleteMonitor),
     ("GET", f"{_ORG}/monitors/<ref>/results"): READ,
     ("GET", f"{_ORG}/monitors/<ref>/uptime"): READ,
+    ("GET", f"{_ORG}/monitors/<ref>/response-times"): READ,
+    ("GET", f"{_ORG}/monitors/<ref>/incidents"): READ,
+    ("GET", f"{_ORG}/uptime"): READ,
     ("POST", f"{_ORG}/monitors/<ref>/check"): CHANGE,
+    ("POST", f"{_ORG}/monitors/<ref>/token"): runs(c.NewHeartbeatToken),
     ("GET", f"{_ORG}/probes"): READ,
     # Rooms: another organization's room does not exist, as far as answers say.
     ("POST", "/api/v1/rooms"): Access("org-in-body", Action.CHANGE),

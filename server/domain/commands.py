@@ -231,6 +231,13 @@ class DeleteMonitor:
 
 
 @dataclass(frozen=True, slots=True)
+class NewHeartbeatToken:
+    """A heartbeat monitor's push URL is replaced: the old one stops working."""
+
+    monitor: Ref
+
+
+@dataclass(frozen=True, slots=True)
 class SetMonitorState:
     """Internal: the probes' verdict on a monitor changed (see server/monitoring)."""
 
@@ -275,6 +282,7 @@ Command: TypeAlias = (
     | CreateMonitor
     | UpdateMonitor
     | DeleteMonitor
+    | NewHeartbeatToken
     | SetMonitorState
     | NoteProbe
 )
@@ -314,6 +322,7 @@ CATALOGUE: tuple[CommandSpec, ...] = (
     CommandSpec("monitor.create", CreateMonitor, Action.CHANGE),
     CommandSpec("monitor.update", UpdateMonitor, Action.CHANGE),
     CommandSpec("monitor.delete", DeleteMonitor, Action.CHANGE),
+    CommandSpec("monitor.token", NewHeartbeatToken, Action.CHANGE),
 )
 SPEC_OF: Mapping[type, CommandSpec] = {spec.cls: spec for spec in CATALOGUE}
 #: The commands a WebSocket ``command`` frame may name.

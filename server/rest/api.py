@@ -98,6 +98,7 @@ COLLECTIONS: tuple[Collection, ...] = (
         c.DeleteMonitor,
         transaction.find_monitor,
         lambda state, _: sorted(state.monitors.values(), key=lambda m: m.name.casefold()),
+        actions={"token": c.NewHeartbeatToken},
         view=lambda monitor: _monitor_view(monitor),
     ),
 )

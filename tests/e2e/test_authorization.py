@@ -88,7 +88,11 @@ EXPECTED[("PUT", "/api/v1/orgs/{}/incidents/{}/postmortem")] = RESPONDER
 EXPECTED[("POST", "/api/v1/orgs/{}/maintenances/{}/cancel")] = RESPONDER
 EXPECTED[("GET", "/api/v1/orgs/{}/monitors/{}/results")] = VIEWER
 EXPECTED[("GET", "/api/v1/orgs/{}/monitors/{}/uptime")] = VIEWER
+EXPECTED[("GET", "/api/v1/orgs/{}/monitors/{}/response-times")] = VIEWER
+EXPECTED[("GET", "/api/v1/orgs/{}/monitors/{}/incidents")] = VIEWER
+EXPECTED[("GET", "/api/v1/orgs/{}/uptime")] = VIEWER
 EXPECTED[("POST", "/api/v1/orgs/{}/monitors/{}/check")] = RESPONDER
+EXPECTED[("POST", "/api/v1/orgs/{}/monitors/{}/token")] = RESPONDER
 EXPECTED[("GET", "/api/v1/orgs/{}/probes")] = VIEWER
 EXPECTED[("GET", "/api/v1/monitoring")] = SERVER
 EXPECTED[("DELETE", "/api/v1/monitoring/regions/{}")] = SERVER
@@ -239,7 +243,7 @@ EXPECTED_COMMANDS: dict[str, int] = {
             ("service", ("create", "update", "delete")),
             ("incident", ("create", "update", "resolve", "postmortem", "delete")),
             ("maintenance", ("schedule", "update", "cancel", "delete")),
-            ("monitor", ("create", "update", "delete")),
+            ("monitor", ("create", "update", "delete", "token")),
         )
         for verb in verbs
     },

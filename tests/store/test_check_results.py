@@ -210,7 +210,15 @@ async def test_the_verdicts_of_the_log_and_the_rollups_move_over(database_url: s
         (hour,) = await rollups(store, "m1", DAY - timedelta(hours=1))
         assert (hour["checks"], hour["down"], hour["latency_count"]) == (5, 1, 4)
         assert await region_rollups(store, "m1", DAY) == [
-            {"region": "eu-west", "hour": DAY, "checks": 1, "down": 0}
+            {
+                "region": "eu-west",
+                "hour": DAY,
+                "checks": 1,
+                "down": 0,
+                "latency_sum": 12.5,
+                "latency_count": 1,
+                "latency_max": 12.5,
+            }
         ]
 
 

@@ -451,6 +451,7 @@ COMMANDS = (
     "monitor.create",
     "monitor.update",
     "monitor.delete",
+    "monitor.token",
 )
 
 

@@ -284,7 +284,9 @@ export function clearErrors(formEl) {
 
 function boxFor(formEl, name) {
   if (!name) return null;
-  const candidates = [name, name.split(".")[0]];
+  // "spec.headers.X-Key": its own box, else spec.headers's, else spec's.
+  const parts = name.split(".");
+  const candidates = parts.map((_, i) => parts.slice(0, parts.length - i).join("."));
   for (const n of candidates) {
     for (const box of formEl.querySelectorAll("[data-field]")) {
       if (box.dataset.field === n) return box;
