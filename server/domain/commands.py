@@ -43,6 +43,44 @@ Region: TypeAlias = Annotated[
 ]
 RegionLabels: TypeAlias = Annotated[dict[Region, Annotated[str, Text(1, 60)]], Items(50)]
 MonitorTexts: TypeAlias = Annotated[dict[str, Annotated[str, Text(1, 1_000)]], Items(20)]
+# Where a public page may link: the web, or a path on this server. A logo is
+# shown from https:// only, or from here: the page's Content-Security-Policy
+# names its origin, so the host is a plain name or address.
+_HOST = r"[A-Za-z0-9](?:[A-Za-z0-9.-]*[A-Za-z0-9])?(?::[0-9]{1,5})?"
+_PATH = r"/(?![/\\])[^\s\\]*"
+PageUrl: TypeAlias = Annotated[
+    str,
+    Text(
+        1,
+        2_000,
+        rf"https?://{_HOST}(?:[/?#][^\s\\]*)?|{_PATH}",
+        "must be an http(s):// URL or a path",
+    ),
+]
+LogoUrl: TypeAlias = Annotated[
+    str,
+    Text(
+        1, 2_000, rf"https://{_HOST}(?:[/?#][^\s\\]*)?|{_PATH}", "must be an https:// URL or a path"
+    ),
+]
+Colour: TypeAlias = Annotated[str, Text(1, 20, r"#[0-9A-Fa-f]{6}", "must be a colour as #rrggbb")]
+FooterText: TypeAlias = Annotated[str, Text(0, 500, lines=True)]
+TimeZone: TypeAlias = Annotated[str, Text(1, 60)]
+
+
+class PublicSubscription(StrEnum):
+    """What the public may subscribe to a status page with."""
+
+    EMAIL = "email"
+    WEBHOOK = "webhook"
+
+
+@dataclass(frozen=True, slots=True)
+class PageLink:
+    """A link in the public page's header."""
+
+    label: Annotated[str, Text(1, 40)]
+    url: PageUrl
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,6 +97,13 @@ class UpdateOrg:
     # Each replaces the whole set: {} names no region, and restores every text.
     region_labels: RegionLabels | Missing = MISSING
     monitor_texts: MonitorTexts | Missing = MISSING
+    # The public page's look; null takes a logo or an accent away.
+    logo_url: LogoUrl | Missing | None = MISSING
+    accent_color: Colour | Missing | None = MISSING
+    header_links: Annotated[list[PageLink], Items(5)] | Missing = MISSING
+    footer_text: FooterText | Missing = MISSING
+    time_zone: TimeZone | Missing = MISSING
+    subscriber_kinds: Annotated[list[PublicSubscription], Items(2)] | Missing = MISSING
 
 
 @dataclass(frozen=True, slots=True)

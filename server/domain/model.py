@@ -176,6 +176,13 @@ class Org:
     # one is never named), and the words of incidents monitors open (see texts.py).
     region_labels: Mapping[str, str] = field(default_factory=dict)
     monitor_texts: Mapping[str, str] = field(default_factory=dict)  # only those changed
+    # How the public page looks (see looks.py) and who may subscribe to it.
+    logo_url: str | None = None  # https://, or a path on this server
+    accent_color: str | None = None  # #rrggbb with AA contrast on the light page
+    header_links: tuple[Mapping[str, str], ...] = ()  # [{label, url}], at most 5
+    footer_text: str = ""
+    time_zone: str = "UTC"  # the public page's times are shown in it
+    subscriber_kinds: tuple[str, ...] = ("email", "webhook")  # what the public signs up with
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -185,6 +192,12 @@ class Org:
             "listed": self.listed,
             "region_labels": dict(self.region_labels),
             "monitor_texts": dict(self.monitor_texts),
+            "logo_url": self.logo_url,
+            "accent_color": self.accent_color,
+            "header_links": [dict(link) for link in self.header_links],
+            "footer_text": self.footer_text,
+            "time_zone": self.time_zone,
+            "subscriber_kinds": list(self.subscriber_kinds),
             "created_at": iso(self.created_at),
             "updated_at": iso(self.updated_at),
         }
@@ -200,6 +213,13 @@ class Org:
             listed=d.get("listed", False),  # earlier organizations: unlisted
             region_labels=dict(d.get("region_labels") or {}),
             monitor_texts=dict(d.get("monitor_texts") or {}),
+            # Organizations from before these existed: the page as it was.
+            logo_url=d.get("logo_url"),
+            accent_color=d.get("accent_color"),
+            header_links=tuple(dict(link) for link in d.get("header_links") or ()),
+            footer_text=d.get("footer_text") or "",
+            time_zone=d.get("time_zone") or "UTC",
+            subscriber_kinds=tuple(d.get("subscriber_kinds", ("email", "webhook"))),
         )
 
 

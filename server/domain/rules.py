@@ -38,7 +38,7 @@ from typing import Any
 
 from ..errors import Conflict, InvalidTransition, NotFound, ValidationError
 from . import commands as c
-from . import monitor_rules, postmortems, probe_rules, texts
+from . import looks, monitor_rules, postmortems, probe_rules, texts
 from .holds import holders_of, service_moves, settle, shown_status
 from .model import (
     DEFAULT_BODIES,
@@ -117,6 +117,21 @@ def _update_org(tx: Tx, cmd: c.UpdateOrg) -> Any:
         org = replace(org, region_labels=dict(cmd.region_labels))
     if cmd.monitor_texts is not MISSING:
         org = replace(org, monitor_texts=texts.check(cmd.monitor_texts))
+    if cmd.logo_url is not MISSING:
+        org = replace(org, logo_url=cmd.logo_url)
+    if cmd.accent_color is not MISSING:
+        accent = None if cmd.accent_color is None else looks.check_accent(cmd.accent_color)
+        org = replace(org, accent_color=accent)
+    if cmd.header_links is not MISSING:
+        links = tuple({"label": link.label, "url": link.url} for link in cmd.header_links)
+        org = replace(org, header_links=links)
+    if cmd.footer_text is not MISSING:
+        org = replace(org, footer_text=cmd.footer_text)
+    if cmd.time_zone is not MISSING:
+        org = replace(org, time_zone=looks.check_zone(cmd.time_zone))
+    if cmd.subscriber_kinds is not MISSING:
+        kinds = tuple(k.value for k in c.PublicSubscription if k in cmd.subscriber_kinds)
+        org = replace(org, subscriber_kinds=kinds)
     if org != old:
         org = replace(org, updated_at=tx.ctx.now)
         tx.emit("org.updated", {"org": org.to_dict()})

@@ -139,6 +139,12 @@ class TestCreate:
             "listed": False,
             "region_labels": {},
             "monitor_texts": {},
+            "logo_url": None,
+            "accent_color": None,
+            "header_links": [],
+            "footer_text": "",
+            "time_zone": "UTC",
+            "subscriber_kinds": ["email", "webhook"],
             "created_at": "2026-01-01T12:00:00.000Z",
             "updated_at": "2026-01-01T12:00:00.000Z",
         }
