@@ -100,6 +100,7 @@ ROUTES: Final[dict[tuple[str, str], Access]] = {
     ("GET", "/admin/incidents/<incident>"): PUBLIC,
     # The public status page, its feeds, badges and Statuspage documents.
     ("GET", "/status/<org>"): PUBLIC,
+    ("GET", "/status/<org>/theme.css"): PUBLIC,
     ("GET", "/status/<org>/history"): PUBLIC,
     ("GET", "/status/<org>/incidents/<incident>"): PUBLIC,
     ("GET", "/status/<org>/history.rss"): PUBLIC,
