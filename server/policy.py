@@ -188,6 +188,9 @@ ROUTES: Final[dict[tuple[str, str], Access]] = {
     ("POST", f"{_ORG}/channels/<channel>/test"): ADMINISTER,
     ("GET", f"{_ORG}/deliveries"): ADMINISTER,
     ("GET", f"{_ORG}/deliveries/<delivery>"): ADMINISTER,
+    ("POST", f"{_ORG}/deliveries/<delivery>/retry"): ADMINISTER,
     ("GET", f"{_ORG}/subscribers"): ADMINISTER,
+    ("GET", f"{_ORG}/subscribers/counts"): ADMINISTER,
+    ("GET", f"{_ORG}/subscribers.csv"): ADMINISTER,
     ("DELETE", f"{_ORG}/subscribers/<subscriber>"): ADMINISTER,
 }

@@ -341,9 +341,16 @@ class Notifier:
         return rows[0]
 
     async def deliveries(
-        self, org: str, *, status: str | None = None, after: str | None = None, limit: int = 50
+        self,
+        org: str,
+        *,
+        status: str | None = None,
+        channel: str | None = None,
+        after: str | None = None,
+        limit: int = 50,
     ) -> list[dict[str, Any]]:
-        """Newest first; ``after`` continues past that delivery (ValidationError if unknown)."""
+        """Newest first, of one ``channel`` or all; ``after`` continues past
+        that delivery (ValidationError if unknown)."""
         if after is not None and not await self.store.fetch(
             "SELECT 1 FROM deliveries WHERE id = $1 AND org = $2", after, org
         ):
@@ -354,12 +361,39 @@ class Notifier:
             f"{_DELIVERY} WHERE org = $1 AND ($2::text IS NULL OR status = $2)"
             " AND ($3::text IS NULL OR"
             "      (created_at, id) < (SELECT created_at, id FROM deliveries WHERE id = $3))"
+            " AND ($5::text IS NULL OR channel_id = $5)"
             " ORDER BY created_at DESC, id DESC LIMIT $4",
             org,
             status,
             after,
             limit,
+            channel,
         )
+
+    async def retry(self, org: str, delivery_id: str) -> None:
+        """Try a delivery again now: one waiting for its next attempt, or one
+        given up on (it gets one more attempt). Sent ones are done, and one
+        this process is sending now is let be (Conflict)."""
+        found = await self.delivery(org, delivery_id)
+        if found["status"] == "sent":
+            raise Conflict("this delivery was sent already", field="delivery")
+        if delivery_id in self._in_flight:
+            raise Conflict("this delivery is being sent right now", field="delivery")
+        self._settled.setdefault(delivery_id, trio.Event())  # before a worker can see it
+        try:
+            await self.store.write(
+                [
+                    (
+                        "UPDATE deliveries SET status = 'pending', next_attempt_at = $3"
+                        " WHERE id = $1 AND org = $2 AND status <> 'sent'",
+                        (delivery_id, org, self.clock.now()),
+                    )
+                ]
+            )
+        except BaseException:
+            self._settled.pop(delivery_id, None)
+            raise
+        self.wake()
 
     async def wait_attempted(self, org: str, delivery_id: str, within: float) -> dict[str, Any]:
         """The delivery once this process has tried it once more (or as it is after ``within`` seconds)."""

@@ -311,8 +311,18 @@ class Subscriptions:
             [("DELETE FROM subscribers WHERE id = $1 AND org = $2", (subscriber_id, org))], [audit]
         )
 
-    async def page(self, org: str, after: str | None, limit: int) -> list[Subscriber]:
-        """Newest first, after the subscriber ``after`` (ValidationError if unknown)."""
+    async def page(
+        self,
+        org: str,
+        after: str | None,
+        limit: int | None,
+        *,
+        search: str | None = None,
+        kind: SubscriberKind | None = None,
+    ) -> list[Subscriber]:
+        """Newest first, after the subscriber ``after`` (ValidationError if
+        unknown); only addresses holding ``search`` (any case), of ``kind``.
+        ``limit`` None: all of them."""
         if after is not None and not await self.store.fetch(
             "SELECT 1 FROM subscribers WHERE id = $1 AND org = $2", after, org
         ):
@@ -322,9 +332,25 @@ class Subscriptions:
         rows = await self.store.fetch(
             f"SELECT {_COLUMNS} FROM subscribers WHERE org = $1 AND ($2::text IS NULL OR"
             " (created_at, id) < (SELECT created_at, id FROM subscribers WHERE id = $2))"
+            " AND ($4::text IS NULL OR strpos(lower(address), lower($4)) > 0)"
+            " AND ($5::text IS NULL OR kind = $5)"
             " ORDER BY created_at DESC, id DESC LIMIT $3",
             org,
             after,
             limit,
+            search or None,
+            None if kind is None else kind.value,
         )
         return [Subscriber.from_row(r) for r in rows]
+
+    async def counts(self, org: str) -> dict[str, dict[str, int]]:
+        """How many subscribers of each kind, confirmed and not yet."""
+        rows = await self.store.fetch(
+            "SELECT kind, confirmed_at IS NOT NULL AS confirmed, count(*) AS n"
+            " FROM subscribers WHERE org = $1 GROUP BY 1, 2",
+            org,
+        )
+        out = {k.value: {"confirmed": 0, "unconfirmed": 0} for k in SubscriberKind}
+        for row in rows:
+            out[row["kind"]]["confirmed" if row["confirmed"] else "unconfirmed"] = row["n"]
+        return out
