@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import logging
 import secrets
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, Protocol
 
 import trio
@@ -32,6 +32,7 @@ from ..domain.room import RoomMeta
 from ..errors import Conflict, NotFound, OutcomeUnknown, Unavailable
 from ..ids import new_id
 from ..store import (
+    AuditEntry,
     ConcurrencyError,
     Lease,
     QuotaExceeded,
@@ -101,6 +102,8 @@ class Registry:
         self._handles: dict[str, Handle[Any]] = {}  # by stream id
         self._deleting: set[str] = set()  # streams being deleted: no actor may start
         self.observers: list[Observer] = []  # see OrgHandle.publish
+        # Told the audit rows of rooms made and deleted (server/actors/notes.py).
+        self.noted: Callable[[Sequence[AuditEntry]], None] = lambda entries: None
         # Checks a command needs that take I/O (a monitor's target resolved against
         # the network rule), run before it is queued, by every door alike.
         self.preflight: Callable[[Any], Awaitable[None]] | None = None
@@ -542,6 +545,7 @@ class Registry:
             raise Conflict(
                 f"{org!r} has {cap} rooms, as many as it may; delete one first", field="org"
             ) from None
+        self.noted(audit)
         return meta.to_dict()
 
     async def delete_room(
@@ -579,6 +583,7 @@ class Registry:
             details = {"title": meta.title}
             audit = [origin.entry(meta.org, "room.delete", room_id, details, at)] if origin else []
             await self.store.delete_stream(stream, audit)
+            self.noted(audit)
         finally:
             self._deleting.discard(stream)
         topic = handle.topic

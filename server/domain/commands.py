@@ -292,6 +292,17 @@ class NoteProbe:
     last_seen: datetime | None = None  # its last result, if it ever sent one
 
 
+@dataclass(frozen=True, slots=True)
+class NoteChange:
+    """Internal: a change made outside the organization's actor (to its
+    members, invitations, API tokens, notification channels or subscribers)
+    was written with its audit row. Recorded as ``change.noted``, a
+    members-only event, so that the members' consoles follow it."""
+
+    action: Annotated[str, Text(1, 60)]  # the audit row's, e.g. "member.role"
+    target: Annotated[str, Text(1, 200)] | None = None
+
+
 Command: TypeAlias = (
     CreateOrg
     | UpdateOrg
@@ -314,6 +325,7 @@ Command: TypeAlias = (
     | DeleteMonitor
     | SetMonitorState
     | NoteProbe
+    | NoteChange
 )
 
 
@@ -330,7 +342,8 @@ class CommandSpec:
 
 
 #: Every command a client may send, with what it takes to send it. Internal
-#: commands (``Tick``, ``SetMonitorState``, ``NoteProbe``) have no door and are not here;
+#: commands (``Tick``, ``SetMonitorState``, ``NoteProbe``, ``NoteChange``) have
+#: no door and are not here;
 #: creating an organization is the server's, not an organization's (``org.create``
 #: needs a server-wide operator token).
 CATALOGUE: tuple[CommandSpec, ...] = (
@@ -363,6 +376,7 @@ COMMAND_NAMES: Mapping[type, str] = {
     Tick: "tick",
     SetMonitorState: "monitor.state",
     NoteProbe: "probe.state",
+    NoteChange: "change.note",
 }
 
 

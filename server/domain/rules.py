@@ -141,6 +141,11 @@ def _update_org(tx: Tx, cmd: c.UpdateOrg) -> Any:
     return org.to_dict()
 
 
+def _note_change(tx: Tx, cmd: c.NoteChange) -> Any:
+    tx.emit("change.noted", {"action": cmd.action, "target": cmd.target})
+    return {"noted": cmd.action}
+
+
 def _delete_org(tx: Tx, cmd: c.DeleteOrg) -> Any:
     tx.emit("org.deleted", {"slug": tx.state.org.slug})
     return {"deleted": tx.state.org.slug}
@@ -585,6 +590,7 @@ def _archive_due(tx: Tx) -> None:
 _HANDLERS: Mapping[type, Any] = {
     c.UpdateOrg: _update_org,
     c.DeleteOrg: _delete_org,
+    c.NoteChange: _note_change,
     c.CreateService: _create_service,
     c.UpdateService: _update_service,
     c.DeleteService: _delete_service,

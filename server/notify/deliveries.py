@@ -19,7 +19,7 @@ from __future__ import annotations
 import logging
 import secrets
 from collections import deque
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Any
@@ -37,7 +37,7 @@ from ..errors import Conflict, NotFound, ValidationError
 from ..ids import new_id
 from ..netguard import GuardedTransport, Refused, resolve
 from ..ratelimit import KeyedBuckets
-from ..store import Duplicate, Store, StoreError
+from ..store import AuditEntry, Duplicate, Store, StoreError
 from . import senders
 from .records import (
     CONFIGS,
@@ -132,7 +132,11 @@ class Notifier:
         self.settings = settings or NotifySettings()
         self.clock = clock or Clock()
         self.links = Links(key, base_url)
-        self.subscriptions = Subscriptions(store, self.links, self.clock, self.wake)
+        # Told the audit rows of each change written (server/actors/notes.py).
+        self.noted: Callable[[Sequence[AuditEntry]], None] = lambda entries: None
+        self.subscriptions = Subscriptions(
+            store, self.links, self.clock, self.wake, lambda entries: self.noted(entries)
+        )
         self.subscribe_buckets = KeyedBuckets(
             self.settings.subscribes_per_minute / 60, self.settings.subscribes_burst
         )
@@ -258,6 +262,7 @@ class Notifier:
             raise Conflict(
                 f"there is a channel named {spec.name!r} already", field="name"
             ) from None
+        self.noted([audit])
         return channel, made_up
 
     async def change_channel(
@@ -301,6 +306,7 @@ class Notifier:
             )
         except Duplicate:
             raise Conflict(f"there is a channel named {new.name!r} already", field="name") from None
+        self.noted([audit])
         return new
 
     async def delete_channel(self, org: str, channel_id: str, origin: Origin) -> None:
@@ -312,6 +318,7 @@ class Notifier:
         await self.store.write(
             [("DELETE FROM channels WHERE id = $1 AND org = $2", (channel_id, org))], [audit]
         )
+        self.noted([audit])
 
     async def test_channel(self, org: str, channel_id: str, subject: str) -> str:
         """Queue a test message to the channel (disabled or not); its delivery's id."""

@@ -22,7 +22,7 @@ import base64
 import hashlib
 import hmac
 import secrets
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import Enum
@@ -33,7 +33,7 @@ from ..clock import Clock
 from ..errors import NotFound, ValidationError
 from ..identity.records import digest, row_of
 from ..ids import new_id
-from ..store import Duplicate, Store
+from ..store import AuditEntry, Duplicate, Store
 
 Statement = tuple[str, tuple[Any, ...]]
 
@@ -180,11 +180,19 @@ def new_delivery_id() -> str:
 class Subscriptions:
     """Signing up, confirming, unsubscribing, and what the admins see of it."""
 
-    def __init__(self, store: Store, links: Links, clock: Clock, wake: Callable[[], None]) -> None:
+    def __init__(
+        self,
+        store: Store,
+        links: Links,
+        clock: Clock,
+        wake: Callable[[], None],
+        noted: Callable[[Sequence[AuditEntry]], None] = lambda entries: None,
+    ) -> None:
         self.store = store
         self.links = links
         self.clock = clock
         self._wake = wake
+        self._noted = noted  # told the audit rows of an admin's change
 
     async def subscribe(self, org: str, kind: SubscriberKind, address: str) -> None:
         """Sign ``address`` up (unconfirmed) and queue its confirmation.
@@ -310,6 +318,7 @@ class Subscriptions:
         await self.store.write(
             [("DELETE FROM subscribers WHERE id = $1 AND org = $2", (subscriber_id, org))], [audit]
         )
+        self._noted([audit])
 
     async def page(
         self,

@@ -200,3 +200,16 @@ class TestDelete:
         assert info.value.message == "organization 'demo' was deleted"
         with pytest.raises(NotFound):
             org.tick()
+
+
+class TestNoteChange:
+    def test_a_change_kept_elsewhere_is_told_to_the_members_only(self, org: Harness) -> None:
+        before = org.state
+        decision = org.decide(c.NoteChange("member.role", "u1"))
+        assert org.names() == ["change.noted"]
+        event = decision.events[0]
+        assert event.data == {"action": "member.role", "target": "u1"}
+        assert event.public_seq is None
+        assert org.state.version == before.version + 1
+        assert org.state.org == before.org and org.state.services == before.services
+        assert decision.result == {"noted": "member.role"}
