@@ -107,6 +107,9 @@ function byPosition(a, b) {
 function applyEvent(event) {
   const d = event.data;
   const data = app.data;
+  // A view that keeps what the snapshot does not (members, channels, the
+  // audit log...) hears every event, e.g. change.noted, to read it again.
+  if (mounted && mounted.event) mounted.event(event);
   switch (event.name) {
     case "org.updated":
       data.org = { ...data.org, ...d.org };
