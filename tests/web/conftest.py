@@ -40,6 +40,9 @@ class WebServer:
     database_url: str
     data_dir: Path
     port: int = 0
+    flags: tuple[
+        str, ...
+    ] = ()  # more of `switchboard serve`'s, from the test module's SERVER_FLAGS
     url: str = ""
     process: subprocess.Popen[str] | None = None
     drain: threading.Thread = field(default_factory=threading.Thread)
@@ -54,6 +57,7 @@ class WebServer:
             "--database-url", self.database_url,
             "--limit", LIMITS,
             "--log-level", "warning",
+            *self.flags,
         ]  # fmt: skip
         self.process = subprocess.Popen(
             command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env
@@ -124,11 +128,12 @@ class WebServer:
 
 @pytest.fixture(scope="module")
 def web_server(
-    switchboard_pg: Any, tmp_path_factory: pytest.TempPathFactory
+    switchboard_pg: Any, tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest
 ) -> Iterator[WebServer]:
     name = f"web_{os.getpid()}_{next(_databases)}"
     switchboard_pg.psql(f'CREATE DATABASE "{name}";')
     server = WebServer(str(switchboard_pg.get_uri(name)), tmp_path_factory.mktemp("web") / "data")
+    server.flags = tuple(getattr(request.module, "SERVER_FLAGS", ()))
     server.start()
     yield server
     server.stop()

@@ -6,7 +6,8 @@
 // (session.js), and the server's error, if any, is shown where it belongs.
 //
 // Routes: /admin                      login, or the first organization
-//         /admin/<org>/<view>         incidents, services, maintenances, team, tokens, audit
+//         /admin/<org>/<view>         incidents, services, maintenances, team, tokens, audit,
+//                                     notifications, subscribers
 //         /admin/join/<invitation>    accept an invitation
 // (/admin/incidents/<id> is the incident room: another page.)
 
@@ -18,6 +19,7 @@ import { servicesView } from "./console/services.js";
 import { incidentsView } from "./console/incidents.js";
 import { maintenancesView } from "./console/maintenances.js";
 import { teamView, tokensView, auditView, joinPage } from "./console/team.js";
+import { notificationsView, subscribersView } from "./console/notify.js";
 
 const VIEWS = [
   { id: "incidents", label: "Incidents", need: "viewer", mount: incidentsView },
@@ -26,6 +28,8 @@ const VIEWS = [
   { id: "team", label: "Team", need: "admin", mount: teamView },
   { id: "tokens", label: "API tokens", need: "admin", mount: tokensView },
   { id: "audit", label: "Audit log", need: "admin", mount: auditView },
+  { id: "notifications", label: "Notifications", need: "admin", mount: notificationsView },
+  { id: "subscribers", label: "Subscribers", need: "admin", mount: subscribersView },
 ];
 const DEFAULT_VIEW = "incidents";
 const ACTIVE = new Set(["investigating", "identified", "monitoring"]);
