@@ -7,7 +7,7 @@
 //
 // Routes: /admin                      login, or the first organization
 //         /admin/<org>/<view>         incidents, services, maintenances, team, tokens, audit,
-//                                     notifications, subscribers
+//                                     notifications, subscribers, settings
 //         /admin/join/<invitation>    accept an invitation
 // (/admin/incidents/<id> is the incident room: another page.)
 
@@ -20,6 +20,7 @@ import { incidentsView } from "./console/incidents.js";
 import { maintenancesView } from "./console/maintenances.js";
 import { teamView, tokensView, auditView, joinPage } from "./console/team.js";
 import { notificationsView, subscribersView } from "./console/notify.js";
+import { settingsView } from "./console/settings.js";
 
 const VIEWS = [
   { id: "incidents", label: "Incidents", need: "viewer", mount: incidentsView },
@@ -30,6 +31,7 @@ const VIEWS = [
   { id: "audit", label: "Audit log", need: "admin", mount: auditView },
   { id: "notifications", label: "Notifications", need: "admin", mount: notificationsView },
   { id: "subscribers", label: "Subscribers", need: "admin", mount: subscribersView },
+  { id: "settings", label: "Settings", need: "admin", mount: settingsView },
 ];
 const DEFAULT_VIEW = "incidents";
 const ACTIVE = new Set(["investigating", "identified", "monitoring"]);
@@ -100,6 +102,7 @@ const app = {
   navigate,
   link,
   changed,
+  refresh: () => loadMe(), // the user's organizations and roles, read again
 };
 window.switchboardConsole = app; // for the curious (and tests)
 
