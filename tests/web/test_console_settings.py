@@ -90,6 +90,7 @@ def test_the_accent_colour_and_the_look_reach_the_public_page(
     dark = colour_of(fresh, ".foot a")
     assert dark not in (plain, "rgb(138, 110, 0)")  # the lighter shade made for the dark page
     expect(fresh.locator("#org-footer")).to_contain_text("Write to help@demo.example")
+    in_every_look(fresh, "status page in its own look", f"{web_server.url}/status/demo")
 
     # Taken away again: the page's own colours.
     accent.fill("")
