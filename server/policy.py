@@ -100,6 +100,7 @@ ROUTES: Final[dict[tuple[str, str], Access]] = {
     ("GET", "/admin/incidents/<incident>"): PUBLIC,
     # The public status page, its feeds, badges and Statuspage documents.
     ("GET", "/status/<org>"): PUBLIC,
+    ("GET", "/status/<org>/theme.css"): PUBLIC,
     ("GET", "/status/<org>/history"): PUBLIC,
     ("GET", "/status/<org>/incidents/<incident>"): PUBLIC,
     ("GET", "/status/<org>/maintenances/<maintenance>"): PUBLIC,
@@ -199,6 +200,9 @@ ROUTES: Final[dict[tuple[str, str], Access]] = {
     ("POST", f"{_ORG}/channels/<channel>/test"): ADMINISTER,
     ("GET", f"{_ORG}/deliveries"): ADMINISTER,
     ("GET", f"{_ORG}/deliveries/<delivery>"): ADMINISTER,
+    ("POST", f"{_ORG}/deliveries/<delivery>/retry"): ADMINISTER,
     ("GET", f"{_ORG}/subscribers"): ADMINISTER,
+    ("GET", f"{_ORG}/subscribers/counts"): ADMINISTER,
+    ("GET", f"{_ORG}/subscribers.csv"): ADMINISTER,
     ("DELETE", f"{_ORG}/subscribers/<subscriber>"): ADMINISTER,
 }

@@ -189,6 +189,12 @@ class Org:
     # The ways its status page offers to subscribe (email only where the server
     # can send mail), in SignUp's order; none: the feeds only.
     subscriptions: tuple[SignUp, ...] = tuple(SignUp)
+    # How the public page looks (see looks.py) and who may subscribe to it.
+    logo_url: str | None = None  # https://, or a path on this server
+    accent_color: str | None = None  # #rrggbb with AA contrast on the light page
+    header_links: tuple[Mapping[str, str], ...] = ()  # [{label, url}], at most 5
+    footer_text: str = ""
+    time_zone: str = "UTC"  # the public page's times are shown in it
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -200,6 +206,11 @@ class Org:
             "monitor_texts": dict(self.monitor_texts),
             "domains": list(self.domains),
             "subscriptions": [kind.value for kind in self.subscriptions],
+            "logo_url": self.logo_url,
+            "accent_color": self.accent_color,
+            "header_links": [dict(link) for link in self.header_links],
+            "footer_text": self.footer_text,
+            "time_zone": self.time_zone,
             "created_at": iso(self.created_at),
             "updated_at": iso(self.updated_at),
         }
@@ -220,6 +231,12 @@ class Org:
             subscriptions=tuple(
                 SignUp(k) for k in d.get("subscriptions", [k.value for k in SignUp])
             ),
+            # Organizations from before these existed: the page as it was.
+            logo_url=d.get("logo_url"),
+            accent_color=d.get("accent_color"),
+            header_links=tuple(dict(link) for link in d.get("header_links") or ()),
+            footer_text=d.get("footer_text") or "",
+            time_zone=d.get("time_zone") or "UTC",
         )
 
 

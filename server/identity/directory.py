@@ -65,6 +65,9 @@ class Directory:
     revoke: Revoker = lambda match, reason: None
     # Told after each change is written (among several nodes: the others reload).
     changed: Callable[[], None] = lambda: None
+    # Told the audit rows of each change written, for the organizations'
+    # consoles (server/actors/notes.py); must not block.
+    noted: Callable[[Sequence[AuditEntry]], None] = lambda entries: None
     users: dict[str, User] = field(default_factory=dict)
     by_email: dict[str, str] = field(default_factory=dict)
     memberships: dict[str, dict[str, Role]] = field(default_factory=dict)  # user -> org -> role
@@ -118,9 +121,12 @@ class Directory:
     async def _write(
         self, statements: Sequence[tuple[str, Sequence[Any]]], audit: Sequence[AuditEntry] = ()
     ) -> list[str]:
-        """Write a change (with its audit rows), then say so (``changed``)."""
+        """Write a change (with its audit rows), then say so (``changed``,
+        ``noted``: whoever is told reads the directory after the caller's
+        own next step, which changes it in memory without a checkpoint)."""
         statuses = await self.store.write(statements, audit)
         self.changed()
+        self.noted(audit)
         return statuses
 
     async def reload(self) -> None:

@@ -19,7 +19,7 @@ from __future__ import annotations
 import logging
 import secrets
 from collections import deque
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Any
@@ -37,7 +37,7 @@ from ..errors import Conflict, NotFound, ValidationError
 from ..ids import new_id
 from ..netguard import GuardedTransport, Refused, resolve
 from ..ratelimit import KeyedBuckets
-from ..store import Duplicate, Store, StoreError
+from ..store import AuditEntry, Duplicate, Store, StoreError
 from . import pagerduty, senders, via_apprise
 from .records import (
     CONFIGS,
@@ -137,7 +137,11 @@ class Notifier:
         self.settings = settings or NotifySettings()
         self.clock = clock or Clock()
         self.links = Links(key, base_url)
-        self.subscriptions = Subscriptions(store, self.links, self.clock, self.wake)
+        # Told the audit rows of each change written (server/actors/notes.py).
+        self.noted: Callable[[Sequence[AuditEntry]], None] = lambda entries: None
+        self.subscriptions = Subscriptions(
+            store, self.links, self.clock, self.wake, lambda entries: self.noted(entries)
+        )
         self.subscribe_buckets = KeyedBuckets(
             self.settings.subscribes_per_minute / 60, self.settings.subscribes_burst
         )
@@ -293,6 +297,7 @@ class Notifier:
             raise Conflict(
                 f"there is a channel named {spec.name!r} already", field="name"
             ) from None
+        self.noted([audit])
         return channel, made_up
 
     async def change_channel(
@@ -338,6 +343,7 @@ class Notifier:
             )
         except Duplicate:
             raise Conflict(f"there is a channel named {new.name!r} already", field="name") from None
+        self.noted([audit])
         return new
 
     async def delete_channel(self, org: str, channel_id: str, origin: Origin) -> None:
@@ -349,6 +355,7 @@ class Notifier:
         await self.store.write(
             [("DELETE FROM channels WHERE id = $1 AND org = $2", (channel_id, org))], [audit]
         )
+        self.noted([audit])
 
     async def test_channel(self, org: str, channel_id: str, subject: str) -> str:
         """Queue a test message to the channel (disabled or not); its delivery's id."""
@@ -388,9 +395,16 @@ class Notifier:
         return rows[0]
 
     async def deliveries(
-        self, org: str, *, status: str | None = None, after: str | None = None, limit: int = 50
+        self,
+        org: str,
+        *,
+        status: str | None = None,
+        channel: str | None = None,
+        after: str | None = None,
+        limit: int = 50,
     ) -> list[dict[str, Any]]:
-        """Newest first; ``after`` continues past that delivery (ValidationError if unknown)."""
+        """Newest first, of one ``channel`` or all; ``after`` continues past
+        that delivery (ValidationError if unknown)."""
         if after is not None and not await self.store.fetch(
             "SELECT 1 FROM deliveries WHERE id = $1 AND org = $2", after, org
         ):
@@ -401,12 +415,39 @@ class Notifier:
             f"{_DELIVERY} WHERE org = $1 AND ($2::text IS NULL OR status = $2)"
             " AND ($3::text IS NULL OR"
             "      (created_at, id) < (SELECT created_at, id FROM deliveries WHERE id = $3))"
+            " AND ($5::text IS NULL OR channel_id = $5)"
             " ORDER BY created_at DESC, id DESC LIMIT $4",
             org,
             status,
             after,
             limit,
+            channel,
         )
+
+    async def retry(self, org: str, delivery_id: str) -> None:
+        """Try a delivery again now: one waiting for its next attempt, or one
+        given up on (it gets one more attempt). Sent ones are done, and one
+        this process is sending now is let be (Conflict)."""
+        found = await self.delivery(org, delivery_id)
+        if found["status"] == "sent":
+            raise Conflict("this delivery was sent already", field="delivery")
+        if delivery_id in self._in_flight:
+            raise Conflict("this delivery is being sent right now", field="delivery")
+        self._settled.setdefault(delivery_id, trio.Event())  # before a worker can see it
+        try:
+            await self.store.write(
+                [
+                    (
+                        "UPDATE deliveries SET status = 'pending', next_attempt_at = $3"
+                        " WHERE id = $1 AND org = $2 AND status <> 'sent'",
+                        (delivery_id, org, self.clock.now()),
+                    )
+                ]
+            )
+        except BaseException:
+            self._settled.pop(delivery_id, None)
+            raise
+        self.wake()
 
     async def wait_attempted(self, org: str, delivery_id: str, within: float) -> dict[str, Any]:
         """The delivery once this process has tried it once more (or as it is after ``within`` seconds)."""

@@ -17,13 +17,14 @@ import html
 from collections.abc import Awaitable, Callable, Iterable
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
+from urllib.parse import urlsplit
 
 import orjson
 from quart import Blueprint, Response, render_template, request
 
 from ..actors.org import OrgHandle
-from ..domain import history, views
-from ..domain.model import Incident, Maintenance, OrgState, to_millisecond
+from ..domain import history, looks, views
+from ..domain.model import Incident, Maintenance, Org, OrgState, to_millisecond
 from ..domain.monitors import Monitor, MonitorKind
 from ..errors import NotFound, ValidationError
 from ..monitoring import uptime
@@ -52,9 +53,20 @@ async def _org(slug: str) -> OrgHandle:
     return await parts().registry.org(slug)
 
 
+def _headers(org: Org) -> dict[str, str]:
+    """A page of ``org``'s: its logo's origin, if elsewhere, may serve images."""
+    logo = org.logo_url
+    if logo is None or not logo.startswith("https://"):
+        return PUBLIC_PAGE
+    parts_ = urlsplit(logo)  # checked by the domain: a plain host[:port]
+    return {"Cache-Control": "no-cache", **page_headers(images=f"https://{parts_.netloc}")}
+
+
 async def _page(template: str, status: int = 200, **context: Any) -> Response:
     body = await render_template(template, **context)
-    return Response(body, status, PUBLIC_PAGE, content_type="text/html; charset=utf-8")
+    org = context.get("org")
+    headers = _headers(org) if isinstance(org, Org) else PUBLIC_PAGE
+    return Response(body, status, headers, content_type="text/html; charset=utf-8")
 
 
 async def _missing(message: str) -> Response:
@@ -165,6 +177,8 @@ def _context(state: OrgState) -> dict[str, Any]:
         "groups": {g.id: g.name for g in state.groups.values()},
         "overall": state.status.to_dict(),
         "offer": offered(state, parts().notifier),
+        "time_zone": org.time_zone,
+        "theme_url": theme_url(org),
     }
 
 
@@ -176,6 +190,50 @@ def offered(state: OrgState, notifier: Notifier | None) -> list[str]:
         return []
     possible = {"webhook", "email"} if notifier.settings.smtp.enabled else {"webhook"}
     return [k.value for k in state.org.subscriptions if k.value in possible]
+
+
+# -- the organization's look ----------------------------------------------------------
+
+
+def _theme_version(org: Org) -> str:
+    return (org.accent_color or "#none")[1:]
+
+
+def theme_url(org: Org) -> str:
+    """Its stylesheet (status.js: ``themeUrl``): the accent, as custom properties
+    the page's own stylesheet reads (the page's CSP allows no inline style)."""
+    return f"{page_path(org.slug)}/theme.css?v={_theme_version(org)}"
+
+
+def theme_css(org: Org) -> str:
+    accent = org.accent_color
+    if accent is None:
+        return "/* No accent colour: the page's own. */\n"
+    dark = looks.for_dark(accent)
+    light_vars = f"--accent: {accent}; --link: {accent}; --focus: {accent};"
+    dark_vars = f"--accent: {dark}; --link: {dark}; --focus: {dark};"
+    return (
+        f"/* {org.slug}'s accent colour, and its shade for the dark theme (AA on both). */\n"
+        f":root {{ {light_vars} }}\n"
+        "@media (prefers-color-scheme: dark) {\n"
+        f'  :root:not([data-theme="light"]) {{ {dark_vars} }}\n'
+        "}\n"
+        f':root[data-theme="dark"] {{ {dark_vars} }}\n'
+    )
+
+
+@bp.get("/status/<org>/theme.css")
+async def theme(org: str) -> Response:
+    try:
+        found = (await _org(org)).state.org
+    except NotFound:
+        return Response("/* no such status page */\n", 404, content_type="text/css; charset=utf-8")
+    if request.args.get("v") == _theme_version(found):
+        cache = "public, max-age=31536000, immutable"  # a new accent has a new link
+    else:
+        cache = "no-cache"
+    body = theme_css(found)
+    return Response(body, 200, {"Cache-Control": cache}, content_type="text/css; charset=utf-8")
 
 
 @bp.get("/status/<org>")
@@ -194,7 +252,7 @@ async def status_page(org: str) -> Response:
         stamp,
         lambda: _draw_status(state, service_bars, hours, now),
     )
-    return compressed(body, gz, PUBLIC_PAGE, "text/html; charset=utf-8")
+    return compressed(body, gz, _headers(state.org), "text/html; charset=utf-8")
 
 
 async def _draw_status(
@@ -222,6 +280,7 @@ async def _draw_status(
         phone_days=PHONE_DAYS,
         recent_days=RECENT_DAYS,
         past=[i for _, items in days for i in items],
+        time_zone=state.org.time_zone,
     )
     return await render_template(
         "status.html",

@@ -141,6 +141,11 @@ class TestCreate:
             "monitor_texts": {},
             "domains": [],
             "subscriptions": ["email", "webhook"],
+            "logo_url": None,
+            "accent_color": None,
+            "header_links": [],
+            "footer_text": "",
+            "time_zone": "UTC",
             "created_at": "2026-01-01T12:00:00.000Z",
             "updated_at": "2026-01-01T12:00:00.000Z",
         }
@@ -250,3 +255,16 @@ class TestSubscriptions:
         data = org.state.org.to_dict()
         del data["subscriptions"]
         assert Org.from_dict(data).subscriptions == org.state.org.subscriptions
+
+
+class TestNoteChange:
+    def test_a_change_kept_elsewhere_is_told_to_the_members_only(self, org: Harness) -> None:
+        before = org.state
+        decision = org.decide(c.NoteChange("member.role", "u1"))
+        assert org.names() == ["change.noted"]
+        event = decision.events[0]
+        assert event.data == {"action": "member.role", "target": "u1"}
+        assert event.public_seq is None
+        assert org.state.version == before.version + 1
+        assert org.state.org == before.org and org.state.services == before.services
+        assert decision.result == {"noted": "member.role"}

@@ -42,6 +42,7 @@ EXPECTED: dict[tuple[str, str], int] = {
     ("GET", "/status/{}/history.rss"): PUBLIC,
     ("GET", "/status/{}/history.atom"): PUBLIC,
     ("GET", "/status/{}/badge.svg"): PUBLIC,
+    ("GET", "/status/{}/theme.css"): PUBLIC,
     ("GET", "/status/{}/services/{}/badge.svg"): PUBLIC,
     ("GET", "/status/{}/monitors/{}/uptime.svg"): PUBLIC,
     ("GET", "/status/{}/monitors/{}/response-time.svg"): PUBLIC,
@@ -108,7 +109,10 @@ for _method, _route in (
     ("POST", "channels/{}/test"),
     ("GET", "deliveries"),
     ("GET", "deliveries/{}"),
+    ("POST", "deliveries/{}/retry"),
     ("GET", "subscribers"),
+    ("GET", "subscribers/counts"),
+    ("GET", "subscribers.csv"),
     ("DELETE", "subscribers/{}"),
 ):
     EXPECTED[(_method, f"/api/v1/orgs/{{}}/{_route}")] = ADMIN

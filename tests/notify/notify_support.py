@@ -20,6 +20,7 @@ from email.message import EmailMessage
 from typing import Any
 
 import h11
+import httpx
 import orjson
 import trio
 from aiosmtpd.controller import Controller
@@ -33,6 +34,23 @@ from server.notify import Notifier, derive_key
 
 KEY = derive_key(TEST_SECRET)
 BASE_URL = "https://status.example"
+
+
+def error_of(response: httpx.Response) -> dict[str, Any]:
+    found: dict[str, Any] = response.json()["error"]
+    return found
+
+
+async def expect_error(
+    api: Api, method: str, path: str, body: Any, status: int, code: str, field: str | None
+) -> str:
+    """The message of the error a request gets, once its status, code and field are checked."""
+    response = await api.request(method, path, body)
+    assert response.status_code == status, response.text
+    error = error_of(response)
+    assert error["code"] == code and error.get("field") == field, error
+    message: str = error["message"]
+    return message
 
 
 @dataclass

@@ -3,13 +3,11 @@ monitors) are told to channels once each, in order, signed."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from typing import Any
 
-import pytest
 import trio
 from notify_support import Receiver, Wired, set_verdicts, unchecked_monitor
-from support import Api, admin_token
+from support import Api
 
 from server.domain.monitors import Verdict
 from server.main import Server
@@ -17,12 +15,6 @@ from server.notify import verify
 from server.notify.feed import Feed
 
 ORG = "/api/v1/orgs/demo"
-
-
-@pytest.fixture
-async def api(wired: Wired) -> AsyncIterator[Api]:
-    async with Api.open(wired.server.base_url, admin_token("demo")) as client:
-        yield client
 
 
 async def hook(api: Api, receiver: Receiver, **fields: Any) -> str:

@@ -8,12 +8,10 @@ real HTTP receiver.
 from __future__ import annotations
 
 import re
-from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
-import pytest
-from notify_support import Mailbox, Receiver, Wired, html_of, text_of
+from notify_support import Mailbox, Receiver, Wired, error_of, expect_error, html_of, text_of
 from support import Api, admin_token, eventually, token
 
 from server.ratelimit import KeyedBuckets
@@ -21,37 +19,6 @@ from server.ratelimit import KeyedBuckets
 ORG = "/api/v1/orgs/demo"
 CHANNELS = f"{ORG}/channels"
 INCIDENT = {"incident": {"id": "i1", "name": "API errors", "status": "investigating"}}
-
-
-@pytest.fixture
-async def api(wired: Wired) -> AsyncIterator[Api]:
-    async with Api.open(wired.server.base_url, admin_token("demo")) as client:
-        yield client
-
-
-@pytest.fixture
-async def public(wired: Wired) -> AsyncIterator[httpx.AsyncClient]:
-    """Nobody in particular: no token, a program that asks for JSON."""
-    async with httpx.AsyncClient(
-        base_url=wired.server.base_url, headers={"Accept": "application/json"}, timeout=10
-    ) as client:
-        yield client
-
-
-def error_of(response: httpx.Response) -> dict[str, Any]:
-    found: dict[str, Any] = response.json()["error"]
-    return found
-
-
-async def expect_error(
-    api: Api, method: str, path: str, body: Any, status: int, code: str, field: str | None
-) -> str:
-    response = await api.request(method, path, body)
-    assert response.status_code == status, response.text
-    error = error_of(response)
-    assert error["code"] == code and error.get("field") == field, error
-    message: str = error["message"]
-    return message
 
 
 # -- channels ----------------------------------------------------------------------------------

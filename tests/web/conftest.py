@@ -147,8 +147,9 @@ def web_servers(
 
 
 @pytest.fixture(scope="module")
-def web_server(web_servers: Callable[..., WebServer]) -> WebServer:
-    return web_servers()
+def web_server(web_servers: Callable[..., WebServer], request: pytest.FixtureRequest) -> WebServer:
+    """The module's server: the test module's ``SERVER_FLAGS``, if any, added."""
+    return web_servers(*getattr(request.module, "SERVER_FLAGS", ()))
 
 
 _databases = iter(range(1, 1_000_000))

@@ -6,7 +6,8 @@
 // (session.js), and the server's error, if any, is shown where it belongs.
 //
 // Routes: /admin                      login, or the first organization
-//         /admin/<org>/<view>         incidents, services, maintenances, team, tokens, audit
+//         /admin/<org>/<view>         incidents, services, maintenances, monitors, team, tokens,
+//                                     audit, notifications, subscribers, settings
 //         /admin/<org>/monitors/<id>  a monitor's page
 //         /admin/probes               the server's probes (its operators)
 //         /admin/join/<invitation>    accept an invitation
@@ -22,6 +23,8 @@ import { maintenancesView } from "./console/maintenances.js";
 import { teamView, tokensView, auditView, joinPage } from "./console/team.js";
 import { monitorsView } from "./console/monitors.js";
 import { probesView } from "./console/probes.js";
+import { notificationsView, subscribersView } from "./console/notify.js";
+import { settingsView } from "./console/settings.js";
 
 const VIEWS = [
   { id: "incidents", label: "Incidents", need: "viewer", mount: incidentsView },
@@ -31,6 +34,9 @@ const VIEWS = [
   { id: "team", label: "Team", need: "admin", mount: teamView },
   { id: "tokens", label: "API tokens", need: "admin", mount: tokensView },
   { id: "audit", label: "Audit log", need: "admin", mount: auditView },
+  { id: "notifications", label: "Notifications", need: "admin", mount: notificationsView },
+  { id: "subscribers", label: "Subscribers", need: "admin", mount: subscribersView },
+  { id: "settings", label: "Settings", need: "admin", mount: settingsView },
 ];
 const DEFAULT_VIEW = "incidents";
 const ACTIVE = new Set(["investigating", "identified", "monitoring"]);
@@ -102,6 +108,7 @@ const app = {
   navigate,
   link,
   changed,
+  refresh: () => loadMe(), // the user's organizations and roles, read again
 };
 window.switchboardConsole = app; // for the curious (and tests)
 
@@ -113,6 +120,9 @@ function byPosition(a, b) {
 function applyEvent(event) {
   const d = event.data;
   const data = app.data;
+  // A view that keeps what the snapshot does not (members, channels, the
+  // audit log...) hears every event, e.g. change.noted, to read it again.
+  if (mounted && mounted.event) mounted.event(event);
   switch (event.name) {
     case "org.updated":
       data.org = { ...data.org, ...d.org };

@@ -24,10 +24,26 @@ const past = new Map(data.past.map((i) => [i.id, i]));
 const esc = (text) => String(text).replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
 const pad = (n) => String(n).padStart(2, "0");
 
-export function when(iso) {
+// The organization's time zone (its settings); times are shown in it.
+let zone = data.time_zone || "UTC";
+
+// `UTC`, `UTC+1`, `UTC+5:30`, `UTC−3` (server/domain/looks.py: zone_label).
+export function zoneLabel(minutes) {
+  if (!minutes) return "UTC";
+  const abs = Math.abs(minutes);
+  const rest = abs % 60;
+  return `UTC${minutes > 0 ? "+" : "−"}${Math.floor(abs / 60)}${rest ? `:${pad(rest)}` : ""}`;
+}
+
+export function when(iso, timeZone = zone) {
   if (!iso) return "";
   const t = new Date(iso);
-  return `${MONTHS[t.getUTCMonth()]} ${t.getUTCDate()}, ${pad(t.getUTCHours())}:${pad(t.getUTCMinutes())} UTC`;
+  if (timeZone === "UTC") return `${MONTHS[t.getUTCMonth()]} ${t.getUTCDate()}, ${pad(t.getUTCHours())}:${pad(t.getUTCMinutes())} UTC`;
+  const options = { timeZone, hourCycle: "h23", year: "numeric", month: "numeric", day: "numeric", hour: "numeric", minute: "numeric" };
+  const p = Object.fromEntries(new Intl.DateTimeFormat("en-US", options).formatToParts(t).map((x) => [x.type, Number(x.value)]));
+  const minute = Math.floor(t.getTime() / 60000) * 60000;
+  const offset = Math.round((Date.UTC(p.year, p.month - 1, p.day, p.hour, p.minute) - minute) / 60000);
+  return `${MONTHS[p.month - 1]} ${p.day}, ${pad(p.hour)}:${pad(p.minute)} ${zoneLabel(offset)}`;
 }
 
 export function day(t) {
@@ -239,6 +255,7 @@ export function apply(event) {
   switch (event.name) {
     case "org.updated":
       snap.org = { ...snap.org, name: d.org.name };
+      look(d.org);
       break;
     case "group.created":
     case "group.updated":
@@ -284,6 +301,37 @@ export function apply(event) {
       return false;
   }
   return true;
+}
+
+// -- the organization's look (web/templates/_header.html, _footer.html) --------
+
+export function themeUrl(org) {
+  return `/status/${org.slug}/theme.css?v=${(org.accent_color || "#none").slice(1)}`;
+}
+
+function look(org) {
+  zone = org.time_zone || "UTC";
+  const theme = $("org-theme");
+  if (theme && theme.getAttribute("href") !== themeUrl(org)) theme.setAttribute("href", themeUrl(org));
+  const logo = $("org-logo");
+  if (logo) {
+    if (org.logo_url) logo.setAttribute("src", org.logo_url);
+    else logo.removeAttribute("src");
+    logo.hidden = !org.logo_url;
+  }
+  const links = $("org-links");
+  if (links) {
+    links.hidden = !org.header_links.length;
+    links.setAttribute("aria-label", `${org.name} links`);
+    links.firstElementChild.innerHTML = org.header_links.map((l) => `<li><a href="${esc(l.url)}">${esc(l.label)}</a></li>`).join("");
+  }
+  const footer = $("org-footer");
+  if (footer) {
+    footer.textContent = org.footer_text || "";
+    footer.hidden = !org.footer_text;
+  }
+  const brand = document.querySelector(".brand a");
+  if (brand && brand.lastChild && brand.lastChild.nodeType === Node.TEXT_NODE) brand.lastChild.textContent = org.name;
 }
 
 // -- wiring -------------------------------------------------------------------

@@ -201,6 +201,27 @@ export function onSettled(select, send, ms = 700) {
   return select;
 }
 
+// A table of rows with a caption for screen readers, or `empty` in words.
+export function table(caption, headers, rows, empty, cls) {
+  if (!rows.length) return h("p", { class: "empty" }, empty);
+  return h(
+    "table",
+    { class: ["grid", cls] },
+    h("caption", { class: "vh" }, caption),
+    h("thead", {}, h("tr", {}, headers.map((t) => h("th", { scope: "col" }, t)))),
+    h("tbody", {}, rows),
+  );
+}
+
+// A cell that says what it is on a phone, where the table is a list.
+export const td = (label, ...children) => h("td", { "data-label": label }, children);
+
+// What a box says when its list could not be loaded, with a way to try again.
+export function failed(box, what, error, retry) {
+  clear(box);
+  add(box, [h("p", { class: "error-text", role: "alert" }, `${what} could not be loaded. ${explain(error)}`), h("button", { type: "button", onclick: retry }, "Try again")]);
+}
+
 // -- forms ----------------------------------------------------------------------
 
 // A labelled control in a .field box that can show an error under it.
@@ -493,6 +514,31 @@ export function secretBox(title, secret, note) {
     h("p", { class: "secret-row" }, h("code", { id, class: "secret-value", tabindex: "0" }, secret), h("button", { type: "button", onclick: () => copy(secret) }, "Copy")),
     h("p", { class: "hint" }, note),
   );
+}
+
+// `load()` run again on demand, one run at a time: asked while it runs, it
+// runs once more afterwards, so the last answer drawn is never older than
+// the last ask (events that tell a view to read its list again come in bursts).
+export function reloader(load) {
+  let running = null;
+  let again = false;
+  return function reload() {
+    if (running) {
+      again = true;
+      return running;
+    }
+    running = (async () => {
+      try {
+        do {
+          again = false;
+          await load();
+        } while (again);
+      } finally {
+        running = null;
+      }
+    })();
+    return running;
+  };
 }
 
 // "Show older ..." under a list: loads `path` a page at a time (limit and
