@@ -52,7 +52,7 @@ def test_the_accent_colour_and_the_look_reach_the_public_page(
     expect(look.locator(".hint.contrast")).to_contain_text("Contrast 1.41:1 on the page: too low")
     look.get_by_role("button", name="Save the look").click()
     error = field_error(page, accent)
-    expect(error).to_contain_text("Accent_color #ffcc00 has a contrast of 1.41:1")
+    expect(error).to_contain_text("Accent colour #ffcc00 has a contrast of 1.41:1")
     expect(error).to_contain_text("#8a6e00 is a darker shade of it that passes")
     assert web_server.ok("GET", "/api/v1/orgs/demo")["accent_color"] is None
 
