@@ -446,7 +446,7 @@ class Client(CommandMethods):
         if isinstance(exc, OSError):
             return ConnectionLost("unreachable", f"cannot connect to {url}: {exc}"), False
         if isinstance(exc, SwitchboardError):
-            if isinstance(exc, Unavailable):  # (a topic between nodes: try again)
+            if isinstance(exc, ConnectionLost | Unavailable):  # (a topic between nodes: again)
                 return exc, False
             return exc, True  # a refused token, or a greeting the server refuses
         log.exception("the connection failed unexpectedly")
