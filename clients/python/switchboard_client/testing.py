@@ -154,6 +154,7 @@ class RunningServer:
 
     @property
     def port(self) -> int:
+        """The port it listens on (the same after a restart)."""
         return int(self.server.port)
 
     def token(self, org: str = "demo", role: str = "admin") -> str:

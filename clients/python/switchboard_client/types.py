@@ -43,6 +43,8 @@ class Org(TypedDict):
 
 
 class Group(TypedDict):
+    """A group of services on the page."""
+
     id: str
     name: str
     created_at: str
@@ -68,6 +70,8 @@ class Service(TypedDict):
 
 
 class AffectedService(TypedDict):
+    """A service an update moved, and how."""
+
     service_id: str
     name: str
     old_status: ServiceStatus
@@ -86,6 +90,8 @@ class Update(TypedDict):
 
 
 class Postmortem(TypedDict):
+    """An incident's postmortem (Markdown)."""
+
     body: str
     published_at: str
     updated_at: str
@@ -164,6 +170,8 @@ class Deleted(TypedDict):
 
 
 class OverallStatus(TypedDict):
+    """The page's overall status."""
+
     indicator: str  # none, minor, major, critical, maintenance
     description: str
 
@@ -185,6 +193,8 @@ class StatusSnapshot(TypedDict):
 
 
 class OrgUpdated(TypedDict):
+    """``org.updated``."""
+
     org: Org
 
 
@@ -234,6 +244,8 @@ class EntityDeleted(TypedDict):
 
 
 class StatusChanged(TypedDict):
+    """``status.changed``: the page's overall status moved."""
+
     status: OverallStatus
 
 
@@ -273,6 +285,8 @@ EVENT_DATA: dict[str, type] = {
 
 
 class Selection(TypedDict):
+    """A cursor (``anchor == head``) or a selected range, in code points."""
+
     anchor: int
     head: int
 
