@@ -174,7 +174,7 @@ async def test_calls_to_a_paused_server_end_within_request_timeout(
         process.base_url,
         token("demo", "responder"),
         backoff=QUICK,
-        connect_timeout=1.0,
+        attempt_timeout=1.0,
         request_timeout=1.0,
         heartbeat=0.5,
     ) as client:

@@ -365,6 +365,7 @@ def _connected(args: argparse.Namespace, *, retries: int | None = 2) -> Any:
         args.token,
         backoff=Backoff(max_attempts=retries),
         connect_timeout=min(args.timeout, 10.0),
+        attempt_timeout=min(args.timeout, 10.0),
         request_timeout=args.timeout,
     )
 

@@ -32,6 +32,7 @@ import copy
 import enum
 import itertools
 import logging
+import math
 import random
 import ssl
 from collections import deque
@@ -265,7 +266,8 @@ class Client(CommandMethods):
         backoff: Backoff,
         *,
         request_timeout: float = 15.0,
-        connect_timeout: float = 10.0,
+        connect_timeout: float | None = 10.0,
+        attempt_timeout: float = 10.0,
         fail_fast: bool = False,
         heartbeat: float | None = None,
         limits: Limits | None = None,
@@ -280,6 +282,7 @@ class Client(CommandMethods):
         self.backoff = backoff
         self.request_timeout = request_timeout
         self.connect_timeout = connect_timeout
+        self.attempt_timeout = attempt_timeout
         self.fail_fast = fail_fast
         self.heartbeat = heartbeat
         self.ssl_context = ssl_context
@@ -314,13 +317,16 @@ class Client(CommandMethods):
     async def _run(self, *, task_status: anyio.abc.TaskStatus[None]) -> None:
         failures = 0  # attempts in a row that failed
         started = False
-        deadline = anyio.current_time() + self.connect_timeout  # for the first connection
+        # For the first connection: connect() returns or raises by then.
+        deadline = anyio.current_time() + (
+            math.inf if self.connect_timeout is None else self.connect_timeout
+        )
         while not self._closed:
             was_connected = False
             ws: _ws.WebSocket | None = None
             error: SwitchboardError | None = None
             fatal = False
-            limit = self.connect_timeout
+            limit = self.attempt_timeout
             if not started:
                 limit = max(0.0, min(limit, deadline - anyio.current_time()))
             try:
@@ -461,7 +467,7 @@ class Client(CommandMethods):
             final = error
         else:
             why = (
-                f"not connected within {self.connect_timeout:g} s"
+                f"not connected within {self.connect_timeout or 0:g} s"
                 if out_of_time
                 else f"gave up after {failures} failed attempt{'s' * (failures != 1)}"
             )
@@ -883,7 +889,8 @@ async def connect(
     token: str | None = None,
     *,
     backoff: Backoff | None = None,
-    connect_timeout: float = 10.0,
+    connect_timeout: float | None = 10.0,
+    attempt_timeout: float = 10.0,
     request_timeout: float = 15.0,
     fail_fast: bool = False,
     heartbeat: float | None = None,
@@ -898,10 +905,12 @@ async def connect(
     reconnection goes to the next, and subscriptions resume there).
 
     Returns once connected, within ``connect_timeout`` seconds (retrying
-    with ``backoff`` meanwhile), or raises the reason it could not
+    with ``backoff`` meanwhile; ``None``: for as long as the backoff keeps
+    trying), or raises the reason it could not
     (:class:`~switchboard_client.errors.ConnectionLost`, or ``Unauthorized``
-    for a refused token); each later reconnection attempt is bounded by it
-    too. Every call waits at most ``request_timeout`` (a reconnection
+    for a refused token). Each connection attempt (TCP, TLS, the WebSocket
+    handshake, the greeting and the resubscriptions) takes at most
+    ``attempt_timeout``. Every call waits at most ``request_timeout`` (a reconnection
     included); with ``fail_fast``, a call made while disconnected raises
     ``ConnectionLost`` at once. ``heartbeat``: seconds of silence before
     the client pings the server (default: the server's heartbeat interval);
@@ -915,6 +924,7 @@ async def connect(
         backoff or Backoff(),
         request_timeout=request_timeout,
         connect_timeout=connect_timeout,
+        attempt_timeout=attempt_timeout,
         fail_fast=fail_fast,
         heartbeat=heartbeat,
         limits=limits,
