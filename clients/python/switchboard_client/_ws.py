@@ -87,14 +87,24 @@ class WebSocket:
         self._parts: list[str] = []
         self._size = 0
         self.closed: WebSocketClosed | None = None
+        self.write_timeout = 10.0  # seconds a frame may take to go out
         self.received_at = anyio.current_time()  # the last time any bytes came
 
     async def _write(self, data: bytes) -> None:
+        """Write frames whole: a cancelled caller waits for the end of its frame
+        (at most ``write_timeout``), since half a frame would corrupt the stream."""
         if not data:
             return
         async with self._send_lock:
+            if self.closed is not None:
+                raise self.closed
             try:
-                await self._stream.send(data)
+                with anyio.CancelScope(shield=True), anyio.fail_after(self.write_timeout):
+                    await self._stream.send(data)
+            except TimeoutError:
+                self._lost(f"the server took no bytes for {self.write_timeout:g} s")
+                await self._close_stream()
+                raise self.closed from None  # type: ignore[misc]
             except (anyio.BrokenResourceError, anyio.ClosedResourceError, OSError) as exc:
                 self._lost(f"sending failed: {exc or type(exc).__name__}")
                 raise self.closed from None  # type: ignore[misc]

@@ -125,7 +125,8 @@ class Backoff:
 class Limits:
     """The server's limits the client keeps under (room operations are split
     and composed to fit). Taken from the ``welcome`` when the server states
-    them (``limits``), else these defaults, which are the server's own."""
+    them (``limits``), else these defaults, which are the server's own; given
+    to :func:`connect`, they stand whatever the server says."""
 
     max_message: int = 64 * 1024  # bytes in one message to the server
     room_max_insert: int = 16_000  # code points one room operation may insert
@@ -291,6 +292,7 @@ class Client(CommandMethods):
         self.connects = 0  # how many times a connection was made
         #: Why the last connection attempt failed, or the last connection ended.
         self.last_error: SwitchboardError | None = None
+        self._limits_given = limits is not None  # (given: they stand, whatever the server says)
         self._default_limits = limits or Limits()
         self.limits = self._default_limits
         self._rng = random.Random(seed)
@@ -336,6 +338,7 @@ class Client(CommandMethods):
                         subprotocols=["switchboard.v1"],
                         ssl_context=self.ssl_context,
                     )
+                    ws.write_timeout = self.attempt_timeout
                     self._generation += 1
                     self._ws = ws
                     resumed = await self._greet(ws)
@@ -504,7 +507,8 @@ class Client(CommandMethods):
         if welcome.get("type") == "error":
             raise error_from(welcome)
         self.welcome = welcome
-        self.limits = Limits.from_welcome(welcome, self._default_limits)
+        if not self._limits_given:
+            self.limits = Limits.from_welcome(welcome, self._default_limits)
         resumed = 0
         for topic, sub in list(self._subscriptions.items()):
             if not sub._confirmed:
@@ -623,9 +627,10 @@ class Client(CommandMethods):
             if kind == "subscribed" and isinstance(topic, str) and topic not in self._subscriptions:
                 # Subscribed after all, too late for the caller: undo it.
                 self._spawn(self._send_quietly, {"type": "unsubscribe", "topic": topic})
-        elif kind == "error":
-            # Not an answer to anything waiting (no id, or one not ours): it can
-            # only be about a room operation, since every request waits with its id.
+        elif kind == "error" and request_id is None:
+            # An answer to no request that can be named (a message refused before
+            # its id could be read): every request has an id, so it can only be
+            # about a room operation awaiting its acknowledgement.
             error = error_from(message)
             log.warning("an error no request waits for: %s", error)
             for room in list(self._rooms.values()):
