@@ -453,7 +453,9 @@ class Client(CommandMethods):
                 "timeout", f"{url} did not complete the connection within {limit:g} s"
             ), False
         if isinstance(exc, OSError):
-            return ConnectionLost("unreachable", f"cannot connect to {url}: {exc}"), False
+            # AnyIO says "All connection attempts failed"; the last one says why.
+            why = exc.__cause__ if isinstance(exc.__cause__, OSError) else exc
+            return ConnectionLost("unreachable", f"cannot connect to {url}: {why}"), False
         if isinstance(exc, SwitchboardError):
             if isinstance(exc, ConnectionLost | Unavailable):  # (a topic between nodes: again)
                 return exc, False
