@@ -30,6 +30,7 @@ from switchboard_client import (
     Unauthorized,
     connect,
 )
+from switchboard_client.room import Room
 from switchboard_client.testing import RunningServer
 
 QUICK = Backoff(base=0.05, cap=0.3)
@@ -281,17 +282,13 @@ async def test_a_huge_paste_is_split_to_fit_the_servers_limits(
     assert stored["text"] == expected
 
 
-async def test_an_operation_the_server_refuses_as_too_large_closes_the_room(
-    switchboard_server: RunningServer,
-) -> None:
-    room_id = await notes_room(switchboard_server.url, switchboard_server.token())
-    # Limits the server does not have: the operation goes whole, and is refused.
+async def oversized_paste(server: RunningServer) -> Room:
+    """A room with a 70,000-character insert sent whole, under limits the
+    server does not have (given to connect(), they stand): it is refused."""
+    room_id = await notes_room(server.url, server.token())
     lying = Limits(max_message=1 << 30, room_max_insert=1 << 30)
     async with connect(
-        switchboard_server.url,
-        switchboard_server.token(role="responder"),
-        backoff=QUICK,
-        limits=lying,
+        server.url, server.token(role="responder"), backoff=QUICK, limits=lying
     ) as client:
         room = await client.join_room(room_id)
         await room.insert(0, "x" * 70_000)
@@ -301,15 +298,18 @@ async def test_an_operation_the_server_refuses_as_too_large_closes_the_room(
         with trio.fail_after(GUARD):
             assert isinstance(await ending(room), TooLarge)  # its iterator ends so too
         assert room.closed and room.error is not None
+    return room
+
+
+async def test_an_operation_the_server_refuses_as_too_large_closes_the_room(
+    switchboard_server: RunningServer,
+) -> None:
+    await oversized_paste(switchboard_server)
 
 
 async def test_an_error_without_an_id_closes_the_rooms_awaiting_an_ack(
     switchboard_server: RunningServer, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from switchboard_client.room import Room
-
-    room_id = await notes_room(switchboard_server.url, switchboard_server.token())
-    lying = Limits(max_message=1 << 30, room_max_insert=1 << 30)
     original = Room._op_message
 
     def op_first(self: Room, out: Any) -> dict[str, Any]:
@@ -318,13 +318,4 @@ async def test_an_error_without_an_id_closes_the_rooms_awaiting_an_ack(
         return {"op": message.pop("op"), **message}
 
     monkeypatch.setattr(Room, "_op_message", op_first)
-    async with connect(
-        switchboard_server.url,
-        switchboard_server.token(role="responder"),
-        backoff=QUICK,
-        limits=lying,
-    ) as client:
-        room = await client.join_room(room_id)
-        await room.insert(0, "y" * 70_000)
-        with trio.fail_after(GUARD), pytest.raises(TooLarge):
-            await room.flush(request_timeout=GUARD)
+    await oversized_paste(switchboard_server)

@@ -4,6 +4,7 @@ real server."""
 
 from __future__ import annotations
 
+import importlib.util
 import re
 import subprocess
 import sys
@@ -29,14 +30,13 @@ tests/client/test_readme.py writes them: rewrite this file with
 def render() -> str:
     blocks = re.findall(r"```python\n(.*?)```", README.read_text(), re.S)
     source = HEADER + "\n\n".join(block.strip() + "\n" for block in blocks)
-    return subprocess.run(
-        [sys.executable, "-m", "ruff", "format", "--stdin-filename", str(EXAMPLES), "-"],
-        input=source,
-        capture_output=True,
-        text=True,
-        check=True,
-        cwd=ROOT,
-    ).stdout
+    script = ROOT / "clients/python/tools/generate_commands.py"
+    loaded = importlib.util.spec_from_file_location("generate_commands", script)
+    assert loaded is not None and loaded.loader is not None
+    generator = importlib.util.module_from_spec(loaded)
+    loaded.loader.exec_module(generator)
+    formatted: str = generator.format_source(source, EXAMPLES)
+    return formatted
 
 
 def test_the_examples_file_holds_the_readmes_examples() -> None:

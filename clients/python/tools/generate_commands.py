@@ -104,16 +104,17 @@ def _result(name: str) -> str:
 
 def render() -> str:
     """The module's source, formatted as the project formats it."""
-    return _format(_render())
+    return format_source(_render())
 
 
-def _format(source: str) -> str:
+def format_source(source: str, target: Path = TARGET) -> str:
+    """``source`` as ``ruff`` fixes and formats it in this repository."""
     for command in (
         ["check", "--fix", "--exit-zero", "--quiet", "--select", "I,RUF022,RUF036"],
         ["format"],
     ):
         source = subprocess.run(
-            [sys.executable, "-m", "ruff", *command, "--stdin-filename", str(TARGET), "-"],
+            [sys.executable, "-m", "ruff", *command, "--stdin-filename", str(target), "-"],
             input=source,
             capture_output=True,
             text=True,
