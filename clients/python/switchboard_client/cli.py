@@ -93,7 +93,8 @@ def _parser() -> argparse.ArgumentParser:
     common = _common()
     parser = _Parser(
         prog="switchboard-cli",
-        description=(__doc__ or "").split("\n")[0],
+        description="Switchboard from the shell: status, services, incidents, maintenances,"
+        " shared notes and live events.",
         epilog=EXIT_CODES,
         formatter_class=argparse.RawDescriptionHelpFormatter,
         parents=[common],
