@@ -640,6 +640,7 @@ class Client(CommandMethods):
                     room._close(error)
 
     def _fail_pending(self, error: SwitchboardError) -> None:
+        self._abandoned.clear()  # their answers cannot come any more
         pending, self._pending = self._pending, {}
         for item in pending.values():
             item.error = _again(error)
@@ -652,10 +653,13 @@ class Client(CommandMethods):
 
     async def wait_state(self, state: State) -> None:
         """Wait until :attr:`state` is ``state``. Raises the client's error if it
-        gives up while waiting for another state (bound it with ``anyio.fail_after``)."""
+        gives up (or ConnectionLost if it is closed) while waiting for another
+        state; bound it with ``anyio.fail_after``."""
         while self.state is not state:
-            if self.state is State.CLOSED and self._fatal is not None:
-                raise _again(self._fatal)
+            if self.state is State.CLOSED:
+                if self._fatal is not None:
+                    raise _again(self._fatal)
+                raise ConnectionLost("closed", "the client is closed")
             await self._state_changed.wait()
 
     def _spawn(self, fn: Callable[..., Coroutine[Any, Any, Any]], *args: Any) -> None:
