@@ -52,6 +52,7 @@ from .errors import (
     Forbidden,
     InternalError,
     OutcomeUnknown,
+    RateLimited,
     SwitchboardError,
     Unauthorized,
     Unavailable,
@@ -549,8 +550,10 @@ class Client(CommandMethods):
         if answer.get("type") != "error":
             return answer
         error = error_from(answer)
-        if isinstance(error, Unavailable):
-            raise error  # (moving between nodes): reconnect, resume later
+        if isinstance(error, Unavailable | OutcomeUnknown | RateLimited):
+            # For now (a topic moving between nodes, a node slow to answer
+            # another): reconnect, and resume it then.
+            raise Unavailable(error.code, f"{topic} cannot be resumed yet: {error.message}")
         log.warning("%s: refused on resubscribing: %s", topic, error)
         sub = self._subscriptions.pop(topic, None)
         if sub is not None:
