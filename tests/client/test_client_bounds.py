@@ -7,6 +7,7 @@ Waits are guarded with ``trio.fail_after``: a hang guard, never a measurement.
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 import signal
 from collections.abc import AsyncIterator
@@ -15,7 +16,7 @@ from typing import Any
 
 import pytest
 import trio
-from support import Api, ServerProcess, admin_token, token
+from support import Api, ServerProcess, admin_token, eventually, token
 from switchboard_client import (
     Backoff,
     ConnectionLost,
@@ -319,3 +320,24 @@ async def test_an_error_without_an_id_closes_the_rooms_awaiting_an_ack(
 
     monkeypatch.setattr(Room, "_op_message", op_first)
     await oversized_paste(switchboard_server)
+
+
+async def test_the_log_tells_connects_reconnects_resumes_and_giving_up(
+    switchboard_server: RunningServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger="switchboard_client")
+    backoff = Backoff(base=0.05, cap=0.3, max_attempts=2)
+    async with connect(switchboard_server.url, None, backoff=backoff) as client:
+        await client.subscribe("status:demo")
+        await switchboard_server.restart()
+        await eventually(lambda: client.connects == 2, "a reconnection", within=GUARD)
+        await switchboard_server.stop()
+        await eventually(lambda: client.state is State.CLOSED, "giving up", within=GUARD)
+    said = [(r.levelname, r.getMessage()) for r in caplog.records if r.name == "switchboard_client"]
+    assert ("INFO", f"connected to {switchboard_server.ws_url} as anonymous") in said
+    assert any(level == "WARNING" and "reconnecting in" in text for level, text in said), said
+    assert (
+        "INFO",
+        f"reconnected to {switchboard_server.ws_url}; resumed 1 topics and rooms",
+    ) in said
+    assert any(level == "ERROR" and text.startswith("giving up: ") for level, text in said), said
