@@ -82,8 +82,8 @@ class Typist:
             for n in range(10_000):
                 word = f"w{n};"
                 await room.insert(len(room.text), word)
-                with trio.fail_after(BOUND):
-                    await room.flush()
+                with trio.fail_after(BOUND):  # (a hang guard; the client's own bound, the same)
+                    await room.flush(request_timeout=BOUND)
                 if word in room.text:  # (a reset to the room's text would drop it)
                     self.acked.append(word)
                 self.connects = client.connects
