@@ -52,6 +52,9 @@ class Principal:
     session: str | None = None  # a user's login, for logout
     roles: RoleLookup | None = field(default=None, compare=False, repr=False)
     expires_at: datetime | None = None  # when the credential stops working (sockets close then)
+    # A login of one of the server's operators (``switchboard user operator``):
+    # the server's own doors open to it; in organizations only its memberships count.
+    server_operator: bool = False
 
     def role_in(self, org: str) -> Role | None:
         if self.roles is not None:
@@ -75,6 +78,12 @@ class Principal:
     def server_admin(self) -> bool:
         """An operator token for the whole server: may create organizations."""
         return self.all_orgs and (self.role or 0) >= Role.ADMIN
+
+    @property
+    def runs_server(self) -> bool:
+        """A server-wide admin token or an operator's login: the server's own
+        doors (creating organizations, what the server itself does) open."""
+        return self.server_admin or self.server_operator
 
     def describe(self) -> dict[str, Any]:
         return {"kind": self.kind, "id": self.id, "subject": self.subject}
@@ -126,11 +135,15 @@ def authorize(principal: Principal | None, action: Action, org: str) -> Role:
 
 
 def authorize_server(principal: Principal | None) -> None:
-    """Creating organizations needs a server-wide operator token (org '*')."""
+    """The server's own doors (creating organizations, its monitoring and audit
+    log) need a server-wide operator token (org '*') or an operator's login."""
     if principal is None:
         raise AuthError(NEEDS_TOKEN)
-    if not principal.server_admin:
-        raise Forbidden("creating organizations needs a server-wide admin token (--org '*')")
+    if not principal.runs_server:
+        raise Forbidden(
+            "this is for the server's operators: a server-wide admin token (--org '*')"
+            " or the login of a user made an operator (switchboard user operator)"
+        )
 
 
 def expiry(claims: dict[str, Any]) -> datetime | None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import dataclasses
 import getpass
 import logging
@@ -12,8 +13,10 @@ import resource
 import signal
 import sys
 import warnings
+from collections.abc import AsyncIterator
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 import trio
 
@@ -208,8 +211,20 @@ def _parser() -> argparse.ArgumentParser:
     create.add_argument("--name", default="", help="display name (default: from the email)")
     create.add_argument("--org", type=_org, help="make them a member of this organization")
     create.add_argument("--role", type=_role, default=Role.OWNER, help="their role (default owner)")
+    create.add_argument(
+        "--operator", action="store_true", help="one of the server's operators (see user operator)"
+    )
     data_flags(create)
     create.add_argument("--database-url", help="PostgreSQL URL (also DATABASE_URL)")
+    operator = user_sub.add_parser(
+        "operator",
+        help="make a user one of the server's operators, who read what the server does"
+        " (its probes, its audit log) and create organizations; read at the server's next start",
+    )
+    operator.add_argument("--email", required=True)
+    operator.add_argument("--off", action="store_true", help="no longer an operator")
+    data_flags(operator)
+    operator.add_argument("--database-url", help="PostgreSQL URL (also DATABASE_URL)")
 
     migrate = sub.add_parser("migrate", help="apply database migrations and exit")
     data_flags(migrate)
@@ -255,6 +270,8 @@ def main(argv: list[str] | None = None) -> int:
         return trio.run(_migrate, config)
     if args.command == "user":
         config = Config.from_env(data_dir=args.data_dir, database_url=args.database_url)
+        if args.user_command == "operator":
+            return trio.run(_set_operator, config, args)
         password = os.environ.get("SWITCHBOARD_PASSWORD") or getpass.getpass("Password: ")
         return trio.run(_create_user, config, args, password)
     config = Config.from_env(
@@ -310,6 +327,39 @@ async def _migrate(config: Config) -> int:
 
 async def _create_user(config: Config, args: argparse.Namespace, password: str) -> int:
     from .errors import DomainError
+
+    async with _directory(config) as directory:
+        roles = {args.org: args.role} if args.org else {}
+        try:
+            user = await directory.create_user(
+                args.email, args.name, password, roles, None, operator=args.operator
+            )
+        except DomainError as exc:
+            print(f"switchboard user create: {exc.message}", file=sys.stderr)
+            return 1
+    where = f" ({args.role} of {args.org})" if args.org else ""
+    operator = ", a server operator" if args.operator else ""
+    print(f"created user {user.email} with id {user.id}{where}{operator}")
+    return 0
+
+
+async def _set_operator(config: Config, args: argparse.Namespace) -> int:
+    from .errors import DomainError
+
+    async with _directory(config) as directory:
+        try:
+            user = await directory.set_operator(args.email, not args.off, None)
+        except DomainError as exc:
+            print(f"switchboard user operator: {exc.message}", file=sys.stderr)
+            return 1
+    now = "no longer" if args.off else "now"
+    print(f"{user.email} is {now} a server operator (from the server's next start)")
+    return 0
+
+
+@contextlib.asynccontextmanager
+async def _directory(config: Config) -> AsyncIterator[Any]:
+    """The directory of the configured database, loaded."""
     from .identity import Directory
     from .store import Store, embedded_dsn
 
@@ -321,15 +371,7 @@ async def _create_user(config: Config, args: argparse.Namespace, password: str) 
             store, Tokens(load_secret(config.data_dir, config.secret)), config.limits
         )
         await directory.load()
-        roles = {args.org: args.role} if args.org else {}
-        try:
-            user = await directory.create_user(args.email, args.name, password, roles, None)
-        except DomainError as exc:
-            print(f"switchboard user create: {exc.message}", file=sys.stderr)
-            return 1
-    where = f" ({args.role} of {args.org})" if args.org else ""
-    print(f"created user {user.email} with id {user.id}{where}")
-    return 0
+        yield directory
 
 
 def _probe(args: argparse.Namespace) -> int:

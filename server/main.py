@@ -23,6 +23,7 @@ import trio
 
 from . import gcwatch
 from .actors.gateway import Gateway
+from .actors.notes import ChangeNotes
 from .actors.ownership import Ownership
 from .actors.registry import Registry
 from .auth import Tokens, load_secret
@@ -146,6 +147,9 @@ class Server:
                 self.notify_feed = Feed(store, self.notifier)
                 self.registry.observers.append(self.notify_feed.observe)
                 await nursery.start(self.notify_feed.run)
+                notes = ChangeNotes(self.registry)
+                directory.noted = self.notifier.noted = self.registry.noted = notes.noted
+                await nursery.start(notes.run)
                 app = _create_app(
                     Parts(
                         config,

@@ -32,6 +32,7 @@ redirects go through the same door on every hop.
 from __future__ import annotations
 
 import ipaddress
+import socket
 import typing
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -151,14 +152,34 @@ async def resolve(rule: NetworkRule, host: str, port: int) -> list[Address]:
             infos = await trio.socket.getaddrinfo(host, port, type=trio.socket.SOCK_STREAM)
         if scope.cancelled_caught:
             raise OSError(f"resolving {host} took more than {RESOLVE_TIMEOUT:g} s") from None
-        addresses = list(
-            dict.fromkeys(ipaddress.ip_address(str(info[4][0]).split("%")[0]) for info in infos)
-        )
-    allowed = [a for a in addresses if rule.allows(a)]
-    if not allowed:
+        addresses = _addresses(infos)
+    return allowed(rule, host, addresses)
+
+
+def resolve_blocking(rule: NetworkRule, host: str, port: int) -> list[Address]:
+    """:func:`resolve` for a thread that is not trio's (a library that blocks):
+    the system resolver's own timeout applies."""
+    host = host.strip("[]")
+    try:
+        addresses = [ipaddress.ip_address(host)]
+    except ValueError:
+        addresses = _addresses(socket.getaddrinfo(host, port, type=socket.SOCK_STREAM))
+    return allowed(rule, host, addresses)
+
+
+def _addresses(infos: Iterable[tuple[typing.Any, ...]]) -> list[Address]:
+    return list(
+        dict.fromkeys(ipaddress.ip_address(str(info[4][0]).split("%")[0]) for info in infos)
+    )
+
+
+def allowed(rule: NetworkRule, host: str, addresses: list[Address]) -> list[Address]:
+    """Those of ``host``'s ``addresses`` that ``rule`` allows; :class:`Refused` if none."""
+    found = [a for a in addresses if rule.allows(a)]
+    if not found:
         shown = host if str(addresses[0]) == host else f"{host} ({addresses[0]})"
         raise Refused(f"{shown} is in a network this server does not connect to ({rule.why})")
-    return allowed
+    return found
 
 
 async def connect(rule: NetworkRule, host: str, port: int) -> trio.SocketStream:

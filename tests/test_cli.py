@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import functools
 import os
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import jwt
 import trio
@@ -79,7 +81,8 @@ async def test_a_probe_with_a_refused_token_says_so(server) -> None:  # type: ig
     command += ["--server", server.base_url, "--token", "not-a-token"]
     done = await trio.run_process(command, capture_stdout=True, capture_stderr=True, check=False)
     assert done.returncode == 1
-    assert done.stderr.decode().startswith("switchboard probe: unauthorized")
+    # (after the client's own log line saying that it gave up, and why)
+    assert "\nswitchboard probe: unauthorized" in done.stderr.decode()
 
 
 def test_migrate_applies_and_is_idempotent(database_url: str, tmp_path: Path) -> None:
@@ -181,3 +184,51 @@ async def test_user_create_makes_someone_who_can_log_in(
             {"org": "demo", "role": "owner"}
         ]
     await server.stop()
+
+
+def user_command(database_url: str, data_dir: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    """``switchboard user ...`` on the test's database, with a password that will do."""
+    env = {**os.environ, "SWITCHBOARD_PASSWORD": "a long enough password"}
+    common = ["--database-url", database_url, "--data-dir", str(data_dir)]
+    return switchboard("user", *args, *common, env=env)
+
+
+async def test_user_operator_opens_the_servers_own_doors_to_a_login(
+    database_url: str, tmp_path: Path, config: Any, nursery: trio.Nursery
+) -> None:
+    from support import Api
+
+    from server.main import Server
+
+    def run(*args: str) -> subprocess.CompletedProcess[str]:
+        return user_command(database_url, tmp_path, *args)
+
+    made = await trio.to_thread.run_sync(
+        lambda: run("create", "--email", "ops@example.com", "--operator")
+    )
+    assert made.returncode == 0 and "a server operator" in made.stdout, made.stderr
+    plain = await trio.to_thread.run_sync(lambda: run("create", "--email", "dev@example.com"))
+    assert plain.returncode == 0, plain.stderr
+    unknown = await trio.to_thread.run_sync(lambda: run("operator", "--email", "no@example.com"))
+    assert unknown.returncode == 1 and "no user with email" in unknown.stderr
+
+    async def doors() -> dict[str, tuple[bool, int]]:
+        """Each user's ``server_operator`` and what GET /api/v1/monitoring answers them."""
+        server: Server = await nursery.start(Server(config).run)
+        seen = {}
+        async with Api.open(server.base_url) as anon:
+            for email in ("ops@example.com", "dev@example.com"):
+                login = {"email": email, "password": "a long enough password"}
+                granted = await anon.ok("POST", "/api/v1/auth/login", login)
+                async with Api.open(server.base_url, granted["access_token"]) as user:
+                    me = await user.ok("GET", "/api/v1/me")
+                    status = (await user.get("/api/v1/monitoring")).status_code
+                    seen[email] = (me["server_operator"], status)
+        await server.stop()
+        return seen
+
+    assert await doors() == {"ops@example.com": (True, 200), "dev@example.com": (False, 403)}
+    for args in (("--email", "ops@example.com", "--off"), ("--email", "DEV@example.com")):
+        done = await trio.to_thread.run_sync(functools.partial(run, "operator", *args))
+        assert done.returncode == 0, done.stderr
+    assert await doors() == {"ops@example.com": (False, 403), "dev@example.com": (True, 200)}

@@ -80,6 +80,9 @@ IO_LIBRARIES = frozenset(
         "pathlib",
         "shutil",
         "tempfile",
+        "apprise",
+        "requests",
+        "urllib3",
     }
 )
 

@@ -306,6 +306,11 @@ class Gateway:
                 kind=None if principal is None else principal.kind,
                 subject=None if principal is None else principal.subject,
                 id=message.id,
+                limits={
+                    "max_message": self.limits.max_message,
+                    "room_max_insert": self.limits.room_max_insert,
+                    "room_max_components": self.limits.room_max_components,
+                },
             )
         )
 

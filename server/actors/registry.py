@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import logging
 import secrets
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, Protocol
 from urllib.parse import urlsplit
 
@@ -35,6 +35,7 @@ from ..domain.schema import MISSING
 from ..errors import Conflict, NotFound, OutcomeUnknown, Unavailable
 from ..ids import new_id
 from ..store import (
+    AuditEntry,
     ConcurrencyError,
     Lease,
     QuotaExceeded,
@@ -107,6 +108,8 @@ class Registry:
         # Told of each state a follower applies (an organization another node
         # runs), as observers are of the states this node commits.
         self.mirrors: list[Observer] = []
+        # Told the audit rows of rooms made and deleted (server/actors/notes.py).
+        self.noted: Callable[[Sequence[AuditEntry]], None] = lambda entries: None
         # Checks a command needs that take I/O (a monitor's target resolved against
         # the network rule), run before it is queued, by every door alike.
         self.preflight: Callable[[Any], Awaitable[None]] | None = None
@@ -603,6 +606,7 @@ class Registry:
             raise Conflict(
                 f"{org!r} has {cap} rooms, as many as it may; delete one first", field="org"
             ) from None
+        self.noted(audit)
         return meta.to_dict()
 
     async def delete_room(
@@ -640,6 +644,7 @@ class Registry:
             details = {"title": meta.title}
             audit = [origin.entry(meta.org, "room.delete", room_id, details, at)] if origin else []
             await self.store.delete_stream(stream, audit)
+            self.noted(audit)
         finally:
             self._deleting.discard(stream)
         topic = handle.topic

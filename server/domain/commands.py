@@ -21,7 +21,7 @@ import orjson
 from ..errors import ValidationError
 from .access import Action
 from .hosts import MAX_DOMAINS
-from .model import Impact, IncidentStatus, MaintenanceStatus, ServiceStatus
+from .model import Impact, IncidentStatus, MaintenanceStatus, ServiceStatus, SignUp
 from .monitors import MonitorKind, MonitorPolicy, Verdict
 from .schema import MISSING, Items, Missing, Range, Text, given, parse
 
@@ -45,6 +45,38 @@ Region: TypeAlias = Annotated[
 RegionLabels: TypeAlias = Annotated[dict[Region, Annotated[str, Text(1, 60)]], Items(50)]
 MonitorTexts: TypeAlias = Annotated[dict[str, Annotated[str, Text(1, 1_000)]], Items(20)]
 Domains: TypeAlias = Annotated[list[Annotated[str, Text(1, 253)]], Items(MAX_DOMAINS)]
+SignUps: TypeAlias = Annotated[list[SignUp], Items(len(SignUp))]
+# Where a public page may link: the web, or a path on this server. A logo is
+# shown from https:// only, or from here: the page's Content-Security-Policy
+# names its origin, so the host is a plain name or address.
+_HOST = r"[A-Za-z0-9](?:[A-Za-z0-9.-]*[A-Za-z0-9])?(?::[0-9]{1,5})?"
+_PATH = r"/(?![/\\])[^\s\\]*"
+PageUrl: TypeAlias = Annotated[
+    str,
+    Text(
+        1,
+        2_000,
+        rf"https?://{_HOST}(?:[/?#][^\s\\]*)?|{_PATH}",
+        "must be an http(s):// URL or a path",
+    ),
+]
+LogoUrl: TypeAlias = Annotated[
+    str,
+    Text(
+        1, 2_000, rf"https://{_HOST}(?:[/?#][^\s\\]*)?|{_PATH}", "must be an https:// URL or a path"
+    ),
+]
+Colour: TypeAlias = Annotated[str, Text(1, 20, r"#[0-9A-Fa-f]{6}", "must be a colour as #rrggbb")]
+FooterText: TypeAlias = Annotated[str, Text(0, 500, lines=True)]
+TimeZone: TypeAlias = Annotated[str, Text(1, 60)]
+
+
+@dataclass(frozen=True, slots=True)
+class PageLink:
+    """A link in the public page's header."""
+
+    label: Annotated[str, Text(1, 40)]
+    url: PageUrl
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,6 +95,13 @@ class UpdateOrg:
     monitor_texts: MonitorTexts | Missing = MISSING
     # Host names serving the public page at their root; replaces the whole set.
     domains: Domains | Missing = MISSING
+    subscriptions: SignUps | Missing = MISSING  # replaces the set; [] offers the feeds only
+    # The public page's look; null takes a logo or an accent away.
+    logo_url: LogoUrl | Missing | None = MISSING
+    accent_color: Colour | Missing | None = MISSING
+    header_links: Annotated[list[PageLink], Items(5)] | Missing = MISSING
+    footer_text: FooterText | Missing = MISSING
+    time_zone: TimeZone | Missing = MISSING
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,6 +118,7 @@ class CreateService:
     status: ServiceStatus = ServiceStatus.OPERATIONAL
     showcase: bool = True
     only_show_if_degraded: bool = False
+    show_response_times: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,6 +131,7 @@ class UpdateService:
     status: ServiceStatus | Missing = MISSING
     showcase: bool | Missing = MISSING
     only_show_if_degraded: bool | Missing = MISSING
+    show_response_times: bool | Missing = MISSING
 
 
 @dataclass(frozen=True, slots=True)
@@ -227,6 +268,13 @@ class DeleteMonitor:
 
 
 @dataclass(frozen=True, slots=True)
+class NewHeartbeatToken:
+    """A heartbeat monitor's push URL is replaced: the old one stops working."""
+
+    monitor: Ref
+
+
+@dataclass(frozen=True, slots=True)
 class SetMonitorState:
     """Internal: the probes' verdict on a monitor changed (see server/monitoring)."""
 
@@ -251,6 +299,17 @@ class NoteProbe:
     last_seen: datetime | None = None  # its last result, if it ever sent one
 
 
+@dataclass(frozen=True, slots=True)
+class NoteChange:
+    """Internal: a change made outside the organization's actor (to its
+    members, invitations, API tokens, notification channels or subscribers)
+    was written with its audit row. Recorded as ``change.noted``, a
+    members-only event, so that the members' consoles follow it."""
+
+    action: Annotated[str, Text(1, 60)]  # the audit row's, e.g. "member.role"
+    target: Annotated[str, Text(1, 200)] | None = None
+
+
 Command: TypeAlias = (
     CreateOrg
     | UpdateOrg
@@ -271,8 +330,10 @@ Command: TypeAlias = (
     | CreateMonitor
     | UpdateMonitor
     | DeleteMonitor
+    | NewHeartbeatToken
     | SetMonitorState
     | NoteProbe
+    | NoteChange
 )
 
 
@@ -289,7 +350,8 @@ class CommandSpec:
 
 
 #: Every command a client may send, with what it takes to send it. Internal
-#: commands (``Tick``, ``SetMonitorState``, ``NoteProbe``) have no door and are not here;
+#: commands (``Tick``, ``SetMonitorState``, ``NoteProbe``, ``NoteChange``) have
+#: no door and are not here;
 #: creating an organization is the server's, not an organization's (``org.create``
 #: needs a server-wide operator token).
 CATALOGUE: tuple[CommandSpec, ...] = (
@@ -310,6 +372,7 @@ CATALOGUE: tuple[CommandSpec, ...] = (
     CommandSpec("monitor.create", CreateMonitor, Action.CHANGE),
     CommandSpec("monitor.update", UpdateMonitor, Action.CHANGE),
     CommandSpec("monitor.delete", DeleteMonitor, Action.CHANGE),
+    CommandSpec("monitor.token", NewHeartbeatToken, Action.CHANGE),
 )
 SPEC_OF: Mapping[type, CommandSpec] = {spec.cls: spec for spec in CATALOGUE}
 #: The commands a WebSocket ``command`` frame may name.
@@ -322,6 +385,7 @@ COMMAND_NAMES: Mapping[type, str] = {
     Tick: "tick",
     SetMonitorState: "monitor.state",
     NoteProbe: "probe.state",
+    NoteChange: "change.note",
 }
 
 

@@ -159,6 +159,8 @@ def apply(state: OrgState, event: Event) -> None:
         state.status = OverallStatus.from_dict(data["status"])
     elif kind == "probe":
         pass  # a region's probe went offline or online: told, not kept
+    elif name == "change.noted":
+        pass  # a change kept elsewhere (members, tokens, channels...): told, not kept here
     else:
         raise ValueError(f"unknown event {name!r} at version {event.version}")
     state.version = event.version

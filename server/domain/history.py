@@ -145,6 +145,43 @@ def with_checks(bar: Bar, uptimes: Mapping[date, float]) -> Bar:
 
 
 # ---------------------------------------------------------------------------
+# what happened on each day of the bars
+
+
+def days_touched(
+    incidents: Iterable[Incident],
+    maintenances: Iterable[Maintenance],
+    now: datetime,
+    days: int = 90,
+) -> dict[str, dict[date, list[str]]]:
+    """For each service, the UTC days of the last ``days`` on which an incident
+    that names it was open or a maintenance that covers it ran: the ids of
+    those, in the order they began. An incident is open from its start to its
+    resolution (or now); a maintenance runs from its actual start to its end
+    (or now): one scheduled, or cancelled before it began, touches no day."""
+    today = now.astimezone(UTC).date()
+    first = today - timedelta(days=days - 1)
+    spans: list[tuple[datetime, str, datetime, Iterable[str]]] = []
+    for incident in incidents:
+        end = now if incident.active else ended_at(incident)
+        spans.append((incident.started_at, incident.id, end, incident.services))
+    for m in maintenances:
+        if m.started_at is None:
+            continue
+        end = now if m.running else ended_at(m)
+        spans.append((m.started_at, m.id, end, m.service_ids))
+    out: dict[str, dict[date, list[str]]] = {}
+    for start, item, end, services in sorted(spans, key=lambda span: (span[0], span[1])):
+        day = max(start.astimezone(UTC).date(), first)
+        last = min(max(end, start).astimezone(UTC).date(), today)
+        while day <= last:
+            for service in services:
+                out.setdefault(service, {}).setdefault(day, []).append(item)
+            day += timedelta(days=1)
+    return out
+
+
+# ---------------------------------------------------------------------------
 # incident history
 
 

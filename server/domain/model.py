@@ -158,6 +158,13 @@ DEFAULT_BODIES: Mapping[str, str] = {
 }
 
 
+class SignUp(StrEnum):
+    """How the public may subscribe to a status page's notifications."""
+
+    EMAIL = "email"
+    WEBHOOK = "webhook"
+
+
 # ---------------------------------------------------------------------------
 # entities
 
@@ -179,6 +186,15 @@ class Org:
     # Host names that serve this organization's public page at their root
     # (custom domains; see hosts.py): unique across the server.
     domains: tuple[str, ...] = ()
+    # The ways its status page offers to subscribe (email only where the server
+    # can send mail), in SignUp's order; none: the feeds only.
+    subscriptions: tuple[SignUp, ...] = tuple(SignUp)
+    # How the public page looks (see looks.py) and who may subscribe to it.
+    logo_url: str | None = None  # https://, or a path on this server
+    accent_color: str | None = None  # #rrggbb with AA contrast on the light page
+    header_links: tuple[Mapping[str, str], ...] = ()  # [{label, url}], at most 5
+    footer_text: str = ""
+    time_zone: str = "UTC"  # the public page's times are shown in it
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -189,6 +205,12 @@ class Org:
             "region_labels": dict(self.region_labels),
             "monitor_texts": dict(self.monitor_texts),
             "domains": list(self.domains),
+            "subscriptions": [kind.value for kind in self.subscriptions],
+            "logo_url": self.logo_url,
+            "accent_color": self.accent_color,
+            "header_links": [dict(link) for link in self.header_links],
+            "footer_text": self.footer_text,
+            "time_zone": self.time_zone,
             "created_at": iso(self.created_at),
             "updated_at": iso(self.updated_at),
         }
@@ -205,6 +227,16 @@ class Org:
             region_labels=dict(d.get("region_labels") or {}),
             monitor_texts=dict(d.get("monitor_texts") or {}),
             domains=tuple(d.get("domains") or ()),
+            # Earlier organizations offered every way there was.
+            subscriptions=tuple(
+                SignUp(k) for k in d.get("subscriptions", [k.value for k in SignUp])
+            ),
+            # Organizations from before these existed: the page as it was.
+            logo_url=d.get("logo_url"),
+            accent_color=d.get("accent_color"),
+            header_links=tuple(dict(link) for link in d.get("header_links") or ()),
+            footer_text=d.get("footer_text") or "",
+            time_zone=d.get("time_zone") or "UTC",
         )
 
 
@@ -262,6 +294,8 @@ class Service:
     # says where a problem is seen, by label only.
     failing_regions: tuple[str, ...] = ()
     seen_from: tuple[str, ...] = ()
+    # The public page draws its monitors' hourly response times (off unless set).
+    show_response_times: bool = False
 
     def to_dict(self, *, public: bool = False) -> dict[str, Any]:
         out: dict[str, Any] = {
@@ -273,6 +307,7 @@ class Service:
             "status": self.status.value,
             "showcase": self.showcase,
             "only_show_if_degraded": self.only_show_if_degraded,
+            "show_response_times": self.show_response_times,
             "created_at": iso(self.created_at),
             "updated_at": iso(self.updated_at),
         }
@@ -305,6 +340,7 @@ class Service:
             manual=ServiceStatus(manual),
             failing_regions=tuple(d.get("failing_regions", ())),
             seen_from=tuple(d.get("seen_from", ())),
+            show_response_times=d.get("show_response_times", False),  # earlier: off
         )
 
 

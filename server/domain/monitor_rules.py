@@ -43,6 +43,7 @@ from .holds import settle, shown_status
 from .model import IncidentStatus, ServiceStatus, iso, iso_or_none
 from .monitors import (
     FLAP_CHANGES,
+    OPENED_KEPT,
     SHOWN_ONLY,
     Monitor,
     MonitorKind,
@@ -227,6 +228,19 @@ def _delete(tx: Tx, cmd: c.DeleteMonitor) -> Any:
     return {"deleted": monitor.id}
 
 
+def _renew_token(tx: Tx, cmd: c.NewHeartbeatToken) -> Any:
+    old = find_monitor(tx.state, cmd.monitor)
+    if old.kind is not MonitorKind.HEARTBEAT:
+        raise ValidationError(
+            f"{old.name!r} is a {old.kind.value} monitor: only heartbeats have a push URL",
+            field="monitor",
+        )
+    token = (tx.ctx.new_secret or _new_token)()
+    new = replace(old, heartbeat_hash=heartbeat_digest(token), updated_at=tx.ctx.now)
+    _put(tx, new)
+    return {**new.to_dict(), "heartbeat_token": token}  # shown once, as when it was made
+
+
 def drop_for_service(tx: Tx, service_id: str) -> None:
     """A service is going: its monitors go first (ending what they did)."""
     for monitor in list(tx.state.monitors.values()):
@@ -312,7 +326,11 @@ def _act(tx: Tx, monitor: Monitor, *, muted: bool = False) -> Monitor:
                     services={service.id: need},
                 ),
             )
-            return replace(monitor, incident_id=opened["id"])
+            return replace(
+                monitor,
+                incident_id=opened["id"],
+                opened_incidents=(*monitor.opened_incidents, opened["id"])[-OPENED_KEPT:],
+            )
         if incident.services.get(service.id) is not need or monitor.flapping_since == tx.ctx.now:
             status = (
                 IncidentStatus.INVESTIGATING
@@ -500,5 +518,6 @@ HANDLERS: dict[type, Any] = {
     c.CreateMonitor: _create,
     c.UpdateMonitor: _update,
     c.DeleteMonitor: _delete,
+    c.NewHeartbeatToken: _renew_token,
     c.SetMonitorState: _set_state,
 }

@@ -59,6 +59,7 @@ EFFECT: Mapping[Verdict, ServiceStatus | None] = {
 }
 
 FLAP_CHANGES = 4  # verdict changes within the flap window that make a monitor flapping
+OPENED_KEPT = 20  # the incidents a monitor opened that it remembers (the latest)
 RESOLVE_AFTER = 300  # seconds up before the incident a monitor opened is resolved (default)
 
 
@@ -150,6 +151,9 @@ class Monitor:
     failing_regions: tuple[str, ...] = ()  # regions that see it down (or degraded)
     error: str | None = None  # the last failure's words
     incident_id: str | None = None  # the incident this monitor opened and will resolve
+    # The incidents it opened, oldest first: the last OPENED_KEPT (monitors
+    # made before it was kept remember those opened since).
+    opened_incidents: tuple[str, ...] = ()
     changes: tuple[datetime, ...] = ()  # its verdict's changes within the flap window
     flapping_since: datetime | None = None
 
@@ -205,6 +209,7 @@ class Monitor:
                 "paused": self.paused,
                 "error": self.error,
                 "incident_id": self.incident_id,
+                "opened_incidents": list(self.opened_incidents),
                 "flapping": self.flapping_since is not None,
                 "flapping_since": iso_or_none(self.flapping_since),
                 "changes": [iso(t) for t in self.changes],
@@ -241,6 +246,7 @@ class Monitor:
             failing_regions=tuple(d.get("failing_regions", ())),
             error=d.get("error"),
             incident_id=d.get("incident_id"),
+            opened_incidents=tuple(d.get("opened_incidents", ())),
             changes=tuple(parse_iso(t) for t in d.get("changes", ())),
             flapping_since=parse_iso_or_none(d.get("flapping_since")),
         )

@@ -38,7 +38,7 @@ from typing import Any
 
 from ..errors import Conflict, InvalidTransition, NotFound, ValidationError
 from . import commands as c
-from . import hosts, monitor_rules, postmortems, probe_rules, texts
+from . import hosts, looks, monitor_rules, postmortems, probe_rules, texts
 from .holds import holders_of, service_moves, settle, shown_status
 from .model import (
     DEFAULT_BODIES,
@@ -55,6 +55,7 @@ from .model import (
     OrgState,
     Service,
     ServiceStatus,
+    SignUp,
     Update,
     check_incident_move,
     check_maintenance_move,
@@ -119,6 +120,21 @@ def _update_org(tx: Tx, cmd: c.UpdateOrg) -> Any:
         org = replace(org, monitor_texts=texts.check(cmd.monitor_texts))
     if cmd.domains is not MISSING:
         org = replace(org, domains=hosts.check_domains(cmd.domains))
+    if cmd.subscriptions is not MISSING:
+        wanted = set(cmd.subscriptions)
+        org = replace(org, subscriptions=tuple(k for k in SignUp if k in wanted))
+    if cmd.logo_url is not MISSING:
+        org = replace(org, logo_url=cmd.logo_url)
+    if cmd.accent_color is not MISSING:
+        accent = None if cmd.accent_color is None else looks.check_accent(cmd.accent_color)
+        org = replace(org, accent_color=accent)
+    if cmd.header_links is not MISSING:
+        links = tuple({"label": link.label, "url": link.url} for link in cmd.header_links)
+        org = replace(org, header_links=links)
+    if cmd.footer_text is not MISSING:
+        org = replace(org, footer_text=cmd.footer_text)
+    if cmd.time_zone is not MISSING:
+        org = replace(org, time_zone=looks.check_zone(cmd.time_zone))
     if org != old:
         org = replace(org, updated_at=tx.ctx.now)
         tx.emit("org.updated", {"org": org.to_dict()})
@@ -126,6 +142,11 @@ def _update_org(tx: Tx, cmd: c.UpdateOrg) -> Any:
             for service_id in list(tx.state.services):
                 monitor_rules.show_regions(tx, service_id)
     return org.to_dict()
+
+
+def _note_change(tx: Tx, cmd: c.NoteChange) -> Any:
+    tx.emit("change.noted", {"action": cmd.action, "target": cmd.target})
+    return {"noted": cmd.action}
 
 
 def _delete_org(tx: Tx, cmd: c.DeleteOrg) -> Any:
@@ -180,6 +201,7 @@ def _create_service(tx: Tx, cmd: c.CreateService) -> Any:
         status=cmd.status,
         showcase=cmd.showcase,
         only_show_if_degraded=cmd.only_show_if_degraded,
+        show_response_times=cmd.show_response_times,
         created_at=tx.ctx.now,
         updated_at=tx.ctx.now,
         manual=cmd.status,
@@ -198,7 +220,7 @@ def _update_service(tx: Tx, cmd: c.UpdateService) -> Any:
         changes["description"] = cmd.description or None
     if cmd.group is not MISSING:
         changes["group_id"] = _group_for(tx, cmd.group)
-    for attr in ("position", "showcase", "only_show_if_degraded"):
+    for attr in ("position", "showcase", "only_show_if_degraded", "show_response_times"):
         value = getattr(cmd, attr)
         if value is not MISSING:
             changes[attr] = value
@@ -572,6 +594,7 @@ def _archive_due(tx: Tx) -> None:
 _HANDLERS: Mapping[type, Any] = {
     c.UpdateOrg: _update_org,
     c.DeleteOrg: _delete_org,
+    c.NoteChange: _note_change,
     c.CreateService: _create_service,
     c.UpdateService: _update_service,
     c.DeleteService: _delete_service,

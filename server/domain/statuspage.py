@@ -68,7 +68,7 @@ class Renderer:
             "id": org.id,
             "name": org.name,
             "url": self.page_url,
-            "time_zone": "Etc/UTC",
+            "time_zone": "Etc/UTC" if org.time_zone == "UTC" else org.time_zone,
             "updated_at": iso(updated),
         }
 

@@ -65,6 +65,9 @@ class Directory:
     revoke: Revoker = lambda match, reason: None
     # Told after each change is written (among several nodes: the others reload).
     changed: Callable[[], None] = lambda: None
+    # Told the audit rows of each change written, for the organizations'
+    # consoles (server/actors/notes.py); must not block.
+    noted: Callable[[Sequence[AuditEntry]], None] = lambda entries: None
     users: dict[str, User] = field(default_factory=dict)
     by_email: dict[str, str] = field(default_factory=dict)
     memberships: dict[str, dict[str, Role]] = field(default_factory=dict)  # user -> org -> role
@@ -81,7 +84,7 @@ class Directory:
         rows = await sql.load_all(self.store, self.clock.now())
         for r in rows["users"]:
             self.users[r["id"]] = User(
-                r["id"], r["email"], r["name"], r["password_hash"], r["created_at"]
+                r["id"], r["email"], r["name"], r["password_hash"], r["created_at"], r["operator"]
             )
             self.by_email[r["email"]] = r["id"]
         for r in rows["memberships"]:
@@ -118,9 +121,12 @@ class Directory:
     async def _write(
         self, statements: Sequence[tuple[str, Sequence[Any]]], audit: Sequence[AuditEntry] = ()
     ) -> list[str]:
-        """Write a change (with its audit rows), then say so (``changed``)."""
+        """Write a change (with its audit rows), then say so (``changed``,
+        ``noted``: whoever is told reads the directory after the caller's
+        own next step, which changes it in memory without a checkpoint)."""
         statuses = await self.store.write(statements, audit)
         self.changed()
+        self.noted(audit)
         return statuses
 
     async def reload(self) -> None:
@@ -165,6 +171,7 @@ class Directory:
             session=session.id,
             roles=self.role_of,
             expires_at=expiry(claims),
+            server_operator=user.operator,
         )
 
     def token_principal(self, secret: str) -> Principal:
@@ -311,6 +318,7 @@ class Directory:
         extra: Sequence[sql.Statement] = (),
         user_id: str | None = None,
         extra_audit: Sequence[AuditEntry] = (),
+        operator: bool = False,
     ) -> User:
         email = normalize_email(email)
         if problem := check_strength(password, email):
@@ -320,14 +328,16 @@ class Directory:
             raise ValidationError("a name has at most 120 characters", field="name")
         hashed = await hash_password(password)
         at = self.clock.now()
-        user = User(user_id or new_id(), email, name, hashed, at)
-        statements = [sql.insert_user(user.id, email, name, hashed, at)]
+        user = User(user_id or new_id(), email, name, hashed, at, operator)
+        statements = [sql.insert_user(user.id, email, name, hashed, at, operator)]
         statements += [sql.put_membership(user.id, org, str(r), at) for org, r in roles.items()]
         statements += extra
         audit = [
             self._audit(org, origin, "member.add", user.id, {"email": email, "role": str(r)}, at)
             for org, r in roles.items()
         ]
+        if operator:
+            audit.append(self._audit("*", origin, "user.operator", user.id, {"email": email}, at))
         audit += extra_audit
         async with self.lock:
             try:
@@ -337,6 +347,20 @@ class Directory:
             self.users[user.id] = user
             self.by_email[email] = user.id
             self.memberships[user.id] = dict(roles)
+        return user
+
+    async def set_operator(self, email: str, operator: bool, origin: Origin | None) -> User:
+        """Make a user one of the server's operators, or no longer (the server's
+        audit log says so). A running server reads it at its next start."""
+        user_id = self.by_email.get(normalize_email(email))
+        if user_id is None:
+            raise NotFound(f"no user with email {email!r}", field="email")
+        user = self.users[user_id]
+        action = "user.operator" if operator else "user.not_operator"
+        entry = self._audit("*", origin, action, user.id, {"email": user.email}, self.clock.now())
+        async with self.lock:
+            await self._write([sql.set_operator(user.id, operator)], [entry])
+            user.operator = operator
         return user
 
     def members(self, org: str) -> list[dict[str, Any]]:

@@ -26,6 +26,7 @@ class User:
     name: str
     password_hash: str
     created_at: datetime
+    operator: bool = False  # runs the server: its operators' doors open to this login
 
     def to_dict(self) -> dict[str, Any]:
         return {"id": self.id, "email": self.email, "name": self.name}

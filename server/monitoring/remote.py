@@ -93,7 +93,8 @@ class RemoteProbe:
             self.scheduler.drop(event.data["id"])
 
     async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
-        async with connect(self.url, self.token) as client:
+        # A probe waits for its server however long it takes to come (None).
+        async with connect(self.url, self.token, connect_timeout=None) as client:
             feed = await client.subscribe(f"probe:{self.region}")
             self._assign(feed.snapshot["monitors"])
             log.info("probe %s: %d monitors to check", self.region, len(self.scheduler.entries))

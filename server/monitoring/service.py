@@ -158,6 +158,7 @@ class Monitoring:
         self.orgs: dict[str, bool] = {}
         self.relay: Relay | None = None  # to the other nodes (set by server.cluster.monitors)
         self.trackers: dict[str, Tracker] = {}
+        self.latest: dict[str, dict[str, ResultRow]] = {}  # monitor id -> region -> last result
         self.heartbeats: dict[str, str] = {}  # token digest -> monitor id
         self.last_beat: dict[str, float] = {}  # monitor id -> trio time
         self.missed_at: dict[str, float] = {}
@@ -229,6 +230,8 @@ class Monitoring:
             return  # unchanged
         self.monitors[monitor.id] = (org, monitor)
         self.by_org.setdefault(org, set()).add(monitor.id)
+        if old is not None and old[1].heartbeat_hash != monitor.heartbeat_hash:
+            self.heartbeats.pop(old[1].heartbeat_hash or "", None)  # a new push URL
         if monitor.kind is MonitorKind.HEARTBEAT and monitor.heartbeat_hash:
             self.heartbeats[monitor.heartbeat_hash] = monitor.id
         self._reassign(org, monitor.id, monitor)
@@ -262,6 +265,7 @@ class Monitoring:
         if found and found[1].heartbeat_hash:
             self.heartbeats.pop(found[1].heartbeat_hash, None)
         self.trackers.pop(monitor_id, None)
+        self.latest.pop(monitor_id, None)
         self.last_beat.pop(monitor_id, None)
         self.missed_at.pop(monitor_id, None)
         self.latency.pop(monitor_id, None)
@@ -350,14 +354,16 @@ class Monitoring:
     def live_view(self, monitor: Monitor) -> dict[str, Any]:
         """What is true of a monitor's regions now, beside what is stored: the
         regions whose results count (``regions_live``), those that reported it
-        and count no more (``regions_stale``), and whether enough regions report
-        for its quorum to be met (``quorum_met``; ``quorum_note`` says why not)."""
+        and count no more (``regions_stale``), whether enough regions report
+        for its quorum to be met (``quorum_met``; ``quorum_note`` says why not),
+        and each region's own state and last result (``region_states``)."""
         if monitor.kind is MonitorKind.HEARTBEAT or monitor.paused:
             return {
                 "regions_live": [],
                 "regions_stale": [],
                 "quorum_met": True,
                 "quorum_note": None,
+                "region_states": [] if monitor.paused else self._region_states(monitor),
             }
         live: list[str] = []
         stale: list[str] = []
@@ -388,7 +394,35 @@ class Monitoring:
             "regions_stale": stale,
             "quorum_met": met,
             "quorum_note": note,
+            "region_states": self._region_states(monitor),
         }
+
+    def _region_states(self, monitor: Monitor) -> list[dict[str, Any]]:
+        """Each region that reported the monitor since the server started (or its
+        settings changed): its damped state (``up``, ``degraded``, ``down``, or
+        ``unknown`` while too few results agree), whether it counts now
+        (``live``), and its last result."""
+        tracker = self.trackers.get(monitor.id)
+        if tracker is None:
+            return []
+        live = set(tracker.live(trio.current_time(), stale_after(monitor), self.offline))
+        latest = self.latest.get(monitor.id, {})
+        out = []
+        for name, region in sorted(tracker.regions.items()):
+            row = latest.get(name)
+            last = None
+            if row is not None:
+                last = {
+                    "at": iso(row.at),
+                    "outcome": row.outcome,
+                    "latency_ms": None if row.latency_ms is None else round(row.latency_ms, 1),
+                    "status_code": row.status_code,
+                    "error": row.error if row.outcome != "up" else None,
+                }
+            out.append(
+                {"region": name, "state": region.state.value, "live": name in live, "last": last}
+            )
+        return out
 
     def _life(self, region: str) -> Life:
         """A remote region's life, made (live) the first time it is heard of."""
@@ -698,18 +732,18 @@ class Monitoring:
         self.latency[monitor_id] = outcome.latency_ms
         if outcome.expires_at is not None:
             self.cert_expires[monitor_id] = outcome.expires_at
-        self.buffer.append(
-            ResultRow(
-                monitor_id,
-                org,
-                region,
-                at or datetime.now(UTC),
-                outcome.outcome,
-                outcome.latency_ms,
-                outcome.status_code,
-                outcome.error,
-            )
+        row = ResultRow(
+            monitor_id,
+            org,
+            region,
+            at or datetime.now(UTC),
+            outcome.outcome,
+            outcome.latency_ms,
+            outcome.status_code,
+            outcome.error,
         )
+        self.buffer.append(row)
+        self.latest.setdefault(monitor_id, {})[region] = row
         if len(self.buffer) >= 1_000:
             self._flush_now.set()
         if monitor.paused:

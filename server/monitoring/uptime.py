@@ -136,16 +136,70 @@ def summarize(
                     "down": failed,
                 }
             )
-    hourly = [
-        {
-            "hour": r["hour"],
-            "avg_ms": None
-            if not r["latency_count"]
-            else round(r["latency_sum"] / r["latency_count"], 1),
-            "max_ms": r["latency_max"],
-            "checks": r["checks"],
-        }
-        for r in rows
-        if r["hour"] + timedelta(hours=24 * 7) > now
-    ]
+    hourly = [hour_point(r) for r in rows if r["hour"] + timedelta(hours=24 * 7) > now]
     return {"windows": windows, "daily": daily, "response_times": hourly}
+
+
+def hour_point(row: Mapping[str, Any]) -> dict[str, Any]:
+    """An hourly rollup as a point of response times."""
+    count = row["latency_count"]
+    return {
+        "hour": row["hour"],
+        "avg_ms": round(row["latency_sum"] / count, 1) if count else None,
+        "max_ms": row["latency_max"],
+        "checks": row["checks"],
+    }
+
+
+#: A response-time chart's ranges, and the step its points are averaged over:
+#: about a hundred and fifty points a region, whatever the range.
+CHART_STEPS: Mapping[str, timedelta] = {
+    "24h": timedelta(hours=1),
+    "7d": timedelta(hours=1),
+    "30d": timedelta(hours=4),
+    "90d": timedelta(hours=12),
+}
+
+
+def chart_start(now: datetime, span: timedelta, step: timedelta) -> datetime:
+    """Where a chart of ``span`` up to ``now`` begins: on a step's boundary
+    (counted from the epoch, so that the same hour falls in the same step)."""
+    epoch = datetime(1970, 1, 1, tzinfo=UTC)
+    return epoch + (now - span - epoch) // step * step
+
+
+def response_series(
+    region_rows: Sequence[Mapping[str, Any]], start: datetime, step: timedelta
+) -> list[dict[str, Any]]:
+    """Each region's response times from its hourly rollups (``region, hour,
+    checks, down, latency_sum, latency_count, latency_max``) since ``start``,
+    one point per ``step`` that had checks: the mean of its answers' times
+    (None when none had one), the slowest, its checks and failures."""
+    steps: dict[str, dict[datetime, list[Any]]] = {}
+    for r in region_rows:
+        if r["hour"] < start:
+            continue
+        at = start + (r["hour"] - start) // step * step
+        acc = steps.setdefault(r["region"], {}).setdefault(at, [0, 0, 0.0, 0, None])
+        acc[0] += r["checks"]
+        acc[1] += r["down"]
+        acc[2] += r["latency_sum"] or 0.0
+        acc[3] += r["latency_count"] or 0
+        if r["latency_max"] is not None:
+            acc[4] = r["latency_max"] if acc[4] is None else max(acc[4], r["latency_max"])
+    return [
+        {
+            "region": region,
+            "points": [
+                {
+                    "at": at,
+                    "avg_ms": round(total / count, 1) if count else None,
+                    "max_ms": None if slowest is None else round(slowest, 1),
+                    "checks": checks,
+                    "down": down,
+                }
+                for at, (checks, down, total, count, slowest) in sorted(points.items())
+            ],
+        }
+        for region, points in sorted(steps.items())
+    ]

@@ -1,8 +1,9 @@
 """Notifications: an organization's incidents and maintenances, sent out.
 
 * Channels, set up by an organization's admins: a signed webhook, a Slack
-  style incoming webhook, or email to fixed addresses; each picks the events
-  it wants (:class:`NotificationEvent`).
+  style incoming webhook, email to fixed addresses, any service Apprise knows
+  (:mod:`.via_apprise`), or PagerDuty (:mod:`.pagerduty`); each picks the
+  events it wants (:class:`NotificationEvent`).
 * Subscribers, who sign up on the public status page by email or webhook,
   confirm by a link (double opt-in), and leave by a one-click link.
 * Deliveries: one durable row per message, sent by :class:`Notifier`'s worker

@@ -19,7 +19,7 @@ from __future__ import annotations
 import logging
 import secrets
 from collections import deque
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Any
@@ -37,10 +37,13 @@ from ..errors import Conflict, NotFound, ValidationError
 from ..ids import new_id
 from ..netguard import GuardedTransport, Refused, resolve
 from ..ratelimit import KeyedBuckets
-from ..store import Duplicate, Store, StoreError
-from . import senders
+from ..store import AuditEntry, Duplicate, Store, StoreError
+from . import pagerduty, senders, via_apprise
 from .records import (
     CONFIGS,
+    DERIVED,
+    PAGERDUTY_EVENTS,
+    SECRETS,
     SUBSCRIBER_EVENTS,
     TEST_EVENT,
     ChangeChannel,
@@ -49,6 +52,7 @@ from .records import (
     NewChannel,
     NotificationEvent,
     NotifySettings,
+    shown_config,
 )
 from .senders import SendError
 from .subscribers import (
@@ -133,11 +137,16 @@ class Notifier:
         self.settings = settings or NotifySettings()
         self.clock = clock or Clock()
         self.links = Links(key, base_url)
-        self.subscriptions = Subscriptions(store, self.links, self.clock, self.wake)
+        # Told the audit rows of each change written (server/actors/notes.py).
+        self.noted: Callable[[Sequence[AuditEntry]], None] = lambda entries: None
+        self.subscriptions = Subscriptions(
+            store, self.links, self.clock, self.wake, lambda entries: self.noted(entries)
+        )
         self.subscribe_buckets = KeyedBuckets(
             self.settings.subscribes_per_minute / 60, self.settings.subscribes_burst
         )
         self._client: httpx.AsyncClient | None = None  # channels
+        self._threads = trio.CapacityLimiter(self.settings.concurrency)  # Apprise's sends
         self._strangers: httpx.AsyncClient | None = None  # subscribers' webhooks
         self._wakeup = trio.Event()
         self._in_flight: set[str] = set()
@@ -205,30 +214,55 @@ class Notifier:
             checked["to"] = addresses
         return checked
 
-    async def _check_reachable(self, config: Mapping[str, Any]) -> None:
-        """A channel's URL must be somewhere the network rule lets us post to (a
-        name that does not resolve yet is let be: sending will say so)."""
+    async def _check_target(self, kind: ChannelKind, config: dict[str, Any]) -> dict[str, Any]:
+        """A checked config, with what is derived from it: its URL must be one
+        Apprise can use (an Apprise channel's) and somewhere the network rule
+        lets us connect to (a name that does not resolve yet is let be: sending
+        will say so)."""
         url = config.get("url")
         if not isinstance(url, str):
-            return
+            return config
+        if kind is ChannelKind.APPRISE:
+            try:
+                parsed = await via_apprise.check(url)
+            except ValueError as exc:
+                raise ValidationError(f"config.url {exc}", field="config.url") from None
+            for host, port in parsed.hosts:
+                await self._check_host(host, port)
+            return {**config, "service": parsed.service, "masked_url": parsed.masked}
         parts = urlsplit(url)
-        port = parts.port or (443 if parts.scheme == "https" else 80)
+        await self._check_host(
+            parts.hostname or "", parts.port or (443 if parts.scheme == "https" else 80)
+        )
+        return config
+
+    async def _check_host(self, host: str, port: int) -> None:
         try:
-            await resolve(self.settings.network_rule, parts.hostname or "", port)
+            await resolve(self.settings.network_rule, host, port)
         except Refused as exc:
             raise ValidationError(f"config.url: {exc.message}", field="config.url") from None
         except OSError:
             pass
 
     @staticmethod
-    def _check_events(events: Sequence[NotificationEvent] | None) -> list[str]:
+    def _check_events(kind: ChannelKind, events: Sequence[NotificationEvent] | None) -> list[str]:
+        allowed = (
+            PAGERDUTY_EVENTS if kind is ChannelKind.PAGERDUTY else frozenset(NotificationEvent)
+        )
         if events is None:
-            return [e.value for e in NotificationEvent]
+            return [e.value for e in NotificationEvent if e in allowed]
         if not events:
             raise ValidationError(
                 "events needs at least one event (or leave it out for all of them)",
                 field="events",
             )
+        for n, event in enumerate(events):
+            if event not in allowed:
+                raise ValidationError(
+                    f"events[{n}]: a {kind.value} channel does not take {event.value}"
+                    " (it takes incident, monitor and probe events)",
+                    field=f"events[{n}]",
+                )
         return list(dict.fromkeys(e.value for e in events))
 
     async def create_channel(
@@ -236,8 +270,10 @@ class Notifier:
     ) -> tuple[Channel, str | None]:
         """The new channel, and its signing secret if one was made up (shown once)."""
         config = self._check_config(spec.kind, spec.config)
-        await self._check_reachable(config)
-        events = self._check_events(spec.events)
+        if spec.kind is ChannelKind.PAGERDUTY:
+            config.setdefault("url", pagerduty.DEFAULT_URL)
+        config = await self._check_target(spec.kind, config)
+        events = self._check_events(spec.kind, spec.events)
         made_up = None
         if spec.kind is ChannelKind.WEBHOOK and "secret" not in config:
             made_up = config["secret"] = f"whsec_{secrets.token_urlsafe(32)}"
@@ -261,6 +297,7 @@ class Notifier:
             raise Conflict(
                 f"there is a channel named {spec.name!r} already", field="name"
             ) from None
+        self.noted([audit])
         return channel, made_up
 
     async def change_channel(
@@ -272,11 +309,13 @@ class Notifier:
             new = replace(new, name=change.name)
         if change.config is not MISSING:
             # Merged, so that a new URL keeps the secret; a null changes nothing.
-            merged = {**old.config, **{k: v for k, v in change.config.items() if v is not None}}
-            new = replace(new, config=self._check_config(old.kind, merged))
-            await self._check_reachable(new.config)
+            derived = DERIVED.get(old.kind, frozenset())
+            kept = {k: v for k, v in old.config.items() if k not in derived}
+            merged = {**kept, **{k: v for k, v in change.config.items() if v is not None}}
+            checked = self._check_config(old.kind, merged)
+            new = replace(new, config=await self._check_target(old.kind, checked))
         if change.events is not MISSING:
-            new = replace(new, events=tuple(self._check_events(change.events)))
+            new = replace(new, events=tuple(self._check_events(old.kind, change.events)))
         if change.disabled is not MISSING and change.disabled != (old.disabled_at is not None):
             new = replace(new, disabled_at=self.clock.now() if change.disabled else None)
         if new == old:
@@ -304,6 +343,7 @@ class Notifier:
             )
         except Duplicate:
             raise Conflict(f"there is a channel named {new.name!r} already", field="name") from None
+        self.noted([audit])
         return new
 
     async def delete_channel(self, org: str, channel_id: str, origin: Origin) -> None:
@@ -315,6 +355,7 @@ class Notifier:
         await self.store.write(
             [("DELETE FROM channels WHERE id = $1 AND org = $2", (channel_id, org))], [audit]
         )
+        self.noted([audit])
 
     async def test_channel(self, org: str, channel_id: str, subject: str) -> str:
         """Queue a test message to the channel (disabled or not); its delivery's id."""
@@ -354,9 +395,16 @@ class Notifier:
         return rows[0]
 
     async def deliveries(
-        self, org: str, *, status: str | None = None, after: str | None = None, limit: int = 50
+        self,
+        org: str,
+        *,
+        status: str | None = None,
+        channel: str | None = None,
+        after: str | None = None,
+        limit: int = 50,
     ) -> list[dict[str, Any]]:
-        """Newest first; ``after`` continues past that delivery (ValidationError if unknown)."""
+        """Newest first, of one ``channel`` or all; ``after`` continues past
+        that delivery (ValidationError if unknown)."""
         if after is not None and not await self.store.fetch(
             "SELECT 1 FROM deliveries WHERE id = $1 AND org = $2", after, org
         ):
@@ -367,12 +415,39 @@ class Notifier:
             f"{_DELIVERY} WHERE org = $1 AND ($2::text IS NULL OR status = $2)"
             " AND ($3::text IS NULL OR"
             "      (created_at, id) < (SELECT created_at, id FROM deliveries WHERE id = $3))"
+            " AND ($5::text IS NULL OR channel_id = $5)"
             " ORDER BY created_at DESC, id DESC LIMIT $4",
             org,
             status,
             after,
             limit,
+            channel,
         )
+
+    async def retry(self, org: str, delivery_id: str) -> None:
+        """Try a delivery again now: one waiting for its next attempt, or one
+        given up on (it gets one more attempt). Sent ones are done, and one
+        this process is sending now is let be (Conflict)."""
+        found = await self.delivery(org, delivery_id)
+        if found["status"] == "sent":
+            raise Conflict("this delivery was sent already", field="delivery")
+        if delivery_id in self._in_flight:
+            raise Conflict("this delivery is being sent right now", field="delivery")
+        self._settled.setdefault(delivery_id, trio.Event())  # before a worker can see it
+        try:
+            await self.store.write(
+                [
+                    (
+                        "UPDATE deliveries SET status = 'pending', next_attempt_at = $3"
+                        " WHERE id = $1 AND org = $2 AND status <> 'sent'",
+                        (delivery_id, org, self.clock.now()),
+                    )
+                ]
+            )
+        except BaseException:
+            self._settled.pop(delivery_id, None)
+            raise
+        self.wake()
 
     async def wait_attempted(self, org: str, delivery_id: str, within: float) -> dict[str, Any]:
         """The delivery once this process has tried it once more (or as it is after ``within`` seconds)."""
@@ -565,32 +640,92 @@ class Notifier:
             }
         )
 
-    async def _send(self, row: Mapping[str, Any]) -> int:
+    async def _send(self, row: Mapping[str, Any]) -> int | None:
+        """The receiver's status code (None from Apprise, which does not say one)."""
         if row["channel_id"] is not None:
             return await self._to_channel(row)
         return await self._to_subscriber(row)
 
-    async def _to_channel(self, row: Mapping[str, Any]) -> int:
+    async def _to_channel(self, row: Mapping[str, Any]) -> int | None:
         kind, config = row["channel_kind"], row["channel_config"]
+        event, payload = row["event"], row["payload"]
         if kind is None:
             raise SendError("the channel was deleted", permanent=True)
-        if row["channel_disabled_at"] is not None and row["event"] != TEST_EVENT:
+        if row["channel_disabled_at"] is not None and event != TEST_EVENT:
             raise SendError("the channel is disabled", permanent=True)
         assert self._client is not None
         if kind == ChannelKind.WEBHOOK.value:
-            body = self._envelope(row, row["payload"])
-            headers = senders.webhook_headers(row["id"], row["event"], body, config.get("secret"))
+            body = self._envelope(row, payload)
+            headers = senders.webhook_headers(row["id"], event, body, config.get("secret"))
             return await senders.post(self._client, config["url"], body, headers)
-        rendered = senders.render(row["org"], row["event"], row["payload"], self.base_url)
+        rendered = senders.render(row["org"], event, payload, self.base_url)
         if kind == ChannelKind.SLACK.value:
-            body = orjson.dumps({"text": senders.slack_text(rendered)})
-            headers = {"Content-Type": "application/json", "User-Agent": senders.USER_AGENT}
-            return await senders.post(self._client, config["url"], body, headers)
+            colour = senders.COLOURS[senders.tone(event, payload)]
+            body = orjson.dumps(senders.slack_message(rendered, colour))
+            return await senders.post(self._client, config["url"], body, _JSON_HEADERS)
+        if kind == ChannelKind.PAGERDUTY.value:
+            return await self._to_pagerduty(row, rendered)
+        if kind == ChannelKind.APPRISE.value:
+            text = senders.plain_text(rendered, None)
+            mood = senders.tone(event, payload)
+            rule = self.settings.network_rule
+            await via_apprise.send(config["url"], rendered.subject, text, mood, rule, self._threads)
+            return None
         smtp = self.settings.smtp
         message = senders.build_email(
             smtp, config["to"], rendered, delivery_id=row["id"], event=row["event"]
         )
         return await senders.send_email(smtp, message)
+
+    async def _to_pagerduty(self, row: Mapping[str, Any], rendered: senders.Rendered) -> int | None:
+        """The delivery's events, in order; none if a later delivery of the same
+        alert has been sent: being retried, it would put PagerDuty back to an
+        older state (open an alert about something over, resolve one that is
+        open again)."""
+        config, event, payload = row["channel_config"], row["event"], row["payload"]
+        about = pagerduty.subject(event, payload, row["id"])
+        if about is not None and await self._overtaken(row, about):
+            raise SendError("not sent: a later delivery of this alert was sent", permanent=True)
+        messages = pagerduty.messages(
+            org=row["org"],
+            event=event,
+            payload=payload,
+            rendered=rendered,
+            routing_key=config["routing_key"],
+            delivery_id=row["id"],
+            base_url=self.base_url,
+        )
+        if not messages:
+            raise SendError(f"PagerDuty channels do not take {event}", permanent=True)
+        assert self._client is not None
+        status = None
+        for message in messages:
+            try:
+                status = await senders.post(
+                    self._client, config["url"], orjson.dumps(message), _JSON_HEADERS
+                )
+            except SendError as exc:
+                if exc.status_code != 400:
+                    raise
+                raise SendError(  # the event itself: sending it again cannot help
+                    f"{exc.message} (PagerDuty refused the event: is the routing key right?)",
+                    status_code=400,
+                    permanent=True,
+                ) from None
+        return status
+
+    async def _overtaken(self, row: Mapping[str, Any], about: pagerduty.Subject) -> bool:
+        rows = await self.store.fetch(
+            "SELECT 1 FROM deliveries"
+            " WHERE channel_id = $1 AND seq > $2 AND status = 'sent'"
+            " AND event LIKE $3 AND payload #>> $4::text[] = $5 LIMIT 1",
+            row["channel_id"],
+            row["seq"],
+            about.events,
+            about.path,
+            about.id,
+        )
+        return bool(rows)
 
     async def _to_subscriber(self, row: Mapping[str, Any]) -> int:
         kind, address = row["subscriber_kind"], row["subscriber_address"]
@@ -624,14 +759,20 @@ class Notifier:
         return await senders.send_email(smtp, message)
 
 
+_JSON_HEADERS: Mapping[str, str] = {
+    "Content-Type": "application/json",
+    "User-Agent": senders.USER_AGENT,
+}
+
+
 def _change_details(old: Channel, new: Channel) -> dict[str, Any]:
     """What the audit log says of a channel's change: each field from and to
-    (a signing secret only as changed, never its value)."""
+    (a secret only as changed, by name, never its value)."""
 
     def shown(channel: Channel) -> dict[str, Any]:
         return {
             "name": channel.name,
-            "config": {k: v for k, v in channel.config.items() if k != "secret"},
+            "config": shown_config(channel.kind, channel.config),
             "events": list(channel.events),
             "disabled": channel.disabled_at is not None,
         }
@@ -642,7 +783,8 @@ def _change_details(old: Channel, new: Channel) -> dict[str, Any]:
         "from": {k: before[k] for k in changed},
         "to": {k: after[k] for k in changed},
     }
-    if old.config.get("secret") != new.config.get("secret"):
-        changed.append("secret")
+    for name in sorted(SECRETS.get(old.kind, frozenset())):
+        if old.config.get(name) != new.config.get(name):
+            changed.append(name)
     out["changed"] = sorted(changed)
     return out

@@ -45,11 +45,17 @@ SUBSCRIBER_EVENTS = frozenset(
 )
 TEST_EVENT = "test"
 
+#: What a PagerDuty channel may hear about: what opens and closes an alert
+#: (a maintenance is planned work, not something to page anyone for).
+PAGERDUTY_EVENTS = frozenset(e for e in NotificationEvent if not e.startswith("maintenance."))
+
 
 class ChannelKind(Enum):
     WEBHOOK = "webhook"
     SLACK = "slack"
     EMAIL = "email"
+    APPRISE = "apprise"  # any service Apprise knows, by an Apprise URL
+    PAGERDUTY = "pagerduty"  # PagerDuty's Events API v2: alerts opened and closed
 
 
 Url = Annotated[
@@ -78,11 +84,58 @@ class EmailConfig:
     to: Annotated[list[Address], Items(50)]
 
 
+AppriseUrl = Annotated[str, Text(4, 4000)]  # Apprise's own parsing says the rest
+
+
+@dataclass(frozen=True, slots=True)
+class AppriseConfig:
+    url: AppriseUrl
+
+
+RoutingKey = Annotated[
+    str,
+    Text(
+        32,
+        32,
+        pattern=r"[A-Za-z0-9]{32}",
+        hint="must be the 32-character integration key of an Events API v2 integration",
+    ),
+]
+
+
+@dataclass(frozen=True, slots=True)
+class PagerDutyConfig:
+    routing_key: RoutingKey
+    url: Url | None = None  # the Events API v2 endpoint; PagerDuty's own when left out
+
+
 CONFIGS: Mapping[ChannelKind, type] = {
     ChannelKind.WEBHOOK: WebhookConfig,
     ChannelKind.SLACK: SlackConfig,
     ChannelKind.EMAIL: EmailConfig,
+    ChannelKind.APPRISE: AppriseConfig,
+    ChannelKind.PAGERDUTY: PagerDutyConfig,
 }
+
+#: What of a channel's config is a secret: stored and used, never shown again
+#: (in the API or the audit log) once given.
+SECRETS: Mapping[ChannelKind, frozenset[str]] = {
+    ChannelKind.WEBHOOK: frozenset({"secret"}),
+    ChannelKind.APPRISE: frozenset({"url"}),  # it holds the service's tokens
+    ChannelKind.PAGERDUTY: frozenset({"routing_key"}),
+}
+
+#: What a channel's config holds that is derived from what was given (shown
+#: in its place), made again whenever the config changes.
+DERIVED: Mapping[ChannelKind, frozenset[str]] = {
+    ChannelKind.APPRISE: frozenset({"service", "masked_url"}),
+}
+
+
+def shown_config(kind: ChannelKind, config: Mapping[str, Any]) -> dict[str, Any]:
+    """A channel's config as the admins (and the audit log) see it: without its secrets."""
+    hidden = SECRETS.get(kind, frozenset())
+    return {k: v for k, v in config.items() if k not in hidden}
 
 
 @dataclass(frozen=True, slots=True)
@@ -126,12 +179,13 @@ class Channel:
         )
 
     def to_dict(self) -> dict[str, Any]:
-        """As the admins see it: the signing secret is shown only when it is made."""
+        """As the admins see it: the secrets are not (a made-up signing secret is
+        shown once, when it is made)."""
         return {
             "id": self.id,
             "kind": self.kind.value,
             "name": self.name,
-            "config": {k: v for k, v in self.config.items() if k != "secret"},
+            "config": shown_config(self.kind, self.config),
             "events": list(self.events),
             "created_at": self.created_at,
             "disabled": self.disabled_at is not None,

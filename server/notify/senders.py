@@ -1,4 +1,5 @@
-"""Sending one message: a signed webhook, a Slack-style message, or an email.
+"""Sending one message: a signed webhook, a Slack-style message, or an email
+(Apprise and PagerDuty have modules of their own).
 
 A sender either returns the receiver's status code (the message was accepted)
 or raises :class:`SendError`, which says why not and whether trying again
@@ -27,6 +28,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from email.message import EmailMessage
 from email.utils import formatdate, make_msgid, parseaddr
+from enum import StrEnum
 from http import HTTPStatus
 from typing import Any
 from urllib.parse import urlsplit
@@ -287,16 +289,98 @@ def html_text(rendered: Rendered, unsubscribe: str | None) -> str:
     )
 
 
+class Tone(StrEnum):
+    """How bad the news is: a message's colour, Apprise's notification type,
+    PagerDuty's severity."""
+
+    CRITICAL = "critical"
+    MAJOR = "major"
+    MINOR = "minor"
+    MAINTENANCE = "maintenance"
+    INFO = "info"
+    OK = "ok"
+
+
+#: The status page's colours (its light theme), so that a message looks like the page.
+COLOURS: Mapping[Tone, str] = {
+    Tone.CRITICAL: "#b3261e",
+    Tone.MAJOR: "#b3410e",
+    Tone.MINOR: "#8a5300",
+    Tone.MAINTENANCE: "#1a5fb4",
+    Tone.INFO: "#4f5761",
+    Tone.OK: "#137333",
+}
+
+_IMPACT_TONES = {"critical": Tone.CRITICAL, "major": Tone.MAJOR, "minor": Tone.MINOR}
+_VERDICT_TONES = {"down": Tone.CRITICAL, "degraded": Tone.MINOR, "up": Tone.OK}
+_EVENT_TONES = {
+    "maintenance.completed": Tone.OK,
+    "maintenance.cancelled": Tone.INFO,
+    "monitor.down": Tone.CRITICAL,
+    "monitor.degraded": Tone.MINOR,
+    "monitor.flapping": Tone.MAJOR,
+    "monitor.up": Tone.OK,
+    "probe.offline": Tone.MAJOR,
+    "probe.online": Tone.OK,
+}
+
+
+def tone(event: str, payload: Mapping[str, Any]) -> Tone:
+    """An incident's by its impact (ok once resolved), a maintenance's blue, a
+    monitor's by its verdict."""
+    if event.startswith("incident."):
+        incident = payload.get("incident")
+        incident = incident if isinstance(incident, Mapping) else {}
+        if incident.get("status") in ("resolved", "postmortem"):
+            return Tone.OK
+        return _IMPACT_TONES.get(str(incident.get("impact")), Tone.INFO)
+    if event == "monitor.stable":  # still again, as whatever it is now
+        monitor = payload.get("monitor")
+        verdict = monitor.get("verdict") if isinstance(monitor, Mapping) else None
+        return _VERDICT_TONES.get(str(verdict), Tone.INFO)
+    if event in _EVENT_TONES:
+        return _EVENT_TONES[event]
+    return Tone.MAINTENANCE if event.startswith("maintenance.") else Tone.INFO
+
+
 def _slack_escape(text: str) -> str:
     """Slack's mrkdwn treats these three as markup."""
     return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
-def slack_text(rendered: Rendered) -> str:
-    lines = [f"*{_slack_escape(rendered.subject)}*"]
-    lines += [_slack_escape(p) for p in rendered.paragraphs]
-    lines.append(f"<{rendered.link}|{_slack_escape(rendered.link_text)}>")
-    return "\n".join(lines)
+SLACK_SECTION = 3000  # characters a Block Kit section's text may hold
+
+
+def _clip(text: str, most: int) -> str:
+    return text if len(text) <= most else text[: most - 1] + "…"
+
+
+def slack_message(rendered: Rendered, colour: str) -> dict[str, Any]:
+    """A Slack-format message: the headline as ``text``, the rest in one
+    attachment with the colour of the news, as Block Kit ``blocks`` (what Slack
+    shows) and as the attachment's ``text`` (what Mattermost, Rocket.Chat and
+    Discord's Slack endpoint show; Slack shows the blocks instead)."""
+    paragraphs = [_slack_escape(p) for p in rendered.paragraphs]
+    link = f"<{rendered.link}|{_slack_escape(rendered.link_text)}>"
+    blocks: list[dict[str, Any]] = [
+        {"type": "section", "text": {"type": "mrkdwn", "text": _clip(p, SLACK_SECTION)}}
+        for p in paragraphs
+        if p.strip()
+    ]
+    blocks.append({"type": "context", "elements": [{"type": "mrkdwn", "text": link}]})
+    fallback = " · ".join([rendered.subject, *rendered.paragraphs[:1]])
+    return {
+        "text": f"*{_slack_escape(rendered.subject)}*",
+        "attachments": [
+            {
+                "color": colour,
+                "fallback": _clip(fallback, SLACK_SECTION),
+                "text": "\n".join([*paragraphs, link]),
+                "mrkdwn_in": ["text"],
+                "blocks": blocks,
+            }
+        ],
+    }
 
 
 # -- webhooks --------------------------------------------------------------------------

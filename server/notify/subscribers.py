@@ -22,7 +22,7 @@ import base64
 import hashlib
 import hmac
 import secrets
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import Enum
@@ -33,7 +33,7 @@ from ..clock import Clock
 from ..errors import NotFound, ValidationError
 from ..identity.records import digest, row_of
 from ..ids import new_id
-from ..store import Duplicate, Store
+from ..store import AuditEntry, Duplicate, Store
 
 Statement = tuple[str, tuple[Any, ...]]
 
@@ -180,11 +180,19 @@ def new_delivery_id() -> str:
 class Subscriptions:
     """Signing up, confirming, unsubscribing, and what the admins see of it."""
 
-    def __init__(self, store: Store, links: Links, clock: Clock, wake: Callable[[], None]) -> None:
+    def __init__(
+        self,
+        store: Store,
+        links: Links,
+        clock: Clock,
+        wake: Callable[[], None],
+        noted: Callable[[Sequence[AuditEntry]], None] = lambda entries: None,
+    ) -> None:
         self.store = store
         self.links = links
         self.clock = clock
         self._wake = wake
+        self._noted = noted  # told the audit rows of an admin's change
 
     async def subscribe(self, org: str, kind: SubscriberKind, address: str) -> None:
         """Sign ``address`` up (unconfirmed) and queue its confirmation.
@@ -310,9 +318,20 @@ class Subscriptions:
         await self.store.write(
             [("DELETE FROM subscribers WHERE id = $1 AND org = $2", (subscriber_id, org))], [audit]
         )
+        self._noted([audit])
 
-    async def page(self, org: str, after: str | None, limit: int) -> list[Subscriber]:
-        """Newest first, after the subscriber ``after`` (ValidationError if unknown)."""
+    async def page(
+        self,
+        org: str,
+        after: str | None,
+        limit: int | None,
+        *,
+        search: str | None = None,
+        kind: SubscriberKind | None = None,
+    ) -> list[Subscriber]:
+        """Newest first, after the subscriber ``after`` (ValidationError if
+        unknown); only addresses holding ``search`` (any case), of ``kind``.
+        ``limit`` None: all of them."""
         if after is not None and not await self.store.fetch(
             "SELECT 1 FROM subscribers WHERE id = $1 AND org = $2", after, org
         ):
@@ -322,9 +341,25 @@ class Subscriptions:
         rows = await self.store.fetch(
             f"SELECT {_COLUMNS} FROM subscribers WHERE org = $1 AND ($2::text IS NULL OR"
             " (created_at, id) < (SELECT created_at, id FROM subscribers WHERE id = $2))"
+            " AND ($4::text IS NULL OR strpos(lower(address), lower($4)) > 0)"
+            " AND ($5::text IS NULL OR kind = $5)"
             " ORDER BY created_at DESC, id DESC LIMIT $3",
             org,
             after,
             limit,
+            search or None,
+            None if kind is None else kind.value,
         )
         return [Subscriber.from_row(r) for r in rows]
+
+    async def counts(self, org: str) -> dict[str, dict[str, int]]:
+        """How many subscribers of each kind, confirmed and not yet."""
+        rows = await self.store.fetch(
+            "SELECT kind, confirmed_at IS NOT NULL AS confirmed, count(*) AS n"
+            " FROM subscribers WHERE org = $1 GROUP BY 1, 2",
+            org,
+        )
+        out = {k.value: {"confirmed": 0, "unconfirmed": 0} for k in SubscriberKind}
+        for row in rows:
+            out[row["kind"]]["confirmed" if row["confirmed"] else "unconfirmed"] = row["n"]
+        return out

@@ -168,6 +168,8 @@ class Welcome:
     org: str | None
     kind: str | None = None  # user, token, oidc or operator; None when anonymous
     subject: str | None = None
+    # What one message and one room operation may hold (clients split theirs to fit).
+    limits: dict[str, int] | None = None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

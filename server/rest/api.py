@@ -17,7 +17,7 @@ from quart import Blueprint, Response, g, request
 from ..actors.mailbox import Replay
 from ..auth import ALL_ORGS, Principal
 from ..domain import commands as c
-from ..domain import transaction, views
+from ..domain import texts, transaction, views
 from ..domain.model import OrgState
 from ..domain.monitors import Monitor
 from ..domain.schema import given, parse
@@ -98,6 +98,7 @@ COLLECTIONS: tuple[Collection, ...] = (
         c.DeleteMonitor,
         transaction.find_monitor,
         lambda state, _: sorted(state.monitors.values(), key=lambda m: m.name.casefold()),
+        actions={"token": c.NewHeartbeatToken},
         view=lambda monitor: _monitor_view(monitor),
     ),
 )
@@ -206,7 +207,10 @@ async def create_org() -> Response:
 
 @bp.get("/orgs/<org>")
 async def get_org(org: str) -> Response:
-    return json_response(_org_view(await _state(org)))
+    """The organization, with the words its automatic incidents use unless it
+    changes them (``monitor_text_defaults``), for the console's settings."""
+    view = _org_view(await _state(org))
+    return json_response({**view, "monitor_text_defaults": dict(texts.DEFAULTS)})
 
 
 @bp.patch("/orgs/<org>")

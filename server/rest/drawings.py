@@ -1,9 +1,11 @@
-"""What the pages keep between requests: each organization's bars, and pages,
-feeds and badges as drawn (with their gzip), until what they show changes.
+"""What the pages keep between requests: each organization's bars and
+response times, and pages, feeds and badges as drawn (with their gzip), until
+what they show changes.
 
 A crowd arriving during an outage then costs a lookup, not a rendering: what
-is kept is found by the organization's version (and, for the bars, the
-time), and a drawing under way is waited for rather than made again.
+is kept is found by the organization's version (and, for the figures read
+from the store, the time), and a drawing under way is waited for rather than
+made again.
 """
 
 from __future__ import annotations
@@ -12,16 +14,17 @@ import gzip
 import logging
 import time
 from collections.abc import Awaitable, Callable
-from typing import TypeVar, cast
+from typing import Any, TypeVar, cast
 
 import trio
 from quart import current_app
 
-from ..domain import history
-
 log = logging.getLogger(__name__)
 
-# Bars are recomputed after a change, and at least this often (uptime moves).
+T = TypeVar("T")
+
+# Figures read from the store (bars, response times) are worked out again after
+# a change, and at least this often (uptime moves, checks go on).
 BARS_TTL = 300.0
 # Drawn pages, feeds and badges kept at most (then all are forgotten at once).
 _DRAWN_MAX = 4096
@@ -29,20 +32,20 @@ _DRAWN_MAX = 4096
 # after a change of its organization, and at least this often.
 FIGURES_TTL = 60.0
 
-T = TypeVar("T")
-
 
 class Drawings:
-    """What the pages keep between requests: each organization's bars, and
+    """What the pages keep between requests: each organization's figures, and
     pages, feeds and badges as drawn. One per app (``app.config["DRAWINGS"]``)."""
 
     def __init__(self) -> None:
-        self.bars: dict[str, tuple[int, float, dict[str, history.Bar]]] = {}
-        self.bars_lock = trio.Lock()
+        # (what, stream) -> (version, when worked out, the figures)
+        self.figures: dict[tuple[str, str], tuple[int, float, Any]] = {}
+        self.figures_lock = trio.Lock()
         self.drawn: dict[tuple[str, ...], tuple[tuple[float, ...], bytes, bytes]] = {}
         self.drawing: dict[tuple[str, ...], trio.Lock] = {}
-        self.figures: dict[tuple[str, ...], tuple[int, float, object]] = {}
-        self.figures_lock = trio.Lock()
+        # A monitor's figures on its badges: key -> (version, when, the figure)
+        self.badge_figures: dict[tuple[str, ...], tuple[int, float, object]] = {}
+        self.badge_figures_lock = trio.Lock()
 
 
 def _kept() -> Drawings:
@@ -50,29 +53,31 @@ def _kept() -> Drawings:
     return found
 
 
-async def bars(
-    stream: str, version: int, work: Callable[[], Awaitable[dict[str, history.Bar]]]
-) -> tuple[float, dict[str, history.Bar]]:
-    """An organization's bars as ``work`` finds them at ``version``, and when
-    they were worked out: kept per organization version for a while (uptime
-    moves with the clock too)."""
+async def figures(
+    what: str, stream: str, version: int, work: Callable[[], Awaitable[T]]
+) -> tuple[float, T]:
+    """An organization's figures (``what``: its bars, its response times) as
+    ``work`` finds them at ``version``, and when they were worked out: kept per
+    organization version for a while (they move with the clock too)."""
     kept = _kept()
+    key = (what, stream)
 
-    def fresh() -> tuple[float, dict[str, history.Bar]] | None:
-        cached = kept.bars.get(stream)
+    def fresh() -> tuple[float, T] | None:
+        cached = kept.figures.get(key)
         if cached and cached[0] == version and time.monotonic() - cached[1] < BARS_TTL:
-            return cached[1], cached[2]
+            found: T = cached[2]
+            return cached[1], found
         return None
 
     if found := fresh():
         return found
-    async with kept.bars_lock:  # one query at a time, not one per visitor
+    async with kept.figures_lock:  # one query at a time, not one per visitor
         if found := fresh():
             return found
-        made_bars = await work()
+        made_figures = await work()
         made = time.monotonic()
-        kept.bars[stream] = (version, made, made_bars)
-        return made, made_bars
+        kept.figures[key] = (version, made, made_figures)
+        return made, made_figures
 
 
 async def figure(
@@ -83,20 +88,20 @@ async def figure(
     kept = _kept()
 
     def fresh() -> T | None:
-        cached = kept.figures.get(key)
+        cached = kept.badge_figures.get(key)
         if cached and cached[0] == version and time.monotonic() - cached[1] < ttl:
             return cast(T, cached[2])
         return None
 
     if (found := fresh()) is not None:
         return found
-    async with kept.figures_lock:
+    async with kept.badge_figures_lock:
         if (found := fresh()) is not None:
             return found
         made = await work()
-        if len(kept.figures) >= _DRAWN_MAX:
-            kept.figures.clear()
-        kept.figures[key] = (version, time.monotonic(), made)
+        if len(kept.badge_figures) >= _DRAWN_MAX:
+            kept.badge_figures.clear()
+        kept.badge_figures[key] = (version, time.monotonic(), made)
         return made
 
 

@@ -115,6 +115,7 @@ async def logout() -> Response:
 async def me() -> Response:
     who = caller()
     out: dict[str, Any] = who.describe()
+    out["server_operator"] = who.runs_server
     if who.kind == "user":
         out["user"] = _directory().users[who.id].to_dict()
         roles = _directory().memberships.get(who.id, {})

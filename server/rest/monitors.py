@@ -8,6 +8,7 @@ tables; these routes read them.
 from __future__ import annotations
 
 import contextlib
+from datetime import timedelta
 from typing import Any
 
 from quart import Blueprint, Response, request
@@ -18,16 +19,29 @@ from ..domain.schema import parse
 from ..domain.transaction import find_monitor
 from ..errors import NotFound, ValidationError
 from ..monitoring.service import MAX_BEAT_MESSAGE, Beat
-from ..monitoring.uptime import WINDOWS, summarize, verdict_spans
+from ..monitoring.uptime import (
+    CHART_STEPS,
+    WINDOWS,
+    chart_start,
+    hour_point,
+    measure,
+    response_series,
+    share,
+    summarize,
+    verdict_spans,
+)
 from ..store.monitoring import (
     monitor_verdicts,
+    monitors_rollups,
+    org_verdicts,
     recent_results,
     region_rollups,
     rollups,
     since_days,
     storage_bytes,
 )
-from .common import json_body, json_response, parts, query_int
+from .common import json_body, json_response, parts, query_choice, query_int
+from .past import find_incident
 
 bp = Blueprint("monitors", __name__, url_prefix="/api/v1")
 
@@ -51,10 +65,21 @@ async def results(org: str, ref: str) -> Response:
                 f"query parameter before must be an RFC 3339 time; got {raw!r}", field="before"
             ) from None
     rows = await recent_results(parts().store, monitor.id, before=before, limit=limit + 1)
-    data = [_result(row) for row in rows[:limit]]
+    data = [_result(row) for row in rows]
     following = None
     if len(rows) > limit:
-        following = f"{request.path}?limit={limit}&before={data[-1]['at']}"
+        # A page ends between two moments (to the millisecond, as they are said),
+        # so that results made at once by several regions are not split between
+        # pages, where the next page's ``before`` would leave some out.
+        cut = limit
+        while cut and data[cut - 1]["at"] == data[limit]["at"]:
+            cut -= 1
+        if cut:
+            resume = parse_iso(data[cut]["at"]) + timedelta(milliseconds=1)
+        else:  # more than a page in one millisecond: cut there
+            cut, resume = limit, parse_iso(data[limit - 1]["at"])
+        data = data[:cut]
+        following = f"{request.path}?limit={limit}&before={iso(resume)}"
     return json_response({"data": data, "next": following})
 
 
@@ -89,6 +114,84 @@ async def uptime(org: str, ref: str) -> Response:
     return json_response(
         {"monitor": monitor.id, "verdict": monitor.verdict.value, "at": iso(now), **summary}
     )
+
+
+@bp.get("/orgs/<org>/monitors/<ref>/response-times")
+async def response_times(org: str, ref: str) -> Response:
+    """Each region's response times over ``?range=`` (24h, 7d, 30d or 90d), from
+    the hourly rollups, a point per step (an hour up to 7 days, then 4 and 12)."""
+    monitor = await _monitor(org, ref)
+    span = query_choice("range", tuple(CHART_STEPS), "24h")
+    now = to_millisecond(parts().registry.clock.now())
+    step = CHART_STEPS[span]
+    start = chart_start(now, WINDOWS[span], step)
+    series = response_series(await region_rollups(parts().store, monitor.id, start), start, step)
+    for region in series:
+        for point in region["points"]:
+            point["at"] = iso(point["at"])
+    return json_response(
+        {
+            "monitor": monitor.id,
+            "range": span,
+            "from": iso(start),
+            "at": iso(now),
+            "step_seconds": int(step.total_seconds()),
+            "regions": series,
+        }
+    )
+
+
+@bp.get("/orgs/<org>/monitors/<ref>/incidents")
+async def monitor_incidents(org: str, ref: str) -> Response:
+    """The incidents the monitor opened (its last 20), most recently started first;
+    one deleted since is left out."""
+    handle = await parts().registry.org(org)
+    monitor = find_monitor(handle.state, ref)
+    ids = list(monitor.opened_incidents)
+    if monitor.incident_id and monitor.incident_id not in ids:
+        ids.append(monitor.incident_id)  # opened before monitors kept the list
+    found = []
+    for incident_id in ids:
+        with contextlib.suppress(NotFound):
+            found.append(await find_incident(handle, incident_id))
+    found.sort(key=lambda i: i.started_at, reverse=True)
+    return json_response({"data": [i.to_dict() for i in found]})
+
+
+@bp.get("/orgs/<org>/uptime")
+async def org_uptime(org: str) -> Response:
+    """Every monitor's uptime over 24 hours and 30 days (the verdict's, as
+    ``.../uptime`` says it) and its hourly response times over the last 24
+    hours: what a list of the monitors shows."""
+    handle = await parts().registry.org(org)
+    monitors = sorted(handle.state.monitors.values(), key=lambda m: m.name.casefold())
+    store, now = parts().store, to_millisecond(parts().registry.clock.now())
+    changes: dict[str, list[dict[str, Any]]] = {}
+    for row in await org_verdicts(store, handle.stream, now - WINDOWS["30d"]):
+        changes.setdefault(row["monitor"], []).append(row)
+    hours: dict[str, list[dict[str, Any]]] = {}
+    for row in await monitors_rollups(store, [m.id for m in monitors], since_days(now, 1)):
+        point = hour_point(row)
+        point["hour"] = iso(point["hour"])
+        hours.setdefault(row["monitor"], []).append(point)
+    data = []
+    for monitor in monitors:
+        spans = verdict_spans(
+            changes.get(monitor.id, []),
+            monitor.verdict.value,
+            monitor.verdict_since or monitor.created_at,
+            now,
+        )
+        uptimes = {w: share(*measure(spans, now - WINDOWS[w], now)) for w in ("24h", "30d")}
+        data.append(
+            {
+                "monitor": monitor.id,
+                "verdict": monitor.verdict.value,
+                "uptime": uptimes,
+                "response_times": hours.get(monitor.id, []),
+            }
+        )
+    return json_response({"at": iso(now), "data": data})
 
 
 @bp.post("/orgs/<org>/monitors/<ref>/check")

@@ -12,14 +12,18 @@ The routes reach the notifier through ``current_app.config["NOTIFIER"]``.
 
 from __future__ import annotations
 
+import csv
 import html
+import io
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 from urllib.parse import urlencode
 
 from quart import Blueprint, Response, current_app, request
 
+from ..domain.model import iso
 from ..domain.schema import parse
 from ..errors import DomainError, RateLimited, ValidationError, retry_after
 from ..notify import ChangeChannel, NewChannel, Notifier, SubscriberKind
@@ -35,6 +39,7 @@ from .common import (
     query_choice,
     query_int,
 )
+from .pages import offered
 from .web import ASSETS, page_headers
 
 bp = Blueprint("notify", __name__)
@@ -111,11 +116,16 @@ async def test_channel(org: str, channel: str) -> Response:
 
 @bp.get("/api/v1/orgs/<org>/deliveries")
 async def deliveries(org: str) -> Response:
-    """Newest first; ``?status=`` filters, ``?after=<id>`` continues."""
+    """Newest first; ``?status=`` and ``?channel=`` filter, ``?after=<id>`` continues."""
     limit = query_int("limit", 50, 1, 200)
     status = query_choice("status", DELIVERY_STATUSES, "") if "status" in request.args else None
+    channel = request.args.get("channel") or None
+    if channel is not None:
+        await _notifier().channel(org, channel)  # NotFound for one that does not exist
     after = request.args.get("after") or None
-    rows = await _notifier().deliveries(org, status=status, after=after, limit=limit + 1)
+    rows = await _notifier().deliveries(
+        org, status=status, channel=channel, after=after, limit=limit + 1
+    )
     following = _page_of(rows, limit, f"/api/v1/orgs/{org}/deliveries", lambda r: r["id"])
     return json_response({"data": rows[:limit], "next": following})
 
@@ -125,14 +135,69 @@ async def show_delivery(org: str, delivery: str) -> Response:
     return json_response(await _notifier().delivery(org, delivery))
 
 
+@bp.post("/api/v1/orgs/<org>/deliveries/<delivery>/retry")
+async def retry_delivery(org: str, delivery: str) -> Response:
+    """Try it again now; answer once it has been tried (202 if not yet)."""
+    await json_body(required=False)
+    notifier = _notifier()
+    before = await notifier.delivery(org, delivery)
+    await notifier.retry(org, delivery)
+    after = await notifier.wait_attempted(org, delivery, TEST_WAIT)
+    return json_response(after, 200 if after["attempts"] > before["attempts"] else 202)
+
+
+def _subscriber_filters() -> tuple[str | None, SubscriberKind | None]:
+    """``?q=`` (part of the address, any case) and ``?kind=email|webhook``."""
+    search = request.args.get("q", "").strip()[:200] or None
+    kinds = [k.value for k in SubscriberKind]
+    kind = query_choice("kind", kinds, "") if "kind" in request.args else None
+    return search, None if kind is None else SubscriberKind(kind)
+
+
 @bp.get("/api/v1/orgs/<org>/subscribers")
 async def subscribers(org: str) -> Response:
-    """Newest first; ``?after=<id>`` continues."""
+    """Newest first; ``?q=`` and ``?kind=`` filter, ``?after=<id>`` continues."""
     limit = query_int("limit", 50, 1, 200)
     after = request.args.get("after") or None
-    found = await _notifier().subscriptions.page(org, after, limit + 1)
+    search, kind = _subscriber_filters()
+    found = await _notifier().subscriptions.page(org, after, limit + 1, search=search, kind=kind)
     following = _page_of(found, limit, f"/api/v1/orgs/{org}/subscribers", lambda s: s.id)
     return json_response({"data": [s.to_dict() for s in found[:limit]], "next": following})
+
+
+@bp.get("/api/v1/orgs/<org>/subscribers/counts")
+async def subscriber_counts(org: str) -> Response:
+    return json_response(await _notifier().subscriptions.counts(org))
+
+
+CSV_COLUMNS = ("id", "kind", "address", "confirmed", "confirmed_at", "created_at")
+
+
+def _cell(value: Any) -> str:
+    """A CSV cell a spreadsheet shows as text: one that would start a formula
+    (``=``, ``+``, ``-``, ``@``, a tab or a return) is given a leading ``'``."""
+    text = "" if value is None else iso(value) if isinstance(value, datetime) else str(value)
+    return f"'{text}" if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
+
+
+@bp.get("/api/v1/orgs/<org>/subscribers.csv")
+async def subscribers_csv(org: str) -> Response:
+    """Every subscriber (``?q=`` and ``?kind=`` filter), newest first, as CSV."""
+    search, kind = _subscriber_filters()
+    found = await _notifier().subscriptions.page(org, None, None, search=search, kind=kind)
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\r\n")
+    writer.writerow(CSV_COLUMNS)
+    for subscriber in found:
+        row = subscriber.to_dict()
+        writer.writerow(
+            [_cell(str(row[c]).lower() if c == "confirmed" else row[c]) for c in CSV_COLUMNS]
+        )
+    headers = {
+        "Content-Disposition": f'attachment; filename="{org}-subscribers.csv"',
+        "Cache-Control": "no-store",
+    }
+    return Response(out.getvalue(), 200, headers, content_type="text/csv; charset=utf-8")
 
 
 @bp.delete("/api/v1/orgs/<org>/subscribers/<subscriber>")
@@ -182,12 +247,22 @@ def _wants_html() -> bool:
     return best != "application/json"
 
 
-def _page(title: str, message: str, status: int = 200, *, button: str | None = None) -> Response:
-    """A small page of the status site: a heading, a message, maybe a one-button form."""
+def _page(
+    title: str,
+    message: str,
+    status: int = 200,
+    *,
+    button: str | None = None,
+    back: str | None = None,
+) -> Response:
+    """A small page of the status site: a heading, a message, maybe a one-button
+    form, maybe a link back to the status page ``back``."""
     e = html.escape
     form = (
         f'<form method="post"><button type="submit">{e(button)}</button></form>\n' if button else ""
     )
+    if back:
+        form += f'<p><a href="{e(back)}">Back to the status page</a></p>\n'
     body = (
         '<!doctype html>\n<html lang="en"><head><meta charset="utf-8">'
         '<meta name="viewport" content="width=device-width, initial-scale=1">'
@@ -204,10 +279,10 @@ def _page(title: str, message: str, status: int = 200, *, button: str | None = N
     )
 
 
-def _problem_page(error: DomainError | RateLimited) -> Response:
+def _problem_page(error: DomainError | RateLimited, back: str | None = None) -> Response:
     status = error.http_status
     titles = {404: "Link not valid", 429: "Too many requests", 422: "Please check the form"}
-    page = _page(titles.get(status, "Something is wrong"), error.message, status)
+    page = _page(titles.get(status, "Something is wrong"), error.message, status, back=back)
     if isinstance(error, RateLimited):
         page.headers["Retry-After"] = retry_after(error.retry_after)
     return page
@@ -222,22 +297,25 @@ async def subscribe(org: str) -> Response:
         wait = notifier.subscribe_buckets.take(client_ip())
         if wait:
             raise RateLimited("too many sign-ups from this address; try again later", wait)
-        await parts().registry.org(org)  # NotFound for a page that does not exist
+        handle = await parts().registry.org(org)  # NotFound for a page that does not exist
         if browser:
             form = await request.form
             body: dict[str, Any] = {k: v for k in ("email", "webhook") if (v := form.get(k))}
         else:
             body = await json_body()
         kind, address = parse(SignUp, body, where="subscription").target()
-        if kind is SubscriberKind.EMAIL and not notifier.settings.smtp.enabled:
-            raise ValidationError("this status page does not offer email updates", field="email")
+        if kind.value not in offered(handle.state, notifier):
+            raise ValidationError(
+                f"this status page does not offer {kind.value} updates", field=kind.value
+            )
         await notifier.subscriptions.subscribe(org, kind, address)
     except (DomainError, RateLimited) as error:
         if browser:
-            return _problem_page(error)
+            return _problem_page(error, back=f"/status/{org}" if error.http_status != 404 else None)
         raise
     if browser:
-        return _page("Check your inbox", SENT, 202)
+        title = "Check your inbox" if kind is SubscriberKind.EMAIL else "Check your webhook"
+        return _page(title, SENT, 202, back=f"/status/{org}")
     return json_response({"status": "confirmation_sent", "message": SENT}, 202)
 
 
@@ -308,6 +386,10 @@ def openapi_paths(
         query("after", {"type": "string"}, "continue after this id"),
     ]
     status = query("status", {"type": "string", "enum": list(DELIVERY_STATUSES)}, "filter")
+    found = [
+        query("q", {"type": "string"}, "part of the address, any case"),
+        query("kind", {"type": "string", "enum": [k.value for k in SubscriberKind]}, "filter"),
+    ]
     return {
         "/api/v1/orgs/{org}/channels": {
             "get": op("Notification channels (admin)", params=org),
@@ -324,13 +406,25 @@ def openapi_paths(
             "post": op("Send a test notification (admin)", params=channel),
         },
         "/api/v1/orgs/{org}/deliveries": {
-            "get": op("Deliveries, newest first (admin)", params=[*org, *page, status]),
+            "get": op(
+                "Deliveries, newest first (admin)",
+                params=[*org, *page, status, query("channel", {"type": "string"}, "its channel")],
+            ),
         },
         "/api/v1/orgs/{org}/deliveries/{delivery}": {
             "get": op("One delivery (admin)", params=path_params("org", "delivery")),
         },
+        "/api/v1/orgs/{org}/deliveries/{delivery}/retry": {
+            "post": op("Try a delivery again now (admin)", params=path_params("org", "delivery")),
+        },
         "/api/v1/orgs/{org}/subscribers": {
-            "get": op("Public subscribers, newest first (admin)", params=[*org, *page]),
+            "get": op("Public subscribers, newest first (admin)", params=[*org, *page, *found]),
+        },
+        "/api/v1/orgs/{org}/subscribers/counts": {
+            "get": op("How many subscribers of each kind (admin)", params=org),
+        },
+        "/api/v1/orgs/{org}/subscribers.csv": {
+            "get": op("Every subscriber, as CSV (admin)", params=[*org, *found]),
         },
         "/api/v1/orgs/{org}/subscribers/{subscriber}": {
             "delete": op(

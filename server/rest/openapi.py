@@ -222,6 +222,28 @@ def document() -> dict[str, Any]:
             params=one_monitor,
         )
     }
+    paths["/api/v1/orgs/{org}/monitors/{monitor}/response-times"] = {
+        "get": _op(
+            "Each region's response times over a range, from the hourly rollups",
+            params=[
+                *one_monitor,
+                _query(
+                    "range",
+                    {"type": "string", "enum": ["24h", "7d", "30d", "90d"], "default": "24h"},
+                    "how far back",
+                ),
+            ],
+        )
+    }
+    paths["/api/v1/orgs/{org}/monitors/{monitor}/incidents"] = {
+        "get": _op("The incidents the monitor opened (its last 20)", params=one_monitor)
+    }
+    paths["/api/v1/orgs/{org}/uptime"] = {
+        "get": _op(
+            "Every monitor's uptime over 24 h and 30 days, and its last 24 hours of response times",
+            params=_path_params("org"),
+        )
+    }
     paths["/api/v1/monitoring"] = {
         "get": _op("The server's probe: checks, lag, results waiting, storage (server operators)")
     }

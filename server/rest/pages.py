@@ -4,7 +4,10 @@
 embeds the public snapshot and the public topic's ``seq`` it was drawn from,
 so that ``web/static/status.js`` subscribes with ``since`` and misses nothing
 between the drawing and the subscription. What is drawn is kept until what it
-shows changes (:mod:`.drawings`).
+shows changes (:mod:`.drawings`). Two small documents serve the script: what
+happened on each day of the bars (``days.json``, for the days' popovers) and
+the response-time charts (``response-times.json``, for a service that starts
+showing one while the page is open).
 """
 
 from __future__ import annotations
@@ -14,19 +17,22 @@ import html
 from collections.abc import Awaitable, Callable, Iterable
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
+from urllib.parse import urlsplit
 
+import orjson
 from quart import Blueprint, Response, render_template, request
 
 from ..actors.org import OrgHandle
-from ..domain import history, views
-from ..domain.model import Incident, Maintenance, OrgState, to_millisecond
+from ..domain import history, looks, views
+from ..domain.model import Incident, Maintenance, Org, OrgState, to_millisecond
 from ..domain.monitors import Monitor, MonitorKind
 from ..errors import NotFound, ValidationError
 from ..monitoring import uptime
 from ..monitoring.uptime import daily_shares, verdict_spans
+from ..notify.deliveries import Notifier
 from ..store.history import status_changes
 from ..store.monitoring import monitor_verdicts, org_verdicts, rollups, since_days
-from . import drawings, hosts, markdown, render
+from . import charts, drawings, hosts, markdown, render
 from .common import parts, query_int
 from .hosts import page_path
 from .past import find_incident, incidents_newest_first
@@ -35,6 +41,7 @@ from .web import compressed, page_headers
 bp = Blueprint("pages", __name__)
 
 BAR_DAYS = 90
+PHONE_DAYS = 30  # the days a bar shows on a phone (switchboard.css)
 RECENT_DAYS = 14
 HISTORY_PAGE = 20
 FEED_ENTRIES = 50
@@ -46,9 +53,20 @@ async def _org(slug: str) -> OrgHandle:
     return await parts().registry.org(slug)
 
 
+def _headers(org: Org) -> dict[str, str]:
+    """A page of ``org``'s: its logo's origin, if elsewhere, may serve images."""
+    logo = org.logo_url
+    if logo is None or not logo.startswith("https://"):
+        return PUBLIC_PAGE
+    parts_ = urlsplit(logo)  # checked by the domain: a plain host[:port]
+    return {"Cache-Control": "no-cache", **page_headers(images=f"https://{parts_.netloc}")}
+
+
 async def _page(template: str, status: int = 200, **context: Any) -> Response:
     body = await render_template(template, **context)
-    return Response(body, status, PUBLIC_PAGE, content_type="text/html; charset=utf-8")
+    org = context.get("org")
+    headers = _headers(org) if isinstance(org, Org) else PUBLIC_PAGE
+    return Response(body, status, headers, content_type="text/html; charset=utf-8")
 
 
 async def _missing(message: str) -> Response:
@@ -60,7 +78,7 @@ async def _missing(message: str) -> Response:
 
 async def _service_bars(handle: OrgHandle, now: datetime) -> tuple[float, dict[str, history.Bar]]:
     """Each service's daily bars, and when they were worked out (kept a while:
-    see :func:`drawings.bars`)."""
+    see :func:`drawings.figures`)."""
     state = handle.state
 
     async def work() -> dict[str, history.Bar]:
@@ -74,7 +92,18 @@ async def _service_bars(handle: OrgHandle, now: datetime) -> tuple[float, dict[s
             }
         return bars
 
-    return await drawings.bars(handle.stream, state.version, work)
+    return await drawings.figures("bars", handle.stream, state.version, work)
+
+
+async def _service_hours(
+    handle: OrgHandle, now: datetime
+) -> tuple[float, dict[str, list[charts.Hour]]]:
+    """The hours the response-time charts show, and when they were read (kept
+    as the bars are)."""
+    state = handle.state
+    return await drawings.figures(
+        "response-times", handle.stream, state.version, lambda: charts.service_hours(state, now)
+    )
 
 
 async def _measured_uptimes(
@@ -119,6 +148,7 @@ def bar_view(bar: history.Bar) -> dict[str, Any]:
         uptime = percent(d.uptime)
         days.append(
             {
+                "iso": d.day.isoformat(),
                 "date": date_text,
                 "status": status,
                 "uptime": uptime,
@@ -146,13 +176,64 @@ def _context(state: OrgState) -> dict[str, Any]:
         "names": {s.id: s.name for s in state.services.values()},
         "groups": {g.id: g.name for g in state.groups.values()},
         "overall": state.status.to_dict(),
-        "subscribe_by_email": _email_enabled(),
+        "offer": offered(state, parts().notifier),
+        "time_zone": org.time_zone,
+        "theme_url": theme_url(org),
     }
 
 
-def _email_enabled() -> bool:
-    notifier = parts().notifier
-    return bool(notifier is not None and notifier.settings.smtp.enabled)
+def offered(state: OrgState, notifier: Notifier | None) -> list[str]:
+    """The ways the organization's page offers to subscribe: those it chose
+    that this server can send (email needs a mail server; nothing is sent
+    without a notifier). The feeds are always offered."""
+    if notifier is None:
+        return []
+    possible = {"webhook", "email"} if notifier.settings.smtp.enabled else {"webhook"}
+    return [k.value for k in state.org.subscriptions if k.value in possible]
+
+
+# -- the organization's look ----------------------------------------------------------
+
+
+def _theme_version(org: Org) -> str:
+    return (org.accent_color or "#none")[1:]
+
+
+def theme_url(org: Org) -> str:
+    """Its stylesheet (status.js: ``themeUrl``): the accent, as custom properties
+    the page's own stylesheet reads (the page's CSP allows no inline style)."""
+    return f"{page_path(org.slug)}/theme.css?v={_theme_version(org)}"
+
+
+def theme_css(org: Org) -> str:
+    accent = org.accent_color
+    if accent is None:
+        return "/* No accent colour: the page's own. */\n"
+    dark = looks.for_dark(accent)
+    light_vars = f"--accent: {accent}; --link: {accent}; --focus: {accent};"
+    dark_vars = f"--accent: {dark}; --link: {dark}; --focus: {dark};"
+    return (
+        f"/* {org.slug}'s accent colour, and its shade for the dark theme (AA on both). */\n"
+        f":root {{ {light_vars} }}\n"
+        "@media (prefers-color-scheme: dark) {\n"
+        f'  :root:not([data-theme="light"]) {{ {dark_vars} }}\n'
+        "}\n"
+        f':root[data-theme="dark"] {{ {dark_vars} }}\n'
+    )
+
+
+@bp.get("/status/<org>/theme.css")
+async def theme(org: str) -> Response:
+    try:
+        found = (await _org(org)).state.org
+    except NotFound:
+        return Response("/* no such status page */\n", 404, content_type="text/css; charset=utf-8")
+    if request.args.get("v") == _theme_version(found):
+        cache = "public, max-age=31536000, immutable"  # a new accent has a new link
+    else:
+        cache = "no-cache"
+    body = theme_css(found)
+    return Response(body, 200, {"Cache-Control": cache}, content_type="text/css; charset=utf-8")
 
 
 @bp.get("/status/<org>")
@@ -164,16 +245,22 @@ async def status_page(org: str) -> Response:
     state = handle.state
     now = datetime.now(UTC)
     made, service_bars = await _service_bars(handle, now)
-    stamp = (state.version, made)
+    read, hours = await _service_hours(handle, now)
+    stamp = (state.version, made, read)
     body, gz = await drawings.drawn(
         ("page", handle.stream, page_path(org)),
         stamp,
-        lambda: _draw_status(state, service_bars, now),
+        lambda: _draw_status(state, service_bars, hours, now),
     )
-    return compressed(body, gz, PUBLIC_PAGE, "text/html; charset=utf-8")
+    return compressed(body, gz, _headers(state.org), "text/html; charset=utf-8")
 
 
-async def _draw_status(state: OrgState, service_bars: dict[str, history.Bar], now: datetime) -> str:
+async def _draw_status(
+    state: OrgState,
+    service_bars: dict[str, history.Bar],
+    hours: dict[str, list[charts.Hour]],
+    now: datetime,
+) -> str:
     snapshot = views.public_snapshot(state)
     bars = {sid: bar_view(bar) for sid, bar in service_bars.items()}
     recent = history.recent_days(state.incidents.values(), now, RECENT_DAYS)
@@ -190,8 +277,10 @@ async def _draw_status(state: OrgState, service_bars: dict[str, history.Bar], no
         snapshot=snapshot,
         today=now.date().isoformat(),
         bar_days=BAR_DAYS,
+        phone_days=PHONE_DAYS,
         recent_days=RECENT_DAYS,
         past=[i for _, items in days for i in items],
+        time_zone=state.org.time_zone,
     )
     return await render_template(
         "status.html",
@@ -199,6 +288,8 @@ async def _draw_status(state: OrgState, service_bars: dict[str, history.Bar], no
         snapshot=snapshot,
         blocks=blocks,
         bars=bars,
+        charts=charts.chart_views(hours, state, now),
+        phone_days=PHONE_DAYS,
         days=days,
         data=data,
         **context,
@@ -255,6 +346,81 @@ async def maintenance_page(org: str, maintenance: str) -> Response:
     return await _page(
         "maintenance.html", live=False, item=item.to_dict(public=True), **_context(state)
     )
+
+
+# -- what the script reads ------------------------------------------------------
+
+
+# Cached by browsers and proxies, asked again each time (a 304 while unchanged).
+PUBLIC_HEADERS = {"Cache-Control": "no-cache", "Access-Control-Allow-Origin": "*"}
+
+
+def _public_document(etag: str, build: Callable[[], dict[str, Any]]) -> Response:
+    """A small JSON document of the public page, revalidated by its ``ETag``."""
+    headers = {**PUBLIC_HEADERS, "ETag": f'"{etag}"'}
+    if request.if_none_match.contains(etag):
+        return Response(b"", 304, headers)
+    return Response(orjson.dumps(build()), 200, headers, content_type="application/json")
+
+
+@bp.get("/status/<org>/days.json")
+async def days_document(org: str) -> Response:
+    """What happened on each day of the bars: per service, the incidents that
+    named it and the maintenances that covered it, day by day."""
+    state = (await _org(org)).state
+    now = datetime.now(UTC)
+    etag = f"v{state.version}-{now.date().isoformat()}"  # spans still open end today
+    return _public_document(etag, lambda: _days(state, now))
+
+
+def _days(state: OrgState, now: datetime) -> dict[str, Any]:
+    touched = history.days_touched(
+        state.incidents.values(), state.maintenances.values(), now, BAR_DAYS
+    )
+    items: dict[str, Any] = {}
+    for incident in state.incidents.values():
+        if any(incident.id in ids for days in touched.values() for ids in days.values()):
+            items[incident.id] = {
+                "kind": "incident",
+                "name": incident.name,
+                "url": f"/status/{state.org.slug}/incidents/{incident.id}",
+                "tag": render.IMPACT_WORDS[incident.impact.value],
+                "window": _window(incident.started_at, incident.resolved_at),
+            }
+    for m in state.maintenances.values():
+        if any(m.id in ids for days in touched.values() for ids in days.values()):
+            assert m.started_at is not None  # only maintenances that ran touch a day
+            items[m.id] = {
+                "kind": "maintenance",
+                "name": m.name,
+                "url": f"/status/{state.org.slug}/maintenances/{m.id}",
+                "tag": "Maintenance",
+                "window": _window(m.started_at, m.completed_at),
+            }
+    return {
+        "today": now.date().isoformat(),
+        "days": BAR_DAYS,
+        "services": {
+            sid: {d.isoformat(): ids for d, ids in sorted(days.items())}
+            for sid, days in touched.items()
+        },
+        "items": items,
+    }
+
+
+def _window(start: datetime, end: datetime | None) -> str:
+    return f"{render.when(start)} to {render.when(end)}" if end else f"Since {render.when(start)}"
+
+
+@bp.get("/status/<org>/response-times.json")
+async def response_times_document(org: str) -> Response:
+    """The response-time chart of each service that shows one, as the page draws it."""
+    handle = await _org(org)
+    state = handle.state
+    now = datetime.now(UTC)
+    read, hours = await _service_hours(handle, now)
+    etag = f"v{state.version}-{read:.3f}-{charts.first_hour(now):%Y%m%d%H}"
+    return _public_document(etag, lambda: {"services": charts.chart_views(hours, state, now)})
 
 
 # -- feeds ----------------------------------------------------------------------

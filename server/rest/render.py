@@ -13,6 +13,7 @@ from collections.abc import Iterable, Mapping
 from datetime import UTC, date, datetime
 from typing import Any
 
+from ..domain import looks
 from ..domain.model import Service
 
 STATUS_WORDS: Mapping[str, str] = {
@@ -81,14 +82,16 @@ LABELS: Mapping[str, Mapping[str, str]] = {
 MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
 
 
-def when(moment: datetime | str | None) -> str:
-    """``Nov 22, 12:05 UTC``: how the pages show a moment (status.js: ``when``)."""
+def when(moment: datetime | str | None, zone: str = "UTC") -> str:
+    """``Nov 22, 12:05 UTC``, or in ``zone`` ``Nov 22, 13:05 UTC+1``: how the
+    pages show a moment (status.js: ``when``)."""
     if moment is None:
         return ""
     if isinstance(moment, str):
         moment = datetime.fromisoformat(moment)
-    moment = moment.astimezone(UTC)
-    return f"{MONTHS[moment.month - 1]} {moment.day}, {moment.hour:02d}:{moment.minute:02d} UTC"
+    moment = moment.astimezone(UTC) if zone == "UTC" else looks.local(moment, zone)
+    label = looks.zone_label(moment.utcoffset())
+    return f"{MONTHS[moment.month - 1]} {moment.day}, {moment.hour:02d}:{moment.minute:02d} {label}"
 
 
 def day(d: date) -> str:

@@ -19,6 +19,8 @@ from email.utils import format_datetime
 from pathlib import Path
 from typing import Any
 
+from jinja2 import pass_context
+from jinja2.runtime import Context
 from quart import Blueprint, Response, request
 from quart_trio import QuartTrio
 
@@ -107,9 +109,12 @@ CSP = (
 )
 
 
-def page_headers(*, frames: bool = True) -> dict[str, str]:
+def page_headers(*, frames: bool = True, images: str | None = None) -> dict[str, str]:
+    """A page's headers; ``images``: one more origin its images may come from
+    (an organization's logo), checked by the caller to be a plain origin."""
+    csp = CSP if images is None else CSP.replace("img-src 'self'", f"img-src 'self' {images}")
     headers = {
-        "Content-Security-Policy": CSP + ("" if frames else "; frame-ancestors 'none'"),
+        "Content-Security-Policy": csp + ("" if frames else "; frame-ancestors 'none'"),
         "X-Content-Type-Options": "nosniff",
         "Referrer-Policy": "same-origin",
     }
@@ -125,6 +130,12 @@ def _printable(value: Any) -> Any:
     return value
 
 
+@pass_context
+def _when(context: Context, moment: datetime | str | None) -> str:
+    """``when``, in the page's ``time_zone`` (an organization's), else UTC."""
+    return render.when(moment, context.get("time_zone") or "UTC")
+
+
 def install(app: QuartTrio) -> None:
     """Templates from ``web/templates``, their filters, and the static route."""
     app.template_folder = str(WEB / "templates")
@@ -134,7 +145,7 @@ def install(app: QuartTrio) -> None:
     env.finalize = _printable
     env.globals.update(static=ASSETS.url, L=render.LABELS)
     env.filters.update(
-        when=render.when,
+        when=_when,
         services_named=render.services_named,
         rfc822=_rfc822,
         atomtime=_atomtime,

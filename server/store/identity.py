@@ -17,7 +17,9 @@ Statement = tuple[str, tuple[Any, ...]]
 async def load_all(store: Database, now: datetime) -> dict[str, list[dict[str, Any]]]:
     """Everything the directory keeps in memory: live rows only."""
     return {
-        "users": await store.fetch("SELECT id, email, name, password_hash, created_at FROM users"),
+        "users": await store.fetch(
+            "SELECT id, email, name, password_hash, created_at, operator FROM users"
+        ),
         "memberships": await store.fetch("SELECT user_id, org, role, created_at FROM memberships"),
         "sessions": await store.fetch(
             "SELECT id, user_id, refresh_hash, created_at, expires_at, ip FROM sessions"
@@ -37,11 +39,18 @@ async def load_all(store: Database, now: datetime) -> dict[str, list[dict[str, A
     }
 
 
-def insert_user(user_id: str, email: str, name: str, password_hash: str, at: datetime) -> Statement:
+def insert_user(
+    user_id: str, email: str, name: str, password_hash: str, at: datetime, operator: bool = False
+) -> Statement:
     return (
-        "INSERT INTO users (id, email, name, password_hash, created_at) VALUES ($1, $2, $3, $4, $5)",
-        (user_id, email, name, password_hash, at),
+        "INSERT INTO users (id, email, name, password_hash, created_at, operator)"
+        " VALUES ($1, $2, $3, $4, $5, $6)",
+        (user_id, email, name, password_hash, at, operator),
     )
+
+
+def set_operator(user_id: str, operator: bool) -> Statement:
+    return ("UPDATE users SET operator = $2 WHERE id = $1", (user_id, operator))
 
 
 def put_membership(user_id: str, org: str, role: str, at: datetime) -> Statement:

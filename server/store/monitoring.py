@@ -241,14 +241,49 @@ async def rollups(store: Database, monitor: str, since: datetime) -> list[dict[s
     )
 
 
-async def region_rollups(store: Database, monitor: str, since: datetime) -> list[dict[str, Any]]:
-    """A monitor's checks and failures by region and hour since ``since`` (rollups
-    made before regions were kept apart are left out)."""
+async def hourly_latencies(
+    store: Database, monitors: Sequence[str], since: datetime
+) -> list[dict[str, Any]]:
+    """Each of ``monitors``' response times by hour since ``since`` (every region's
+    together), oldest first: ``{monitor, hour, latency_sum, latency_count, latency_max}``."""
+    if not monitors:
+        return []
     return await store.fetch(
-        "SELECT g.name AS region, r.hour, r.checks, r.down FROM check_rollups AS r"
+        "SELECT monitor, hour, sum(latency_sum) AS latency_sum,"
+        " sum(latency_count)::integer AS latency_count, max(latency_max) AS latency_max"
+        " FROM check_rollups WHERE monitor = ANY($1::text[]) AND hour >= $2"
+        " GROUP BY monitor, hour ORDER BY hour",
+        list(monitors),
+        since,
+    )
+
+
+async def region_rollups(store: Database, monitor: str, since: datetime) -> list[dict[str, Any]]:
+    """A monitor's checks, failures and response times by region and hour since
+    ``since`` (rollups made before regions were kept apart are left out)."""
+    return await store.fetch(
+        "SELECT g.name AS region, r.hour, r.checks, r.down,"
+        " r.latency_sum, r.latency_count, r.latency_max FROM check_rollups AS r"
         " JOIN region_keys AS g ON g.key = r.region"
         " WHERE r.monitor = $1 AND r.hour >= $2 ORDER BY r.hour",
         monitor,
+        since,
+    )
+
+
+async def monitors_rollups(
+    store: Database, monitors: Sequence[str], since: datetime
+) -> list[dict[str, Any]]:
+    """The hourly rollups of several monitors since ``since``, every region's
+    together: ``monitor`` and the columns of :func:`rollups`, by monitor, oldest first."""
+    return await store.fetch(
+        "SELECT monitor, hour, sum(checks)::integer AS checks, sum(up)::integer AS up,"
+        " sum(degraded)::integer AS degraded, sum(down)::integer AS down,"
+        " sum(latency_sum) AS latency_sum, sum(latency_count)::integer AS latency_count,"
+        " max(latency_max) AS latency_max"
+        " FROM check_rollups WHERE monitor = ANY($1::text[]) AND hour >= $2"
+        " GROUP BY monitor, hour ORDER BY monitor, hour",
+        list(monitors),
         since,
     )
 

@@ -13,6 +13,7 @@ from switchboard_client import (
     Backoff,
     ConnectionLost,
     Event,
+    OutcomeUnknown,
     State,
     SwitchboardError,
     connect,
@@ -141,7 +142,7 @@ async def test_a_killed_connection_resumes(switchboard_server: RunningServer, re
         before = await assert_event(events, "service.updated")
         relay.cut()  # the TCP connection dies under it
         # Sent into the dying connection, it may fail (whether it ran is unknown).
-        with contextlib.suppress(ConnectionLost):
+        with contextlib.suppress(OutcomeUnknown):
             await client.service_update("demo", service="api", status="operational")
         # The next command waits for the new connection.
         await client.service_update("demo", service="website", status="degraded_performance")
@@ -219,9 +220,34 @@ async def test_two_clients_editing_one_room_converge(
         assert refused.value.code == "forbidden"
 
 
-async def test_every_command_has_its_method() -> None:
-    from switchboard_client.client import COMMANDS as CLIENT_COMMANDS
+def test_every_command_has_its_typed_method_in_step_with_the_server() -> None:
+    """The methods are generated from the server's catalogue; generating them
+    again gives the same file, and each takes exactly its command's fields."""
+    import dataclasses
+    import importlib.util
+    import inspect
+    from pathlib import Path
 
-    from server.domain.commands import COMMANDS
+    from switchboard_client import Client
+    from switchboard_client._commands import COMMANDS as CLIENT_COMMANDS
 
-    assert set(CLIENT_COMMANDS) == set(COMMANDS)
+    from server.domain.commands import SPECS
+
+    assert set(CLIENT_COMMANDS) == set(SPECS)
+    for name, spec in SPECS.items():
+        method = getattr(Client, name.replace(".", "_"))
+        keywords = [
+            p.name
+            for p in inspect.signature(method).parameters.values()
+            if p.kind is p.KEYWORD_ONLY
+        ]
+        fields = [f.name for f in dataclasses.fields(spec.cls)]
+        assert keywords == [*fields, "idempotency_key", "request_timeout"], name
+    script = Path(__file__).parents[2] / "clients/python/tools/generate_commands.py"
+    loaded = importlib.util.spec_from_file_location("generate_commands", script)
+    assert loaded is not None and loaded.loader is not None
+    generator = importlib.util.module_from_spec(loaded)
+    loaded.loader.exec_module(generator)
+    assert generator.render() == generator.TARGET.read_text(), (
+        "run: python clients/python/tools/generate_commands.py"
+    )

@@ -187,7 +187,7 @@ async def test_monitors(switchboard_server: RunningServer) -> None:
     made = await ok_json(
         switchboard_server,
         *("monitor", "create", "demo", "Health", "--service", "API"),
-        *("--url", f"{url}/health", "--interval", "3600"),
+        *("--target", f"{url}/health", "--interval", "3600"),
     )
     assert made["kind"] == "http" and made["spec"]["url"] == f"{url}/health"
     code, _, err = await cli(
@@ -277,3 +277,122 @@ async def test_channels(switchboard_server: RunningServer) -> None:
     assert code == 1 and "not_found" in err
     code, _, err = await cli(switchboard_server, "channel", "list", "demo", token="responder")
     assert code == 3 and "forbidden" in err
+
+
+async def test_help_version_json_after_the_subcommand_lists_and_bad_urls(
+    switchboard_server: RunningServer,
+) -> None:
+    code, out, _ = await cli(switchboard_server, "--help")
+    assert code == 0 and "SWITCHBOARD_TOKEN" in out and "exit codes" in out and "  4  " in out
+    code, out, _ = await cli(switchboard_server, "incident", "create", "--help")
+    assert code == 0 and "SWITCHBOARD_URL" in out and "--json" in out
+    code, out, _ = await cli(switchboard_server, "--version")
+    assert code == 0 and out.startswith("switchboard-cli 0.")
+    # --json after the subcommand, as before it.
+    code, out, err = await cli(
+        switchboard_server, "service", "set", "demo", "API", "major_outage", "--json"
+    )
+    assert code == 0 and orjson.loads(out)["status"] == "major_outage", err
+    code, out, _ = await cli(switchboard_server, "service", "list", "demo")
+    api = next(line for line in out.splitlines() if line.endswith("API"))
+    assert "major_outage" in api and len(api.split()[0]) >= 8  # its id first
+    created = await ok_json(switchboard_server, "incident", "create", "demo", "Listed")
+    code, out, _ = await cli(switchboard_server, "incident", "list", "demo")
+    assert code == 0 and any(
+        line.startswith(created["id"]) and "Listed" in line for line in out.splitlines()
+    )
+    listed = await ok_json(switchboard_server, "incident", "list", "demo")
+    assert [i["id"] for i in listed] == [created["id"]]
+    scheduled = await ok_json(
+        switchboard_server,
+        "maintenance",
+        "schedule",
+        "demo",
+        "Later",
+        "--start",
+        "2031-01-01T10:00:00Z",
+        "--end",
+        "2031-01-01T11:00:00Z",
+    )
+    code, out, _ = await cli(switchboard_server, "maintenance", "list", "demo")
+    assert code == 0 and out.startswith(scheduled["id"]) and "Later" in out
+    for bad, why in (
+        ("ftp://127.0.0.1:1", "give an http://"),
+        ("http://", "names no host"),
+        ("http://127.0.0.1:99999", "Port out of range"),
+    ):
+        code, _, err = await cli(switchboard_server, "--url", bad, "status", "demo")
+        assert code == 2 and why in err, (bad, err)
+
+
+async def read_until(stream: Any, buffer: bytearray, needle: bytes) -> None:
+    """Read a child's pipe into ``buffer`` until it holds ``needle`` (hang-guarded)."""
+    with trio.fail_after(60):
+        while needle not in buffer:
+            chunk = await stream.receive_some()
+            assert chunk, f"the stream ended before {needle!r}: {bytes(buffer)!r}"
+            buffer += chunk
+
+
+async def test_tail_goes_on_after_a_restart_and_gives_up_only_when_told(
+    database_url: str, tmp_path: Any
+) -> None:
+    from support import Api, ServerProcess, admin_token
+
+    first = await ServerProcess.start(database_url, str(tmp_path / "a"), "--demo")
+    port = first.base_url.rsplit(":", 1)[1]
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SWITCHBOARD_")}
+    env["SWITCHBOARD_URL"] = first.base_url
+    tail = await trio.lowlevel.open_process(
+        [sys.executable, "-m", "switchboard_client.cli", "tail", "status:demo", "--json"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env=env,
+    )
+    give_up = await trio.lowlevel.open_process(
+        [sys.executable, "-m", "switchboard_client.cli", "tail", "status:demo", "--retries", "2"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env=env,
+    )
+    second = None
+    try:
+        out, err = bytearray(), bytearray()
+
+        async def change(base_url: str, status: str) -> None:
+            async with Api.open(base_url, admin_token("demo")) as api:
+                await api.ok("PATCH", "/api/v1/orgs/demo/services/api", {"status": status})
+
+        # Until the tail has subscribed, a change may come before it: change until one shows.
+        with trio.fail_after(60):
+            while b"service.updated" not in out:
+                await change(first.base_url, "major_outage")
+                with trio.move_on_after(1):
+                    await read_until(tail.stdout, out, b"service.updated")
+                await change(first.base_url, "operational")
+        await first.stop()
+        await read_until(tail.stderr, err, b"reconnecting in")  # it says so, and goes on
+        with trio.fail_after(60):
+            assert await give_up.wait() == 4  # told to give up: exit 4, with the reason
+        assert give_up.stderr is not None
+        reason = await give_up.stderr.receive_some()
+        assert b"gave up after 2 failed attempts" in reason and b"cannot connect" in reason
+
+        second = await ServerProcess.start(
+            database_url, str(tmp_path / "b"), "--demo", "--port", port
+        )
+        await read_until(tail.stderr, err, b"reconnected")
+        await change(second.base_url, "partial_outage")
+        await read_until(tail.stdout, out, b"partial_outage")
+        assert tail.returncode is None  # still there
+        seqs = [orjson.loads(line)["seq"] for line in out.splitlines() if line.strip()]
+        assert seqs == sorted(set(seqs))  # none twice across the restart
+    finally:
+        for process in (tail, give_up):
+            if process.returncode is None:
+                process.kill()
+                await process.wait()
+        for server in (first, second):
+            if server is not None and server.process.returncode is None:
+                server.kill()
+                await server.wait()

@@ -44,7 +44,7 @@ async def test_the_client_moves_to_the_next_node_and_resumes_its_topic_and_room(
         assert second.data["service"]["name"] == "Two"
         assert client.url.endswith(f":{b.port}/ws")
         await room.insert(6, " after")
-        await room.flush()
+        await room.flush(request_timeout=30)  # a dead node's rooms wait for its lease
     async with Api.open(b.base_url, admin_token("demo")) as api:
         text = await api.ok("GET", f"/api/v1/rooms/{incident['notes_room']}/text")
     assert text["text"] == "before after"

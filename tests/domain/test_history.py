@@ -4,8 +4,16 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from server.domain.history import Change, page_of, recent_days, service_bar
-from server.domain.model import Impact, Incident, IncidentStatus, Service, ServiceStatus
+from server.domain.history import Change, days_touched, page_of, recent_days, service_bar
+from server.domain.model import (
+    Impact,
+    Incident,
+    IncidentStatus,
+    Maintenance,
+    MaintenanceStatus,
+    Service,
+    ServiceStatus,
+)
 
 NOW = datetime(2026, 11, 22, 12, 0, tzinfo=UTC)
 OK = ServiceStatus.OPERATIONAL
@@ -136,3 +144,46 @@ def test_measured_uptime_replaces_the_history_s_where_there_are_checks() -> None
     assert next(d for d in measured.days if d.day == before).uptime is None  # no service yet
     assert with_checks(bar, {}) is bar
     assert yesterday == measured.days[-2].day
+
+
+def test_days_touched_by_incidents_and_maintenances() -> None:
+    def opened(ref: str, started: datetime, resolved: datetime | None) -> Incident:
+        status = IncidentStatus.RESOLVED if resolved else IncidentStatus.IDENTIFIED
+        return Incident(
+            ref, ref, status, Impact.MAJOR, False, {"s1": MAJOR}, (), started, started, started,
+            resolved_at=resolved,
+        )  # fmt: skip
+
+    def work(
+        ref: str, status: MaintenanceStatus, started: datetime | None, ended: datetime | None
+    ) -> Maintenance:
+        window = datetime(2026, 11, 30, tzinfo=UTC)
+        return Maintenance(
+            ref, ref, status, started or window, window, ("s1", "s2"), False, False, (),
+            NOW, NOW, started_at=started, completed_at=ended,
+        )  # fmt: skip
+
+    day = lambda d: datetime(2026, 11, d, 9, 30, tzinfo=UTC)  # noqa: E731
+    incidents = [
+        opened("over", day(19), day(20)),  # two days
+        opened("open", day(21), None),  # until now
+        opened("ancient", NOW - timedelta(days=200), NOW - timedelta(days=150)),
+    ]
+    maintenances = [
+        work("done", MaintenanceStatus.COMPLETED, day(20), day(20)),
+        work("running", MaintenanceStatus.IN_PROGRESS, day(22), None),
+        work("planned", MaintenanceStatus.SCHEDULED, None, None),
+        work("called-off", MaintenanceStatus.CANCELLED, None, None),
+    ]
+    touched = days_touched(incidents, maintenances, NOW)
+    s1 = {d.isoformat(): ids for d, ids in touched["s1"].items()}
+    assert s1 == {
+        "2026-11-19": ["over"],
+        "2026-11-20": ["over", "done"],
+        "2026-11-21": ["open"],
+        "2026-11-22": ["open", "running"],
+    }
+    assert {d.isoformat(): ids for d, ids in touched["s2"].items()} == {
+        "2026-11-20": ["done"],
+        "2026-11-22": ["running"],
+    }

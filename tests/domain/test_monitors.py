@@ -12,7 +12,8 @@ from domain_support import T0, Harness, at, replay
 from server.domain import commands as c
 from server.domain import rules
 from server.domain.model import IncidentStatus, ServiceStatus
-from server.domain.monitors import Verdict
+from server.domain.monitor_rules import heartbeat_digest
+from server.domain.monitors import OPENED_KEPT, Verdict
 from server.domain.transaction import Decision
 from server.errors import Conflict, NotFound, ValidationError
 
@@ -83,6 +84,21 @@ def test_a_heartbeat_monitor_gets_its_token_once(api: Harness) -> None:
     stored = api.state.monitors[made["id"]]
     assert stored.heartbeat_hash and token not in str(stored.to_dict())
     assert token not in str([e.to_dict() for e in api.log])
+
+
+def test_a_heartbeat_gets_a_new_token_and_the_old_one_is_forgotten(api: Harness) -> None:
+    made = monitor(api, name="Nightly backup", kind="heartbeat", spec={}, interval=3600)
+    renewed = api.do("monitor.token", {"monitor": "Nightly backup"}).result
+    assert renewed["heartbeat_token"].startswith("sbh_")
+    assert renewed["heartbeat_token"] != made["heartbeat_token"]
+    stored = api.state.monitors[made["id"]]
+    assert stored.heartbeat_hash == heartbeat_digest(renewed["heartbeat_token"])
+    assert api.names() == ["monitor.updated"]
+    assert renewed["heartbeat_token"] not in str([e.to_dict() for e in api.log])
+    monitor(api, name="Site")
+    with pytest.raises(ValidationError, match="only heartbeats have a push URL") as refused:
+        api.do("monitor.token", {"monitor": "Site"})
+    assert refused.value.field == "monitor"
 
 
 def test_status_policy_holds_the_service_while_it_lasts(api: Harness) -> None:
@@ -188,6 +204,25 @@ def test_a_failure_while_recovering_reopens_the_same_incident(api: Harness) -> N
     assert incident.status is IncidentStatus.INVESTIGATING
     assert len(api.state.incidents) == 1
     assert api.status("API") is ServiceStatus.MAJOR_OUTAGE
+
+
+def test_a_monitor_remembers_the_incidents_it_opened(api: Harness) -> None:
+    made = monitor(api, policy="incident", resolve_after=0)
+    opened = []
+    for _ in range(OPENED_KEPT + 2):
+        verdict(api, made["id"], Verdict.DOWN)
+        opened.append(api.state.monitors[made["id"]].incident_id)
+        api.advance(minutes=10)  # slower than flapping
+        verdict(api, made["id"], Verdict.UP)  # resolved at once: the next is a new one
+        api.advance(minutes=10)
+    assert len(set(opened)) == len(opened)
+    kept = api.state.monitors[made["id"]].opened_incidents
+    assert kept == tuple(opened[-OPENED_KEPT:])
+    # A person's incident is not the monitor's; pausing it keeps what it opened.
+    api.do("incident.create", {"name": "Slow API", "services": {"API": "partial_outage"}})
+    api.do("monitor.update", {"monitor": made["id"], "paused": True})
+    assert api.state.monitors[made["id"]].opened_incidents == kept
+    assert api.state.monitors[made["id"]].to_dict()["opened_incidents"] == list(kept)
 
 
 def test_the_words_of_its_incidents_are_the_organizations(api: Harness) -> None:

@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 
 from server.domain import commands as c
 from server.domain import hosts, rules
-from server.domain.model import ALL_OPERATIONAL
+from server.domain.model import ALL_OPERATIONAL, Org
 from server.domain.schema import parse
 from server.domain.transaction import Decision
 from server.errors import NotFound, ValidationError
@@ -140,6 +140,12 @@ class TestCreate:
             "region_labels": {},
             "monitor_texts": {},
             "domains": [],
+            "subscriptions": ["email", "webhook"],
+            "logo_url": None,
+            "accent_color": None,
+            "header_links": [],
+            "footer_text": "",
+            "time_zone": "UTC",
             "created_at": "2026-01-01T12:00:00.000Z",
             "updated_at": "2026-01-01T12:00:00.000Z",
         }
@@ -218,3 +224,47 @@ class TestDelete:
         assert info.value.message == "organization 'demo' was deleted"
         with pytest.raises(NotFound):
             org.tick()
+
+
+class TestSubscriptions:
+    def test_every_way_by_default(self, org: Harness) -> None:
+        assert [k.value for k in org.state.org.subscriptions] == ["email", "webhook"]
+
+    @pytest.mark.parametrize(
+        ("given", "kept"),
+        [
+            (["webhook"], ["webhook"]),
+            (["webhook", "email"], ["email", "webhook"]),
+            ([], []),
+        ],
+    )
+    def test_a_change_replaces_the_set(
+        self, org: Harness, given: list[str], kept: list[str]
+    ) -> None:
+        decision = org.do("org.update", {"subscriptions": given})
+        assert decision.result["subscriptions"] == kept
+        changed = kept != ["email", "webhook"]  # the default: nothing to tell
+        assert org.names() == (["org.updated"] if changed else [])
+
+    def test_an_unknown_way_is_refused(self, org: Harness) -> None:
+        with pytest.raises(ValidationError) as refused:
+            org.do("org.update", {"subscriptions": ["sms"]})
+        assert refused.value.field == "subscriptions[0]"
+
+    def test_organizations_from_before_offer_every_way(self, org: Harness) -> None:
+        data = org.state.org.to_dict()
+        del data["subscriptions"]
+        assert Org.from_dict(data).subscriptions == org.state.org.subscriptions
+
+
+class TestNoteChange:
+    def test_a_change_kept_elsewhere_is_told_to_the_members_only(self, org: Harness) -> None:
+        before = org.state
+        decision = org.decide(c.NoteChange("member.role", "u1"))
+        assert org.names() == ["change.noted"]
+        event = decision.events[0]
+        assert event.data == {"action": "member.role", "target": "u1"}
+        assert event.public_seq is None
+        assert org.state.version == before.version + 1
+        assert org.state.org == before.org and org.state.services == before.services
+        assert decision.result == {"noted": "member.role"}

@@ -414,7 +414,7 @@ class TestRecords:
         assert error.field == "nmae"
         assert error.message == (
             "service.create has no field 'nmae' (it takes description, group, name, "
-            "only_show_if_degraded, position, showcase, status)"
+            "only_show_if_degraded, position, show_response_times, showcase, status)"
         )
 
     def test_unknown_field_wins_over_missing_required(self) -> None:
@@ -470,6 +470,7 @@ class TestRecords:
             "status",
             "showcase",
             "only_show_if_degraded",
+            "show_response_times",
         ):
             assert getattr(parsed, attr) is MISSING
         assert parsed.service == "API"
@@ -591,6 +592,7 @@ class TestJsonSchema:
                 "status": {"type": "string", "enum": statuses, "default": "operational"},
                 "showcase": {"type": "boolean", "default": True},
                 "only_show_if_degraded": {"type": "boolean", "default": False},
+                "show_response_times": {"type": "boolean", "default": False},
             },
             "additionalProperties": False,
             "required": ["name"],

@@ -23,6 +23,7 @@ class TestCreate:
             "status": "operational",
             "showcase": True,
             "only_show_if_degraded": False,
+            "show_response_times": False,
             "created_at": "2026-01-01T12:00:00.000Z",
             "updated_at": "2026-01-01T12:00:00.000Z",
             "manual_status": "operational",
@@ -177,6 +178,7 @@ class TestUpdate:
             ("position", 42, "position", 42),
             ("showcase", False, "showcase", False),
             ("only_show_if_degraded", True, "only_show_if_degraded", True),
+            ("show_response_times", True, "show_response_times", True),
             ("status", "partial_outage", "status", ServiceStatus.PARTIAL_OUTAGE),
         ],
     )
@@ -219,6 +221,7 @@ class TestUpdate:
             {"status": "operational"},
             {"showcase": True},
             {"only_show_if_degraded": False},
+            {"show_response_times": False},
             {"group": None},
             {"name": "API", "position": 1, "status": "operational", "showcase": True},
         ],

@@ -37,9 +37,12 @@ EXPECTED: dict[tuple[str, str], int] = {
     ("GET", "/status/{}/history"): PUBLIC,
     ("GET", "/status/{}/incidents/{}"): PUBLIC,
     ("GET", "/status/{}/maintenances/{}"): PUBLIC,
+    ("GET", "/status/{}/days.json"): PUBLIC,
+    ("GET", "/status/{}/response-times.json"): PUBLIC,
     ("GET", "/status/{}/history.rss"): PUBLIC,
     ("GET", "/status/{}/history.atom"): PUBLIC,
     ("GET", "/status/{}/badge.svg"): PUBLIC,
+    ("GET", "/status/{}/theme.css"): PUBLIC,
     ("GET", "/status/{}/services/{}/badge.svg"): PUBLIC,
     ("GET", "/status/{}/monitors/{}/uptime.svg"): PUBLIC,
     ("GET", "/status/{}/monitors/{}/response-time.svg"): PUBLIC,
@@ -86,7 +89,11 @@ EXPECTED[("PUT", "/api/v1/orgs/{}/incidents/{}/postmortem")] = RESPONDER
 EXPECTED[("POST", "/api/v1/orgs/{}/maintenances/{}/cancel")] = RESPONDER
 EXPECTED[("GET", "/api/v1/orgs/{}/monitors/{}/results")] = VIEWER
 EXPECTED[("GET", "/api/v1/orgs/{}/monitors/{}/uptime")] = VIEWER
+EXPECTED[("GET", "/api/v1/orgs/{}/monitors/{}/response-times")] = VIEWER
+EXPECTED[("GET", "/api/v1/orgs/{}/monitors/{}/incidents")] = VIEWER
+EXPECTED[("GET", "/api/v1/orgs/{}/uptime")] = VIEWER
 EXPECTED[("POST", "/api/v1/orgs/{}/monitors/{}/check")] = RESPONDER
+EXPECTED[("POST", "/api/v1/orgs/{}/monitors/{}/token")] = RESPONDER
 EXPECTED[("GET", "/api/v1/orgs/{}/probes")] = VIEWER
 EXPECTED[("GET", "/api/v1/monitoring")] = SERVER
 EXPECTED[("DELETE", "/api/v1/monitoring/regions/{}")] = SERVER
@@ -102,7 +109,10 @@ for _method, _route in (
     ("POST", "channels/{}/test"),
     ("GET", "deliveries"),
     ("GET", "deliveries/{}"),
+    ("POST", "deliveries/{}/retry"),
     ("GET", "subscribers"),
+    ("GET", "subscribers/counts"),
+    ("GET", "subscribers.csv"),
     ("DELETE", "subscribers/{}"),
 ):
     EXPECTED[(_method, f"/api/v1/orgs/{{}}/{_route}")] = ADMIN
@@ -237,7 +247,7 @@ EXPECTED_COMMANDS: dict[str, int] = {
             ("service", ("create", "update", "delete")),
             ("incident", ("create", "update", "resolve", "postmortem", "delete")),
             ("maintenance", ("schedule", "update", "cancel", "delete")),
-            ("monitor", ("create", "update", "delete")),
+            ("monitor", ("create", "update", "delete", "token")),
         )
         for verb in verbs
     },

@@ -82,8 +82,8 @@ class Typist:
             for n in range(10_000):
                 word = f"w{n};"
                 await room.insert(len(room.text), word)
-                with trio.fail_after(BOUND):
-                    await room.flush()
+                with trio.fail_after(BOUND):  # (a hang guard; the client's own bound, the same)
+                    await room.flush(request_timeout=BOUND)
                 if word in room.text:  # (a reset to the room's text would drop it)
                     self.acked.append(word)
                 self.connects = client.connects
@@ -263,7 +263,9 @@ async def test_a_node_dies_and_another_pauses_and_nothing_is_lost_or_doubled(
         # Every word the room acknowledged is in its text once, though the node
         # that ran it died: the typist moved and went on.
         typed = len(typist.acked)
-        await eventually(lambda: len(typist.acked) > typed, "more words after the moves")
+        await eventually(
+            lambda: len(typist.acked) > typed, "more words after the moves", within=BOUND
+        )
         async with Api.open(nodes[last].base_url, admin_token("demo")) as api:
             text = (await api.ok("GET", f"/api/v1/rooms/{room}/text"))["text"]
         assert all(text.count(word) == 1 for word in typist.acked), (typist.acked, text)

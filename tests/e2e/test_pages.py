@@ -41,7 +41,9 @@ async def test_the_status_page_is_whole_without_javascript(api: Api) -> None:
     for name in ("Website", "Dashboard", "API", "Database", "Email delivery"):
         assert f'<span class="name">{name}</span>' in page
     assert page.count('class="day"') == 14  # two weeks of history
-    assert 'id="subscribe"' not in page  # no mail server: no sign-up by email
+    # No mail server: the page offers the feeds and a webhook, not email.
+    assert 'id="subscribe"' in page and 'href="/status/demo/history.atom"' in page
+    assert 'name="webhook"' in page and 'name="email"' not in page
     # The script resumes from the seq the page was drawn at.
     data = re.search(r'<script type="application/json" id="page-data">(.*?)</script>', page, re.S)
     assert data and '"seq":' in data.group(1) and "</" not in data.group(1)

@@ -105,6 +105,18 @@ async def test_heartbeats_keep_it_up_and_silence_brings_it_down(server: Server, 
     await shown(api, f"{ORG}/monitors/{monitor['id']}", lambda m: m["verdict"] == "up")
 
 
+async def test_a_new_push_url_replaces_the_old_one(server: Server, api: Api) -> None:
+    monitor = await make(api, name="Nightly export", kind="heartbeat", spec={}, interval=60)
+    old = monitor.pop("heartbeat_token")
+    renewed = await api.ok("POST", f"{ORG}/monitors/{monitor['id']}/token")
+    new = renewed.pop("heartbeat_token")
+    assert "heartbeat_token" not in await api.ok("GET", f"{ORG}/monitors/{monitor['id']}")
+    async with Api.open(server.base_url) as job:
+        assert (await job.get(f"/api/v1/heartbeat/{old}")).status_code == 404
+        assert (await job.get(f"/api/v1/heartbeat/{new}")).status_code == 200
+    await shown(api, f"{ORG}/monitors/{monitor['id']}", lambda m: m["verdict"] == "up")
+
+
 async def test_a_heartbeat_says_how_the_job_went_as_kuma_s_push_url_does(
     server: Server, api: Api
 ) -> None:

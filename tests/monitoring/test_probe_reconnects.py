@@ -57,7 +57,7 @@ async def test_results_made_while_the_server_is_away_arrive_after(
     await check(entry.org, entry.monitor)  # one check, sent at once
     await eventually(lambda: probe.sent == 1, "the result to be acknowledged")
 
-    await switchboard_server.server.stop()  # away...
+    await switchboard_server.stop()  # away...
     web.routes["/r"] = Reply(503, b"down")
     await check(entry.org, entry.monitor)  # ...while the probe goes on
     await check(entry.org, entry.monitor)
@@ -68,7 +68,7 @@ async def test_results_made_while_the_server_is_away_arrive_after(
         lambda: not probe.outbox and probe.sent == 3, "the results to be acknowledged", within=30
     )
     assert switchboard_server.server.monitoring is not None
-    await switchboard_server.server.monitoring.flush()
+    await switchboard_server.call(switchboard_server.server.monitoring.flush)
     async with Api.open(switchboard_server.url, switchboard_server.token()) as api:
         seen = await results(api, monitor["id"])
     assert [r["outcome"] for r in seen] == ["down", "down", "up"]  # newest first, none twice

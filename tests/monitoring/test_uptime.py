@@ -67,11 +67,17 @@ async def outage(
         interval=86_400,  # the regions stay live through the jumps
         spec={"url": "http://edge.test/"},
     )
+    assert server.monitoring is not None
     moments = [await verdict(api, server, monitor, "up", eu_west="down", us_east="up")]
+    # Results are written a batch at a time: each batch is in before the clock
+    # jumps past the bound of its write (a busy machine could be mid-write).
+    await server.monitoring.flush()
     clock.jump(before)
     moments.append(await verdict(api, server, monitor, "down", eu_west="down", us_east="down"))
+    await server.monitoring.flush()
     clock.jump(down)
     moments.append(await verdict(api, server, monitor, "up", eu_west="down", us_east="up"))
+    await server.monitoring.flush()
     return monitor, moments
 
 

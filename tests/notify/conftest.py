@@ -6,9 +6,11 @@ import dataclasses
 from collections.abc import AsyncIterator, Callable, Iterator
 from typing import Any
 
+import httpx
 import pytest
 import trio
 from notify_support import BASE_URL, KEY, Mailbox, Receiver, Wired
+from support import Api, admin_token
 
 import server.main
 from server.config import Config
@@ -86,3 +88,19 @@ async def wired(
     running: Server = await nursery.start(Server(config).run)
     yield Wired(running, made[0])
     await running.stop()
+
+
+@pytest.fixture
+async def api(wired: Wired) -> AsyncIterator[Api]:
+    """The demo organization's admin, on the wired server."""
+    async with Api.open(wired.server.base_url, admin_token("demo")) as client:
+        yield client
+
+
+@pytest.fixture
+async def public(wired: Wired) -> AsyncIterator[httpx.AsyncClient]:
+    """Nobody in particular: no token, a program that asks for JSON."""
+    async with httpx.AsyncClient(
+        base_url=wired.server.base_url, headers={"Accept": "application/json"}, timeout=10
+    ) as client:
+        yield client

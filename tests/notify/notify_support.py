@@ -12,23 +12,45 @@ import email
 import email.policy
 import socket
 import threading
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 from email.message import EmailMessage
 from typing import Any
 
 import h11
+import httpx
 import orjson
 import trio
 from aiosmtpd.controller import Controller
-from support import TEST_SECRET, eventually
+from support import TEST_SECRET, Api, eventually
 
+from server.clock import Clock
+from server.domain import commands as c
+from server.domain.monitors import Verdict
 from server.main import Server
 from server.notify import Notifier, derive_key
 
 KEY = derive_key(TEST_SECRET)
 BASE_URL = "https://status.example"
+
+
+def error_of(response: httpx.Response) -> dict[str, Any]:
+    found: dict[str, Any] = response.json()["error"]
+    return found
+
+
+async def expect_error(
+    api: Api, method: str, path: str, body: Any, status: int, code: str, field: str | None
+) -> str:
+    """The message of the error a request gets, once its status, code and field are checked."""
+    response = await api.request(method, path, body)
+    assert response.status_code == status, response.text
+    error = error_of(response)
+    assert error["code"] == code and error.get("field") == field, error
+    message: str = error["message"]
+    return message
 
 
 @dataclass
@@ -46,20 +68,25 @@ class Received:
 @dataclass
 class Receiver:
     """``script``: statuses to answer, in order, each maybe with a Retry-After;
-    200 once it is used up.
+    200 once it is used up (or what ``answer`` makes of the request: a status
+    and a body, for a receiver shaped like a service).
 
     ``gate``, when set, holds every answer until the event is set (a slow
-    receiver).
+    receiver). ``location`` goes with every redirect. ``host`` is where it
+    listens.
     """
 
     script: list[int | tuple[int, str]] = field(default_factory=list)
     requests: list[Received] = field(default_factory=list)
     gate: trio.Event | None = None
+    answer: Callable[[Received], tuple[int, bytes]] | None = None
+    location: str | None = None
+    host: str = "127.0.0.1"
     port: int = 0
     arrived: trio.Event = field(default_factory=trio.Event)
 
     def url(self, path: str = "/hook") -> str:
-        return f"http://127.0.0.1:{self.port}{path}"
+        return f"http://{self.host}:{self.port}{path}"
 
     def to(self, path: str) -> list[Received]:
         return [r for r in self.requests if r.path == path]
@@ -74,7 +101,7 @@ class Receiver:
         return await eventually(enough, f"{n} request(s) to {path or 'the receiver'}")
 
     async def serve(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
-        listeners = await trio.open_tcp_listeners(0, host="127.0.0.1")
+        listeners = await trio.open_tcp_listeners(0, host=self.host)
         self.port = listeners[0].socket.getsockname()[1]
         task_status.started()
         await trio.serve_listeners(self._connection, listeners)
@@ -98,25 +125,32 @@ class Receiver:
                     else:  # ConnectionClosed
                         return
                 assert head is not None
-                self.requests.append(
-                    Received(
-                        head.method.decode(),
-                        head.target.decode(),
-                        {k.decode().lower(): v.decode() for k, v in head.headers},
-                        body,
-                        trio.current_time(),
-                    )
+                got = Received(
+                    head.method.decode(),
+                    head.target.decode(),
+                    {k.decode().lower(): v.decode() for k, v in head.headers},
+                    body,
+                    trio.current_time(),
                 )
+                self.requests.append(got)
                 self.arrived.set()
                 self.arrived = trio.Event()
                 if self.gate is not None:
                     await self.gate.wait()
-                scripted = self.script.pop(0) if self.script else 200
-                status, wait = scripted if isinstance(scripted, tuple) else (scripted, None)
-                answer = b"ok" if status < 300 else f"no: {status}".encode()
+                wait: str | None = None
+                if self.script:
+                    scripted = self.script.pop(0)
+                    status, wait = scripted if isinstance(scripted, tuple) else (scripted, None)
+                    answer = b"ok" if status < 300 else f"no: {status}".encode()
+                elif self.answer is not None:
+                    status, answer = self.answer(got)
+                else:
+                    status, answer = 200, b"ok"
                 headers = [("content-type", "text/plain"), ("content-length", str(len(answer)))]
                 if wait is not None:
                     headers.append(("retry-after", wait))
+                if self.location is not None and 300 <= status < 400:
+                    headers.append(("location", self.location))
                 await stream.send_all(conn.send(h11.Response(status_code=status, headers=headers)))
                 await stream.send_all(conn.send(h11.Data(data=answer)))
                 await stream.send_all(conn.send(h11.EndOfMessage()))
@@ -222,3 +256,40 @@ async def worker(nursery: trio.Nursery, notifier: Notifier) -> AsyncIterator[Run
         yield running
     finally:
         await running.stop()
+
+
+class Later(Clock):
+    """The real time, moved on by ``ahead``."""
+
+    def __init__(self) -> None:
+        self.ahead = timedelta(0)
+
+    def now(self) -> datetime:
+        return super().now() + self.ahead
+
+
+async def unchecked_monitor(api: Api, url: str = "http://edge.test/") -> str:
+    """A monitor of the demo's API service that is checked in no region here:
+    only the verdicts a test sets (:func:`set_verdicts`) count."""
+    made = await api.ok(
+        "POST",
+        "/api/v1/orgs/demo/monitors",
+        {
+            "name": "Edge",
+            "service": "API",
+            "kind": "http",
+            "spec": {"url": url},
+            "regions": ["elsewhere"],
+        },
+        201,
+    )
+    monitor_id: str = made["id"]
+    return monitor_id
+
+
+async def set_verdicts(server: Server, monitor_id: str, *verdicts: Verdict, error: str) -> None:
+    """The monitor's verdicts, one after another, as its checks would set them."""
+    registry = server.registry
+    assert registry is not None
+    for verdict in verdicts:
+        await registry.execute("demo", c.SetMonitorState(monitor_id, verdict, [], error), "monitor")

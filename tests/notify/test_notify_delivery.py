@@ -14,15 +14,14 @@ from typing import Any
 import orjson
 import pytest
 import trio
-from notify_support import BASE_URL, KEY, Mailbox, Receiver, html_of, text_of, worker
+from notify_support import BASE_URL, KEY, Later, Mailbox, Receiver, html_of, text_of, worker
 from support import eventually
 
 from server.auth import SYSTEM
-from server.clock import Clock
 from server.domain import commands as c
 from server.domain import rules
 from server.domain.events import Event
-from server.domain.model import IncidentStatus
+from server.domain.model import Impact, IncidentStatus
 from server.errors import NotFound
 from server.notify import (
     ChangeChannel,
@@ -35,6 +34,7 @@ from server.notify import (
     SmtpSettings,
     SubscriberKind,
     notification_for,
+    senders,
     verify,
 )
 from server.notify.records import SUBSCRIBER_EVENTS
@@ -52,7 +52,9 @@ def quick(mailbox: Mailbox) -> NotifySettings:
     return NotifySettings(smtp=smtp, retry=RetryPolicy(first=0.1), poll_seconds=0.5)
 
 
-def incident_events(name: str = "API errors") -> list[tuple[str, dict[str, Any]]]:
+def incident_events(
+    name: str = "API errors", impact: Impact | None = None
+) -> list[tuple[str, dict[str, Any]]]:
     """The notifications of a real incident's life: created, updated, resolved."""
     ids = (f"id{n}" for n in itertools.count(1))
     ctx = c.Context(now=T0, author="alice", new_id=lambda: next(ids))
@@ -60,7 +62,9 @@ def incident_events(name: str = "API errors") -> list[tuple[str, dict[str, Any]]
     out = []
     for minutes, cmd in enumerate(
         [
-            c.CreateIncident(name=name, body="We are looking into elevated error rates."),
+            c.CreateIncident(
+                name=name, body="We are looking into elevated error rates.", impact=impact
+            ),
             c.UpdateIncident(incident="id2", status=IncidentStatus.IDENTIFIED, body="Found it."),
             c.UpdateIncident(incident="id2", name=f"{name} (renamed)"),  # no timeline entry
             c.ResolveIncident(incident="id2", body="All good."),
@@ -156,24 +160,53 @@ async def test_a_webhook_signature_goes_stale(
     assert not verify(SECRET, signature, stamp, got.body, now=int(stamp) + 301)  # a replay
 
 
-async def test_slack_gets_a_readable_summary(
+async def test_slack_gets_blocks_in_the_colour_of_the_news(
     make_notifier: MakeNotifier, receiver: Receiver, store: Store, nursery: trio.Nursery
 ) -> None:
     notifier = make_notifier()
     await channel(notifier, ChannelKind.SLACK, {"url": receiver.url("/slack")})
-    created, _, resolved = incident_events("Login <fails> & more")
+    created, _, resolved = incident_events("Login <fails> & more", impact=Impact.MAJOR)
     async with worker(nursery, notifier):
         for name, payload in (created, resolved):
             await notifier.notify("demo", name, payload)
         first, second = await receiver.count(2, "/slack")
         await settled(store, n=2)
-    texts = sorted([first.json()["text"], second.json()["text"]])
-    assert set(first.json()) == {"text"}
-    new = next(t for t in texts if "New incident" in t)
-    assert new.splitlines()[0] == "*[demo] New incident: Login &lt;fails&gt; &amp; more*"
-    assert "Status: Investigating" in new and "We are looking into elevated error rates." in new
-    assert "<https://status.example/status/demo/incidents/id2|View the incident>" in new
-    assert any(t.startswith("*[demo] Resolved: Login") and "All good." in t for t in texts)
+    new, done = first.json(), second.json()
+    # The headline as the message's text; the rest in one attachment coloured
+    # as the status page colours a major incident, then a resolved one.
+    assert set(new) == {"text", "attachments"}
+    assert new["text"] == "*[demo] New incident: Login &lt;fails&gt; &amp; more*"
+    (attachment,) = new["attachments"]
+    assert attachment["color"] == "#b3410e"
+    assert attachment["fallback"].startswith("[demo] New incident: Login <fails> & more")
+    link = "<https://status.example/status/demo/incidents/id2|View the incident>"
+    assert attachment["blocks"] == [
+        {
+            "type": "section",
+            "text": {"type": "mrkdwn", "text": "Status: Investigating · impact: Major"},
+        },
+        {
+            "type": "section",
+            "text": {"type": "mrkdwn", "text": "We are looking into elevated error rates."},
+        },
+        {"type": "context", "elements": [{"type": "mrkdwn", "text": link}]},
+    ]
+    # What Mattermost, Rocket.Chat and Discord's Slack endpoint show instead of blocks.
+    assert attachment["mrkdwn_in"] == ["text"]
+    assert attachment["text"] == "\n".join(
+        ["Status: Investigating · impact: Major", "We are looking into elevated error rates.", link]
+    )
+    assert done["text"] == "*[demo] Resolved: Login &lt;fails&gt; &amp; more (renamed)*"
+    assert done["attachments"][0]["color"] == "#137333"
+    assert "All good." in done["attachments"][0]["text"]
+
+
+def test_a_long_update_is_clipped_to_what_a_block_holds() -> None:
+    rendered = senders.Rendered("Subject", ("x" * 5000, "  "), "https://status.example/")
+    blocks = senders.slack_message(rendered, "#4f5761")["attachments"][0]["blocks"]
+    assert [b["type"] for b in blocks] == ["section", "context"]  # a blank paragraph: no block
+    assert len(blocks[0]["text"]["text"]) == senders.SLACK_SECTION
+    assert blocks[0]["text"]["text"].endswith("…")
 
 
 async def test_an_email_channel_gets_text_and_html(
@@ -532,16 +565,6 @@ async def test_a_strangers_webhook_may_not_point_into_our_network(
         " (subscribers' webhooks reach public addresses only; see --allow-private-webhooks)"
     )
     assert receiver.requests == []
-
-
-class Later(Clock):
-    """The real time, moved on by ``ahead``."""
-
-    def __init__(self) -> None:
-        self.ahead = timedelta(0)
-
-    def now(self) -> datetime:
-        return super().now() + self.ahead
 
 
 async def test_a_confirmation_link_expires_and_the_sign_up_is_forgotten(

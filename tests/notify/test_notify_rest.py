@@ -8,12 +8,10 @@ real HTTP receiver.
 from __future__ import annotations
 
 import re
-from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
-import pytest
-from notify_support import Mailbox, Receiver, Wired, html_of, text_of
+from notify_support import Mailbox, Receiver, Wired, error_of, expect_error, html_of, text_of
 from support import Api, admin_token, eventually, token
 
 from server.ratelimit import KeyedBuckets
@@ -21,37 +19,6 @@ from server.ratelimit import KeyedBuckets
 ORG = "/api/v1/orgs/demo"
 CHANNELS = f"{ORG}/channels"
 INCIDENT = {"incident": {"id": "i1", "name": "API errors", "status": "investigating"}}
-
-
-@pytest.fixture
-async def api(wired: Wired) -> AsyncIterator[Api]:
-    async with Api.open(wired.server.base_url, admin_token("demo")) as client:
-        yield client
-
-
-@pytest.fixture
-async def public(wired: Wired) -> AsyncIterator[httpx.AsyncClient]:
-    """Nobody in particular: no token, a program that asks for JSON."""
-    async with httpx.AsyncClient(
-        base_url=wired.server.base_url, headers={"Accept": "application/json"}, timeout=10
-    ) as client:
-        yield client
-
-
-def error_of(response: httpx.Response) -> dict[str, Any]:
-    found: dict[str, Any] = response.json()["error"]
-    return found
-
-
-async def expect_error(
-    api: Api, method: str, path: str, body: Any, status: int, code: str, field: str | None
-) -> str:
-    response = await api.request(method, path, body)
-    assert response.status_code == status, response.text
-    error = error_of(response)
-    assert error["code"] == code and error.get("field") == field, error
-    message: str = error["message"]
-    return message
 
 
 # -- channels ----------------------------------------------------------------------------------
@@ -227,7 +194,9 @@ async def test_a_test_notification_is_sent_and_its_outcome_shown(
     assert delivery["status"] == "sent" and delivery["attempts"] == 1
     assert delivery["event"] == "test" and delivery["channel_id"] == made["id"]
     (got,) = receiver.requests
-    assert "This is a test notification sent by admin-tester" in got.json()["text"]
+    assert got.json()["text"] == "*[demo] Test notification*"
+    (attachment,) = got.json()["attachments"]
+    assert "This is a test notification sent by admin-tester" in attachment["text"]
 
     receiver.script = [502]
     failed = await api.ok("POST", f"{CHANNELS}/{made['id']}/test")
@@ -449,6 +418,32 @@ async def test_the_sign_up_form_works_without_javascript(wired: Wired, mailbox: 
         assert "<script>" not in wrong.text and "&lt;script&gt;" in wrong.text
         missing = await browser.post("/status/nowhere/subscribe", data={"email": "a@example.com"})
         assert missing.status_code == 404 and "text/html" in missing.headers["content-type"]
+
+
+async def test_the_page_offers_the_ways_the_organization_chose(
+    api: Api, public: httpx.AsyncClient
+) -> None:
+    # With a mail server, both ways; the organization may keep to one, or none.
+    page = (await public.get("/status/demo")).text
+    assert 'name="email"' in page and 'name="webhook"' in page
+    await api.ok("PATCH", ORG, {"subscriptions": ["webhook"]})
+    page = (await public.get("/status/demo")).text
+    assert 'name="email"' not in page and 'name="webhook"' in page
+    refused = await public.post("/status/demo/subscribe", json={"email": "no@example.com"})
+    assert refused.status_code == 422 and error_of(refused) == {
+        "code": "invalid_field",
+        "message": "this status page does not offer email updates",
+        "field": "email",
+    }
+    await api.ok("PATCH", ORG, {"subscriptions": []})
+    page = (await public.get("/status/demo")).text
+    assert 'id="subscribe"' in page and "history.rss" in page and "<form" not in page
+    refused = await public.post("/status/demo/subscribe", json={"webhook": "https://x.example/h"})
+    assert refused.status_code == 422 and error_of(refused)["field"] == "webhook"
+    assert "does not offer webhook updates" in error_of(refused)["message"]
+    await api.ok("PATCH", ORG, {"subscriptions": ["email", "webhook"]})
+    accepted = await public.post("/status/demo/subscribe", json={"email": "yes@example.com"})
+    assert accepted.status_code == 202
 
 
 async def test_sign_up_input_is_checked(wired: Wired, public: httpx.AsyncClient) -> None:

@@ -34,7 +34,7 @@ from typing import Any
 
 import pytest
 from ot_support import ASCII, CJK, PIECES, UNICODE, random_op
-from switchboard_ot import Op, OTClient, OTError, Outgoing, apply, normalize
+from switchboard_ot import Op, OTClient, OTError, Outgoing, apply, inserted, normalize
 
 from server.domain.room import Applied, RoomLimits, RoomMeta, RoomState, receive, replay
 from server.domain.text_buffer import TextBuffer
@@ -59,6 +59,8 @@ class Config:
     disconnects: int = 0  # how many disconnects a run may have
     delayed: bool = False  # a dead connection's messages may still reach the server
     max_len: int = 60  # the edits lean to deleting past this
+    # (inserted code points, components) one composed operation may hold; None: no bound
+    fits: tuple[int, int] | None = None
 
 
 @dataclass
@@ -103,10 +105,14 @@ class Simulation:
         self.delayed: list[tuple[Peer, ToServer]] = []
         self.disconnects = config.disconnects
         self.stats: Counter[str] = Counter()
+        self.fits: Callable[[Op], bool] | None = None
+        if config.fits is not None:
+            most, parts = config.fits
+            self.fits = lambda op: inserted(op) <= most and len(op) <= parts
         self.peers = [
             Peer(
                 id=f"client-{i}",
-                ot=OTClient(0, initial),
+                ot=OTClient(0, initial, fits=self.fits),
                 edits_left=rng.randint(*config.edits),
                 speed=rng.choice([0.2, 1.0, 1.0, 3.0]),
             )
@@ -262,6 +268,7 @@ class Simulation:
         client.text = str(self.state.text)
         client.outstanding = None
         client.buffer = None
+        client.queued = []
         peer.inbox.clear()  # all of it is in the snapshot
 
     def disconnect(self, peer: Peer) -> None:
@@ -310,6 +317,12 @@ class Simulation:
             assert client.buffer is None
         if client.buffer is not None:
             expected = apply(expected, client.buffer)
+        else:
+            assert not client.queued
+        for op in client.queued:
+            expected = apply(expected, op)
+        if client.queued:
+            self.stats["queued"] += 1
         assert client.text == expected
 
     # -- the run -----------------------------------------------------------------
@@ -386,6 +399,10 @@ RECONNECT_DELAYED = Config(clients=(2, 4), pieces=PIECES, disconnects=5, delayed
 SMALL_WINDOW = Config(
     clients=(3, 5), pieces=ASCII + CJK, window=(1, 3), disconnects=3, delayed=True, edits=(4, 10)
 )
+# Clients that compose buffered edits only within a bound, queueing the rest.
+BOUNDED = Config(
+    clients=(2, 4), pieces=PIECES, edits=(10, 30), disconnects=4, delayed=True, fits=(3, 4)
+)
 LONG_RUNS = Config(
     clients=(2, 4), pieces=PIECES, edits=(30, 80), disconnects=8, delayed=True, max_len=200
 )
@@ -422,6 +439,16 @@ def test_reconnecting_clients_converge_when_old_messages_arrive_late(seed: int) 
 @pytest.mark.parametrize("seed", seeds(500))
 def test_small_window_stale_clients_resync_and_converge(seed: int) -> None:
     run(seed, SMALL_WINDOW)
+
+
+@pytest.mark.parametrize("seed", seeds(300))
+def test_clients_composing_within_a_bound_converge(seed: int) -> None:
+    stats = run(seed, BOUNDED)
+    assert stats["stale_revision"] == 0
+
+
+def test_bounded_clients_queue_edits() -> None:
+    assert sum(run(seed, BOUNDED)["queued"] for seed in range(20)) > 0
 
 
 @pytest.mark.parametrize("seed", seeds(150))

@@ -210,7 +210,15 @@ async def test_the_verdicts_of_the_log_and_the_rollups_move_over(database_url: s
         (hour,) = await rollups(store, "m1", DAY - timedelta(hours=1))
         assert (hour["checks"], hour["down"], hour["latency_count"]) == (5, 1, 4)
         assert await region_rollups(store, "m1", DAY) == [
-            {"region": "eu-west", "hour": DAY, "checks": 1, "down": 0}
+            {
+                "region": "eu-west",
+                "hour": DAY,
+                "checks": 1,
+                "down": 0,
+                "latency_sum": 12.5,
+                "latency_count": 1,
+                "latency_max": 12.5,
+            }
         ]
 
 
@@ -234,3 +242,31 @@ async def test_old_verdicts_go_but_the_one_in_force(store: Store) -> None:
         (DAY + timedelta(days=6), "up"),
     ]
     assert len(await monitor_verdicts(store, "m1", DAY)) == 3
+
+
+async def test_writers_racing_to_make_a_days_partition_both_succeed(store: Store) -> None:
+    """Two writers reaching a new day at once (a flush and the flusher, two
+    nodes): the second waits for the first's partition instead of failing."""
+    import trio
+
+    from server.store import StoreError
+
+    failed: list[BaseException] = []
+
+    async def make(day: Any) -> None:
+        try:
+            await store.write([("SELECT check_batches_day($1)", (day,))])
+        except StoreError as exc:
+            failed.append(exc)
+
+    start = datetime(2031, 1, 1, tzinfo=UTC).date()
+    for n in range(20):
+        day = start + timedelta(days=n)
+        async with trio.open_nursery() as nursery:
+            for _ in range(4):
+                nursery.start_soon(make, day)
+    assert failed == []
+    made = await store.fetch(
+        "SELECT count(*) AS n FROM pg_class WHERE relname LIKE 'check_batches_2031%' AND relkind = 'r'"
+    )
+    assert made == [{"n": 20}]

@@ -35,10 +35,11 @@ LIMITS = "public_per_second=0,connects_per_second=0,logins_per_second=0,login_fa
 
 @dataclass
 class WebServer:
-    """``switchboard serve`` in a child process."""
+    """``switchboard serve`` in a child process (``flags``: more of its flags)."""
 
     database_url: str
     data_dir: Path
+    flags: list[str] = field(default_factory=list)
     port: int = 0
     url: str = ""
     process: subprocess.Popen[str] | None = None
@@ -54,6 +55,7 @@ class WebServer:
             "--database-url", self.database_url,
             "--limit", LIMITS,
             "--log-level", "warning",
+            *self.flags,
         ]  # fmt: skip
         self.process = subprocess.Popen(
             command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env
@@ -123,15 +125,31 @@ class WebServer:
 
 
 @pytest.fixture(scope="module")
-def web_server(
+def web_servers(
     switchboard_pg: Any, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[WebServer]:
-    name = f"web_{os.getpid()}_{next(_databases)}"
-    switchboard_pg.psql(f'CREATE DATABASE "{name}";')
-    server = WebServer(str(switchboard_pg.get_uri(name)), tmp_path_factory.mktemp("web") / "data")
-    server.start()
-    yield server
-    server.stop()
+) -> Iterator[Callable[..., WebServer]]:
+    """``web_servers(*flags)``: another server, on a database of its own, with
+    more flags (``--smtp-host``, say); stopped after the module."""
+    started: list[WebServer] = []
+
+    def start(*flags: str) -> WebServer:
+        name = f"web_{os.getpid()}_{next(_databases)}"
+        switchboard_pg.psql(f'CREATE DATABASE "{name}";')
+        data_dir = tmp_path_factory.mktemp("web") / "data"
+        server = WebServer(str(switchboard_pg.get_uri(name)), data_dir, list(flags))
+        server.start()
+        started.append(server)
+        return server
+
+    yield start
+    for server in started:
+        server.stop()
+
+
+@pytest.fixture(scope="module")
+def web_server(web_servers: Callable[..., WebServer], request: pytest.FixtureRequest) -> WebServer:
+    """The module's server: the test module's ``SERVER_FLAGS``, if any, added."""
+    return web_servers(*getattr(request.module, "SERVER_FLAGS", ()))
 
 
 _databases = iter(range(1, 1_000_000))

@@ -6,7 +6,10 @@
 // (session.js), and the server's error, if any, is shown where it belongs.
 //
 // Routes: /admin                      login, or the first organization
-//         /admin/<org>/<view>         incidents, services, maintenances, team, tokens, audit
+//         /admin/<org>/<view>         incidents, services, maintenances, monitors, team, tokens,
+//                                     audit, notifications, subscribers, settings
+//         /admin/<org>/monitors/<id>  a monitor's page
+//         /admin/probes               the server's probes (its operators)
 //         /admin/join/<invitation>    accept an invitation
 // (/admin/incidents/<id> is the incident room: another page.)
 
@@ -18,14 +21,22 @@ import { servicesView } from "./console/services.js";
 import { incidentsView } from "./console/incidents.js";
 import { maintenancesView } from "./console/maintenances.js";
 import { teamView, tokensView, auditView, joinPage } from "./console/team.js";
+import { monitorsView } from "./console/monitors.js";
+import { probesView } from "./console/probes.js";
+import { notificationsView, subscribersView } from "./console/notify.js";
+import { settingsView } from "./console/settings.js";
 
 const VIEWS = [
   { id: "incidents", label: "Incidents", need: "viewer", mount: incidentsView },
   { id: "services", label: "Services", need: "viewer", mount: servicesView },
   { id: "maintenances", label: "Maintenance", need: "viewer", mount: maintenancesView },
+  { id: "monitors", label: "Monitors", need: "viewer", mount: monitorsView, deeper: true },
   { id: "team", label: "Team", need: "admin", mount: teamView },
   { id: "tokens", label: "API tokens", need: "admin", mount: tokensView },
   { id: "audit", label: "Audit log", need: "admin", mount: auditView },
+  { id: "notifications", label: "Notifications", need: "admin", mount: notificationsView },
+  { id: "subscribers", label: "Subscribers", need: "admin", mount: subscribersView },
+  { id: "settings", label: "Settings", need: "admin", mount: settingsView },
 ];
 const DEFAULT_VIEW = "incidents";
 const ACTIVE = new Set(["investigating", "identified", "monitoring"]);
@@ -47,6 +58,7 @@ function emptyData(slug) {
     services: new Map(),
     incidents: new Map(),
     maintenances: new Map(),
+    monitors: new Map(), // as the topic has them (GET .../monitors adds what the regions see)
     probes: [], // GET .../probes: the regions its monitors are checked from
   };
 }
@@ -96,6 +108,7 @@ const app = {
   navigate,
   link,
   changed,
+  refresh: () => loadMe(), // the user's organizations and roles, read again
 };
 window.switchboardConsole = app; // for the curious (and tests)
 
@@ -107,6 +120,9 @@ function byPosition(a, b) {
 function applyEvent(event) {
   const d = event.data;
   const data = app.data;
+  // A view that keeps what the snapshot does not (members, channels, the
+  // audit log...) hears every event, e.g. change.noted, to read it again.
+  if (mounted && mounted.event) mounted.event(event);
   switch (event.name) {
     case "org.updated":
       data.org = { ...data.org, ...d.org };
@@ -140,6 +156,13 @@ function applyEvent(event) {
       break;
     case "maintenance.deleted":
       data.maintenances.delete(d.id);
+      break;
+    case "monitor.created":
+    case "monitor.updated":
+      data.monitors.set(d.monitor.id, d.monitor);
+      break;
+    case "monitor.deleted":
+      data.monitors.delete(d.id);
       break;
     case "status.changed":
       data.status = d.status;
@@ -183,6 +206,7 @@ function applySnapshot(snapshot) {
   for (const i of snapshot.incidents) data.incidents.set(i.id, i);
   for (const [id, m] of data.maintenances) if (!["completed", "cancelled"].includes(m.status)) data.maintenances.delete(id);
   for (const m of snapshot.maintenances) data.maintenances.set(m.id, m);
+  data.monitors = new Map((snapshot.monitors || []).map((m) => [m.id, m]));
   data.ready = true;
   data.error = null;
   changed();
@@ -260,6 +284,7 @@ function parse(pathname) {
   });
   if (!parts.length) return { name: "home" };
   if (parts[0] === "join" && parts.length === 2 && parts[1].startsWith("sbi_")) return { name: "join", token: parts[1] };
+  if (parts[0] === "probes" && parts.length === 1) return { name: "probes" };
   return { name: "org", org: parts[0], view: parts[1] || "", rest: parts.slice(2) };
 }
 
@@ -317,6 +342,10 @@ async function route({ focus = false } = {}) {
     }
     if (ticket !== routing) return;
   }
+  if (r.name === "probes") {
+    showProbes(focus);
+    return;
+  }
   if (r.name === "home") {
     if (!app.orgs.length) {
       app.org = null;
@@ -343,7 +372,7 @@ async function route({ focus = false } = {}) {
   const view = VIEWS.find((v) => v.id === r.view);
   drawChrome(view);
   unmount();
-  if (!view || r.rest.length) {
+  if (!view || (r.rest.length && !(view.deeper && r.rest.length === 1))) {
     showProblem("Page not found", "There is no such page in the console.", false, true);
     return;
   }
@@ -352,14 +381,37 @@ async function route({ focus = false } = {}) {
     return;
   }
   document.title = `${view.label} · ${org.name} · Switchboard`;
-  mounted = view.mount(app, main) || null;
+  mounted = view.mount(app, main, r.rest) || null;
   drawStatus();
-  if (focus) {
-    const h1 = main.querySelector("h1");
-    if (h1) {
-      h1.tabIndex = -1;
-      h1.focus();
-    }
+  if (focus) focusHeading();
+}
+
+// The server's probes, for its operators; the organization shown stays the
+// one chosen before (the first one, else none).
+function showProbes(focus) {
+  if (!app.org && app.orgs.length) {
+    app.org = app.orgs[0].slug;
+    app.role = app.orgs[0].role;
+  }
+  if (app.org) follow(app.org);
+  drawChrome(PROBES);
+  unmount();
+  if (!app.me.server_operator) {
+    showProblem("Probes", "This page is for the server's operators.", false, true);
+    return;
+  }
+  document.title = "Probes · Switchboard";
+  mounted = probesView(app, main);
+  drawStatus();
+  if (focus) focusHeading();
+}
+const PROBES = { id: "probes" };
+
+function focusHeading() {
+  const h1 = main.querySelector("h1");
+  if (h1) {
+    h1.tabIndex = -1;
+    h1.focus();
   }
 }
 
@@ -454,7 +506,8 @@ function drawChrome(view) {
   const who = clear($("who"));
   const nav = clear($("views"));
   const logged = Boolean(app.me);
-  nav.hidden = !logged || !app.org;
+  const operator = logged && app.me.server_operator;
+  nav.hidden = !logged || (!app.org && !operator);
   if (!logged) return;
   if (app.orgs.length) {
     const select = h(
@@ -476,16 +529,19 @@ function drawChrome(view) {
     ),
     h("button", { type: "button", id: "logout", onclick: logout }, "Log out"),
   ]);
-  if (!app.org) return;
+  if (!app.org && !operator) return;
   const list = h("ul", {});
-  for (const v of VIEWS) {
+  for (const v of app.org ? VIEWS : []) {
     if (!app.can(v.need)) continue;
     const current = view && view.id === v.id;
     list.append(h("li", {}, h("a", { href: link(app.org, v.id), "data-route": "", "aria-current": current ? "page" : null }, v.label)));
   }
+  if (operator) {
+    list.append(h("li", { class: "server-view" }, h("a", { href: "/admin/probes", "data-route": "", "aria-current": view === PROBES ? "page" : null }, "Probes")));
+  }
   add(nav, [
     list,
-    h("p", { class: "public-link" }, h("a", { href: `/status/${encodeURIComponent(app.org)}`, target: "_blank", rel: "noopener" }, "Public page", h("span", { "aria-hidden": "true" }, " ↗"), h("span", { class: "vh" }, " (opens in a new tab)"))),
+    !app.org ? null : h("p", { class: "public-link" }, h("a", { href: `/status/${encodeURIComponent(app.org)}`, target: "_blank", rel: "noopener" }, "Public page", h("span", { "aria-hidden": "true" }, " ↗"), h("span", { class: "vh" }, " (opens in a new tab)"))),
   ]);
 }
 

@@ -1,5 +1,7 @@
 // The incident room, /admin/incidents/{id}: the responders' shared notes
 // (room.js) beside the incident's timeline, both live over one WebSocket.
+// Responders post updates and resolve the incident from beside its timeline
+// (the REST API, as the console does).
 //
 // The page knows the incident's id; its organization is the first of the
 // user's memberships that has it. The notes are the incident's room
@@ -8,6 +10,7 @@
 import { Live } from "./live.js";
 import { Room } from "./room.js";
 import * as session from "./session.js";
+import { h, field, form, showError, clearErrors, value } from "./console/dom.js";
 
 const main = document.getElementById("main");
 const incidentId = main.dataset.incident;
@@ -17,6 +20,8 @@ const who = document.getElementById("who");
 
 const MONTHS = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"];
 const STATUS_WORDS = { typing: "typing…", active: "active", idle: "idle" };
+const ACTIVE = ["investigating", "identified", "monitoring"];
+const RANKS = ["viewer", "responder", "admin", "owner"];
 
 const esc = (text) => String(text).replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
 const pad = (n) => String(n).padStart(2, "0");
@@ -30,6 +35,8 @@ function when(iso) {
 
 const state = {
   org: null,
+  orgName: null,
+  role: null, // the user's role in the organization
   incident: null,
   deleted: false,
   services: new Map(), // id -> name
@@ -122,6 +129,13 @@ async function start() {
   }
   state.org = found.org;
   state.incident = found.incident;
+  const membership = found.me.memberships.find((m) => m.org === found.org);
+  state.role = membership ? membership.role : null;
+  try {
+    state.orgName = (await session.api("GET", `/api/v1/orgs/${encodeURIComponent(found.org)}`)).name;
+  } catch (error) {
+    state.orgName = null; // the org topic's snapshot names it in a moment
+  }
   layout();
   drawIncident();
   connect(name);
@@ -141,7 +155,7 @@ function showUser(name) {
 function layout() {
   main.innerHTML = `
 <div class="room-head">
-<p class="crumbs"><a href="/admin">Console</a> <span aria-hidden="true">›</span> <span id="org-name"></span> <span aria-hidden="true">›</span> Incident room</p>
+<nav class="crumbs" aria-label="Breadcrumb"><a href="/admin">Console</a> <span aria-hidden="true">›</span> <a id="org-name" href="#"></a> <span aria-hidden="true">›</span> Incident room</nav>
 <h1 id="incident-name" class="room-title"></h1>
 <p id="incident-meta" class="meta"></p>
 </div>
@@ -166,11 +180,20 @@ function layout() {
 <aside class="side-panel" aria-labelledby="timeline-h">
 <h2 id="timeline-h">Timeline</h2>
 <ol id="updates" class="timeline room-timeline"></ol>
+<section id="respond" class="respond" aria-labelledby="respond-h" hidden></section>
 <p class="side-links"><a id="public-link" href="#">Public incident page</a></p>
 </aside>
 </div>`;
-  document.getElementById("org-name").textContent = state.org;
+  drawOrgName();
   document.getElementById("public-link").href = `/status/${encodeURIComponent(state.org)}/incidents/${encodeURIComponent(incidentId)}`;
+}
+
+// The organization by its name (its slug until the name is known).
+function drawOrgName() {
+  const crumb = document.getElementById("org-name");
+  if (!crumb) return;
+  crumb.textContent = state.orgName || state.org;
+  crumb.href = `/admin/${encodeURIComponent(state.org)}/incidents`;
 }
 
 function drawIncident() {
@@ -196,6 +219,126 @@ ${changes.length ? `<ul class="changes">${changes.join("")}</ul>` : ""}
 </li>`;
   });
   document.getElementById("updates").innerHTML = items.join("");
+  drawRespond();
+}
+
+// -- posting an update, resolving ----------------------------------------------------
+
+const canRespond = () => RANKS.indexOf(state.role) >= RANKS.indexOf("responder");
+
+// The form beside the timeline, drawn once while the incident is active (what
+// is being typed stays while updates arrive); its status follows the
+// incident's unless the responder is choosing one.
+function drawRespond() {
+  const box = document.getElementById("respond");
+  const i = state.incident;
+  if (!box || !canRespond() || state.deleted) {
+    if (box) box.hidden = true;
+    return;
+  }
+  const active = ACTIVE.includes(i.status);
+  const key = active ? "active" : "over";
+  box.hidden = false;
+  if (box.dataset.key === key) {
+    const select = box.querySelector("select[name=status]");
+    if (select && document.activeElement !== select) select.value = i.status;
+    return;
+  }
+  const focused = box.contains(document.activeElement);
+  box.dataset.key = key;
+  box.replaceChildren();
+  if (!active) {
+    const done = h("p", { class: "muted", tabindex: "-1" }, "This incident is resolved. Its postmortem is written from the console.");
+    box.append(h("h2", { id: "respond-h", class: "respond-heading" }, "Resolved"), done);
+    if (focused) done.focus();
+    return;
+  }
+  box.append(h("h2", { id: "respond-h", class: "respond-heading" }, "Post an update"), respondForm(i));
+}
+
+function respondForm(i) {
+  const f = form("respond-form", [
+    field({ label: "Status", name: "status", type: "select", value: i.status, options: ACTIVE.map((s) => [s, L.progress[s]]) }),
+    field({ label: "Message", name: "body", type: "textarea", rows: 3, hint: "Shown on the public page." }),
+    h(
+      "div",
+      { class: "form-actions" },
+      h("button", { type: "submit", class: "primary", name: "action", value: "update" }, "Post update"),
+      h("button", { type: "button", class: "resolve", "aria-expanded": "false", "aria-controls": "resolve-confirm", onclick: () => askResolve(f, true) }, "Resolve…"),
+    ),
+    h(
+      "div",
+      { class: "confirm", id: "resolve-confirm", hidden: true },
+      h("p", {}, "Resolve the incident? Its services go back to operational, and it cannot be reopened. The message above, if any, is posted with it."),
+      h(
+        "div",
+        { class: "form-actions" },
+        h("button", { type: "submit", class: "danger strong", name: "action", value: "resolve" }, "Resolve incident"),
+        h("button", { type: "button", onclick: () => askResolve(f, false) }, "Keep it open"),
+      ),
+    ),
+    h("p", { class: "respond-said", role: "status" }),
+  ]);
+  f.addEventListener("submit", (event) => {
+    event.preventDefault();
+    const action = event.submitter ? event.submitter.value : "update";
+    respond(f, action);
+  });
+  return f;
+}
+
+function askResolve(f, open) {
+  const box = f.querySelector(".confirm");
+  const toggle = f.querySelector("button.resolve");
+  box.hidden = !open;
+  toggle.setAttribute("aria-expanded", String(open));
+  (open ? box.querySelector("button[type=submit]") : toggle).focus();
+}
+
+async function respond(f, action) {
+  if (f.dataset.busy) return;
+  const i = state.incident;
+  const said = f.querySelector(".respond-said");
+  const words = value(f, "body");
+  const base = `/api/v1/orgs/${encodeURIComponent(state.org)}/incidents/${encodeURIComponent(i.id)}`;
+  clearErrors(f);
+  said.textContent = "";
+  let request;
+  if (action === "resolve") {
+    request = () => session.api("POST", `${base}/resolve`, words.trim() ? { body: words } : undefined);
+  } else {
+    const body = {};
+    if (value(f, "status") !== i.status) body.status = value(f, "status");
+    if (words.trim()) body.body = words;
+    if (!Object.keys(body).length) {
+      const error = new Error("write a message, or change the status");
+      error.field = "body";
+      showError(f, error);
+      return;
+    }
+    request = () => session.api("PATCH", base, body);
+  }
+  f.dataset.busy = "1";
+  f.setAttribute("aria-busy", "true");
+  const buttons = [...f.querySelectorAll("button")];
+  for (const b of buttons) b.disabled = true;
+  try {
+    const saved = await request();
+    state.incident = saved;
+    f.querySelector("textarea").value = "";
+    said.textContent = action === "resolve" ? "The incident is resolved." : "Update posted.";
+    drawIncident();
+  } catch (error) {
+    if (error.status === 401) {
+      showLogin("Your login has ended: log in again.");
+      return;
+    }
+    if (f.isConnected) showError(f, error);
+  } finally {
+    delete f.dataset.busy;
+    f.removeAttribute("aria-busy");
+    for (const b of buttons) b.disabled = false;
+  }
 }
 
 function drawParticipants(room) {
@@ -233,6 +376,8 @@ function drawState() {
   connection.textContent = live ? "Live" : shown === "offline" ? "Reconnecting…" : "Connecting…";
   const sync = document.getElementById("sync");
   if (!sync || !room) return;
+  // Joined: an empty room says so, instead of "Joining the room…".
+  if (room.ot) room.textarea.placeholder = room.role === "viewer" ? "Nothing written yet." : "Nothing written yet: write the first notes here.";
   let text;
   let kind;
   if (!room.ot) {
@@ -307,6 +452,8 @@ function connect(name) {
 }
 
 function orgSnapshot(snapshot) {
+  state.orgName = snapshot.org.name;
+  drawOrgName();
   state.services = new Map(snapshot.services.map((s) => [s.id, s.name]));
   const current = snapshot.incidents.find((i) => i.id === incidentId);
   if (current) {
@@ -339,6 +486,9 @@ function orgEvent(event) {
     drawIncident();
   } else if (event.name === "service.deleted") {
     state.services.delete(data.id);
+  } else if (event.name === "org.updated") {
+    state.orgName = data.org.name;
+    drawOrgName();
   }
 }
 

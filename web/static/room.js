@@ -11,7 +11,8 @@
 // Others' cursors and selections are drawn over the textarea: a hidden mirror
 // holds the same text with the same font and wrapping (it also sizes the
 // editor, so the textarea never scrolls inside), and a Range over the mirror's
-// text gives where each position is on the screen.
+// text gives where each position is on the screen. Each cursor's name flag
+// sits in the editor's right margin, on the cursor's line, over no text.
 
 import { OTClient, Selection, cpIndex, cpLength, normalize, unitIndex } from "./ot.js";
 
@@ -22,6 +23,12 @@ const RATE_LIMITED_RETRY_MS = 1000;
 
 const isHigh = (u) => u >= 0xd800 && u <= 0xdbff;
 const isLow = (u) => u >= 0xdc00 && u <= 0xdfff;
+
+// "Ben Okafor" -> "BO": a flag in a narrow margin.
+function initials(name) {
+  const words = String(name).trim().split(/\s+/).filter(Boolean);
+  return words.slice(0, 2).map((w) => [...w][0].toUpperCase()).join("") || "?";
+}
 
 function newClientId() {
   const bytes = crypto.getRandomValues(new Uint8Array(8));
@@ -415,6 +422,10 @@ export class Room {
       top: parseFloat(style.paddingTop) + parseFloat(style.borderTopWidth),
       line: parseFloat(style.lineHeight) || 24,
     };
+    // The margin right of the text (the padding beyond the left one).
+    const margin = Math.max(0, parseFloat(style.paddingRight) - parseFloat(style.paddingLeft));
+    const marginLeft = box.width - parseFloat(style.borderRightWidth) - margin;
+    const flagsAt = new Map(); // line top -> flags already on it
     const marks = [];
     for (const p of this.participants.values()) {
       if (p.client_id === this.clientId || !p.selection) continue;
@@ -446,8 +457,15 @@ export class Room {
       caret.style.backgroundColor = p.colour;
       const flag = document.createElement("span");
       flag.className = "mark-flag";
-      flag.textContent = p.name;
+      flag.textContent = margin >= 80 ? p.name : initials(p.name);
       flag.style.backgroundColor = p.colour;
+      // In the margin, on the caret's line; a second flag on a line goes below.
+      const line = Math.round(at.top);
+      const before = flagsAt.get(line) || 0;
+      flagsAt.set(line, before + 1);
+      flag.style.left = `${marginLeft - at.left}px`;
+      flag.style.top = `calc(${before} * 1.5em)`;
+      flag.style.maxWidth = `${Math.max(0, margin - 8)}px`;
       caret.append(flag);
       marks.push(caret);
     }

@@ -3,8 +3,11 @@
 // subscribes to status:<org> with `since` = that seq, applies each event to
 // the snapshot and redraws the sections with the same markup as the server's
 // templates (web/templates/_status.html), words from the embedded labels.
+// The bars' days open popovers (days.js); a service's response-time chart is
+// drawn from the server's view of it (server/rest/charts.py).
 
 import { Live } from "./live.js";
+import * as days from "./days.js";
 
 const data = JSON.parse(document.getElementById("page-data").textContent);
 const L = data.labels;
@@ -21,10 +24,26 @@ const past = new Map(data.past.map((i) => [i.id, i]));
 const esc = (text) => String(text).replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
 const pad = (n) => String(n).padStart(2, "0");
 
-export function when(iso) {
+// The organization's time zone (its settings); times are shown in it.
+let zone = data.time_zone || "UTC";
+
+// `UTC`, `UTC+1`, `UTC+5:30`, `UTC−3` (server/domain/looks.py: zone_label).
+export function zoneLabel(minutes) {
+  if (!minutes) return "UTC";
+  const abs = Math.abs(minutes);
+  const rest = abs % 60;
+  return `UTC${minutes > 0 ? "+" : "−"}${Math.floor(abs / 60)}${rest ? `:${pad(rest)}` : ""}`;
+}
+
+export function when(iso, timeZone = zone) {
   if (!iso) return "";
   const t = new Date(iso);
-  return `${MONTHS[t.getUTCMonth()]} ${t.getUTCDate()}, ${pad(t.getUTCHours())}:${pad(t.getUTCMinutes())} UTC`;
+  if (timeZone === "UTC") return `${MONTHS[t.getUTCMonth()]} ${t.getUTCDate()}, ${pad(t.getUTCHours())}:${pad(t.getUTCMinutes())} UTC`;
+  const options = { timeZone, hourCycle: "h23", year: "numeric", month: "numeric", day: "numeric", hour: "numeric", minute: "numeric" };
+  const p = Object.fromEntries(new Intl.DateTimeFormat("en-US", options).formatToParts(t).map((x) => [x.type, Number(x.value)]));
+  const minute = Math.floor(t.getTime() / 60000) * 60000;
+  const offset = Math.round((Date.UTC(p.year, p.month - 1, p.day, p.hour, p.minute) - minute) / 60000);
+  return `${MONTHS[p.month - 1]} ${p.day}, ${pad(p.hour)}:${pad(p.minute)} ${zoneLabel(offset)}`;
 }
 
 export function day(t) {
@@ -120,12 +139,43 @@ function newBar() {
   const today = new Date(data.today + "T00:00:00Z");
   const cells = [];
   for (let n = data.bar_days - 1; n >= 0; n--) {
-    const d = day(new Date(today.getTime() - n * 86_400_000));
-    cells.push(n ? `<span class="d s-none" title="${dayLabel(d, null)}"></span>` : `<span class="d s-operational" title="${dayLabel(d, "operational", "100.00%")}"></span>`);
+    const t = new Date(today.getTime() - n * 86_400_000);
+    const d = day(t);
+    const iso = t.toISOString().slice(0, 10);
+    cells.push(n ? `<span class="d s-none" title="${dayLabel(d, null)}" data-date="${iso}"></span>` : `<span class="d s-operational" title="${dayLabel(d, "operational", "100.00%")}" data-date="${iso}"></span>`);
   }
   const t = document.createElement("template");
-  t.innerHTML = `<div class="bar" role="img" aria-label="Last ${data.bar_days} days: 100.00% uptime">${cells.join("")}</div><p class="bar-legend" aria-hidden="true"><span>${data.bar_days} days ago</span><span class="uptime">100.00% uptime</span><span>Today</span></p>`;
+  t.innerHTML = `<div class="bar" role="img" aria-label="Last ${data.bar_days} days: 100.00% uptime">${cells.join("")}</div><p class="bar-legend" aria-hidden="true"><span><span class="all-days">${data.bar_days} days ago</span><span class="phone-days">${data.phone_days} days ago</span></span><span class="uptime">100.00% uptime</span><span>Today</span></p>`;
   return [...t.content.childNodes];
+}
+
+// -- response times: the server's view of each chart (server/rest/charts.py) ----
+
+const charts = new Map(); // service id -> the chart's view, once read
+
+export function chart(sid, c) {
+  const plot = c.path
+    ? `<svg class="chart-plot" viewBox="0 0 ${c.width} ${c.height}" preserveAspectRatio="none" role="img" aria-label="${esc(c.summary)}"><line class="chart-top" x1="0" y1="${c.top}" x2="${c.width}" y2="${c.top}"/><line class="chart-base" x1="0" y1="${c.height}" x2="${c.width}" y2="${c.height}"/><path class="chart-line" d="${esc(c.path)}"/></svg><p class="chart-legend" aria-hidden="true"><span>${c.hours} hours ago</span><span>${esc(c.scale)}</span><span>Now</span></p>`
+    : "";
+  const t = document.createElement("template");
+  t.innerHTML = `<figure class="chart" id="chart-${sid}"><figcaption class="chart-head"><span class="chart-title">Response time</span> <span class="chart-caption">${esc(c.caption)}</span></figcaption>${plot}</figure>`;
+  return t.content.firstChild;
+}
+
+let chartsAsked = false;
+// A service started showing its response times: read the charts, then draw.
+async function readCharts() {
+  if (chartsAsked) return;
+  chartsAsked = true;
+  try {
+    const response = await fetch(`/status/${encodeURIComponent(data.org)}/response-times.json`, { cache: "no-cache" });
+    if (response.ok) for (const [sid, c] of Object.entries((await response.json()).services)) charts.set(sid, c);
+  } catch (e) {
+    return; // shown at the next load of the page
+  } finally {
+    chartsAsked = false;
+  }
+  redrawSoon();
 }
 
 function markToday(bar, status) {
@@ -156,20 +206,34 @@ export function draw() {
   $("overall").innerHTML = banner(snap.status);
   setSection("incidents", snap.incidents.map((i) => incident(i, nameOf)).join(""), snap.incidents.length > 0);
   setSection("maintenances", snap.maintenances.map((m) => maintenance(m, nameOf)).join(""), snap.maintenances.length > 0);
-  // Keep each service's bar (drawn by the server) across the redraw.
+  // Keep each service's bar (drawn by the server), the popover open under it
+  // and its chart across the redraw.
   const kept = new Map();
   for (const li of document.querySelectorAll("#components li.service")) {
-    const bar = li.querySelector(".bar");
-    if (bar) kept.set(li.id, [bar, bar.nextElementSibling]);
+    kept.set(li.id, {
+      bar: [...li.querySelectorAll(":scope > .bar, :scope > .day-pop, :scope > .bar-legend")],
+      chart: li.querySelector(":scope > .chart"),
+    });
   }
   setSection("components", components());
+  let missing = false;
   for (const s of snap.services) {
     const li = $(`service-${s.id}`);
     if (!li) continue;
-    if (!s.showcase) continue;
-    const nodes = kept.get(li.id) || newBar();
-    li.append(...nodes);
+    const was = kept.get(li.id) || { bar: [], chart: null };
+    if (s.showcase) {
+      li.append(...(was.bar.length ? was.bar : newBar()));
+      days.enhance(li.querySelector(":scope > .bar"), s.name);
+    }
+    if (s.show_response_times) {
+      const view = charts.get(s.id);
+      if (view) li.append(chart(s.id, view));
+      else if (was.chart) li.append(was.chart);
+      else missing = true;
+    }
   }
+  if (missing) readCharts();
+  days.redrawn();
   $("history-days").innerHTML = historyDays();
 }
 
@@ -191,6 +255,7 @@ export function apply(event) {
   switch (event.name) {
     case "org.updated":
       snap.org = { ...snap.org, name: d.org.name };
+      look(d.org);
       break;
     case "group.created":
     case "group.updated":
@@ -212,6 +277,7 @@ export function apply(event) {
       break;
     case "incident.created":
     case "incident.updated":
+      days.stale();
       snap.incidents = put(snap.incidents, d.incident, (i) => ACTIVE.has(i.status), newestFirst);
       if (ACTIVE.has(d.incident.status)) past.delete(d.incident.id);
       else past.set(d.incident.id, d.incident);
@@ -222,6 +288,7 @@ export function apply(event) {
       break;
     case "maintenance.created":
     case "maintenance.updated":
+      days.stale();
       snap.maintenances = put(snap.maintenances, d.maintenance, (m) => !OVER.has(m.status), soonestFirst);
       break;
     case "maintenance.deleted":
@@ -234,6 +301,37 @@ export function apply(event) {
       return false;
   }
   return true;
+}
+
+// -- the organization's look (web/templates/_header.html, _footer.html) --------
+
+export function themeUrl(org) {
+  return `/status/${org.slug}/theme.css?v=${(org.accent_color || "#none").slice(1)}`;
+}
+
+function look(org) {
+  zone = org.time_zone || "UTC";
+  const theme = $("org-theme");
+  if (theme && theme.getAttribute("href") !== themeUrl(org)) theme.setAttribute("href", themeUrl(org));
+  const logo = $("org-logo");
+  if (logo) {
+    if (org.logo_url) logo.setAttribute("src", org.logo_url);
+    else logo.removeAttribute("src");
+    logo.hidden = !org.logo_url;
+  }
+  const links = $("org-links");
+  if (links) {
+    links.hidden = !org.header_links.length;
+    links.setAttribute("aria-label", `${org.name} links`);
+    links.firstElementChild.innerHTML = org.header_links.map((l) => `<li><a href="${esc(l.url)}">${esc(l.label)}</a></li>`).join("");
+  }
+  const footer = $("org-footer");
+  if (footer) {
+    footer.textContent = org.footer_text || "";
+    footer.hidden = !org.footer_text;
+  }
+  const brand = document.querySelector(".brand a");
+  if (brand && brand.lastChild && brand.lastChild.nodeType === Node.TEXT_NODE) brand.lastChild.textContent = org.name;
 }
 
 // -- wiring -------------------------------------------------------------------
@@ -257,6 +355,12 @@ function redrawSoon() {
     draw();
     document.title = `${snap.org.name} status`;
   });
+}
+
+days.start(data.org);
+for (const s of snap.services) {
+  const bar = document.querySelector(`#service-${s.id} > .bar`);
+  if (bar) days.enhance(bar, s.name);
 }
 
 const live = new Live({ onState: showState });

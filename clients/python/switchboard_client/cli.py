@@ -2,133 +2,201 @@
 
 The server is ``--url`` (or ``SWITCHBOARD_URL``; default
 ``http://127.0.0.1:8080``), the token ``--token`` (or ``SWITCHBOARD_TOKEN``).
-``--json`` prints machine-readable output. Exit codes:
-
-==  =========================================================
-0   done
-1   the server refused (not found, invalid field, conflict...), or a
-    channel's test message could not be delivered
-2   wrong usage
-3   not allowed: no token, a bad one, or a role too low
-4   the server cannot be reached or is unavailable
-==  =========================================================
+``--url``, ``--token``, ``--json`` and ``--timeout`` go before or after the
+subcommand. Exit codes: see :data:`EXIT_CODES`.
 """
 
 from __future__ import annotations
 
 import argparse
+import logging
 import os
 import sys
+from collections.abc import Awaitable, Callable
 from typing import Any
-from urllib.parse import quote
+from urllib.parse import quote, urlsplit
 
+import anyio
 import httpx
 import orjson
-import trio
 
+from . import __version__
 from .client import Backoff, Event, Resync, connect
-from .errors import ConnectionLost, SwitchboardError
+from .errors import (
+    ConnectionLost,
+    Forbidden,
+    OutcomeUnknown,
+    RateLimited,
+    SwitchboardError,
+    Unauthorized,
+    Unavailable,
+    error_from,
+)
 
-OK, REFUSED, USAGE, DENIED, UNREACHABLE = 0, 1, 2, 3, 4
+OK, REFUSED, USAGE, DENIED, UNREACHABLE, UNKNOWN = 0, 1, 2, 3, 4, 5
+
+EXIT_CODES = """\
+exit codes:
+  0  done
+  1  the server refused (not found, invalid field, conflict...), or a
+     channel's test message could not be delivered
+  2  wrong usage (a bad option, or a --url that is not one)
+  3  not allowed: no token, a bad or revoked one, or a role too low
+  4  the server cannot be reached or is unavailable (tail: gave up, see --retries)
+  5  sent, but whether it was carried out is unknown (no answer in time): look before retrying
+
+environment:
+  SWITCHBOARD_URL    the server, e.g. https://status.example.com (default http://127.0.0.1:8080)
+  SWITCHBOARD_TOKEN  the token to act with (an API token, sbt_...)
+"""
+
+DEFAULT_URL = "http://127.0.0.1:8080"
 
 
 class Failure(Exception):
+    """Ends the command with ``exit_code`` and ``message`` on stderr."""
+
     def __init__(self, code: int, message: str) -> None:
         super().__init__(message)
         self.exit_code = code
         self.message = message
 
 
-def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="switchboard-cli", description=__doc__.split("\n")[0])
-    parser.add_argument("--url", default=os.environ.get("SWITCHBOARD_URL", "http://127.0.0.1:8080"))
-    parser.add_argument("--token", default=os.environ.get("SWITCHBOARD_TOKEN"))
-    parser.add_argument("--json", action="store_true", help="print JSON")
-    sub = parser.add_subparsers(dest="command", required=True)
+class _Parser(argparse.ArgumentParser):
+    """Usage errors exit 2 with the reason, as argparse does, and say where to look."""
 
-    status = sub.add_parser("status", help="an organization's overall status and services")
+    def error(self, message: str) -> Any:
+        self.print_usage(sys.stderr)
+        self.exit(USAGE, f"{self.prog}: error: {message} (see --help)\n")
+
+
+def _common() -> argparse.ArgumentParser:
+    """The options every subcommand takes too (after it): no defaults here,
+    so that one given before the subcommand is not overwritten."""
+    common = argparse.ArgumentParser(add_help=False)
+    group = common.add_argument_group("connection and output")
+    group.add_argument("--url", default=argparse.SUPPRESS, help="the server (env SWITCHBOARD_URL)")
+    group.add_argument(
+        "--token", default=argparse.SUPPRESS, help="the token (env SWITCHBOARD_TOKEN)"
+    )
+    group.add_argument("--json", action="store_true", default=argparse.SUPPRESS, help="print JSON")
+    group.add_argument(
+        "--timeout",
+        type=float,
+        default=argparse.SUPPRESS,
+        metavar="SECONDS",
+        help="the longest a request may wait, reconnecting included (default 15)",
+    )
+    return common
+
+
+def _parser() -> argparse.ArgumentParser:
+    common = _common()
+    parser = _Parser(
+        prog="switchboard-cli",
+        description="Switchboard from the shell: status, services, incidents, maintenances,"
+        " shared notes and live events.",
+        epilog=EXIT_CODES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        parents=[common],
+    )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+
+    def leaf(parent: Any, name: str, help: str) -> argparse.ArgumentParser:
+        made: argparse.ArgumentParser = parent.add_parser(
+            name,
+            help=help,
+            description=help,
+            parents=[common],
+            epilog=EXIT_CODES,
+            formatter_class=argparse.RawDescriptionHelpFormatter,
+        )
+        return made
+
+    def group(name: str, help: str) -> Any:
+        return sub.add_parser(name, help=help, description=help).add_subparsers(
+            dest="action", required=True, parser_class=_Parser
+        )
+
+    status = leaf(sub, "status", "an organization's overall status and services")
     status.add_argument("org")
 
-    tail = sub.add_parser("tail", help="print live events (Ctrl+C to stop)")
+    tail = leaf(sub, "tail", "print live events (Ctrl+C to stop); reconnects on its own")
     tail.add_argument("topic", help="status:<org>, org:<org> or room:<id>")
     tail.add_argument("--since", type=int, help="start after this seq")
     tail.add_argument("--count", type=int, help="stop after this many events")
-
-    service = sub.add_parser("service", help="services").add_subparsers(
-        dest="action", required=True
+    tail.add_argument(
+        "--retries",
+        type=int,
+        metavar="N",
+        help="give up (exit 4) after N failed reconnection attempts in a row"
+        " (default: never; 0: as soon as the connection is lost)",
     )
-    set_ = service.add_parser("set", help="set a service's status")
+
+    service = group("service", "services")
+    listed = leaf(service, "list", "list the services, with their ids")
+    listed.add_argument("org")
+    set_ = leaf(service, "set", "set a service's status")
     set_.add_argument("org")
     set_.add_argument("service", help="its name or id")
     set_.add_argument("status", help="operational, degraded_performance, partial_outage, ...")
 
-    incident = sub.add_parser("incident", help="incidents").add_subparsers(
-        dest="action", required=True
-    )
-    create = incident.add_parser("create", help="open an incident")
+    incident = group("incident", "incidents")
+    listed = leaf(incident, "list", "list the active incidents, with their ids")
+    listed.add_argument("org")
+    listed.add_argument("--all", action="store_true", help="resolved ones too")
+    create = leaf(incident, "create", "open an incident")
     create.add_argument("org")
     create.add_argument("name")
     create.add_argument("--body", default="")
     create.add_argument("--impact")
     create.add_argument("--status")
     create.add_argument("--service", action="append", default=[], metavar="NAME=STATUS")
-    update = incident.add_parser("update", help="post an update")
+    update = leaf(incident, "update", "post an update")
     update.add_argument("org")
     update.add_argument("incident")
     update.add_argument("--body")
     update.add_argument("--status")
-    resolve = incident.add_parser("resolve", help="resolve an incident")
+    resolve = leaf(incident, "resolve", "resolve an incident")
     resolve.add_argument("org")
     resolve.add_argument("incident")
     resolve.add_argument("--body")
 
-    maintenance = sub.add_parser("maintenance", help="maintenances").add_subparsers(
-        dest="action", required=True
-    )
-    schedule = maintenance.add_parser("schedule", help="schedule a maintenance")
+    maintenance = group("maintenance", "maintenances")
+    listed = leaf(maintenance, "list", "list the open maintenances, with their ids")
+    listed.add_argument("org")
+    listed.add_argument("--all", action="store_true", help="those over too")
+    schedule = leaf(maintenance, "schedule", "schedule a maintenance")
     schedule.add_argument("org")
     schedule.add_argument("name")
     schedule.add_argument("--start", required=True, help="RFC 3339 time")
     schedule.add_argument("--end", required=True, help="RFC 3339 time")
     schedule.add_argument("--service", action="append", default=[], metavar="NAME")
     schedule.add_argument("--body", default="")
-    cancel = maintenance.add_parser("cancel", help="cancel a maintenance")
+    cancel = leaf(maintenance, "cancel", "cancel a maintenance")
     cancel.add_argument("org")
     cancel.add_argument("maintenance")
 
-    room = sub.add_parser("room", help="shared notes").add_subparsers(dest="action", required=True)
-    cat = room.add_parser("cat", help="print a room's text")
+    room = group("room", "shared notes")
+    cat = leaf(room, "cat", "print a room's text")
     cat.add_argument("room")
     cat.add_argument("--rev", type=int, help="as it was at this revision")
-    edit = room.add_parser("edit", help="change a room's text (live, alongside others)")
+    edit = leaf(room, "edit", "change a room's text (live, alongside others)")
     edit.add_argument("room")
     how = edit.add_mutually_exclusive_group(required=True)
     how.add_argument("--append", metavar="TEXT")
     how.add_argument("--prepend", metavar="TEXT")
     how.add_argument("--set", metavar="TEXT", help="replace the whole text")
 
-    _monitor_parsers(sub)
-    channel = sub.add_parser("channel", help="notification channels (admins)").add_subparsers(
-        dest="action", required=True
-    )
-    channel.add_parser("list", help="an organization's channels").add_argument("org")
-    test = channel.add_parser("test", help="send a test message and say how it went")
-    test.add_argument("org")
-    test.add_argument("channel", help="its id or name")
-    return parser
-
-
-def _monitor_parsers(sub: Any) -> None:
-    monitor = sub.add_parser("monitor", help="uptime monitors").add_subparsers(
-        dest="action", required=True
-    )
-    monitor.add_parser("list", help="an organization's monitors and verdicts").add_argument("org")
-    create = monitor.add_parser("create", help="make a monitor")
+    monitor = group("monitor", "uptime monitors")
+    leaf(monitor, "list", "an organization's monitors and verdicts").add_argument("org")
+    create = leaf(monitor, "create", "make a monitor")
     create.add_argument("org")
     create.add_argument("name")
     create.add_argument("--service", required=True, help="the service it watches")
-    create.add_argument("--kind", default="http", choices=["http", "tcp", "tls", "heartbeat"])
-    create.add_argument("--url", dest="target_url", help="http: what to request")
+    create.add_argument("--kind", default="http", help="http (the default), tcp, tls, heartbeat...")
+    create.add_argument("--target", dest="target_url", help="http: the URL to request")
     create.add_argument("--host", help="tcp, tls: where to connect")
     create.add_argument("--port", type=int, help="tcp, tls: the port (tls: 443)")
     create.add_argument("--spec", help="more of the kind's settings, as a JSON object")
@@ -138,42 +206,82 @@ def _monitor_parsers(sub: Any) -> None:
     create.add_argument("--policy", choices=["status", "incident", "none"])
     create.add_argument("--paused", action="store_true", help="make it paused")
     for verb, words in (("pause", "stop checking"), ("resume", "check again")):
-        one = monitor.add_parser(verb, help=words)
+        one = leaf(monitor, verb, words)
         one.add_argument("org")
         one.add_argument("monitor", help="its id or name")
-    check = monitor.add_parser("check", help="check now from the server's region")
+    check = leaf(monitor, "check", "check now from the server's region")
     check.add_argument("org")
     check.add_argument("monitor", help="its id or name")
-    results = monitor.add_parser("results", help="its latest results, newest first")
+    results = leaf(monitor, "results", "its latest results, newest first")
     results.add_argument("org")
     results.add_argument("monitor", help="its id or name")
     results.add_argument("--limit", type=int, default=20)
-    uptime = monitor.add_parser("uptime", help="its uptime over 24 h, 7, 30 and 90 days")
+    uptime = leaf(monitor, "uptime", "its uptime over 24 h, 7, 30 and 90 days")
     uptime.add_argument("org")
     uptime.add_argument("monitor", help="its id or name")
 
+    channel = group("channel", "notification channels (admins)")
+    leaf(channel, "list", "an organization's channels").add_argument("org")
+    test = leaf(channel, "test", "send a test message and say how it went")
+    test.add_argument("org")
+    test.add_argument("channel", help="its id or name")
+    return parser
+
+
+def parse(argv: list[str] | None = None) -> argparse.Namespace:
+    """The command line, with the environment's defaults, checked (exits 2 if wrong)."""
+    parser = _parser()
+    args = parser.parse_args(argv)
+    args.url = getattr(args, "url", None) or os.environ.get("SWITCHBOARD_URL") or DEFAULT_URL
+    args.token = getattr(args, "token", None) or os.environ.get("SWITCHBOARD_TOKEN")
+    args.json = getattr(args, "json", False)
+    args.timeout = getattr(args, "timeout", None) or 15.0
+    problem = _url_problem(args.url)
+    if problem:
+        parser.error(f"--url {args.url!r}: {problem}")
+    if args.timeout <= 0:
+        parser.error("--timeout must be more than 0 seconds")
+    return args
+
+
+def _url_problem(url: str) -> str | None:
+    """Why ``url`` cannot be a server's address (None: it can)."""
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 (it raises for a port that is not one)
+    except ValueError as exc:
+        return str(exc)
+    if parts.scheme not in ("http", "https", "ws", "wss"):
+        return "give an http://, https://, ws:// or wss:// URL"
+    if not parts.hostname:
+        return "it names no host"
+    return None
+
 
 def _fail_for(error: SwitchboardError) -> Failure:
-    if error.code in ("unauthorized", "forbidden"):
-        return Failure(DENIED, f"{error.code}: {error.message}")
-    if error.code in ("unavailable", "rate_limited"):
-        return Failure(UNREACHABLE, f"{error.code}: {error.message}")
     where = f" (field {error.field})" if error.field else ""
-    return Failure(REFUSED, f"{error.code}: {error.message}{where}")
+    text = f"{error.code}: {error.message}{where}"
+    if isinstance(error, Unauthorized | Forbidden):
+        return Failure(DENIED, text)
+    if isinstance(error, OutcomeUnknown):
+        return Failure(UNKNOWN, text)
+    if isinstance(error, ConnectionLost | Unavailable | RateLimited):
+        return Failure(UNREACHABLE, text)
+    return Failure(REFUSED, text)
 
 
-def _http_base(args: argparse.Namespace) -> str:
-    base: str = args.url.removesuffix("/ws").rstrip("/")
+def _base(url: str) -> str:
+    base = url.rstrip("/").removesuffix("/ws")
     if base.startswith("ws"):  # ws:// -> http://, wss:// -> https://
         base = "http" + base[2:]
     return base
 
 
 async def _rest(args: argparse.Namespace, method: str, path: str, body: Any = None) -> Any:
-    base = _http_base(args)
+    base = _base(args.url)
     headers = {"Authorization": f"Bearer {args.token}"} if args.token else {}
     try:
-        async with httpx.AsyncClient(base_url=base, timeout=15) as http:
+        async with httpx.AsyncClient(base_url=base, timeout=args.timeout) as http:
             response = await http.request(
                 method,
                 path,
@@ -181,18 +289,28 @@ async def _rest(args: argparse.Namespace, method: str, path: str, body: Any = No
                 content=None if body is None else orjson.dumps(body),
             )
     except httpx.HTTPError as exc:
-        raise Failure(UNREACHABLE, f"cannot reach {base}: {exc}") from None
-    body = response.json() if response.content else {}
+        raise Failure(UNREACHABLE, f"cannot reach {base}: {exc or type(exc).__name__}") from None
+    try:
+        body = response.json() if response.content else {}
+    except ValueError:
+        body = {}
     if response.status_code >= 400:
-        error = body.get("error", {}) if isinstance(body, dict) else {}
-        raise _fail_for(
-            SwitchboardError(
-                error.get("code", "http_error"),
-                error.get("message", response.text),
-                error.get("field"),
-            )
-        )
+        error = body.get("error") if isinstance(body, dict) else None
+        if not isinstance(error, dict):
+            error = {"code": f"http_{response.status_code}", "message": response.text[:200]}
+        raise _fail_for(error_from(error))
     return body
+
+
+async def _rest_list(args: argparse.Namespace, path: str) -> list[dict[str, Any]]:
+    """Every item of a paged list."""
+    items: list[dict[str, Any]] = []
+    next_path: str | None = path
+    while next_path:
+        page = await _rest(args, "GET", next_path)
+        items.extend(page["data"])
+        next_path = (page.get("page") or {}).get("next")
+    return items
 
 
 def _out(args: argparse.Namespace, value: Any, text: str) -> None:
@@ -211,6 +329,39 @@ async def _status(args: argparse.Namespace) -> None:
     for incident in summary["incidents"]:
         lines.append(f"  incident: {incident['name']} ({incident['status']})")
     _out(args, summary, "\n".join(lines))
+
+
+def _table(rows: list[tuple[str, ...]], empty: str) -> str:
+    if not rows:
+        return empty
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]) - 1)]
+    return "\n".join(
+        "  ".join([*(cell.ljust(w) for cell, w in zip(row, widths, strict=False)), row[-1]])
+        for row in rows
+    )
+
+
+async def _list(args: argparse.Namespace) -> None:
+    org = f"/api/v1/orgs/{args.org}"
+    rows: list[tuple[str, ...]]
+    if args.command == "service":
+        items = await _rest_list(args, f"{org}/services?limit=200")
+        rows = [(s["id"], s["status"], s["name"]) for s in items]
+        empty = "no services"
+    elif args.command == "incident":
+        status = "all" if args.all else "active"
+        items = await _rest_list(args, f"{org}/incidents?status={status}&limit=200")
+        rows = [(i["id"], i["status"], i["impact"], i["name"]) for i in items]
+        empty = "no incidents" if args.all else "no active incidents"
+    else:
+        status = "all" if args.all else "open"
+        items = await _rest_list(args, f"{org}/maintenances?status={status}&limit=200")
+        rows = [
+            (m["id"], m["status"], f"{m['scheduled_for']} - {m['scheduled_until']}", m["name"])
+            for m in items
+        ]
+        empty = "no maintenances" if args.all else "no open maintenances"
+    _out(args, items, _table(rows, empty))
 
 
 def _services(items: list[str]) -> dict[str, str]:
@@ -252,12 +403,19 @@ async def _client_command(args: argparse.Namespace) -> None:
     _out(args, result, f"{name}: done {ident}".rstrip())
 
 
-def _connected(args: argparse.Namespace) -> Any:
-    return connect(args.url, args.token, backoff=Backoff(max_attempts=2))
+def _connected(args: argparse.Namespace, *, retries: int | None = 2) -> Any:
+    return connect(
+        args.url,
+        args.token,
+        backoff=Backoff(max_attempts=retries),
+        connect_timeout=min(args.timeout, 10.0),
+        attempt_timeout=min(args.timeout, 10.0),
+        request_timeout=args.timeout,
+    )
 
 
 async def _tail(args: argparse.Namespace) -> None:
-    async with _connected(args) as client:
+    async with _connected(args, retries=args.retries) as client:
         events = await client.subscribe(args.topic, since=args.since)
         seen = 0
         async for item in events:
@@ -356,7 +514,7 @@ async def _monitor(args: argparse.Namespace) -> None:
         made = await _rest(args, "POST", org, body)
         text = f"monitor.create: done {made['id']}"
         if made.get("heartbeat_token"):
-            beat = f"{_http_base(args)}/api/v1/heartbeat/{made['heartbeat_token']}"
+            beat = f"{_base(args.url)}/api/v1/heartbeat/{made['heartbeat_token']}"
             text += f"\nheartbeat URL (shown once): {beat}"
         _out(args, made, text)
     elif args.action in ("pause", "resume"):
@@ -421,29 +579,49 @@ async def _channel(args: argparse.Namespace) -> None:
 
 
 async def run(args: argparse.Namespace) -> None:
+    """Carry out the parsed command; :class:`Failure` says how it failed."""
+    action: Callable[[argparse.Namespace], Awaitable[None]]
+    if args.command == "status":
+        action = _status
+    elif args.command == "tail":
+        action = _tail
+    elif args.command == "room":
+        action = _room
+    elif args.command == "monitor":
+        action = _monitor
+    elif args.command == "channel":
+        action = _channel
+    elif getattr(args, "action", None) == "list":
+        action = _list
+    else:
+        action = _client_command
     try:
-        if args.command == "status":
-            await _status(args)
-        elif args.command == "monitor":
-            await _monitor(args)
-        elif args.command == "channel":
-            await _channel(args)
-        elif args.command == "tail":
-            await _tail(args)
-        elif args.command == "room":
-            await _room(args)
-        else:
-            await _client_command(args)
+        await action(args)
     except SwitchboardError as exc:
         raise _fail_for(exc) from None
-    except (ConnectionLost, OSError) as exc:
+    except OSError as exc:
         raise Failure(UNREACHABLE, f"cannot reach {args.url}: {exc}") from None
 
 
+class _Stderr(logging.Handler):
+    """The client's news (reconnecting, giving up) as ``switchboard-cli: ...`` lines."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if record.levelno >= logging.ERROR:
+            return  # the failure itself is told once, on the way out
+        print(f"switchboard-cli: {record.getMessage()}", file=sys.stderr, flush=True)
+
+
 def main(argv: list[str] | None = None) -> int:
-    args = _parser().parse_args(argv)
+    """The ``switchboard-cli`` command: its exit code."""
+    args = parse(argv)
+    log = logging.getLogger("switchboard_client")
+    log.addHandler(_Stderr())
+    # A tail says when it reconnects and resumes; other commands only when it goes wrong.
+    log.setLevel(logging.INFO if args.command == "tail" else logging.WARNING)
+    log.propagate = False
     try:
-        trio.run(run, args)
+        anyio.run(run, args)
     except Failure as failure:
         print(f"switchboard-cli: {failure.message}", file=sys.stderr)
         return failure.exit_code

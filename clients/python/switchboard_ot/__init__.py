@@ -31,7 +31,7 @@ same with their own pending operation, so every site breaks ties alike.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import TypeAlias
 
@@ -339,17 +339,34 @@ class OTClient:
     start again from the room's text keeps its ids going: :meth:`restart`.
     """
 
-    def __init__(self, rev: int, text: str = "", next_id: int = 1) -> None:
+    def __init__(
+        self,
+        rev: int,
+        text: str = "",
+        next_id: int = 1,
+        *,
+        fits: Callable[[Op], bool] | None = None,
+    ) -> None:
         self.rev = rev  # the server revision this client has seen
         self.text = text
         self.outstanding: Outgoing | None = None
         self.buffer: Op | None = None
+        # With ``fits`` (what the server takes in one operation), local edits
+        # are composed only while the result fits; the rest wait here, in order,
+        # each sent in turn after the buffer.
+        self.queued: list[Op] = []
+        self._fits = fits
         self._next_id = next_id
 
     def restart(self, rev: int, text: str) -> OTClient:
         """The same session from a fresh snapshot: unacknowledged edits are
         dropped, and operation ids go on from where they were."""
-        return OTClient(rev, text, self._next_id)
+        return OTClient(rev, text, self._next_id, fits=self._fits)
+
+    @property
+    def unacknowledged(self) -> int:
+        """Operations not yet acknowledged: in flight, buffered and queued."""
+        return (self.outstanding is not None) + (self.buffer is not None) + len(self.queued)
 
     @property
     def state(self) -> str:
@@ -369,7 +386,17 @@ class OTClient:
         self.text = apply(self.text, op)
         if self.outstanding is None:
             return self._send(op)
-        self.buffer = op if self.buffer is None else compose(self.buffer, op)
+        if self.buffer is None:
+            self.buffer = op
+            return None
+        last = self.queued[-1] if self.queued else self.buffer
+        merged = compose(last, op)
+        if self._fits is not None and not self._fits(merged):
+            self.queued.append(op)  # composed, it would be more than one operation may be
+        elif self.queued:
+            self.queued[-1] = merged
+        else:
+            self.buffer = merged
         return None
 
     def remote(self, op: Op) -> Op:
@@ -379,6 +406,8 @@ class OTClient:
             self.outstanding = Outgoing(self.outstanding.rev, mine, self.outstanding.client_op_id)
             if self.buffer is not None:
                 self.buffer, op = transform(self.buffer, op)
+            for i, queued in enumerate(self.queued):
+                self.queued[i], op = transform(queued, op)
         self.rev += 1
         self.text = apply(self.text, op)
         return op
@@ -396,7 +425,7 @@ class OTClient:
         self.rev += 1
         self.outstanding = None
         if self.buffer is not None:
-            buffer, self.buffer = self.buffer, None
+            buffer, self.buffer = self.buffer, (self.queued.pop(0) if self.queued else None)
             return self._send(buffer)
         return None
 

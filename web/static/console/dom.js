@@ -95,16 +95,17 @@ export function sentence(text) {
   return /[.!?]$/.test(first) ? first : `${first}.`;
 }
 
-// What to tell a person about a failed request, in plain words.
-export function explain(error) {
+// What to tell a person about a failed request, in plain words (`words`:
+// the error's message as the page puts it).
+export function explain(error, words = error && error.message) {
   if (error instanceof ApiError) {
-    let text = sentence(error.message);
+    let text = sentence(words);
     if (error.status === 429 && error.retryAfter) text += ` Try again in ${error.retryAfter} seconds.`;
     else if (error.status === 503) text += " Try again in a moment.";
     return text;
   }
   if (error instanceof TypeError) return "The server could not be reached. Check the connection and try again.";
-  return sentence(error && error.message);
+  return sentence(words);
 }
 
 // -- elements ------------------------------------------------------------------
@@ -200,6 +201,27 @@ export function onSettled(select, send, ms = 700) {
   return select;
 }
 
+// A table of rows with a caption for screen readers, or `empty` in words.
+export function table(caption, headers, rows, empty, cls) {
+  if (!rows.length) return h("p", { class: "empty" }, empty);
+  return h(
+    "table",
+    { class: ["grid", cls] },
+    h("caption", { class: "vh" }, caption),
+    h("thead", {}, h("tr", {}, headers.map((t) => h("th", { scope: "col" }, t)))),
+    h("tbody", {}, rows),
+  );
+}
+
+// A cell that says what it is on a phone, where the table is a list.
+export const td = (label, ...children) => h("td", { "data-label": label }, children);
+
+// What a box says when its list could not be loaded, with a way to try again.
+export function failed(box, what, error, retry) {
+  clear(box);
+  add(box, [h("p", { class: "error-text", role: "alert" }, `${what} could not be loaded. ${explain(error)}`), h("button", { type: "button", onclick: retry }, "Try again")]);
+}
+
 // -- forms ----------------------------------------------------------------------
 
 // A labelled control in a .field box that can show an error under it.
@@ -283,7 +305,9 @@ export function clearErrors(formEl) {
 
 function boxFor(formEl, name) {
   if (!name) return null;
-  const candidates = [name, name.split(".")[0]];
+  // "spec.headers.X-Key": its own box, else spec.headers's, else spec's.
+  const parts = name.split(".");
+  const candidates = parts.map((_, i) => parts.slice(0, parts.length - i).join("."));
   for (const n of candidates) {
     for (const box of formEl.querySelectorAll("[data-field]")) {
       if (box.dataset.field === n) return box;
@@ -292,11 +316,41 @@ function boxFor(formEl, name) {
   return null;
 }
 
+// The labels a form shows for its fields, by the names the server knows them by.
+function labelsOf(formEl) {
+  const out = new Map();
+  for (const box of formEl.querySelectorAll("[data-field]")) {
+    const label = box.querySelector(":scope > label, :scope > legend");
+    if (!label) continue;
+    const copy = label.cloneNode(true);
+    for (const extra of copy.querySelectorAll(".req, .vh")) extra.remove();
+    const text = copy.textContent.trim();
+    if (text) out.set(box.dataset.field, text);
+  }
+  return out;
+}
+
+// A server's message in the form's words: the fields it names as the API
+// does, called by their labels ("scheduled_until must be after
+// scheduled_for" -> "Ends must be after Starts"). Names that cannot be plain
+// words (with an underscore) change wherever they are; the field the error
+// names, where it begins the message ("email must be an email address").
+export function inFormWords(message, formEl, named) {
+  const labels = labelsOf(formEl);
+  const field = named ? String(named).split(".")[0] : null;
+  return String(message).replace(/(?<![\w.])[a-z][a-z0-9_]*(?![\w.])/g, (word, at) => {
+    const label = labels.get(word);
+    if (!label || label.toLowerCase() === word) return word;
+    return word.includes("_") || (word === field && at === 0) ? label : word;
+  });
+}
+
 // Show an error: next to the field it names (aria-invalid, aria-describedby,
-// focus), else at the top of the form.
+// focus), else at the top of the form; in the form's words.
 export function showError(formEl, error) {
   clearErrors(formEl);
-  const message = explain(error);
+  const words = error && error.message ? inFormWords(error.message, formEl, error.field) : undefined;
+  const message = explain(error, words);
   const box = boxFor(formEl, error && error.field);
   if (box) {
     const p = box.querySelector(".field-error");
@@ -415,12 +469,29 @@ export function say(text, kind = "ok") {
   const region = document.getElementById(kind === "error" ? "alert" : "notice");
   const other = document.getElementById(kind === "error" ? "notice" : "alert");
   if (!region) return;
+  keepClearOfToasts(region.parentElement);
   if (other) other.textContent = "";
   region.textContent = text;
   clearTimeout(sayTimer);
   sayTimer = setTimeout(() => {
     region.textContent = "";
   }, kind === "error" ? 12_000 : 6_000);
+}
+
+// The page keeps room below its content for the messages shown over it
+// (--toasts, in console.css), so that scrolled to the end, its last row is
+// never under one; a reader already at the end stays there.
+let toastsWatched = null;
+function keepClearOfToasts(box) {
+  if (!box || toastsWatched === box || typeof ResizeObserver === "undefined") return;
+  toastsWatched = box;
+  new ResizeObserver(() => {
+    const root = document.documentElement;
+    const atEnd = scrollY + innerHeight >= root.scrollHeight - 2;
+    const room = box.offsetHeight ? box.offsetHeight + parseFloat(getComputedStyle(box).bottom || "0") : 0;
+    root.style.setProperty("--toasts", `${Math.ceil(room)}px`);
+    if (atEnd && room) scrollTo({ top: root.scrollHeight, behavior: "instant" });
+  }).observe(box);
 }
 
 // Copy text, saying whether it worked.
@@ -443,6 +514,31 @@ export function secretBox(title, secret, note) {
     h("p", { class: "secret-row" }, h("code", { id, class: "secret-value", tabindex: "0" }, secret), h("button", { type: "button", onclick: () => copy(secret) }, "Copy")),
     h("p", { class: "hint" }, note),
   );
+}
+
+// `load()` run again on demand, one run at a time: asked while it runs, it
+// runs once more afterwards, so the last answer drawn is never older than
+// the last ask (events that tell a view to read its list again come in bursts).
+export function reloader(load) {
+  let running = null;
+  let again = false;
+  return function reload() {
+    if (running) {
+      again = true;
+      return running;
+    }
+    running = (async () => {
+      try {
+        do {
+          again = false;
+          await load();
+        } while (again);
+      } finally {
+        running = null;
+      }
+    })();
+    return running;
+  };
 }
 
 // "Show older ..." under a list: loads `path` a page at a time (limit and

@@ -119,6 +119,7 @@ function serviceRow(app, s, { gid, members, si, blocks, bi }) {
   const notes = [];
   if (s.only_show_if_degraded) notes.push("Hidden on the public page while operational");
   if (!s.showcase) notes.push("No uptime bar");
+  if (s.show_response_times) notes.push("Response times on the public page");
   if (s.manual_status && s.status !== s.manual_status) notes.push(`Set to ${STATUS[s.manual_status]}; shown ${STATUS[s.status]} while an incident, a monitor or a maintenance holds it`);
   const name = h(
     "th",
@@ -221,6 +222,7 @@ function serviceDialog(app, s) {
       field({ label: "Status", name: "status", type: "select", value: editing ? s.status : "operational", options: Object.entries(STATUS) }),
       field({ label: "Show its 90-day uptime bar", name: "showcase", type: "checkbox", value: editing ? s.showcase : true }),
       field({ label: "Hide it on the public page while operational", name: "only_show_if_degraded", type: "checkbox", value: editing ? s.only_show_if_degraded : false }),
+      field({ label: "Show its response times on the public page", name: "show_response_times", type: "checkbox", value: editing ? s.show_response_times : false, hint: "A chart of its monitors' average response time in each of the last 24 hours (no monitor is named)." }),
     ],
     async submit(f) {
       const body = {
@@ -230,6 +232,7 @@ function serviceDialog(app, s) {
         status: value(f, "status"),
         showcase: value(f, "showcase"),
         only_show_if_degraded: value(f, "only_show_if_degraded"),
+        show_response_times: value(f, "show_response_times"),
       };
       if (!editing) {
         const created = await app.api("POST", "/services", body);
@@ -237,7 +240,7 @@ function serviceDialog(app, s) {
         say(`Service ${created.name} created.`);
         return;
       }
-      const before = { name: s.name, description: s.description || null, group: group ? group.name : null, status: s.status, showcase: s.showcase, only_show_if_degraded: s.only_show_if_degraded };
+      const before = { name: s.name, description: s.description || null, group: group ? group.name : null, status: s.status, showcase: s.showcase, only_show_if_degraded: s.only_show_if_degraded, show_response_times: Boolean(s.show_response_times) };
       const changes = Object.fromEntries(Object.entries(body).filter(([k, v]) => v !== before[k]));
       if (!Object.keys(changes).length) return;
       const saved = await app.api("PATCH", `/services/${encodeURIComponent(s.id)}`, changes);

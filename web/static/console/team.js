@@ -4,31 +4,12 @@
 
 import * as session from "../session.js";
 import { ApiError } from "../session.js";
-import { h, add, clear, redraw, field, form, onSubmit, actions, formDialog, say, explain, value, onSettled, time, when, secretBox, fromLocalInput, utcOffset, ROLES, ROLE_WORDS, rank } from "./dom.js";
+import { h, add, clear, redraw, field, form, onSubmit, actions, formDialog, say, explain, value, onSettled, time, when, secretBox, fromLocalInput, utcOffset, reloader, table, td, failed, ROLES, ROLE_WORDS, rank } from "./dom.js";
 
 const enc = encodeURIComponent;
 
 function roleOptions(app) {
   return ROLES.filter((r) => rank(r) <= rank(app.role)).map((r) => [r, ROLE_WORDS[r]]);
-}
-
-function table(caption, headers, rows, empty) {
-  if (!rows.length) return h("p", { class: "empty" }, empty);
-  return h(
-    "table",
-    { class: "grid" },
-    h("caption", { class: "vh" }, caption),
-    h("thead", {}, h("tr", {}, headers.map((t) => h("th", { scope: "col" }, t)))),
-    h("tbody", {}, rows),
-  );
-}
-
-// A cell that says what it is on a phone, where the table is a list.
-const td = (label, ...children) => h("td", { "data-label": label }, children);
-
-function failed(box, what, error, retry) {
-  clear(box);
-  add(box, [h("p", { class: "error-text", role: "alert" }, `${what} could not be loaded. ${explain(error)}`), h("button", { type: "button", onclick: retry }, "Try again")]);
 }
 
 // -- members and invitations ---------------------------------------------------
@@ -64,7 +45,7 @@ export function teamView(app, main) {
     inviteForm.reset();
     shown.querySelector(".secret-value").focus();
     say("Invitation created. Copy its link now.");
-    loadInvitations();
+    reloadInvitations();
   });
 
   add(main, [
@@ -143,7 +124,7 @@ export function teamView(app, main) {
       async submit() {
         await app.api("DELETE", `/members/${enc(m.id)}`);
         say(`${m.name || m.email} was removed.`);
-        loadMembers();
+        reloadMembers();
       },
     });
   }
@@ -176,14 +157,24 @@ export function teamView(app, main) {
     } catch (error) {
       say(`The invitation was not withdrawn. ${explain(error)}`, "error");
     }
-    loadInvitations();
+    reloadInvitations();
   }
 
   membersBox.append(h("p", { class: "muted", role: "status" }, "Loading…"));
   invitesBox.append(h("p", { class: "muted", role: "status" }, "Loading…"));
-  loadMembers();
-  loadInvitations();
-  return {};
+  const reloadMembers = reloader(loadMembers);
+  const reloadInvitations = reloader(loadInvitations);
+  reloadMembers();
+  reloadInvitations();
+  // Someone joined, left, changed role, or an invitation came or went
+  // (anywhere: another tab, the API): read them again.
+  return {
+    event(e) {
+      if (e.name !== "change.noted") return;
+      if (/^member\./.test(e.data.action) || e.data.action === "invitation.accept") reloadMembers();
+      if (/^invitation\./.test(e.data.action)) reloadInvitations();
+    },
+  };
 }
 
 // -- API tokens ---------------------------------------------------------------------
@@ -213,7 +204,7 @@ export function tokensView(app, main) {
     f.reset();
     shown.querySelector(".secret-value").focus();
     say("Token created. Copy its secret now.");
-    load();
+    reload();
   });
 
   add(main, [
@@ -264,14 +255,19 @@ export function tokensView(app, main) {
       async submit() {
         await app.api("DELETE", `/tokens/${enc(t.id)}`);
         say(`Token “${t.name}” revoked.`);
-        load();
+        reload();
       },
     });
   }
 
   box.append(h("p", { class: "muted", role: "status" }, "Loading…"));
-  load();
-  return {};
+  const reload = reloader(load);
+  reload();
+  return {
+    event(e) {
+      if (e.name === "change.noted" && /^token\./.test(e.data.action)) reload();
+    },
+  };
 }
 
 // -- audit log -------------------------------------------------------------------
@@ -311,10 +307,12 @@ export function auditView(app, main) {
   ]);
 
   const people = new Map();
-  app.api("GET", "/members").then((answer) => {
-    for (const m of answer.data) people.set(m.id, m.name || m.email);
-    if (rows) draw();
-  }, () => {});
+  const learnPeople = () =>
+    app.api("GET", "/members").then((answer) => {
+      for (const m of answer.data) people.set(m.id, m.name || m.email);
+      if (rows) draw();
+    }, () => {});
+  learnPeople();
 
   const named = new Map(); // ids of things no longer live (resolved, over, deleted) -> names
   const asked = new Set();
@@ -401,7 +399,16 @@ export function auditView(app, main) {
 
   box.append(h("p", { class: "muted", role: "status" }, "Loading…"));
   go(0);
-  return { update: () => rows && draw() };
+  // Every change is an event on the organization's topic (those kept
+  // elsewhere as change.noted): the newest page follows them.
+  const newest = reloader(() => go(0));
+  return {
+    update: () => rows && draw(),
+    event(e) {
+      if (e.name === "change.noted" && /^member\./.test(e.data.action)) learnPeople();
+      if (index === 0) newest();
+    },
+  };
 }
 
 // -- an invitation link ------------------------------------------------------------
