@@ -12,8 +12,8 @@ How an answer is made. The first request for a document, in each
 would run it (the same ASGI scope), and h11 frames the response as it frames
 Hypercorn's (:meth:`FastReads.frame`). Those bytes are kept with the stamp of
 what they show: the organization's version; for the status page also its
-bars' (:data:`~server.rest.drawings.BARS_TTL`), for a monitor's badge its
-figures' (:data:`~server.rest.drawings.FIGURES_TTL`). A later request of the
+figures' (bars and response times, :data:`~server.rest.drawings.BARS_TTL`),
+for a monitor's badge its figures' (:data:`~server.rest.drawings.FIGURES_TTL`). A later request of the
 same variant whose stamp has not moved gets those bytes with a fresh
 ``Date``: the same status, headers and body the framework gives, by
 construction. Answers are kept only when the stamp was the same before and
@@ -90,10 +90,11 @@ HEADS_MAX: Final = 4096  # request heads kept parsed...
 HEAD_KEPT_BYTES: Final = 4096  # ... of at most this size (longer ones are parsed each time)
 # What an answer is stamped with: what must not have moved for it to stand.
 VERSION: Final = 0  # the organization's version
-PAGE: Final = 1  # ... and its bars (the status page)
-FIGURES: Final = 2  # ... and a monitor's figures (its badges)
+FIGURED: Final = 1  # ... and the figures it shows (read from the store, kept a while)
 FIXED: Final = 3  # nothing: a 429 of a given Retry-After
-# A monitor's badges, and the figures (drawings.figure keys' last part) each shows.
+# The figures the status page shows (drawings.figures(what, ...)), and a
+# monitor's badges with those each shows (drawings.figure keys' last part).
+PAGE_FIGURES: Final = ("bars", "response-times")
 MONITOR_BADGES: Final = {
     "uptime.svg": tuple(f"uptime-{window}" for window in BADGE_WINDOWS),
     "response-time.svg": ("response-time",),
@@ -267,8 +268,9 @@ def _document(path: str, root: str | None) -> _Route | None:
         return None
     slug, rest = parts[2], parts[3:]
     found = len(rest)
+    stream = f"org:{slug}"
     if found == 0:
-        return _Route(PAGE, slug)
+        return _Route(FIGURED, slug, extra=tuple(("page", (what, stream)) for what in PAGE_FIGURES))
     if found == 1 and rest[0] == "history":
         return _Route(VERSION, slug, frozenset({"page"}))
     if (found == 1 and rest[0] == "badge.svg") or (
@@ -282,9 +284,9 @@ def _document(path: str, root: str | None) -> _Route | None:
     ):
         return _Route(VERSION, slug)
     if found == 3 and rest[0] == "monitors" and rest[2] in MONITOR_BADGES:
-        keys = tuple(("figure", slug, rest[1], what) for what in MONITOR_BADGES[rest[2]])
+        keys = tuple(("badge", ("figure", slug, rest[1], what)) for what in MONITOR_BADGES[rest[2]])
         params = LABEL | {"window"} if rest[2] == "uptime.svg" else LABEL
-        return _Route(FIGURES, slug, params, keys)
+        return _Route(FIGURED, slug, params, keys)
     return None
 
 
@@ -690,20 +692,13 @@ class FastReads:
         if kind == VERSION:
             return state.version
         now = time.monotonic()
-        if kind == PAGE:
-            bars = self.drawings.bars.get(stream)
-            if bars is None or bars[0] != state.version or now - bars[1] >= drawings.BARS_TTL:
-                return None
-            return (state.version, bars[1])
-        figures = self.drawings.figures
         made = []
-        for key in extra[1]:
-            figure = figures.get(key)
-            fresh = (
-                figure is not None
-                and figure[0] == state.version
-                and now - figure[1] < drawings.FIGURES_TTL
-            )
+        for which, key in extra[1]:  # when each figure was worked out, if it stands
+            if which == "page":
+                figure, ttl = self.drawings.figures.get(key), drawings.BARS_TTL
+            else:
+                figure, ttl = self.drawings.badge_figures.get(key), drawings.FIGURES_TTL
+            fresh = figure is not None and figure[0] == state.version and now - figure[1] < ttl
             made.append(figure[1] if fresh and figure is not None else None)
         return (state.version, tuple(made))
 

@@ -305,10 +305,17 @@ async def test_what_the_fast_road_does_not_keep_the_framework_answers(
         "/status/demo/services/nothing/badge.svg",
         "/status/demo/history/",
         "/status/demo/%62adge.svg",
+        # What the page's script reads: dated by the clock too, the framework's.
+        "/status/demo/days.json",
+        "/status/demo/response-times.json",
+        "/status/demo/theme.css",
     ]
     handed, made = listener.fast.handed, listener.fast.made
     answers = await both_roads(server, variants(targets), kept=False)
-    assert [a[0] for a in answers[::4]] == [200, 200, 404, 404, 422, 404, 404, 404, 404, 200]
+    assert [a[0] for a in answers[::4]] == [
+        *(200, 200, 404, 404, 422, 404, 404, 404, 404, 200),
+        *(200, 200, 200),
+    ]
     assert listener.fast.handed > handed and listener.fast.made > made
 
 
@@ -351,21 +358,27 @@ async def test_waiting_connections_end_when_the_server_stops(server: Server) -> 
             assert await client.stream.receive_some(100) == b""
 
 
-async def test_a_monitor_badge_is_stamped_with_the_figures_it_shows(
+async def test_figured_documents_are_stamped_with_the_figures_they_show(
     server: Server, api: Api
 ) -> None:
-    """What the road watches for a monitor's badge is what the badge's route
-    keeps its figures under (else a badge would stand past its figures' time)."""
+    """What the road watches for the status page and a monitor's badge is
+    what their routes keep their figures under: else an answer would stand
+    past its figures' time, or a figure the page came to show would be missed."""
     from server.fastreads import route
 
     listener = server.listener
     assert listener is not None and listener.fast is not None
+    kept = listener.fast.drawings
     monitor = (await make_org_busy(api))["monitor"]
-    for badge in ("uptime.svg?window=7d", "uptime.svg", "response-time.svg", "certificate.svg"):
-        target = f"/status/demo/monitors/{monitor}/{badge}"
+    badges = ("uptime.svg?window=7d", "uptime.svg", "response-time.svg", "certificate.svg")
+    for target in ["/status/demo", *(f"/status/demo/monitors/{monitor}/{b}" for b in badges)]:
         client = await Client.open(server)
         async with client.stream:
             assert (await client.ask(target))[0] == 200
         found = route(target.encode(), None)
         assert found is not None
-        assert set(found.extra) & set(listener.fast.drawings.figures), badge
+        watched = {key for _, key in found.extra}
+        if target == "/status/demo":  # every figure of the page's, and only those
+            assert {k for k in kept.figures if k[1] == "org:demo"} == watched
+        else:
+            assert watched & set(kept.badge_figures), target
