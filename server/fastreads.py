@@ -91,7 +91,7 @@ HEAD_KEPT_BYTES: Final = 4096  # ... of at most this size (longer ones are parse
 # What an answer is stamped with: what must not have moved for it to stand.
 VERSION: Final = 0  # the organization's version
 FIGURED: Final = 1  # ... and the figures it shows (read from the store, kept a while)
-FIXED: Final = 3  # nothing: a 429 of a given Retry-After
+FIXED: Final = 2  # nothing: a 429 of a given Retry-After
 # The figures the status page shows (drawings.figures(what, ...)), and a
 # monitor's badges with those each shows (drawings.figure keys' last part).
 PAGE_FIGURES: Final = ("bars", "response-times")
