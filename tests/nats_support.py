@@ -7,6 +7,7 @@ from __future__ import annotations
 import dataclasses
 import socket
 import subprocess
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -133,13 +134,22 @@ async def _pipe(source: trio.SocketStream, sink: trio.SocketStream, done: trio.C
 
 
 async def start_nodes(
-    config: Config, urls: dict[str, str], folder: Path, nursery: trio.Nursery
+    config: Config,
+    urls: dict[str, str],
+    folder: Path,
+    nursery: trio.Nursery,
+    *,
+    lease_seconds: float | None = None,
+    region_of: Callable[[str], str] | None = None,
 ) -> dict[str, Server]:
     """Whole servers in this process, one per ``urls`` entry (node id: the
     NATS URL it uses), on ``config``'s database, each with its own data folder
     in ``folder``; the first makes the demo organization, and so runs it.
-    Leases are renewed every half second."""
+    Leases are renewed every half second (and last ``lease_seconds``, if
+    given); ``region_of(node)`` names each node's own probe's region."""
     limits = dataclasses.replace(config.limits, lease_renew_seconds=0.5)
+    if lease_seconds is not None:
+        limits = dataclasses.replace(limits, lease_seconds=lease_seconds)
     made: dict[str, Server] = {}
     for name, url in urls.items():
         node = dataclasses.replace(
@@ -149,6 +159,7 @@ async def start_nodes(
             nats=(url,),
             node_id=name,
             limits=limits,
+            region=config.region if region_of is None else region_of(name),
         )
         made[name] = await nursery.start(Server(node).run)
     return made

@@ -16,8 +16,7 @@ from pathlib import Path
 
 import pytest
 import trio
-from nats_support import NatsServer, started
-from support import TEST_SECRET
+from nats_support import NatsServer, start_nodes, started, stop_nodes
 
 from server.actors.ownership import Ownership
 from server.actors.registry import Registry
@@ -99,33 +98,17 @@ async def nodes(  # the two nodes "a" and "b", on one database and one NATS
 
 # -- two whole servers --------------------------------------------------------------------
 
-SERVER_LIMITS = Limits(lease_seconds=4, lease_renew_seconds=0.5)
-
 
 @pytest.fixture
 async def servers(
-    database_url: str, nats_server: NatsServer, tmp_path: Path, nursery: trio.Nursery
+    config: Config, nats_server: NatsServer, tmp_path: Path, nursery: trio.Nursery
 ) -> AsyncIterator[dict[str, Server]]:
     """Two whole servers in this process, nodes "a" and "b" on one database and
     one NATS; "a" made the demo organization and runs it. Their own probes
     check from the regions "zone-a" and "zone-b"."""
-    made: dict[str, Server] = {}
-    for name in ("a", "b"):
-        config = Config(
-            host="127.0.0.1",
-            port=0,
-            data_dir=tmp_path / name,
-            database_url=database_url,
-            secret=TEST_SECRET,
-            demo=name == "a",
-            limits=SERVER_LIMITS,
-            check_networks="any",
-            region=f"zone-{name}",
-            nats=(nats_server.url,),
-            node_id=name,
-        )
-        made[name] = await nursery.start(Server(config).run)
+    urls = {"a": nats_server.url, "b": nats_server.url}
+    made = await start_nodes(
+        config, urls, tmp_path, nursery, lease_seconds=4, region_of=lambda n: f"zone-{n}"
+    )
     yield made
-    for server in made.values():
-        with trio.move_on_after(30):
-            await server.stop()
+    await stop_nodes(made)
