@@ -48,7 +48,7 @@ from switchboard_ot import Selection
 
 from ..actors.connection import Connection, Member, Membership, State
 from ..actors.registry import Registry
-from ..actors.room import Join, Leave, OpRequest, PresenceUpdate, RoomDoor, RoomMessage
+from ..actors.room import Join, Leave, OpRequest, Peer, PresenceUpdate, RoomDoor, RoomMessage
 from ..actors.topic import Topic
 from ..auth import Origin
 from ..domain.room import RoomMeta
@@ -213,7 +213,7 @@ class RemoteRoom:
     async def read(self) -> dict[str, Any]:
         return await self.relay.ask(self.owner, {"t": "read", "room": self.key})
 
-    def leave_soon(self, conn: Any) -> None:
+    def leave_soon(self, conn: Peer) -> None:
         if self.visit is not None:
             self.relay.left(self)
 
@@ -333,12 +333,16 @@ class RoomRelay:
             self.send(room.owner, {"t": "leave", "k": key, "room": room.key})
         room.visit = None
 
-    def _end_visit(self, key: str | None, why: str) -> None:
+    def _end_visit(
+        self, key: str | None, why: str, code: int = CLOSE_GOING_AWAY, *, told: bool = False
+    ) -> None:
+        """Close the visiting client ``key`` with ``code``: ``why`` as the owner
+        ``told`` it, or ours, asking it to reconnect."""
         found = self.visits.pop(key, None) if key is not None else None
         if found is not None:
             conn, room = found
             room.visit = None
-            conn.close(CLOSE_GOING_AWAY, f"{why}; reconnect")
+            conn.close(code, why if told else f"{why}; reconnect")
 
     def _end_visits(self, owner: str | None, why: str) -> None:
         for key, (_, room) in list(self.visits.items()):
@@ -380,10 +384,8 @@ class RoomRelay:
                 if kind == FRAMES:
                     conn.send_frame(body)
                 else:
-                    del self.visits[key]
-                    found[1].visit = None
                     (code,) = _CODE.unpack_from(body)
-                    conn.close(code, body[_CODE.size :].decode())
+                    self._end_visit(key, body[_CODE.size :].decode(), code, told=True)
 
     async def _keep_in_touch(self) -> None:
         """Tell each owner which of our clients are still there; close those
