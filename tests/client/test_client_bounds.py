@@ -326,11 +326,14 @@ async def test_the_log_tells_connects_reconnects_resumes_and_giving_up(
     switchboard_server: RunningServer, caplog: pytest.LogCaptureFixture
 ) -> None:
     caplog.set_level(logging.INFO, logger="switchboard_client")
-    backoff = Backoff(base=0.05, cap=0.3, max_attempts=2)
-    async with connect(switchboard_server.url, None, backoff=backoff) as client:
+    # Patient while the server restarts (however long that takes here), then
+    # quick to give up once it is stopped for good.
+    patient = Backoff(base=0.05, cap=0.3)
+    async with connect(switchboard_server.url, None, backoff=patient) as client:
         await client.subscribe("status:demo")
         await switchboard_server.restart()
         await eventually(lambda: client.connects == 2, "a reconnection", within=GUARD)
+        client.backoff = Backoff(base=0.05, cap=0.3, max_attempts=2)
         await switchboard_server.stop()
         await eventually(lambda: client.state is State.CLOSED, "giving up", within=GUARD)
     said = [(r.levelname, r.getMessage()) for r in caplog.records if r.name == "switchboard_client"]
