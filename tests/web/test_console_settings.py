@@ -135,6 +135,48 @@ def test_name_listing_time_zone_and_the_words_of_automatic_incidents(
     expect(texts.get_by_label("Title: a service is down")).to_have_value("")
 
 
+def test_custom_domains_are_claimed_with_the_servers_words_for_a_wrong_or_taken_name(
+    web_server: Any, page: Any
+) -> None:
+    root = web_server.token("*", "owner")
+    web_server.ok("POST", "/api/v1/orgs", {"slug": "holder", "name": "Holder"}, bearer=root)
+    web_server.ok("PATCH", "/api/v1/orgs/holder", {"domains": ["taken.example.test"]}, bearer=root)
+
+    log_in(web_server, page, "/admin/demo/settings")
+    domains = page.locator("form.domains-form")
+    names = domains.get_by_label("Host names")
+    expect(domains.locator(".served-at")).to_have_text(
+        "None claimed: the page is at /status/demo only."
+    )
+    names.fill("https://status.demo.test/page")
+    domains.get_by_role("button", name="Save the domains").click()
+    expect(field_error(page, names)).to_contain_text("https://status.demo.test/page")
+    names.fill("status.demo.test\ntaken.example.test")
+    domains.get_by_role("button", name="Save the domains").click()
+    expect(field_error(page, names)).to_have_text(
+        "taken.example.test is claimed by another organization."
+    )
+    assert web_server.ok("GET", "/api/v1/orgs/demo")["domains"] == []
+
+    names.fill("Status.Demo.test\n\nstatus.demo.test  www.demo.test")
+    domains.get_by_role("button", name="Save the domains").click()
+    expect(page.locator("#notice")).to_have_text("The custom domains are saved.")
+    assert web_server.ok("GET", "/api/v1/orgs/demo")["domains"] == [
+        "status.demo.test",
+        "www.demo.test",
+    ]
+    # As the server keeps them, with a link to each.
+    expect(names).to_have_value("status.demo.test\nwww.demo.test")
+    served = domains.locator(".served-at a")
+    expect(served).to_have_count(2)
+    expect(served.first).to_have_attribute("href", "http://status.demo.test/")
+
+    # Given up elsewhere: the form shows it.
+    web_server.ok("PATCH", "/api/v1/orgs/demo", {"domains": []})
+    expect(names).to_have_value("")
+    expect(domains.locator(".served-at")).to_contain_text("None claimed")
+
+
 def test_an_owner_deletes_an_organization_after_typing_its_name(web_server: Any, page: Any) -> None:
     root = web_server.token("*", "owner")
     web_server.ok("POST", "/api/v1/orgs", {"slug": "doomed", "name": "Doomed Ltd"}, bearer=root)

@@ -7,7 +7,9 @@
 const sentence = (text) => {
   const s = String(text || "").trim();
   if (!s) return "Something went wrong.";
-  const first = s.charAt(0).toUpperCase() + s.slice(1);
+  // A word is capitalized; a name that leads (a host, an address) is not.
+  const word = /^[a-z]+(?=[\s,:;]|$)/.test(s);
+  const first = word ? s.charAt(0).toUpperCase() + s.slice(1) : s;
   return /[.!?]$/.test(first) ? first : `${first}.`;
 };
 

@@ -91,7 +91,9 @@ export function utcOffset() {
 export function sentence(text) {
   const s = String(text || "").trim();
   if (!s) return "Something went wrong.";
-  const first = s.charAt(0).toUpperCase() + s.slice(1);
+  // A word is capitalized; a name that leads (a host, an address) is not.
+  const word = /^[a-z]+(?=[\s,:;]|$)/.test(s);
+  const first = word ? s.charAt(0).toUpperCase() + s.slice(1) : s;
   return /[.!?]$/.test(first) ? first : `${first}.`;
 }
 

@@ -1,6 +1,7 @@
 // The organization's settings: its name, whether the server's front page
 // lists it and the time zone its page shows times in; the public page's
-// look (logo, accent colour, header links, footer); the words of the
+// look (logo, accent colour, header links, footer); the host names it is
+// served at the root of (custom domains); the words of the
 // incidents monitors open; and, for owners, deleting it. Changes made
 // elsewhere show at once in a form not being edited.
 
@@ -8,6 +9,7 @@ import { ApiError } from "../session.js";
 import { h, add, clear, redraw, field, fieldset, form, onSubmit, actions, formDialog, say, value, uid } from "./dom.js";
 
 const MAX_LINKS = 5;
+const MAX_DOMAINS = 10; // server/domain/hosts.py
 
 // server/domain/looks.py: the page's light backgrounds, and what AA asks.
 const LIGHT = ["#ffffff", "#f6f7f9"];
@@ -61,6 +63,7 @@ function tracked(f) {
 export function settingsView(app, main) {
   const orgBox = h("div", { id: "settings-org" });
   const lookBox = h("div", { id: "settings-look" });
+  const domainsBox = h("div", { id: "settings-domains" });
   const textsBox = h("div", { id: "settings-texts" });
   const dangerBox = h("div", { id: "settings-danger" });
   let org = null;
@@ -71,6 +74,7 @@ export function settingsView(app, main) {
     h("p", { class: "lede muted" }, "The organization, and how its public status page looks."),
     h("section", { "aria-labelledby": "org-h" }, h("h2", { id: "org-h" }, "Organization"), orgBox),
     h("section", { "aria-labelledby": "look-h" }, h("h2", { id: "look-h" }, "Public page"), lookBox),
+    h("section", { "aria-labelledby": "domains-h" }, h("h2", { id: "domains-h" }, "Custom domains"), domainsBox),
     h("section", { "aria-labelledby": "texts-h" }, h("h2", { id: "texts-h" }, "Words of automatic incidents"), textsBox),
     h("section", { "aria-labelledby": "danger-h", class: "danger-zone" }, h("h2", { id: "danger-h" }, "Danger zone"), dangerBox),
   ]);
@@ -206,6 +210,31 @@ export function settingsView(app, main) {
     inputs[inputs.length - 2].focus();
   }
 
+  // -- custom domains --------------------------------------------------------------------------
+
+  function drawDomains() {
+    const held = org.domains || [];
+    const f = tracked(
+      form("settings-form card domains-form", [
+        h("p", { class: "intro" }, "The public page, its history, feeds, badges and the Statuspage-compatible API, at the root of host names of your own (status.example.com/ rather than /status/", app.org, "). Point each name at this server and give it a certificate; the other names keep working."),
+        field({ label: "Host names", name: "domains", type: "textarea", rows: 3, value: held.join("\n"), hint: `One per line, up to ${MAX_DOMAINS}, e.g. status.example.com: no scheme, port or path. A name belongs to one organization on this server.` }),
+        held.length
+          ? h("p", { class: "served-at" }, "Served at ", held.map((host, i) => [i ? ", " : "", h("a", { href: `${location.protocol}//${host}/` }, host)]), ".")
+          : h("p", { class: "served-at muted" }, "None claimed: the page is at /status/", app.org, " only."),
+        actions(h("button", { type: "submit", class: "primary", "data-key": "save-domains" }, "Save the domains")),
+      ]),
+    );
+    onSubmit(f, async () => {
+      const names = value(f, "domains")
+        .split(/[\s,]+/)
+        .map((name) => name.trim())
+        .filter(Boolean);
+      await save({ domains: names }, "The custom domains are");
+      drawDomains();
+    });
+    redraw(domainsBox, () => f);
+  }
+
   // -- the words of automatic incidents ---------------------------------------------------------------
 
   function drawTexts() {
@@ -272,6 +301,7 @@ export function settingsView(app, main) {
   function drawAll() {
     drawOrg();
     drawLook();
+    drawDomains();
     drawTexts();
     drawDanger();
   }
@@ -288,7 +318,7 @@ export function settingsView(app, main) {
     }
   }
 
-  for (const box of [orgBox, lookBox, textsBox, dangerBox]) box.append(h("p", { class: "muted", role: "status" }, "Loading…"));
+  for (const box of [orgBox, lookBox, domainsBox, textsBox, dangerBox]) box.append(h("p", { class: "muted", role: "status" }, "Loading…"));
   load();
   return {
     // Changed elsewhere: the forms nobody is editing show it.
@@ -298,6 +328,7 @@ export function settingsView(app, main) {
       const redrawn = [
         [orgBox, drawOrg],
         [lookBox, drawLook],
+        [domainsBox, drawDomains],
         [textsBox, drawTexts],
       ];
       for (const [box, draw] of redrawn) {
