@@ -142,7 +142,14 @@ class Server:
                     await nursery.start(relay.run)
                 self.registry.preflight = functools.partial(_preflight, rule)
                 self.gateway.monitoring = self.monitoring
-                self.notifier = _notifier(config, store, self.base_url, secret, self.clock)
+                self.notifier = _notifier(
+                    config,
+                    store,
+                    self.base_url,
+                    secret,
+                    self.clock,
+                    functools.partial(self.hosts.public_page, self.base_url),
+                )
                 await nursery.start(self.notifier.run)
                 self.notify_feed = Feed(store, self.notifier)
                 self.registry.observers.append(self.notify_feed.observe)
@@ -275,7 +282,12 @@ def _metrics(server: Server) -> Any:
 
 
 def _notifier(
-    config: Config, store: Store, base_url: str, secret: str, clock: Clock | None
+    config: Config,
+    store: Store,
+    base_url: str,
+    secret: str,
+    clock: Clock | None,
+    page_of: Callable[[str], str],
 ) -> Notifier:
     limits = config.limits
     smtp = SmtpSettings(
@@ -299,7 +311,12 @@ def _notifier(
         network_rule=NetworkRule.parse(config.check_networks),
     )
     return Notifier(
-        store, base_url=base_url, key=derive_key(secret), settings=settings, clock=clock
+        store,
+        base_url=base_url,
+        key=derive_key(secret),
+        settings=settings,
+        clock=clock,
+        page_of=page_of,
     )
 
 

@@ -132,11 +132,14 @@ class Notifier:
         key: bytes,
         settings: NotifySettings | None = None,
         clock: Clock | None = None,
+        page_of: Callable[[str], str] | None = None,
     ) -> None:
+        """``page_of``: an organization's public page, which messages link to
+        (``{base_url}/status/{org}`` unless given: the server's own address)."""
         self.store = store
         self.settings = settings or NotifySettings()
         self.clock = clock or Clock()
-        self.links = Links(key, base_url)
+        self.links = Links(key, base_url, page_of)
         # Told the audit rows of each change written (server/actors/notes.py).
         self.noted: Callable[[Sequence[AuditEntry]], None] = lambda entries: None
         self.subscriptions = Subscriptions(
@@ -658,7 +661,9 @@ class Notifier:
             body = self._envelope(row, payload)
             headers = senders.webhook_headers(row["id"], event, body, config.get("secret"))
             return await senders.post(self._client, config["url"], body, headers)
-        rendered = senders.render(row["org"], event, payload, self.base_url)
+        rendered = senders.render(
+            row["org"], event, payload, self.base_url, self.links.page_of(row["org"])
+        )
         if kind == ChannelKind.SLACK.value:
             colour = senders.COLOURS[senders.tone(event, payload)]
             body = orjson.dumps(senders.slack_message(rendered, colour))
@@ -693,7 +698,7 @@ class Notifier:
             rendered=rendered,
             routing_key=config["routing_key"],
             delivery_id=row["id"],
-            base_url=self.base_url,
+            page=self.links.page_of(row["org"]),
         )
         if not messages:
             raise SendError(f"PagerDuty channels do not take {event}", permanent=True)
@@ -751,7 +756,7 @@ class Notifier:
                 body = self._envelope(row, payload, unsubscribe_url=unsubscribe)
             headers = senders.webhook_headers(row["id"], event, body, secret)
             return await senders.post(self._strangers, address, body, headers)
-        rendered = senders.render(org, event, payload, self.base_url)
+        rendered = senders.render(org, event, payload, self.base_url, self.links.page_of(org))
         smtp = self.settings.smtp
         message = senders.build_email(
             smtp, [address], rendered, delivery_id=row["id"], event=event, unsubscribe=unsubscribe

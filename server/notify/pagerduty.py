@@ -150,14 +150,14 @@ def messages(
     rendered: Rendered,
     routing_key: str,
     delivery_id: str,
-    base_url: str,
+    page: str,
 ) -> list[dict[str, Any]]:
-    """The Events API v2 requests ``event`` makes, in the order to send them."""
+    """The Events API v2 requests ``event`` makes, in the order to send them
+    (``page``: the organization's public page, which they link to)."""
     about = subject(event, payload, delivery_id)
     if about is None:
         return []
     key = about.dedup_key(org)
-    page = f"{base_url}/status/{org}"
     out: list[dict[str, Any]] = []
     for action in actions(event, payload):
         message: dict[str, Any] = {

@@ -134,11 +134,15 @@ _MAINTENANCE_SUBJECTS = {
 }
 
 
-def render(org: str, event: str, payload: Mapping[str, Any], base_url: str) -> Rendered:
+def render(
+    org: str, event: str, payload: Mapping[str, Any], base_url: str, page: str | None = None
+) -> Rendered:
     """What a notification of ``event`` says, for people (Slack, email); without
     characters no text may hold (an email header cannot carry a NUL that older
-    versions let into a name)."""
-    said = _render(org, event, payload, base_url)
+    versions let into a name). Its links go to ``page``, the organization's
+    public page (``{base_url}/status/{org}`` unless said), and to the console
+    at ``base_url``."""
+    said = _render(org, event, payload, base_url, page or f"{base_url}/status/{org}")
     return Rendered(
         printable(said.subject),
         tuple(printable(p) for p in said.paragraphs),
@@ -147,8 +151,7 @@ def render(org: str, event: str, payload: Mapping[str, Any], base_url: str) -> R
     )
 
 
-def _render(org: str, event: str, payload: Mapping[str, Any], base_url: str) -> Rendered:
-    page = f"{base_url}/status/{org}"
+def _render(org: str, event: str, payload: Mapping[str, Any], base_url: str, page: str) -> Rendered:
     prefix = f"[{org}] "
     if event in _INCIDENT_SUBJECTS:
         incident = payload.get("incident")

@@ -1,10 +1,12 @@
 """Public subscribers: double opt-in, and the links that confirm and end a subscription.
 
 Signing up creates an unconfirmed subscriber and queues one message, the
-confirmation, with the link ``{base_url}/status/{org}/subscribe/confirm/{token}``.
+confirmation, with the link ``{page}/subscribe/confirm/{token}`` (``page``:
+the organization's public page, ``{base_url}/status/{org}``, or the root of
+its custom domain when it claims one).
 Nothing else is sent to the address until that link is followed, so nobody
 can sign someone else up for mail. Every notification then carries a
-one-click unsubscribe link ``{base_url}/status/{org}/unsubscribe/{token}``.
+one-click unsubscribe link ``{page}/unsubscribe/{token}``.
 
 Tokens are 256 bits and the database holds only their SHA-256 hashes. They
 name their row, as the directory's secrets do: ``sbc_<id>_<secret>``
@@ -86,11 +88,15 @@ def derive_key(secret: str) -> bytes:
 class Links:
     """The secrets and URLs of subscriptions, derived from the server's key."""
 
-    def __init__(self, key: bytes, base_url: str) -> None:
+    def __init__(
+        self, key: bytes, base_url: str, page_of: Callable[[str], str] | None = None
+    ) -> None:
         if len(key) < 32:
             raise ValueError("the notifications key must be at least 32 bytes")
         self._key = key
         self.base_url = base_url.rstrip("/")
+        # An organization's public page: on its custom domain when it has one.
+        self.page_of = page_of or (lambda org: f"{self.base_url}/status/{org}")
 
     def _mac(self, *parts: str) -> str:
         mac = hmac.new(self._key, "\0".join(parts).encode(), hashlib.sha256).digest()
@@ -107,12 +113,10 @@ class Links:
         return f"whsec_{self._mac('webhook', org, subscriber_id)}"
 
     def confirm_url(self, org: str, token: str) -> str:
-        return f"{self.base_url}/status/{org}/subscribe/confirm/{token}"
+        return f"{self.page_of(org)}/subscribe/confirm/{token}"
 
     def unsubscribe_url(self, org: str, subscriber_id: str) -> str:
-        return (
-            f"{self.base_url}/status/{org}/unsubscribe/{self.unsubscribe_token(org, subscriber_id)}"
-        )
+        return f"{self.page_of(org)}/unsubscribe/{self.unsubscribe_token(org, subscriber_id)}"
 
 
 # -- SQL ---------------------------------------------------------------------------------

@@ -32,6 +32,7 @@ import contextlib
 import re
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Final
+from urllib.parse import urlsplit
 
 import trio
 from quart import request
@@ -93,6 +94,18 @@ class Hosts:
             self.by_org[slug] = tuple(domains)
         else:
             self.by_org.pop(slug, None)
+
+    def public_page(self, base_url: str, slug: str) -> str:
+        """Where ``slug``'s public page is for a reader who is not making a
+        request (a notification's links): the root of its custom domain, reached
+        as ``base_url`` is (its scheme and port), when it claims one (of several,
+        the first in alphabetical order); else ``{base_url}/status/{slug}``."""
+        names = self.by_org.get(slug)
+        if not names:
+            return f"{base_url}/status/{slug}"
+        origin = urlsplit(base_url)
+        port = f":{origin.port}" if origin.port is not None else ""
+        return f"{origin.scheme}://{min(names)}{port}"
 
     async def load(self, store: Store) -> None:
         self.replace(await store.domains())

@@ -79,8 +79,15 @@ async def wired(
     its notifier, made with the tests' settings (their mail server, short retries)."""
     made: list[Notifier] = []
 
-    def make(_config: Config, store: Store, base_url: str, *_: Any) -> Notifier:
-        notifier = Notifier(store, base_url=base_url, key=KEY, settings=settings)
+    def make(
+        _config: Config,
+        store: Store,
+        base_url: str,
+        _secret: str,
+        _clock: Any,
+        page_of: Callable[[str], str],
+    ) -> Notifier:
+        notifier = Notifier(store, base_url=base_url, key=KEY, settings=settings, page_of=page_of)
         made.append(notifier)
         return notifier
 

@@ -326,6 +326,52 @@ async def test_double_opt_in_then_updates_then_one_click_unsubscribe(
     assert twice.status_code == 200 and twice.json()["status"] == "already_unsubscribed"
 
 
+async def test_on_a_custom_domain_the_messages_link_to_the_page_there(
+    wired: Wired, public: httpx.AsyncClient, api: Api, mailbox: Mailbox
+) -> None:
+    """An organization that claims host names is told of at them: the
+    confirmation, the update and its unsubscribe link go to the root of its
+    (first) name, reached as the server's own address is, and work there."""
+    await api.ok("PATCH", ORG, {"domains": ["www.demo.test", "status.demo.test"]})
+    port = httpx.URL(wired.server.base_url).port
+    home = f"http://status.demo.test:{port}"
+    who = "reader@example.com"
+    response = await public.post("/status/demo/subscribe", json={"email": who})
+    assert response.status_code == 202
+    (confirmation,) = await mailbox.count(who, 1)
+    confirm = re.search(r"https?://\S+/subscribe/confirm/\S+", text_of(confirmation))
+    assert confirm is not None and confirm.group(0).startswith(f"{home}/subscribe/confirm/sbc_")
+
+    # The server answers the name (a proxy, or DNS, brings its readers here).
+    async with httpx.AsyncClient(
+        base_url=wired.server.base_url, headers={"Host": f"status.demo.test:{port}"}
+    ) as there:
+        confirmed = await there.post(
+            confirm.group(0).removeprefix(home), headers={"Accept": "application/json"}
+        )
+        assert confirmed.status_code == 200, confirmed.text
+        assert confirmed.json()["status"] == "confirmed"
+        assert await wired.notifier.notify("demo", "incident.created", INCIDENT) == 1
+        _, update = await mailbox.count(who, 2)
+        assert f"{home}/incidents/i1" in text_of(update)
+        unsubscribe = re.search(r"https?://\S+/unsubscribe/\S+", text_of(update))
+        assert unsubscribe is not None and unsubscribe.group(0).startswith(f"{home}/unsubscribe/")
+        assert update["List-Unsubscribe"] == f"<{unsubscribe.group(0)}>"
+        done = await there.post(
+            unsubscribe.group(0).removeprefix(home),
+            content=b"List-Unsubscribe=One-Click",
+            headers={"Content-Type": "application/x-www-form-urlencoded"},
+        )
+        assert done.status_code == 200 and "no longer receive" in done.text
+    assert (await api.ok("GET", f"{ORG}/subscribers"))["data"] == []
+
+    # Given up: back to the server's own address.
+    await api.ok("PATCH", ORG, {"domains": []})
+    await public.post("/status/demo/subscribe", json={"email": "later@example.com"})
+    (later,) = await mailbox.count("later@example.com", 1)
+    assert f"{wired.server.base_url}/status/demo/subscribe/confirm/" in text_of(later)
+
+
 async def test_the_unsubscribe_link_asks_before_it_acts(
     wired: Wired, public: httpx.AsyncClient, api: Api, mailbox: Mailbox
 ) -> None:
