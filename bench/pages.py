@@ -56,6 +56,7 @@ PATHS = (
     "/status/demo/api/v2/summary.json",
     "/status/demo/badge.svg",
     "/status/demo/history.rss",
+    "/static/status.js",  # one of the files a new reader's browser fetches with the page
 )
 
 
@@ -230,9 +231,10 @@ http {{
         application/json json;
         image/svg+xml svg;
         application/rss+xml rss;
+        text/javascript js;
     }}
     charset utf-8;
-    charset_types application/json image/svg+xml application/rss+xml;
+    charset_types application/json image/svg+xml application/rss+xml text/javascript;
     keepalive_requests 1000000;
     server {{
         listen 127.0.0.1:{port};
@@ -312,7 +314,14 @@ def main() -> None:
     parser.add_argument(
         "--incidents", type=int, default=200, help="resolved incidents in the history"
     )
+    parser.add_argument(
+        "--path",
+        action="append",
+        choices=PATHS,
+        help="measure only this path (repeatable; default: all of them)",
+    )
     args = parser.parse_args()
+    paths = args.path or PATHS
     with tempfile.TemporaryDirectory() as tmp:
         servers: dict[str, ServerProc] = {}
         nginx: Nginx | None = None
@@ -336,7 +345,7 @@ def main() -> None:
             targets: list[tuple[str, Served]] = [*servers.items()]
             if nginx is not None:
                 targets.append(("nginx", nginx))
-            for path in PATHS:
+            for path in paths:
                 results: dict[str, list[Result]] = {name: [] for name, _ in targets}
                 for _ in range(args.runs):  # the servers in turn, so that they share the noise
                     for name, target in targets:

@@ -2,7 +2,9 @@
 
 An organization's status page, its history, an incident's or a maintenance's
 page, every Statuspage ``/api/v2`` document, the feeds and the badges are the
-same bytes for everyone who asks, until the organization changes. Through
+same bytes for everyone who asks, until the organization changes; the static
+files each new reader's browser fetches with the page (its styles and
+scripts) are the same bytes for as long as the server runs. Through
 Hypercorn and Quart each request for them costs about half a millisecond of
 CPU, nearly all of it the framework around a byte string already drawn; here
 it costs a dictionary lookup and a socket write.
@@ -13,7 +15,8 @@ would run it (the same ASGI scope), and h11 frames the response as it frames
 Hypercorn's (:meth:`FastReads.frame`). Those bytes are kept with the stamp of
 what they show: the organization's version; for the status page also its
 figures' (bars and response times, :data:`~server.rest.drawings.BARS_TTL`),
-for a monitor's badge its figures' (:data:`~server.rest.drawings.FIGURES_TTL`). A later request of the
+for a monitor's badge its figures' (:data:`~server.rest.drawings.FIGURES_TTL`); a
+static file's stands as long as the process. A later request of the
 same variant whose stamp has not moved gets those bytes with a fresh
 ``Date``: the same status, headers and body the framework gives, by
 construction. Answers are kept only when the stamp was the same before and
@@ -29,7 +32,8 @@ must add it there (``tests/e2e/test_fast_reads.py`` compares both roads).
 
 Rate limits: each answer takes a token from the same per-address buckets as
 the framework (``public_per_second``); a request over the limit gets the
-framework's ``429``, kept per ``Retry-After`` value.
+framework's ``429``, kept per ``Retry-After`` value. Static files take none,
+as through the framework.
 
 Between requests a connection is parked with one loop (:meth:`FastReads.run`):
 an epoll of its own over every parked socket, which reads what each sends
@@ -78,6 +82,7 @@ from .ratelimit import KeyedBuckets, Network, client_address, trusted_peer
 from .rest import drawings
 from .rest.hosts import SERVER_PATHS, reader
 from .rest.pages import BADGE_WINDOWS
+from .rest.web import ASSETS
 
 if TYPE_CHECKING:
     from .config import Limits
@@ -92,6 +97,7 @@ HEAD_KEPT_BYTES: Final = 4096  # ... of at most this size (longer ones are parse
 VERSION: Final = 0  # the organization's version
 FIGURED: Final = 1  # ... and the figures it shows (read from the store, kept a while)
 FIXED: Final = 2  # nothing: a 429 of a given Retry-After
+STATIC: Final = 3  # nothing: a static file (read at start-up; not rate limited)
 # The figures the status page shows (drawings.figures(what, ...)), and a
 # monitor's badges with those each shows (drawings.figure keys' last part).
 PAGE_FIGURES: Final = ("bars", "response-times")
@@ -245,13 +251,19 @@ class _Route:
 
 
 LABEL: Final = frozenset({"label"})
+_STATIC: Final = _Route(STATIC, "")
 
 
 def route(target: bytes, root: str | None) -> _Route | None:
     """The public document ``target`` names (on a host whose root is the
     organization ``root``), and what stamps it; None for anything else,
-    and for a query with parameters the document's route does not read."""
+    and for a query with parameters the document's route does not read.
+    A static file is one when asked for as the pages link to it (with its
+    content's hash, ``?v=``) or plainly."""
     path, _, query = target.decode("ascii").partition("?")
+    if path.startswith("/static/"):
+        asset = ASSETS.files.get(path[8:])
+        return _STATIC if asset is not None and query in ("", f"v={asset.etag}") else None
     found = _document(path, root)
     if found is None or (query and not {k for k, _ in parse_qsl(query, True)} <= found.params):
         return None
@@ -611,6 +623,9 @@ class FastReads:
         answer = self.answers.get(key)
         if answer is None or answer.stamp != self._stamp(answer.kind, answer.extra):
             return None
+        if answer.kind == STATIC:  # as through the framework: no token
+            self.answered += 1
+            return answer
         wait = self.buckets.take(self._ip(conn, head) if conn.trusted else conn.peer)
         if wait:
             return self.answers.get((FIXED, head.framing, retry_after(wait)), _LIMITED_UNKEPT)
@@ -682,6 +697,8 @@ class FastReads:
         stream) shows now; None when it cannot be known without the app."""
         if kind == FIXED:
             return None
+        if kind == STATIC:
+            return STATIC  # the files do not change while the server runs
         stream = extra[0]
         handle = self.registry.loaded(stream)
         if not isinstance(handle, OrgHandle) or handle.committed is None:

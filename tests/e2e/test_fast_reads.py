@@ -1,7 +1,8 @@
 """Public documents on the listener's fast road and through the framework
 answer alike: status, every header but Date (in any order) and body, byte for
 byte; plain and gzip, GET and HEAD, 200 and 304 and 429; under /status/{org},
-at the root of a custom domain and under --default-org.
+at the root of a custom domain and under --default-org; and the static
+files the pages load.
 
 Each request goes three times over one keep-alive connection: through Quart
 (the listener's fast road turned off), then on the fast road twice (the first
@@ -25,6 +26,7 @@ from test_domains import incident_and_maintenance
 from server.config import Config, Limits
 from server.domain.statuspage import DOCUMENTS
 from server.main import Server
+from server.rest.web import ASSETS
 
 HOST = "status.fast.test"
 GZIP = (("Accept-Encoding", "gzip, deflate, br"),)
@@ -226,6 +228,18 @@ async def test_and_at_the_root_of_a_custom_domain(server: Server, api: Api) -> N
     )
 
 
+async def test_and_the_static_files_the_pages_load(server: Server) -> None:
+    """What a new reader's browser fetches with the page: each file, as the
+    pages link to it (cached for a year) and plainly (revalidated)."""
+    targets = [url for name in ASSETS.files for url in (ASSETS.url(name), f"/static/{name}")]
+    assert len(targets) > 20
+    buckets = server.listener.fast.buckets if server.listener and server.listener.fast else None
+    assert buckets is not None
+    await compare_everything(server, targets, ())
+    # Not rate limited, on either road: not one token taken from the buckets.
+    assert not buckets.buckets
+
+
 @pytest.fixture
 async def other_server(
     config: Config, nursery: trio.Nursery, request: Any
@@ -309,12 +323,17 @@ async def test_what_the_fast_road_does_not_keep_the_framework_answers(
         "/status/demo/days.json",
         "/status/demo/response-times.json",
         "/status/demo/theme.css",
+        # A static file under a hash it does not have, or none at all.
+        "/static/status.js?v=0123456789abcdef",
+        "/static/status.js?v=1&utm_source=x",
+        "/static/nothing.js",
     ]
     handed, made = listener.fast.handed, listener.fast.made
     answers = await both_roads(server, variants(targets), kept=False)
     assert [a[0] for a in answers[::4]] == [
         *(200, 200, 404, 404, 422, 404, 404, 404, 404, 200),
         *(200, 200, 200),
+        *(200, 200, 404),
     ]
     assert listener.fast.handed > handed and listener.fast.made > made
 
