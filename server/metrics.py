@@ -390,28 +390,39 @@ class Metrics:
             "Monitors of the organizations this node runs",
             value=len(monitoring.monitors),
         )
-        scheduler, region = monitoring.scheduler, monitoring.region
+        # Each region's scheduler: the server's own probe's, and each remote
+        # probe's as it last reported it (with its results) to this node.
+        lags: list[tuple[list[str], Sequence[float], Sequence[int], float]] = []
+        skipped = CounterMetricFamily(
+            "switchboard_checks_skipped",
+            "Checks not started: the monitor's last check was still running",
+            labels=["region"],
+        )
+        busy = GaugeMetricFamily(
+            "switchboard_checks_running",
+            "Checks under way in the region's probe",
+            labels=["region"],
+        )
         if monitoring.probe is not None:
+            region, scheduler = monitoring.region, monitoring.scheduler
             lag = scheduler.lag
+            lags.append(([region], LAG_BUCKETS, lag.buckets, lag.total))
+            skipped.add_metric([region], lag.skipped)
+            busy.add_metric([region], len(scheduler.running))
+        for name, life in sorted(monitoring.lives.items()):
+            figures = life.figures
+            if figures is not None and figures.lag_buckets:
+                lags.append(([name], LAG_BUCKETS, figures.lag_buckets, figures.lag_sum))
+                skipped.add_metric([name], figures.checks_skipped)
+                busy.add_metric([name], figures.running)
+        if lags:
             yield histogram(
                 "switchboard_check_lag_seconds",
-                "How late the server's own probe started its checks",
+                "How late each region's probe started its checks",
                 ["region"],
-                [([region], LAG_BUCKETS, lag.buckets, lag.total)],
+                lags,
             )
-            skipped = CounterMetricFamily(
-                "switchboard_checks_skipped",
-                "Checks not started: the monitor's last check was still running",
-                labels=["region"],
-            )
-            skipped.add_metric([region], lag.skipped)
             yield skipped
-            busy = GaugeMetricFamily(
-                "switchboard_checks_running",
-                "Checks under way in the server's own probe",
-                labels=["region"],
-            )
-            busy.add_metric([region], len(scheduler.running))
             yield busy
         up = GaugeMetricFamily(
             "switchboard_probe_up",

@@ -54,6 +54,7 @@ from ..domain.events import Event
 from ..domain.model import OrgState
 from ..domain.schema import parse
 from ..errors import NotFound, OutcomeUnknown, Unavailable
+from ..monitoring.scheduler import SchedulerFigures
 from ..monitoring.service import Beat, Monitoring, Outcome, ProbeReport, ProbeResult
 from ..store import StoreError
 from .bus import Bus, BusError, BusUnavailable, NoResponders, SlowConsumer, Subscription
@@ -112,9 +113,18 @@ class MonitorRelay:
     # -- the sending side (monitoring.Relay) ---------------------------------------------
 
     async def results(
-        self, node: str, region: str, results: Sequence[ProbeResult]
+        self,
+        node: str,
+        region: str,
+        results: Sequence[ProbeResult],
+        figures: SchedulerFigures | None,
     ) -> dict[str, Any]:
-        request = {"op": "results", "region": region, "results": [asdict(r) for r in results]}
+        request = {
+            "op": "results",
+            "region": region,
+            "results": [asdict(r) for r in results],
+            "scheduler": None if figures is None else asdict(figures),
+        }
         answer: dict[str, Any] = await self._ask(node, request, self.bound)
         return answer
 
@@ -155,7 +165,12 @@ class MonitorRelay:
     async def _do(self, request: dict[str, Any]) -> Any:
         op = request["op"]
         if op == "results":
-            report = parse(ProbeReport, {"results": request["results"]}, where="probe.report")
+            report = parse(
+                ProbeReport,
+                {"results": request["results"], "scheduler": request.get("scheduler")},
+                where="probe.report",
+            )
+            self.monitoring.figures_of(request["region"], report.scheduler)
             return self.monitoring.taken_for(request["region"], report.results)
         if op == "beat":
             beat = parse(Beat, request["beat"], where="heartbeat")

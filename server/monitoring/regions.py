@@ -21,6 +21,7 @@ from datetime import datetime
 from typing import Any
 
 from ..domain.model import iso_or_none
+from .scheduler import SchedulerFigures
 from .verdict import STALE_CHECKS, STALE_SLACK
 
 OFFLINE_AFTER = 90.0  # seconds: at least this long silent (or away) before a probe is offline
@@ -50,6 +51,7 @@ class Life:
     # (None: not known, after a restart: all whose monitors it checks).
     told_offline: set[str] | None = None
     saved_seen: datetime | None = None  # last_seen as last written to the store
+    figures: SchedulerFigures | None = None  # its scheduler's, as last reported here
 
     def judge(self, now: float, connected: bool, intervals: list[int]) -> str:
         """Live or offline at ``now`` (``connected``: a probe of it is subscribed;

@@ -6,7 +6,9 @@ them), checks each on its own schedule, and sends its results in batches with
 ``probe.report``. Connections come and go: the bundled client reconnects and
 resumes the subscription, and the results wait in the probe's outbox until the
 server has acknowledged them; each carries an id, so a batch sent again after
-a lost answer counts once.
+a lost answer counts once. Every ``FIGURES_EVERY`` seconds a report also
+carries the probe's scheduler figures (how late its checks start), which the
+server shows for its region.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ import itertools
 import logging
 import time
 from collections.abc import Sequence
+from dataclasses import asdict
 from datetime import UTC, datetime
 from typing import Any
 
@@ -31,6 +34,7 @@ log = logging.getLogger(__name__)
 
 BATCH = 500  # results per report
 MAX_OUTBOX = 200_000  # results waiting for the server; beyond, the oldest go
+FIGURES_EVERY = 10.0  # seconds between reports that carry the scheduler's figures
 
 
 class RemoteProbe:
@@ -55,6 +59,7 @@ class RemoteProbe:
         self._ids = itertools.count(1)
         self._run_id = f"{region}-{time.time_ns():x}"
         self._wake = trio.Event()
+        self._figures_at = -FIGURES_EVERY  # trio time figures were last acknowledged
 
     async def _check(self, org: str, monitor: Monitor) -> None:
         outcome = await self.probe.check(monitor)
@@ -115,11 +120,17 @@ class RemoteProbe:
             self._wake = trio.Event()
             while self.outbox:
                 batch = self.outbox[:BATCH]
+                now = trio.current_time()
+                figures = None
+                if now - self._figures_at >= FIGURES_EVERY:
+                    figures = asdict(self.scheduler.figures())
                 try:
-                    await client.report(self.region, batch)
+                    await client.report(self.region, batch, scheduler=figures)
                 except (SwitchboardError, ConnectionLost, trio.TooSlowError) as exc:
                     log.info("probe %s: %d results wait: %s", self.region, len(batch), exc)
                     break  # the client reconnects; the batch goes again
                 # Only what was acknowledged leaves the outbox (it may have grown).
                 del self.outbox[: len(batch)]
+                if figures is not None:
+                    self._figures_at = now
                 self.sent += len(batch)

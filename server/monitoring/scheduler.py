@@ -7,8 +7,10 @@ it finished, so the pace does not drift. A monitor's first check comes at a
 random moment within its first interval: a thousand monitors made at once do
 not all fire in the same second.
 
-How late each check started (its lag) is kept, for the benchmark and the
-logs: lag is the measure of a scheduler that keeps up.
+How late each check started (its lag) is kept, for the benchmark, the
+console and the metrics: lag is the measure of a scheduler that keeps up. A
+remote probe reports its scheduler's figures with its results
+(:class:`SchedulerFigures`), so the server shows every region's.
 """
 
 from __future__ import annotations
@@ -20,11 +22,12 @@ import random
 from collections import deque
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Final
+from typing import Annotated, Any, Final
 
 import trio
 
 from ..domain.monitors import Monitor
+from ..domain.schema import Items, Range
 
 log = logging.getLogger(__name__)
 
@@ -70,6 +73,44 @@ class Lag:
         return {"p50": at(0.5), "p99": at(0.99), "max": round(ordered[-1], 4)}
 
 
+@dataclass(frozen=True, slots=True)
+class LagPercentiles:
+    """Seconds; None before the first check."""
+
+    p50: Annotated[float, Range(0)] | None = None
+    p99: Annotated[float, Range(0)] | None = None
+    max: Annotated[float, Range(0)] | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class SchedulerFigures:
+    """What a scheduler did since its probe started: ``probe.report``'s
+    ``scheduler``, as :meth:`Scheduler.figures` makes it."""
+
+    checks_started: Annotated[int, Range(0)] = 0
+    checks_skipped: Annotated[int, Range(0)] = 0
+    running: Annotated[int, Range(0)] = 0
+    lag_seconds: LagPercentiles = LagPercentiles()
+    # Checks counted per bucket of LAG_BUCKETS, then +Inf; and their lags summed.
+    lag_buckets: Annotated[list[Annotated[int, Range(0)]], Items(len(LAG_BUCKETS) + 1)] = field(
+        default_factory=list
+    )
+    lag_sum: Annotated[float, Range(0)] = 0.0
+
+    def view(self) -> dict[str, Any]:
+        """For people (GET /api/v1/monitoring, a region's)."""
+        return {
+            "checks_started": self.checks_started,
+            "checks_skipped": self.checks_skipped,
+            "running": self.running,
+            "lag_seconds": {
+                "p50": self.lag_seconds.p50,
+                "p99": self.lag_seconds.p99,
+                "max": self.lag_seconds.max,
+            },
+        }
+
+
 class Scheduler:
     def __init__(self, check: Check, *, concurrency: int = 1_000) -> None:
         self.check = check
@@ -93,6 +134,18 @@ class Scheduler:
         due = trio.current_time() + random.uniform(0, min(monitor.interval, 60))
         heapq.heappush(self.heap, (due, self._generation, monitor.id))
         self._changed.set()
+
+    def figures(self) -> SchedulerFigures:
+        """What it did so far (sorting up to 100,000 lags: not for every request)."""
+        lag = self.lag
+        return SchedulerFigures(
+            checks_started=lag.started,
+            checks_skipped=lag.skipped,
+            running=len(self.running),
+            lag_seconds=LagPercentiles(**lag.percentiles()),
+            lag_buckets=list(lag.buckets),
+            lag_sum=round(lag.total, 6),
+        )
 
     def drop(self, monitor_id: str) -> None:
         self.entries.pop(monitor_id, None)  # its heap entry is skipped when it comes up

@@ -56,7 +56,7 @@ from ..domain.model import OrgState, iso, iso_or_none
 from ..domain.monitor_rules import heartbeat_digest
 from ..domain.monitors import Monitor, MonitorKind, Verdict, checked_in
 from ..domain.schema import Items, Range, Text, parse
-from ..errors import Conflict, DomainError, NotFound, PeerError, Unavailable
+from ..errors import Conflict, DomainError, NotFound, PeerError, Unavailable, ValidationError
 from ..protocol import frames
 from ..protocol import messages as m
 from ..store import Store, StoreError
@@ -72,7 +72,7 @@ from ..store.monitoring import (
     write_results,
 )
 from .regions import LIVE, OFFLINE, Life
-from .scheduler import Scheduler, same_pace
+from .scheduler import LAG_BUCKETS, Scheduler, SchedulerFigures, same_pace
 from .verdict import Tracker, stale_after
 
 log = logging.getLogger(__name__)
@@ -96,9 +96,14 @@ class Relay(Protocol):
     within its bound."""
 
     async def results(
-        self, node: str, region: str, results: Sequence[ProbeResult]
+        self,
+        node: str,
+        region: str,
+        results: Sequence[ProbeResult],
+        figures: SchedulerFigures | None,
     ) -> dict[str, Any]:
-        """A probe's results; ``{"accepted": n, "unknown": [monitor ids]}``."""
+        """A probe's results (and its scheduler's figures, if it sent them);
+        ``{"accepted": n, "unknown": [monitor ids]}``."""
 
     async def beat(self, node: str, monitor_id: str, beat: Beat) -> bool:
         """A heartbeat; False if the monitor is gone."""
@@ -281,19 +286,27 @@ class Monitoring:
         return [(org, mon) for org, mon in self.monitors.values() if checked_in(mon, region)]
 
     def stats(self) -> dict[str, Any]:
-        """What the server's own probe and the verdicts are doing (GET /api/v1/monitoring)."""
-        lag = self.scheduler.lag
+        """What the server's own probe and the verdicts are doing, and each
+        region's scheduler as its probe last reported it (GET /api/v1/monitoring)."""
+        own = self.scheduler.figures().view()
+        regions = self.regions_view()
+        for view in regions:
+            if view["own"]:
+                view["scheduler"] = own
+            else:
+                figures = self.lives[view["region"]].figures
+                view["scheduler"] = None if figures is None else figures.view()
         return {
             "region": self.region,
             "monitors": len(self.monitors),
             "checked_here": len(self.scheduler.entries),
-            "running": len(self.scheduler.running),
-            "checks_started": lag.started,
-            "checks_skipped": lag.skipped,
-            "lag_seconds": lag.percentiles(),
+            "running": own["running"],
+            "checks_started": own["checks_started"],
+            "checks_skipped": own["checks_skipped"],
+            "lag_seconds": own["lag_seconds"],
             "results": self.results,
             "results_waiting": len(self.buffer),
-            "regions": self.regions_view(),
+            "regions": regions,
         }
 
     # -- probe liveness (see .regions) ------------------------------------------------
@@ -563,9 +576,28 @@ class Monitoring:
     async def probe_report(self, region: str, data: Any) -> dict[str, Any]:
         """A remote probe's ``probe.report``, as it came (ValidationError if malformed)."""
         report = parse(ProbeReport, data, where="probe.report")
-        return await self.report_many(region, report.results)
+        self.figures_of(region, report.scheduler)
+        return await self.report_many(region, report.results, report.scheduler)
 
-    async def report_many(self, region: str, results: Sequence[ProbeResult]) -> dict[str, Any]:
+    def figures_of(self, region: str, figures: SchedulerFigures | None) -> None:
+        """A remote probe's scheduler figures, with its results (here, or
+        through the node it is connected to)."""
+        if figures is None:
+            return
+        if figures.lag_buckets and len(figures.lag_buckets) != len(LAG_BUCKETS) + 1:
+            where = "scheduler.lag_buckets"
+            raise ValidationError(
+                f"{where} must hold {len(LAG_BUCKETS) + 1} counts (one per bucket, then +Inf)",
+                field=where,
+            )
+        self._life(region).figures = figures
+
+    async def report_many(
+        self,
+        region: str,
+        results: Sequence[ProbeResult],
+        figures: SchedulerFigures | None = None,
+    ) -> dict[str, Any]:
         """A remote probe's batch. Each result counts on the node that runs its
         monitor's organization: here, or sent there (all at once, each within
         its bound). A result already taken (resent after a lost answer) is not
@@ -573,7 +605,8 @@ class Monitoring:
 
         Unavailable (or OutcomeUnknown) when some could not be handed to their
         node: the rest were counted, and the probe sends the batch again
-        (what was counted counts once)."""
+        (what was counted counts once). The probe's scheduler ``figures`` go
+        with what is sent to another node."""
         self._feed(region)
         if results:
             self._heard(region, result=True)
@@ -608,7 +641,7 @@ class Monitoring:
         async def send(node: str, part: list[ProbeResult]) -> None:
             nonlocal taken
             try:
-                answer = await self._relay_to(node).results(node, region, part)
+                answer = await self._relay_to(node).results(node, region, part, figures)
             except PeerError as exc:
                 log.info("probe %s: %d results for node %s wait: %s", region, len(part), node, exc)
                 failed.append(exc)
@@ -1067,3 +1100,4 @@ class Beat:
 @dataclass(frozen=True, slots=True)
 class ProbeReport:
     results: Annotated[list[ProbeResult], Items(5_000)]
+    scheduler: SchedulerFigures | None = None  # the probe's, now and then

@@ -3,6 +3,7 @@ probe processes, and what a probe token may not do."""
 
 from __future__ import annotations
 
+from metrics_support import scrape
 from monitor_support import ORG, Probes, make
 from support import TOKENS, Api, open_ws, shown, token
 from switchboard_client import connect
@@ -59,6 +60,21 @@ async def test_a_probe_token_is_for_its_region_and_nothing_else(server: Server, 
         )
         assert bad["type"] == "error" and bad["code"] == "invalid_field"
         assert bad["field"] == "results[0].at"
+        for scheduler, field in (
+            ({"checks_started": -1}, "scheduler.checks_started"),
+            ({"lag_seconds": {"p50": "soon"}}, "scheduler.lag_seconds.p50"),
+            ({"lag_buckets": [1, 2, 3]}, "scheduler.lag_buckets"),
+        ):
+            refused = await ws.request(
+                {
+                    "type": "command",
+                    "topic": "probe:eu-west",
+                    "name": "probe.report",
+                    "data": {"results": [], "scheduler": scheduler},
+                }
+            )
+            assert refused["type"] == "error" and refused["code"] == "invalid_field", refused
+            assert refused["field"] == field, refused
     async with open_ws(server.base_url) as ws:  # and nobody else speaks for a region
         await ws.hello(token("demo", "owner"))
         refused = await ws.request({"type": "subscribe", "topic": "probe:eu-west"})
@@ -92,3 +108,14 @@ async def test_two_probe_processes_reach_a_quorum(
     await server.monitoring.flush()
     results = await api.ok("GET", f"{ORG}/monitors/{monitor['id']}/results?limit=1000")
     assert {r["region"] for r in results["data"]} == {"eu-west", "us-east"}
+    # Each probe's scheduler, as it said with its results: for the operators, and scraped.
+    async with Api.open(server.base_url, token("*", "admin")) as operator:
+        stats = await operator.ok("GET", "/api/v1/monitoring")
+    regions = {r["region"]: r for r in stats["regions"]}
+    for region in ("eu-west", "us-east"):
+        figures = regions[region]["scheduler"]
+        assert figures is not None and figures["checks_started"] >= 1, regions[region]
+        assert figures["lag_seconds"]["p50"] is not None and figures["checks_skipped"] >= 0
+        scraped = await scrape(server.base_url)
+        assert scraped.value("switchboard_check_lag_seconds_count", region=region) >= 1
+        assert scraped.value("switchboard_checks_running", region=region) >= 0

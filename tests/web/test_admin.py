@@ -635,10 +635,21 @@ def test_the_console_names_a_probe_that_is_offline_until_it_reports(
     web_server.ok("DELETE", f"/api/v1/orgs/demo/monitors/{monitor['id']}")
 
 
+# What a probe's scheduler says with its results, now and then.
+PROBE_SCHEDULER = {
+    "checks_started": 12,
+    "checks_skipped": 1,
+    "running": 2,
+    "lag_seconds": {"p50": 0.004, "p99": 0.02, "max": 0.3},
+    "lag_buckets": [9, 2, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0],
+    "lag_sum": 0.352,
+}
+
+
 async def _probe_reports(url: str, region: str, monitor_id: str) -> None:
     async with connect(url, TOKENS.issue_probe(region)) as probe:
         result = {"id": f"{region}-1", "monitor": monitor_id, "at": iso_now(), "outcome": "up"}
-        await probe.report(region, [result])
+        await probe.report(region, [result], scheduler=PROBE_SCHEDULER)
 
 
 def iso_now() -> str:

@@ -385,6 +385,13 @@ def test_the_server_s_operators_see_its_probes(web_server: Any, page: Any, scree
     remote = page.locator(".probes-table tr[data-region='ap-south']")
     expect(remote).to_contain_text("Online")
     expect(remote.locator("td[data-label='Lag']")).to_have_text(re.compile(r"^\d+ s ago$"))
+    # How late its checks start, as the probe said with its results.
+    expect(remote.locator("td[data-label='Checks start late']")).to_have_text(
+        "p50 4 ms · p99 20 ms"
+    )
+    expect(local.locator("td[data-label='Checks start late']")).to_have_text(
+        re.compile(r"^p50 \d+ ms · p99 \d+ ms$|^not reported yet$")
+    )
     stats = web_server.ok("GET", "/api/v1/monitoring", bearer=web_server.token("*", "admin"))
     for region, row in (("local", local), ("ap-south", remote)):
         checks = next(r for r in stats["regions"] if r["region"] == region)["monitors"]

@@ -36,7 +36,7 @@ import math
 import random
 import ssl
 from collections import deque
-from collections.abc import AsyncIterator, Callable, Coroutine, Sequence
+from collections.abc import AsyncIterator, Callable, Coroutine, Mapping, Sequence
 from contextlib import asynccontextmanager, suppress
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Generic, TypeVar, cast
@@ -837,17 +837,22 @@ class Client(CommandMethods):
         region: str,
         results: Sequence[ProbeResult] | Sequence[dict[str, Any]],
         *,
+        scheduler: Mapping[str, Any] | None = None,
         request_timeout: float | None = None,
     ) -> ProbeReport:
         """A probe's check results for ``region`` (``switchboard probe`` sends them):
         ``{"accepted": n, "unknown": [monitor ids]}``. Resending a result with the
-        same ``id`` is harmless: the server counts it once."""
+        same ``id`` is harmless: the server counts it once. ``scheduler``: the
+        probe's scheduler figures, now and then (docs/protocol.md, "Probes")."""
+        data: dict[str, Any] = {"results": list(results)}
+        if scheduler is not None:
+            data["scheduler"] = dict(scheduler)
         answer = await self._request(
             {
                 "type": "command",
                 "topic": f"probe:{region}",
                 "name": "probe.report",
-                "data": {"results": list(results)},
+                "data": data,
             },
             limit=request_timeout,
         )

@@ -1,6 +1,7 @@
 // Probes (/admin/probes, the server's operators): the regions monitors are
 // checked from, each probe's last report and how long ago that was, whether
-// it is live, how many monitors it checks; and the server's own scheduler
+// it is live, how many monitors it checks, how late its checks start (as a
+// remote probe reports it now and then); and the server's own scheduler
 // (how late its checks start, p50 and p99). GET /api/v1/monitoring, read
 // again every few seconds while the page is open.
 
@@ -21,6 +22,13 @@ export function ago(seconds) {
 function lagText(seconds) {
   if (seconds === null || seconds === undefined) return "—";
   return seconds < 1 ? `${Math.round(seconds * 1000)} ms` : `${seconds.toFixed(1)} s`;
+}
+
+// A region's scheduler, as its probe last reported it: "p50 4 ms · p99 20 ms".
+function startLag(scheduler) {
+  const lag = scheduler && scheduler.lag_seconds;
+  if (!lag || lag.p50 === null || lag.p50 === undefined) return h("span", { class: "muted" }, "not reported yet");
+  return `p50 ${lagText(lag.p50)} · p99 ${lagText(lag.p99)}`;
 }
 
 function bytes(n) {
@@ -86,7 +94,7 @@ export function probesView(app, main) {
       "table",
       { class: "grid probes-table" },
       h("caption", { class: "vh" }, "Probe regions"),
-      h("thead", {}, h("tr", {}, ["Region", "State", "Last report", "Lag", "Monitors", "Connected"].map((t) => h("th", { scope: "col" }, t)), h("th", { scope: "col", class: "actions-col" }, h("span", { class: "vh" }, "Actions")))),
+      h("thead", {}, h("tr", {}, ["Region", "State", "Last report", "Lag", "Checks start late", "Monitors", "Connected"].map((t) => h("th", { scope: "col" }, t)), h("th", { scope: "col", class: "actions-col" }, h("span", { class: "vh" }, "Actions")))),
       h(
         "tbody",
         {},
@@ -105,6 +113,7 @@ export function probesView(app, main) {
             ),
             h("td", { "data-label": "Last report" }, r.last_seen ? time(r.last_seen) : "none yet"),
             h("td", { "data-label": "Lag" }, seen === null ? "—" : `${ago(seen)} ago`),
+            h("td", { "data-label": "Checks start late" }, startLag(r.scheduler)),
             h("td", { "data-label": "Monitors" }, String(r.monitors)),
             h("td", { "data-label": "Connected" }, r.own ? "—" : r.connected ? "Yes" : "No"),
             h("td", { class: "actions-cell" }, !live && !r.own ? h("button", { type: "button", class: "danger", "data-key": `forget-${r.region}`, onclick: () => forget(r.region) }, "Forget", h("span", { class: "vh" }, ` region ${r.region}`)) : null),
