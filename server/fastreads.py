@@ -23,7 +23,8 @@ construction. Answers are kept only when the stamp was the same before and
 after the app ran (nothing changed meanwhile) and the status is 200 or 304.
 
 What makes a variant (:func:`variant`): the method, HTTP version and
-keep-alive; the target (path and query, as sent); the scheme and host the
+keep-alive; the target (path and query, as sent, less the tracking parameters
+of shared links, :data:`_TRACKING`, which no public route reads); the scheme and host the
 reader came through (:func:`~server.rest.hosts.reader`, which decides the
 links and the organization at the root of a custom domain); whether the
 client takes gzip; and ``If-None-Match``. Nothing else in a request changes
@@ -111,6 +112,14 @@ FEEDS: Final = frozenset({"history.rss", "history.atom"})
 _NO_DATE: Final = b"Thu, 01 Jan 1970 00:00:00 GMT"
 _DATE_FIELD: Final = b"\r\ndate: " + _NO_DATE
 _BODY_FIELDS: Final = frozenset({b"content-length", b"transfer-encoding", b"expect", b"upgrade"})
+# Parameters that links shared on the web carry (campaigns, click ids) and no
+# public route reads: a document asked for with them is the document (one
+# variant, however many click ids a crowd brings). Only plain values: one
+# with an escape or another character is the app's to check (it refuses
+# control characters).
+_TRACKING: Final = re.compile(
+    rb"(?:utm_[a-z_]{1,20}|fbclid|gclid|dclid|msclkid|mc_cid|mc_eid|igshid)=[A-Za-z0-9._~-]{0,512}"
+)
 _USED_FIELDS: Final = (
     b"host",
     b"accept-encoding",
@@ -125,6 +134,7 @@ class Head:
     """A request head this road may answer, as h11 read it."""
 
     __slots__ = (
+        "document",
         "fields",
         "framing",
         "headers",
@@ -147,11 +157,12 @@ class Head:
         self.method = request.method.decode("ascii")
         self.headers = headers
         self.fields = fields
-        self.target = request.target
+        self.target = request.target  # as sent: the app is given it
+        self.document = plain_target(request.target)  # what it asks for
         self.framing = (request.method, request.http_version, keep_alive)
         self.variant = (
             *self.framing,
-            request.target,
+            self.document,
             b"gzip" in fields.get(b"accept-encoding", b""),
             fields.get(b"if-none-match"),
         )
@@ -170,6 +181,15 @@ class Head:
 
 
 _UNREAD: Final[Any] = object()  # a head not parsed yet
+
+
+def plain_target(target: bytes) -> bytes:
+    """``target`` without the tracking parameters (:data:`_TRACKING`) it has."""
+    path, mark, query = target.partition(b"?")
+    if not mark or not _TRACKING.search(query):
+        return target
+    kept = [part for part in query.split(b"&") if not _TRACKING.fullmatch(part)]
+    return path + b"?" + b"&".join(kept) if kept else path
 
 
 def parse(raw: bytes, max_head: int, max_headers: int) -> Head | None:
@@ -577,7 +597,7 @@ class FastReads:
                 conn.scope.deadline = math.inf  # for the app, as it makes the 429
                 answer = await self._limited(conn, head)
             elif answer is None:
-                found = route(head.target, root)
+                found = route(head.document, root)
                 if found is None:
                     return await self._hand_after(conn, out, data)
                 if out:  # what came before goes first: making this may take a while
