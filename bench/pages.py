@@ -34,6 +34,7 @@ Run: ``python bench/pages.py`` (see --help).
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import os
 import selectors
@@ -57,6 +58,8 @@ PATHS = (
     "/status/demo/badge.svg",
     "/status/demo/history.rss",
     "/static/status.js",  # one of the files a new reader's browser fetches with the page
+    # A crowd from a shared post: a click id of its own in every request ({n}).
+    "/status/demo/api/v2/summary.json?fbclid={n}",
 )
 
 
@@ -156,9 +159,17 @@ def line(results: list[Result]) -> str:
 
 
 def load(server: Served, name: str, path: str, clients: int, seconds: float) -> Result:
-    request = (
-        f"GET {path} HTTP/1.1\r\nHost: bench\r\nAccept-Encoding: gzip\r\nUser-Agent: bench\r\n\r\n"
-    ).encode()
+    numbers = itertools.count()
+
+    def asking() -> bytes:  # ``{n}`` in the path: a number of its own each time
+        target = path.replace("{n}", str(next(numbers)))
+        return (
+            f"GET {target} HTTP/1.1\r\nHost: bench\r\nAccept-Encoding: gzip\r\n"
+            "User-Agent: bench\r\n\r\n"
+        ).encode()
+
+    request = asking()
+    numbered = "{n}" in path
     selector = selectors.DefaultSelector()
     conns = []
     for _ in range(clients):
@@ -197,6 +208,8 @@ def load(server: Served, name: str, path: str, clients: int, seconds: float) -> 
             latencies.append(now - conn.sent_at)
             wire += total
             conn.sent_at = now
+            if numbered:
+                conn.request = asking()
             conn.sock.send(conn.request)
     elapsed = time.perf_counter() - start
     cpu = server.cpu_seconds() - cpu0
@@ -266,13 +279,13 @@ class Nginx:
             return None
         root = folder / "root"
         for path in PATHS:
-            name = root / (path.lstrip("/") + (".html" if path == "/status/demo" else ""))
+            file = path.partition("?")[0]  # nginx serves a file whatever the query
+            name = root / (file.lstrip("/") + (".html" if file == "/status/demo" else ""))
             name.parent.mkdir(parents=True, exist_ok=True)
-            plain = urllib.request.urlopen(f"http://{source.host}:{source.port}{path}").read()
+            url = f"http://{source.host}:{source.port}{path.replace('{n}', '0')}"
+            plain = urllib.request.urlopen(url).read()
             name.write_bytes(plain)
-            asked = urllib.request.Request(
-                f"http://{source.host}:{source.port}{path}", headers={"Accept-Encoding": "gzip"}
-            )
+            asked = urllib.request.Request(url, headers={"Accept-Encoding": "gzip"})
             with urllib.request.urlopen(asked) as answer:
                 if answer.headers.get("Content-Encoding") == "gzip":
                     Path(f"{name}.gz").write_bytes(answer.read())

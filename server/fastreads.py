@@ -24,7 +24,8 @@ after the app ran (nothing changed meanwhile) and the status is 200 or 304.
 
 What makes a variant (:func:`variant`): the method, HTTP version and
 keep-alive; the target (path and query, as sent, less the tracking parameters
-of shared links, :data:`_TRACKING`, which no public route reads); the scheme and host the
+of shared links, :data:`_TRACKING`, which no public route reads: the app is
+asked for the document without them); the scheme and host the
 reader came through (:func:`~server.rest.hosts.reader`, which decides the
 links and the organization at the root of a custom domain); whether the
 client takes gzip; and ``If-None-Match``. Nothing else in a request changes
@@ -134,7 +135,6 @@ class Head:
     """A request head this road may answer, as h11 read it."""
 
     __slots__ = (
-        "document",
         "fields",
         "framing",
         "headers",
@@ -157,12 +157,11 @@ class Head:
         self.method = request.method.decode("ascii")
         self.headers = headers
         self.fields = fields
-        self.target = request.target  # as sent: the app is given it
-        self.document = plain_target(request.target)  # what it asks for
+        self.target = request.target
         self.framing = (request.method, request.http_version, keep_alive)
         self.variant = (
             *self.framing,
-            self.document,
+            request.target,
             b"gzip" in fields.get(b"accept-encoding", b""),
             fields.get(b"if-none-match"),
         )
@@ -183,13 +182,18 @@ class Head:
 _UNREAD: Final[Any] = object()  # a head not parsed yet
 
 
-def plain_target(target: bytes) -> bytes:
-    """``target`` without the tracking parameters (:data:`_TRACKING`) it has."""
-    path, mark, query = target.partition(b"?")
-    if not mark or not _TRACKING.search(query):
-        return target
-    kept = [part for part in query.split(b"&") if not _TRACKING.fullmatch(part)]
-    return path + b"?" + b"&".join(kept) if kept else path
+def untracked(raw: bytes) -> bytes:
+    """A request head ``raw`` whose target has no tracking parameters
+    (:data:`_TRACKING`): ``raw`` itself when it has none."""
+    end = raw.find(b"\r\n")
+    mark = raw.find(b"?", 0, end)
+    if mark < 0:
+        return raw
+    last = raw.rfind(b" ", 0, end)  # before the HTTP version
+    if last < mark or not _TRACKING.search(raw, mark, last):
+        return raw
+    kept = [part for part in raw[mark + 1 : last].split(b"&") if not _TRACKING.fullmatch(part)]
+    return raw[:mark] + (b"?" + b"&".join(kept) if kept else b"") + raw[last:]
 
 
 def parse(raw: bytes, max_head: int, max_headers: int) -> Head | None:
@@ -597,7 +601,7 @@ class FastReads:
                 conn.scope.deadline = math.inf  # for the app, as it makes the 429
                 answer = await self._limited(conn, head)
             elif answer is None:
-                found = route(head.document, root)
+                found = route(head.target, root)
                 if found is None:
                     return await self._hand_after(conn, out, data)
                 if out:  # what came before goes first: making this may take a while
@@ -619,14 +623,21 @@ class FastReads:
                 return None
 
     def _head(self, raw: bytes) -> Head | None:
-        """``raw`` parsed (kept by its bytes); None when this road does not answer it."""
+        """``raw`` parsed (kept by its bytes); None when this road does not
+        answer it. A head with tracking parameters is the head without them
+        (kept as such: a click id of its own in each request parses once)."""
         head: Head | None = self.heads.get(raw, _UNREAD)
         if head is _UNREAD:
-            head = parse(raw, self.max_head, self.limits.max_headers)
-            if len(raw) <= HEAD_KEPT_BYTES:
+            plain = untracked(raw)
+            if plain is not raw:
+                head = self.heads.get(plain, _UNREAD)
+                if head is not _UNREAD:
+                    return head
+            head = parse(plain, self.max_head, self.limits.max_headers)
+            if len(plain) <= HEAD_KEPT_BYTES:
                 if len(self.heads) >= HEADS_MAX:
                     self.heads.clear()
-                self.heads[raw] = head
+                self.heads[plain] = head
         return head
 
     def _variant(self, conn: _Conn, head: Head) -> tuple[Any, str | None]:
