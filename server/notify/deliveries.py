@@ -9,9 +9,17 @@ them with bounded concurrency, and records the outcome. A failure is retried
 after 10 s, 20 s, 40 s... (capped at an hour, with jitter) until the attempts
 run out; then the row is ``failed`` with the last error kept for the admins.
 
-A claimed row's ``next_attempt_at`` is pushed a lease ahead, so a worker that
-dies mid-send leaves it to be retried once the lease is over; a worker that
-is stopped hands its unfinished rows back at once.
+A claimed row's ``next_attempt_at`` is pushed a lease ahead (and the lease is
+``leased_until``), so a worker that dies mid-send leaves it to be retried
+once the lease is over; a worker that is stopped hands its unfinished rows
+back at once.
+
+Each receiver (a channel, a subscriber) hears its messages in the order they
+were made, whichever worker sends them: a row is claimed only when no earlier
+pending row to the same receiver is due or leased, so one message at a time
+goes to each receiver, across every server sharing the database. A message
+waiting for a retry does not hold back the ones after it (a receiver that is
+down would hold them all for hours): those may overtake it.
 """
 
 from __future__ import annotations
@@ -89,16 +97,24 @@ FROM (
 ) AS t
 """
 
-# Take up to $2 due rows nobody else holds, and lease them until $3.
+# Take up to $2 due rows nobody else holds, each the first of its receiver's
+# that is due or being sent, and lease them until $3.
 _CLAIM = """
 WITH due AS (
-    SELECT id FROM deliveries
-    WHERE status = 'pending' AND next_attempt_at <= $1
-    ORDER BY next_attempt_at, seq
+    SELECT d.id FROM deliveries AS d
+    WHERE d.status = 'pending' AND d.next_attempt_at <= $1
+      AND NOT EXISTS (
+          SELECT 1 FROM deliveries AS e
+          WHERE e.status = 'pending'
+            AND coalesce(e.channel_id, e.subscriber_id) = coalesce(d.channel_id, d.subscriber_id)
+            AND e.seq < d.seq
+            AND (e.next_attempt_at <= $1 OR e.leased_until > $1)
+      )
+    ORDER BY d.next_attempt_at, d.seq
     LIMIT $2
-    FOR UPDATE SKIP LOCKED
+    FOR UPDATE OF d SKIP LOCKED
 ), claimed AS (
-    UPDATE deliveries AS d SET next_attempt_at = $3
+    UPDATE deliveries AS d SET next_attempt_at = $3, leased_until = $3
     FROM due WHERE d.id = due.id
     RETURNING d.id, d.seq, d.org, d.channel_id, d.subscriber_id, d.event, d.payload,
               d.attempts, d.created_at
@@ -430,7 +446,7 @@ class Notifier:
     async def retry(self, org: str, delivery_id: str) -> None:
         """Try a delivery again now: one waiting for its next attempt, or one
         given up on (it gets one more attempt). Sent ones are done, and one
-        this process is sending now is let be (Conflict)."""
+        being sent now (here or by another server) is let be (Conflict)."""
         found = await self.delivery(org, delivery_id)
         if found["status"] == "sent":
             raise Conflict("this delivery was sent already", field="delivery")
@@ -438,15 +454,16 @@ class Notifier:
             raise Conflict("this delivery is being sent right now", field="delivery")
         self._settled.setdefault(delivery_id, trio.Event())  # before a worker can see it
         try:
-            await self.store.write(
-                [
-                    (
-                        "UPDATE deliveries SET status = 'pending', next_attempt_at = $3"
-                        " WHERE id = $1 AND org = $2 AND status <> 'sent'",
-                        (delivery_id, org, self.clock.now()),
-                    )
-                ]
+            changed = await self.store.fetch(
+                "UPDATE deliveries SET status = 'pending', next_attempt_at = $3"
+                " WHERE id = $1 AND org = $2 AND status <> 'sent'"
+                " AND (leased_until IS NULL OR leased_until <= $3) RETURNING id",
+                delivery_id,
+                org,
+                self.clock.now(),
             )
+            if not changed:
+                raise Conflict("this delivery is being sent right now", field="delivery")
         except BaseException:
             self._settled.pop(delivery_id, None)
             raise
@@ -515,8 +532,13 @@ class Notifier:
                 await self._wakeup.wait()
 
     async def _until_next_due(self, longest: float) -> float:
+        """Seconds until a row falls due (at most ``longest``). Rows due now and
+        not claimed wait behind an earlier one to their receiver: when that
+        one is done here, the worker is woken; elsewhere, the next poll sees it."""
         rows = await self.store.fetch(
-            "SELECT min(next_attempt_at) AS due FROM deliveries WHERE status = 'pending'"
+            "SELECT min(next_attempt_at) AS due FROM deliveries"
+            " WHERE status = 'pending' AND next_attempt_at > $1",
+            self.clock.now(),
         )
         due: datetime | None = rows[0]["due"]
         if due is None:
@@ -546,7 +568,7 @@ class Notifier:
             await self.store.write(
                 [
                     (
-                        "UPDATE deliveries SET next_attempt_at = $2"
+                        "UPDATE deliveries SET next_attempt_at = $2, leased_until = NULL"
                         " WHERE id = ANY ($1::text[]) AND status = 'pending'",
                         (sorted(self._in_flight), self.clock.now()),
                     )
@@ -607,7 +629,8 @@ class Notifier:
         if error is None:
             return "sent", (
                 "UPDATE deliveries SET status = 'sent', attempts = $2, sent_at = $3,"
-                " last_status_code = $4, next_attempt_at = NULL WHERE id = $1",
+                " last_status_code = $4, next_attempt_at = NULL, leased_until = NULL"
+                " WHERE id = $1",
                 (delivery_id, attempt, now, status_code),
             )
         log.info("notifications: delivery %s attempt %d: %s", delivery_id, attempt, error.message)
@@ -616,7 +639,8 @@ class Notifier:
         if error.permanent or attempt >= retry.attempts:
             return "failed", (
                 "UPDATE deliveries SET status = 'failed', attempts = $2, last_error = $3,"
-                " last_status_code = $4, next_attempt_at = NULL WHERE id = $1",
+                " last_status_code = $4, next_attempt_at = NULL, leased_until = NULL"
+                " WHERE id = $1",
                 (delivery_id, attempt, error.message, code),
             )
         delay = retry.delay(attempt)
@@ -624,7 +648,7 @@ class Notifier:
             delay = max(delay, min(error.retry_after, retry.cap))
         return "retried", (
             "UPDATE deliveries SET attempts = $2, last_error = $3, last_status_code = $4,"
-            " next_attempt_at = $5 WHERE id = $1",
+            " next_attempt_at = $5, leased_until = NULL WHERE id = $1",
             (delivery_id, attempt, error.message, code, now + timedelta(seconds=delay)),
         )
 

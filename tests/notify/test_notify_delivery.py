@@ -404,6 +404,43 @@ async def test_a_wakeup_sends_at_once_rather_than_at_the_next_poll(
         await settled(store, n=2)
 
 
+async def test_a_receiver_hears_one_message_at_a_time_whichever_worker_sends(
+    make_notifier: MakeNotifier, receiver: Receiver, store: Store, nursery: trio.Nursery
+) -> None:
+    """Two workers on one database (two servers): while one sends a channel's
+    first message, the other leaves the next one alone; it goes after, in
+    order. Neither polls again on its own (an hour): what they do, they do
+    on their first look and on wake-ups."""
+    hourly = {"poll_seconds": 3600, "http_timeout": 3600, "lease_seconds": 7200}
+    a, b = make_notifier(**hourly), make_notifier(**hourly)
+    created, updated, _ = incident_events()
+    await channel(a, ChannelKind.WEBHOOK, {"url": receiver.url("/ops")})
+    receiver.gate = trio.Event()  # the receiver takes its time
+    async with worker(nursery, a):
+        await a.notify("demo", *created)
+        await receiver.count(1, "/ops")  # a is sending it, and waits for the answer
+        await a.notify("demo", *updated)  # (a, woken, leaves it: its first is not done)
+        await channel(b, ChannelKind.WEBHOOK, {"url": receiver.url("/other")})
+        await b.notify("demo", *updated)  # one for /ops, and one for /other
+        async with worker(nursery, b):
+            # b has looked once: it took /other's, and left /ops's second alone.
+            await receiver.count(1, "/other")
+            rows = await store.fetch(
+                "SELECT d.event, d.leased_until, c.config->>'url' AS url FROM deliveries AS d"
+                " JOIN channels AS c ON c.id = d.channel_id ORDER BY d.seq"
+            )
+            waiting = [r for r in rows if r["url"].endswith("/ops")][1:]
+            assert [(r["event"], r["leased_until"]) for r in waiting] == [
+                ("incident.updated", None),
+                ("incident.updated", None),
+            ]
+            assert len(receiver.to("/ops")) == 1
+            receiver.gate.set()  # the first is answered: then the next ones, in order
+            await settled(store, n=4)
+    events = [r.json()["event"] for r in receiver.to("/ops")]
+    assert events == ["incident.created", "incident.updated", "incident.updated"]
+
+
 async def test_concurrency_is_bounded(
     make_notifier: MakeNotifier, receiver: Receiver, store: Store, nursery: trio.Nursery
 ) -> None:
