@@ -105,6 +105,7 @@ class Items:
     """Bounds on the number of items of a list or entries of an object."""
 
     max: int
+    min: int = 0
 
 
 Converter = Callable[[Any, str], Any]
@@ -292,6 +293,9 @@ def _apply_check(check: Text | Range | Items, value: Any, where: str) -> Any:
             raise ValidationError(f"{where} must be at most {check.max}", field=where)
     elif len(value) > check.max:
         raise ValidationError(f"{where} may hold at most {check.max} entries", field=where)
+    elif len(value) < check.min:
+        exactly = "exactly" if check.min == check.max else "at least"
+        raise ValidationError(f"{where} must hold {exactly} {check.min} entries", field=where)
     return value
 
 
@@ -384,7 +388,10 @@ def _schema_of(hint: Any) -> dict[str, Any]:
                 if m.max is not None:
                     out["maximum"] = m.max
             elif isinstance(m, Items):
-                out["maxItems" if out.get("type") == "array" else "maxProperties"] = m.max
+                array = out.get("type") == "array"
+                out["maxItems" if array else "maxProperties"] = m.max
+                if m.min:
+                    out["minItems" if array else "minProperties"] = m.min
         return out
     if origin in (Union, types.UnionType):
         options = [a for a in get_args(hint) if a is not _Missing]

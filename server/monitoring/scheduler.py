@@ -21,7 +21,7 @@ import logging
 import random
 from collections import deque
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from typing import Annotated, Any, Final
 
 import trio
@@ -73,6 +73,9 @@ class Lag:
         return {"p50": at(0.5), "p99": at(0.99), "max": round(ordered[-1], 4)}
 
 
+_COUNTS: Final = len(LAG_BUCKETS) + 1  # a histogram's counts, +Inf's the last
+
+
 @dataclass(frozen=True, slots=True)
 class LagPercentiles:
     """Seconds; None before the first check."""
@@ -91,24 +94,18 @@ class SchedulerFigures:
     checks_skipped: Annotated[int, Range(0)] = 0
     running: Annotated[int, Range(0)] = 0
     lag_seconds: LagPercentiles = LagPercentiles()
-    # Checks counted per bucket of LAG_BUCKETS, then +Inf; and their lags summed.
-    lag_buckets: Annotated[list[Annotated[int, Range(0)]], Items(len(LAG_BUCKETS) + 1)] = field(
+    # Checks counted per bucket of LAG_BUCKETS, then +Inf (when given: all of
+    # them); and their lags summed.
+    lag_buckets: Annotated[list[Annotated[int, Range(0)]], Items(_COUNTS, min=_COUNTS)] = field(
         default_factory=list
     )
     lag_sum: Annotated[float, Range(0)] = 0.0
 
     def view(self) -> dict[str, Any]:
-        """For people (GET /api/v1/monitoring, a region's)."""
-        return {
-            "checks_started": self.checks_started,
-            "checks_skipped": self.checks_skipped,
-            "running": self.running,
-            "lag_seconds": {
-                "p50": self.lag_seconds.p50,
-                "p99": self.lag_seconds.p99,
-                "max": self.lag_seconds.max,
-            },
-        }
+        """For people (GET /api/v1/monitoring, a region's): all but the histogram."""
+        shown = asdict(self)
+        del shown["lag_buckets"], shown["lag_sum"]
+        return shown
 
 
 class Scheduler:
