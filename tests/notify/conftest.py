@@ -22,11 +22,8 @@ from server.store import Store
 
 @pytest.fixture
 def mailbox() -> Iterator[Mailbox]:
-    box = Mailbox()
-    box.controller.start()
-    yield box
-    box.controller.stop()
-    box.loop.close()
+    with Mailbox.running() as box:
+        yield box
 
 
 @pytest.fixture

@@ -12,8 +12,8 @@ import email
 import email.policy
 import socket
 import threading
-from collections.abc import AsyncIterator, Callable
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Callable, Iterator
+from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from email.message import EmailMessage
@@ -190,6 +190,18 @@ class Mailbox:
         self.controller = Controller(
             _Handler(self), hostname="127.0.0.1", port=self.port, loop=self.loop
         )
+
+    @classmethod
+    @contextmanager
+    def running(cls) -> Iterator[Mailbox]:
+        """A mailbox listening until the block ends (a fixture's life)."""
+        box = cls()
+        box.controller.start()
+        try:
+            yield box
+        finally:
+            box.controller.stop()
+            box.loop.close()
 
     def to(self, address: str) -> list[EmailMessage]:
         with self.lock:

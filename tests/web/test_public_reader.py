@@ -87,11 +87,8 @@ def test_signing_up_works_without_javascript(
 
 @pytest.fixture(scope="module")
 def mailbox() -> Iterator[Mailbox]:
-    box = Mailbox()
-    box.controller.start()
-    yield box
-    box.controller.stop()
-    box.loop.close()
+    with Mailbox.running() as box:
+        yield box
 
 
 def test_with_a_mail_server_the_page_offers_email_too(
