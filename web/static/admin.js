@@ -117,52 +117,29 @@ function byPosition(a, b) {
   return a.position - b.position || (fold(a.name) < fold(b.name) ? -1 : fold(a.name) > fold(b.name) ? 1 : 0);
 }
 
+// What the console keeps of an organization, by the kind of the events
+// (<kind>.created, .updated, .deleted) that change it.
+const KEPT = { group: "groups", service: "services", incident: "incidents", maintenance: "maintenances", monitor: "monitors" };
+
 function applyEvent(event) {
   const d = event.data;
   const data = app.data;
   // A view that keeps what the snapshot does not (members, channels, the
   // audit log...) hears every event, e.g. change.noted, to read it again.
   if (mounted && mounted.event) mounted.event(event);
+  const [kind, action] = event.name.split(".");
+  const kept = KEPT[kind] && data[KEPT[kind]];
+  if (kept && ["created", "updated", "deleted"].includes(action)) {
+    if (action === "deleted") kept.delete(d.id);
+    else kept.set(d[kind].id, d[kind]);
+    changed();
+    return;
+  }
   switch (event.name) {
     case "org.updated":
       data.org = { ...data.org, ...d.org };
       for (const o of app.orgs) if (o.slug === data.slug) o.name = d.org.name;
       drawChrome();
-      break;
-    case "group.created":
-    case "group.updated":
-      data.groups.set(d.group.id, d.group);
-      break;
-    case "group.deleted":
-      data.groups.delete(d.id);
-      break;
-    case "service.created":
-    case "service.updated":
-      data.services.set(d.service.id, d.service);
-      break;
-    case "service.deleted":
-      data.services.delete(d.id);
-      break;
-    case "incident.created":
-    case "incident.updated":
-      data.incidents.set(d.incident.id, d.incident);
-      break;
-    case "incident.deleted":
-      data.incidents.delete(d.id);
-      break;
-    case "maintenance.created":
-    case "maintenance.updated":
-      data.maintenances.set(d.maintenance.id, d.maintenance);
-      break;
-    case "maintenance.deleted":
-      data.maintenances.delete(d.id);
-      break;
-    case "monitor.created":
-    case "monitor.updated":
-      data.monitors.set(d.monitor.id, d.monitor);
-      break;
-    case "monitor.deleted":
-      data.monitors.delete(d.id);
       break;
     case "status.changed":
       data.status = d.status;
