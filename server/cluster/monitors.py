@@ -54,8 +54,9 @@ from ..domain.events import Event
 from ..domain.model import OrgState
 from ..domain.schema import parse
 from ..errors import NotFound, OutcomeUnknown, Unavailable
+from ..monitoring.reports import Beat, Outcome, ProbeReport, ProbeResult
 from ..monitoring.scheduler import SchedulerFigures
-from ..monitoring.service import Beat, Monitoring, Outcome, ProbeReport, ProbeResult
+from ..monitoring.service import Monitoring
 from ..store import StoreError
 from .bus import Bus, BusError, BusUnavailable, NoResponders, SlowConsumer, Subscription
 from .requests import answered, serve

@@ -32,7 +32,7 @@ from .dnscheck import Server, check_dns
 from .grpccheck import check_grpc, h2_context
 from .pgcheck import check_postgres
 from .pingcheck import check_ping
-from .service import Outcome
+from .reports import Outcome
 from .wscheck import check_websocket
 
 DEFAULT = NetworkRule.parse(DEFAULT_RULE)

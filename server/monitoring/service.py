@@ -41,8 +41,7 @@ import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from enum import StrEnum
-from typing import Annotated, Any, Protocol
+from typing import Any, Protocol
 
 import orjson
 import trio
@@ -55,7 +54,7 @@ from ..domain.events import Event
 from ..domain.model import OrgState, iso, iso_or_none
 from ..domain.monitor_rules import heartbeat_digest
 from ..domain.monitors import Monitor, MonitorKind, Verdict, checked_in
-from ..domain.schema import Items, Range, Text, parse
+from ..domain.schema import parse
 from ..errors import Conflict, DomainError, NotFound, PeerError, Unavailable
 from ..protocol import frames
 from ..protocol import messages as m
@@ -72,6 +71,7 @@ from ..store.monitoring import (
     write_results,
 )
 from .regions import LIVE, OFFLINE, Life
+from .reports import Beat, BeatStatus, Outcome, ProbeReport, ProbeResult
 from .scheduler import Scheduler, SchedulerFigures, same_pace
 from .verdict import Tracker, stale_after
 
@@ -112,12 +112,6 @@ class Relay(Protocol):
         """A check now, from ``node``'s region: that region and the outcome."""
 
 
-class ProbeOutcome(StrEnum):
-    UP = "up"
-    DEGRADED = "degraded"
-    DOWN = "down"
-
-
 @dataclass(slots=True)
 class ProbeFeed:
     """What the probes of one region check: ``probe:<region>``'s topic and state."""
@@ -125,17 +119,6 @@ class ProbeFeed:
     topic: Topic
     assigned: dict[str, tuple[str, Monitor]]  # monitor id -> (org, monitor)
     seen: dict[str, None]  # recent result ids, oldest first
-
-
-@dataclass(frozen=True, slots=True)
-class Outcome:
-    """One check's result, as any probe reports it."""
-
-    outcome: str  # up | degraded | down
-    latency_ms: float | None = None
-    status_code: int | None = None
-    error: str | None = None
-    expires_at: datetime | None = None  # TLS: when the certificate seen expires
 
 
 class Monitoring:
@@ -1057,40 +1040,3 @@ class Monitoring:
             except (StoreError, OSError) as exc:
                 log.warning("cannot forget old check results yet: %s", exc)
             await trio.sleep(3600)
-
-
-@dataclass(frozen=True, slots=True)
-class ProbeResult:
-    """One result in a probe's ``probe.report``."""
-
-    id: Annotated[str, Text(1, 100)]  # the probe's own id for it: resent results count once
-    monitor: Annotated[str, Text(1, 100)]
-    at: datetime
-    outcome: ProbeOutcome
-    latency_ms: float | None = None
-    status_code: Annotated[int, Range(100, 599)] | None = None
-    error: Annotated[str, Text(0, 1_000, lines=True)] | None = None
-    cert_expires_at: datetime | None = None  # TLS: when the certificate seen expires
-
-
-class BeatStatus(StrEnum):
-    UP = "up"
-    DOWN = "down"
-
-
-MAX_BEAT_MESSAGE = 1_000  # code points of a beat's msg kept (the rest is cut off)
-
-
-@dataclass(frozen=True, slots=True)
-class Beat:
-    """What a heartbeat says, as Uptime Kuma's push URL takes it."""
-
-    status: BeatStatus = BeatStatus.UP
-    msg: Annotated[str, Text(0, MAX_BEAT_MESSAGE, lines=True)] | None = None
-    ping: Annotated[float, Range(0, 86_400_000)] | None = None  # milliseconds
-
-
-@dataclass(frozen=True, slots=True)
-class ProbeReport:
-    results: Annotated[list[ProbeResult], Items(5_000)]
-    scheduler: SchedulerFigures | None = None  # the probe's, now and then

@@ -18,7 +18,7 @@ from ..domain.monitors import Monitor
 from ..domain.schema import parse
 from ..domain.transaction import find_monitor
 from ..errors import NotFound, ValidationError
-from ..monitoring.service import MAX_BEAT_MESSAGE, Beat
+from ..monitoring.reports import MAX_BEAT_MESSAGE, Beat
 from ..monitoring.uptime import (
     CHART_STEPS,
     WINDOWS,

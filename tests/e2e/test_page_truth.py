@@ -10,7 +10,7 @@ from typing import Any
 from support import Api, shown
 
 from server.main import Server
-from server.monitoring.service import Outcome
+from server.monitoring.reports import Outcome
 
 ORG = "/api/v1/orgs/demo"
 

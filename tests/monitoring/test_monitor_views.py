@@ -11,7 +11,7 @@ from support import Api, shown
 
 from server.domain.model import iso, parse_iso
 from server.main import Server
-from server.monitoring.service import Outcome
+from server.monitoring.reports import Outcome
 
 EDGE = {"url": "http://edge.test/"}  # checked from named regions only: the tests report
 

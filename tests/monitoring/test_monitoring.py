@@ -12,7 +12,7 @@ from target import HttpServer, Reply
 
 from server.config import Config
 from server.main import Server
-from server.monitoring.service import Outcome
+from server.monitoring.reports import Outcome
 
 
 async def test_an_outage_sets_the_service_and_recovery_restores_it(

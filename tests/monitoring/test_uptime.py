@@ -24,7 +24,7 @@ from server.clock import TrioClock
 from server.config import Config
 from server.domain.model import parse_iso
 from server.main import Server
-from server.monitoring.service import Outcome
+from server.monitoring.reports import Outcome
 from server.monitoring.uptime import measure, share, verdict_spans
 from server.rest import render
 
